@@ -1,0 +1,115 @@
+//! AI replies: an OpenAI-compatible chat-completions endpoint (OpenRouter by default) through
+//! async-openai, or, with no API key set, an offline provider that answers from a template
+//! and says so. The key is read from the environment, never stored or printed.
+
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::types::chat::{
+    ChatCompletionRequestAssistantMessageArgs, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
+    CreateChatCompletionRequestArgs,
+};
+
+use crate::config::AiConfig;
+
+/// What the host asks the provider: the plugin's system prompt and the conversation
+/// (`true` marks the lead's messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiRequest {
+    pub system_prompt: String,
+    pub conversation: Vec<(bool, String)>,
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiReply {
+    pub text: String,
+    pub model: String,
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AiError {
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    #[error("{0}")]
+    Provider(String),
+    #[error("the provider returned no text")]
+    Empty,
+}
+
+pub enum AiProvider {
+    Remote { client: Client<OpenAIConfig>, model: String, host: String, timeout: Duration },
+    Offline { reply: String },
+}
+
+impl AiProvider {
+    /// The remote provider when one of `config.api_key_env` is set, else the offline one.
+    pub fn from_config(config: &AiConfig, env: impl Fn(&str) -> Option<String>) -> Self {
+        let key = config.api_key_env.iter().find_map(|name| env(name).filter(|k| !k.trim().is_empty()));
+        let Some(key) = key else {
+            return Self::Offline { reply: config.offline_reply.clone() };
+        };
+        let base = config.base_url.trim_end_matches('/').to_owned();
+        let host = base.split("://").nth(1).unwrap_or(&base).split('/').next().unwrap_or_default().to_owned();
+        Self::Remote {
+            client: Client::with_config(OpenAIConfig::new().with_api_base(base).with_api_key(key)),
+            model: config.model.clone(),
+            host,
+            timeout: Duration::from_secs(config.timeout_seconds),
+        }
+    }
+
+    /// Who receives the conversation, for the audit log and the user.
+    pub fn recipient(&self) -> String {
+        match self {
+            Self::Remote { model, host, .. } => format!("{host} (model {model})"),
+            Self::Offline { .. } => "the offline template (nothing leaves this machine)".into(),
+        }
+    }
+
+    pub async fn generate(&self, request: &AiRequest) -> Result<AiReply, AiError> {
+        match self {
+            Self::Offline { reply } => {
+                Ok(AiReply { text: reply.clone(), model: "offline-template".into(), offline: true })
+            }
+            Self::Remote { client, model, timeout, .. } => {
+                let call = remote_generate(client, model, request);
+                let reply = tokio::time::timeout(*timeout, call)
+                    .await
+                    .map_err(|_| AiError::Timeout(timeout.as_secs()))??;
+                Ok(reply)
+            }
+        }
+    }
+}
+
+async fn remote_generate(client: &Client<OpenAIConfig>, model: &str, request: &AiRequest) -> Result<AiReply, AiError> {
+    let provider = |e: async_openai::error::OpenAIError| AiError::Provider(e.to_string());
+    let mut messages: Vec<ChatCompletionRequestMessage> =
+        vec![ChatCompletionRequestSystemMessageArgs::default().content(request.system_prompt.as_str()).build().map_err(provider)?.into()];
+    for (from_lead, text) in &request.conversation {
+        messages.push(if *from_lead {
+            ChatCompletionRequestUserMessageArgs::default().content(text.as_str()).build().map_err(provider)?.into()
+        } else {
+            ChatCompletionRequestAssistantMessageArgs::default().content(text.as_str()).build().map_err(provider)?.into()
+        });
+    }
+    let body = CreateChatCompletionRequestArgs::default()
+        .model(model)
+        .max_completion_tokens(request.max_tokens)
+        .messages(messages)
+        .build()
+        .map_err(provider)?;
+    let response = client.chat().create(body).await.map_err(provider)?;
+    let text = response
+        .choices
+        .into_iter()
+        .find_map(|c| c.message.content)
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or(AiError::Empty)?;
+    Ok(AiReply { text, model: response.model, offline: false })
+}

@@ -1,0 +1,78 @@
+//! `outreach demo`: the whole product on a fresh database in one command — sample leads,
+//! the bundled plugins (granted what they request, printed), a few sandbox messages (one of
+//! them an opt-out, one asking for a person), a run until idle, and what came of it.
+
+use super::plugins::{GrantChoice, install};
+use super::work::{print_audit_summary, print_conversation};
+use super::{App, Cli};
+use crate::engine::ingest;
+use crate::leads::import::import_bytes;
+use crate::store;
+
+const SAMPLE_LEADS: &[u8] = include_bytes!("../../../examples/leads.csv");
+
+/// Who writes in during the demo, and what.
+const INBOUND: &[(&str, &str)] = &[
+    ("mara.fit", "Hi! Sounds interesting. How much does it cost and how does it work?"),
+    ("jonas_builds", "STOP"),
+    ("lena.studio", "Can I talk to a real person about a refund?"),
+];
+
+pub async fn run(cli: &Cli) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !cli.db.exists(),
+        "the demo starts from a fresh database, and {} exists; remove it or pass --db demo.db",
+        cli.db.display()
+    );
+    let app = App::open(cli)?;
+    println!("== outreach demo: database {}, sandbox channel, AI: {}", cli.db.display(), app.services().ai.recipient());
+
+    println!("\n== importing examples/leads.csv");
+    let report = import_bytes(&app.db, SAMPLE_LEADS, "examples/leads.csv", false, app.now(), |_, _| {})?;
+    for r in &report.rejected {
+        println!("examples/leads.csv:{}: rejected: {}", r.line, r.reason);
+    }
+    println!("imported {}, merged {}, rejected {}", report.imported, report.merged, report.rejected.len());
+
+    println!("\n== installing plugins, granting what each requests");
+    for name in ["lead-scorer", "followup", "ai-reply"] {
+        install(&app, name, GrantChoice::Requested).await?;
+    }
+
+    let engine = app.engine()?;
+    println!("\n== first run: filters score the leads, the follow-up plugin sends first messages");
+    let stats = engine.run_until_idle().await?;
+    println!("{} events, {} hook calls, {} messages sent", stats.events, stats.hook_calls, stats.sent);
+
+    println!("\n== leads write back (sandbox inbox)");
+    for (handle, text) in INBOUND {
+        let received = ingest::inbound(&app.db, &app.config.consent, handle, text, app.now(), "sandbox", None)?;
+        let note = if received.opted_out { "  -> opt-out: now do-not-contact" } else { "" };
+        println!("@{handle}: {text}{note}");
+    }
+    let stats = engine.run_until_idle().await?;
+    println!("{} events, {} hook calls, {} messages sent", stats.events, stats.hook_calls, stats.sent);
+
+    println!("\n== conversations");
+    let leads = app.db.read(|c| store::leads::list(c, &Default::default()))?;
+    for lead in &leads {
+        let messages = app.db.read(|c| store::messages::recent(c, lead.id, u32::MAX))?;
+        if !messages.is_empty() {
+            print_conversation(lead, &messages);
+        }
+    }
+
+    println!("\n== what each plugin did");
+    let events = app.db.read(|c| store::events::list(c, false, u32::MAX))?;
+    for event in events.iter().rev() {
+        for r in &event.results {
+            let what = r.outcome.as_deref().or(r.error.as_deref()).unwrap_or("");
+            println!("#{:<3} {:<13} @{:<14} {:<12} {what}", event.id, event.kind.as_str(), event.lead, r.plugin);
+        }
+    }
+
+    println!("\n== audit summary (outreach audit shows every entry)");
+    print_audit_summary(&app.db.read(store::audit::summary)?);
+    println!("\nNext: `outreach leads list`, `outreach conversations show mara.fit`, `outreach audit --denied`.");
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The `outreach` command line: argument parsing, opening the database and config, and one
+//! submodule per command group. Errors are printed with their whole context chain and exit
+//! with status 1.
+
+mod demo;
+mod leads;
+mod output;
+mod plugins;
+mod work;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::ai::AiProvider;
+use crate::clock::{Clock, ManualClock, Millis, SystemClock};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::runtime::Runtime;
+use crate::runtime::host::HostServices;
+use crate::store::Db;
+
+/// Automate lead outreach over direct messages with sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "outreach", version, propagate_version = true)]
+pub struct Cli {
+    /// The SQLite database file.
+    #[arg(long, global = true, env = "OUTREACH_DB", default_value = "outreach.db")]
+    db: PathBuf,
+    /// The config file [default: outreach.toml, if it exists].
+    #[arg(long, global = true, env = "OUTREACH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Pretend it is this time (RFC 3339, e.g. 2026-11-26T09:00:00Z): for trying schedules and for tests.
+    #[arg(long, global = true, env = "OUTREACH_NOW", value_parser = crate::clock::parse_rfc3339)]
+    now: Option<Millis>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the database (and bring an existing one's schema up to date).
+    Init,
+    /// Try everything on a fresh database: sample leads, bundled plugins, sandbox messages.
+    Demo,
+    /// Import, list, show, block and forget leads.
+    #[command(subcommand)]
+    Leads(leads::LeadsCommand),
+    /// Install plugins and decide what they may do.
+    #[command(subcommand)]
+    Plugin(plugins::PluginCommand),
+    /// Receive messages on the sandbox channel.
+    #[command(subcommand)]
+    Inbox(work::InboxCommand),
+    /// Process events, follow-ups and the outbox.
+    Run(work::RunArgs),
+    /// Show events and what each plugin did with them.
+    Events(work::EventsArgs),
+    /// Show conversations.
+    #[command(subcommand)]
+    Conversations(work::ConversationsCommand),
+    /// Show the audit log of plugin access to lead data and sends.
+    Audit(work::AuditArgs),
+    /// Export everything (leads, conversations, plugins, grants, audit) as JSON.
+    Export(work::ExportArgs),
+}
+
+/// What every command works with. The wasm runtime is started only by commands that run
+/// plugins.
+pub struct App {
+    db: Db,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+    services: OnceLock<Arc<HostServices>>,
+    runtime: OnceLock<Arc<Runtime>>,
+}
+
+impl App {
+    fn open(cli: &Cli) -> anyhow::Result<Self> {
+        let config = match &cli.config {
+            Some(path) => Config::load(path, true)?,
+            None => Config::load(Path::new("outreach.toml"), false)?,
+        };
+        let clock: Arc<dyn Clock> = match cli.now {
+            Some(now) => Arc::new(ManualClock::new(now)),
+            None => Arc::new(SystemClock),
+        };
+        let db = Db::open(&cli.db)?;
+        Ok(Self { db, config: Arc::new(config), clock, services: OnceLock::new(), runtime: OnceLock::new() })
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    fn services(&self) -> Arc<HostServices> {
+        self.services
+            .get_or_init(|| {
+                Arc::new(HostServices {
+                    db: self.db.clone(),
+                    clock: self.clock.clone(),
+                    ai: AiProvider::from_config(&self.config.ai, |name| std::env::var(name).ok()),
+                    config: self.config.clone(),
+                })
+            })
+            .clone()
+    }
+
+    fn runtime(&self) -> anyhow::Result<Arc<Runtime>> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime.clone());
+        }
+        let cache = self.db.path().parent().unwrap_or(Path::new(".")).join(".outreach-cache");
+        let runtime = Arc::new(Runtime::new(&self.config.limits, Some(cache))?);
+        Ok(self.runtime.get_or_init(|| runtime).clone())
+    }
+
+    fn engine(&self) -> anyhow::Result<Engine> {
+        Engine::new(self.services(), self.runtime()?)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OUTREACH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Demo) {
+        return demo::run(&cli).await;
+    }
+    let app = App::open(&cli)?;
+    match cli.command {
+        Command::Init => {
+            println!("database ready: {}", app.db.path().display());
+            Ok(())
+        }
+        Command::Demo => unreachable!("handled above"),
+        Command::Leads(cmd) => leads::run(&app, cmd),
+        Command::Plugin(cmd) => plugins::run(&app, cmd).await,
+        Command::Inbox(cmd) => work::inbox(&app, cmd),
+        Command::Run(args) => work::run(&app, args).await,
+        Command::Events(args) => work::events(&app, args),
+        Command::Conversations(cmd) => work::conversations(&app, cmd),
+        Command::Audit(args) => work::audit(&app, args),
+        Command::Export(args) => work::export(&app, args),
+    }
+}

@@ -1,0 +1,289 @@
+//! `outreach plugin …`: installing plugins and granting, revoking and configuring them.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::App;
+use super::output::{json, table};
+use crate::consent::Permission;
+use crate::runtime::bundled;
+use crate::runtime::manifest::Manifest;
+use crate::runtime::sha256_hex;
+use crate::store;
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Install a plugin from a .wasm file or by bundled name (ai-reply, followup, lead-scorer).
+    /// Nothing is granted unless you confirm at the prompt or pass --grant / --grant-requested.
+    Install {
+        source: String,
+        /// Grant this permission (repeatable); it must be one the plugin requests.
+        #[arg(long = "grant", value_name = "PERMISSION")]
+        grants: Vec<String>,
+        /// Grant every permission the plugin requests.
+        #[arg(long, conflicts_with = "grants")]
+        grant_requested: bool,
+    },
+    /// List installed plugins.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a plugin's manifest (from a .wasm file, bundled name or installed name).
+    Inspect {
+        source: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grant permissions the plugin requests; effective from its next call.
+    Grant {
+        name: String,
+        #[arg(required = true)]
+        permissions: Vec<String>,
+    },
+    /// Revoke permissions (or `all`); effective from the plugin's next call.
+    Revoke {
+        name: String,
+        #[arg(required = true)]
+        permissions: Vec<String>,
+    },
+    /// Let a plugin receive events again.
+    Enable { name: String },
+    /// Stop sending events to a plugin (its grants and settings are kept).
+    Disable { name: String },
+    /// Uninstall a plugin with its grants, settings, storage and follow-up sequences.
+    Remove { name: String },
+    /// Show settings, or set KEY=VALUE pairs. `limits.fuel`, `limits.memory-mb` and
+    /// `limits.timeout-ms` bound the plugin's calls (within the config's caps).
+    Config {
+        name: String,
+        /// KEY=VALUE to set.
+        assignments: Vec<String>,
+        /// Remove a setting (repeatable).
+        #[arg(long, value_name = "KEY")]
+        unset: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::Install { source, grants, grant_requested } => {
+            let choice = if grant_requested { GrantChoice::Requested } else if grants.is_empty() { GrantChoice::Ask } else { GrantChoice::These(grants) };
+            install(app, &source, choice).await.map(|_| ())
+        }
+        PluginCommand::List { json: as_json } => list(app, as_json),
+        PluginCommand::Inspect { source, json: as_json } => inspect(app, &source, as_json).await,
+        PluginCommand::Grant { name, permissions } => {
+            let perms = parse_permissions(&permissions)?;
+            app.db.write(|tx| perms.iter().try_for_each(|p| store::plugins::grant(tx, &name, *p, app.now())))?;
+            println!("granted {} to {name}", names(&perms));
+            Ok(())
+        }
+        PluginCommand::Revoke { name, permissions } => {
+            let plugin = app.db.read(|c| store::plugins::require(c, &name))?;
+            let perms = if permissions.iter().any(|p| p == "all") { Permission::ALL.to_vec() } else { parse_permissions(&permissions)? };
+            app.db.write(|tx| perms.iter().try_for_each(|p| store::plugins::revoke(tx, plugin.name(), *p)))?;
+            println!("revoked {} from {name}", names(&perms));
+            Ok(())
+        }
+        PluginCommand::Enable { name } => toggle(app, &name, true),
+        PluginCommand::Disable { name } => toggle(app, &name, false),
+        PluginCommand::Remove { name } => {
+            app.db.write(|tx| store::plugins::remove(tx, &name))?;
+            println!("removed {name} with its grants, settings, storage and follow-up sequences");
+            Ok(())
+        }
+        PluginCommand::Config { name, assignments, unset, json: as_json } => config(app, &name, &assignments, &unset, as_json),
+    }
+}
+
+pub enum GrantChoice {
+    Requested,
+    These(Vec<String>),
+    /// Prompt on a terminal; grant nothing otherwise.
+    Ask,
+}
+
+fn parse_permissions(names: &[String]) -> anyhow::Result<Vec<Permission>> {
+    names.iter().map(|n| n.parse::<Permission>().map_err(anyhow::Error::msg)).collect()
+}
+
+fn names(perms: &[Permission]) -> String {
+    if perms.is_empty() {
+        return "nothing".into();
+    }
+    perms.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The component bytes of a .wasm path or a bundled plugin's name.
+fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
+    let path = Path::new(source);
+    if path.exists() {
+        return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+    }
+    match bundled::find(source) {
+        Some(shipped) => Ok(shipped.wasm.to_vec()),
+        None => {
+            let known: Vec<_> = bundled::BUNDLED.iter().map(|s| s.name).collect();
+            anyhow::bail!("{source:?} is neither a file nor a bundled plugin ({})", known.join(", "))
+        }
+    }
+}
+
+fn print_manifest(m: &Manifest) {
+    println!("{} {} — {}", m.name, m.version, m.description);
+    let hooks: Vec<_> = m.hooks.iter().map(|h| h.as_str()).collect();
+    println!("  hooks: {}", if hooks.is_empty() { "none".into() } else { hooks.join(", ") });
+    println!("  requests:");
+    if m.permissions.is_empty() {
+        println!("    nothing");
+    }
+    for p in &m.permissions {
+        println!("    {:<16} {}", p.as_str(), p.describe());
+    }
+}
+
+/// Installs a plugin and returns its manifest and the permissions granted.
+pub async fn install(app: &App, source: &str, choice: GrantChoice) -> anyhow::Result<(Manifest, Vec<Permission>)> {
+    let wasm = load_source(source)?;
+    let manifest = app
+        .runtime()?
+        .read_manifest(&wasm, app.services())
+        .await
+        .with_context(|| format!("cannot install {source}"))?;
+    print_manifest(&manifest);
+    let granted: Vec<Permission> = match choice {
+        GrantChoice::Requested => manifest.permissions.clone(),
+        GrantChoice::These(names) => parse_permissions(&names)?,
+        GrantChoice::Ask if std::io::stdin().is_terminal() => ask(&manifest)?,
+        GrantChoice::Ask => Vec::new(),
+    };
+    if let Some(p) = granted.iter().find(|p| !manifest.permissions.contains(p)) {
+        anyhow::bail!("{} does not request {p}; it requests: {}", manifest.name, manifest.permission_list());
+    }
+    let sha = sha256_hex(&wasm);
+    app.db.write(|tx| {
+        store::plugins::install(tx, &manifest, &wasm, &sha, app.now())?;
+        granted.iter().try_for_each(|p| store::plugins::grant(tx, &manifest.name, *p, app.now()))
+    })?;
+    let missing: Vec<Permission> = manifest.permissions.iter().filter(|p| !granted.contains(p)).copied().collect();
+    println!("installed {} {}; granted: {}", manifest.name, manifest.version, names(&granted));
+    if !missing.is_empty() {
+        println!(
+            "  not granted: {} — calls needing them are denied; grant later with `outreach plugin grant {} PERMISSION`",
+            names(&missing),
+            manifest.name
+        );
+    }
+    Ok((manifest, granted))
+}
+
+fn ask(manifest: &Manifest) -> anyhow::Result<Vec<Permission>> {
+    let mut granted = Vec::new();
+    let stdin = std::io::stdin();
+    for p in &manifest.permissions {
+        print!("grant {} to {} ({})? [y/N] ", p.as_str(), manifest.name, p.describe());
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        stdin.lock().read_line(&mut answer)?;
+        if matches!(answer.trim(), "y" | "Y" | "yes") {
+            granted.push(*p);
+        }
+    }
+    Ok(granted)
+}
+
+fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
+    let plugins = app.db.read(store::plugins::list)?;
+    if as_json {
+        return json(&plugins);
+    }
+    let rows: Vec<Vec<String>> = plugins
+        .iter()
+        .map(|p| {
+            vec![
+                p.manifest.name.clone(),
+                p.manifest.version.clone(),
+                if p.enabled { "enabled" } else { "disabled" }.into(),
+                p.manifest.hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(","),
+                names(&p.granted),
+                names(&p.manifest.permissions.iter().filter(|r| !p.granted.contains(r)).copied().collect::<Vec<_>>()),
+            ]
+        })
+        .collect();
+    table(&["NAME", "VERSION", "STATE", "HOOKS", "GRANTED", "NOT GRANTED"], &rows);
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Inspection {
+    manifest: Manifest,
+    sha256: String,
+    size_bytes: usize,
+    installed: Option<store::plugins::InstalledPlugin>,
+    settings: Vec<(String, String)>,
+}
+
+async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
+    let installed = app.db.read(|c| store::plugins::get(c, source))?;
+    let wasm = match &installed {
+        Some(p) => app.db.read(|c| store::plugins::wasm(c, p.name()))?,
+        None => load_source(source)?,
+    };
+    let manifest = app.runtime()?.read_manifest(&wasm, app.services()).await?;
+    let settings = match &installed {
+        Some(p) => app.db.read(|c| store::plugins::settings(c, p.name()))?,
+        None => Vec::new(),
+    };
+    let inspection = Inspection { manifest, sha256: sha256_hex(&wasm), size_bytes: wasm.len(), installed, settings };
+    if as_json {
+        return json(&inspection);
+    }
+    print_manifest(&inspection.manifest);
+    println!("  sha256: {}  ({} bytes)", inspection.sha256, inspection.size_bytes);
+    match &inspection.installed {
+        Some(p) => {
+            println!("  installed, {}; granted: {}", if p.enabled { "enabled" } else { "disabled" }, names(&p.granted));
+            for (k, v) in &inspection.settings {
+                println!("  setting {k} = {v}");
+            }
+        }
+        None => println!("  not installed"),
+    }
+    Ok(())
+}
+
+fn toggle(app: &App, name: &str, enabled: bool) -> anyhow::Result<()> {
+    app.db.read(|c| store::plugins::set_enabled(c, name, enabled))?;
+    println!("{name} {}", if enabled { "enabled" } else { "disabled" });
+    Ok(())
+}
+
+fn config(app: &App, name: &str, assignments: &[String], unset: &[String], as_json: bool) -> anyhow::Result<()> {
+    app.db.read(|c| store::plugins::require(c, name))?;
+    let pairs: Vec<(&str, &str)> = assignments
+        .iter()
+        .map(|a| a.split_once('=').map(|(k, v)| (k.trim(), v)).filter(|(k, _)| !k.is_empty()))
+        .collect::<Option<_>>()
+        .context("settings are given as KEY=VALUE")?;
+    app.db.write(|tx| {
+        for (k, v) in &pairs {
+            store::plugins::set_setting(tx, name, k, Some(v))?;
+        }
+        unset.iter().try_for_each(|k| store::plugins::set_setting(tx, name, k, None))
+    })?;
+    let settings = app.db.read(|c| store::plugins::settings(c, name))?;
+    if as_json {
+        return json(&settings);
+    }
+    for (k, v) in &settings {
+        println!("{k} = {v}");
+    }
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! The day-to-day commands: receiving sandbox messages, running the engine, and looking at
+//! events, conversations, the audit log and exports.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::App;
+use super::output::{json, or_dash, table};
+use crate::clock::{Millis, format};
+use crate::engine::ingest;
+use crate::leads::csv_import::normalize_handle;
+use crate::store::{self, audit::AuditFilter};
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// Receive a message from HANDLE on the sandbox channel (a new handle becomes a lead).
+    Push {
+        handle: String,
+        text: String,
+        /// When it was sent (RFC 3339) [default: now].
+        #[arg(long, value_parser = crate::clock::parse_rfc3339)]
+        at: Option<Millis>,
+    },
+}
+
+pub fn inbox(app: &App, cmd: InboxCommand) -> anyhow::Result<()> {
+    let InboxCommand::Push { handle, text, at } = cmd;
+    let handle = normalize_handle(&handle).map_err(|reason| anyhow::anyhow!("invalid handle: {reason}"))?;
+    anyhow::ensure!(!text.trim().is_empty(), "the message text is empty");
+    let received = ingest::inbound(&app.db, &app.config.consent, &handle, &text, at.unwrap_or(app.now()), "sandbox", None)?;
+    let event = received.event_id.map_or_else(|| "-".into(), |id| format!("#{id}"));
+    if received.opted_out {
+        println!("received from @{handle} (event {event}): opt-out — @{handle} is now do-not-contact");
+    } else {
+        println!("received from @{handle} (event {event}); `outreach run --until-idle` processes it");
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Stop when nothing more is due now, instead of running as a service.
+    #[arg(long)]
+    until_idle: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
+    let engine = app.engine()?;
+    if !args.until_idle {
+        eprintln!("outreach is running (Ctrl-C stops it)");
+        return engine.run_forever().await;
+    }
+    let stats = engine.run_until_idle().await?;
+    if args.json {
+        return json(&stats);
+    }
+    let queued = app.db.read(store::outbox::queued_count)?;
+    println!(
+        "processed {} event(s): {} hook call(s), {} failed, {} parked; sent {} message(s); {} waiting in the outbox",
+        stats.events, stats.hook_calls, stats.hook_failures, stats.parked, stats.sent, queued
+    );
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    action: Option<EventsAction>,
+    /// Only events a plugin failed on (retrying or parked).
+    #[arg(long)]
+    failed: bool,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsAction {
+    /// Queue an event again for every plugin, as after a crash (sends stay at most once).
+    Replay { id: i64 },
+}
+
+pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
+    if let Some(EventsAction::Replay { id }) = args.action {
+        let found = app.db.write(|tx| store::events::replay(tx, id, app.now()))?;
+        anyhow::ensure!(found, "no event #{id}");
+        println!("event #{id} queued again; `outreach run --until-idle` processes it");
+        return Ok(());
+    }
+    let events = app.db.read(|c| store::events::list(c, args.failed, args.limit))?;
+    if args.json {
+        return json(&events);
+    }
+    if events.is_empty() {
+        println!("{}", if args.failed { "no failed events" } else { "no events" });
+    }
+    for e in &events {
+        println!("#{} {} @{} {} ({})", e.id, e.kind.as_str(), e.lead, e.status, format(e.created_at));
+        for r in &e.results {
+            let what = r.outcome.as_deref().or(r.error.as_deref()).unwrap_or("");
+            let status = match r.status {
+                store::events::ResultStatus::Done => "done".to_string(),
+                store::events::ResultStatus::Retry => format!("failed {}x, will retry", r.attempts),
+                store::events::ResultStatus::Parked => format!("PARKED after {} attempts", r.attempts),
+            };
+            println!("    {:<12} {status}: {what}", r.plugin);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConversationsCommand {
+    /// Every message with a lead, oldest first.
+    Show {
+        handle: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn conversations(app: &App, cmd: ConversationsCommand) -> anyhow::Result<()> {
+    let ConversationsCommand::Show { handle, json: as_json } = cmd;
+    let (lead, messages) = app.db.read(|c| {
+        let lead = store::leads::require_handle(c, &handle)?;
+        let messages = store::messages::recent(c, lead.id, u32::MAX)?;
+        Ok((lead, messages))
+    })?;
+    if as_json {
+        return json(&messages);
+    }
+    print_conversation(&lead, &messages);
+    Ok(())
+}
+
+pub fn print_conversation(lead: &crate::leads::Lead, messages: &[store::messages::Message]) {
+    println!("@{} — {}", lead.handle, lead.status);
+    for m in messages {
+        let (arrow, who) = match m.direction {
+            store::messages::Direction::Inbound => ("<", format!("@{}", lead.handle)),
+            store::messages::Direction::Outbound => (">", m.source.clone()),
+        };
+        println!("  {} {arrow} {who}: {}", format(m.at), m.text);
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Only entries about this lead.
+    #[arg(long)]
+    lead: Option<String>,
+    /// Only denied calls.
+    #[arg(long)]
+    denied: bool,
+    /// Counts per plugin and action instead of entries.
+    #[arg(long)]
+    summary: bool,
+    #[arg(long, default_value_t = 200)]
+    limit: u32,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
+    if args.summary {
+        let counts = app.db.read(store::audit::summary)?;
+        if args.json {
+            return json(&counts);
+        }
+        print_audit_summary(&counts);
+        return Ok(());
+    }
+    let lead_id = match &args.lead {
+        Some(handle) => Some(app.db.read(|c| store::leads::require_handle(c, handle))?.id),
+        None => None,
+    };
+    let filter = AuditFilter { plugin: args.plugin, lead_id, denied_only: args.denied, limit: args.limit };
+    let rows = app.db.read(|c| store::audit::list(c, &filter))?;
+    if args.json {
+        return json(&rows);
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format(r.at),
+                r.plugin.clone(),
+                r.action.clone(),
+                or_dash(r.permission.as_ref()),
+                r.lead.as_ref().map_or_else(|| "-".into(), |h| format!("@{h}")),
+                if r.allowed { "allowed" } else { "DENIED" }.into(),
+                or_dash(r.detail.as_ref()),
+            ]
+        })
+        .collect();
+    table(&["TIME", "PLUGIN", "ACTION", "PERMISSION", "LEAD", "DECISION", "DETAIL"], &rows);
+    Ok(())
+}
+
+pub fn print_audit_summary(counts: &[store::audit::AuditCount]) {
+    let rows: Vec<Vec<String>> = counts
+        .iter()
+        .map(|c| vec![c.plugin.clone(), c.action.clone(), if c.allowed { "allowed" } else { "DENIED" }.into(), c.count.to_string()])
+        .collect();
+    table(&["PLUGIN", "ACTION", "DECISION", "COUNT"], &rows);
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Export {
+    format: &'static str,
+    exported_at: String,
+    leads: Vec<ExportedLead>,
+    plugins: Vec<ExportedPlugin>,
+    audit: Vec<store::audit::AuditRow>,
+}
+
+#[derive(Serialize)]
+struct ExportedLead {
+    #[serde(flatten)]
+    lead: crate::leads::Lead,
+    messages: Vec<store::messages::Message>,
+}
+
+#[derive(Serialize)]
+struct ExportedPlugin {
+    #[serde(flatten)]
+    plugin: store::plugins::InstalledPlugin,
+    settings: Vec<(String, String)>,
+}
+
+/// A machine-readable copy of everything personal and every consent decision (GDPR Art. 20
+/// and Art. 30). Plugin binaries and secrets are not part of it.
+pub fn export(app: &App, args: ExportArgs) -> anyhow::Result<()> {
+    let export = app.db.read(|c| {
+        let leads = store::leads::list(c, &Default::default())?
+            .into_iter()
+            .map(|lead| Ok(ExportedLead { messages: store::messages::recent(c, lead.id, u32::MAX)?, lead }))
+            .collect::<anyhow::Result<_>>()?;
+        let plugins = store::plugins::list(c)?
+            .into_iter()
+            .map(|plugin| Ok(ExportedPlugin { settings: store::plugins::settings(c, plugin.name())?, plugin }))
+            .collect::<anyhow::Result<_>>()?;
+        let audit = store::audit::list(c, &AuditFilter { limit: u32::MAX, ..Default::default() })?;
+        Ok(Export { format: "outreach-export/1", exported_at: format(app.now()), leads, plugins, audit })
+    })?;
+    let text = serde_json::to_string_pretty(&export)?;
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("exported {} leads to {}", export.leads.len(), path.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The user's settings: `outreach.toml`, every key optional, defaults embedded.
+//!
+//! Secrets are never read from this file: the AI key comes from the environment only, so the
+//! file can be shared and committed.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub ai: AiConfig,
+    pub sending: SendingConfig,
+    pub limits: LimitsConfig,
+    pub engine: EngineConfig,
+    pub consent: ConsentConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AiConfig {
+    /// An OpenAI-compatible API base, without the trailing `/chat/completions`.
+    pub base_url: String,
+    pub model: String,
+    pub max_tokens: u32,
+    pub timeout_seconds: u64,
+    /// What the offline provider answers when no API key is set.
+    pub offline_reply: String,
+    /// Environment variables tried in order for the API key.
+    pub api_key_env: Vec<String>,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://openrouter.ai/api/v1".into(),
+            model: "openai/gpt-4o-mini".into(),
+            max_tokens: 300,
+            timeout_seconds: 20,
+            offline_reply: "Thanks for your message! Someone from our team will get back to you shortly."
+                .into(),
+            api_key_env: vec!["OPENROUTER_API_KEY".into(), "OPENAI_API_KEY".into()],
+        }
+    }
+}
+
+/// The account's send-safety rules, applied by the outbox worker to every message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SendingConfig {
+    pub daily_cap: u32,
+    pub min_gap_seconds: u64,
+    /// A random extra wait of up to this many seconds after each send.
+    pub jitter_seconds: u64,
+    /// `"HH:MM-HH:MM"` in `timezone` during which nothing is sent; empty for none.
+    pub quiet_hours: String,
+    /// An IANA time zone name such as `Europe/Berlin`.
+    pub timezone: String,
+}
+
+impl Default for SendingConfig {
+    fn default() -> Self {
+        Self {
+            daily_cap: 40,
+            min_gap_seconds: 0,
+            jitter_seconds: 0,
+            quiet_hours: String::new(),
+            timezone: "UTC".into(),
+        }
+    }
+}
+
+/// Per-call bounds on plugins: defaults, and the caps that per-plugin settings cannot exceed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub fuel: u64,
+    pub memory_mb: u64,
+    pub timeout_ms: u64,
+    pub max_fuel: u64,
+    pub max_memory_mb: u64,
+    pub max_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            fuel: 2_000_000_000,
+            memory_mb: 64,
+            timeout_ms: 30_000,
+            max_fuel: 20_000_000_000,
+            max_memory_mb: 256,
+            max_timeout_ms: 120_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Hook calls per event and plugin before the event is parked for that plugin.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub retry_backoff_seconds: u64,
+    /// How often `outreach run` looks for new work.
+    pub poll_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { max_attempts: 3, retry_backoff_seconds: 60, poll_ms: 1_000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsentConfig {
+    /// An inbound message is an opt-out when it contains one of these phrases; a one-word
+    /// entry counts only in a message of at most three words, so "stop" opts out but
+    /// "don't stop sending me offers" does not.
+    pub opt_out_words: Vec<String>,
+}
+
+impl Default for ConsentConfig {
+    fn default() -> Self {
+        Self {
+            opt_out_words: [
+                "stop",
+                "unsubscribe",
+                "opt out",
+                "opt-out",
+                "stop messaging me",
+                "leave me alone",
+                "do not contact me",
+                "don't contact me",
+                "don't message me",
+                "remove me",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults only when `required` is false.
+    pub fn load(path: &Path, required: bool) -> anyhow::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Self::default());
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read config {}", path.display())),
+        };
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+        config.validate().with_context(|| format!("invalid config {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        crate::channels::safety::SendingRules::from_config(&self.sending)?;
+        anyhow::ensure!(self.engine.max_attempts >= 1, "engine.max_attempts must be at least 1");
+        let l = &self.limits;
+        anyhow::ensure!(
+            l.fuel <= l.max_fuel && l.memory_mb <= l.max_memory_mb && l.timeout_ms <= l.max_timeout_ms,
+            "limits: a default (fuel, memory_mb, timeout_ms) is above its max_* cap"
+        );
+        Ok(())
+    }
+}
+
+impl ConsentConfig {
+    pub fn is_opt_out(&self, message: &str) -> bool {
+        let words = normalized_words(message);
+        self.opt_out_words.iter().any(|entry| {
+            let phrase = normalized_words(entry);
+            if phrase.is_empty() || (phrase.len() == 1 && words.len() > 3) {
+                return false;
+            }
+            words.windows(phrase.len()).any(|w| w == phrase.as_slice())
+        })
+    }
+}
+
+fn normalized_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .replace('\u{2019}', "'")
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opt_out_matches_short_messages_and_phrases_only() {
+        let c = ConsentConfig::default();
+        assert!(c.is_opt_out("STOP"));
+        assert!(c.is_opt_out("stop."));
+        assert!(c.is_opt_out("Please unsubscribe"));
+        assert!(c.is_opt_out("hey, can you please leave me alone, thanks a lot"));
+        assert!(c.is_opt_out("Don’t message me again"));
+        assert!(!c.is_opt_out("don't stop sending me offers please"));
+        assert!(!c.is_opt_out("stopwatch"));
+        assert!(!c.is_opt_out("how much is it?"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = toml::from_str::<Config>("[sending]\ndaily_cpa = 3\n").unwrap_err();
+        assert!(err.to_string().contains("daily_cpa"), "{err}");
+    }
+}

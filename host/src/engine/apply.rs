@@ -1,0 +1,175 @@
+//! Applying what a hook returned. Runs inside the transaction that records the hook's
+//! result, so a crash never leaves a decision half applied, and every queued message is
+//! keyed to its event so replaying the event never queues it twice.
+
+use rusqlite::Connection;
+
+use super::dispatch::FILTERED_OUT;
+use crate::clock::{MINUTE, Millis};
+use crate::consent::Permission;
+use crate::leads::{Lead, LeadStatus};
+use crate::runtime::HookOutput;
+use crate::runtime::bindings::wit_hooks::{FilterDecision, FollowUpAction, ReplyAction};
+use crate::runtime::host::StagedSend;
+use crate::runtime::host::messaging::validate_text;
+use crate::store::events::{Event, EventKind};
+use crate::store::{self};
+
+/// The earliest a follow-up step may be due again after being handled, so a plugin that asks
+/// for "now" cannot spin.
+const MIN_FOLLOW_UP_WAIT: Millis = MINUTE;
+
+/// Applies a hook's output; returns a one-line summary of what was done.
+pub fn apply(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    lead: &Lead,
+    output: HookOutput,
+    staged: &[StagedSend],
+    now: Millis,
+) -> anyhow::Result<String> {
+    let mut summary = match output {
+        HookOutput::Filter(decision) => apply_filter(tx, plugin, lead, decision, now)?,
+        HookOutput::Reply(action) => apply_reply(tx, plugin, event, lead, action, now)?,
+        HookOutput::FollowUp(action) => apply_follow_up(tx, plugin, event, lead, action, now)?,
+    };
+    for (n, send) in staged.iter().enumerate() {
+        let key = format!("{plugin}:{}:send:{n}", event.id);
+        store::outbox::enqueue(tx, &key, send.lead_id, plugin, event.id, &send.text, now)?;
+    }
+    if !staged.is_empty() {
+        summary.push_str(&format!("; queued {} message(s) via messaging.send", staged.len()));
+    }
+    Ok(summary)
+}
+
+fn apply_filter(tx: &Connection, plugin: &str, lead: &Lead, d: FilterDecision, now: Millis) -> anyhow::Result<String> {
+    for tag in d.tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty() && t.chars().count() <= 64) {
+        store::leads::add_tag(tx, lead.id, tag)?;
+    }
+    if let Some(score) = d.score {
+        store::leads::set_score(tx, lead.id, score.min(100), now)?;
+    }
+    let score = d.score.map(|s| format!(" (score {s})")).unwrap_or_default();
+    if d.keep {
+        return Ok(format!("kept{score}"));
+    }
+    store::leads::add_tag(tx, lead.id, FILTERED_OUT)?;
+    let reason = d.reason.unwrap_or_else(|| format!("dropped by {plugin}"));
+    Ok(format!("dropped{score}: {reason}"))
+}
+
+/// Checks that a message returned by a hook may be queued, and queues it.
+fn queue_returned_message(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    lead: &Lead,
+    action: &str,
+    text: &str,
+    now: Millis,
+) -> anyhow::Result<Result<(), String>> {
+    let denial = if !store::plugins::is_granted(tx, plugin, Permission::MessagesSend)? {
+        Some("permission messages:send not granted".to_owned())
+    } else if lead.is_do_not_contact() {
+        Some("lead is do-not-contact".to_owned())
+    } else {
+        validate_text(text).err().map(|e| crate::runtime::bindings::describe(&e))
+    };
+    let entry = store::audit::Entry {
+        plugin,
+        action,
+        permission: Some(Permission::MessagesSend),
+        lead_id: Some(lead.id),
+        allowed: denial.is_none(),
+        detail: denial.as_deref(),
+    };
+    store::audit::record(tx, &entry, now)?;
+    if let Some(denial) = denial {
+        return Ok(Err(denial));
+    }
+    let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
+    store::outbox::enqueue(tx, &key, lead.id, plugin, event.id, text, now)?;
+    Ok(Ok(()))
+}
+
+fn apply_reply(tx: &Connection, plugin: &str, event: &Event, lead: &Lead, action: ReplyAction, now: Millis) -> anyhow::Result<String> {
+    Ok(match action {
+        ReplyAction::NoReply => "no reply".into(),
+        ReplyAction::Send(text) => match queue_returned_message(tx, plugin, event, lead, "reply.send", &text, now)? {
+            Ok(()) => "queued a reply".into(),
+            Err(denial) => format!("reply not sent: {denial}"),
+        },
+        ReplyAction::HandOver(reason) => {
+            if !lead.is_do_not_contact() {
+                store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, now)?;
+            }
+            format!("handed over to a human: {reason}")
+        }
+    })
+}
+
+fn apply_follow_up(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    lead: &Lead,
+    action: FollowUpAction,
+    now: Millis,
+) -> anyhow::Result<String> {
+    let Some(schedule) = event.payload.schedule_id else {
+        return Ok("no sequence to follow up".into());
+    };
+    let not_before = |t: Millis| t.max(now + MIN_FOLLOW_UP_WAIT);
+    Ok(match action {
+        FollowUpAction::Send(send) => {
+            match queue_returned_message(tx, plugin, event, lead, "follow-up.send", &send.text, now)? {
+                Ok(()) => {
+                    store::schedules::advance(tx, schedule, send.next_at.map(not_before))?;
+                    match send.next_at {
+                        Some(next) => format!("queued step {}; next due {}", event.payload.step.unwrap_or(0) + 1, crate::clock::format(not_before(next))),
+                        None => format!("queued step {}; sequence complete", event.payload.step.unwrap_or(0) + 1),
+                    }
+                }
+                Err(denial) => {
+                    store::schedules::stop(tx, schedule, &denial)?;
+                    format!("follow-up not sent, sequence stopped: {denial}")
+                }
+            }
+        }
+        FollowUpAction::WaitUntil(at) => {
+            store::schedules::postpone(tx, schedule, not_before(at))?;
+            format!("waiting until {}", crate::clock::format(not_before(at)))
+        }
+        FollowUpAction::Stop(reason) => {
+            store::schedules::stop(tx, schedule, &reason)?;
+            format!("sequence stopped: {reason}")
+        }
+    })
+}
+
+/// Ends the follow-up sequence an event belongs to, when it is a follow-up event.
+pub fn stop_sequence(tx: &Connection, event: &Event, reason: &str) -> anyhow::Result<()> {
+    if let (EventKind::FollowUp, Some(id)) = (event.kind, event.payload.schedule_id) {
+        store::schedules::stop(tx, id, reason)?;
+    }
+    Ok(())
+}
+
+/// After the filters: a lead that every filter kept (none failed, none dropped it) starts
+/// every follow-up plugin's sequence. A failed filter keeps the lead out: automation never
+/// starts on a decision that was not made.
+pub fn start_sequences_if_kept(tx: &Connection, event: &Event, now: Millis) -> anyhow::Result<()> {
+    let Some(lead) = store::leads::get(tx, event.lead_id)? else { return Ok(()) };
+    let failed = store::events::results(tx, event.id)?
+        .iter()
+        .any(|r| r.status != store::events::ResultStatus::Done);
+    if failed || lead.is_do_not_contact() || lead.tags.iter().any(|t| t == FILTERED_OUT) {
+        return Ok(());
+    }
+    for plugin in store::plugins::with_hook(tx, crate::runtime::manifest::Hook::FollowUp)? {
+        store::schedules::start(tx, plugin.name(), lead.id, now)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Routing one event to the plugins that handle it, with retries and parking.
+
+use super::{Engine, RunStats, apply};
+use crate::clock::{Millis, SECOND};
+use crate::consent::{Permission, project_lead};
+use crate::leads::{Lead, LeadStatus};
+use crate::runtime::bindings::{wit, wit_hooks};
+use crate::runtime::host::CallContext;
+use crate::runtime::manifest::Hook;
+use crate::runtime::{HookInput, Invocation, Limits};
+use crate::store::events::{Event, EventKind, ResultStatus};
+use crate::store::plugins::InstalledPlugin;
+use crate::store::{self};
+
+/// The name results of host decisions are recorded under.
+pub const HOST: &str = "(host)";
+
+/// The tag a lead gets when a filter drops it.
+pub const FILTERED_OUT: &str = "filtered-out";
+
+fn hook_of(kind: EventKind) -> Hook {
+    match kind {
+        EventKind::LeadImported => Hook::Filter,
+        EventKind::Inbound => Hook::Reply,
+        EventKind::FollowUp => Hook::FollowUp,
+    }
+}
+
+impl Engine {
+    pub(super) async fn process_due_events(&self, stats: &mut RunStats) -> anyhow::Result<usize> {
+        let due = self.db().read(|c| store::events::due(c, self.now(), super::EVENT_BATCH))?;
+        for event in &due {
+            self.process_event(event, stats).await?;
+            stats.events += 1;
+        }
+        Ok(due.len())
+    }
+
+    /// Why no plugin should see this event (for this lead, now), if there is a reason.
+    fn host_rule(&self, event: &Event, lead: &Lead) -> anyhow::Result<Option<String>> {
+        if lead.is_do_not_contact() && event.kind != EventKind::LeadImported {
+            return Ok(Some("lead is do-not-contact".into()));
+        }
+        Ok(match event.kind {
+            EventKind::Inbound if lead.status == LeadStatus::NeedsHuman => Some("lead is with a human".into()),
+            EventKind::FollowUp => {
+                let schedule = event.payload.schedule_id.map(|id| self.db().read(|c| store::schedules::get(c, id)));
+                match schedule.transpose()?.flatten() {
+                    Some(s) if s.state == "active" => None,
+                    _ => Some("the follow-up sequence is no longer active".into()),
+                }
+            }
+            _ => None,
+        })
+    }
+
+    fn plugins_for(&self, event: &Event) -> anyhow::Result<Vec<InstalledPlugin>> {
+        let hook = hook_of(event.kind);
+        let all = self.db().read(|c| store::plugins::with_hook(c, hook))?;
+        Ok(match &event.plugin {
+            Some(target) => all.into_iter().filter(|p| p.name() == target).collect(),
+            None => all,
+        })
+    }
+
+    async fn process_event(&self, event: &Event, stats: &mut RunStats) -> anyhow::Result<()> {
+        let now = self.now();
+        if event.kind == EventKind::LeadImported {
+            // Each import is a fresh evaluation by the filters.
+            self.db().read(|c| store::leads::remove_tag(c, event.lead_id, FILTERED_OUT))?;
+        }
+        let plugins = self.plugins_for(event)?;
+        if plugins.is_empty() && event.kind == EventKind::FollowUp {
+            // The sequence's plugin is disabled or gone: look again in an hour.
+            if let Some(id) = event.payload.schedule_id {
+                self.db().read(|c| store::schedules::postpone(c, id, now + 3600 * SECOND))?;
+            }
+        }
+        let mut next_retry: Option<Millis> = None;
+        for plugin in &plugins {
+            let Some(lead) = self.db().read(|c| store::leads::get(c, event.lead_id))? else {
+                break; // forgotten meanwhile
+            };
+            if let Some(reason) = self.host_rule(event, &lead)? {
+                self.db().write(|tx| {
+                    apply::stop_sequence(tx, event, &reason)?;
+                    store::events::record_result(tx, event.id, HOST, ResultStatus::Done, 0, Some(&reason), None, now)
+                })?;
+                break;
+            }
+            let previous = self.db().read(|c| store::events::result(c, event.id, plugin.name()))?;
+            if previous.as_ref().is_some_and(|r| r.status != ResultStatus::Retry) {
+                continue;
+            }
+            let attempts = previous.map_or(0, |r| r.attempts) + 1;
+            let invocation = self.invoke(plugin, event, &lead).await?;
+            stats.hook_calls += 1;
+            match invocation.result {
+                Ok(output) => {
+                    let staged = invocation.call.staged_sends;
+                    self.db().write(|tx| {
+                        let outcome = apply::apply(tx, plugin.name(), event, &lead, output, &staged, now)?;
+                        store::events::record_result(tx, event.id, plugin.name(), ResultStatus::Done, attempts, Some(&outcome), None, now)
+                    })?;
+                }
+                Err(failure) => {
+                    stats.hook_failures += 1;
+                    let reason = format!("plugin {} {failure}", plugin.name());
+                    tracing::warn!(event = event.id, attempt = attempts, "{reason}");
+                    let max = self.services.config.engine.max_attempts;
+                    if attempts >= max {
+                        stats.parked += 1;
+                        self.db().write(|tx| {
+                            apply::stop_sequence(tx, event, &format!("parked: {reason}"))?;
+                            store::events::record_result(tx, event.id, plugin.name(), ResultStatus::Parked, attempts, None, Some(&reason), now)
+                        })?;
+                    } else {
+                        let backoff = self.services.config.engine.retry_backoff_seconds as Millis * SECOND;
+                        let at = now + backoff * (1 << (attempts - 1).min(16));
+                        next_retry = Some(next_retry.map_or(at, |t| t.min(at)));
+                        self.db().read(|c| {
+                            store::events::record_result(c, event.id, plugin.name(), ResultStatus::Retry, attempts, None, Some(&reason), now)
+                        })?;
+                    }
+                }
+            }
+        }
+        self.db().write(|tx| match next_retry {
+            Some(at) => store::events::retry_at(tx, event.id, at),
+            None => {
+                if event.kind == EventKind::LeadImported {
+                    apply::start_sequences_if_kept(tx, event, now)?;
+                }
+                store::events::finish(tx, event.id, now)
+            }
+        })
+    }
+
+    async fn invoke(&self, plugin: &InstalledPlugin, event: &Event, lead: &Lead) -> anyhow::Result<Invocation> {
+        let name = plugin.name();
+        let db = self.db();
+        let pre = self.runtime.prepare_installed(&plugin.sha256, || db.read(|c| store::plugins::wasm(c, name)))?;
+        let settings = db.read(|c| store::plugins::settings(c, name))?;
+        let limits = Limits::for_plugin(&self.services.config.limits, &settings);
+        let pii = db.read(|c| store::plugins::is_granted(c, name, Permission::LeadsReadPii))?;
+        let seen: wit::Lead = project_lead(lead, pii).into();
+        let hook = hook_of(event.kind);
+        let detail = if pii { "handed the event's lead with personal fields" } else { "handed the event's lead" };
+        db.read(|c| {
+            let entry = store::audit::Entry {
+                plugin: name,
+                action: &format!("{}.event", hook.as_str()),
+                permission: None,
+                lead_id: Some(lead.id),
+                allowed: true,
+                detail: Some(detail),
+            };
+            store::audit::record(c, &entry, self.now())
+        })?;
+        let input = match event.kind {
+            EventKind::LeadImported => HookInput::Filter(seen),
+            EventKind::Inbound => HookInput::Reply(wit_hooks::Inbound {
+                event_id: event.id as u64,
+                lead: seen,
+                text: event.payload.text.clone().unwrap_or_default(),
+                at: event.payload.at.unwrap_or(event.created_at),
+            }),
+            EventKind::FollowUp => {
+                let schedule = event.payload.schedule_id.map(|id| db.read(|c| store::schedules::get(c, id)));
+                let started_at = schedule.transpose()?.flatten().map_or(event.created_at, |s| s.started_at);
+                HookInput::FollowUp(wit_hooks::FollowUpDue {
+                    event_id: event.id as u64,
+                    lead: seen,
+                    step: event.payload.step.unwrap_or(0),
+                    started_at,
+                })
+            }
+        };
+        let call = CallContext::new(name, event.id, Some(lead.id));
+        self.runtime.invoke(&pre, self.services.clone(), call, limits, input).await
+    }
+}

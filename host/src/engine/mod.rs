@@ -1,0 +1,93 @@
+//! The flow engine. Everything that happens — a lead imported, a message received, a
+//! follow-up due — is first stored as an event ([`ingest`]); the engine then hands each event
+//! to every enabled plugin with the matching hook, in plugin order ([`dispatch`]), applies
+//! what they return in one transaction with the result ([`apply`]), retries failures with
+//! backoff and parks them after the last attempt, turns due follow-up sequences into events
+//! ([`followups`]), and delivers the outbox under the send-safety rules ([`deliver`]).
+
+mod apply;
+mod deliver;
+mod dispatch;
+mod followups;
+pub mod ingest;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::channels::Channel;
+use crate::channels::safety::SendingRules;
+use crate::clock::Millis;
+use crate::runtime::Runtime;
+use crate::runtime::host::HostServices;
+use crate::store::Db;
+
+/// What a run did, for the CLI and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RunStats {
+    pub events: u32,
+    pub hook_calls: u32,
+    pub hook_failures: u32,
+    pub parked: u32,
+    pub sent: u32,
+}
+
+pub struct Engine {
+    services: Arc<HostServices>,
+    runtime: Arc<Runtime>,
+    rules: SendingRules,
+    channel: Channel,
+}
+
+/// Events handled per pass; a pass then delivers, so a large backlog does not starve sending.
+const EVENT_BATCH: u32 = 200;
+
+impl Engine {
+    pub fn new(services: Arc<HostServices>, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
+        let rules = SendingRules::from_config(&services.config.sending)?;
+        Ok(Self { services, runtime, rules, channel: Channel::Sandbox })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.services.db
+    }
+
+    pub fn services(&self) -> &Arc<HostServices> {
+        &self.services
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    fn now(&self) -> Millis {
+        self.services.clock.now()
+    }
+
+    /// One pass over everything due now; returns whether anything was done.
+    pub async fn tick(&self, stats: &mut RunStats) -> anyhow::Result<bool> {
+        let followups = self.enqueue_due_followups()?;
+        let events = self.process_due_events(stats).await?;
+        let sent = self.deliver_due(stats).await?;
+        Ok(followups + events + sent > 0)
+    }
+
+    /// Works until nothing more is due at the clock's current time.
+    pub async fn run_until_idle(&self) -> anyhow::Result<RunStats> {
+        let mut stats = RunStats::default();
+        while self.tick(&mut stats).await? {}
+        Ok(stats)
+    }
+
+    /// Works forever, looking for new work every `engine.poll_ms`.
+    pub async fn run_forever(&self) -> anyhow::Result<()> {
+        let poll = Duration::from_millis(self.services.config.engine.poll_ms);
+        let mut stats = RunStats::default();
+        loop {
+            if !self.tick(&mut stats).await? {
+                tokio::time::sleep(poll).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,865 @@
+//! Turns the bytes of a leads CSV file into validated lead records.
+//!
+//! This module owns the file format: header matching, value normalisation
+//! (handles, emails, phones, tags), per-row validation with line-numbered
+//! rejects, and merging of rows that name the same handle. It never touches
+//! a database; callers decide what to do with the [`Parsed`] result.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use csv::{ByteRecord, StringRecord};
+
+/// One valid lead row, after normalisation and merging of later rows that
+/// named the same handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadRecord {
+    /// 1-based physical line where the record starts (the header is line 1).
+    pub line: u64,
+    pub handle: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// Sorted and deduplicated.
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    /// Keyed by the header as written (trimmed); values are never empty.
+    pub custom: BTreeMap<String, String>,
+}
+
+/// A row that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reject {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Everything one file yielded, in file order.
+#[derive(Debug)]
+pub struct Parsed {
+    pub records: Vec<LeadRecord>,
+    pub rejects: Vec<Reject>,
+    /// How many rows were folded into an earlier row with the same handle.
+    pub merged_in_file: usize,
+}
+
+/// Problems that make the whole file unusable, as opposed to a bad row.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("line {line}: the file could not be read as CSV: {source}")]
+    Unreadable {
+        line: u64,
+        #[source]
+        source: csv::Error,
+    },
+    #[error(
+        "line {line}, field {field}: the text is not valid UTF-8; save the file as UTF-8 and import it again"
+    )]
+    InvalidUtf8 { line: u64, field: usize },
+    #[error("the file has no header row")]
+    NoHeader,
+    #[error(
+        "line {line}: no handle column (name one handle, username, instagram or ig); the header has {}",
+        quoted_list(.headers)
+    )]
+    NoHandleColumn { line: u64, headers: Vec<String> },
+    #[error(
+        "line {line}: field {first_column} ({first:?}) and field {second_column} ({second:?}) are both the {field} column; keep one of them"
+    )]
+    DuplicateColumn {
+        line: u64,
+        field: String,
+        first: String,
+        first_column: usize,
+        second: String,
+        second_column: usize,
+    },
+}
+
+const MAX_HANDLE_LEN: usize = 30;
+const MIN_PHONE_DIGITS: usize = 7;
+
+/// Parses a whole leads file. Bad rows become [`Reject`]s; only problems
+/// with the file itself are errors.
+pub fn parse(input: &[u8]) -> Result<Parsed, ImportError> {
+    let mut rows = Rows::new(input);
+    let (header_line, header) = rows.next()?.ok_or(ImportError::NoHeader)?;
+    let layout = layout_from_header(header_line, &header)?;
+    let mut collector = Collector::default();
+    while let Some((line, row)) = rows.next()? {
+        // Spreadsheets export trailing rows of bare commas; they carry nothing.
+        if row.iter().all(|field| field.trim().is_empty()) {
+            continue;
+        }
+        match lead_from_row(&layout, line, &row) {
+            Ok(lead) => collector.add(lead),
+            Err(reason) => collector.rejects.push(Reject { line, reason }),
+        }
+    }
+    Ok(collector.finish())
+}
+
+/// Normalises an Instagram handle, a `@handle` or a profile URL to the bare
+/// lower-case handle. `Err` holds a reason fit to show the user.
+pub fn normalize_handle(raw: &str) -> Result<String, String> {
+    let written = raw.trim();
+    let candidate = profile_url_segment(written).unwrap_or(written);
+    let candidate = candidate.strip_prefix('@').unwrap_or(candidate);
+    let handle = candidate.to_ascii_lowercase();
+    if handle.is_empty() {
+        return Err("handle is empty".to_owned());
+    }
+    if !handle
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+    {
+        return Err(format!(
+            "handle {written:?} has a character other than letters, digits, '.' and '_'"
+        ));
+    }
+    // Only ASCII is left, so bytes and characters agree.
+    if handle.len() > MAX_HANDLE_LEN {
+        return Err(format!(
+            "handle is {} characters, the limit is {MAX_HANDLE_LEN}",
+            handle.len()
+        ));
+    }
+    if handle.starts_with('.') {
+        return Err(format!("handle {written:?} starts with '.'"));
+    }
+    if handle.ends_with('.') {
+        return Err(format!("handle {written:?} ends with '.'"));
+    }
+    if handle.contains("..") {
+        return Err(format!("handle {written:?} contains \"..\""));
+    }
+    Ok(handle)
+}
+
+/// The first path segment of an `instagram.com` profile link, if `written`
+/// is one.
+fn profile_url_segment(written: &str) -> Option<&str> {
+    let rest = strip_prefix_ignore_case(written, "https://")
+        .or_else(|| strip_prefix_ignore_case(written, "http://"))
+        .unwrap_or(written);
+    let rest = strip_prefix_ignore_case(rest, "www.").unwrap_or(rest);
+    let path = strip_prefix_ignore_case(rest, "instagram.com/")?;
+    let end = path.find(['/', '?', '#']).unwrap_or(path.len());
+    Some(&path[..end])
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+/// Reads raw records and pairs each with the line it starts on.
+struct Rows<'a> {
+    reader: csv::Reader<&'a [u8]>,
+    lines: LineCounter<'a>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        // Row length is checked per row so that a short row is a reject,
+        // not a fatal error. A leading UTF-8 BOM is dropped by csv-core.
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(input);
+        Rows {
+            reader,
+            lines: LineCounter {
+                input,
+                offset: 0,
+                line: 1,
+            },
+        }
+    }
+
+    fn next(&mut self) -> Result<Option<(u64, StringRecord)>, ImportError> {
+        let start = self.reader.position().byte();
+        let mut record = ByteRecord::new();
+        let more = self
+            .reader
+            .read_byte_record(&mut record)
+            .map_err(|source| ImportError::Unreadable {
+                line: self.lines.line_at(self.reader.position().byte()),
+                source,
+            })?;
+        if !more {
+            return Ok(None);
+        }
+        let line = self.lines.line_at(start);
+        let row =
+            StringRecord::from_byte_record(record).map_err(|err| ImportError::InvalidUtf8 {
+                line,
+                field: err.utf8_error().field() + 1,
+            })?;
+        Ok(Some((line, row)))
+    }
+}
+
+/// Maps byte offsets to 1-based editor line numbers.
+///
+/// `csv::Position::line()` is not usable for this: a record's position is
+/// where the reader stopped after the previous record, which is before the
+/// `\n` of a CRLF and before any blank lines it then skips, so it names a
+/// line before the one the user sees the record on.
+struct LineCounter<'a> {
+    input: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    /// The line of the first content at or after `byte`. Offsets must not
+    /// go backwards between calls.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.input.len());
+        while matches!(self.input.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        let breaks = (self.offset..start)
+            .filter(|&i| ends_line(self.input, i))
+            .count();
+        self.line += breaks as u64;
+        self.offset = start;
+        self.line
+    }
+}
+
+/// Whether the byte at `i` ends a line, counting `\r\n` once and a lone `\r`
+/// (which the CSV reader also accepts as a terminator) as a break.
+fn ends_line(input: &[u8], i: usize) -> bool {
+    match input[i] {
+        b'\n' => true,
+        b'\r' => input.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    }
+}
+
+/// What a column of the file feeds.
+#[derive(PartialEq, Eq)]
+enum Column {
+    Handle,
+    Name,
+    Email,
+    Phone,
+    Tags,
+    Notes,
+    Custom(String),
+}
+
+impl Column {
+    fn label(&self) -> &str {
+        match self {
+            Column::Handle => "handle",
+            Column::Name => "name",
+            Column::Email => "email",
+            Column::Phone => "phone",
+            Column::Tags => "tags",
+            Column::Notes => "notes",
+            Column::Custom(key) => key,
+        }
+    }
+}
+
+/// One entry per header field; `None` for unnamed columns, which are ignored.
+type Layout = Vec<Option<Column>>;
+
+fn layout_from_header(line: u64, header: &StringRecord) -> Result<Layout, ImportError> {
+    let mut layout: Layout = Vec::with_capacity(header.len());
+    for (index, name) in header.iter().enumerate() {
+        let column = classify(name);
+        if let Some(column) = &column
+            && let Some(earlier) = layout.iter().position(|c| c.as_ref() == Some(column))
+        {
+            return Err(ImportError::DuplicateColumn {
+                line,
+                field: column.label().to_owned(),
+                first: header[earlier].trim().to_owned(),
+                first_column: earlier + 1,
+                second: name.trim().to_owned(),
+                second_column: index + 1,
+            });
+        }
+        layout.push(column);
+    }
+    if !layout.contains(&Some(Column::Handle)) {
+        let headers = header
+            .iter()
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        return Err(ImportError::NoHandleColumn { line, headers });
+    }
+    Ok(layout)
+}
+
+fn classify(header: &str) -> Option<Column> {
+    let written = header.trim();
+    if written.is_empty() {
+        return None;
+    }
+    let key: String = written
+        .chars()
+        .filter(|c| !(c.is_whitespace() || *c == '_' || *c == '-'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    Some(match key.as_str() {
+        "handle" | "username" | "instagram" | "ig" => Column::Handle,
+        "name" | "fullname" => Column::Name,
+        "email" => Column::Email,
+        "phone" => Column::Phone,
+        "tags" => Column::Tags,
+        "notes" => Column::Notes,
+        _ => Column::Custom(written.to_owned()),
+    })
+}
+
+fn quoted_list(names: &[String]) -> String {
+    if names.is_empty() {
+        return "no named columns".to_owned();
+    }
+    names
+        .iter()
+        .map(|name| format!("{name:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds a lead from one data row. All problems in the row are reported
+/// together so the user can fix them in one pass.
+fn lead_from_row(layout: &Layout, line: u64, row: &StringRecord) -> Result<LeadRecord, String> {
+    if row.len() != layout.len() {
+        return Err(format!(
+            "has {}, the header has {}",
+            field_count(row.len()),
+            layout.len()
+        ));
+    }
+    let mut lead = LeadRecord {
+        line,
+        handle: String::new(),
+        name: None,
+        email: None,
+        phone: None,
+        tags: Vec::new(),
+        notes: None,
+        custom: BTreeMap::new(),
+    };
+    let mut problems = Vec::new();
+    for (column, raw) in layout.iter().zip(row.iter()) {
+        if let Some(column) = column
+            && let Err(problem) = fill_field(&mut lead, column, raw.trim())
+        {
+            problems.push(problem);
+        }
+    }
+    if problems.is_empty() {
+        Ok(lead)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn field_count(count: usize) -> String {
+    if count == 1 {
+        "1 field".to_owned()
+    } else {
+        format!("{count} fields")
+    }
+}
+
+fn fill_field(lead: &mut LeadRecord, column: &Column, value: &str) -> Result<(), String> {
+    match column {
+        Column::Handle => lead.handle = normalize_handle(value)?,
+        Column::Name => lead.name = non_empty(value),
+        Column::Email => lead.email = non_empty(value).as_deref().map(check_email).transpose()?,
+        Column::Phone => {
+            lead.phone = non_empty(value)
+                .as_deref()
+                .map(normalize_phone)
+                .transpose()?
+        }
+        Column::Tags => lead.tags = parse_tags(value),
+        Column::Notes => lead.notes = non_empty(value),
+        Column::Custom(key) => {
+            if let Some(value) = non_empty(value) {
+                lead.custom.insert(key.clone(), value);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// A plausibility check, not RFC 5322: it catches values put in the wrong
+/// column, which is the common mistake.
+fn check_email(email: &str) -> Result<String, String> {
+    let plausible = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+    }) && !email.contains(char::is_whitespace);
+    if plausible {
+        Ok(email.to_owned())
+    } else {
+        Err(format!("email {email:?} is not an email address"))
+    }
+}
+
+fn normalize_phone(phone: &str) -> Result<String, String> {
+    let (plus, rest) = match phone.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", phone),
+    };
+    let is_allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')');
+    if let Some(bad) = rest.chars().find(|&c| !is_allowed(c)) {
+        return Err(format!(
+            "phone {phone:?} has {bad:?}; only digits, spaces, '-', '.', '(', ')' and a leading '+' are allowed"
+        ));
+    }
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < MIN_PHONE_DIGITS {
+        return Err(format!(
+            "phone {phone:?} has fewer than {MIN_PHONE_DIGITS} digits"
+        ));
+    }
+    Ok(format!("{plus}{digits}"))
+}
+
+fn parse_tags(value: &str) -> Vec<String> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(str::to_lowercase)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Accumulates the result, folding rows with a handle seen before into the
+/// first row with that handle.
+#[derive(Default)]
+struct Collector {
+    records: Vec<LeadRecord>,
+    rejects: Vec<Reject>,
+    merged_in_file: usize,
+    index_by_handle: HashMap<String, usize>,
+}
+
+impl Collector {
+    fn add(&mut self, lead: LeadRecord) {
+        match self.index_by_handle.get(&lead.handle) {
+            Some(&index) => {
+                merge_into(&mut self.records[index], lead);
+                self.merged_in_file += 1;
+            }
+            None => {
+                self.index_by_handle
+                    .insert(lead.handle.clone(), self.records.len());
+                self.records.push(lead);
+            }
+        }
+    }
+
+    fn finish(self) -> Parsed {
+        Parsed {
+            records: self.records,
+            rejects: self.rejects,
+            merged_in_file: self.merged_in_file,
+        }
+    }
+}
+
+/// The first row wins every conflict; the later one only fills gaps.
+fn merge_into(first: &mut LeadRecord, later: LeadRecord) {
+    fill_gap(&mut first.name, later.name);
+    fill_gap(&mut first.email, later.email);
+    fill_gap(&mut first.phone, later.phone);
+    fill_gap(&mut first.notes, later.notes);
+    first.tags.extend(later.tags);
+    first.tags.sort();
+    first.tags.dedup();
+    for (key, value) in later.custom {
+        first.custom.entry(key).or_insert(value);
+    }
+}
+
+fn fill_gap(slot: &mut Option<String>, value: Option<String>) {
+    if slot.is_none() {
+        *slot = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Parsed {
+        parse(text.as_bytes()).expect("file should parse")
+    }
+
+    fn handles(parsed: &Parsed) -> Vec<(u64, &str)> {
+        parsed
+            .records
+            .iter()
+            .map(|r| (r.line, r.handle.as_str()))
+            .collect()
+    }
+
+    fn reject(line: u64, reason: &str) -> Reject {
+        Reject {
+            line,
+            reason: reason.to_owned(),
+        }
+    }
+
+    #[test]
+    fn bom_and_crlf_with_correct_lines() {
+        let input = b"\xEF\xBB\xBFhandle,name\r\nalice,Alice\r\n\r\nbob,Bob\r\n";
+        let parsed = parse(input).unwrap();
+        assert_eq!(handles(&parsed), vec![(2, "alice"), (4, "bob")]);
+        assert_eq!(parsed.records[0].name.as_deref(), Some("Alice"));
+        assert!(parsed.rejects.is_empty());
+    }
+
+    #[test]
+    fn quoted_fields_and_lines_after_multiline_field() {
+        let parsed = parse_ok(concat!(
+            "handle,notes,name\n",
+            "alice,\"met at x, then y\",\"Alice \"\"Al\"\" A\"\n",
+            "bob,\"line one\nline two\nline three\",Bob\n",
+            "carol,,Carol\n",
+            "\n",
+            "dave,,\n",
+        ));
+        assert_eq!(
+            handles(&parsed),
+            vec![(2, "alice"), (3, "bob"), (6, "carol"), (8, "dave")]
+        );
+        let alice = &parsed.records[0];
+        assert_eq!(alice.notes.as_deref(), Some("met at x, then y"));
+        assert_eq!(alice.name.as_deref(), Some("Alice \"Al\" A"));
+        assert_eq!(
+            parsed.records[1].notes.as_deref(),
+            Some("line one\nline two\nline three")
+        );
+        assert_eq!(parsed.records[2].notes, None);
+    }
+
+    #[test]
+    fn crlf_inside_quotes_counts_as_one_line() {
+        let parsed = parse_ok("handle,notes\r\na,\"x\r\ny\"\r\nb,z\r\n");
+        assert_eq!(handles(&parsed), vec![(2, "a"), (4, "b")]);
+        assert_eq!(parsed.records[0].notes.as_deref(), Some("x\r\ny"));
+    }
+
+    #[test]
+    fn leading_blank_lines_and_bare_comma_rows_are_skipped() {
+        let parsed = parse_ok("\n\nhandle,name\n,\n  ,  \nalice,A\n");
+        assert_eq!(handles(&parsed), vec![(6, "alice")]);
+        assert!(parsed.rejects.is_empty());
+    }
+
+    #[test]
+    fn header_aliases_and_spelling_variations() {
+        for header in [
+            "handle",
+            "Username",
+            "User_Name",
+            "user name",
+            "IG",
+            "Instagram",
+            " HANDLE ",
+        ] {
+            let parsed = parse_ok(&format!(
+                "{header},Full Name,E-Mail,PHONE,Tags,notes\nalice,Alice A,a@b.co,1234567,x,n\n"
+            ));
+            let lead = &parsed.records[0];
+            assert_eq!(lead.handle, "alice", "header {header:?}");
+            assert_eq!(lead.name.as_deref(), Some("Alice A"));
+            assert_eq!(lead.email.as_deref(), Some("a@b.co"));
+            assert_eq!(lead.phone.as_deref(), Some("1234567"));
+            assert_eq!(lead.tags, vec!["x"]);
+            assert_eq!(lead.notes.as_deref(), Some("n"));
+            assert!(lead.custom.is_empty(), "header {header:?}");
+        }
+    }
+
+    #[test]
+    fn custom_columns_kept_and_unnamed_columns_ignored() {
+        let parsed = parse_ok("handle, Source ,City,,follower_count\nalice, ads ,,junk,1200\n");
+        let lead = &parsed.records[0];
+        let expected: BTreeMap<String, String> = [("Source", "ads"), ("follower_count", "1200")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(lead.custom, expected);
+    }
+
+    #[test]
+    fn values_are_trimmed_and_empty_becomes_none() {
+        let parsed = parse_ok("handle,name,email,phone,notes\n  alice  ,   ,  ,  ,  \n");
+        let lead = &parsed.records[0];
+        assert_eq!(lead.handle, "alice");
+        assert_eq!(
+            (&lead.name, &lead.email, &lead.phone, &lead.notes),
+            (&None, &None, &None, &None)
+        );
+    }
+
+    #[test]
+    fn invalid_handles_each_name_their_problem() {
+        let cases = [
+            ("", "handle is empty".to_owned()),
+            ("   ", "handle is empty".to_owned()),
+            ("@", "handle is empty".to_owned()),
+            ("https://www.instagram.com/", "handle is empty".to_owned()),
+            ("a..b", "handle \"a..b\" contains \"..\"".to_owned()),
+            (".ab", "handle \".ab\" starts with '.'".to_owned()),
+            ("ab.", "handle \"ab.\" ends with '.'".to_owned()),
+            (
+                "x y",
+                "handle \"x y\" has a character other than letters, digits, '.' and '_'".to_owned(),
+            ),
+            (
+                "café",
+                "handle \"café\" has a character other than letters, digits, '.' and '_'"
+                    .to_owned(),
+            ),
+            (
+                "a-b",
+                "handle \"a-b\" has a character other than letters, digits, '.' and '_'".to_owned(),
+            ),
+            (
+                &"a".repeat(31),
+                "handle is 31 characters, the limit is 30".to_owned(),
+            ),
+        ];
+        for (raw, reason) in cases {
+            assert_eq!(normalize_handle(raw), Err(reason), "input {raw:?}");
+        }
+        assert_eq!(normalize_handle(&"a".repeat(30)), Ok("a".repeat(30)));
+        assert_eq!(normalize_handle("a.b_c9"), Ok("a.b_c9".to_owned()));
+    }
+
+    #[test]
+    fn invalid_handle_rejects_the_row_and_the_rest_continue() {
+        let parsed = parse_ok("handle,name\nalice,A\na..b,B\n,C\ncarol,C\n");
+        assert_eq!(handles(&parsed), vec![(2, "alice"), (5, "carol")]);
+        assert_eq!(
+            parsed.rejects,
+            vec![
+                reject(3, "handle \"a..b\" contains \"..\""),
+                reject(4, "handle is empty"),
+            ]
+        );
+    }
+
+    #[test]
+    fn profile_urls_give_the_handle() {
+        let cases = [
+            ("https://www.instagram.com/Some.User/", "some.user"),
+            ("instagram.com/some_user?igsh=abc123", "some_user"),
+            ("http://instagram.com/someone", "someone"),
+            ("HTTPS://WWW.INSTAGRAM.COM/Loud#top", "loud"),
+            ("www.instagram.com/plain/reels/", "plain"),
+        ];
+        for (raw, handle) in cases {
+            assert_eq!(
+                normalize_handle(raw),
+                Ok(handle.to_owned()),
+                "input {raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_sites_are_not_profile_urls() {
+        assert!(normalize_handle("https://twitter.com/someone").is_err());
+    }
+
+    #[test]
+    fn at_sign_stripped_once_and_lower_cased() {
+        assert_eq!(
+            normalize_handle("  @Alice.Smith  "),
+            Ok("alice.smith".to_owned())
+        );
+        assert_eq!(normalize_handle("MiXeD_9"), Ok("mixed_9".to_owned()));
+        assert!(normalize_handle("@@alice").is_err());
+    }
+
+    #[test]
+    fn bad_email_rejects_the_row() {
+        for bad in [
+            "foo", "@b.co", "a@b", "a@@b.co", "a b@c.co", "a@.co", "a@b.co.",
+        ] {
+            let parsed = parse_ok(&format!("handle,email\nalice,\"{bad}\"\n"));
+            assert!(parsed.records.is_empty(), "email {bad:?}");
+            assert_eq!(
+                parsed.rejects,
+                vec![reject(2, &format!("email {bad:?} is not an email address"))]
+            );
+        }
+        let parsed = parse_ok("handle,email\nalice, Alice@Example.co.uk \n");
+        assert_eq!(
+            parsed.records[0].email.as_deref(),
+            Some("Alice@Example.co.uk")
+        );
+    }
+
+    #[test]
+    fn phone_is_normalised_or_rejected() {
+        let parsed = parse_ok(concat!(
+            "handle,phone\n",
+            "a,+1 (555) 010-9999\n",
+            "b,030.123.4567\n",
+            "c,12\n",
+            "d,555-CALL-NOW\n",
+            "e,1-555+0109999\n",
+        ));
+        let phones: Vec<_> = parsed.records.iter().map(|r| r.phone.as_deref()).collect();
+        assert_eq!(phones, vec![Some("+15550109999"), Some("0301234567")]);
+        assert_eq!(
+            parsed.rejects[0],
+            reject(4, "phone \"12\" has fewer than 7 digits")
+        );
+        assert_eq!(
+            parsed.rejects[1],
+            reject(
+                5,
+                "phone \"555-CALL-NOW\" has 'C'; only digits, spaces, '-', '.', '(', ')' and a leading '+' are allowed"
+            )
+        );
+        assert_eq!(parsed.rejects[2].line, 6);
+    }
+
+    #[test]
+    fn all_problems_in_a_row_are_reported_together() {
+        let parsed = parse_ok("handle,email,phone\na..b,foo,12\n");
+        assert_eq!(
+            parsed.rejects,
+            vec![reject(
+                2,
+                "handle \"a..b\" contains \"..\"; email \"foo\" is not an email address; phone \"12\" has fewer than 7 digits"
+            )]
+        );
+    }
+
+    #[test]
+    fn tags_split_on_semicolons_only() {
+        let parsed = parse_ok("handle,tags\nalice,\" VIP ; cold;;vip;b,c \"\n");
+        assert_eq!(parsed.records[0].tags, vec!["b,c", "cold", "vip"]);
+    }
+
+    #[test]
+    fn wrong_field_count_is_a_reject() {
+        let parsed = parse_ok("handle,name,email,phone\na,A,a@b.co,1234567,extra\nb,B\nc\nd,D,,\n");
+        assert_eq!(handles(&parsed), vec![(5, "d")]);
+        assert_eq!(
+            parsed.rejects,
+            vec![
+                reject(2, "has 5 fields, the header has 4"),
+                reject(3, "has 2 fields, the header has 4"),
+                reject(4, "has 1 field, the header has 4"),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_handles_merge_into_the_first_row() {
+        let parsed = parse_ok(concat!(
+            "handle,name,email,phone,tags,notes,Source,City\n",
+            "alice,Alice,,,vip;warm,,ads,\n",
+            "bob,Bob,,,,,,\n",
+            "@ALICE,Other Name,a@b.co,,cold;vip,note,referral,Paris\n",
+            "https://instagram.com/alice/,,,+1 555 010 9999,new,,,\n",
+        ));
+        assert_eq!(parsed.merged_in_file, 2);
+        assert_eq!(handles(&parsed), vec![(2, "alice"), (3, "bob")]);
+        let alice = &parsed.records[0];
+        assert_eq!(alice.name.as_deref(), Some("Alice"));
+        assert_eq!(alice.email.as_deref(), Some("a@b.co"));
+        assert_eq!(alice.phone.as_deref(), Some("+15550109999"));
+        assert_eq!(alice.notes.as_deref(), Some("note"));
+        assert_eq!(alice.tags, vec!["cold", "new", "vip", "warm"]);
+        assert_eq!(alice.custom["Source"], "ads");
+        assert_eq!(alice.custom["City"], "Paris");
+    }
+
+    #[test]
+    fn rejected_duplicate_does_not_merge() {
+        let parsed = parse_ok("handle,email\nalice,\nalice,nope\n");
+        assert_eq!(parsed.merged_in_file, 0);
+        assert_eq!(parsed.records[0].email, None);
+        assert_eq!(parsed.rejects.len(), 1);
+    }
+
+    #[test]
+    fn no_handle_column_is_fatal_and_names_the_headers() {
+        let err = parse(b"Name,Email,,Handle Name\nalice,a@b.co,,x\n").unwrap_err();
+        assert!(
+            matches!(&err, ImportError::NoHandleColumn { line: 1, headers } if headers == &["Name", "Email", "Handle Name"])
+        );
+        assert_eq!(
+            err.to_string(),
+            "line 1: no handle column (name one handle, username, instagram or ig); the header has \"Name\", \"Email\", \"Handle Name\""
+        );
+    }
+
+    #[test]
+    fn duplicate_mapped_columns_are_fatal() {
+        let err = parse(b"handle,name,Username\na,A,b\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1: field 1 (\"handle\") and field 3 (\"Username\") are both the handle column; keep one of them"
+        );
+        let err = parse(b"handle,Full Name,name\n").unwrap_err();
+        assert!(matches!(err, ImportError::DuplicateColumn { field, .. } if field == "name"));
+    }
+
+    #[test]
+    fn repeated_custom_header_is_fatal() {
+        let err = parse(b"handle,Source,Source\n").unwrap_err();
+        assert!(
+            matches!(err, ImportError::DuplicateColumn { field, second_column: 3, .. } if field == "Source")
+        );
+    }
+
+    #[test]
+    fn empty_file_has_no_header() {
+        for input in [&b""[..], b"\xEF\xBB\xBF", b"\n\r\n\n"] {
+            let err = parse(input).unwrap_err();
+            assert!(matches!(err, ImportError::NoHeader), "input {input:?}");
+            assert!(err.to_string().contains("no header"));
+        }
+    }
+
+    #[test]
+    fn header_only_file_has_no_records() {
+        let parsed = parse_ok("handle,name\n");
+        assert!(parsed.records.is_empty() && parsed.rejects.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_is_fatal_and_names_line_and_field() {
+        let err = parse(b"handle,name\nalice,A\r\nbob,Ren\xE9\n").unwrap_err();
+        assert!(matches!(
+            &err,
+            ImportError::InvalidUtf8 { line: 3, field: 2 }
+        ));
+        assert!(err.to_string().starts_with("line 3, field 2: "));
+    }
+}

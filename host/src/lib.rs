@@ -1,0 +1,20 @@
+//! The outreach host: runs sandboxed WebAssembly plugins that automate lead outreach over
+//! direct messages.
+//!
+//! The host is the only part with authority. It keeps leads and conversations in one SQLite
+//! file ([`store`]), runs plugins as wasmtime components with no ambient authority
+//! ([`runtime`]), checks every host call a plugin makes against the user's grants and writes
+//! it to the audit log ([`consent`]), routes persisted events to plugins and delivers what
+//! they decide through an outbox ([`engine`], [`channels`]), and asks an OpenAI-compatible
+//! provider for AI replies ([`ai`]). The `outreach` binary is the [`cli`].
+
+pub mod ai;
+pub mod channels;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod consent;
+pub mod engine;
+pub mod leads;
+pub mod runtime;
+pub mod store;

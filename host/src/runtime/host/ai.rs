@@ -1,0 +1,33 @@
+//! `outreach:plugin/ai`: replies from the configured provider. The host builds the request,
+//! caps its size and records that the provider received the lead's conversation.
+
+use super::HostState;
+use crate::ai::AiRequest;
+use crate::consent::Permission;
+use crate::runtime::bindings::outreach::plugin::ai::{GenerateRequest, Generated, Host};
+use crate::runtime::bindings::wit;
+
+impl Host for HostState {
+    async fn generate(&mut self, request: GenerateRequest) -> Result<Generated, wit::Error> {
+        self.check("ai.generate", Permission::AiGenerate, self.call.event_lead)?;
+        let cap = self.services.config.ai.max_tokens;
+        let request = AiRequest {
+            system_prompt: request.system_prompt,
+            conversation: request
+                .conversation
+                .into_iter()
+                .map(|m| (matches!(m.direction, wit::Direction::Inbound), m.text))
+                .collect(),
+            max_tokens: request.max_tokens.map_or(cap, |t| t.min(cap)),
+        };
+        let recipient = format!("sent to {}", self.services.ai.recipient());
+        self.audit("ai.generate", Some(Permission::AiGenerate), self.call.event_lead, true, Some(&recipient));
+        match self.services.ai.generate(&request).await {
+            Ok(reply) => Ok(Generated { text: reply.text, model: reply.model, offline: reply.offline }),
+            Err(e) => {
+                tracing::warn!(plugin = %self.call.plugin, "AI provider failed: {e}");
+                Err(wit::Error::Unavailable(format!("ai provider: {e}")))
+            }
+        }
+    }
+}

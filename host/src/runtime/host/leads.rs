@@ -1,0 +1,93 @@
+//! `outreach:plugin/leads`: reading leads (projected by the grants) and changing them.
+
+use super::{HostState, storage_failure, to_id};
+use crate::consent::Permission;
+use crate::leads::LeadStatus;
+use crate::runtime::bindings::outreach::plugin::leads::{Host, LeadQuery};
+use crate::runtime::bindings::wit;
+use crate::store;
+
+const QUERY_CAP: u32 = 500;
+const TAG_MAX_CHARS: usize = 64;
+
+impl HostState {
+    /// Checks `leads:write` on a lead in reach and returns it.
+    fn writable_lead(&self, action: &str, id: u64) -> Result<crate::leads::Lead, wit::Error> {
+        let id = to_id(id)?;
+        self.reach(action, id)?;
+        self.check(action, Permission::LeadsWrite, Some(id))?;
+        self.load_lead(id)
+    }
+
+    fn valid_tag(tag: &str) -> Result<&str, wit::Error> {
+        let tag = tag.trim();
+        let chars = tag.chars().count();
+        if chars == 0 || chars > TAG_MAX_CHARS {
+            return Err(wit::Error::Invalid(format!("a tag has 1-{TAG_MAX_CHARS} characters; got {chars}")));
+        }
+        Ok(tag)
+    }
+}
+
+impl Host for HostState {
+    async fn get(&mut self, id: u64) -> Result<wit::Lead, wit::Error> {
+        let id = to_id(id)?;
+        if self.call.event_lead == Some(id) {
+            self.audit("leads.get", None, Some(id), true, Some("the event's lead"));
+        } else {
+            self.check("leads.get", Permission::LeadsRead, Some(id))?;
+        }
+        let lead = self.load_lead(id)?;
+        Ok(self.visible_lead(&lead))
+    }
+
+    async fn query(&mut self, query: LeadQuery) -> Result<Vec<wit::Lead>, wit::Error> {
+        self.check("leads.query", Permission::LeadsRead, None)?;
+        let filter = store::leads::LeadFilter {
+            status: query.status.map(LeadStatus::from),
+            tag: query.tag,
+            last_contact_before: query.last_contact_before,
+            limit: Some(query.limit.min(QUERY_CAP)),
+        };
+        let leads = self.services.db.read(|c| store::leads::list(c, &filter)).map_err(storage_failure)?;
+        self.audit("leads.query", Some(Permission::LeadsRead), None, true, Some(&format!("{} leads", leads.len())));
+        Ok(leads.iter().map(|l| self.visible_lead(l)).collect())
+    }
+
+    async fn set_status(&mut self, id: u64, status: wit::LeadStatus) -> Result<(), wit::Error> {
+        let lead = self.writable_lead("leads.set-status", id)?;
+        let status = LeadStatus::from(status);
+        if lead.is_do_not_contact() && status != LeadStatus::DoNotContact {
+            return Err(wit::Error::Invalid("a plugin cannot lift do-not-contact".into()));
+        }
+        let now = self.now();
+        let reason = format!("set by plugin {}", self.call.plugin);
+        self.services
+            .db
+            .write(|tx| match status {
+                LeadStatus::DoNotContact => store::leads::mark_do_not_contact(tx, lead.id, &reason, now),
+                _ => store::leads::set_status(tx, lead.id, status, now),
+            })
+            .map_err(storage_failure)
+    }
+
+    async fn add_tag(&mut self, id: u64, tag: String) -> Result<(), wit::Error> {
+        let lead = self.writable_lead("leads.add-tag", id)?;
+        let tag = Self::valid_tag(&tag)?;
+        self.services.db.read(|c| store::leads::add_tag(c, lead.id, tag)).map_err(storage_failure)
+    }
+
+    async fn remove_tag(&mut self, id: u64, tag: String) -> Result<(), wit::Error> {
+        let lead = self.writable_lead("leads.remove-tag", id)?;
+        self.services.db.read(|c| store::leads::remove_tag(c, lead.id, tag.trim())).map_err(storage_failure)
+    }
+
+    async fn set_score(&mut self, id: u64, score: u8) -> Result<(), wit::Error> {
+        if score > 100 {
+            return Err(wit::Error::Invalid(format!("score is {score}; it must be 0-100")));
+        }
+        let lead = self.writable_lead("leads.set-score", id)?;
+        let now = self.now();
+        self.services.db.read(|c| store::leads::set_score(c, lead.id, score, now)).map_err(storage_failure)
+    }
+}

@@ -1,0 +1,59 @@
+//! `outreach:plugin/messaging`: conversation history and queuing messages (staged until the
+//! hook returns, then put in the outbox under an idempotency key).
+
+use super::{HostState, StagedSend, storage_failure, to_id};
+use crate::consent::Permission;
+use crate::runtime::bindings::outreach::plugin::messaging::Host;
+use crate::runtime::bindings::wit;
+use crate::store;
+
+const HISTORY_CAP: u32 = 50;
+/// Meta's limit for an Instagram text message; the sandbox keeps to it so nothing that works
+/// there fails on the real channel.
+pub const TEXT_MAX_BYTES: usize = 1000;
+const SENDS_PER_CALL: usize = 5;
+
+/// Checks a message text against the channel limits.
+pub fn validate_text(text: &str) -> Result<(), wit::Error> {
+    if text.trim().is_empty() {
+        return Err(wit::Error::Invalid("message text is empty".into()));
+    }
+    if text.len() > TEXT_MAX_BYTES {
+        return Err(wit::Error::Invalid(format!(
+            "message text is {} bytes; the limit is {TEXT_MAX_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Host for HostState {
+    async fn history(&mut self, lead: u64, limit: u32) -> Result<Vec<wit::Message>, wit::Error> {
+        let id = to_id(lead)?;
+        self.reach("messaging.history", id)?;
+        self.check("messaging.history", Permission::MessagesRead, Some(id))?;
+        let messages = self
+            .services
+            .db
+            .read(|c| store::messages::recent(c, id, limit.min(HISTORY_CAP)))
+            .map_err(storage_failure)?;
+        Ok(messages.into_iter().map(Into::into).collect())
+    }
+
+    async fn send(&mut self, lead: u64, text: String) -> Result<(), wit::Error> {
+        let id = to_id(lead)?;
+        self.reach("messaging.send", id)?;
+        self.check("messaging.send", Permission::MessagesSend, Some(id))?;
+        let target = self.load_lead(id)?;
+        if target.is_do_not_contact() {
+            self.audit("messaging.send", Some(Permission::MessagesSend), Some(id), false, Some("lead is do-not-contact"));
+            return Err(wit::Error::Unavailable("lead is do-not-contact".into()));
+        }
+        validate_text(&text)?;
+        if self.call.staged_sends.len() >= SENDS_PER_CALL {
+            return Err(wit::Error::LimitExceeded(format!("{SENDS_PER_CALL} messages per hook call")));
+        }
+        self.call.staged_sends.push(StagedSend { lead_id: id, text });
+        Ok(())
+    }
+}

@@ -1,0 +1,221 @@
+//! What a plugin's store holds, and the host side of every WIT import. Each capability's
+//! trait impl lives in its own file next to this one; all of them go through
+//! [`HostState::check`], which asks the grants table afresh on every call and writes the
+//! decision to the audit log.
+
+mod ai;
+mod clock;
+mod leads;
+mod log;
+pub mod messaging;
+mod settings;
+mod storage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::wit;
+use crate::ai::AiProvider;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::consent::{Permission, project_lead};
+use crate::store::{self, Db};
+
+/// What host calls may use: shared by every store.
+pub struct HostServices {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub ai: AiProvider,
+    pub config: Arc<Config>,
+}
+
+/// A message a hook queued; it reaches the outbox only if the hook returns successfully.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedSend {
+    pub lead_id: i64,
+    pub text: String,
+}
+
+/// Who is calling and about what: the plugin, and the event and lead its hook is handling.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub plugin: String,
+    pub event_id: i64,
+    /// The lead the event is about: readable without `leads:read` (purpose limitation).
+    pub event_lead: Option<i64>,
+    pub staged_sends: Vec<StagedSend>,
+}
+
+impl CallContext {
+    pub fn new(plugin: &str, event_id: i64, event_lead: Option<i64>) -> Self {
+        Self { plugin: plugin.to_owned(), event_id, event_lead, staged_sends: Vec::new() }
+    }
+
+    /// For reading a manifest: no plugin identity yet, so every check fails.
+    pub fn for_manifest() -> Self {
+        Self::new("(uninstalled)", 0, None)
+    }
+}
+
+/// A memory cap that remembers it refused a growth, so an out-of-memory abort can be told
+/// apart from any other trap.
+pub struct MemoryCap {
+    limit: usize,
+    refused: bool,
+}
+
+impl MemoryCap {
+    pub fn refused_growth(&self) -> bool {
+        self.refused
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.limit;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    stderr: MemoryOutputPipe,
+    pub(super) memory: MemoryCap,
+    services: Arc<HostServices>,
+    call: CallContext,
+}
+
+/// The guest's WASI wall clock shows the host's clock, so `--now` and test clocks hold
+/// inside plugins too and no plugin reads the machine's time behind the WIT's back.
+struct HostClock(Arc<dyn Clock>);
+
+impl HostWallClock for HostClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.now().max(0) as u64)
+    }
+}
+
+impl HostState {
+    pub fn new(services: Arc<HostServices>, call: CallContext, memory_limit: usize) -> Self {
+        let stderr = MemoryOutputPipe::new(8 * 1024);
+        // No preopened directories, no environment, no arguments, no network: the builder
+        // grants none of them unless asked.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .wall_clock(HostClock(services.clock.clone()))
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            stderr,
+            memory: MemoryCap { limit: memory_limit, refused: false },
+            services,
+            call,
+        }
+    }
+
+    pub fn into_call(self) -> CallContext {
+        self.call
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+
+    fn now(&self) -> i64 {
+        self.services.clock.now()
+    }
+
+    fn audit(&self, action: &str, permission: Option<Permission>, lead: Option<i64>, allowed: bool, detail: Option<&str>) {
+        let entry = store::audit::Entry {
+            plugin: &self.call.plugin,
+            action,
+            permission,
+            lead_id: lead,
+            allowed,
+            detail,
+        };
+        if let Err(e) = self.services.db.read(|c| store::audit::record(c, &entry, self.now())) {
+            tracing::error!("cannot write audit record: {e:#}");
+        }
+    }
+
+    fn granted(&self, permission: Permission) -> bool {
+        self.services
+            .db
+            .read(|c| store::plugins::is_granted(c, &self.call.plugin, permission))
+            .unwrap_or_else(|e| {
+                tracing::error!("cannot read grants: {e:#}");
+                false
+            })
+    }
+
+    /// Checks one permission for one host call. Denials are always audited; grants are
+    /// audited when the call touches a lead.
+    fn check(&self, action: &str, permission: Permission, lead: Option<i64>) -> Result<(), wit::Error> {
+        let allowed = self.granted(permission);
+        if !allowed {
+            self.audit(action, Some(permission), lead, false, Some("not granted"));
+            return Err(wit::Error::PermissionDenied(permission.into()));
+        }
+        if lead.is_some() {
+            self.audit(action, Some(permission), lead, true, None);
+        }
+        Ok(())
+    }
+
+    /// The purpose limit: the event's own lead is in reach of its hook; any other lead
+    /// needs `leads:read`.
+    fn reach(&self, action: &str, lead: i64) -> Result<(), wit::Error> {
+        if self.call.event_lead == Some(lead) {
+            return Ok(());
+        }
+        self.check(action, Permission::LeadsRead, Some(lead))
+    }
+
+    fn load_lead(&self, id: i64) -> Result<crate::leads::Lead, wit::Error> {
+        self.services
+            .db
+            .read(|c| store::leads::get(c, id))
+            .map_err(storage_failure)?
+            .ok_or(wit::Error::NotFound)
+    }
+
+    /// The lead as this plugin may see it right now.
+    fn visible_lead(&self, lead: &crate::leads::Lead) -> wit::Lead {
+        project_lead(lead, self.granted(Permission::LeadsReadPii)).into()
+    }
+}
+
+/// A storage failure inside a host call: logged in full for the user, opaque to the plugin.
+fn storage_failure(e: anyhow::Error) -> wit::Error {
+    tracing::error!("storage error in a host call: {e:#}");
+    wit::Error::Unavailable("host storage error".into())
+}
+
+fn to_id(id: u64) -> Result<i64, wit::Error> {
+    i64::try_from(id).map_err(|_| wit::Error::NotFound)
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl wit::Host for HostState {}

@@ -1,0 +1,24 @@
+//! `outreach:plugin/settings`: the values the user set with `outreach plugin config`. Keys
+//! under `limits.` configure the host's bounds on the plugin and are not shown to it.
+
+use super::HostState;
+use crate::runtime::bindings::outreach::plugin::settings::Host;
+use crate::store;
+
+fn visible(key: &str) -> bool {
+    !key.starts_with("limits.")
+}
+
+impl Host for HostState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        if !visible(&key) {
+            return None;
+        }
+        self.services.db.read(|c| store::plugins::setting(c, &self.call.plugin, &key)).ok().flatten()
+    }
+
+    async fn all(&mut self) -> Vec<(String, String)> {
+        let all = self.services.db.read(|c| store::plugins::settings(c, &self.call.plugin)).unwrap_or_default();
+        all.into_iter().filter(|(k, _)| visible(k)).collect()
+    }
+}

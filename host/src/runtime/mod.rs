@@ -1,0 +1,258 @@
+//! The WebAssembly runtime: one wasmtime engine, plugins compiled once (and cached on disk)
+//! and pre-instantiated, and a fresh sandboxed store for every hook call so that nothing
+//! leaks between calls or leads. Each call is bounded in CPU (fuel), memory and wall-clock
+//! time; a trap, timeout or out-of-memory fails that call with a readable reason and the
+//! host goes on.
+
+pub mod bindings;
+pub mod bundled;
+pub mod host;
+pub mod manifest;
+
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sha2::Digest as _;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use self::bindings::{PluginPre, wit, wit_hooks};
+use self::host::{CallContext, HostServices, HostState};
+use self::manifest::Manifest;
+use crate::config::LimitsConfig;
+
+/// How long a guest runs between yields to the async executor, in fuel. Yielding is what
+/// lets the wall-clock timeout interrupt a guest that never calls the host.
+const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
+
+/// What one hook call may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub fuel: u64,
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl Limits {
+    /// The defaults from the config, overridden by the plugin's `limits.fuel`,
+    /// `limits.memory-mb` and `limits.timeout-ms` settings, each clamped to its global cap.
+    pub fn for_plugin(config: &LimitsConfig, settings: &[(String, String)]) -> Self {
+        let setting = |key: &str, default: u64, cap: u64| {
+            settings
+                .iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+                .unwrap_or(default)
+                .min(cap)
+        };
+        Self {
+            fuel: setting("limits.fuel", config.fuel, config.max_fuel),
+            memory_bytes: (setting("limits.memory-mb", config.memory_mb, config.max_memory_mb) << 20) as usize,
+            timeout: Duration::from_millis(setting("limits.timeout-ms", config.timeout_ms, config.max_timeout_ms)),
+        }
+    }
+}
+
+/// The input of one hook call.
+pub enum HookInput {
+    Filter(wit::Lead),
+    Reply(wit_hooks::Inbound),
+    FollowUp(wit_hooks::FollowUpDue),
+}
+
+/// What a hook returned.
+#[derive(Debug)]
+pub enum HookOutput {
+    Filter(wit_hooks::FilterDecision),
+    Reply(wit_hooks::ReplyAction),
+    FollowUp(wit_hooks::FollowUpAction),
+}
+
+/// Why a hook call failed; the message is shown to the user as is.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HookFailure {
+    #[error("ran out of its CPU budget of {0} fuel")]
+    OutOfFuel(u64),
+    #[error("went over its memory limit of {0} MiB")]
+    OutOfMemory(usize),
+    #[error("did not finish within {0} ms")]
+    Timeout(u128),
+    #[error("crashed: {0}")]
+    Trap(String),
+    #[error("returned an error: {0}")]
+    Plugin(String),
+}
+
+/// The result of a hook call and the context it ran in (which holds the messages it queued).
+pub struct Invocation {
+    pub result: Result<HookOutput, HookFailure>,
+    pub call: CallContext,
+    pub fuel_used: u64,
+}
+
+/// One engine for the whole process, and every plugin compiled for it.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    prepared: Mutex<HashMap<String, PluginPre<HostState>>>,
+}
+
+impl Runtime {
+    /// `cache_dir` keeps compiled components across runs; `None` compiles in memory only.
+    pub fn new(limits: &LimitsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.max_memory_size((limits.max_memory_mb << 20) as usize)
+            .total_component_instances(64)
+            .total_core_instances(256)
+            .total_memories(128)
+            .total_tables(128)
+            .total_stacks(64);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("cannot start the wasm engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        Ok(Self { engine, linker, cache_dir, prepared: Mutex::new(HashMap::new()) })
+    }
+
+    /// Compiles (or loads from the disk cache) and pre-instantiates a component, once per
+    /// content hash.
+    pub fn prepare(&self, wasm: &[u8]) -> anyhow::Result<PluginPre<HostState>> {
+        self.prepare_installed(&sha256_hex(wasm), || Ok(wasm.to_vec()))
+    }
+
+    /// Like [`Runtime::prepare`] for a component known by its hash, loading its bytes only
+    /// when it was not prepared before.
+    pub fn prepare_installed(
+        &self,
+        sha: &str,
+        load: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<PluginPre<HostState>> {
+        if let Some(pre) = self.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(sha) {
+            return Ok(pre.clone());
+        }
+        let wasm = load()?;
+        let sha = sha.to_owned();
+        let component = self.compile(&wasm, &sha)?;
+        let pre = PluginPre::new(self.linker.instantiate_pre(&component)?)
+            .map_err(anyhow::Error::from)
+            .context("the component does not match the outreach:plugin world")?;
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner()).insert(sha, pre.clone());
+        Ok(pre)
+    }
+
+    fn compile(&self, wasm: &[u8], sha: &str) -> anyhow::Result<Component> {
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, wasm).map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"));
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        let path = dir.join(format!("{sha}-{:016x}.cwasm", hasher.finish()));
+        if path.exists() {
+            // SAFETY: the cache holds only artifacts this host serialized itself, named by the
+            // wasm's hash and the engine's compatibility hash.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!("ignoring unreadable compile cache {}: {e}", path.display()),
+            }
+        }
+        let component =
+            Component::new(&self.engine, wasm).map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"))?;
+        let write = || -> anyhow::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, component.serialize()?)?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            tracing::warn!("cannot write compile cache {}: {e}", path.display());
+        }
+        Ok(component)
+    }
+
+    /// Reads a component's manifest without granting it anything.
+    pub async fn read_manifest(&self, wasm: &[u8], services: Arc<HostServices>) -> anyhow::Result<Manifest> {
+        let pre = self.prepare(wasm)?;
+        let limits = Limits { fuel: 100_000_000, memory_bytes: 64 << 20, timeout: Duration::from_secs(5) };
+        let mut store = self.new_store(services, CallContext::for_manifest(), limits)?;
+        let manifest = tokio::time::timeout(limits.timeout, async {
+            let plugin = pre.instantiate_async(&mut store).await?;
+            plugin.outreach_plugin_hooks().call_manifest(&mut store).await
+        })
+        .await
+        .context("the plugin's manifest export did not return in time")?
+        .map_err(|e| anyhow::anyhow!("the plugin's manifest export failed: {e}"))?;
+        Manifest::from_wit(manifest).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    fn new_store(&self, services: Arc<HostServices>, call: CallContext, limits: Limits) -> anyhow::Result<Store<HostState>> {
+        let mut store = Store::new(&self.engine, HostState::new(services, call, limits.memory_bytes));
+        store.limiter(|state| &mut state.memory);
+        // Instantiation runs guest code too, so the budget covers it.
+        store.set_fuel(limits.fuel)?;
+        store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))?;
+        Ok(store)
+    }
+
+    /// Runs one hook in a fresh instance.
+    pub async fn invoke(
+        &self,
+        pre: &PluginPre<HostState>,
+        services: Arc<HostServices>,
+        call: CallContext,
+        limits: Limits,
+        input: HookInput,
+    ) -> anyhow::Result<Invocation> {
+        let mut store = self.new_store(services, call, limits)?;
+        let outcome = tokio::time::timeout(limits.timeout, async {
+            let plugin = pre.instantiate_async(&mut store).await?;
+            let hooks = plugin.outreach_plugin_hooks();
+            let returned = match &input {
+                HookInput::Filter(lead) => hooks.call_filter(&mut store, lead).await?.map(HookOutput::Filter),
+                HookInput::Reply(event) => hooks.call_reply(&mut store, event).await?.map(HookOutput::Reply),
+                HookInput::FollowUp(event) => hooks.call_follow_up(&mut store, event).await?.map(HookOutput::FollowUp),
+            };
+            wasmtime::Result::Ok(returned)
+        })
+        .await;
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let result = match outcome {
+            Err(_elapsed) => Err(HookFailure::Timeout(limits.timeout.as_millis())),
+            Ok(Ok(Ok(output))) => Ok(output),
+            Ok(Ok(Err(plugin_error))) => Err(HookFailure::Plugin(bindings::describe(&plugin_error))),
+            Ok(Err(trap)) => Err(classify_trap(&trap, &store, limits)),
+        };
+        let call = store.into_data().into_call();
+        Ok(Invocation { result, call, fuel_used })
+    }
+}
+
+fn classify_trap(error: &wasmtime::Error, store: &Store<HostState>, limits: Limits) -> HookFailure {
+    if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        return HookFailure::OutOfFuel(limits.fuel);
+    }
+    if store.data().memory.refused_growth() {
+        return HookFailure::OutOfMemory(limits.memory_bytes >> 20);
+    }
+    // A Rust guest prints its panic message to stderr before aborting: that line says more
+    // than "unreachable executed".
+    let stderr = store.data().stderr_text();
+    let panic_line = stderr.lines().find(|l| l.contains("panicked")).map(str::trim);
+    let trap = error.downcast_ref::<Trap>().map_or_else(|| error.to_string(), |t| t.to_string());
+    HookFailure::Trap(match panic_line {
+        Some(line) => format!("{line} ({trap})"),
+        None => trap,
+    })
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,260 @@
+//! The event queue: every lead import, inbound message and due follow-up is stored here
+//! before any plugin sees it, with one result row per plugin that handled it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    LeadImported,
+    Inbound,
+    FollowUp,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LeadImported => "lead-imported",
+            Self::Inbound => "inbound",
+            Self::FollowUp => "follow-up",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "inbound" => Self::Inbound,
+            "follow-up" => Self::FollowUp,
+            _ => Self::LeadImported,
+        }
+    }
+}
+
+/// What an event carries besides its lead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Payload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: i64,
+    pub kind: EventKind,
+    pub lead_id: i64,
+    pub plugin: Option<String>,
+    pub payload: Payload,
+    pub created_at: Millis,
+}
+
+pub struct NewEvent<'a> {
+    pub kind: EventKind,
+    pub lead_id: i64,
+    pub plugin: Option<&'a str>,
+    pub payload: Payload,
+    /// Events with the same key are stored once.
+    pub dedupe_key: Option<String>,
+}
+
+/// Stores an event; returns its id, or `None` when an event with the same dedupe key exists.
+pub fn insert(conn: &Connection, event: &NewEvent<'_>, now: Millis) -> anyhow::Result<Option<i64>> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (kind, lead_id, plugin, payload, dedupe_key, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )?
+        .execute(params![
+            event.kind.as_str(),
+            event.lead_id,
+            event.plugin,
+            serde_json::to_string(&event.payload)?,
+            event.dedupe_key,
+            now
+        ])?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+}
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let kind: String = r.get(1)?;
+    let payload: String = r.get(4)?;
+    Ok(Event {
+        id: r.get(0)?,
+        kind: EventKind::parse(&kind),
+        lead_id: r.get(2)?,
+        plugin: r.get(3)?,
+        payload: serde_json::from_str(&payload).unwrap_or_default(),
+        created_at: r.get(5)?,
+    })
+}
+
+/// Pending events whose next attempt is due, oldest first.
+pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, lead_id, plugin, payload, created_at FROM events
+         WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+    )?;
+    Ok(stmt.query_map(params![now, limit], event_from_row)?.collect::<Result<_, _>>()?)
+}
+
+pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Event>> {
+    Ok(conn
+        .prepare_cached("SELECT id, kind, lead_id, plugin, payload, created_at FROM events WHERE id = ?1")?
+        .query_row([id], event_from_row)
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultStatus {
+    Done,
+    Retry,
+    Parked,
+}
+
+impl ResultStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Retry => "retry",
+            Self::Parked => "parked",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "done" => Self::Done,
+            "parked" => Self::Parked,
+            _ => Self::Retry,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginResult {
+    pub plugin: String,
+    pub status: ResultStatus,
+    pub attempts: u32,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub updated_at: Millis,
+}
+
+pub fn result(conn: &Connection, event_id: i64, plugin: &str) -> anyhow::Result<Option<PluginResult>> {
+    Ok(results_where(conn, "event_id = ?1 AND plugin = ?2", params![event_id, plugin])?.pop())
+}
+
+pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginResult>> {
+    results_where(conn, "event_id = ?1", params![event_id])
+}
+
+fn results_where(
+    conn: &Connection,
+    condition: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> anyhow::Result<Vec<PluginResult>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT plugin, status, attempts, outcome, error, updated_at FROM event_results
+         WHERE {condition} ORDER BY rowid"
+    ))?;
+    let rows = stmt.query_map(params, |r| {
+        let status: String = r.get(1)?;
+        Ok(PluginResult {
+            plugin: r.get(0)?,
+            status: ResultStatus::parse(&status),
+            attempts: r.get(2)?,
+            outcome: r.get(3)?,
+            error: r.get(4)?,
+            updated_at: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn record_result(
+    conn: &Connection,
+    event_id: i64,
+    plugin: &str,
+    status: ResultStatus,
+    attempts: u32,
+    outcome: Option<&str>,
+    error: Option<&str>,
+    now: Millis,
+) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO event_results (event_id, plugin, status, attempts, outcome, error, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (event_id, plugin) DO UPDATE SET status = ?3, attempts = ?4, outcome = ?5,
+           error = ?6, updated_at = ?7",
+    )?
+    .execute(params![event_id, plugin, status.as_str(), attempts, outcome, error, now])?;
+    Ok(())
+}
+
+pub fn finish(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE events SET status = 'done', finished_at = ?2 WHERE id = ?1")?
+        .execute(params![event_id, now])?;
+    Ok(())
+}
+
+pub fn retry_at(conn: &Connection, event_id: i64, at: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE events SET status = 'pending', next_attempt_at = ?2 WHERE id = ?1")?
+        .execute(params![event_id, at])?;
+    Ok(())
+}
+
+/// Puts an event back in the queue with its results cleared, as after a crash. Sends stay
+/// idempotent: outbox rows are keyed to the event.
+pub fn replay(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<bool> {
+    conn.execute("DELETE FROM event_results WHERE event_id = ?1", [event_id])?;
+    let changed = conn.execute(
+        "UPDATE events SET status = 'pending', next_attempt_at = ?2, finished_at = NULL WHERE id = ?1",
+        params![event_id, now],
+    )?;
+    Ok(changed == 1)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    pub id: i64,
+    pub kind: EventKind,
+    pub lead: String,
+    pub status: String,
+    pub created_at: Millis,
+    pub results: Vec<PluginResult>,
+}
+
+/// Events newest first; with `failed_only`, only those with a parked or retrying plugin.
+pub fn list(conn: &Connection, failed_only: bool, limit: u32) -> anyhow::Result<Vec<EventSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.id, e.kind, l.handle, e.status, e.created_at FROM events e JOIN leads l ON l.id = e.lead_id
+         WHERE ?1 = 0 OR e.id IN (SELECT event_id FROM event_results WHERE status != 'done')
+         ORDER BY e.id DESC LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![failed_only, limit], |r| {
+            let kind: String = r.get(1)?;
+            Ok(EventSummary {
+                id: r.get(0)?,
+                kind: EventKind::parse(&kind),
+                lead: r.get(2)?,
+                status: r.get(3)?,
+                created_at: r.get(4)?,
+                results: Vec::new(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|mut e| {
+            e.results = results(conn, e.id)?;
+            Ok(e)
+        })
+        .collect()
+}

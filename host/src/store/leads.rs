@@ -1,0 +1,208 @@
+//! Leads, their tags and custom fields; do-not-contact and erasure.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::clock::Millis;
+use crate::leads::{Lead, LeadStatus, csv_import::LeadRecord};
+
+const LEAD_COLUMNS: &str = "id, handle, name, email, phone, notes, status, score, dnc_reason, \
+                            created_at, last_inbound_at, last_outbound_at";
+
+fn lead_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
+    let status: String = row.get(6)?;
+    Ok(Lead {
+        id: row.get(0)?,
+        handle: row.get(1)?,
+        name: row.get(2)?,
+        email: row.get(3)?,
+        phone: row.get(4)?,
+        notes: row.get(5)?,
+        status: status.parse().unwrap_or(LeadStatus::New),
+        score: row.get(7)?,
+        dnc_reason: row.get(8)?,
+        created_at: row.get(9)?,
+        last_inbound_at: row.get(10)?,
+        last_outbound_at: row.get(11)?,
+        tags: Vec::new(),
+        custom: BTreeMap::new(),
+    })
+}
+
+fn with_details(conn: &Connection, mut lead: Lead) -> anyhow::Result<Lead> {
+    let mut tags = conn.prepare_cached("SELECT tag FROM lead_tags WHERE lead_id = ?1 ORDER BY tag")?;
+    lead.tags = tags.query_map([lead.id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut fields =
+        conn.prepare_cached("SELECT key, value FROM lead_fields WHERE lead_id = ?1 ORDER BY key")?;
+    lead.custom = fields.query_map([lead.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(lead)
+}
+
+pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Lead>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE id = ?1"))?;
+    let lead = stmt.query_row([id], lead_from_row).optional()?;
+    lead.map(|l| with_details(conn, l)).transpose()
+}
+
+pub fn by_handle(conn: &Connection, handle: &str) -> anyhow::Result<Option<Lead>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE handle = ?1"))?;
+    let lead = stmt.query_row([handle], lead_from_row).optional()?;
+    lead.map(|l| with_details(conn, l)).transpose()
+}
+
+/// The lead with this handle (as typed by a user: `@` and case are forgiven), or an error
+/// naming it.
+pub fn require_handle(conn: &Connection, raw: &str) -> anyhow::Result<Lead> {
+    let handle = crate::leads::csv_import::normalize_handle(raw)
+        .map_err(|reason| anyhow::anyhow!("invalid handle: {reason}"))?;
+    by_handle(conn, &handle)?.with_context(|| format!("no lead with handle @{handle}"))
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LeadFilter {
+    pub status: Option<LeadStatus>,
+    pub tag: Option<String>,
+    pub last_contact_before: Option<Millis>,
+    pub limit: Option<u32>,
+}
+
+pub fn list(conn: &Connection, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads
+         WHERE (?1 IS NULL OR status = ?1)
+           AND (?2 IS NULL OR id IN (SELECT lead_id FROM lead_tags WHERE tag = ?2))
+           AND (?3 IS NULL OR max(coalesce(last_inbound_at, 0), coalesce(last_outbound_at, 0)) < ?3)
+         ORDER BY id LIMIT ?4"
+    ))?;
+    let limit = filter.limit.map_or(-1, i64::from);
+    let rows = stmt
+        .query_map(
+            params![filter.status.map(|s| s.as_str()), filter.tag, filter.last_contact_before, limit],
+            lead_from_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(|l| with_details(conn, l)).collect()
+}
+
+/// What [`upsert`] did with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Created(i64),
+    Merged(i64),
+}
+
+/// Stores an imported record: a new lead, or merged into the existing lead with the same
+/// handle (empty fields filled, tags added; values already stored win).
+pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Result<Upserted> {
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT id FROM leads WHERE handle = ?1")?
+        .query_row([&record.handle], |r| r.get(0))
+        .optional()?;
+    let outcome = match existing {
+        Some(id) => {
+            conn.prepare_cached(
+                "UPDATE leads SET name = coalesce(name, ?2), email = coalesce(email, ?3),
+                 phone = coalesce(phone, ?4), notes = coalesce(notes, ?5), updated_at = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, record.name, record.email, record.phone, record.notes, now])?;
+            Upserted::Merged(id)
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO leads (handle, name, email, phone, notes, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )?
+            .execute(params![record.handle, record.name, record.email, record.phone, record.notes, now])?;
+            Upserted::Created(conn.last_insert_rowid())
+        }
+    };
+    let id = match outcome {
+        Upserted::Created(id) | Upserted::Merged(id) => id,
+    };
+    for tag in &record.tags {
+        add_tag(conn, id, tag)?;
+    }
+    let mut field =
+        conn.prepare_cached("INSERT OR IGNORE INTO lead_fields (lead_id, key, value) VALUES (?1, ?2, ?3)")?;
+    for (key, value) in &record.custom {
+        field.execute(params![id, key, value])?;
+    }
+    Ok(outcome)
+}
+
+/// A lead that wrote to us through a channel before we knew them.
+pub fn get_or_create(conn: &Connection, handle: &str, now: Millis) -> anyhow::Result<Lead> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO leads (handle, created_at, updated_at) VALUES (?1, ?2, ?2)",
+    )?
+    .execute(params![handle, now])?;
+    by_handle(conn, handle)?.context("lead vanished while being created")
+}
+
+pub fn set_status(conn: &Connection, id: i64, status: LeadStatus, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, status.as_str(), now])?;
+    Ok(())
+}
+
+pub fn set_score(conn: &Connection, id: i64, score: u8, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE leads SET score = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, score, now])?;
+    Ok(())
+}
+
+pub fn add_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO lead_tags (lead_id, tag) VALUES (?1, ?2)")?
+        .execute(params![id, tag])?;
+    Ok(())
+}
+
+pub fn remove_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
+    conn.prepare_cached("DELETE FROM lead_tags WHERE lead_id = ?1 AND tag = ?2")?
+        .execute(params![id, tag])?;
+    Ok(())
+}
+
+pub fn record_contact(conn: &Connection, id: i64, inbound: bool, at: Millis) -> anyhow::Result<()> {
+    let column = if inbound { "last_inbound_at" } else { "last_outbound_at" };
+    conn.execute(
+        &format!("UPDATE leads SET {column} = max(coalesce({column}, 0), ?2), updated_at = ?2 WHERE id = ?1"),
+        params![id, at],
+    )?;
+    Ok(())
+}
+
+/// Marks a lead do-not-contact and withdraws everything automation had planned for them:
+/// queued messages are blocked and follow-up sequences stopped.
+pub fn mark_do_not_contact(conn: &Connection, id: i64, reason: &str, now: Millis) -> anyhow::Result<()> {
+    conn.execute(
+        "UPDATE leads SET status = 'do-not-contact', dnc_reason = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, reason, now],
+    )?;
+    conn.execute(
+        "UPDATE outbox SET status = 'blocked', detail = 'lead is do-not-contact: ' || ?2
+         WHERE lead_id = ?1 AND status = 'queued'",
+        params![id, reason],
+    )?;
+    conn.execute(
+        "UPDATE schedules SET state = 'stopped', reason = 'lead is do-not-contact'
+         WHERE lead_id = ?1 AND state = 'active'",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// Erases a lead and everything keyed to them: messages, outbox rows, events, schedules and
+/// plugin storage under `lead/<id>/`. Audit rows stay (the record of processing) but lose
+/// the reference to the lead.
+pub fn forget(conn: &Connection, id: i64) -> anyhow::Result<()> {
+    conn.execute("DELETE FROM plugin_kv WHERE key LIKE ?1", [format!("lead/{id}/%")])?;
+    conn.execute("UPDATE audit SET lead_id = NULL WHERE lead_id = ?1", [id])?;
+    // Messages, fields, tags, outbox rows, events and schedules go by ON DELETE CASCADE.
+    conn.execute("DELETE FROM leads WHERE id = ?1", [id])?;
+    Ok(())
+}

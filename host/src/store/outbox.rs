@@ -1,0 +1,119 @@
+//! The outbox: every message the host decided to send, keyed for idempotency, waiting for the
+//! channel worker to deliver it under the account's safety rules.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub lead_id: i64,
+    pub plugin: String,
+    pub text: String,
+    pub status: String,
+    pub not_before: Millis,
+    pub sent_at: Option<Millis>,
+    pub detail: Option<String>,
+}
+
+/// Queues a message unless one with the same key exists; returns whether it was queued.
+pub fn enqueue(
+    conn: &Connection,
+    key: &str,
+    lead_id: i64,
+    plugin: &str,
+    event_id: i64,
+    text: &str,
+    now: Millis,
+) -> anyhow::Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO outbox (idempotency_key, lead_id, plugin, event_id, text, created_at, not_before)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )?
+        .execute(params![key, lead_id, plugin, event_id, text, now])?;
+    Ok(inserted == 1)
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        lead_id: r.get(1)?,
+        plugin: r.get(2)?,
+        text: r.get(3)?,
+        status: r.get(4)?,
+        not_before: r.get(5)?,
+        sent_at: r.get(6)?,
+        detail: r.get(7)?,
+    })
+}
+
+const COLUMNS: &str = "id, lead_id, plugin, text, status, not_before, sent_at, detail";
+
+/// Queued messages that may go out now, oldest first.
+pub fn due(conn: &Connection, now: Millis) -> anyhow::Result<Vec<OutboxRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE status = 'queued' AND not_before <= ?1 ORDER BY id"
+    ))?;
+    Ok(stmt.query_map([now], row)?.collect::<Result<_, _>>()?)
+}
+
+pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<OutboxRow>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE lead_id = ?1 ORDER BY id"))?;
+    Ok(stmt.query_map([lead_id], row)?.collect::<Result<_, _>>()?)
+}
+
+pub fn mark_sent(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE outbox SET status = 'sent', sent_at = ?2 WHERE id = ?1")?
+        .execute(params![id, at])?;
+    Ok(())
+}
+
+pub fn block(conn: &Connection, id: i64, reason: &str) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE outbox SET status = 'blocked', detail = ?2 WHERE id = ?1")?
+        .execute(params![id, reason])?;
+    Ok(())
+}
+
+/// Holds back every queued message until `until` (the account may not send before then).
+pub fn defer_all(conn: &Connection, until: Millis, reason: &str) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET not_before = ?1, detail = ?2 WHERE status = 'queued' AND not_before < ?1",
+    )?
+    .execute(params![until, reason])?;
+    Ok(())
+}
+
+/// How many messages went out in `[from, to)`.
+pub fn sent_between(conn: &Connection, from: Millis, to: Millis) -> anyhow::Result<u32> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'sent' AND sent_at >= ?1 AND sent_at < ?2")?
+        .query_row(params![from, to], |r| r.get(0))?)
+}
+
+pub fn queued_count(conn: &Connection) -> anyhow::Result<u32> {
+    Ok(conn.query_row("SELECT count(*) FROM outbox WHERE status = 'queued'", [], |r| r.get(0))?)
+}
+
+const NEXT_SEND_KEY: &str = "outbox.next_send_at";
+
+/// When the gap after the last send ends.
+pub fn next_send_at(conn: &Connection) -> anyhow::Result<Option<Millis>> {
+    use rusqlite::OptionalExtension as _;
+    let value: Option<String> = conn
+        .prepare_cached("SELECT value FROM host_state WHERE key = ?1")?
+        .query_row([NEXT_SEND_KEY], |r| r.get(0))
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()))
+}
+
+pub fn set_next_send_at(conn: &Connection, at: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO host_state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+    )?
+    .execute(params![NEXT_SEND_KEY, at.to_string()])?;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Follow-up sequences: one row per plugin and lead, with the next step's due time.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    pub id: i64,
+    pub plugin: String,
+    pub lead_id: i64,
+    pub step: u32,
+    pub started_at: Millis,
+    pub due_at: Millis,
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, plugin, lead_id, step, started_at, due_at, state, reason";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
+    Ok(Schedule {
+        id: r.get(0)?,
+        plugin: r.get(1)?,
+        lead_id: r.get(2)?,
+        step: r.get(3)?,
+        started_at: r.get(4)?,
+        due_at: r.get(5)?,
+        state: r.get(6)?,
+        reason: r.get(7)?,
+    })
+}
+
+/// Starts a plugin's sequence for a lead, due now; a sequence that exists is left alone.
+pub fn start(conn: &Connection, plugin: &str, lead_id: i64, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO schedules (plugin, lead_id, started_at, due_at) VALUES (?1, ?2, ?3, ?3)",
+    )?
+    .execute(params![plugin, lead_id, now])?;
+    Ok(())
+}
+
+pub fn due(conn: &Connection, now: Millis) -> anyhow::Result<Vec<Schedule>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM schedules WHERE state = 'active' AND due_at <= ?1 ORDER BY due_at, id"
+    ))?;
+    Ok(stmt.query_map([now], row)?.collect::<Result<_, _>>()?)
+}
+
+pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Schedule>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM schedules WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()?)
+}
+
+pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<Schedule>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM schedules WHERE lead_id = ?1 ORDER BY id"))?;
+    Ok(stmt.query_map([lead_id], row)?.collect::<Result<_, _>>()?)
+}
+
+/// Moves to the next step, due at `next` (or ends the sequence when `None`).
+pub fn advance(conn: &Connection, id: i64, next: Option<Millis>) -> anyhow::Result<()> {
+    match next {
+        Some(due) => conn.execute(
+            "UPDATE schedules SET step = step + 1, due_at = ?2 WHERE id = ?1",
+            params![id, due],
+        )?,
+        None => conn.execute(
+            "UPDATE schedules SET step = step + 1, state = 'done', reason = 'sequence complete' WHERE id = ?1",
+            [id],
+        )?,
+    };
+    Ok(())
+}
+
+pub fn postpone(conn: &Connection, id: i64, due: Millis) -> anyhow::Result<()> {
+    conn.execute("UPDATE schedules SET due_at = ?2 WHERE id = ?1", params![id, due])?;
+    Ok(())
+}
+
+pub fn stop(conn: &Connection, id: i64, reason: &str) -> anyhow::Result<()> {
+    conn.execute(
+        "UPDATE schedules SET state = 'stopped', reason = ?2 WHERE id = ?1 AND state = 'active'",
+        params![id, reason],
+    )?;
+    Ok(())
+}
