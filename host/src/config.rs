@@ -39,8 +39,9 @@ impl Default for AiConfig {
             model: "openai/gpt-4o-mini".into(),
             max_tokens: 300,
             timeout_seconds: 20,
-            offline_reply: "Thanks for your message! Someone from our team will get back to you shortly."
-                .into(),
+            offline_reply:
+                "Thanks for your message! Someone from our team will get back to you shortly."
+                    .into(),
             api_key_env: vec!["OPENROUTER_API_KEY".into(), "OPENAI_API_KEY".into()],
         }
     }
@@ -110,7 +111,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { max_attempts: 3, retry_backoff_seconds: 60, poll_ms: 1_000 }
+        Self {
+            max_attempts: 3,
+            retry_backoff_seconds: 60,
+            poll_ms: 1_000,
+        }
     }
 }
 
@@ -152,20 +157,29 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 return Ok(Self::default());
             }
-            Err(e) => return Err(e).with_context(|| format!("cannot read config {}", path.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read config {}", path.display()));
+            }
         };
         let config: Config =
             toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
-        config.validate().with_context(|| format!("invalid config {}", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("invalid config {}", path.display()))?;
         Ok(config)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
         crate::channels::safety::SendingRules::from_config(&self.sending)?;
-        anyhow::ensure!(self.engine.max_attempts >= 1, "engine.max_attempts must be at least 1");
+        anyhow::ensure!(
+            self.engine.max_attempts >= 1,
+            "engine.max_attempts must be at least 1"
+        );
         let l = &self.limits;
         anyhow::ensure!(
-            l.fuel <= l.max_fuel && l.memory_mb <= l.max_memory_mb && l.timeout_ms <= l.max_timeout_ms,
+            l.fuel <= l.max_fuel
+                && l.memory_mb <= l.max_memory_mb
+                && l.timeout_ms <= l.max_timeout_ms,
             "limits: a default (fuel, memory_mb, timeout_ms) is above its max_* cap"
         );
         Ok(())

@@ -75,10 +75,16 @@ impl FromStr for Permission {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|p| p.as_str()).collect();
-            format!("unknown permission {s:?}; expected one of {}", names.join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|p| p.as_str()).collect();
+                format!(
+                    "unknown permission {s:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -123,7 +129,10 @@ mod tests {
     #[test]
     fn personal_fields_need_the_grant_and_a_contactable_lead() {
         let hidden = project_lead(&lead(LeadStatus::New), false);
-        assert_eq!((hidden.email, hidden.phone, hidden.notes), (None, None, None));
+        assert_eq!(
+            (hidden.email, hidden.phone, hidden.notes),
+            (None, None, None)
+        );
         assert!(hidden.custom.is_empty());
         assert_eq!(hidden.name.as_deref(), Some("Anna"));
         let shown = project_lead(&lead(LeadStatus::New), true);
@@ -139,6 +148,11 @@ mod tests {
         for p in Permission::ALL {
             assert_eq!(p.as_str().parse::<Permission>(), Ok(p));
         }
-        assert!("leads:delete".parse::<Permission>().unwrap_err().contains("leads:read-pii"));
+        assert!(
+            "leads:delete"
+                .parse::<Permission>()
+                .unwrap_err()
+                .contains("leads:read-pii")
+        );
     }
 }

@@ -41,19 +41,38 @@ pub enum AiError {
 }
 
 pub enum AiProvider {
-    Remote { client: Client<OpenAIConfig>, model: String, host: String, timeout: Duration },
-    Offline { reply: String },
+    Remote {
+        client: Client<OpenAIConfig>,
+        model: String,
+        host: String,
+        timeout: Duration,
+    },
+    Offline {
+        reply: String,
+    },
 }
 
 impl AiProvider {
     /// The remote provider when one of `config.api_key_env` is set, else the offline one.
     pub fn from_config(config: &AiConfig, env: impl Fn(&str) -> Option<String>) -> Self {
-        let key = config.api_key_env.iter().find_map(|name| env(name).filter(|k| !k.trim().is_empty()));
+        let key = config
+            .api_key_env
+            .iter()
+            .find_map(|name| env(name).filter(|k| !k.trim().is_empty()));
         let Some(key) = key else {
-            return Self::Offline { reply: config.offline_reply.clone() };
+            return Self::Offline {
+                reply: config.offline_reply.clone(),
+            };
         };
         let base = config.base_url.trim_end_matches('/').to_owned();
-        let host = base.split("://").nth(1).unwrap_or(&base).split('/').next().unwrap_or_default().to_owned();
+        let host = base
+            .split("://")
+            .nth(1)
+            .unwrap_or(&base)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         Self::Remote {
             client: Client::with_config(OpenAIConfig::new().with_api_base(base).with_api_key(key)),
             model: config.model.clone(),
@@ -72,10 +91,17 @@ impl AiProvider {
 
     pub async fn generate(&self, request: &AiRequest) -> Result<AiReply, AiError> {
         match self {
-            Self::Offline { reply } => {
-                Ok(AiReply { text: reply.clone(), model: "offline-template".into(), offline: true })
-            }
-            Self::Remote { client, model, timeout, .. } => {
+            Self::Offline { reply } => Ok(AiReply {
+                text: reply.clone(),
+                model: "offline-template".into(),
+                offline: true,
+            }),
+            Self::Remote {
+                client,
+                model,
+                timeout,
+                ..
+            } => {
                 let call = remote_generate(client, model, request);
                 let reply = tokio::time::timeout(*timeout, call)
                     .await
@@ -86,15 +112,32 @@ impl AiProvider {
     }
 }
 
-async fn remote_generate(client: &Client<OpenAIConfig>, model: &str, request: &AiRequest) -> Result<AiReply, AiError> {
+async fn remote_generate(
+    client: &Client<OpenAIConfig>,
+    model: &str,
+    request: &AiRequest,
+) -> Result<AiReply, AiError> {
     let provider = |e: async_openai::error::OpenAIError| AiError::Provider(e.to_string());
-    let mut messages: Vec<ChatCompletionRequestMessage> =
-        vec![ChatCompletionRequestSystemMessageArgs::default().content(request.system_prompt.as_str()).build().map_err(provider)?.into()];
+    let mut messages: Vec<ChatCompletionRequestMessage> = vec![
+        ChatCompletionRequestSystemMessageArgs::default()
+            .content(request.system_prompt.as_str())
+            .build()
+            .map_err(provider)?
+            .into(),
+    ];
     for (from_lead, text) in &request.conversation {
         messages.push(if *from_lead {
-            ChatCompletionRequestUserMessageArgs::default().content(text.as_str()).build().map_err(provider)?.into()
+            ChatCompletionRequestUserMessageArgs::default()
+                .content(text.as_str())
+                .build()
+                .map_err(provider)?
+                .into()
         } else {
-            ChatCompletionRequestAssistantMessageArgs::default().content(text.as_str()).build().map_err(provider)?.into()
+            ChatCompletionRequestAssistantMessageArgs::default()
+                .content(text.as_str())
+                .build()
+                .map_err(provider)?
+                .into()
         });
     }
     let body = CreateChatCompletionRequestArgs::default()
@@ -111,5 +154,9 @@ async fn remote_generate(client: &Client<OpenAIConfig>, model: &str, request: &A
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
         .ok_or(AiError::Empty)?;
-    Ok(AiReply { text, model: response.model, offline: false })
+    Ok(AiReply {
+        text,
+        model: response.model,
+        offline: false,
+    })
 }

@@ -27,10 +27,12 @@ pub enum Decision {
 
 impl SendingRules {
     pub fn from_config(c: &SendingConfig) -> anyhow::Result<Self> {
-        let tz: Tz = c
-            .timezone
-            .parse()
-            .map_err(|_| anyhow::anyhow!("sending.timezone {:?} is not an IANA time zone like Europe/Berlin", c.timezone))?;
+        let tz: Tz = c.timezone.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "sending.timezone {:?} is not an IANA time zone like Europe/Berlin",
+                c.timezone
+            )
+        })?;
         let quiet = parse_quiet_hours(&c.quiet_hours).context("sending.quiet_hours")?;
         Ok(Self {
             daily_cap: c.daily_cap,
@@ -42,16 +44,22 @@ impl SendingRules {
     }
 
     fn local(&self, at: Millis) -> DateTime<Tz> {
-        DateTime::from_timestamp_millis(at).unwrap_or_default().with_timezone(&self.tz)
+        DateTime::from_timestamp_millis(at)
+            .unwrap_or_default()
+            .with_timezone(&self.tz)
     }
 
     /// The instant a local date and time happens (the later one across a DST gap or overlap).
     fn instant(&self, date: NaiveDate, time: NaiveTime) -> Millis {
         let local = date.and_time(time);
         match self.tz.from_local_datetime(&local) {
-            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(_, t) => t.timestamp_millis(),
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(_, t) => {
+                t.timestamp_millis()
+            }
             // Skipped by a DST jump: an hour later exists.
-            chrono::LocalResult::None => self.instant(date, time.with_hour((time.hour() + 1) % 24).unwrap_or(time)),
+            chrono::LocalResult::None => {
+                self.instant(date, time.with_hour((time.hour() + 1) % 24).unwrap_or(time))
+            }
         }
     }
 
@@ -59,7 +67,10 @@ impl SendingRules {
     pub fn day_bounds(&self, now: Millis) -> (Millis, Millis) {
         let date = self.local(now).date_naive();
         let next = date.checked_add_days(Days::new(1)).unwrap_or(date);
-        (self.instant(date, NaiveTime::MIN), self.instant(next, NaiveTime::MIN))
+        (
+            self.instant(date, NaiveTime::MIN),
+            self.instant(next, NaiveTime::MIN),
+        )
     }
 
     /// When the quiet hours `now` falls in end, if it falls in them.
@@ -67,26 +78,48 @@ impl SendingRules {
         let (start, end) = self.quiet?;
         let local = self.local(now);
         let (date, time) = (local.date_naive(), local.time());
-        let in_quiet = if start < end { time >= start && time < end } else { time >= start || time < end };
+        let in_quiet = if start < end {
+            time >= start && time < end
+        } else {
+            time >= start || time < end
+        };
         if !in_quiet {
             return None;
         }
-        let end_date = if start > end && time >= start { date.checked_add_days(Days::new(1))? } else { date };
+        let end_date = if start > end && time >= start {
+            date.checked_add_days(Days::new(1))?
+        } else {
+            date
+        };
         Some(self.instant(end_date, end))
     }
 
     /// May a message go out at `now`, given how many went out today and when the gap after
     /// the last one ends?
-    pub fn decide(&self, now: Millis, sent_today: u32, next_allowed_at: Option<Millis>) -> Decision {
+    pub fn decide(
+        &self,
+        now: Millis,
+        sent_today: u32,
+        next_allowed_at: Option<Millis>,
+    ) -> Decision {
         if let Some(until) = self.quiet_until(now) {
-            return Decision::Wait { until, reason: "quiet hours".into() };
+            return Decision::Wait {
+                until,
+                reason: "quiet hours".into(),
+            };
         }
         if sent_today >= self.daily_cap {
             let (_, tomorrow) = self.day_bounds(now);
-            return Decision::Wait { until: tomorrow, reason: format!("daily cap of {} reached", self.daily_cap) };
+            return Decision::Wait {
+                until: tomorrow,
+                reason: format!("daily cap of {} reached", self.daily_cap),
+            };
         }
         match next_allowed_at {
-            Some(until) if until > now => Decision::Wait { until, reason: "minimum gap between messages".into() },
+            Some(until) if until > now => Decision::Wait {
+                until,
+                reason: "minimum gap between messages".into(),
+            },
             _ => Decision::SendNow,
         }
     }
@@ -94,7 +127,12 @@ impl SendingRules {
     /// The wait after a send: the minimum gap plus up to `jitter` at random, so sends do
     /// not fall on a regular beat.
     pub fn gap_after_send(&self, rng: &mut impl rand::Rng) -> Millis {
-        self.min_gap + if self.jitter > 0 { rng.gen_range(0..=self.jitter) } else { 0 }
+        self.min_gap
+            + if self.jitter > 0 {
+                rng.gen_range(0..=self.jitter)
+            } else {
+                0
+            }
     }
 }
 
@@ -103,9 +141,12 @@ fn parse_quiet_hours(text: &str) -> anyhow::Result<Option<(NaiveTime, NaiveTime)
     if text.is_empty() {
         return Ok(None);
     }
-    let (start, end) = text.split_once('-').with_context(|| format!("{text:?} is not like \"21:00-08:00\""))?;
+    let (start, end) = text
+        .split_once('-')
+        .with_context(|| format!("{text:?} is not like \"21:00-08:00\""))?;
     let parse = |t: &str| {
-        NaiveTime::parse_from_str(t.trim(), "%H:%M").with_context(|| format!("{t:?} is not a time like 21:00"))
+        NaiveTime::parse_from_str(t.trim(), "%H:%M")
+            .with_context(|| format!("{t:?} is not a time like 21:00"))
     };
     let (start, end) = (parse(start)?, parse(end)?);
     anyhow::ensure!(start != end, "{text:?} starts and ends at the same time");
@@ -136,8 +177,14 @@ mod tests {
     fn quiet_hours_across_midnight_in_the_accounts_zone() {
         let r = rules("22:00-08:00", "Europe/Berlin");
         // 22:30 in Berlin (UTC+1 in November) is 21:30 UTC.
-        assert_eq!(r.quiet_until(t("2026-11-26T21:30:00Z")), Some(t("2026-11-27T07:00:00Z")));
-        assert_eq!(r.quiet_until(t("2026-11-27T06:59:00Z")), Some(t("2026-11-27T07:00:00Z")));
+        assert_eq!(
+            r.quiet_until(t("2026-11-26T21:30:00Z")),
+            Some(t("2026-11-27T07:00:00Z"))
+        );
+        assert_eq!(
+            r.quiet_until(t("2026-11-27T06:59:00Z")),
+            Some(t("2026-11-27T07:00:00Z"))
+        );
         assert_eq!(r.quiet_until(t("2026-11-27T07:00:00Z")), None);
         assert_eq!(r.quiet_until(t("2026-11-26T12:00:00Z")), None);
     }
@@ -148,14 +195,23 @@ mod tests {
         let now = t("2026-11-26T20:00:00Z"); // 15:00 in New York
         assert_eq!(
             r.decide(now, 2, None),
-            Decision::Wait { until: t("2026-11-27T05:00:00Z"), reason: "daily cap of 2 reached".into() }
+            Decision::Wait {
+                until: t("2026-11-27T05:00:00Z"),
+                reason: "daily cap of 2 reached".into()
+            }
         );
-        assert_eq!(r.decide(now, 1, Some(now + 5 * MINUTE)), Decision::Wait {
-            until: now + 5 * MINUTE,
-            reason: "minimum gap between messages".into()
-        });
+        assert_eq!(
+            r.decide(now, 1, Some(now + 5 * MINUTE)),
+            Decision::Wait {
+                until: now + 5 * MINUTE,
+                reason: "minimum gap between messages".into()
+            }
+        );
         assert_eq!(r.decide(now, 1, Some(now)), Decision::SendNow);
-        assert_eq!(r.day_bounds(now), (t("2026-11-26T05:00:00Z"), t("2026-11-27T05:00:00Z")));
+        assert_eq!(
+            r.day_bounds(now),
+            (t("2026-11-26T05:00:00Z"), t("2026-11-27T05:00:00Z"))
+        );
     }
 
     #[test]
@@ -171,11 +227,17 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_field() {
-        let err = SendingRules::from_config(&SendingConfig { timezone: "Mars/Base".into(), ..Default::default() })
-            .unwrap_err();
+        let err = SendingRules::from_config(&SendingConfig {
+            timezone: "Mars/Base".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("sending.timezone"));
-        let err = SendingRules::from_config(&SendingConfig { quiet_hours: "late".into(), ..Default::default() })
-            .unwrap_err();
+        let err = SendingRules::from_config(&SendingConfig {
+            quiet_hours: "late".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(format!("{err:#}").contains("sending.quiet_hours"));
     }
 }

@@ -13,7 +13,10 @@ const SAMPLE_LEADS: &[u8] = include_bytes!("../../../examples/leads.csv");
 
 /// Who writes in during the demo, and what.
 const INBOUND: &[(&str, &str)] = &[
-    ("mara.fit", "Hi! Sounds interesting. How much does it cost and how does it work?"),
+    (
+        "mara.fit",
+        "Hi! Sounds interesting. How much does it cost and how does it work?",
+    ),
     ("jonas_builds", "STOP"),
     ("lena.studio", "Can I talk to a real person about a refund?"),
 ];
@@ -25,14 +28,30 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         cli.db.display()
     );
     let app = App::open(cli)?;
-    println!("== outreach demo: database {}, sandbox channel, AI: {}", cli.db.display(), app.services().ai.recipient());
+    println!(
+        "== outreach demo: database {}, sandbox channel, AI: {}",
+        cli.db.display(),
+        app.services().ai.recipient()
+    );
 
     println!("\n== importing examples/leads.csv");
-    let report = import_bytes(&app.db, SAMPLE_LEADS, "examples/leads.csv", false, app.now(), |_, _| {})?;
+    let report = import_bytes(
+        &app.db,
+        SAMPLE_LEADS,
+        "examples/leads.csv",
+        false,
+        app.now(),
+        |_, _| {},
+    )?;
     for r in &report.rejected {
         println!("examples/leads.csv:{}: rejected: {}", r.line, r.reason);
     }
-    println!("imported {}, merged {}, rejected {}", report.imported, report.merged, report.rejected.len());
+    println!(
+        "imported {}, merged {}, rejected {}",
+        report.imported,
+        report.merged,
+        report.rejected.len()
+    );
 
     println!("\n== installing plugins, granting what each requests");
     for name in ["lead-scorer", "followup", "ai-reply"] {
@@ -42,21 +61,43 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let engine = app.engine()?;
     println!("\n== first run: filters score the leads, the follow-up plugin sends first messages");
     let stats = engine.run_until_idle().await?;
-    println!("{} events, {} hook calls, {} messages sent", stats.events, stats.hook_calls, stats.sent);
+    println!(
+        "{} events, {} hook calls, {} messages sent",
+        stats.events, stats.hook_calls, stats.sent
+    );
 
     println!("\n== leads write back (sandbox inbox)");
     for (handle, text) in INBOUND {
-        let received = ingest::inbound(&app.db, &app.config.consent, handle, text, app.now(), "sandbox", None)?;
-        let note = if received.opted_out { "  -> opt-out: now do-not-contact" } else { "" };
+        let received = ingest::inbound(
+            &app.db,
+            &app.config.consent,
+            handle,
+            text,
+            app.now(),
+            "sandbox",
+            None,
+        )?;
+        let note = if received.opted_out {
+            "  -> opt-out: now do-not-contact"
+        } else {
+            ""
+        };
         println!("@{handle}: {text}{note}");
     }
     let stats = engine.run_until_idle().await?;
-    println!("{} events, {} hook calls, {} messages sent", stats.events, stats.hook_calls, stats.sent);
+    println!(
+        "{} events, {} hook calls, {} messages sent",
+        stats.events, stats.hook_calls, stats.sent
+    );
 
     println!("\n== conversations");
-    let leads = app.db.read(|c| store::leads::list(c, &Default::default()))?;
+    let leads = app
+        .db
+        .read(|c| store::leads::list(c, &Default::default()))?;
     for lead in &leads {
-        let messages = app.db.read(|c| store::messages::recent(c, lead.id, u32::MAX))?;
+        let messages = app
+            .db
+            .read(|c| store::messages::recent(c, lead.id, u32::MAX))?;
         if !messages.is_empty() {
             print_conversation(lead, &messages);
         }
@@ -67,12 +108,20 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     for event in events.iter().rev() {
         for r in &event.results {
             let what = r.outcome.as_deref().or(r.error.as_deref()).unwrap_or("");
-            println!("#{:<3} {:<13} @{:<14} {:<12} {what}", event.id, event.kind.as_str(), event.lead, r.plugin);
+            println!(
+                "#{:<3} {:<13} @{:<14} {:<12} {what}",
+                event.id,
+                event.kind.as_str(),
+                event.lead,
+                r.plugin
+            );
         }
     }
 
     println!("\n== audit summary (outreach audit shows every entry)");
     print_audit_summary(&app.db.read(store::audit::summary)?);
-    println!("\nNext: `outreach leads list`, `outreach conversations show mara.fit`, `outreach audit --denied`.");
+    println!(
+        "\nNext: `outreach leads list`, `outreach conversations show mara.fit`, `outreach audit --denied`."
+    );
     Ok(())
 }

@@ -50,10 +50,25 @@ pub enum LeadsCommand {
 
 pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
     match cmd {
-        LeadsCommand::Import { file, strict, json: as_json } => import(app, &file, strict, as_json),
-        LeadsCommand::List { status, tag, json: as_json } => {
-            let status = status.map(|s| s.parse::<LeadStatus>()).transpose().map_err(anyhow::Error::msg)?;
-            let filter = LeadFilter { status, tag, ..Default::default() };
+        LeadsCommand::Import {
+            file,
+            strict,
+            json: as_json,
+        } => import(app, &file, strict, as_json),
+        LeadsCommand::List {
+            status,
+            tag,
+            json: as_json,
+        } => {
+            let status = status
+                .map(|s| s.parse::<LeadStatus>())
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let filter = LeadFilter {
+                status,
+                tag,
+                ..Default::default()
+            };
             let leads = app.db.read(|c| store::leads::list(c, &filter))?;
             if as_json {
                 return json(&leads);
@@ -73,11 +88,18 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
             table(&["HANDLE", "NAME", "STATUS", "SCORE", "TAGS"], &rows);
             Ok(())
         }
-        LeadsCommand::Show { handle, json: as_json } => show(app, &handle, as_json),
+        LeadsCommand::Show {
+            handle,
+            json: as_json,
+        } => show(app, &handle, as_json),
         LeadsCommand::Block { handle, reason } => {
             let lead = app.db.read(|c| store::leads::require_handle(c, &handle))?;
-            app.db.write(|tx| store::leads::mark_do_not_contact(tx, lead.id, &reason, app.now()))?;
-            println!("@{} is do-not-contact: queued messages blocked, follow-ups stopped", lead.handle);
+            app.db
+                .write(|tx| store::leads::mark_do_not_contact(tx, lead.id, &reason, app.now()))?;
+            println!(
+                "@{} is do-not-contact: queued messages blocked, follow-ups stopped",
+                lead.handle
+            );
             Ok(())
         }
         LeadsCommand::Forget { handle } => {
@@ -99,7 +121,10 @@ fn import(app: &App, file: &std::path::Path, strict: bool, as_json: bool) -> any
         if done == 1 && total >= 1000 {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total);
-            bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} leads").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} leads")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
         }
         bar.set_position(done);
     })?;
@@ -108,9 +133,19 @@ fn import(app: &App, file: &std::path::Path, strict: bool, as_json: bool) -> any
         return json(&report);
     }
     for reject in &report.rejected {
-        eprintln!("{}:{}: rejected: {}", file.display(), reject.line, reject.reason);
+        eprintln!(
+            "{}:{}: rejected: {}",
+            file.display(),
+            reject.line,
+            reject.reason
+        );
     }
-    println!("imported {}, merged {}, rejected {}", report.imported, report.merged, report.rejected.len());
+    println!(
+        "imported {}, merged {}, rejected {}",
+        report.imported,
+        report.merged,
+        report.rejected.len()
+    );
     Ok(())
 }
 
@@ -137,7 +172,14 @@ fn show(app: &App, handle: &str, as_json: bool) -> anyhow::Result<()> {
     }
     let l = &detail.lead;
     println!("@{} ({})", l.handle, or_dash(l.name.as_ref()));
-    println!("  status   {}{}", l.status, l.dnc_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default());
+    println!(
+        "  status   {}{}",
+        l.status,
+        l.dnc_reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
     println!("  score    {}", or_dash(l.score));
     println!("  tags     {}", l.tags.join(", "));
     println!("  email    {}", or_dash(l.email.as_ref()));
@@ -154,11 +196,19 @@ fn show(app: &App, handle: &str, as_json: bool) -> anyhow::Result<()> {
             s.step,
             s.state,
             crate::clock::format(s.due_at),
-            s.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            s.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         );
     }
     for o in detail.outbox.iter().filter(|o| o.status != "sent") {
-        println!("  outbox #{} {} {}", o.id, o.status, or_dash(o.detail.as_ref()));
+        println!(
+            "  outbox #{} {} {}",
+            o.id,
+            o.status,
+            or_dash(o.detail.as_ref())
+        );
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use crate::ai::AiProvider;
 use crate::clock::{Clock, ManualClock, Millis, SystemClock};
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Engine, Executor};
 use crate::runtime::Runtime;
 use crate::runtime::host::HostServices;
 use crate::store::Db;
@@ -29,7 +29,12 @@ use crate::store::Db;
 #[command(name = "outreach", version, propagate_version = true)]
 pub struct Cli {
     /// The SQLite database file.
-    #[arg(long, global = true, env = "OUTREACH_DB", default_value = "outreach.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "OUTREACH_DB",
+        default_value = "outreach.db"
+    )]
     db: PathBuf,
     /// The config file [default: outreach.toml, if it exists].
     #[arg(long, global = true, env = "OUTREACH_CONFIG")]
@@ -90,7 +95,13 @@ impl App {
             None => Arc::new(SystemClock),
         };
         let db = Db::open(&cli.db)?;
-        Ok(Self { db, config: Arc::new(config), clock, services: OnceLock::new(), runtime: OnceLock::new() })
+        Ok(Self {
+            db,
+            config: Arc::new(config),
+            clock,
+            services: OnceLock::new(),
+            runtime: OnceLock::new(),
+        })
     }
 
     fn now(&self) -> Millis {
@@ -114,13 +125,18 @@ impl App {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime.clone());
         }
-        let cache = self.db.path().parent().unwrap_or(Path::new(".")).join(".outreach-cache");
+        let cache = self
+            .db
+            .path()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(".outreach-cache");
         let runtime = Arc::new(Runtime::new(&self.config.limits, Some(cache))?);
         Ok(self.runtime.get_or_init(|| runtime).clone())
     }
 
     fn engine(&self) -> anyhow::Result<Engine> {
-        Engine::new(self.services(), self.runtime()?)
+        Engine::new(self.services(), Executor::Wasm(self.runtime()?))
     }
 }
 

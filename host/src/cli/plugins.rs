@@ -73,22 +73,47 @@ pub enum PluginCommand {
 
 pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
-        PluginCommand::Install { source, grants, grant_requested } => {
-            let choice = if grant_requested { GrantChoice::Requested } else if grants.is_empty() { GrantChoice::Ask } else { GrantChoice::These(grants) };
+        PluginCommand::Install {
+            source,
+            grants,
+            grant_requested,
+        } => {
+            let choice = if grant_requested {
+                GrantChoice::Requested
+            } else if grants.is_empty() {
+                GrantChoice::Ask
+            } else {
+                GrantChoice::These(grants)
+            };
             install(app, &source, choice).await.map(|_| ())
         }
         PluginCommand::List { json: as_json } => list(app, as_json),
-        PluginCommand::Inspect { source, json: as_json } => inspect(app, &source, as_json).await,
+        PluginCommand::Inspect {
+            source,
+            json: as_json,
+        } => inspect(app, &source, as_json).await,
         PluginCommand::Grant { name, permissions } => {
             let perms = parse_permissions(&permissions)?;
-            app.db.write(|tx| perms.iter().try_for_each(|p| store::plugins::grant(tx, &name, *p, app.now())))?;
+            app.db.write(|tx| {
+                perms
+                    .iter()
+                    .try_for_each(|p| store::plugins::grant(tx, &name, *p, app.now()))
+            })?;
             println!("granted {} to {name}", names(&perms));
             Ok(())
         }
         PluginCommand::Revoke { name, permissions } => {
             let plugin = app.db.read(|c| store::plugins::require(c, &name))?;
-            let perms = if permissions.iter().any(|p| p == "all") { Permission::ALL.to_vec() } else { parse_permissions(&permissions)? };
-            app.db.write(|tx| perms.iter().try_for_each(|p| store::plugins::revoke(tx, plugin.name(), *p)))?;
+            let perms = if permissions.iter().any(|p| p == "all") {
+                Permission::ALL.to_vec()
+            } else {
+                parse_permissions(&permissions)?
+            };
+            app.db.write(|tx| {
+                perms
+                    .iter()
+                    .try_for_each(|p| store::plugins::revoke(tx, plugin.name(), *p))
+            })?;
             println!("revoked {} from {name}", names(&perms));
             Ok(())
         }
@@ -99,7 +124,12 @@ pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
             println!("removed {name} with its grants, settings, storage and follow-up sequences");
             Ok(())
         }
-        PluginCommand::Config { name, assignments, unset, json: as_json } => config(app, &name, &assignments, &unset, as_json),
+        PluginCommand::Config {
+            name,
+            assignments,
+            unset,
+            json: as_json,
+        } => config(app, &name, &assignments, &unset, as_json),
     }
 }
 
@@ -111,14 +141,21 @@ pub enum GrantChoice {
 }
 
 fn parse_permissions(names: &[String]) -> anyhow::Result<Vec<Permission>> {
-    names.iter().map(|n| n.parse::<Permission>().map_err(anyhow::Error::msg)).collect()
+    names
+        .iter()
+        .map(|n| n.parse::<Permission>().map_err(anyhow::Error::msg))
+        .collect()
 }
 
 fn names(perms: &[Permission]) -> String {
     if perms.is_empty() {
         return "nothing".into();
     }
-    perms.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+    perms
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The component bytes of a .wasm path or a bundled plugin's name.
@@ -131,7 +168,10 @@ fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
         Some(shipped) => Ok(shipped.wasm.to_vec()),
         None => {
             let known: Vec<_> = bundled::BUNDLED.iter().map(|s| s.name).collect();
-            anyhow::bail!("{source:?} is neither a file nor a bundled plugin ({})", known.join(", "))
+            anyhow::bail!(
+                "{source:?} is neither a file nor a bundled plugin ({})",
+                known.join(", ")
+            )
         }
     }
 }
@@ -139,7 +179,14 @@ fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
 fn print_manifest(m: &Manifest) {
     println!("{} {} — {}", m.name, m.version, m.description);
     let hooks: Vec<_> = m.hooks.iter().map(|h| h.as_str()).collect();
-    println!("  hooks: {}", if hooks.is_empty() { "none".into() } else { hooks.join(", ") });
+    println!(
+        "  hooks: {}",
+        if hooks.is_empty() {
+            "none".into()
+        } else {
+            hooks.join(", ")
+        }
+    );
     println!("  requests:");
     if m.permissions.is_empty() {
         println!("    nothing");
@@ -150,7 +197,11 @@ fn print_manifest(m: &Manifest) {
 }
 
 /// Installs a plugin and returns its manifest and the permissions granted.
-pub async fn install(app: &App, source: &str, choice: GrantChoice) -> anyhow::Result<(Manifest, Vec<Permission>)> {
+pub async fn install(
+    app: &App,
+    source: &str,
+    choice: GrantChoice,
+) -> anyhow::Result<(Manifest, Vec<Permission>)> {
     let wasm = load_source(source)?;
     let manifest = app
         .runtime()?
@@ -165,15 +216,31 @@ pub async fn install(app: &App, source: &str, choice: GrantChoice) -> anyhow::Re
         GrantChoice::Ask => Vec::new(),
     };
     if let Some(p) = granted.iter().find(|p| !manifest.permissions.contains(p)) {
-        anyhow::bail!("{} does not request {p}; it requests: {}", manifest.name, manifest.permission_list());
+        anyhow::bail!(
+            "{} does not request {p}; it requests: {}",
+            manifest.name,
+            manifest.permission_list()
+        );
     }
     let sha = sha256_hex(&wasm);
     app.db.write(|tx| {
         store::plugins::install(tx, &manifest, &wasm, &sha, app.now())?;
-        granted.iter().try_for_each(|p| store::plugins::grant(tx, &manifest.name, *p, app.now()))
+        granted
+            .iter()
+            .try_for_each(|p| store::plugins::grant(tx, &manifest.name, *p, app.now()))
     })?;
-    let missing: Vec<Permission> = manifest.permissions.iter().filter(|p| !granted.contains(p)).copied().collect();
-    println!("installed {} {}; granted: {}", manifest.name, manifest.version, names(&granted));
+    let missing: Vec<Permission> = manifest
+        .permissions
+        .iter()
+        .filter(|p| !granted.contains(p))
+        .copied()
+        .collect();
+    println!(
+        "installed {} {}; granted: {}",
+        manifest.name,
+        manifest.version,
+        names(&granted)
+    );
     if !missing.is_empty() {
         println!(
             "  not granted: {} — calls needing them are denied; grant later with `outreach plugin grant {} PERMISSION`",
@@ -188,7 +255,12 @@ fn ask(manifest: &Manifest) -> anyhow::Result<Vec<Permission>> {
     let mut granted = Vec::new();
     let stdin = std::io::stdin();
     for p in &manifest.permissions {
-        print!("grant {} to {} ({})? [y/N] ", p.as_str(), manifest.name, p.describe());
+        print!(
+            "grant {} to {} ({})? [y/N] ",
+            p.as_str(),
+            manifest.name,
+            p.describe()
+        );
         std::io::stdout().flush()?;
         let mut answer = String::new();
         stdin.lock().read_line(&mut answer)?;
@@ -211,13 +283,35 @@ fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
                 p.manifest.name.clone(),
                 p.manifest.version.clone(),
                 if p.enabled { "enabled" } else { "disabled" }.into(),
-                p.manifest.hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(","),
+                p.manifest
+                    .hooks
+                    .iter()
+                    .map(|h| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 names(&p.granted),
-                names(&p.manifest.permissions.iter().filter(|r| !p.granted.contains(r)).copied().collect::<Vec<_>>()),
+                names(
+                    &p.manifest
+                        .permissions
+                        .iter()
+                        .filter(|r| !p.granted.contains(r))
+                        .copied()
+                        .collect::<Vec<_>>(),
+                ),
             ]
         })
         .collect();
-    table(&["NAME", "VERSION", "STATE", "HOOKS", "GRANTED", "NOT GRANTED"], &rows);
+    table(
+        &[
+            "NAME",
+            "VERSION",
+            "STATE",
+            "HOOKS",
+            "GRANTED",
+            "NOT GRANTED",
+        ],
+        &rows,
+    );
     Ok(())
 }
 
@@ -241,15 +335,28 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
         Some(p) => app.db.read(|c| store::plugins::settings(c, p.name()))?,
         None => Vec::new(),
     };
-    let inspection = Inspection { manifest, sha256: sha256_hex(&wasm), size_bytes: wasm.len(), installed, settings };
+    let inspection = Inspection {
+        manifest,
+        sha256: sha256_hex(&wasm),
+        size_bytes: wasm.len(),
+        installed,
+        settings,
+    };
     if as_json {
         return json(&inspection);
     }
     print_manifest(&inspection.manifest);
-    println!("  sha256: {}  ({} bytes)", inspection.sha256, inspection.size_bytes);
+    println!(
+        "  sha256: {}  ({} bytes)",
+        inspection.sha256, inspection.size_bytes
+    );
     match &inspection.installed {
         Some(p) => {
-            println!("  installed, {}; granted: {}", if p.enabled { "enabled" } else { "disabled" }, names(&p.granted));
+            println!(
+                "  installed, {}; granted: {}",
+                if p.enabled { "enabled" } else { "disabled" },
+                names(&p.granted)
+            );
             for (k, v) in &inspection.settings {
                 println!("  setting {k} = {v}");
             }
@@ -260,23 +367,36 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
 }
 
 fn toggle(app: &App, name: &str, enabled: bool) -> anyhow::Result<()> {
-    app.db.read(|c| store::plugins::set_enabled(c, name, enabled))?;
+    app.db
+        .read(|c| store::plugins::set_enabled(c, name, enabled))?;
     println!("{name} {}", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }
 
-fn config(app: &App, name: &str, assignments: &[String], unset: &[String], as_json: bool) -> anyhow::Result<()> {
+fn config(
+    app: &App,
+    name: &str,
+    assignments: &[String],
+    unset: &[String],
+    as_json: bool,
+) -> anyhow::Result<()> {
     app.db.read(|c| store::plugins::require(c, name))?;
     let pairs: Vec<(&str, &str)> = assignments
         .iter()
-        .map(|a| a.split_once('=').map(|(k, v)| (k.trim(), v)).filter(|(k, _)| !k.is_empty()))
+        .map(|a| {
+            a.split_once('=')
+                .map(|(k, v)| (k.trim(), v))
+                .filter(|(k, _)| !k.is_empty())
+        })
         .collect::<Option<_>>()
         .context("settings are given as KEY=VALUE")?;
     app.db.write(|tx| {
         for (k, v) in &pairs {
             store::plugins::set_setting(tx, name, k, Some(v))?;
         }
-        unset.iter().try_for_each(|k| store::plugins::set_setting(tx, name, k, None))
+        unset
+            .iter()
+            .try_for_each(|k| store::plugins::set_setting(tx, name, k, None))
     })?;
     let settings = app.db.read(|c| store::plugins::settings(c, name))?;
     if as_json {

@@ -28,14 +28,29 @@ pub enum InboxCommand {
 
 pub fn inbox(app: &App, cmd: InboxCommand) -> anyhow::Result<()> {
     let InboxCommand::Push { handle, text, at } = cmd;
-    let handle = normalize_handle(&handle).map_err(|reason| anyhow::anyhow!("invalid handle: {reason}"))?;
+    let handle =
+        normalize_handle(&handle).map_err(|reason| anyhow::anyhow!("invalid handle: {reason}"))?;
     anyhow::ensure!(!text.trim().is_empty(), "the message text is empty");
-    let received = ingest::inbound(&app.db, &app.config.consent, &handle, &text, at.unwrap_or(app.now()), "sandbox", None)?;
-    let event = received.event_id.map_or_else(|| "-".into(), |id| format!("#{id}"));
+    let received = ingest::inbound(
+        &app.db,
+        &app.config.consent,
+        &handle,
+        &text,
+        at.unwrap_or(app.now()),
+        "sandbox",
+        None,
+    )?;
+    let event = received
+        .event_id
+        .map_or_else(|| "-".into(), |id| format!("#{id}"));
     if received.opted_out {
-        println!("received from @{handle} (event {event}): opt-out — @{handle} is now do-not-contact");
+        println!(
+            "received from @{handle} (event {event}): opt-out — @{handle} is now do-not-contact"
+        );
     } else {
-        println!("received from @{handle} (event {event}); `outreach run --until-idle` processes it");
+        println!(
+            "received from @{handle} (event {event}); `outreach run --until-idle` processes it"
+        );
     }
     Ok(())
 }
@@ -89,26 +104,46 @@ enum EventsAction {
 
 pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
     if let Some(EventsAction::Replay { id }) = args.action {
-        let found = app.db.write(|tx| store::events::replay(tx, id, app.now()))?;
+        let found = app
+            .db
+            .write(|tx| store::events::replay(tx, id, app.now()))?;
         anyhow::ensure!(found, "no event #{id}");
         println!("event #{id} queued again; `outreach run --until-idle` processes it");
         return Ok(());
     }
-    let events = app.db.read(|c| store::events::list(c, args.failed, args.limit))?;
+    let events = app
+        .db
+        .read(|c| store::events::list(c, args.failed, args.limit))?;
     if args.json {
         return json(&events);
     }
     if events.is_empty() {
-        println!("{}", if args.failed { "no failed events" } else { "no events" });
+        println!(
+            "{}",
+            if args.failed {
+                "no failed events"
+            } else {
+                "no events"
+            }
+        );
     }
     for e in &events {
-        println!("#{} {} @{} {} ({})", e.id, e.kind.as_str(), e.lead, e.status, format(e.created_at));
+        println!(
+            "#{} {} @{} {} ({})",
+            e.id,
+            e.kind.as_str(),
+            e.lead,
+            e.status,
+            format(e.created_at)
+        );
         for r in &e.results {
             let what = r.outcome.as_deref().or(r.error.as_deref()).unwrap_or("");
             let status = match r.status {
                 store::events::ResultStatus::Done => "done".to_string(),
                 store::events::ResultStatus::Retry => format!("failed {}x, will retry", r.attempts),
-                store::events::ResultStatus::Parked => format!("PARKED after {} attempts", r.attempts),
+                store::events::ResultStatus::Parked => {
+                    format!("PARKED after {} attempts", r.attempts)
+                }
             };
             println!("    {:<12} {status}: {what}", r.plugin);
         }
@@ -127,7 +162,10 @@ pub enum ConversationsCommand {
 }
 
 pub fn conversations(app: &App, cmd: ConversationsCommand) -> anyhow::Result<()> {
-    let ConversationsCommand::Show { handle, json: as_json } = cmd;
+    let ConversationsCommand::Show {
+        handle,
+        json: as_json,
+    } = cmd;
     let (lead, messages) = app.db.read(|c| {
         let lead = store::leads::require_handle(c, &handle)?;
         let messages = store::messages::recent(c, lead.id, u32::MAX)?;
@@ -183,7 +221,12 @@ pub fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
         Some(handle) => Some(app.db.read(|c| store::leads::require_handle(c, handle))?.id),
         None => None,
     };
-    let filter = AuditFilter { plugin: args.plugin, lead_id, denied_only: args.denied, limit: args.limit };
+    let filter = AuditFilter {
+        plugin: args.plugin,
+        lead_id,
+        denied_only: args.denied,
+        limit: args.limit,
+    };
     let rows = app.db.read(|c| store::audit::list(c, &filter))?;
     if args.json {
         return json(&rows);
@@ -196,20 +239,40 @@ pub fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
                 r.plugin.clone(),
                 r.action.clone(),
                 or_dash(r.permission.as_ref()),
-                r.lead.as_ref().map_or_else(|| "-".into(), |h| format!("@{h}")),
+                r.lead
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |h| format!("@{h}")),
                 if r.allowed { "allowed" } else { "DENIED" }.into(),
                 or_dash(r.detail.as_ref()),
             ]
         })
         .collect();
-    table(&["TIME", "PLUGIN", "ACTION", "PERMISSION", "LEAD", "DECISION", "DETAIL"], &rows);
+    table(
+        &[
+            "TIME",
+            "PLUGIN",
+            "ACTION",
+            "PERMISSION",
+            "LEAD",
+            "DECISION",
+            "DETAIL",
+        ],
+        &rows,
+    );
     Ok(())
 }
 
 pub fn print_audit_summary(counts: &[store::audit::AuditCount]) {
     let rows: Vec<Vec<String>> = counts
         .iter()
-        .map(|c| vec![c.plugin.clone(), c.action.clone(), if c.allowed { "allowed" } else { "DENIED" }.into(), c.count.to_string()])
+        .map(|c| {
+            vec![
+                c.plugin.clone(),
+                c.action.clone(),
+                if c.allowed { "allowed" } else { "DENIED" }.into(),
+                c.count.to_string(),
+            ]
+        })
         .collect();
     table(&["PLUGIN", "ACTION", "DECISION", "COUNT"], &rows);
 }
@@ -250,20 +313,47 @@ pub fn export(app: &App, args: ExportArgs) -> anyhow::Result<()> {
     let export = app.db.read(|c| {
         let leads = store::leads::list(c, &Default::default())?
             .into_iter()
-            .map(|lead| Ok(ExportedLead { messages: store::messages::recent(c, lead.id, u32::MAX)?, lead }))
+            .map(|lead| {
+                Ok(ExportedLead {
+                    messages: store::messages::recent(c, lead.id, u32::MAX)?,
+                    lead,
+                })
+            })
             .collect::<anyhow::Result<_>>()?;
         let plugins = store::plugins::list(c)?
             .into_iter()
-            .map(|plugin| Ok(ExportedPlugin { settings: store::plugins::settings(c, plugin.name())?, plugin }))
+            .map(|plugin| {
+                Ok(ExportedPlugin {
+                    settings: store::plugins::settings(c, plugin.name())?,
+                    plugin,
+                })
+            })
             .collect::<anyhow::Result<_>>()?;
-        let audit = store::audit::list(c, &AuditFilter { limit: u32::MAX, ..Default::default() })?;
-        Ok(Export { format: "outreach-export/1", exported_at: format(app.now()), leads, plugins, audit })
+        let audit = store::audit::list(
+            c,
+            &AuditFilter {
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        )?;
+        Ok(Export {
+            format: "outreach-export/1",
+            exported_at: format(app.now()),
+            leads,
+            plugins,
+            audit,
+        })
     })?;
     let text = serde_json::to_string_pretty(&export)?;
     match args.out {
         Some(path) => {
-            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-            println!("exported {} leads to {}", export.leads.len(), path.display());
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "exported {} leads to {}",
+                export.leads.len(),
+                path.display()
+            );
         }
         None => println!("{text}"),
     }

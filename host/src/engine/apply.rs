@@ -39,13 +39,27 @@ pub fn apply(
         store::outbox::enqueue(tx, &key, send.lead_id, plugin, event.id, &send.text, now)?;
     }
     if !staged.is_empty() {
-        summary.push_str(&format!("; queued {} message(s) via messaging.send", staged.len()));
+        summary.push_str(&format!(
+            "; queued {} message(s) via messaging.send",
+            staged.len()
+        ));
     }
     Ok(summary)
 }
 
-fn apply_filter(tx: &Connection, plugin: &str, lead: &Lead, d: FilterDecision, now: Millis) -> anyhow::Result<String> {
-    for tag in d.tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty() && t.chars().count() <= 64) {
+fn apply_filter(
+    tx: &Connection,
+    plugin: &str,
+    lead: &Lead,
+    d: FilterDecision,
+    now: Millis,
+) -> anyhow::Result<String> {
+    for tag in d
+        .tags
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty() && t.chars().count() <= 64)
+    {
         store::leads::add_tag(tx, lead.id, tag)?;
     }
     if let Some(score) = d.score {
@@ -75,7 +89,9 @@ fn queue_returned_message(
     } else if lead.is_do_not_contact() {
         Some("lead is do-not-contact".to_owned())
     } else {
-        validate_text(text).err().map(|e| crate::runtime::bindings::describe(&e))
+        validate_text(text)
+            .err()
+            .map(|e| crate::runtime::bindings::describe(&e))
     };
     let entry = store::audit::Entry {
         plugin,
@@ -94,13 +110,22 @@ fn queue_returned_message(
     Ok(Ok(()))
 }
 
-fn apply_reply(tx: &Connection, plugin: &str, event: &Event, lead: &Lead, action: ReplyAction, now: Millis) -> anyhow::Result<String> {
+fn apply_reply(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    lead: &Lead,
+    action: ReplyAction,
+    now: Millis,
+) -> anyhow::Result<String> {
     Ok(match action {
         ReplyAction::NoReply => "no reply".into(),
-        ReplyAction::Send(text) => match queue_returned_message(tx, plugin, event, lead, "reply.send", &text, now)? {
-            Ok(()) => "queued a reply".into(),
-            Err(denial) => format!("reply not sent: {denial}"),
-        },
+        ReplyAction::Send(text) => {
+            match queue_returned_message(tx, plugin, event, lead, "reply.send", &text, now)? {
+                Ok(()) => "queued a reply".into(),
+                Err(denial) => format!("reply not sent: {denial}"),
+            }
+        }
         ReplyAction::HandOver(reason) => {
             if !lead.is_do_not_contact() {
                 store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, now)?;
@@ -124,12 +149,27 @@ fn apply_follow_up(
     let not_before = |t: Millis| t.max(now + MIN_FOLLOW_UP_WAIT);
     Ok(match action {
         FollowUpAction::Send(send) => {
-            match queue_returned_message(tx, plugin, event, lead, "follow-up.send", &send.text, now)? {
+            match queue_returned_message(
+                tx,
+                plugin,
+                event,
+                lead,
+                "follow-up.send",
+                &send.text,
+                now,
+            )? {
                 Ok(()) => {
                     store::schedules::advance(tx, schedule, send.next_at.map(not_before))?;
                     match send.next_at {
-                        Some(next) => format!("queued step {}; next due {}", event.payload.step.unwrap_or(0) + 1, crate::clock::format(not_before(next))),
-                        None => format!("queued step {}; sequence complete", event.payload.step.unwrap_or(0) + 1),
+                        Some(next) => format!(
+                            "queued step {}; next due {}",
+                            event.payload.step.unwrap_or(0) + 1,
+                            crate::clock::format(not_before(next))
+                        ),
+                        None => format!(
+                            "queued step {}; sequence complete",
+                            event.payload.step.unwrap_or(0) + 1
+                        ),
                     }
                 }
                 Err(denial) => {
@@ -161,7 +201,9 @@ pub fn stop_sequence(tx: &Connection, event: &Event, reason: &str) -> anyhow::Re
 /// every follow-up plugin's sequence. A failed filter keeps the lead out: automation never
 /// starts on a decision that was not made.
 pub fn start_sequences_if_kept(tx: &Connection, event: &Event, now: Millis) -> anyhow::Result<()> {
-    let Some(lead) = store::leads::get(tx, event.lead_id)? else { return Ok(()) };
+    let Some(lead) = store::leads::get(tx, event.lead_id)? else {
+        return Ok(());
+    };
     let failed = store::events::results(tx, event.id)?
         .iter()
         .any(|r| r.status != store::events::ResultStatus::Done);

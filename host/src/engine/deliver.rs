@@ -18,7 +18,9 @@ impl Engine {
         let due = self.db().read(|c| store::outbox::due(c, now))?;
         let mut sent = 0;
         for row in due {
-            let Some(lead) = self.db().read(|c| store::leads::get(c, row.lead_id))? else { continue };
+            let Some(lead) = self.db().read(|c| store::leads::get(c, row.lead_id))? else {
+                continue;
+            };
             if lead.is_do_not_contact() {
                 self.db().write(|tx| {
                     store::outbox::block(tx, row.id, "lead is do-not-contact")?;
@@ -28,10 +30,16 @@ impl Engine {
             }
             let (day_start, day_end) = self.rules.day_bounds(now);
             let (sent_today, next_allowed) = self.db().read(|c| {
-                Ok((store::outbox::sent_between(c, day_start, day_end)?, store::outbox::next_send_at(c)?))
+                Ok((
+                    store::outbox::sent_between(c, day_start, day_end)?,
+                    store::outbox::next_send_at(c)?,
+                ))
             })?;
-            if let Decision::Wait { until, reason } = self.rules.decide(now, sent_today, next_allowed) {
-                self.db().read(|c| store::outbox::defer_all(c, until, &reason))?;
+            if let Decision::Wait { until, reason } =
+                self.rules.decide(now, sent_today, next_allowed)
+            {
+                self.db()
+                    .read(|c| store::outbox::defer_all(c, until, &reason))?;
                 break;
             }
             match self.channel.send(&lead, &row.text).await {
@@ -40,16 +48,30 @@ impl Engine {
                     self.db().write(|tx| {
                         store::outbox::mark_sent(tx, row.id, now)?;
                         store::outbox::set_next_send_at(tx, now + gap)?;
-                        store::messages::insert(tx, lead.id, Direction::Outbound, &row.text, now, &row.plugin)?;
+                        store::messages::insert(
+                            tx,
+                            lead.id,
+                            Direction::Outbound,
+                            &row.text,
+                            now,
+                            &row.plugin,
+                        )?;
                         if lead.status == LeadStatus::New {
                             store::leads::set_status(tx, lead.id, LeadStatus::Contacted, now)?;
                         }
-                        audit_delivery(tx, &row, true, Some(&format!("via {}", self.channel.name())), now)
+                        audit_delivery(
+                            tx,
+                            &row,
+                            true,
+                            Some(&format!("via {}", self.channel.name())),
+                            now,
+                        )
                     })?;
                     sent += 1;
                 }
                 Err(SendError::Transient(why)) => {
-                    self.db().read(|c| store::outbox::defer_all(c, now + 5 * MINUTE, &why))?;
+                    self.db()
+                        .read(|c| store::outbox::defer_all(c, now + 5 * MINUTE, &why))?;
                     break;
                 }
                 Err(SendError::Permanent(why)) => {

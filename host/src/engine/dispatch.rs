@@ -1,11 +1,11 @@
 //! Routing one event to the plugins that handle it, with retries and parking.
 
-use super::{Engine, RunStats, apply};
+use super::{Engine, Executor, RunStats, apply};
 use crate::clock::{Millis, SECOND};
 use crate::consent::{Permission, project_lead};
 use crate::leads::{Lead, LeadStatus};
 use crate::runtime::bindings::{wit, wit_hooks};
-use crate::runtime::host::CallContext;
+use crate::runtime::host::{CallContext, HostState};
 use crate::runtime::manifest::Hook;
 use crate::runtime::{HookInput, Invocation, Limits};
 use crate::store::events::{Event, EventKind, ResultStatus};
@@ -28,7 +28,9 @@ fn hook_of(kind: EventKind) -> Hook {
 
 impl Engine {
     pub(super) async fn process_due_events(&self, stats: &mut RunStats) -> anyhow::Result<usize> {
-        let due = self.db().read(|c| store::events::due(c, self.now(), super::EVENT_BATCH))?;
+        let due = self
+            .db()
+            .read(|c| store::events::due(c, self.now(), super::EVENT_BATCH))?;
         for event in &due {
             self.process_event(event, stats).await?;
             stats.events += 1;
@@ -42,9 +44,14 @@ impl Engine {
             return Ok(Some("lead is do-not-contact".into()));
         }
         Ok(match event.kind {
-            EventKind::Inbound if lead.status == LeadStatus::NeedsHuman => Some("lead is with a human".into()),
+            EventKind::Inbound if lead.status == LeadStatus::NeedsHuman => {
+                Some("lead is with a human".into())
+            }
             EventKind::FollowUp => {
-                let schedule = event.payload.schedule_id.map(|id| self.db().read(|c| store::schedules::get(c, id)));
+                let schedule = event
+                    .payload
+                    .schedule_id
+                    .map(|id| self.db().read(|c| store::schedules::get(c, id)));
                 match schedule.transpose()?.flatten() {
                     Some(s) if s.state == "active" => None,
                     _ => Some("the follow-up sequence is no longer active".into()),
@@ -67,13 +74,15 @@ impl Engine {
         let now = self.now();
         if event.kind == EventKind::LeadImported {
             // Each import is a fresh evaluation by the filters.
-            self.db().read(|c| store::leads::remove_tag(c, event.lead_id, FILTERED_OUT))?;
+            self.db()
+                .read(|c| store::leads::remove_tag(c, event.lead_id, FILTERED_OUT))?;
         }
         let plugins = self.plugins_for(event)?;
         if plugins.is_empty() && event.kind == EventKind::FollowUp {
             // The sequence's plugin is disabled or gone: look again in an hour.
             if let Some(id) = event.payload.schedule_id {
-                self.db().read(|c| store::schedules::postpone(c, id, now + 3600 * SECOND))?;
+                self.db()
+                    .read(|c| store::schedules::postpone(c, id, now + 3600 * SECOND))?;
             }
         }
         let mut next_retry: Option<Millis> = None;
@@ -84,12 +93,26 @@ impl Engine {
             if let Some(reason) = self.host_rule(event, &lead)? {
                 self.db().write(|tx| {
                     apply::stop_sequence(tx, event, &reason)?;
-                    store::events::record_result(tx, event.id, HOST, ResultStatus::Done, 0, Some(&reason), None, now)
+                    store::events::record_result(
+                        tx,
+                        event.id,
+                        HOST,
+                        ResultStatus::Done,
+                        0,
+                        Some(&reason),
+                        None,
+                        now,
+                    )
                 })?;
                 break;
             }
-            let previous = self.db().read(|c| store::events::result(c, event.id, plugin.name()))?;
-            if previous.as_ref().is_some_and(|r| r.status != ResultStatus::Retry) {
+            let previous = self
+                .db()
+                .read(|c| store::events::result(c, event.id, plugin.name()))?;
+            if previous
+                .as_ref()
+                .is_some_and(|r| r.status != ResultStatus::Retry)
+            {
                 continue;
             }
             let attempts = previous.map_or(0, |r| r.attempts) + 1;
@@ -99,8 +122,18 @@ impl Engine {
                 Ok(output) => {
                     let staged = invocation.call.staged_sends;
                     self.db().write(|tx| {
-                        let outcome = apply::apply(tx, plugin.name(), event, &lead, output, &staged, now)?;
-                        store::events::record_result(tx, event.id, plugin.name(), ResultStatus::Done, attempts, Some(&outcome), None, now)
+                        let outcome =
+                            apply::apply(tx, plugin.name(), event, &lead, output, &staged, now)?;
+                        store::events::record_result(
+                            tx,
+                            event.id,
+                            plugin.name(),
+                            ResultStatus::Done,
+                            attempts,
+                            Some(&outcome),
+                            None,
+                            now,
+                        )
                     })?;
                 }
                 Err(failure) => {
@@ -112,14 +145,33 @@ impl Engine {
                         stats.parked += 1;
                         self.db().write(|tx| {
                             apply::stop_sequence(tx, event, &format!("parked: {reason}"))?;
-                            store::events::record_result(tx, event.id, plugin.name(), ResultStatus::Parked, attempts, None, Some(&reason), now)
+                            store::events::record_result(
+                                tx,
+                                event.id,
+                                plugin.name(),
+                                ResultStatus::Parked,
+                                attempts,
+                                None,
+                                Some(&reason),
+                                now,
+                            )
                         })?;
                     } else {
-                        let backoff = self.services.config.engine.retry_backoff_seconds as Millis * SECOND;
+                        let backoff =
+                            self.services.config.engine.retry_backoff_seconds as Millis * SECOND;
                         let at = now + backoff * (1 << (attempts - 1).min(16));
                         next_retry = Some(next_retry.map_or(at, |t| t.min(at)));
                         self.db().read(|c| {
-                            store::events::record_result(c, event.id, plugin.name(), ResultStatus::Retry, attempts, None, Some(&reason), now)
+                            store::events::record_result(
+                                c,
+                                event.id,
+                                plugin.name(),
+                                ResultStatus::Retry,
+                                attempts,
+                                None,
+                                Some(&reason),
+                                now,
+                            )
                         })?;
                     }
                 }
@@ -136,16 +188,24 @@ impl Engine {
         })
     }
 
-    async fn invoke(&self, plugin: &InstalledPlugin, event: &Event, lead: &Lead) -> anyhow::Result<Invocation> {
+    async fn invoke(
+        &self,
+        plugin: &InstalledPlugin,
+        event: &Event,
+        lead: &Lead,
+    ) -> anyhow::Result<Invocation> {
         let name = plugin.name();
         let db = self.db();
-        let pre = self.runtime.prepare_installed(&plugin.sha256, || db.read(|c| store::plugins::wasm(c, name)))?;
         let settings = db.read(|c| store::plugins::settings(c, name))?;
         let limits = Limits::for_plugin(&self.services.config.limits, &settings);
         let pii = db.read(|c| store::plugins::is_granted(c, name, Permission::LeadsReadPii))?;
         let seen: wit::Lead = project_lead(lead, pii).into();
         let hook = hook_of(event.kind);
-        let detail = if pii { "handed the event's lead with personal fields" } else { "handed the event's lead" };
+        let detail = if pii {
+            "handed the event's lead with personal fields"
+        } else {
+            "handed the event's lead"
+        };
         db.read(|c| {
             let entry = store::audit::Entry {
                 plugin: name,
@@ -166,8 +226,14 @@ impl Engine {
                 at: event.payload.at.unwrap_or(event.created_at),
             }),
             EventKind::FollowUp => {
-                let schedule = event.payload.schedule_id.map(|id| db.read(|c| store::schedules::get(c, id)));
-                let started_at = schedule.transpose()?.flatten().map_or(event.created_at, |s| s.started_at);
+                let schedule = event
+                    .payload
+                    .schedule_id
+                    .map(|id| db.read(|c| store::schedules::get(c, id)));
+                let started_at = schedule
+                    .transpose()?
+                    .flatten()
+                    .map_or(event.created_at, |s| s.started_at);
                 HookInput::FollowUp(wit_hooks::FollowUpDue {
                     event_id: event.id as u64,
                     lead: seen,
@@ -177,6 +243,24 @@ impl Engine {
             }
         };
         let call = CallContext::new(name, event.id, Some(lead.id));
-        self.runtime.invoke(&pre, self.services.clone(), call, limits, input).await
+        match &self.executor {
+            Executor::Wasm(runtime) => {
+                let pre = runtime.prepare_installed(&plugin.sha256, || {
+                    db.read(|c| store::plugins::wasm(c, name))
+                })?;
+                runtime
+                    .invoke(&pre, self.services.clone(), call, limits, input)
+                    .await
+            }
+            Executor::Native(hooks) => {
+                let mut host = HostState::new(self.services.clone(), call, limits.memory_bytes);
+                let result = hooks.call(name, &mut host, input).await;
+                Ok(Invocation {
+                    result,
+                    call: host.into_call(),
+                    fuel_used: 0,
+                })
+            }
+        }
     }
 }

@@ -11,7 +11,11 @@ impl Engine {
         self.db().write(|tx| {
             let mut queued = 0;
             for schedule in store::schedules::due(tx, now)? {
-                let payload = Payload { schedule_id: Some(schedule.id), step: Some(schedule.step), ..Payload::default() };
+                let payload = Payload {
+                    schedule_id: Some(schedule.id),
+                    step: Some(schedule.step),
+                    ..Payload::default()
+                };
                 let event = NewEvent {
                     kind: EventKind::FollowUp,
                     lead_id: schedule.lead_id,
@@ -19,7 +23,10 @@ impl Engine {
                     payload,
                     // One event per step and due time: a step that is already queued or
                     // being retried is not queued again.
-                    dedupe_key: Some(format!("follow-up:{}:{}:{}", schedule.id, schedule.step, schedule.due_at)),
+                    dedupe_key: Some(format!(
+                        "follow-up:{}:{}:{}",
+                        schedule.id, schedule.step, schedule.due_at
+                    )),
                 };
                 queued += usize::from(store::events::insert(tx, &event, now)?.is_some());
             }

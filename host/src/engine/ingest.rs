@@ -13,7 +13,13 @@ use crate::store::{self, Db};
 
 /// Queues the filter hooks for a lead that was imported or updated.
 pub fn lead_imported(conn: &Connection, lead_id: i64, now: Millis) -> anyhow::Result<()> {
-    let event = NewEvent { kind: EventKind::LeadImported, lead_id, plugin: None, payload: Payload::default(), dedupe_key: None };
+    let event = NewEvent {
+        kind: EventKind::LeadImported,
+        lead_id,
+        plugin: None,
+        payload: Payload::default(),
+        dedupe_key: None,
+    };
     store::events::insert(conn, &event, now)?;
     Ok(())
 }
@@ -39,10 +45,24 @@ pub fn inbound(
 ) -> anyhow::Result<Received> {
     db.write(|tx| {
         let lead = store::leads::get_or_create(tx, handle, at)?;
-        let payload = Payload { text: Some(text.to_owned()), at: Some(at), ..Payload::default() };
-        let event = NewEvent { kind: EventKind::Inbound, lead_id: lead.id, plugin: None, payload, dedupe_key };
+        let payload = Payload {
+            text: Some(text.to_owned()),
+            at: Some(at),
+            ..Payload::default()
+        };
+        let event = NewEvent {
+            kind: EventKind::Inbound,
+            lead_id: lead.id,
+            plugin: None,
+            payload,
+            dedupe_key,
+        };
         let Some(event_id) = store::events::insert(tx, &event, at)? else {
-            return Ok(Received { lead, opted_out: false, event_id: None });
+            return Ok(Received {
+                lead,
+                opted_out: false,
+                event_id: None,
+            });
         };
         store::messages::insert(tx, lead.id, Direction::Inbound, text, at, source)?;
         let opted_out = consent.is_opt_out(text);
@@ -52,6 +72,10 @@ pub fn inbound(
             store::leads::set_status(tx, lead.id, LeadStatus::Replied, at)?;
         }
         let lead = store::leads::get(tx, lead.id)?.unwrap_or(lead);
-        Ok(Received { lead, opted_out, event_id: Some(event_id) })
+        Ok(Received {
+            lead,
+            opted_out,
+            event_id: Some(event_id),
+        })
     })
 }

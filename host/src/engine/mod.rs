@@ -11,6 +11,8 @@ mod dispatch;
 mod followups;
 pub mod ingest;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +21,8 @@ use serde::Serialize;
 use crate::channels::Channel;
 use crate::channels::safety::SendingRules;
 use crate::clock::Millis;
-use crate::runtime::Runtime;
-use crate::runtime::host::HostServices;
+use crate::runtime::host::{HostServices, HostState};
+use crate::runtime::{HookFailure, HookInput, HookOutput, Runtime};
 use crate::store::Db;
 
 /// What a run did, for the CLI and tests.
@@ -33,9 +35,28 @@ pub struct RunStats {
     pub sent: u32,
 }
 
+/// Flow logic compiled into the host instead of loaded as a component. It gets the same
+/// host calls (the same [`HostState`], grants, audit and limits on data) but no sandbox, so
+/// it is for trusted code only; the benchmark uses it to measure what the sandbox costs.
+pub trait NativeHooks: Send + Sync {
+    fn call<'a>(
+        &'a self,
+        plugin: &'a str,
+        host: &'a mut HostState,
+        input: HookInput,
+    ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>>;
+}
+
+/// What runs the hooks of installed plugins.
+#[derive(Clone)]
+pub enum Executor {
+    Wasm(Arc<Runtime>),
+    Native(Arc<dyn NativeHooks>),
+}
+
 pub struct Engine {
     services: Arc<HostServices>,
-    runtime: Arc<Runtime>,
+    executor: Executor,
     rules: SendingRules,
     channel: Channel,
 }
@@ -44,21 +65,18 @@ pub struct Engine {
 const EVENT_BATCH: u32 = 200;
 
 impl Engine {
-    pub fn new(services: Arc<HostServices>, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
+    pub fn new(services: Arc<HostServices>, executor: Executor) -> anyhow::Result<Self> {
         let rules = SendingRules::from_config(&services.config.sending)?;
-        Ok(Self { services, runtime, rules, channel: Channel::Sandbox })
+        Ok(Self {
+            services,
+            executor,
+            rules,
+            channel: Channel::Sandbox,
+        })
     }
 
     pub fn db(&self) -> &Db {
         &self.services.db
-    }
-
-    pub fn services(&self) -> &Arc<HostServices> {
-        &self.services
-    }
-
-    pub fn runtime(&self) -> &Arc<Runtime> {
-        &self.runtime
     }
 
     fn now(&self) -> Millis {

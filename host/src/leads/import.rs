@@ -22,9 +22,22 @@ pub struct ImportReport {
 
 /// Imports `path`. With `strict`, any rejected row is an error and nothing is imported.
 /// `progress` is told how many records are stored, for a progress bar.
-pub fn import_file(db: &Db, path: &Path, strict: bool, now: Millis, progress: impl Fn(u64, u64)) -> anyhow::Result<ImportReport> {
+pub fn import_file(
+    db: &Db,
+    path: &Path,
+    strict: bool,
+    now: Millis,
+    progress: impl Fn(u64, u64),
+) -> anyhow::Result<ImportReport> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    import_bytes(db, &bytes, &path.display().to_string(), strict, now, progress)
+    import_bytes(
+        db,
+        &bytes,
+        &path.display().to_string(),
+        strict,
+        now,
+        progress,
+    )
 }
 
 /// [`import_file`] for bytes already in memory; `source` names them in messages.
@@ -38,8 +51,11 @@ pub fn import_bytes(
 ) -> anyhow::Result<ImportReport> {
     let parsed = csv_import::parse(bytes).with_context(|| format!("cannot import {source}"))?;
     if strict && !parsed.rejects.is_empty() {
-        let lines: Vec<String> =
-            parsed.rejects.iter().map(|r| format!("  {source}:{}: {}", r.line, r.reason)).collect();
+        let lines: Vec<String> = parsed
+            .rejects
+            .iter()
+            .map(|r| format!("  {source}:{}: {}", r.line, r.reason))
+            .collect();
         anyhow::bail!(
             "--strict: {} row(s) rejected, nothing imported:\n{}",
             parsed.rejects.len(),
@@ -47,7 +63,11 @@ pub fn import_bytes(
         );
     }
     let total = parsed.records.len() as u64;
-    let mut report = ImportReport { merged: parsed.merged_in_file, rejected: parsed.rejects, ..Default::default() };
+    let mut report = ImportReport {
+        merged: parsed.merged_in_file,
+        rejected: parsed.rejects,
+        ..Default::default()
+    };
     db.write(|tx| {
         for (done, record) in parsed.records.iter().enumerate() {
             match store::leads::upsert(tx, record, now)? {

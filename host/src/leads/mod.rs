@@ -56,10 +56,16 @@ impl FromStr for LeadStatus {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|s| s.as_str()).collect();
-            format!("unknown lead status {s:?}; expected one of {}", names.join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                format!(
+                    "unknown lead status {s:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 

@@ -12,8 +12,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::outreach::plugin::hooks as wit_hooks;
-pub use outreach::plugin::types as wit;
+pub use self::exports::outreach::plugin::hooks as wit_hooks;
+pub use self::outreach::plugin::types as wit;
 
 impl From<wit::Permission> for Permission {
     fn from(p: wit::Permission) -> Self {
@@ -107,7 +107,9 @@ impl From<Message> for wit::Message {
 pub fn describe(error: &wit::Error) -> String {
     {
         match error {
-            wit::Error::PermissionDenied(p) => format!("permission denied: {}", Permission::from(*p)),
+            wit::Error::PermissionDenied(p) => {
+                format!("permission denied: {}", Permission::from(*p))
+            }
             wit::Error::NotFound => "not found".into(),
             wit::Error::Invalid(why) => format!("invalid: {why}"),
             wit::Error::LimitExceeded(what) => format!("limit exceeded: {what}"),

@@ -8,7 +8,10 @@ pub struct Shipped {
 
 macro_rules! shipped {
     ($name:literal, $file:literal) => {
-        Shipped { name: $name, wasm: include_bytes!(concat!(env!("OUTREACH_WASM_DIR"), "/", $file)) }
+        Shipped {
+            name: $name,
+            wasm: include_bytes!(concat!(env!("OUTREACH_WASM_DIR"), "/", $file)),
+        }
     };
 }
 

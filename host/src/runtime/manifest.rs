@@ -39,14 +39,20 @@ impl Manifest {
         if self.permissions.is_empty() {
             return "nothing".into();
         }
-        self.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+        self.permissions
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Checks what the plugin declared; the error names the field.
     pub fn from_wit(m: wit::PluginManifest) -> Result<Self, String> {
         let name_ok = !m.name.is_empty()
             && m.name.len() <= 64
-            && m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && m.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !name_ok {
             return Err(format!(
                 "manifest field `name` is {:?}; it must be 1-64 of lower-case letters, digits and '-'",
@@ -66,10 +72,17 @@ impl Manifest {
             })
             .collect();
         hooks.dedup();
-        let mut permissions: Vec<Permission> = m.permissions.into_iter().map(Permission::from).collect();
+        let mut permissions: Vec<Permission> =
+            m.permissions.into_iter().map(Permission::from).collect();
         permissions.sort();
         permissions.dedup();
-        Ok(Self { name: m.name, version: m.version, description: m.description, hooks, permissions })
+        Ok(Self {
+            name: m.name,
+            version: m.version,
+            description: m.description,
+            hooks,
+            permissions,
+        })
     }
 }
 
@@ -84,6 +97,9 @@ mod permission_names {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Permission>, D::Error> {
         let names = Vec::<String>::deserialize(d)?;
-        names.iter().map(|n| n.parse().map_err(serde::de::Error::custom)).collect()
+        names
+            .iter()
+            .map(|n| n.parse().map_err(serde::de::Error::custom))
+            .collect()
     }
 }

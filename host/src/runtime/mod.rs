@@ -51,8 +51,13 @@ impl Limits {
         };
         Self {
             fuel: setting("limits.fuel", config.fuel, config.max_fuel),
-            memory_bytes: (setting("limits.memory-mb", config.memory_mb, config.max_memory_mb) << 20) as usize,
-            timeout: Duration::from_millis(setting("limits.timeout-ms", config.timeout_ms, config.max_timeout_ms)),
+            memory_bytes: (setting("limits.memory-mb", config.memory_mb, config.max_memory_mb)
+                << 20) as usize,
+            timeout: Duration::from_millis(setting(
+                "limits.timeout-ms",
+                config.timeout_ms,
+                config.max_timeout_ms,
+            )),
         }
     }
 }
@@ -113,13 +118,24 @@ impl Runtime {
             .total_core_instances(256)
             .total_memories(128)
             .total_tables(128)
-            .total_stacks(64);
+            .total_stacks(64)
+            // Reusing a slot resets its memory; zeroing the first pages in place is cheaper
+            // than unmapping them and taking page faults on the next call.
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(64 << 10);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("cannot start the wasm engine")?;
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("cannot start the wasm engine")?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-        Ok(Self { engine, linker, cache_dir, prepared: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir,
+            prepared: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Compiles (or loads from the disk cache) and pre-instantiates a component, once per
@@ -135,7 +151,12 @@ impl Runtime {
         sha: &str,
         load: impl FnOnce() -> anyhow::Result<Vec<u8>>,
     ) -> anyhow::Result<PluginPre<HostState>> {
-        if let Some(pre) = self.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(sha) {
+        if let Some(pre) = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha)
+        {
             return Ok(pre.clone());
         }
         let wasm = load()?;
@@ -144,27 +165,35 @@ impl Runtime {
         let pre = PluginPre::new(self.linker.instantiate_pre(&component)?)
             .map_err(anyhow::Error::from)
             .context("the component does not match the outreach:plugin world")?;
-        self.prepared.lock().unwrap_or_else(|p| p.into_inner()).insert(sha, pre.clone());
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sha, pre.clone());
         Ok(pre)
     }
 
     fn compile(&self, wasm: &[u8], sha: &str) -> anyhow::Result<Component> {
         let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, wasm).map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"));
+            return Component::new(&self.engine, wasm)
+                .map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"));
         };
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         let path = dir.join(format!("{sha}-{:016x}.cwasm", hasher.finish()));
         if path.exists() {
             // SAFETY: the cache holds only artifacts this host serialized itself, named by the
             // wasm's hash and the engine's compatibility hash.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!("ignoring unreadable compile cache {}: {e}", path.display()),
+                Err(e) => {
+                    tracing::warn!("ignoring unreadable compile cache {}: {e}", path.display())
+                }
             }
         }
-        let component =
-            Component::new(&self.engine, wasm).map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"))?;
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"))?;
         let write = || -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)?;
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -179,13 +208,24 @@ impl Runtime {
     }
 
     /// Reads a component's manifest without granting it anything.
-    pub async fn read_manifest(&self, wasm: &[u8], services: Arc<HostServices>) -> anyhow::Result<Manifest> {
+    pub async fn read_manifest(
+        &self,
+        wasm: &[u8],
+        services: Arc<HostServices>,
+    ) -> anyhow::Result<Manifest> {
         let pre = self.prepare(wasm)?;
-        let limits = Limits { fuel: 100_000_000, memory_bytes: 64 << 20, timeout: Duration::from_secs(5) };
+        let limits = Limits {
+            fuel: 100_000_000,
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_secs(5),
+        };
         let mut store = self.new_store(services, CallContext::for_manifest(), limits)?;
         let manifest = tokio::time::timeout(limits.timeout, async {
             let plugin = pre.instantiate_async(&mut store).await?;
-            plugin.outreach_plugin_hooks().call_manifest(&mut store).await
+            plugin
+                .outreach_plugin_hooks()
+                .call_manifest(&mut store)
+                .await
         })
         .await
         .context("the plugin's manifest export did not return in time")?
@@ -193,8 +233,16 @@ impl Runtime {
         Manifest::from_wit(manifest).map_err(|e| anyhow::anyhow!(e))
     }
 
-    fn new_store(&self, services: Arc<HostServices>, call: CallContext, limits: Limits) -> anyhow::Result<Store<HostState>> {
-        let mut store = Store::new(&self.engine, HostState::new(services, call, limits.memory_bytes));
+    fn new_store(
+        &self,
+        services: Arc<HostServices>,
+        call: CallContext,
+        limits: Limits,
+    ) -> anyhow::Result<Store<HostState>> {
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(services, call, limits.memory_bytes),
+        );
         store.limiter(|state| &mut state.memory);
         // Instantiation runs guest code too, so the budget covers it.
         store.set_fuel(limits.fuel)?;
@@ -216,9 +264,18 @@ impl Runtime {
             let plugin = pre.instantiate_async(&mut store).await?;
             let hooks = plugin.outreach_plugin_hooks();
             let returned = match &input {
-                HookInput::Filter(lead) => hooks.call_filter(&mut store, lead).await?.map(HookOutput::Filter),
-                HookInput::Reply(event) => hooks.call_reply(&mut store, event).await?.map(HookOutput::Reply),
-                HookInput::FollowUp(event) => hooks.call_follow_up(&mut store, event).await?.map(HookOutput::FollowUp),
+                HookInput::Filter(lead) => hooks
+                    .call_filter(&mut store, lead)
+                    .await?
+                    .map(HookOutput::Filter),
+                HookInput::Reply(event) => hooks
+                    .call_reply(&mut store, event)
+                    .await?
+                    .map(HookOutput::Reply),
+                HookInput::FollowUp(event) => hooks
+                    .call_follow_up(&mut store, event)
+                    .await?
+                    .map(HookOutput::FollowUp),
             };
             wasmtime::Result::Ok(returned)
         })
@@ -227,11 +284,17 @@ impl Runtime {
         let result = match outcome {
             Err(_elapsed) => Err(HookFailure::Timeout(limits.timeout.as_millis())),
             Ok(Ok(Ok(output))) => Ok(output),
-            Ok(Ok(Err(plugin_error))) => Err(HookFailure::Plugin(bindings::describe(&plugin_error))),
+            Ok(Ok(Err(plugin_error))) => {
+                Err(HookFailure::Plugin(bindings::describe(&plugin_error)))
+            }
             Ok(Err(trap)) => Err(classify_trap(&trap, &store, limits)),
         };
         let call = store.into_data().into_call();
-        Ok(Invocation { result, call, fuel_used })
+        Ok(Invocation {
+            result,
+            call,
+            fuel_used,
+        })
     }
 }
 
@@ -242,14 +305,28 @@ fn classify_trap(error: &wasmtime::Error, store: &Store<HostState>, limits: Limi
     if store.data().memory.refused_growth() {
         return HookFailure::OutOfMemory(limits.memory_bytes >> 20);
     }
-    // A Rust guest prints its panic message to stderr before aborting: that line says more
-    // than "unreachable executed".
-    let stderr = store.data().stderr_text();
-    let panic_line = stderr.lines().find(|l| l.contains("panicked")).map(str::trim);
-    let trap = error.downcast_ref::<Trap>().map_or_else(|| error.to_string(), |t| t.to_string());
-    HookFailure::Trap(match panic_line {
-        Some(line) => format!("{line} ({trap})"),
+    let trap = error
+        .downcast_ref::<Trap>()
+        .map_or_else(|| error.to_string(), |t| t.to_string());
+    HookFailure::Trap(match panic_message(&store.data().stderr_text()) {
+        Some(panic) => format!("{panic} ({trap})"),
         None => trap,
+    })
+}
+
+/// A Rust guest prints its panic to stderr before aborting, which says more than
+/// "unreachable executed": `thread '…' panicked at src/lib.rs:4:5:` and the message below.
+fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines();
+    let header = lines.find(|l| l.contains(" panicked at "))?;
+    let location = header.split(" panicked at ").nth(1)?.trim_end_matches(':');
+    let message = lines
+        .next()
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && !m.starts_with("note:"));
+    Some(match message {
+        Some(message) => format!("panicked at {location}: {message}"),
+        None => format!("panicked at {location}"),
     })
 }
 

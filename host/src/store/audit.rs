@@ -66,7 +66,12 @@ pub fn list(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Vec<Audit
          ORDER BY id",
     )?;
     let rows = stmt.query_map(
-        params![filter.plugin, filter.lead_id, filter.denied_only, filter.limit],
+        params![
+            filter.plugin,
+            filter.lead_id,
+            filter.denied_only,
+            filter.limit
+        ],
         |r| {
             Ok(AuditRow {
                 id: r.get(0)?,
@@ -97,7 +102,12 @@ pub fn summary(conn: &Connection) -> anyhow::Result<Vec<AuditCount>> {
          ORDER BY plugin, action, allowed DESC",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok(AuditCount { plugin: r.get(0)?, action: r.get(1)?, allowed: r.get(2)?, count: r.get::<_, i64>(3)? as u64 })
+        Ok(AuditCount {
+            plugin: r.get(0)?,
+            action: r.get(1)?,
+            allowed: r.get(2)?,
+            count: r.get::<_, i64>(3)? as u64,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -101,12 +101,16 @@ pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Eve
         "SELECT id, kind, lead_id, plugin, payload, created_at FROM events
          WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
     )?;
-    Ok(stmt.query_map(params![now, limit], event_from_row)?.collect::<Result<_, _>>()?)
+    Ok(stmt
+        .query_map(params![now, limit], event_from_row)?
+        .collect::<Result<_, _>>()?)
 }
 
 pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Event>> {
     Ok(conn
-        .prepare_cached("SELECT id, kind, lead_id, plugin, payload, created_at FROM events WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT id, kind, lead_id, plugin, payload, created_at FROM events WHERE id = ?1",
+        )?
         .query_row([id], event_from_row)
         .optional()?)
 }
@@ -147,8 +151,17 @@ pub struct PluginResult {
     pub updated_at: Millis,
 }
 
-pub fn result(conn: &Connection, event_id: i64, plugin: &str) -> anyhow::Result<Option<PluginResult>> {
-    Ok(results_where(conn, "event_id = ?1 AND plugin = ?2", params![event_id, plugin])?.pop())
+pub fn result(
+    conn: &Connection,
+    event_id: i64,
+    plugin: &str,
+) -> anyhow::Result<Option<PluginResult>> {
+    Ok(results_where(
+        conn,
+        "event_id = ?1 AND plugin = ?2",
+        params![event_id, plugin],
+    )?
+    .pop())
 }
 
 pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginResult>> {
@@ -194,7 +207,15 @@ pub fn record_result(
          ON CONFLICT (event_id, plugin) DO UPDATE SET status = ?3, attempts = ?4, outcome = ?5,
            error = ?6, updated_at = ?7",
     )?
-    .execute(params![event_id, plugin, status.as_str(), attempts, outcome, error, now])?;
+    .execute(params![
+        event_id,
+        plugin,
+        status.as_str(),
+        attempts,
+        outcome,
+        error,
+        now
+    ])?;
     Ok(())
 }
 
@@ -205,8 +226,10 @@ pub fn finish(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<(
 }
 
 pub fn retry_at(conn: &Connection, event_id: i64, at: Millis) -> anyhow::Result<()> {
-    conn.prepare_cached("UPDATE events SET status = 'pending', next_attempt_at = ?2 WHERE id = ?1")?
-        .execute(params![event_id, at])?;
+    conn.prepare_cached(
+        "UPDATE events SET status = 'pending', next_attempt_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![event_id, at])?;
     Ok(())
 }
 

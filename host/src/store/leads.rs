@@ -32,23 +32,30 @@ fn lead_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
 }
 
 fn with_details(conn: &Connection, mut lead: Lead) -> anyhow::Result<Lead> {
-    let mut tags = conn.prepare_cached("SELECT tag FROM lead_tags WHERE lead_id = ?1 ORDER BY tag")?;
-    lead.tags = tags.query_map([lead.id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut tags =
+        conn.prepare_cached("SELECT tag FROM lead_tags WHERE lead_id = ?1 ORDER BY tag")?;
+    lead.tags = tags
+        .query_map([lead.id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     let mut fields =
         conn.prepare_cached("SELECT key, value FROM lead_fields WHERE lead_id = ?1 ORDER BY key")?;
-    lead.custom = fields.query_map([lead.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    lead.custom = fields
+        .query_map([lead.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     Ok(lead)
 }
 
 pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Lead>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE id = ?1"))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE id = ?1"))?;
     let lead = stmt.query_row([id], lead_from_row).optional()?;
     lead.map(|l| with_details(conn, l)).transpose()
 }
 
 pub fn by_handle(conn: &Connection, handle: &str) -> anyhow::Result<Option<Lead>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE handle = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE handle = ?1"
+    ))?;
     let lead = stmt.query_row([handle], lead_from_row).optional()?;
     lead.map(|l| with_details(conn, l)).transpose()
 }
@@ -80,7 +87,12 @@ pub fn list(conn: &Connection, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>>
     let limit = filter.limit.map_or(-1, i64::from);
     let rows = stmt
         .query_map(
-            params![filter.status.map(|s| s.as_str()), filter.tag, filter.last_contact_before, limit],
+            params![
+                filter.status.map(|s| s.as_str()),
+                filter.tag,
+                filter.last_contact_before,
+                limit
+            ],
             lead_from_row,
         )?
         .collect::<Result<Vec<_>, _>>()?;
@@ -108,7 +120,14 @@ pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Re
                  phone = coalesce(phone, ?4), notes = coalesce(notes, ?5), updated_at = ?6
                  WHERE id = ?1",
             )?
-            .execute(params![id, record.name, record.email, record.phone, record.notes, now])?;
+            .execute(params![
+                id,
+                record.name,
+                record.email,
+                record.phone,
+                record.notes,
+                now
+            ])?;
             Upserted::Merged(id)
         }
         None => {
@@ -116,7 +135,14 @@ pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Re
                 "INSERT INTO leads (handle, name, email, phone, notes, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             )?
-            .execute(params![record.handle, record.name, record.email, record.phone, record.notes, now])?;
+            .execute(params![
+                record.handle,
+                record.name,
+                record.email,
+                record.phone,
+                record.notes,
+                now
+            ])?;
             Upserted::Created(conn.last_insert_rowid())
         }
     };
@@ -126,8 +152,9 @@ pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Re
     for tag in &record.tags {
         add_tag(conn, id, tag)?;
     }
-    let mut field =
-        conn.prepare_cached("INSERT OR IGNORE INTO lead_fields (lead_id, key, value) VALUES (?1, ?2, ?3)")?;
+    let mut field = conn.prepare_cached(
+        "INSERT OR IGNORE INTO lead_fields (lead_id, key, value) VALUES (?1, ?2, ?3)",
+    )?;
     for (key, value) in &record.custom {
         field.execute(params![id, key, value])?;
     }
@@ -143,7 +170,12 @@ pub fn get_or_create(conn: &Connection, handle: &str, now: Millis) -> anyhow::Re
     by_handle(conn, handle)?.context("lead vanished while being created")
 }
 
-pub fn set_status(conn: &Connection, id: i64, status: LeadStatus, now: Millis) -> anyhow::Result<()> {
+pub fn set_status(
+    conn: &Connection,
+    id: i64,
+    status: LeadStatus,
+    now: Millis,
+) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![id, status.as_str(), now])?;
     Ok(())
@@ -168,7 +200,11 @@ pub fn remove_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
 }
 
 pub fn record_contact(conn: &Connection, id: i64, inbound: bool, at: Millis) -> anyhow::Result<()> {
-    let column = if inbound { "last_inbound_at" } else { "last_outbound_at" };
+    let column = if inbound {
+        "last_inbound_at"
+    } else {
+        "last_outbound_at"
+    };
     conn.execute(
         &format!("UPDATE leads SET {column} = max(coalesce({column}, 0), ?2), updated_at = ?2 WHERE id = ?1"),
         params![id, at],
@@ -178,7 +214,12 @@ pub fn record_contact(conn: &Connection, id: i64, inbound: bool, at: Millis) -> 
 
 /// Marks a lead do-not-contact and withdraws everything automation had planned for them:
 /// queued messages are blocked and follow-up sequences stopped.
-pub fn mark_do_not_contact(conn: &Connection, id: i64, reason: &str, now: Millis) -> anyhow::Result<()> {
+pub fn mark_do_not_contact(
+    conn: &Connection,
+    id: i64,
+    reason: &str,
+    now: Millis,
+) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE leads SET status = 'do-not-contact', dnc_reason = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, reason, now],
@@ -200,7 +241,10 @@ pub fn mark_do_not_contact(conn: &Connection, id: i64, reason: &str, now: Millis
 /// plugin storage under `lead/<id>/`. Audit rows stay (the record of processing) but lose
 /// the reference to the lead.
 pub fn forget(conn: &Connection, id: i64) -> anyhow::Result<()> {
-    conn.execute("DELETE FROM plugin_kv WHERE key LIKE ?1", [format!("lead/{id}/%")])?;
+    conn.execute(
+        "DELETE FROM plugin_kv WHERE key LIKE ?1",
+        [format!("lead/{id}/%")],
+    )?;
     conn.execute("UPDATE audit SET lead_id = NULL WHERE lead_id = ?1", [id])?;
     // Messages, fields, tags, outbox rows, events and schedules go by ON DELETE CASCADE.
     conn.execute("DELETE FROM leads WHERE id = ?1", [id])?;

@@ -54,7 +54,11 @@ pub fn recent(conn: &Connection, lead_id: i64, limit: u32) -> anyhow::Result<Vec
     let rows = stmt.query_map(params![lead_id, limit], |r| {
         let direction: String = r.get(0)?;
         Ok(Message {
-            direction: if direction == "inbound" { Direction::Inbound } else { Direction::Outbound },
+            direction: if direction == "inbound" {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
             text: r.get(1)?,
             at: r.get(2)?,
             source: r.get(3)?,

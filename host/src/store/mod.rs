@@ -37,8 +37,12 @@ impl Db {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        migrate(&mut conn).with_context(|| format!("cannot migrate database {}", path.display()))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned() })
+        migrate(&mut conn)
+            .with_context(|| format!("cannot migrate database {}", path.display()))?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+        })
     }
 
     /// An in-memory database, for unit tests.
@@ -46,7 +50,10 @@ impl Db {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: PathBuf::from(":memory:") })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: PathBuf::from(":memory:"),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -56,7 +63,9 @@ impl Db {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (statements are atomic),
         // so a poisoned mutex is still safe to use.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs read-only or single-statement work.
@@ -65,7 +74,10 @@ impl Db {
     }
 
     /// Runs `f` in one transaction: all of it lands, or none of it.
-    pub fn write<R>(&self, f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>) -> anyhow::Result<R> {
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let result = f(&tx)?;
@@ -83,7 +95,8 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     );
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).with_context(|| format!("migration {}", index + 1))?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("migration {}", index + 1))?;
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
         tx.commit()?;
     }
@@ -100,7 +113,9 @@ mod tests {
         let path = dir.path().join("o.db");
         Db::open(&path).unwrap();
         let db = Db::open(&path).unwrap();
-        let version = db.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?)).unwrap();
+        let version = db
+            .read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?))
+            .unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
     }
 }

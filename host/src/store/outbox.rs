@@ -61,8 +61,9 @@ pub fn due(conn: &Connection, now: Millis) -> anyhow::Result<Vec<OutboxRow>> {
 }
 
 pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<OutboxRow>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE lead_id = ?1 ORDER BY id"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE lead_id = ?1 ORDER BY id"
+    ))?;
     Ok(stmt.query_map([lead_id], row)?.collect::<Result<_, _>>()?)
 }
 
@@ -90,12 +91,18 @@ pub fn defer_all(conn: &Connection, until: Millis, reason: &str) -> anyhow::Resu
 /// How many messages went out in `[from, to)`.
 pub fn sent_between(conn: &Connection, from: Millis, to: Millis) -> anyhow::Result<u32> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'sent' AND sent_at >= ?1 AND sent_at < ?2")?
+        .prepare_cached(
+            "SELECT count(*) FROM outbox WHERE status = 'sent' AND sent_at >= ?1 AND sent_at < ?2",
+        )?
         .query_row(params![from, to], |r| r.get(0))?)
 }
 
 pub fn queued_count(conn: &Connection) -> anyhow::Result<u32> {
-    Ok(conn.query_row("SELECT count(*) FROM outbox WHERE status = 'queued'", [], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT count(*) FROM outbox WHERE status = 'queued'",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 const NEXT_SEND_KEY: &str = "outbox.next_send_at";

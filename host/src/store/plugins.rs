@@ -27,11 +27,21 @@ impl InstalledPlugin {
 /// Stores a plugin, replacing an earlier version with the same name. Grants of a replaced
 /// version are dropped when the new one requests more, so an upgrade never widens access
 /// without the user agreeing again.
-pub fn install(conn: &Connection, manifest: &Manifest, wasm: &[u8], sha256: &str, now: Millis) -> anyhow::Result<()> {
+pub fn install(
+    conn: &Connection,
+    manifest: &Manifest,
+    wasm: &[u8],
+    sha256: &str,
+    now: Millis,
+) -> anyhow::Result<()> {
     let previous = get(conn, &manifest.name)?;
     let position: i64 = match &previous {
         Some(p) => p.position,
-        None => conn.query_row("SELECT coalesce(max(position), 0) + 1 FROM plugins", [], |r| r.get(0))?,
+        None => conn.query_row(
+            "SELECT coalesce(max(position), 0) + 1 FROM plugins",
+            [],
+            |r| r.get(0),
+        )?,
     };
     conn.execute(
         "INSERT INTO plugins (name, version, description, manifest, wasm, sha256, enabled, position, installed_at)
@@ -50,12 +60,19 @@ pub fn install(conn: &Connection, manifest: &Manifest, wasm: &[u8], sha256: &str
         ],
     )?;
     if let Some(previous) = previous {
-        let widened = manifest.permissions.iter().any(|p| !previous.manifest.permissions.contains(p));
+        let widened = manifest
+            .permissions
+            .iter()
+            .any(|p| !previous.manifest.permissions.contains(p));
         if widened {
             conn.execute("DELETE FROM grants WHERE plugin = ?1", [&manifest.name])?;
         } else {
             // Grants the new version no longer asks for are dropped.
-            for p in previous.granted.iter().filter(|p| !manifest.permissions.contains(p)) {
+            for p in previous
+                .granted
+                .iter()
+                .filter(|p| !manifest.permissions.contains(p))
+            {
                 revoke(conn, &manifest.name, *p)?;
             }
         }
@@ -65,17 +82,30 @@ pub fn install(conn: &Connection, manifest: &Manifest, wasm: &[u8], sha256: &str
 
 fn granted(conn: &Connection, name: &str) -> anyhow::Result<Vec<Permission>> {
     let mut stmt = conn.prepare_cached("SELECT permission FROM grants WHERE plugin = ?1")?;
-    let names: Vec<String> = stmt.query_map([name], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let names: Vec<String> = stmt
+        .query_map([name], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     let mut perms: Vec<Permission> = names.iter().filter_map(|n| n.parse().ok()).collect();
     perms.sort();
     Ok(perms)
 }
 
-fn plugin_from_row(conn: &Connection, r: (String, String, bool, i64, Millis)) -> anyhow::Result<InstalledPlugin> {
+fn plugin_from_row(
+    conn: &Connection,
+    r: (String, String, bool, i64, Millis),
+) -> anyhow::Result<InstalledPlugin> {
     let (manifest, sha256, enabled, position, installed_at) = r;
-    let manifest: Manifest = serde_json::from_str(&manifest).context("stored manifest is unreadable")?;
+    let manifest: Manifest =
+        serde_json::from_str(&manifest).context("stored manifest is unreadable")?;
     let granted = granted(conn, &manifest.name)?;
-    Ok(InstalledPlugin { manifest, sha256, enabled, position, installed_at, granted })
+    Ok(InstalledPlugin {
+        manifest,
+        sha256,
+        enabled,
+        position,
+        installed_at,
+        granted,
+    })
 }
 
 const COLUMNS: &str = "manifest, sha256, enabled, position, installed_at";
@@ -83,36 +113,54 @@ const COLUMNS: &str = "manifest, sha256, enabled, position, installed_at";
 pub fn get(conn: &Connection, name: &str) -> anyhow::Result<Option<InstalledPlugin>> {
     let row = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM plugins WHERE name = ?1"))?
-        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .query_row([name], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
     row.map(|r| plugin_from_row(conn, r)).transpose()
 }
 
 pub fn require(conn: &Connection, name: &str) -> anyhow::Result<InstalledPlugin> {
-    get(conn, name)?.with_context(|| format!("no plugin named {name:?} is installed (see `outreach plugin list`)"))
+    get(conn, name)?.with_context(|| {
+        format!("no plugin named {name:?} is installed (see `outreach plugin list`)")
+    })
 }
 
 /// All plugins in the order events reach them.
 pub fn list(conn: &Connection) -> anyhow::Result<Vec<InstalledPlugin>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM plugins ORDER BY position, name"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM plugins ORDER BY position, name"
+    ))?;
     let rows: Vec<(String, String, bool, i64, Millis)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
         .collect::<Result<_, _>>()?;
     rows.into_iter().map(|r| plugin_from_row(conn, r)).collect()
 }
 
 /// Enabled plugins implementing `hook`, in order.
 pub fn with_hook(conn: &Connection, hook: Hook) -> anyhow::Result<Vec<InstalledPlugin>> {
-    Ok(list(conn)?.into_iter().filter(|p| p.enabled && p.manifest.hooks.contains(&hook)).collect())
+    Ok(list(conn)?
+        .into_iter()
+        .filter(|p| p.enabled && p.manifest.hooks.contains(&hook))
+        .collect())
 }
 
 pub fn wasm(conn: &Connection, name: &str) -> anyhow::Result<Vec<u8>> {
-    Ok(conn.query_row("SELECT wasm FROM plugins WHERE name = ?1", [name], |r| r.get(0))?)
+    Ok(
+        conn.query_row("SELECT wasm FROM plugins WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 pub fn set_enabled(conn: &Connection, name: &str, enabled: bool) -> anyhow::Result<()> {
     require(conn, name)?;
-    conn.execute("UPDATE plugins SET enabled = ?2 WHERE name = ?1", params![name, enabled])?;
+    conn.execute(
+        "UPDATE plugins SET enabled = ?2 WHERE name = ?1",
+        params![name, enabled],
+    )?;
     Ok(())
 }
 
@@ -124,7 +172,12 @@ pub fn remove(conn: &Connection, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn grant(conn: &Connection, name: &str, permission: Permission, now: Millis) -> anyhow::Result<()> {
+pub fn grant(
+    conn: &Connection,
+    name: &str,
+    permission: Permission,
+    now: Millis,
+) -> anyhow::Result<()> {
     let plugin = require(conn, name)?;
     anyhow::ensure!(
         plugin.manifest.permissions.contains(&permission),
@@ -156,8 +209,11 @@ pub fn is_granted(conn: &Connection, name: &str, permission: Permission) -> anyh
 }
 
 pub fn settings(conn: &Connection, name: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT key, value FROM plugin_settings WHERE plugin = ?1 ORDER BY key")?;
-    Ok(stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?)
+    let mut stmt = conn
+        .prepare_cached("SELECT key, value FROM plugin_settings WHERE plugin = ?1 ORDER BY key")?;
+    Ok(stmt
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
 }
 
 pub fn setting(conn: &Connection, name: &str, key: &str) -> anyhow::Result<Option<String>> {
@@ -167,14 +223,22 @@ pub fn setting(conn: &Connection, name: &str, key: &str) -> anyhow::Result<Optio
         .optional()?)
 }
 
-pub fn set_setting(conn: &Connection, name: &str, key: &str, value: Option<&str>) -> anyhow::Result<()> {
+pub fn set_setting(
+    conn: &Connection,
+    name: &str,
+    key: &str,
+    value: Option<&str>,
+) -> anyhow::Result<()> {
     match value {
         Some(value) => conn.execute(
             "INSERT INTO plugin_settings (plugin, key, value) VALUES (?1, ?2, ?3)
              ON CONFLICT (plugin, key) DO UPDATE SET value = ?3",
             params![name, key, value],
         )?,
-        None => conn.execute("DELETE FROM plugin_settings WHERE plugin = ?1 AND key = ?2", [name, key])?,
+        None => conn.execute(
+            "DELETE FROM plugin_settings WHERE plugin = ?1 AND key = ?2",
+            [name, key],
+        )?,
     };
     Ok(())
 }
@@ -205,6 +269,7 @@ pub fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &[u8]) -> anyho
 }
 
 pub fn kv_delete(conn: &Connection, plugin: &str, key: &str) -> anyhow::Result<()> {
-    conn.prepare_cached("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2")?.execute([plugin, key])?;
+    conn.prepare_cached("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2")?
+        .execute([plugin, key])?;
     Ok(())
 }

@@ -56,8 +56,9 @@ pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Schedule>> {
 }
 
 pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<Schedule>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM schedules WHERE lead_id = ?1 ORDER BY id"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM schedules WHERE lead_id = ?1 ORDER BY id"
+    ))?;
     Ok(stmt.query_map([lead_id], row)?.collect::<Result<_, _>>()?)
 }
 
@@ -77,7 +78,10 @@ pub fn advance(conn: &Connection, id: i64, next: Option<Millis>) -> anyhow::Resu
 }
 
 pub fn postpone(conn: &Connection, id: i64, due: Millis) -> anyhow::Result<()> {
-    conn.execute("UPDATE schedules SET due_at = ?2 WHERE id = ?1", params![id, due])?;
+    conn.execute(
+        "UPDATE schedules SET due_at = ?2 WHERE id = ?1",
+        params![id, due],
+    )?;
     Ok(())
 }
 

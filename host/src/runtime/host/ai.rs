@@ -9,7 +9,13 @@ use crate::runtime::bindings::wit;
 
 impl Host for HostState {
     async fn generate(&mut self, request: GenerateRequest) -> Result<Generated, wit::Error> {
-        self.check("ai.generate", Permission::AiGenerate, self.call.event_lead)?;
+        let recipient = format!("sent to {}", self.services.ai.recipient());
+        self.check_noting(
+            "ai.generate",
+            Permission::AiGenerate,
+            self.call.event_lead,
+            Some(&recipient),
+        )?;
         let cap = self.services.config.ai.max_tokens;
         let request = AiRequest {
             system_prompt: request.system_prompt,
@@ -20,10 +26,12 @@ impl Host for HostState {
                 .collect(),
             max_tokens: request.max_tokens.map_or(cap, |t| t.min(cap)),
         };
-        let recipient = format!("sent to {}", self.services.ai.recipient());
-        self.audit("ai.generate", Some(Permission::AiGenerate), self.call.event_lead, true, Some(&recipient));
         match self.services.ai.generate(&request).await {
-            Ok(reply) => Ok(Generated { text: reply.text, model: reply.model, offline: reply.offline }),
+            Ok(reply) => Ok(Generated {
+                text: reply.text,
+                model: reply.model,
+                offline: reply.offline,
+            }),
             Err(e) => {
                 tracing::warn!(plugin = %self.call.plugin, "AI provider failed: {e}");
                 Err(wit::Error::Unavailable(format!("ai provider: {e}")))

@@ -23,7 +23,9 @@ impl HostState {
         let tag = tag.trim();
         let chars = tag.chars().count();
         if chars == 0 || chars > TAG_MAX_CHARS {
-            return Err(wit::Error::Invalid(format!("a tag has 1-{TAG_MAX_CHARS} characters; got {chars}")));
+            return Err(wit::Error::Invalid(format!(
+                "a tag has 1-{TAG_MAX_CHARS} characters; got {chars}"
+            )));
         }
         Ok(tag)
     }
@@ -49,8 +51,18 @@ impl Host for HostState {
             last_contact_before: query.last_contact_before,
             limit: Some(query.limit.min(QUERY_CAP)),
         };
-        let leads = self.services.db.read(|c| store::leads::list(c, &filter)).map_err(storage_failure)?;
-        self.audit("leads.query", Some(Permission::LeadsRead), None, true, Some(&format!("{} leads", leads.len())));
+        let leads = self
+            .services
+            .db
+            .read(|c| store::leads::list(c, &filter))
+            .map_err(storage_failure)?;
+        self.audit(
+            "leads.query",
+            Some(Permission::LeadsRead),
+            None,
+            true,
+            Some(&format!("{} leads", leads.len())),
+        );
         Ok(leads.iter().map(|l| self.visible_lead(l)).collect())
     }
 
@@ -58,14 +70,18 @@ impl Host for HostState {
         let lead = self.writable_lead("leads.set-status", id)?;
         let status = LeadStatus::from(status);
         if lead.is_do_not_contact() && status != LeadStatus::DoNotContact {
-            return Err(wit::Error::Invalid("a plugin cannot lift do-not-contact".into()));
+            return Err(wit::Error::Invalid(
+                "a plugin cannot lift do-not-contact".into(),
+            ));
         }
         let now = self.now();
         let reason = format!("set by plugin {}", self.call.plugin);
         self.services
             .db
             .write(|tx| match status {
-                LeadStatus::DoNotContact => store::leads::mark_do_not_contact(tx, lead.id, &reason, now),
+                LeadStatus::DoNotContact => {
+                    store::leads::mark_do_not_contact(tx, lead.id, &reason, now)
+                }
                 _ => store::leads::set_status(tx, lead.id, status, now),
             })
             .map_err(storage_failure)
@@ -74,20 +90,31 @@ impl Host for HostState {
     async fn add_tag(&mut self, id: u64, tag: String) -> Result<(), wit::Error> {
         let lead = self.writable_lead("leads.add-tag", id)?;
         let tag = Self::valid_tag(&tag)?;
-        self.services.db.read(|c| store::leads::add_tag(c, lead.id, tag)).map_err(storage_failure)
+        self.services
+            .db
+            .read(|c| store::leads::add_tag(c, lead.id, tag))
+            .map_err(storage_failure)
     }
 
     async fn remove_tag(&mut self, id: u64, tag: String) -> Result<(), wit::Error> {
         let lead = self.writable_lead("leads.remove-tag", id)?;
-        self.services.db.read(|c| store::leads::remove_tag(c, lead.id, tag.trim())).map_err(storage_failure)
+        self.services
+            .db
+            .read(|c| store::leads::remove_tag(c, lead.id, tag.trim()))
+            .map_err(storage_failure)
     }
 
     async fn set_score(&mut self, id: u64, score: u8) -> Result<(), wit::Error> {
         if score > 100 {
-            return Err(wit::Error::Invalid(format!("score is {score}; it must be 0-100")));
+            return Err(wit::Error::Invalid(format!(
+                "score is {score}; it must be 0-100"
+            )));
         }
         let lead = self.writable_lead("leads.set-score", id)?;
         let now = self.now();
-        self.services.db.read(|c| store::leads::set_score(c, lead.id, score, now)).map_err(storage_failure)
+        self.services
+            .db
+            .read(|c| store::leads::set_score(c, lead.id, score, now))
+            .map_err(storage_failure)
     }
 }

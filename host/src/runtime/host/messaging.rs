@@ -46,14 +46,24 @@ impl Host for HostState {
         self.check("messaging.send", Permission::MessagesSend, Some(id))?;
         let target = self.load_lead(id)?;
         if target.is_do_not_contact() {
-            self.audit("messaging.send", Some(Permission::MessagesSend), Some(id), false, Some("lead is do-not-contact"));
+            self.audit(
+                "messaging.send",
+                Some(Permission::MessagesSend),
+                Some(id),
+                false,
+                Some("lead is do-not-contact"),
+            );
             return Err(wit::Error::Unavailable("lead is do-not-contact".into()));
         }
         validate_text(&text)?;
         if self.call.staged_sends.len() >= SENDS_PER_CALL {
-            return Err(wit::Error::LimitExceeded(format!("{SENDS_PER_CALL} messages per hook call")));
+            return Err(wit::Error::LimitExceeded(format!(
+                "{SENDS_PER_CALL} messages per hook call"
+            )));
         }
-        self.call.staged_sends.push(StagedSend { lead_id: id, text });
+        self.call
+            .staged_sends
+            .push(StagedSend { lead_id: id, text });
         Ok(())
     }
 }

@@ -53,7 +53,12 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn new(plugin: &str, event_id: i64, event_lead: Option<i64>) -> Self {
-        Self { plugin: plugin.to_owned(), event_id, event_lead, staged_sends: Vec::new() }
+        Self {
+            plugin: plugin.to_owned(),
+            event_id,
+            event_lead,
+            staged_sends: Vec::new(),
+        }
     }
 
     /// For reading a manifest: no plugin identity yet, so every check fails.
@@ -76,13 +81,23 @@ impl MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.limit;
         self.refused |= !allowed;
         Ok(allowed)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -123,7 +138,10 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             stderr,
-            memory: MemoryCap { limit: memory_limit, refused: false },
+            memory: MemoryCap {
+                limit: memory_limit,
+                refused: false,
+            },
             services,
             call,
         }
@@ -141,7 +159,14 @@ impl HostState {
         self.services.clock.now()
     }
 
-    fn audit(&self, action: &str, permission: Option<Permission>, lead: Option<i64>, allowed: bool, detail: Option<&str>) {
+    fn audit(
+        &self,
+        action: &str,
+        permission: Option<Permission>,
+        lead: Option<i64>,
+        allowed: bool,
+        detail: Option<&str>,
+    ) {
         let entry = store::audit::Entry {
             plugin: &self.call.plugin,
             action,
@@ -150,7 +175,11 @@ impl HostState {
             allowed,
             detail,
         };
-        if let Err(e) = self.services.db.read(|c| store::audit::record(c, &entry, self.now())) {
+        if let Err(e) = self
+            .services
+            .db
+            .read(|c| store::audit::record(c, &entry, self.now()))
+        {
             tracing::error!("cannot write audit record: {e:#}");
         }
     }
@@ -167,14 +196,31 @@ impl HostState {
 
     /// Checks one permission for one host call. Denials are always audited; grants are
     /// audited when the call touches a lead.
-    fn check(&self, action: &str, permission: Permission, lead: Option<i64>) -> Result<(), wit::Error> {
+    fn check(
+        &self,
+        action: &str,
+        permission: Permission,
+        lead: Option<i64>,
+    ) -> Result<(), wit::Error> {
+        self.check_noting(action, permission, lead, None)
+    }
+
+    /// [`HostState::check`], with a note for the audit row of an allowed call (such as who
+    /// receives the data).
+    fn check_noting(
+        &self,
+        action: &str,
+        permission: Permission,
+        lead: Option<i64>,
+        note: Option<&str>,
+    ) -> Result<(), wit::Error> {
         let allowed = self.granted(permission);
         if !allowed {
             self.audit(action, Some(permission), lead, false, Some("not granted"));
             return Err(wit::Error::PermissionDenied(permission.into()));
         }
         if lead.is_some() {
-            self.audit(action, Some(permission), lead, true, None);
+            self.audit(action, Some(permission), lead, true, note);
         }
         Ok(())
     }
@@ -214,7 +260,10 @@ fn to_id(id: u64) -> Result<i64, wit::Error> {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

@@ -14,11 +14,19 @@ impl Host for HostState {
         if !visible(&key) {
             return None;
         }
-        self.services.db.read(|c| store::plugins::setting(c, &self.call.plugin, &key)).ok().flatten()
+        self.services
+            .db
+            .read(|c| store::plugins::setting(c, &self.call.plugin, &key))
+            .ok()
+            .flatten()
     }
 
     async fn all(&mut self) -> Vec<(String, String)> {
-        let all = self.services.db.read(|c| store::plugins::settings(c, &self.call.plugin)).unwrap_or_default();
+        let all = self
+            .services
+            .db
+            .read(|c| store::plugins::settings(c, &self.call.plugin))
+            .unwrap_or_default();
         all.into_iter().filter(|(k, _)| visible(k)).collect()
     }
 }

@@ -14,7 +14,10 @@ impl HostState {
     fn storage_key<'k>(&self, action: &str, key: &'k str) -> Result<&'k str, wit::Error> {
         self.check(action, Permission::Storage, None)?;
         if key.is_empty() || key.len() > KEY_MAX_BYTES {
-            return Err(wit::Error::Invalid(format!("a key has 1-{KEY_MAX_BYTES} bytes; got {}", key.len())));
+            return Err(wit::Error::Invalid(format!(
+                "a key has 1-{KEY_MAX_BYTES} bytes; got {}",
+                key.len()
+            )));
         }
         Ok(key)
     }
@@ -23,13 +26,18 @@ impl HostState {
 impl Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, wit::Error> {
         let key = self.storage_key("storage.get", &key)?;
-        self.services.db.read(|c| store::plugins::kv_get(c, &self.call.plugin, key)).map_err(storage_failure)
+        self.services
+            .db
+            .read(|c| store::plugins::kv_get(c, &self.call.plugin, key))
+            .map_err(storage_failure)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), wit::Error> {
         let key = self.storage_key("storage.set", &key)?;
         if value.len() > VALUE_MAX_BYTES {
-            return Err(wit::Error::LimitExceeded(format!("a value has at most {VALUE_MAX_BYTES} bytes")));
+            return Err(wit::Error::LimitExceeded(format!(
+                "a value has at most {VALUE_MAX_BYTES} bytes"
+            )));
         }
         let plugin = &self.call.plugin;
         self.services
@@ -37,7 +45,9 @@ impl Host for HostState {
             .write(|tx| {
                 let used = store::plugins::kv_usage(tx, plugin, key)?;
                 if used + (key.len() + value.len()) as u64 > QUOTA_BYTES {
-                    return Ok(Err(wit::Error::LimitExceeded(format!("storage quota of {QUOTA_BYTES} bytes"))));
+                    return Ok(Err(wit::Error::LimitExceeded(format!(
+                        "storage quota of {QUOTA_BYTES} bytes"
+                    ))));
                 }
                 store::plugins::kv_set(tx, plugin, key, &value)?;
                 Ok(Ok(()))
@@ -47,6 +57,9 @@ impl Host for HostState {
 
     async fn delete(&mut self, key: String) -> Result<(), wit::Error> {
         let key = self.storage_key("storage.delete", &key)?;
-        self.services.db.read(|c| store::plugins::kv_delete(c, &self.call.plugin, key)).map_err(storage_failure)
+        self.services
+            .db
+            .read(|c| store::plugins::kv_delete(c, &self.call.plugin, key))
+            .map_err(storage_failure)
     }
 }

@@ -1,0 +1,312 @@
+//! `cargo bench -p outreach-host`: what the sandbox costs.
+//!
+//! (a) a fresh instance plus one hook call of a bundled plugin (and of a plugin that makes
+//!     no host calls, the runtime's floor);
+//! (b) events per second through inbound → filter → reply → outbox → delivery on a real
+//!     SQLite file, with the real plugin components;
+//! (c) the same flow with the same logic written as native Rust hooks — same engine, same
+//!     host calls, same database work, no sandbox — in the same run, and the ratio (b)/(c).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outreach::ai::AiProvider;
+use outreach::clock::{ManualClock, parse_rfc3339};
+use outreach::config::Config;
+use outreach::engine::{Engine, Executor, NativeHooks, ingest};
+use outreach::leads::csv_import::LeadRecord;
+use outreach::runtime::bindings::outreach::plugin::{ai, messaging, settings};
+use outreach::runtime::bindings::{wit, wit_hooks};
+use outreach::runtime::host::{CallContext, HostServices, HostState};
+use outreach::runtime::{HookFailure, HookInput, HookOutput, Limits, Runtime, bundled, sha256_hex};
+use outreach::store::{self, Db};
+
+const LEADS: usize = 300;
+const INSTANCE_ROUNDS: usize = 5;
+const INSTANCE_CALLS: usize = 2_000;
+const FLOW_ROUNDS: usize = 5;
+
+fn main() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let runtime = Arc::new(Runtime::new(&Config::default().limits, None)?);
+        bench_instances(&runtime).await?;
+        bench_flow(&runtime).await
+    })
+}
+
+fn services(db: Db) -> Arc<HostServices> {
+    let mut config = Config::default();
+    config.sending.daily_cap = u32::MAX;
+    Arc::new(HostServices {
+        db,
+        clock: Arc::new(ManualClock::new(
+            parse_rfc3339("2026-11-26T10:00:00Z").unwrap(),
+        )),
+        ai: AiProvider::from_config(&config.ai, |_| None),
+        config: Arc::new(config),
+    })
+}
+
+async fn install(
+    runtime: &Runtime,
+    services: &Arc<HostServices>,
+    wasm: &[u8],
+) -> anyhow::Result<()> {
+    let manifest = runtime.read_manifest(wasm, services.clone()).await?;
+    services.db.write(|tx| {
+        store::plugins::install(tx, &manifest, wasm, &sha256_hex(wasm), 0)?;
+        manifest
+            .permissions
+            .iter()
+            .try_for_each(|p| store::plugins::grant(tx, &manifest.name, *p, 0))
+    })
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// (a): median over rounds of the mean time of one fresh instance + one hook call.
+async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
+    let services = services(Db::open_in_memory()?);
+    let followup = bundled::find("followup").unwrap().wasm;
+    let echo = std::fs::read(format!(
+        "{}/outreach_fixture_hostile.wasm",
+        bundled::WASM_DIR
+    ))?;
+    install(runtime, &services, followup).await?;
+    install(runtime, &services, &echo).await?;
+    let lead_id = services.db.write(|tx| {
+        let record = LeadRecord {
+            line: 1,
+            handle: "bench".into(),
+            name: Some("Ben Ch".into()),
+            email: None,
+            phone: None,
+            tags: vec![],
+            notes: None,
+            custom: Default::default(),
+        };
+        Ok(match store::leads::upsert(tx, &record, 0)? {
+            store::leads::Upserted::Created(id) | store::leads::Upserted::Merged(id) => id,
+        })
+    })?;
+    let lead: wit::Lead = services
+        .db
+        .read(|c| store::leads::get(c, lead_id))?
+        .unwrap()
+        .into();
+    let limits = Limits::for_plugin(&services.config.limits, &[]);
+    let cases: [(&str, &[u8], HookInput); 2] = [
+        (
+            "followup (follow-up hook: 1 settings read, clock, template)",
+            followup,
+            HookInput::FollowUp(wit_hooks::FollowUpDue {
+                event_id: 1,
+                lead: lead.clone(),
+                step: 0,
+                started_at: 0,
+            }),
+        ),
+        (
+            "hostile fixture (reply hook: echo, no host calls)",
+            &echo,
+            HookInput::Reply(wit_hooks::Inbound {
+                event_id: 1,
+                lead: lead.clone(),
+                text: "hi".into(),
+                at: 0,
+            }),
+        ),
+    ];
+    println!(
+        "(a) fresh instance + one hook call, median of {INSTANCE_ROUNDS} rounds x {INSTANCE_CALLS} calls"
+    );
+    for (name, wasm, input) in cases {
+        let pre = runtime.prepare(wasm)?;
+        let mut rounds = Vec::new();
+        for _ in 0..INSTANCE_ROUNDS {
+            let start = Instant::now();
+            for _ in 0..INSTANCE_CALLS {
+                let call = CallContext::new("followup", 1, Some(lead_id));
+                let input = match &input {
+                    HookInput::FollowUp(e) => HookInput::FollowUp(e.clone()),
+                    HookInput::Reply(e) => HookInput::Reply(e.clone()),
+                    HookInput::Filter(l) => HookInput::Filter(l.clone()),
+                };
+                let done = runtime
+                    .invoke(&pre, services.clone(), call, limits, input)
+                    .await?;
+                assert!(done.result.is_ok(), "{:?}", done.result.err());
+            }
+            rounds.push(start.elapsed().as_secs_f64() * 1e6 / INSTANCE_CALLS as f64);
+        }
+        println!("    {name}: {:.1} µs", median(rounds));
+    }
+    Ok(())
+}
+
+/// The native twins of lead-scorer and ai-reply: the same decisions through the same host
+/// calls.
+struct NativeFlow;
+
+const KEYWORDS: &str = "coach,founder,shop,studio,agency,fitness";
+
+fn native_score(lead: &wit::Lead, keywords: &str) -> u8 {
+    let field = |k: &str| {
+        lead.custom_fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let text = [field("bio"), lead.notes.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase();
+    let matched = keywords
+        .split(',')
+        .filter(|k| !k.is_empty() && text.contains(k.trim()))
+        .count() as u32;
+    let followers: f64 = field("followers")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0.0);
+    let follower_points = ((followers.max(1.0).log10() - 2.0) * 15.0)
+        .clamp(0.0, 45.0)
+        .round() as u32;
+    let name_points = if lead.name.is_some() { 10 } else { 0 };
+    ((matched * 15).min(45) + follower_points + name_points).min(100) as u8
+}
+
+impl NativeHooks for NativeFlow {
+    fn call<'a>(
+        &'a self,
+        _plugin: &'a str,
+        host: &'a mut HostState,
+        input: HookInput,
+    ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            match input {
+                HookInput::Filter(lead) => {
+                    let keywords = settings::Host::get(host, "keywords".into())
+                        .await
+                        .unwrap_or_else(|| KEYWORDS.into());
+                    let min: u8 = settings::Host::get(host, "min_score".into())
+                        .await
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(20);
+                    let score = native_score(&lead, &keywords);
+                    Ok(HookOutput::Filter(wit_hooks::FilterDecision {
+                        keep: score >= min,
+                        reason: Some(format!("score {score}")),
+                        tags: vec![],
+                        score: Some(score),
+                    }))
+                }
+                HookInput::Reply(event) => {
+                    let _prompt = settings::Host::get(host, "system_prompt".into()).await;
+                    let conversation = messaging::Host::history(host, event.lead.id, 10)
+                        .await
+                        .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
+                    let request = ai::GenerateRequest {
+                        system_prompt: "You are helpful.".into(),
+                        conversation,
+                        max_tokens: None,
+                    };
+                    let reply = ai::Host::generate(host, request)
+                        .await
+                        .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
+                    Ok(HookOutput::Reply(wit_hooks::ReplyAction::Send(reply.text)))
+                }
+                HookInput::FollowUp(_) => Ok(HookOutput::FollowUp(
+                    wit_hooks::FollowUpAction::Stop("not part of this flow".into()),
+                )),
+            }
+        })
+    }
+}
+
+/// Imports the leads and their inbound messages, then runs the engine until idle; returns
+/// events per second.
+async fn run_flow(
+    runtime: &Arc<Runtime>,
+    executor: Executor,
+    dir: &std::path::Path,
+    round: usize,
+) -> anyhow::Result<f64> {
+    let db = Db::open(&dir.join(format!(
+        "flow-{round}-{}.db",
+        matches!(executor, Executor::Wasm(_))
+    )))?;
+    let services = services(db);
+    for name in ["lead-scorer", "ai-reply"] {
+        install(runtime, &services, bundled::find(name).unwrap().wasm).await?;
+    }
+    let now = parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
+    services.db.write(|tx| {
+        for i in 0..LEADS {
+            let record = LeadRecord {
+                line: i as u64 + 2,
+                handle: format!("lead_{i}"),
+                name: Some(format!("Lead {i}")),
+                email: Some(format!("lead{i}@example.com")),
+                phone: None,
+                tags: vec![],
+                notes: None,
+                custom: [
+                    ("bio".to_string(), "fitness coach and founder".to_string()),
+                    ("followers".to_string(), format!("{}", 500 + i * 37)),
+                ]
+                .into(),
+            };
+            if let store::leads::Upserted::Created(id) = store::leads::upsert(tx, &record, now)? {
+                ingest::lead_imported(tx, id, now)?;
+            }
+        }
+        Ok(())
+    })?;
+    for i in 0..LEADS {
+        ingest::inbound(
+            &services.db,
+            &services.config.consent,
+            &format!("lead_{i}"),
+            "How much is it?",
+            now,
+            "bench",
+            None,
+        )?;
+    }
+    let engine = Engine::new(services.clone(), executor)?;
+    let start = Instant::now();
+    let stats = engine.run_until_idle().await?;
+    let elapsed = start.elapsed();
+    assert_eq!(stats.events as usize, 2 * LEADS);
+    assert_eq!(stats.sent as usize, LEADS, "every reply delivered");
+    Ok(stats.events as f64 / elapsed.as_secs_f64())
+}
+
+async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let native: Arc<dyn NativeHooks> = Arc::new(NativeFlow);
+    let (mut wasm, mut rust) = (Vec::new(), Vec::new());
+    // Alternate the two so machine noise falls on both alike.
+    for round in 0..FLOW_ROUNDS {
+        wasm.push(run_flow(runtime, Executor::Wasm(runtime.clone()), dir.path(), round).await?);
+        rust.push(run_flow(runtime, Executor::Native(native.clone()), dir.path(), round).await?);
+    }
+    let (wasm, rust) = (median(wasm), median(rust));
+    println!(
+        "(b) flow with wasm plugins: {wasm:.0} events/s ({LEADS} leads: filter + reply + delivery, SQLite file, median of {FLOW_ROUNDS})"
+    );
+    println!("(c) same flow, native hooks: {rust:.0} events/s");
+    println!("    ratio (b)/(c): {:.2}", wasm / rust);
+    let _ = Duration::ZERO;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Consent through the real binary and a real plugin component: calls outside the grants
+//! are denied with `permission-denied`, audited, and send nothing; grants and revocations
+//! hold from the next call; personal fields stay hidden without `leads:read-pii`.
+
+mod support;
+
+use support::{Sandbox, hostile_wasm};
+
+fn outbound(sandbox: &Sandbox, handle: &str) -> Vec<String> {
+    sandbox
+        .conversation(handle)
+        .into_iter()
+        .filter(|m| m.starts_with('>'))
+        .collect()
+}
+
+#[test]
+fn a_plugin_without_messages_send_cannot_send_and_revocation_holds_from_the_next_call() {
+    let sandbox = Sandbox::new("");
+    let wasm = hostile_wasm();
+    let out = sandbox.ok(&["plugin", "install", &wasm]);
+    assert!(
+        out.contains("granted: nothing"),
+        "no prompt, no flags: nothing granted\n{out}"
+    );
+
+    // The plugin calls messaging.send itself: denied, audited, nothing queued.
+    sandbox.ok(&["inbox", "push", "zoe", "send"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let denied = sandbox.json(&["audit", "--denied"]);
+    let denial = denied
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "messaging.send")
+        .expect("the denied send is audited");
+    assert_eq!(denial["permission"], "messages:send");
+    assert_eq!(denial["plugin"], "hostile");
+    assert_eq!(denial["lead"], "zoe");
+    assert!(
+        sandbox.lead("zoe")["outbox"].as_array().unwrap().is_empty(),
+        "outbox stays empty"
+    );
+
+    // Returning a reply needs the same permission.
+    sandbox.ok(&["inbox", "push", "zoe", "hello"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let events = sandbox.json(&["events"]);
+    let outcome = &events[0]["results"][0]["outcome"];
+    assert_eq!(
+        outcome,
+        "reply not sent: permission messages:send not granted"
+    );
+    assert!(outbound(&sandbox, "zoe").is_empty());
+
+    sandbox.ok(&["plugin", "grant", "hostile", "messages:send"]);
+    sandbox.ok(&["inbox", "push", "zoe", "hello again"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(outbound(&sandbox, "zoe"), vec!["> echo: hello again"]);
+
+    sandbox.ok(&["plugin", "revoke", "hostile", "messages:send"]);
+    sandbox.ok(&["inbox", "push", "zoe", "once more"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(
+        outbound(&sandbox, "zoe").len(),
+        1,
+        "nothing sent after the revocation"
+    );
+
+    // Granting something the plugin never asked for is refused.
+    let err = sandbox.fails(&["plugin", "grant", "hostile", "leads:write"]);
+    assert!(err.contains("does not request leads:write"), "{err}");
+}
+
+#[test]
+fn personal_fields_are_hidden_without_leads_read_pii() {
+    let sandbox = Sandbox::new("");
+    let leads = sandbox.write(
+        "leads.csv",
+        "handle,email,phone\nyuki,yuki@example.com,+81 90 1234 5678\n",
+    );
+    sandbox.ok(&["leads", "import", leads.to_str().unwrap()]);
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        &hostile_wasm(),
+        "--grant",
+        "messages:send",
+    ]);
+
+    sandbox.ok(&["inbox", "push", "yuki", "peek"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(outbound(&sandbox, "yuki"), vec!["> email=None phone=None"]);
+
+    sandbox.ok(&["plugin", "grant", "hostile", "leads:read-pii"]);
+    sandbox.ok(&["inbox", "push", "yuki", "peek"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let sent = outbound(&sandbox, "yuki");
+    assert_eq!(
+        sent[1],
+        "> email=Some(\"yuki@example.com\") phone=Some(\"+819012345678\")"
+    );
+}

@@ -1,0 +1,140 @@
+//! Shared helpers for the end-to-end tests: a scratch directory with its own database and
+//! config, and the real `outreach` binary run against it.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_outreach");
+
+/// Environment variables a developer's shell may have that would change what the binary does.
+const LEAKY_ENV: &[&str] = &[
+    "OPENROUTER_API_KEY",
+    "OPENAI_API_KEY",
+    "OUTREACH_DB",
+    "OUTREACH_CONFIG",
+    "OUTREACH_NOW",
+    "OUTREACH_LOG",
+];
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+    pub now: Option<String>,
+}
+
+impl Sandbox {
+    /// A fresh directory with `config` (TOML) as its outreach.toml.
+    pub fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("outreach.toml"), config).unwrap();
+        Self {
+            dir,
+            env: Vec::new(),
+            now: None,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Runs at this fixed time from now on (RFC 3339).
+    pub fn at(&mut self, now: &str) -> &mut Self {
+        self.now = Some(now.to_owned());
+        self
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.dir.path()).args(args);
+        for var in LEAKY_ENV {
+            cmd.env_remove(var);
+        }
+        if let Some(now) = &self.now {
+            cmd.env("OUTREACH_NOW", now);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.output().expect("cannot run the outreach binary")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "outreach {args:?} failed:\n{stdout}\n{stderr}"
+        );
+        stdout
+    }
+
+    /// Runs and expects failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "outreach {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Runs a `--json` command and parses its output.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let out = self.ok(&args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("outreach {args:?} printed no JSON ({e}):\n{out}"))
+    }
+
+    /// The texts of a lead's conversation, each prefixed with `<` (from the lead) or `>`.
+    pub fn conversation(&self, handle: &str) -> Vec<String> {
+        self.json(&["conversations", "show", handle])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let arrow = if m["direction"] == "inbound" {
+                    "<"
+                } else {
+                    ">"
+                };
+                format!("{arrow} {}", m["text"].as_str().unwrap())
+            })
+            .collect()
+    }
+
+    pub fn lead(&self, handle: &str) -> Value {
+        self.json(&["leads", "show", handle])
+    }
+
+    pub fn audit(&self) -> Vec<Value> {
+        self.json(&["audit", "--limit", "100000"])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// A plugin component the build put next to the bundled ones (fixtures and examples).
+pub fn plugin_wasm(file: &str) -> String {
+    let path = Path::new(outreach::runtime::bundled::WASM_DIR).join(file);
+    assert!(path.exists(), "{} was not built", path.display());
+    path.display().to_string()
+}
+
+pub fn hostile_wasm() -> String {
+    plugin_wasm("outreach_fixture_hostile.wasm")
+}
