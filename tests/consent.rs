@@ -101,3 +101,64 @@ fn personal_fields_are_hidden_without_leads_read_pii() {
         "> email=Some(\"yuki@example.com\") phone=Some(\"+819012345678\")"
     );
 }
+
+#[test]
+fn plugins_have_no_ambient_authority() {
+    let mut sandbox = Sandbox::new("");
+    sandbox.at("2026-11-26T10:00:00Z");
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    sandbox.ok(&["inbox", "push", "ada", "ambient"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(
+        outbound(&sandbox, "ada"),
+        vec!["> env=0 root=false cwd=false net=false wall_clock_is_host_clock=true"]
+    );
+}
+
+#[test]
+fn forgetting_a_lead_erases_everything_keyed_to_them() {
+    let sandbox = Sandbox::new("");
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let leads = sandbox.write(
+        "leads.csv",
+        "handle,email,notes\nkim,kim@example.com,likes cats\nlou,lou@example.com,\n",
+    );
+    sandbox.ok(&["leads", "import", leads.to_str().unwrap()]);
+    for handle in ["kim", "lou"] {
+        sandbox.ok(&["inbox", "push", handle, "hello"]);
+    }
+    sandbox.ok(&["run", "--until-idle"]);
+    let audit_before = sandbox.audit().len();
+
+    let out = sandbox.ok(&["leads", "forget", "@KIM"]);
+    assert!(out.contains("forgot @kim"), "{out}");
+    assert!(
+        sandbox
+            .fails(&["leads", "show", "kim"])
+            .contains("no lead with handle @kim")
+    );
+    let export = sandbox.ok(&["export"]);
+    for trace in ["kim@example.com", "likes cats", "\"kim\""] {
+        assert!(!export.contains(trace), "{trace} survived in the export");
+    }
+    assert!(
+        export.contains("lou@example.com"),
+        "other leads are untouched"
+    );
+    let events = sandbox.json(&["events"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["lead"] != "kim")
+    );
+    // The record of processing stays, without the lead.
+    let audit = sandbox.audit();
+    assert_eq!(audit.len(), audit_before);
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["lead"].is_null() && r["plugin"] == "hostile")
+    );
+}

@@ -28,6 +28,19 @@ fn demo_runs_the_whole_flow_on_a_fresh_directory() {
         "offline AI reply: {mara:?}"
     );
 
+    // The scorer dropped the weakest leads: no messages for them.
+    for handle in ["tom.eats", "kai_design"] {
+        assert!(
+            sandbox.conversation(handle).is_empty(),
+            "{handle} was filtered out"
+        );
+        let tags = sandbox.lead(handle)["lead"]["tags"].clone();
+        assert!(
+            tags.as_array().unwrap().iter().any(|t| t == "filtered-out"),
+            "{tags}"
+        );
+    }
+
     // The opt-out: do-not-contact, and nothing after their STOP.
     let jonas = sandbox.lead("jonas_builds");
     assert_eq!(jonas["lead"]["status"], "do-not-contact");

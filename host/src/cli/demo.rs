@@ -11,6 +11,9 @@ use crate::store;
 
 const SAMPLE_LEADS: &[u8] = include_bytes!("../../../examples/leads.csv");
 
+/// High enough that the scorer drops the two weakest sample leads.
+const DEMO_MIN_SCORE: &str = "30";
+
 /// Who writes in during the demo, and what.
 const INBOUND: &[(&str, &str)] = &[
     (
@@ -57,6 +60,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     for name in ["lead-scorer", "followup", "ai-reply"] {
         install(&app, name, GrantChoice::Requested).await?;
     }
+    app.db.read(|c| {
+        store::plugins::set_setting(c, "lead-scorer", "min_score", Some(DEMO_MIN_SCORE))
+    })?;
+    println!("lead-scorer: min_score = {DEMO_MIN_SCORE} (leads below it get no messages)");
 
     let engine = app.engine()?;
     println!("\n== first run: filters score the leads, the follow-up plugin sends first messages");

@@ -373,6 +373,24 @@ fn toggle(app: &App, name: &str, enabled: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `limits.*` settings bound the plugin's calls, so a typo must not pass silently.
+fn check_limit_setting(key: &str, value: &str) -> anyhow::Result<()> {
+    const KEYS: [&str; 3] = ["limits.fuel", "limits.memory-mb", "limits.timeout-ms"];
+    if !key.starts_with("limits.") {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        KEYS.contains(&key),
+        "unknown limit {key:?}; the limits are {}",
+        KEYS.join(", ")
+    );
+    value
+        .trim()
+        .parse::<u64>()
+        .map(|_| ())
+        .map_err(|_| anyhow::anyhow!("{key} must be a whole number, got {value:?}"))
+}
+
 fn config(
     app: &App,
     name: &str,
@@ -390,6 +408,9 @@ fn config(
         })
         .collect::<Option<_>>()
         .context("settings are given as KEY=VALUE")?;
+    for (key, value) in &pairs {
+        check_limit_setting(key, value)?;
+    }
     app.db.write(|tx| {
         for (k, v) in &pairs {
             store::plugins::set_setting(tx, name, k, Some(v))?;

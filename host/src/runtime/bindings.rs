@@ -10,6 +10,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     imports: { default: async },
     exports: { default: async },
+    additional_derives: [PartialEq],
 });
 
 pub use self::exports::outreach::plugin::hooks as wit_hooks;

@@ -333,3 +333,48 @@ fn panic_message(stderr: &str) -> Option<String> {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_limits_override_the_defaults_within_the_caps() {
+        let config = LimitsConfig::default();
+        assert_eq!(
+            Limits::for_plugin(&config, &[]),
+            Limits {
+                fuel: config.fuel,
+                memory_bytes: 64 << 20,
+                timeout: Duration::from_secs(30)
+            }
+        );
+        let settings = [
+            ("limits.fuel".to_string(), "5000".to_string()),
+            ("limits.memory-mb".to_string(), "100000".to_string()),
+            ("limits.timeout-ms".to_string(), "not a number".to_string()),
+        ];
+        let limits = Limits::for_plugin(&config, &settings);
+        assert_eq!(limits.fuel, 5000);
+        assert_eq!(
+            limits.memory_bytes,
+            (config.max_memory_mb << 20) as usize,
+            "clamped to the cap"
+        );
+        assert_eq!(
+            limits.timeout,
+            Duration::from_millis(config.timeout_ms),
+            "unreadable: the default"
+        );
+    }
+
+    #[test]
+    fn panic_messages_are_read_from_the_guests_stderr() {
+        let stderr = "\nthread '<unnamed>' (1) panicked at src/lib.rs:4:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("panicked at src/lib.rs:4:5: boom")
+        );
+        assert_eq!(panic_message("nothing here"), None);
+    }
+}

@@ -10,6 +10,8 @@ mod log;
 pub mod messaging;
 mod settings;
 mod storage;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,279 @@
+//! The host calls exercised directly, as a plugin would make them: each permission is
+//! checked on every call, denials are typed and audited, and limits hold.
+
+use std::sync::Arc;
+
+use super::{CallContext, HostServices, HostState};
+use crate::ai::AiProvider;
+use crate::clock::ManualClock;
+use crate::config::Config;
+use crate::consent::Permission;
+use crate::leads::csv_import::LeadRecord;
+use crate::runtime::bindings::outreach::plugin::{leads, messaging, settings, storage};
+use crate::runtime::bindings::wit;
+use crate::runtime::manifest::{Hook, Manifest};
+use crate::store::{self, Db};
+
+const PLUGIN: &str = "probe";
+
+struct Fixture {
+    db: Db,
+    services: Arc<HostServices>,
+    anna: i64,
+    ben: i64,
+}
+
+fn fixture() -> Fixture {
+    let db = Db::open_in_memory().unwrap();
+    let config = Config::default();
+    let services = Arc::new(HostServices {
+        db: db.clone(),
+        clock: Arc::new(ManualClock::new(1_000)),
+        ai: AiProvider::from_config(&config.ai, |_| None),
+        config: Arc::new(config),
+    });
+    let manifest = Manifest {
+        name: PLUGIN.into(),
+        version: "1.0.0".into(),
+        description: String::new(),
+        hooks: vec![Hook::Reply],
+        permissions: Permission::ALL.to_vec(),
+    };
+    let (anna, ben) = db
+        .write(|tx| {
+            store::plugins::install(tx, &manifest, b"", "sha", 0)?;
+            let mut ids = Vec::new();
+            for handle in ["anna", "ben"] {
+                let record = LeadRecord {
+                    line: 1,
+                    handle: handle.into(),
+                    name: None,
+                    email: Some(format!("{handle}@example.com")),
+                    phone: None,
+                    tags: vec![],
+                    notes: None,
+                    custom: Default::default(),
+                };
+                ids.push(match store::leads::upsert(tx, &record, 0)? {
+                    store::leads::Upserted::Created(id) | store::leads::Upserted::Merged(id) => id,
+                });
+            }
+            Ok((ids[0], ids[1]))
+        })
+        .unwrap();
+    Fixture {
+        db,
+        services,
+        anna,
+        ben,
+    }
+}
+
+impl Fixture {
+    /// A store's state for a hook handling an event about Anna.
+    fn host(&self) -> HostState {
+        HostState::new(
+            self.services.clone(),
+            CallContext::new(PLUGIN, 1, Some(self.anna)),
+            64 << 20,
+        )
+    }
+
+    fn grant(&self, p: Permission) {
+        self.db
+            .write(|tx| store::plugins::grant(tx, PLUGIN, p, 0))
+            .unwrap();
+    }
+
+    fn revoke(&self, p: Permission) {
+        self.db
+            .write(|tx| store::plugins::revoke(tx, PLUGIN, p))
+            .unwrap();
+    }
+
+    fn denials(&self) -> Vec<(String, Option<String>)> {
+        let filter = store::audit::AuditFilter {
+            denied_only: true,
+            limit: 100,
+            ..Default::default()
+        };
+        let rows = self.db.read(|c| store::audit::list(c, &filter)).unwrap();
+        rows.into_iter().map(|r| (r.action, r.permission)).collect()
+    }
+}
+
+fn denied(p: Permission) -> wit::Error {
+    wit::Error::PermissionDenied(p.into())
+}
+
+#[tokio::test]
+async fn the_events_lead_is_readable_others_need_leads_read() {
+    let f = fixture();
+    let mut host = f.host();
+    let anna = leads::Host::get(&mut host, f.anna as u64).await.unwrap();
+    assert_eq!(anna.handle, "anna");
+    assert_eq!(anna.email, None, "no leads:read-pii");
+    assert_eq!(
+        leads::Host::get(&mut host, f.ben as u64).await,
+        Err(denied(Permission::LeadsRead))
+    );
+    f.grant(Permission::LeadsRead);
+    f.grant(Permission::LeadsReadPii);
+    let ben = leads::Host::get(&mut host, f.ben as u64).await.unwrap();
+    assert_eq!(
+        ben.email.as_deref(),
+        Some("ben@example.com"),
+        "granted mid-call: holds from the next call"
+    );
+    assert_eq!(
+        leads::Host::get(&mut host, 999).await,
+        Err(wit::Error::NotFound)
+    );
+    assert_eq!(
+        f.denials(),
+        vec![("leads.get".to_string(), Some("leads:read".to_string()))]
+    );
+}
+
+#[tokio::test]
+async fn writes_need_leads_write_and_cannot_lift_do_not_contact() {
+    let f = fixture();
+    let mut host = f.host();
+    let id = f.anna as u64;
+    assert_eq!(
+        leads::Host::add_tag(&mut host, id, "vip".into()).await,
+        Err(denied(Permission::LeadsWrite))
+    );
+    f.grant(Permission::LeadsWrite);
+    leads::Host::add_tag(&mut host, id, "vip".into())
+        .await
+        .unwrap();
+    leads::Host::set_score(&mut host, id, 80).await.unwrap();
+    assert!(matches!(
+        leads::Host::set_score(&mut host, id, 101).await,
+        Err(wit::Error::Invalid(_))
+    ));
+    assert!(matches!(
+        leads::Host::add_tag(&mut host, id, " ".into()).await,
+        Err(wit::Error::Invalid(_))
+    ));
+    leads::Host::set_status(&mut host, id, wit::LeadStatus::DoNotContact)
+        .await
+        .unwrap();
+    let lifted = leads::Host::set_status(&mut host, id, wit::LeadStatus::New).await;
+    assert_eq!(
+        lifted,
+        Err(wit::Error::Invalid(
+            "a plugin cannot lift do-not-contact".into()
+        ))
+    );
+    let anna =
+        f.db.read(|c| store::leads::get(c, f.anna))
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        (anna.tags, anna.score, anna.status.as_str()),
+        (vec!["vip".to_string()], Some(80), "do-not-contact")
+    );
+}
+
+#[tokio::test]
+async fn sends_are_checked_staged_and_bounded() {
+    let f = fixture();
+    let mut host = f.host();
+    let anna = f.anna as u64;
+    assert_eq!(
+        messaging::Host::send(&mut host, anna, "hi".into()).await,
+        Err(denied(Permission::MessagesSend))
+    );
+    f.grant(Permission::MessagesSend);
+    messaging::Host::send(&mut host, anna, "hi".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        messaging::Host::send(&mut host, anna, "x".repeat(1001)).await,
+        Err(wit::Error::Invalid(
+            "message text is 1001 bytes; the limit is 1000".into()
+        ))
+    );
+    assert_eq!(
+        messaging::Host::send(&mut host, f.ben as u64, "hi".into()).await,
+        Err(denied(Permission::LeadsRead))
+    );
+    for _ in 0..4 {
+        messaging::Host::send(&mut host, anna, "again".into())
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        messaging::Host::send(&mut host, anna, "six".into()).await,
+        Err(wit::Error::LimitExceeded(_))
+    ));
+    f.revoke(Permission::MessagesSend);
+    assert_eq!(
+        messaging::Host::send(&mut host, anna, "hi".into()).await,
+        Err(denied(Permission::MessagesSend))
+    );
+    // Staged, not queued: the outbox is written only when the hook returns.
+    assert_eq!(host.into_call().staged_sends.len(), 5);
+    assert!(
+        f.db.read(|c| store::outbox::for_lead(c, f.anna))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn storage_is_private_and_quota_bounded() {
+    let f = fixture();
+    let mut host = f.host();
+    assert_eq!(
+        storage::Host::get(&mut host, "k".into()).await,
+        Err(denied(Permission::Storage))
+    );
+    f.grant(Permission::Storage);
+    storage::Host::set(&mut host, "k".into(), b"v".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        storage::Host::get(&mut host, "k".into()).await,
+        Ok(Some(b"v".to_vec()))
+    );
+    assert!(matches!(
+        storage::Host::set(&mut host, "big".into(), vec![0; 65 * 1024]).await,
+        Err(wit::Error::LimitExceeded(_))
+    ));
+    for i in 0..15 {
+        storage::Host::set(&mut host, format!("chunk{i}"), vec![0; 64 * 1024])
+            .await
+            .unwrap();
+    }
+    let over = storage::Host::set(&mut host, "chunk16".into(), vec![0; 64 * 1024]).await;
+    assert_eq!(
+        over,
+        Err(wit::Error::LimitExceeded(
+            "storage quota of 1048576 bytes".into()
+        ))
+    );
+    storage::Host::delete(&mut host, "k".into()).await.unwrap();
+    assert_eq!(storage::Host::get(&mut host, "k".into()).await, Ok(None));
+}
+
+#[tokio::test]
+async fn limit_settings_are_not_shown_to_the_plugin() {
+    let f = fixture();
+    f.db.write(|tx| {
+        store::plugins::set_setting(tx, PLUGIN, "greeting", Some("hi"))?;
+        store::plugins::set_setting(tx, PLUGIN, "limits.fuel", Some("5"))
+    })
+    .unwrap();
+    let mut host = f.host();
+    assert_eq!(
+        settings::Host::all(&mut host).await,
+        vec![("greeting".to_string(), "hi".to_string())]
+    );
+    assert_eq!(
+        settings::Host::get(&mut host, "limits.fuel".into()).await,
+        None
+    );
+}
