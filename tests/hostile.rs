@@ -93,7 +93,10 @@ fn runaway_plugins_are_stopped_retried_and_parked_while_the_host_goes_on() {
             "{handle}: {result}"
         );
     }
-    let panic = result_for(&failed, "panicker")["error"].as_str().unwrap().to_owned();
+    let panic = result_for(&failed, "panicker")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
         panic.starts_with("plugin hostile crashed: panicked at tests/fixtures/src/lib.rs:"),
         "{panic}"

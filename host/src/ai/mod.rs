@@ -42,7 +42,7 @@ pub enum AiError {
 
 pub enum AiProvider {
     Remote {
-        client: Client<OpenAIConfig>,
+        client: Box<Client<OpenAIConfig>>,
         model: String,
         host: String,
         timeout: Duration,
@@ -74,7 +74,9 @@ impl AiProvider {
             .unwrap_or_default()
             .to_owned();
         Self::Remote {
-            client: Client::with_config(OpenAIConfig::new().with_api_base(base).with_api_key(key)),
+            client: Box::new(Client::with_config(
+                OpenAIConfig::new().with_api_base(base).with_api_key(key),
+            )),
             model: config.model.clone(),
             host,
             timeout: Duration::from_secs(config.timeout_seconds),

@@ -8,7 +8,7 @@ use crate::runtime::bindings::{wit, wit_hooks};
 use crate::runtime::host::{CallContext, HostState};
 use crate::runtime::manifest::Hook;
 use crate::runtime::{HookInput, Invocation, Limits};
-use crate::store::events::{Event, EventKind, ResultStatus};
+use crate::store::events::{Event, EventKind, PluginResult, ResultStatus};
 use crate::store::plugins::InstalledPlugin;
 use crate::store::{self};
 
@@ -96,12 +96,14 @@ impl Engine {
                     store::events::record_result(
                         tx,
                         event.id,
-                        HOST,
-                        ResultStatus::Done,
-                        0,
-                        Some(&reason),
-                        None,
-                        now,
+                        &PluginResult {
+                            plugin: HOST.into(),
+                            status: ResultStatus::Done,
+                            attempts: 0,
+                            outcome: Some(reason.to_string()),
+                            error: None,
+                            updated_at: now,
+                        },
                     )
                 })?;
                 break;
@@ -127,12 +129,14 @@ impl Engine {
                         store::events::record_result(
                             tx,
                             event.id,
-                            plugin.name(),
-                            ResultStatus::Done,
-                            attempts,
-                            Some(&outcome),
-                            None,
-                            now,
+                            &PluginResult {
+                                plugin: plugin.name().into(),
+                                status: ResultStatus::Done,
+                                attempts,
+                                outcome: Some(outcome.to_string()),
+                                error: None,
+                                updated_at: now,
+                            },
                         )
                     })?;
                 }
@@ -148,12 +152,14 @@ impl Engine {
                             store::events::record_result(
                                 tx,
                                 event.id,
-                                plugin.name(),
-                                ResultStatus::Parked,
-                                attempts,
-                                None,
-                                Some(&reason),
-                                now,
+                                &PluginResult {
+                                    plugin: plugin.name().into(),
+                                    status: ResultStatus::Parked,
+                                    attempts,
+                                    outcome: None,
+                                    error: Some(reason.to_string()),
+                                    updated_at: now,
+                                },
                             )
                         })?;
                     } else {
@@ -165,12 +171,14 @@ impl Engine {
                             store::events::record_result(
                                 c,
                                 event.id,
-                                plugin.name(),
-                                ResultStatus::Retry,
-                                attempts,
-                                None,
-                                Some(&reason),
-                                now,
+                                &PluginResult {
+                                    plugin: plugin.name().into(),
+                                    status: ResultStatus::Retry,
+                                    attempts,
+                                    outcome: None,
+                                    error: Some(reason.to_string()),
+                                    updated_at: now,
+                                },
                             )
                         })?;
                     }

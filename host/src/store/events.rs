@@ -194,13 +194,16 @@ fn results_where(
 pub fn record_result(
     conn: &Connection,
     event_id: i64,
-    plugin: &str,
-    status: ResultStatus,
-    attempts: u32,
-    outcome: Option<&str>,
-    error: Option<&str>,
-    now: Millis,
+    result: &PluginResult,
 ) -> anyhow::Result<()> {
+    let PluginResult {
+        plugin,
+        status,
+        attempts,
+        outcome,
+        error,
+        updated_at: now,
+    } = result;
     conn.prepare_cached(
         "INSERT INTO event_results (event_id, plugin, status, attempts, outcome, error, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
