@@ -112,3 +112,37 @@ fn steps_fire_on_time_stop_on_reply_and_respect_quiet_hours_and_the_cap() {
         "nothing after the last step"
     );
 }
+
+#[test]
+fn a_reply_withdraws_a_follow_up_still_waiting_in_the_outbox() {
+    let mut sandbox = Sandbox::new("[sending]\ndaily_cap = 1\n");
+    sandbox.at("2026-11-26T09:00:00Z");
+    sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
+    sandbox.ok(&["plugin", "config", "followup", STEPS]);
+    let leads = sandbox.write("leads.csv", "handle,name\nxia,Xia\nyan,Yan\n");
+    sandbox.ok(&["leads", "import", leads.to_str().unwrap()]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert!(
+        sent(&sandbox, "yan").is_empty(),
+        "the cap holds yan's first message back"
+    );
+
+    sandbox.ok(&[
+        "inbox",
+        "push",
+        "yan",
+        "hi, who are you?",
+        "--at",
+        "2026-11-26T22:00:00Z",
+    ]);
+    sandbox.at("2026-11-27T09:00:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    assert!(
+        sent(&sandbox, "yan").is_empty(),
+        "a follow-up never answers a reply"
+    );
+    let yan = sandbox.lead("yan");
+    assert_eq!(yan["outbox"][0]["status"], "blocked");
+    assert_eq!(yan["outbox"][0]["detail"], "withdrawn: lead replied");
+    assert_eq!(yan["follow_ups"][0]["state"], "stopped");
+}

@@ -74,3 +74,21 @@ fn no_automated_message_reaches_an_opted_out_or_blocked_lead() {
         });
     assert!(host_decisions, "{events}");
 }
+
+#[test]
+fn a_forgotten_opt_out_stays_unreachable_when_imported_again() {
+    let sandbox = Sandbox::new("");
+    sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
+    let leads = sandbox.write("leads.csv", "handle,name\nivy,Ivy\n");
+    sandbox.ok(&["inbox", "push", "ivy", "unsubscribe"]);
+    sandbox.ok(&["leads", "forget", "ivy"]);
+    sandbox.ok(&["leads", "import", leads.to_str().unwrap()]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let ivy = sandbox.lead("ivy");
+    assert_eq!(ivy["lead"]["status"], "do-not-contact");
+    assert_eq!(
+        ivy["lead"]["dnc_reason"],
+        "opted out before (suppression list)"
+    );
+    assert!(sandbox.conversation("ivy").is_empty());
+}

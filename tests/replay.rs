@@ -27,3 +27,34 @@ fn replaying_an_event_sends_once() {
     assert_eq!(sandbox.conversation("rita"), before);
     assert_eq!(sandbox.lead("rita")["outbox"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn replaying_a_follow_up_step_neither_resends_nor_skips_a_step() {
+    let sandbox = Sandbox::new("");
+    sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("l.csv", "handle\nzed\n").to_str().unwrap(),
+    ]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let follow_up = sandbox.json(&["events"])[0].clone();
+    assert_eq!(follow_up["kind"], "follow-up");
+    sandbox.ok(&["events", "replay", &follow_up["id"].to_string()]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(sandbox.conversation("zed").len(), 1);
+    let zed = sandbox.lead("zed");
+    assert_eq!(
+        zed["follow_ups"][0]["step"], 1,
+        "still waiting for the second step"
+    );
+    assert_eq!(zed["follow_ups"][0]["state"], "active");
+    let events = sandbox.json(&["events"]);
+    assert!(
+        events[0]["results"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("already queued (replay)"),
+        "{events}"
+    );
+}

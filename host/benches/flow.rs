@@ -93,9 +93,7 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
             notes: None,
             custom: Default::default(),
         };
-        Ok(match store::leads::upsert(tx, &record, 0)? {
-            store::leads::Upserted::Created(id) | store::leads::Upserted::Merged(id) => id,
-        })
+        Ok(store::leads::upsert(tx, &record, 0)?.id())
     })?;
     let lead: wit::Lead = services
         .db
@@ -273,15 +271,15 @@ async fn run_flow(
         Ok(())
     })?;
     for i in 0..LEADS {
-        ingest::inbound(
-            &services.db,
-            &services.config.consent,
-            &format!("lead_{i}"),
-            "How much is it?",
-            now,
-            "bench",
-            None,
-        )?;
+        let handle = format!("lead_{i}");
+        let message = ingest::InboundMessage {
+            handle: &handle,
+            text: "How much is it?",
+            at: now,
+            source: "bench",
+            dedupe_key: None,
+        };
+        ingest::inbound(&services.db, &services.config.consent, &message, now)?;
     }
     let engine = Engine::new(services.clone(), executor)?;
     let start = Instant::now();

@@ -171,10 +171,44 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         crate::channels::safety::SendingRules::from_config(&self.sending)?;
-        anyhow::ensure!(
-            self.engine.max_attempts >= 1,
-            "engine.max_attempts must be at least 1"
-        );
+        const DAY_SECONDS: u64 = 24 * 3600;
+        let ranges: [(&str, u64, u64, u64); 9] = [
+            (
+                "engine.max_attempts",
+                self.engine.max_attempts.into(),
+                1,
+                100,
+            ),
+            (
+                "engine.retry_backoff_seconds",
+                self.engine.retry_backoff_seconds,
+                1,
+                DAY_SECONDS,
+            ),
+            ("engine.poll_ms", self.engine.poll_ms, 10, 3_600_000),
+            (
+                "sending.min_gap_seconds",
+                self.sending.min_gap_seconds,
+                0,
+                DAY_SECONDS,
+            ),
+            (
+                "sending.jitter_seconds",
+                self.sending.jitter_seconds,
+                0,
+                DAY_SECONDS,
+            ),
+            ("ai.timeout_seconds", self.ai.timeout_seconds, 1, 600),
+            ("limits.fuel", self.limits.fuel, 1, u64::MAX),
+            ("limits.memory_mb", self.limits.memory_mb, 1, 4096),
+            ("limits.timeout_ms", self.limits.timeout_ms, 1, 3_600_000),
+        ];
+        for (key, value, min, max) in ranges {
+            anyhow::ensure!(
+                (min..=max).contains(&value),
+                "{key} is {value}; it must be {min}-{max}"
+            );
+        }
         let l = &self.limits;
         anyhow::ensure!(
             l.fuel <= l.max_fuel

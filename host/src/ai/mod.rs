@@ -65,14 +65,7 @@ impl AiProvider {
             };
         };
         let base = config.base_url.trim_end_matches('/').to_owned();
-        let host = base
-            .split("://")
-            .nth(1)
-            .unwrap_or(&base)
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let host = host_of(&base);
         Self::Remote {
             client: Box::new(Client::with_config(
                 OpenAIConfig::new().with_api_base(base).with_api_key(key),
@@ -114,17 +107,45 @@ impl AiProvider {
     }
 }
 
+/// The host of a URL, without any `user:password@` part (which may hold a key).
+fn host_of(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split('/').next().unwrap_or_default();
+    authority.rsplit('@').next().unwrap_or_default().to_owned()
+}
+
+/// A provider failure in a few words. The provider's own text is cut short and response
+/// bodies are left out: they end up in stored event results and logs, and an unreadable
+/// body could hold anything.
+fn describe(error: async_openai::error::OpenAIError) -> AiError {
+    use async_openai::error::OpenAIError;
+    let text = match error {
+        OpenAIError::ApiError(e) => {
+            let message: String = e.api_error.message.chars().take(120).collect();
+            format!("HTTP {}: {message}", e.status_code.as_u16())
+        }
+        OpenAIError::Reqwest(e) if e.is_timeout() => "the request timed out".into(),
+        OpenAIError::Reqwest(e) if e.is_connect() => "cannot connect".into(),
+        OpenAIError::Reqwest(e) => match e.status() {
+            Some(status) => format!("HTTP {}", status.as_u16()),
+            None => "network error".into(),
+        },
+        OpenAIError::JSONDeserialize(..) => "unreadable response".into(),
+        other => other.to_string().chars().take(120).collect(),
+    };
+    AiError::Provider(text)
+}
+
 async fn remote_generate(
     client: &Client<OpenAIConfig>,
     model: &str,
     request: &AiRequest,
 ) -> Result<AiReply, AiError> {
-    let provider = |e: async_openai::error::OpenAIError| AiError::Provider(e.to_string());
     let mut messages: Vec<ChatCompletionRequestMessage> = vec![
         ChatCompletionRequestSystemMessageArgs::default()
             .content(request.system_prompt.as_str())
             .build()
-            .map_err(provider)?
+            .map_err(describe)?
             .into(),
     ];
     for (from_lead, text) in &request.conversation {
@@ -132,13 +153,13 @@ async fn remote_generate(
             ChatCompletionRequestUserMessageArgs::default()
                 .content(text.as_str())
                 .build()
-                .map_err(provider)?
+                .map_err(describe)?
                 .into()
         } else {
             ChatCompletionRequestAssistantMessageArgs::default()
                 .content(text.as_str())
                 .build()
-                .map_err(provider)?
+                .map_err(describe)?
                 .into()
         });
     }
@@ -147,8 +168,8 @@ async fn remote_generate(
         .max_completion_tokens(request.max_tokens)
         .messages(messages)
         .build()
-        .map_err(provider)?;
-    let response = client.chat().create(body).await.map_err(provider)?;
+        .map_err(describe)?;
+    let response = client.chat().create(body).await.map_err(describe)?;
     let text = response
         .choices
         .into_iter()
@@ -161,4 +182,19 @@ async fn remote_generate(
         model: response.model,
         offline: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recipient_never_shows_credentials_in_the_url() {
+        assert_eq!(host_of("https://openrouter.ai/api/v1"), "openrouter.ai");
+        assert_eq!(
+            host_of("https://user:sk-secret@gateway.example:8443/v1"),
+            "gateway.example:8443"
+        );
+        assert_eq!(host_of("localhost:11434/v1"), "localhost:11434");
+    }
 }

@@ -5,7 +5,6 @@
 use super::plugins::{GrantChoice, install};
 use super::work::{print_audit_summary, print_conversation};
 use super::{App, Cli};
-use crate::engine::ingest;
 use crate::leads::import::import_bytes;
 use crate::store;
 
@@ -67,23 +66,11 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
 
     let engine = app.engine()?;
     println!("\n== first run: filters score the leads, the follow-up plugin sends first messages");
-    let stats = engine.run_until_idle().await?;
-    println!(
-        "{} events, {} hook calls, {} messages sent",
-        stats.events, stats.hook_calls, stats.sent
-    );
+    run_until_idle(&engine).await?;
 
     println!("\n== leads write back (sandbox inbox)");
     for (handle, text) in INBOUND {
-        let received = ingest::inbound(
-            &app.db,
-            &app.config.consent,
-            handle,
-            text,
-            app.now(),
-            "sandbox",
-            None,
-        )?;
+        let received = app.receive_sandbox_message(handle, text, app.now())?;
         let note = if received.opted_out {
             "  -> opt-out: now do-not-contact"
         } else {
@@ -91,11 +78,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         };
         println!("@{handle}: {text}{note}");
     }
-    let stats = engine.run_until_idle().await?;
-    println!(
-        "{} events, {} hook calls, {} messages sent",
-        stats.events, stats.hook_calls, stats.sent
-    );
+    run_until_idle(&engine).await?;
 
     println!("\n== conversations");
     let leads = app
@@ -129,6 +112,15 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     print_audit_summary(&app.db.read(store::audit::summary)?);
     println!(
         "\nNext: `outreach leads list`, `outreach conversations show mara.fit`, `outreach audit --denied`."
+    );
+    Ok(())
+}
+
+async fn run_until_idle(engine: &crate::engine::Engine) -> anyhow::Result<()> {
+    let stats = engine.run_until_idle().await?;
+    println!(
+        "{} events, {} hook calls, {} messages sent",
+        stats.events, stats.hook_calls, stats.sent
     );
     Ok(())
 }

@@ -104,7 +104,8 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
         }
         LeadsCommand::Forget { handle } => {
             let lead = app.db.read(|c| store::leads::require_handle(c, &handle))?;
-            app.db.write(|tx| store::leads::forget(tx, lead.id))?;
+            app.db
+                .write(|tx| store::leads::forget(tx, &lead, app.now()))?;
             println!(
                 "forgot @{}: lead, messages, outbox, events, follow-ups and plugin storage erased; audit rows kept without the lead",
                 lead.handle

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use crate::ai::AiProvider;
 use crate::clock::{Clock, ManualClock, Millis, SystemClock};
 use crate::config::Config;
-use crate::engine::{Engine, Executor};
+use crate::engine::{Engine, Executor, ingest};
 use crate::runtime::Runtime;
 use crate::runtime::host::HostServices;
 use crate::store::Db;
@@ -82,6 +82,8 @@ pub struct App {
     clock: Arc<dyn Clock>,
     services: OnceLock<Arc<HostServices>>,
     runtime: OnceLock<Arc<Runtime>>,
+    /// Held while this process runs the engine.
+    engine_lock: OnceLock<std::fs::File>,
 }
 
 impl App {
@@ -101,6 +103,7 @@ impl App {
             clock,
             services: OnceLock::new(),
             runtime: OnceLock::new(),
+            engine_lock: OnceLock::new(),
         })
     }
 
@@ -135,7 +138,36 @@ impl App {
         Ok(self.runtime.get_or_init(|| runtime).clone())
     }
 
+    /// A message from `handle` on the sandbox channel, sent at `at`.
+    fn receive_sandbox_message(
+        &self,
+        handle: &str,
+        text: &str,
+        at: Millis,
+    ) -> anyhow::Result<ingest::Received> {
+        let message = ingest::InboundMessage {
+            handle,
+            text,
+            at,
+            source: "sandbox",
+            dedupe_key: None,
+        };
+        ingest::inbound(&self.db, &self.config.consent, &message, self.now())
+    }
+
+    /// The engine, for this process alone: two engines on one database would both pick the
+    /// same due events and outbox rows. The lock is released when the process exits.
     fn engine(&self) -> anyhow::Result<Engine> {
+        let path = self.db.path().with_extension("db-engine.lock");
+        let lock = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        lock.try_lock().map_err(|_| {
+            anyhow::anyhow!(
+                "another outreach process is running the engine on {}; wait for it to finish or stop it",
+                self.db.path().display()
+            )
+        })?;
+        let _ = self.engine_lock.set(lock);
         Engine::new(self.services(), Executor::Wasm(self.runtime()?))
     }
 }
@@ -159,7 +191,9 @@ pub fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OUTREACH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // async-openai logs unreadable response bodies in full at error level; our own
+        // messages about provider failures say what matters without them.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,async_openai=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -223,11 +223,13 @@ pub async fn install(
         );
     }
     let sha = sha256_hex(&wasm);
-    app.db.write(|tx| {
+    // An upgrade keeps earlier grants the new version still requests: report what holds.
+    let granted = app.db.write(|tx| {
         store::plugins::install(tx, &manifest, &wasm, &sha, app.now())?;
-        granted
-            .iter()
-            .try_for_each(|p| store::plugins::grant(tx, &manifest.name, *p, app.now()))
+        for p in &granted {
+            store::plugins::grant(tx, &manifest.name, *p, app.now())?;
+        }
+        Ok(store::plugins::require(tx, &manifest.name)?.granted)
     })?;
     let missing: Vec<Permission> = manifest
         .permissions
@@ -387,8 +389,10 @@ fn check_limit_setting(key: &str, value: &str) -> anyhow::Result<()> {
     value
         .trim()
         .parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0)
         .map(|_| ())
-        .map_err(|_| anyhow::anyhow!("{key} must be a whole number, got {value:?}"))
+        .ok_or_else(|| anyhow::anyhow!("{key} must be a whole number above 0, got {value:?}"))
 }
 
 fn config(

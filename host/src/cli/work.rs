@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::App;
 use super::output::{json, or_dash, table};
 use crate::clock::{Millis, format};
-use crate::engine::ingest;
 use crate::leads::csv_import::normalize_handle;
 use crate::store::{self, audit::AuditFilter};
 
@@ -31,15 +30,7 @@ pub fn inbox(app: &App, cmd: InboxCommand) -> anyhow::Result<()> {
     let handle =
         normalize_handle(&handle).map_err(|reason| anyhow::anyhow!("invalid handle: {reason}"))?;
     anyhow::ensure!(!text.trim().is_empty(), "the message text is empty");
-    let received = ingest::inbound(
-        &app.db,
-        &app.config.consent,
-        &handle,
-        &text,
-        at.unwrap_or(app.now()),
-        "sandbox",
-        None,
-    )?;
+    let received = app.receive_sandbox_message(&handle, &text, at.unwrap_or(app.now()))?;
     let event = received
         .event_id
         .map_or_else(|| "-".into(), |id| format!("#{id}"));

@@ -74,7 +74,8 @@ fn apply_filter(
     Ok(format!("dropped{score}: {reason}"))
 }
 
-/// Checks that a message returned by a hook may be queued, and queues it.
+/// Checks that a message returned by a hook may be queued, and queues it. `Ok(false)`: it
+/// was queued before (the event is being replayed).
 fn queue_returned_message(
     tx: &Connection,
     plugin: &str,
@@ -83,7 +84,7 @@ fn queue_returned_message(
     action: &str,
     text: &str,
     now: Millis,
-) -> anyhow::Result<Result<(), String>> {
+) -> anyhow::Result<Result<bool, String>> {
     let denial = if !store::plugins::is_granted(tx, plugin, Permission::MessagesSend)? {
         Some("permission messages:send not granted".to_owned())
     } else if lead.is_do_not_contact() {
@@ -106,8 +107,9 @@ fn queue_returned_message(
         return Ok(Err(denial));
     }
     let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
-    store::outbox::enqueue(tx, &key, lead.id, plugin, event.id, text, now)?;
-    Ok(Ok(()))
+    Ok(Ok(store::outbox::enqueue(
+        tx, &key, lead.id, plugin, event.id, text, now,
+    )?))
 }
 
 fn apply_reply(
@@ -122,14 +124,14 @@ fn apply_reply(
         ReplyAction::NoReply => "no reply".into(),
         ReplyAction::Send(text) => {
             match queue_returned_message(tx, plugin, event, lead, "reply.send", &text, now)? {
-                Ok(()) => "queued a reply".into(),
+                Ok(true) => "queued a reply".into(),
+                Ok(false) => "reply already queued before (replay)".into(),
                 Err(denial) => format!("reply not sent: {denial}"),
             }
         }
         ReplyAction::HandOver(reason) => {
-            if !lead.is_do_not_contact() {
-                store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, now)?;
-            }
+            store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, now)?;
+            store::leads::withdraw_automation(tx, lead.id, "handed over to a human", false)?;
             format!("handed over to a human: {reason}")
         }
     })
@@ -158,19 +160,21 @@ fn apply_follow_up(
                 &send.text,
                 now,
             )? {
-                Ok(()) => {
-                    store::schedules::advance(tx, schedule, send.next_at.map(not_before))?;
-                    match send.next_at {
-                        Some(next) => format!(
-                            "queued step {}; next due {}",
-                            event.payload.step.unwrap_or(0) + 1,
-                            crate::clock::format(not_before(next))
-                        ),
-                        None => format!(
-                            "queued step {}; sequence complete",
-                            event.payload.step.unwrap_or(0) + 1
-                        ),
-                    }
+                Ok(queued) => {
+                    let step = event.payload.step.unwrap_or(0);
+                    let next = send.next_at.map(not_before);
+                    // Guarded by the step, so a replayed event cannot skip one.
+                    store::schedules::advance(tx, schedule, step, next)?;
+                    let what = if queued {
+                        "queued"
+                    } else {
+                        "already queued (replay)"
+                    };
+                    let then = next.map_or_else(
+                        || "sequence complete".to_string(),
+                        |at| format!("next due {}", crate::clock::format(at)),
+                    );
+                    format!("step {}: {what}; {then}", step + 1)
                 }
                 Err(denial) => {
                     store::schedules::stop(tx, schedule, &denial)?;

@@ -6,7 +6,6 @@ use crate::channels::SendError;
 use crate::channels::safety::Decision;
 use crate::clock::MINUTE;
 use crate::consent::Permission;
-use crate::leads::LeadStatus;
 use crate::store::messages::Direction;
 use crate::store::outbox::OutboxRow;
 use crate::store::{self};
@@ -56,9 +55,7 @@ impl Engine {
                             now,
                             &row.plugin,
                         )?;
-                        if lead.status == LeadStatus::New {
-                            store::leads::set_status(tx, lead.id, LeadStatus::Contacted, now)?;
-                        }
+                        store::leads::mark_contacted(tx, lead.id, now)?;
                         audit_delivery(
                             tx,
                             &row,

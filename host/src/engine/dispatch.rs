@@ -10,6 +10,7 @@ use crate::runtime::manifest::Hook;
 use crate::runtime::{HookInput, Invocation, Limits};
 use crate::store::events::{Event, EventKind, PluginResult, ResultStatus};
 use crate::store::plugins::InstalledPlugin;
+use crate::store::schedules::Schedule;
 use crate::store::{self};
 
 /// The name results of host decisions are recorded under.
@@ -39,26 +40,31 @@ impl Engine {
     }
 
     /// Why no plugin should see this event (for this lead, now), if there is a reason.
-    fn host_rule(&self, event: &Event, lead: &Lead) -> anyhow::Result<Option<String>> {
-        if lead.is_do_not_contact() && event.kind != EventKind::LeadImported {
-            return Ok(Some("lead is do-not-contact".into()));
+    /// These are the host's rules: they hold whatever a plugin would decide.
+    fn host_rule(event: &Event, lead: &Lead, schedule: Option<&Schedule>) -> Option<String> {
+        if lead.is_do_not_contact() {
+            return Some("lead is do-not-contact".into());
         }
-        Ok(match event.kind {
-            EventKind::Inbound if lead.status == LeadStatus::NeedsHuman => {
-                Some("lead is with a human".into())
-            }
-            EventKind::FollowUp => {
-                let schedule = event
-                    .payload
-                    .schedule_id
-                    .map(|id| self.db().read(|c| store::schedules::get(c, id)));
-                match schedule.transpose()?.flatten() {
-                    Some(s) if s.state == "active" => None,
-                    _ => Some("the follow-up sequence is no longer active".into()),
-                }
-            }
+        let stopped = match lead.status {
+            LeadStatus::NeedsHuman => Some("lead is with a human"),
+            LeadStatus::Converted => Some("lead converted"),
             _ => None,
-        })
+        };
+        match event.kind {
+            EventKind::LeadImported => None,
+            EventKind::Inbound => stopped.map(String::from),
+            EventKind::FollowUp => {
+                let Some(schedule) = schedule.filter(|s| s.state == "active") else {
+                    return Some("the follow-up sequence is no longer active".into());
+                };
+                let replied = lead
+                    .last_inbound_at
+                    .is_some_and(|at| at > schedule.started_at);
+                stopped
+                    .or(replied.then_some("lead replied"))
+                    .map(String::from)
+            }
+        }
     }
 
     fn plugins_for(&self, event: &Event) -> anyhow::Result<Vec<InstalledPlugin>> {
@@ -72,11 +78,17 @@ impl Engine {
 
     async fn process_event(&self, event: &Event, stats: &mut RunStats) -> anyhow::Result<()> {
         let now = self.now();
-        if event.kind == EventKind::LeadImported {
-            // Each import is a fresh evaluation by the filters.
+        let earlier = self.db().read(|c| store::events::results(c, event.id))?;
+        if event.kind == EventKind::LeadImported && earlier.is_empty() {
+            // A first attempt is a fresh evaluation by the filters; a retry keeps the
+            // verdicts of the filters that already decided.
             self.db()
                 .read(|c| store::leads::remove_tag(c, event.lead_id, FILTERED_OUT))?;
         }
+        let schedule = match event.payload.schedule_id {
+            Some(id) => self.db().read(|c| store::schedules::get(c, id))?,
+            None => None,
+        };
         let plugins = self.plugins_for(event)?;
         if plugins.is_empty() && event.kind == EventKind::FollowUp {
             // The sequence's plugin is disabled or gone: look again in an hour.
@@ -87,101 +99,64 @@ impl Engine {
         }
         let mut next_retry: Option<Millis> = None;
         for plugin in &plugins {
+            let name = plugin.name();
             let Some(lead) = self.db().read(|c| store::leads::get(c, event.lead_id))? else {
                 break; // forgotten meanwhile
             };
-            if let Some(reason) = self.host_rule(event, &lead)? {
+            if let Some(reason) = Self::host_rule(event, &lead, schedule.as_ref()) {
                 self.db().write(|tx| {
                     apply::stop_sequence(tx, event, &reason)?;
-                    store::events::record_result(
-                        tx,
-                        event.id,
-                        &PluginResult {
-                            plugin: HOST.into(),
-                            status: ResultStatus::Done,
-                            attempts: 0,
-                            outcome: Some(reason.to_string()),
-                            error: None,
-                            updated_at: now,
-                        },
-                    )
+                    let result = PluginResult::done(HOST, 0, reason.clone(), now);
+                    store::events::record_result(tx, event.id, &result)
                 })?;
                 break;
             }
-            let previous = self
-                .db()
-                .read(|c| store::events::result(c, event.id, plugin.name()))?;
-            if previous
-                .as_ref()
-                .is_some_and(|r| r.status != ResultStatus::Retry)
-            {
+            let previous = earlier.iter().find(|r| r.plugin == name);
+            if previous.is_some_and(|r| r.status != ResultStatus::Retry) {
                 continue;
             }
             let attempts = previous.map_or(0, |r| r.attempts) + 1;
-            let invocation = self.invoke(plugin, event, &lead).await?;
+            let invocation = self.invoke(plugin, event, &lead, schedule.as_ref()).await?;
             stats.hook_calls += 1;
             match invocation.result {
                 Ok(output) => {
                     let staged = invocation.call.staged_sends;
                     self.db().write(|tx| {
-                        let outcome =
-                            apply::apply(tx, plugin.name(), event, &lead, output, &staged, now)?;
-                        store::events::record_result(
-                            tx,
-                            event.id,
-                            &PluginResult {
-                                plugin: plugin.name().into(),
-                                status: ResultStatus::Done,
-                                attempts,
-                                outcome: Some(outcome.to_string()),
-                                error: None,
-                                updated_at: now,
-                            },
-                        )
+                        // The lead as it is now: the user or an opt-out may have changed it
+                        // while the hook ran.
+                        let outcome = match store::leads::get(tx, event.lead_id)? {
+                            Some(current) => {
+                                apply::apply(tx, name, event, &current, output, &staged, now)?
+                            }
+                            None => "nothing applied: the lead was forgotten meanwhile".into(),
+                        };
+                        let result = PluginResult::done(name, attempts, outcome, now);
+                        store::events::record_result(tx, event.id, &result)
                     })?;
                 }
                 Err(failure) => {
                     stats.hook_failures += 1;
-                    let reason = format!("plugin {} {failure}", plugin.name());
+                    let reason = format!("plugin {name} {failure}");
                     tracing::warn!(event = event.id, attempt = attempts, "{reason}");
-                    let max = self.services.config.engine.max_attempts;
-                    if attempts >= max {
+                    let parked = attempts >= self.services.config.engine.max_attempts;
+                    if parked {
                         stats.parked += 1;
-                        self.db().write(|tx| {
-                            apply::stop_sequence(tx, event, &format!("parked: {reason}"))?;
-                            store::events::record_result(
-                                tx,
-                                event.id,
-                                &PluginResult {
-                                    plugin: plugin.name().into(),
-                                    status: ResultStatus::Parked,
-                                    attempts,
-                                    outcome: None,
-                                    error: Some(reason.to_string()),
-                                    updated_at: now,
-                                },
-                            )
-                        })?;
                     } else {
                         let backoff =
                             self.services.config.engine.retry_backoff_seconds as Millis * SECOND;
                         let at = now + backoff * (1 << (attempts - 1).min(16));
                         next_retry = Some(next_retry.map_or(at, |t| t.min(at)));
-                        self.db().read(|c| {
-                            store::events::record_result(
-                                c,
-                                event.id,
-                                &PluginResult {
-                                    plugin: plugin.name().into(),
-                                    status: ResultStatus::Retry,
-                                    attempts,
-                                    outcome: None,
-                                    error: Some(reason.to_string()),
-                                    updated_at: now,
-                                },
-                            )
-                        })?;
                     }
+                    self.db().write(|tx| {
+                        let status = if parked {
+                            apply::stop_sequence(tx, event, &format!("parked: {reason}"))?;
+                            ResultStatus::Parked
+                        } else {
+                            ResultStatus::Retry
+                        };
+                        let result = PluginResult::failed(name, status, attempts, reason, now);
+                        store::events::record_result(tx, event.id, &result)
+                    })?;
                 }
             }
         }
@@ -191,6 +166,9 @@ impl Engine {
                 if event.kind == EventKind::LeadImported {
                     apply::start_sequences_if_kept(tx, event, now)?;
                 }
+                // A plugin waiting for a retry that will not come (disabled meanwhile, or a
+                // host rule ended the event) is parked, not left "retrying" forever.
+                store::events::park_unfinished(tx, event.id, now)?;
                 store::events::finish(tx, event.id, now)
             }
         })
@@ -201,6 +179,7 @@ impl Engine {
         plugin: &InstalledPlugin,
         event: &Event,
         lead: &Lead,
+        schedule: Option<&Schedule>,
     ) -> anyhow::Result<Invocation> {
         let name = plugin.name();
         let db = self.db();
@@ -234,14 +213,7 @@ impl Engine {
                 at: event.payload.at.unwrap_or(event.created_at),
             }),
             EventKind::FollowUp => {
-                let schedule = event
-                    .payload
-                    .schedule_id
-                    .map(|id| db.read(|c| store::schedules::get(c, id)));
-                let started_at = schedule
-                    .transpose()?
-                    .flatten()
-                    .map_or(event.created_at, |s| s.started_at);
+                let started_at = schedule.map_or(event.created_at, |s| s.started_at);
                 HookInput::FollowUp(wit_hooks::FollowUpDue {
                     event_id: event.id as u64,
                     lead: seen,

@@ -32,17 +32,35 @@ pub struct Received {
     pub event_id: Option<i64>,
 }
 
-/// Records an inbound message and queues the reply hooks. A message that is an opt-out
-/// makes the lead do-not-contact at once, before any plugin runs.
+/// A message a lead sent us.
+#[derive(Debug, Clone)]
+pub struct InboundMessage<'a> {
+    pub handle: &'a str,
+    pub text: &'a str,
+    /// When the lead sent it.
+    pub at: Millis,
+    /// The channel it came through.
+    pub source: &'a str,
+    /// Channels that redeliver (webhooks) give the message's own id here.
+    pub dedupe_key: Option<String>,
+}
+
+/// Records an inbound message and queues the reply hooks, due `now`. A message that is an
+/// opt-out makes the lead do-not-contact at once, before any plugin runs; any other reply
+/// stops the lead's follow-up sequences.
 pub fn inbound(
     db: &Db,
     consent: &ConsentConfig,
-    handle: &str,
-    text: &str,
-    at: Millis,
-    source: &str,
-    dedupe_key: Option<String>,
+    message: &InboundMessage<'_>,
+    now: Millis,
 ) -> anyhow::Result<Received> {
+    let InboundMessage {
+        handle,
+        text,
+        at,
+        source,
+        ..
+    } = *message;
     db.write(|tx| {
         let lead = store::leads::get_or_create(tx, handle, at)?;
         let payload = Payload {
@@ -55,9 +73,9 @@ pub fn inbound(
             lead_id: lead.id,
             plugin: None,
             payload,
-            dedupe_key,
+            dedupe_key: message.dedupe_key.clone(),
         };
-        let Some(event_id) = store::events::insert(tx, &event, at)? else {
+        let Some(event_id) = store::events::insert(tx, &event, now)? else {
             return Ok(Received {
                 lead,
                 opted_out: false,
@@ -68,8 +86,11 @@ pub fn inbound(
         let opted_out = consent.is_opt_out(text);
         if opted_out {
             store::leads::mark_do_not_contact(tx, lead.id, "the lead opted out by message", at)?;
-        } else if matches!(lead.status, LeadStatus::New | LeadStatus::Contacted) {
-            store::leads::set_status(tx, lead.id, LeadStatus::Replied, at)?;
+        } else {
+            store::leads::withdraw_automation(tx, lead.id, "lead replied", true)?;
+            if matches!(lead.status, LeadStatus::New | LeadStatus::Contacted) {
+                store::leads::set_status(tx, lead.id, LeadStatus::Replied, at)?;
+            }
         }
         let lead = store::leads::get(tx, lead.id)?.unwrap_or(lead);
         Ok(Received {

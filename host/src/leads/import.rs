@@ -70,16 +70,12 @@ pub fn import_bytes(
     };
     db.write(|tx| {
         for (done, record) in parsed.records.iter().enumerate() {
-            match store::leads::upsert(tx, record, now)? {
-                Upserted::Created(id) => {
-                    report.imported += 1;
-                    ingest::lead_imported(tx, id, now)?;
-                }
-                Upserted::Merged(id) => {
-                    report.merged += 1;
-                    ingest::lead_imported(tx, id, now)?;
-                }
+            let stored = store::leads::upsert(tx, record, now)?;
+            match stored {
+                Upserted::Created(_) => report.imported += 1,
+                Upserted::Merged(_) => report.merged += 1,
             }
+            ingest::lead_imported(tx, stored.id(), now)?;
             progress(done as u64 + 1, total);
         }
         Ok(())

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::bindings::wit;
 use crate::consent::Permission;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Hook {
     Filter,
@@ -71,6 +71,7 @@ impl Manifest {
                 wit::Hook::FollowUp => Hook::FollowUp,
             })
             .collect();
+        hooks.sort();
         hooks.dedup();
         let mut permissions: Vec<Permission> =
             m.permissions.into_iter().map(Permission::from).collect();

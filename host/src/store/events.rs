@@ -151,33 +151,44 @@ pub struct PluginResult {
     pub updated_at: Millis,
 }
 
-pub fn result(
-    conn: &Connection,
-    event_id: i64,
-    plugin: &str,
-) -> anyhow::Result<Option<PluginResult>> {
-    Ok(results_where(
-        conn,
-        "event_id = ?1 AND plugin = ?2",
-        params![event_id, plugin],
-    )?
-    .pop())
+impl PluginResult {
+    pub fn done(plugin: &str, attempts: u32, outcome: String, now: Millis) -> Self {
+        let status = ResultStatus::Done;
+        Self {
+            plugin: plugin.into(),
+            status,
+            attempts,
+            outcome: Some(outcome),
+            error: None,
+            updated_at: now,
+        }
+    }
+
+    pub fn failed(
+        plugin: &str,
+        status: ResultStatus,
+        attempts: u32,
+        error: String,
+        now: Millis,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            status,
+            attempts,
+            outcome: None,
+            error: Some(error),
+            updated_at: now,
+        }
+    }
 }
 
+/// What each plugin did with an event so far, in the order they handled it.
 pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginResult>> {
-    results_where(conn, "event_id = ?1", params![event_id])
-}
-
-fn results_where(
-    conn: &Connection,
-    condition: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> anyhow::Result<Vec<PluginResult>> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(
         "SELECT plugin, status, attempts, outcome, error, updated_at FROM event_results
-         WHERE {condition} ORDER BY rowid"
-    ))?;
-    let rows = stmt.query_map(params, |r| {
+         WHERE event_id = ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([event_id], |r| {
         let status: String = r.get(1)?;
         Ok(PluginResult {
             plugin: r.get(0)?,
@@ -219,6 +230,17 @@ pub fn record_result(
         error,
         now
     ])?;
+    Ok(())
+}
+
+/// Parks the results still waiting for a retry when the event ends without one.
+pub fn park_unfinished(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE event_results SET status = 'parked', updated_at = ?2,
+           error = coalesce(error || '; ', '') || 'not retried: the event ended'
+         WHERE event_id = ?1 AND status = 'retry'",
+    )?
+    .execute(params![event_id, now])?;
     Ok(())
 }
 

@@ -106,6 +106,15 @@ pub enum Upserted {
     Merged(i64),
 }
 
+impl Upserted {
+    /// The lead's id, either way.
+    pub fn id(self) -> i64 {
+        match self {
+            Self::Created(id) | Self::Merged(id) => id,
+        }
+    }
+}
+
 /// Stores an imported record: a new lead, or merged into the existing lead with the same
 /// handle (empty fields filled, tags added; values already stored win).
 pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Result<Upserted> {
@@ -143,12 +152,12 @@ pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Re
                 record.notes,
                 now
             ])?;
-            Upserted::Created(conn.last_insert_rowid())
+            let id = conn.last_insert_rowid();
+            keep_suppressed(conn, id, &record.handle, now)?;
+            Upserted::Created(id)
         }
     };
-    let id = match outcome {
-        Upserted::Created(id) | Upserted::Merged(id) => id,
-    };
+    let id = outcome.id();
     for tag in &record.tags {
         add_tag(conn, id, tag)?;
     }
@@ -163,21 +172,29 @@ pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Re
 
 /// A lead that wrote to us through a channel before we knew them.
 pub fn get_or_create(conn: &Connection, handle: &str, now: Millis) -> anyhow::Result<Lead> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO leads (handle, created_at, updated_at) VALUES (?1, ?2, ?2)",
-    )?
-    .execute(params![handle, now])?;
+    let created = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO leads (handle, created_at, updated_at) VALUES (?1, ?2, ?2)",
+        )?
+        .execute(params![handle, now])?;
+    if created == 1 {
+        keep_suppressed(conn, conn.last_insert_rowid(), handle, now)?;
+    }
     by_handle(conn, handle)?.context("lead vanished while being created")
 }
 
+/// Changes a lead's status. Never lifts do-not-contact: only [`mark_do_not_contact`] sets
+/// it, and nothing undoes it.
 pub fn set_status(
     conn: &Connection,
     id: i64,
     status: LeadStatus,
     now: Millis,
 ) -> anyhow::Result<()> {
-    conn.prepare_cached("UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![id, status.as_str(), now])?;
+    conn.prepare_cached(
+        "UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status != 'do-not-contact'",
+    )?
+    .execute(params![id, status.as_str(), now])?;
     Ok(())
 }
 
@@ -212,8 +229,7 @@ pub fn record_contact(conn: &Connection, id: i64, inbound: bool, at: Millis) -> 
     Ok(())
 }
 
-/// Marks a lead do-not-contact and withdraws everything automation had planned for them:
-/// queued messages are blocked and follow-up sequences stopped.
+/// Marks a lead do-not-contact and withdraws everything automation had planned for them.
 pub fn mark_do_not_contact(
     conn: &Connection,
     id: i64,
@@ -224,29 +240,77 @@ pub fn mark_do_not_contact(
         "UPDATE leads SET status = 'do-not-contact', dnc_reason = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, reason, now],
     )?;
+    withdraw_automation(conn, id, "lead is do-not-contact", false)
+}
+
+/// Stops a lead's follow-up sequences and blocks their queued messages: all of them, or
+/// with `follow_ups_only` just the queued follow-up steps (a reply still goes out when the
+/// lead writes in while a follow-up waits for quiet hours to end).
+pub fn withdraw_automation(
+    conn: &Connection,
+    id: i64,
+    reason: &str,
+    follow_ups_only: bool,
+) -> anyhow::Result<()> {
     conn.execute(
-        "UPDATE outbox SET status = 'blocked', detail = 'lead is do-not-contact: ' || ?2
-         WHERE lead_id = ?1 AND status = 'queued'",
+        "UPDATE outbox SET status = 'blocked', detail = 'withdrawn: ' || ?2
+         WHERE lead_id = ?1 AND status = 'queued'
+           AND (?3 = 0 OR event_id IN (SELECT id FROM events WHERE kind = 'follow-up'))",
+        params![id, reason, follow_ups_only],
+    )?;
+    conn.execute(
+        "UPDATE schedules SET state = 'stopped', reason = ?2 WHERE lead_id = ?1 AND state = 'active'",
         params![id, reason],
     )?;
-    conn.execute(
-        "UPDATE schedules SET state = 'stopped', reason = 'lead is do-not-contact'
-         WHERE lead_id = ?1 AND state = 'active'",
-        [id],
-    )?;
+    Ok(())
+}
+
+/// A lead we sent a first message to is `contacted`, unless they already moved on.
+pub fn mark_contacted(conn: &Connection, id: i64, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE leads SET status = 'contacted', updated_at = ?2 WHERE id = ?1 AND status = 'new'",
+    )?
+    .execute(params![id, now])?;
     Ok(())
 }
 
 /// Erases a lead and everything keyed to them: messages, outbox rows, events, schedules and
 /// plugin storage under `lead/<id>/`. Audit rows stay (the record of processing) but lose
-/// the reference to the lead.
-pub fn forget(conn: &Connection, id: i64) -> anyhow::Result<()> {
+/// the reference to the lead. A lead who had opted out leaves a hash of their handle
+/// behind, so importing them again cannot make them reachable.
+pub fn forget(conn: &Connection, lead: &Lead, now: Millis) -> anyhow::Result<()> {
+    if lead.is_do_not_contact() {
+        conn.execute(
+            "INSERT OR IGNORE INTO suppressed_handles (handle_sha256, at) VALUES (?1, ?2)",
+            params![handle_hash(&lead.handle), now],
+        )?;
+    }
     conn.execute(
         "DELETE FROM plugin_kv WHERE key LIKE ?1",
-        [format!("lead/{id}/%")],
+        [format!("lead/{}/%", lead.id)],
     )?;
-    conn.execute("UPDATE audit SET lead_id = NULL WHERE lead_id = ?1", [id])?;
+    conn.execute(
+        "UPDATE audit SET lead_id = NULL WHERE lead_id = ?1",
+        [lead.id],
+    )?;
     // Messages, fields, tags, outbox rows, events and schedules go by ON DELETE CASCADE.
-    conn.execute("DELETE FROM leads WHERE id = ?1", [id])?;
+    conn.execute("DELETE FROM leads WHERE id = ?1", [lead.id])?;
+    Ok(())
+}
+
+fn handle_hash(handle: &str) -> String {
+    crate::runtime::sha256_hex(handle.as_bytes())
+}
+
+/// A new lead whose handle was forgotten after an opt-out starts as do-not-contact.
+fn keep_suppressed(conn: &Connection, id: i64, handle: &str, now: Millis) -> anyhow::Result<()> {
+    let suppressed = conn
+        .prepare_cached("SELECT 1 FROM suppressed_handles WHERE handle_sha256 = ?1")?
+        .query_row([handle_hash(handle)], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if suppressed {
+        mark_do_not_contact(conn, id, "opted out before (suppression list)", now)?;
+    }
     Ok(())
 }

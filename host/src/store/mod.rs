@@ -18,7 +18,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Context as _;
 use rusqlite::{Connection, Transaction};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_suppressed_handles.sql"),
+];
 
 /// A handle to the open database, cheap to clone. One connection behind a mutex: every
 /// statement is short, and a single writer is what SQLite wants anyway.

@@ -62,18 +62,16 @@ pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<Schedule>
     Ok(stmt.query_map([lead_id], row)?.collect::<Result<_, _>>()?)
 }
 
-/// Moves to the next step, due at `next` (or ends the sequence when `None`).
-pub fn advance(conn: &Connection, id: i64, next: Option<Millis>) -> anyhow::Result<()> {
-    match next {
-        Some(due) => conn.execute(
-            "UPDATE schedules SET step = step + 1, due_at = ?2 WHERE id = ?1",
-            params![id, due],
-        )?,
-        None => conn.execute(
-            "UPDATE schedules SET step = step + 1, state = 'done', reason = 'sequence complete' WHERE id = ?1",
-            [id],
-        )?,
-    };
+/// Moves from step `from` to the next, due at `next` (or ends the sequence when `None`).
+/// A sequence no longer at `from` is left alone.
+pub fn advance(conn: &Connection, id: i64, from: u32, next: Option<Millis>) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE schedules SET step = step + 1, due_at = coalesce(?3, due_at),
+           state = CASE WHEN ?3 IS NULL THEN 'done' ELSE state END,
+           reason = CASE WHEN ?3 IS NULL THEN 'sequence complete' ELSE reason END
+         WHERE id = ?1 AND step = ?2 AND state = 'active'",
+    )?
+    .execute(params![id, from, next])?;
     Ok(())
 }
 

@@ -9,6 +9,9 @@ use crate::runtime::bindings::wit;
 
 impl Host for HostState {
     async fn generate(&mut self, request: GenerateRequest) -> Result<Generated, wit::Error> {
+        if let Some(lead) = self.call.event_lead {
+            self.contactable_lead("ai.generate", Permission::AiGenerate, lead)?;
+        }
         let recipient = format!("sent to {}", self.services.ai.recipient());
         self.check_noting(
             "ai.generate",

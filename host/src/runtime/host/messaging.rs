@@ -32,6 +32,7 @@ impl Host for HostState {
         let id = to_id(lead)?;
         self.reach("messaging.history", id)?;
         self.check("messaging.history", Permission::MessagesRead, Some(id))?;
+        self.contactable_lead("messaging.history", Permission::MessagesRead, id)?;
         let messages = self
             .services
             .db
@@ -44,17 +45,7 @@ impl Host for HostState {
         let id = to_id(lead)?;
         self.reach("messaging.send", id)?;
         self.check("messaging.send", Permission::MessagesSend, Some(id))?;
-        let target = self.load_lead(id)?;
-        if target.is_do_not_contact() {
-            self.audit(
-                "messaging.send",
-                Some(Permission::MessagesSend),
-                Some(id),
-                false,
-                Some("lead is do-not-contact"),
-            );
-            return Err(wit::Error::Unavailable("lead is do-not-contact".into()));
-        }
+        self.contactable_lead("messaging.send", Permission::MessagesSend, id)?;
         validate_text(&text)?;
         if self.call.staged_sends.len() >= SENDS_PER_CALL {
             return Err(wit::Error::LimitExceeded(format!(

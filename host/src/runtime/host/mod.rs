@@ -244,6 +244,28 @@ impl HostState {
             .ok_or(wit::Error::NotFound)
     }
 
+    /// The lead, unless they are do-not-contact: then their conversation is off limits to
+    /// every plugin, whatever it was granted (audited as a denial).
+    fn contactable_lead(
+        &self,
+        action: &str,
+        permission: Permission,
+        id: i64,
+    ) -> Result<crate::leads::Lead, wit::Error> {
+        let lead = self.load_lead(id)?;
+        if lead.is_do_not_contact() {
+            self.audit(
+                action,
+                Some(permission),
+                Some(id),
+                false,
+                Some("lead is do-not-contact"),
+            );
+            return Err(wit::Error::Unavailable("lead is do-not-contact".into()));
+        }
+        Ok(lead)
+    }
+
     /// The lead as this plugin may see it right now.
     fn visible_lead(&self, lead: &crate::leads::Lead) -> wit::Lead {
         project_lead(lead, self.granted(Permission::LeadsReadPii)).into()

@@ -9,7 +9,7 @@ use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::consent::Permission;
 use crate::leads::csv_import::LeadRecord;
-use crate::runtime::bindings::outreach::plugin::{leads, messaging, settings, storage};
+use crate::runtime::bindings::outreach::plugin::{ai, leads, messaging, settings, storage};
 use crate::runtime::bindings::wit;
 use crate::runtime::manifest::{Hook, Manifest};
 use crate::store::{self, Db};
@@ -54,9 +54,7 @@ fn fixture() -> Fixture {
                     notes: None,
                     custom: Default::default(),
                 };
-                ids.push(match store::leads::upsert(tx, &record, 0)? {
-                    store::leads::Upserted::Created(id) | store::leads::Upserted::Merged(id) => id,
-                });
+                ids.push(store::leads::upsert(tx, &record, 0)?.id());
             }
             Ok((ids[0], ids[1]))
         })
@@ -275,5 +273,40 @@ async fn limit_settings_are_not_shown_to_the_plugin() {
     assert_eq!(
         settings::Host::get(&mut host, "limits.fuel".into()).await,
         None
+    );
+}
+
+#[tokio::test]
+async fn a_do_not_contact_leads_conversation_is_off_limits() {
+    let f = fixture();
+    f.grant(Permission::MessagesRead);
+    f.grant(Permission::AiGenerate);
+    f.db.write(|tx| store::leads::mark_do_not_contact(tx, f.anna, "said stop", 0))
+        .unwrap();
+    let mut host = f.host();
+    let unavailable = Err(wit::Error::Unavailable("lead is do-not-contact".into()));
+    assert_eq!(
+        messaging::Host::history(&mut host, f.anna as u64, 10).await,
+        unavailable
+    );
+    let request = ai::GenerateRequest {
+        system_prompt: String::new(),
+        conversation: vec![],
+        max_tokens: None,
+    };
+    assert_eq!(
+        ai::Host::generate(&mut host, request).await.map(|_| ()),
+        unavailable.map(|_: Vec<wit::Message>| ())
+    );
+    let denied = f.denials();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    // Nothing lifts it, not even the host's own status changes.
+    f.db.write(|tx| store::leads::set_status(tx, f.anna, crate::leads::LeadStatus::NeedsHuman, 1))
+        .unwrap();
+    assert!(
+        f.db.read(|c| store::leads::get(c, f.anna))
+            .unwrap()
+            .unwrap()
+            .is_do_not_contact()
     );
 }
