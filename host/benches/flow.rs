@@ -113,7 +113,7 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
             }),
         ),
         (
-            "hostile fixture (reply hook: echo, no host calls)",
+            "hostile fixture (reply hook: echo, no host calls; imports more of WASI: files, sockets)",
             &echo,
             HookInput::Reply(wit_hooks::Inbound {
                 event_id: 1,
