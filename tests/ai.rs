@@ -114,7 +114,8 @@ async fn a_failing_provider_hands_the_lead_over_to_a_human() {
     let events = sandbox.json(&["events"]);
     let outcome = events[0]["results"][0]["outcome"].as_str().unwrap();
     assert!(
-        outcome.starts_with("handed over to a human: AI unavailable"),
+        outcome.starts_with("handed over to a human: AI unavailable")
+            && outcome.contains("HTTP 401"),
         "{outcome}"
     );
 }
@@ -135,5 +136,106 @@ fn without_a_key_the_offline_provider_answers_and_says_so() {
     assert!(
         ai["detail"].as_str().unwrap().contains("offline template"),
         "{ai}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_gets_no_personal_data_the_plugin_was_not_granted() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("Noted, thanks!")))
+        .mount(&server)
+        .await;
+    let sandbox = sandbox_for(&server);
+    let config = std::fs::read_to_string(sandbox.path("outreach.toml")).unwrap();
+    sandbox.write(
+        "outreach.toml",
+        &format!("{config}max_context_messages = 2\n"),
+    );
+    let leads = sandbox.write(
+        "leads.csv",
+        "handle,email,phone,notes\nrosa,rosa.m@example.com,+34 600 123 456,Owes us for the March invoice\n",
+    );
+    sandbox.ok(&["leads", "import", leads.to_str().unwrap()]);
+    sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
+    sandbox.ok(&["inbox", "push", "rosa", "Hello there"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    sandbox.ok(&[
+        "inbox",
+        "push",
+        "rosa",
+        "Write to ROSA.M@EXAMPLE.COM or call +34 600 123 456. Owes us for the March invoice? No!",
+    ]);
+    sandbox.ok(&["run", "--until-idle"]);
+
+    let requests = server.received_requests().await.unwrap();
+    let last: Value = serde_json::from_slice(&requests.last().unwrap().body).unwrap();
+    let messages = last["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.len(),
+        3,
+        "the system prompt and the last two messages: {last}"
+    );
+    let sent = serde_json::to_string(&last).unwrap();
+    for secret in [
+        "rosa.m@example.com",
+        "ROSA.M@EXAMPLE.COM",
+        "600 123 456",
+        "March invoice",
+    ] {
+        assert!(
+            !sent.contains(secret),
+            "{secret:?} reached the provider: {sent}"
+        );
+    }
+    assert_eq!(
+        messages[2]["content"],
+        "Write to [redacted] or call [redacted]. [redacted]? No!"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_are_retried_and_attribution_is_sent_when_configured() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(json!({
+            "error": {"message": "Rate limit exceeded", "type": "rate_limit_error", "param": null, "code": 429}
+        })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("Happy to help.")))
+        .mount(&server)
+        .await;
+    let sandbox = sandbox_for(&server);
+    let config = std::fs::read_to_string(sandbox.path("outreach.toml")).unwrap();
+    sandbox.write(
+        "outreach.toml",
+        &format!("{config}retry_backoff_ms = 10\napp_url = \"https://studio.example\"\napp_title = \"Studio Outreach\"\n"),
+    );
+    sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
+    sandbox.ok(&["inbox", "push", "tara", "Are you open on Sundays?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(
+        sandbox.conversation("tara"),
+        vec!["< Are you open on Sundays?", "> Happy to help."],
+        "{}",
+        sandbox.ok(&["events"])
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2, "one rate-limited attempt, one retry");
+    let headers = &requests[1].headers;
+    assert_eq!(
+        headers.get("http-referer").unwrap(),
+        "https://studio.example"
+    );
+    assert_eq!(
+        headers.get("x-openrouter-title").unwrap(),
+        "Studio Outreach"
     );
 }

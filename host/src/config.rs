@@ -30,6 +30,18 @@ pub struct AiConfig {
     pub offline_reply: String,
     /// Environment variables tried in order for the API key.
     pub api_key_env: Vec<String>,
+    /// Further tries after a rate limit, server error or network failure.
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub retry_backoff_ms: u64,
+    /// Only the last this many messages of a conversation reach the provider...
+    pub max_context_messages: u32,
+    /// ...each cut to this many characters.
+    pub max_message_chars: u32,
+    /// Sent as `HTTP-Referer` (OpenRouter app attribution); off unless set.
+    pub app_url: Option<String>,
+    /// Sent as `X-OpenRouter-Title` and `X-Title`; off unless set.
+    pub app_title: Option<String>,
 }
 
 impl Default for AiConfig {
@@ -43,6 +55,12 @@ impl Default for AiConfig {
                 "Thanks for your message! Someone from our team will get back to you shortly."
                     .into(),
             api_key_env: vec!["OPENROUTER_API_KEY".into(), "OPENAI_API_KEY".into()],
+            retries: 2,
+            retry_backoff_ms: 500,
+            max_context_messages: 20,
+            max_message_chars: 1000,
+            app_url: None,
+            app_title: None,
         }
     }
 }
@@ -172,7 +190,7 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         crate::channels::safety::SendingRules::from_config(&self.sending)?;
         const DAY_SECONDS: u64 = 24 * 3600;
-        let ranges: [(&str, u64, u64, u64); 9] = [
+        let ranges: [(&str, u64, u64, u64); 13] = [
             (
                 "engine.max_attempts",
                 self.engine.max_attempts.into(),
@@ -199,6 +217,20 @@ impl Config {
                 DAY_SECONDS,
             ),
             ("ai.timeout_seconds", self.ai.timeout_seconds, 1, 600),
+            ("ai.retries", self.ai.retries.into(), 0, 10),
+            ("ai.retry_backoff_ms", self.ai.retry_backoff_ms, 1, 60_000),
+            (
+                "ai.max_context_messages",
+                self.ai.max_context_messages.into(),
+                1,
+                200,
+            ),
+            (
+                "ai.max_message_chars",
+                self.ai.max_message_chars.into(),
+                1,
+                100_000,
+            ),
             ("limits.fuel", self.limits.fuel, 1, u64::MAX),
             ("limits.memory_mb", self.limits.memory_mb, 1, 4096),
             ("limits.timeout_ms", self.limits.timeout_ms, 1, 3_600_000),

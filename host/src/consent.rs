@@ -102,6 +102,90 @@ pub fn project_lead(lead: &Lead, pii_granted: bool) -> Lead {
     seen
 }
 
+/// What replaces personal data in text that leaves the machine.
+pub const REDACTED: &str = "[redacted]";
+
+/// Text bound for a recipient outside the host (the AI provider), with the lead's personal
+/// data taken out: their stored email, phone, notes and custom field values, and anything
+/// shaped like an email address or a phone number (leads write those into messages too).
+pub fn redact_personal(text: &str, lead: &Lead) -> String {
+    let stored = [&lead.email, &lead.phone, &lead.notes]
+        .into_iter()
+        .flatten()
+        .chain(lead.custom.values());
+    let mut text = text.to_owned();
+    for value in stored.map(|v| v.trim()).filter(|v| v.len() >= 4) {
+        text = replace_ignoring_ascii_case(&text, value, REDACTED);
+    }
+    redact_phone_numbers(&redact_email_addresses(&text))
+}
+
+fn replace_ignoring_ascii_case(text: &str, needle: &str, with: &str) -> String {
+    // ASCII lower-casing keeps byte offsets, so positions found in the copy hold in the original.
+    let (haystack, needle_lower) = (text.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    while let Some(found) = haystack[rest..].find(&needle_lower) {
+        out.push_str(&text[rest..rest + found]);
+        out.push_str(with);
+        rest += found + needle.len();
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
+fn redact_email_addresses(text: &str) -> String {
+    let words: Vec<String> = text
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+            let looks_like_email = bare.split_once('@').is_some_and(|(user, domain)| {
+                !user.is_empty() && domain.contains('.') && !domain.starts_with('.')
+            });
+            if looks_like_email {
+                word.replace(bare, REDACTED)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// Runs of digits with the usual separators (`+`, spaces, `-`, `.`, `(`, `)`) holding at
+/// least seven digits.
+fn redact_phone_numbers(text: &str) -> String {
+    let is_part = |c: char| c.is_ascii_digit() || " +-.()".contains(c);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            || ("+(".contains(chars[i]) && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        if !starts {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while end < chars.len() && is_part(chars[end]) {
+            end += 1;
+        }
+        // Separators at the end belong to the sentence, not the number.
+        while end > i && !chars[end - 1].is_ascii_digit() {
+            end -= 1;
+        }
+        let digits = chars[i..end].iter().filter(|c| c.is_ascii_digit()).count();
+        if digits >= 7 {
+            out.push_str(REDACTED);
+        } else {
+            out.extend(&chars[i..end]);
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +225,24 @@ mod tests {
         let dnc = project_lead(&lead(LeadStatus::DoNotContact), true);
         assert_eq!(dnc.email, None);
         assert_eq!(dnc.dnc_reason, None);
+    }
+
+    #[test]
+    fn personal_data_is_redacted_from_outgoing_text() {
+        let l = lead(LeadStatus::New);
+        let text = "Hi, I'm at A@Example.com or +49 151 2345678. Re: met at fair, coach life. Order 12 arrives 3.5 days";
+        assert_eq!(
+            redact_personal(text, &l),
+            "Hi, I'm at [redacted] or [redacted]. Re: [redacted], [redacted] life. Order 12 arrives 3.5 days"
+        );
+        assert_eq!(
+            redact_personal("mail me: bob@shop.io!", &l),
+            "mail me: [redacted]!"
+        );
+        assert_eq!(
+            redact_personal("call (030) 123-4567 today", &l),
+            "call [redacted] today"
+        );
     }
 
     #[test]

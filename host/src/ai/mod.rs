@@ -34,22 +34,26 @@ pub struct AiReply {
 pub enum AiError {
     #[error("no answer within {0} s")]
     Timeout(u64),
-    #[error("{0}")]
-    Provider(String),
+    /// `retryable`: a rate limit, a server error or a network failure, worth another try.
+    #[error("{message}")]
+    Provider { message: String, retryable: bool },
     #[error("the provider returned no text")]
     Empty,
 }
 
+/// How the host talks to a remote provider.
+pub struct RemoteAi {
+    client: Client<OpenAIConfig>,
+    model: String,
+    host: String,
+    timeout: Duration,
+    retries: u32,
+    retry_backoff: Duration,
+}
+
 pub enum AiProvider {
-    Remote {
-        client: Box<Client<OpenAIConfig>>,
-        model: String,
-        host: String,
-        timeout: Duration,
-    },
-    Offline {
-        reply: String,
-    },
+    Remote(Box<RemoteAi>),
+    Offline { reply: String },
 }
 
 impl AiProvider {
@@ -66,20 +70,37 @@ impl AiProvider {
         };
         let base = config.base_url.trim_end_matches('/').to_owned();
         let host = host_of(&base);
-        Self::Remote {
-            client: Box::new(Client::with_config(
-                OpenAIConfig::new().with_api_base(base).with_api_key(key),
-            )),
+        let mut client_config = OpenAIConfig::new().with_api_base(base).with_api_key(key);
+        // Attribution is opt-in: OpenRouter publishes app usage on its rankings.
+        let attribution = [
+            ("HTTP-Referer", &config.app_url),
+            ("X-OpenRouter-Title", &config.app_title),
+            ("X-Title", &config.app_title),
+        ];
+        for (name, value) in attribution {
+            if let Some(value) = value {
+                match client_config.clone().with_header(name, value.as_str()) {
+                    Ok(with_header) => client_config = with_header,
+                    Err(_) => {
+                        tracing::warn!("ai: {name} value {value:?} is not a valid header; left out")
+                    }
+                }
+            }
+        }
+        Self::Remote(Box::new(RemoteAi {
+            client: Client::with_config(client_config),
             model: config.model.clone(),
             host,
             timeout: Duration::from_secs(config.timeout_seconds),
-        }
+            retries: config.retries,
+            retry_backoff: Duration::from_millis(config.retry_backoff_ms),
+        }))
     }
 
     /// Who receives the conversation, for the audit log and the user.
     pub fn recipient(&self) -> String {
         match self {
-            Self::Remote { model, host, .. } => format!("{host} (model {model})"),
+            Self::Remote(remote) => format!("{} (model {})", remote.host, remote.model),
             Self::Offline { .. } => "the offline template (nothing leaves this machine)".into(),
         }
     }
@@ -91,17 +112,32 @@ impl AiProvider {
                 model: "offline-template".into(),
                 offline: true,
             }),
-            Self::Remote {
-                client,
-                model,
-                timeout,
-                ..
-            } => {
-                let call = remote_generate(client, model, request);
-                let reply = tokio::time::timeout(*timeout, call)
+            Self::Remote(remote) => {
+                let timeout = remote.timeout;
+                tokio::time::timeout(timeout, remote.generate_with_retries(request))
                     .await
-                    .map_err(|_| AiError::Timeout(timeout.as_secs()))??;
-                Ok(reply)
+                    .map_err(|_| AiError::Timeout(timeout.as_secs()))?
+            }
+        }
+    }
+}
+
+impl RemoteAi {
+    /// Retries rate limits, server errors and network failures with exponential backoff,
+    /// all within the overall timeout.
+    async fn generate_with_retries(&self, request: &AiRequest) -> Result<AiReply, AiError> {
+        let mut attempt = 0;
+        loop {
+            match remote_generate(&self.client, &self.model, request).await {
+                Err(AiError::Provider {
+                    retryable: true,
+                    message,
+                }) if attempt < self.retries => {
+                    tracing::warn!("ai provider: {message}; trying again");
+                    tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
             }
         }
     }
@@ -119,21 +155,46 @@ fn host_of(url: &str) -> String {
 /// body could hold anything.
 fn describe(error: async_openai::error::OpenAIError) -> AiError {
     use async_openai::error::OpenAIError;
-    let text = match error {
+    let worth_retrying = |status: u16| status == 429 || status >= 500;
+    let (message, retryable) = match error {
         OpenAIError::ApiError(e) => {
+            let status = e.status_code.as_u16();
             let message: String = e.api_error.message.chars().take(120).collect();
-            format!("HTTP {}: {message}", e.status_code.as_u16())
+            (format!("HTTP {status}: {message}"), worth_retrying(status))
         }
-        OpenAIError::Reqwest(e) if e.is_timeout() => "the request timed out".into(),
-        OpenAIError::Reqwest(e) if e.is_connect() => "cannot connect".into(),
+        OpenAIError::Reqwest(e) if e.is_timeout() => ("the request timed out".into(), true),
+        OpenAIError::Reqwest(e) if e.is_connect() => ("cannot connect".into(), true),
         OpenAIError::Reqwest(e) => match e.status() {
-            Some(status) => format!("HTTP {}", status.as_u16()),
-            None => "network error".into(),
+            Some(status) => (
+                format!("HTTP {}", status.as_u16()),
+                worth_retrying(status.as_u16()),
+            ),
+            None => ("network error".into(), true),
         },
-        OpenAIError::JSONDeserialize(..) => "unreadable response".into(),
-        other => other.to_string().chars().take(120).collect(),
+        // OpenRouter's error bodies carry the status as a number in `error.code`, which
+        // async-openai cannot parse as its own error type.
+        OpenAIError::JSONDeserialize(_, body) => match openrouter_error(&body) {
+            Some((status, message)) => {
+                (format!("HTTP {status}: {message}"), worth_retrying(status))
+            }
+            None => ("unreadable response".into(), false),
+        },
+        other => (other.to_string().chars().take(120).collect(), false),
     };
-    AiError::Provider(text)
+    AiError::Provider { message, retryable }
+}
+
+/// `{"error": {"code": 429, "message": "…"}}`, OpenRouter's error shape.
+fn openrouter_error(body: &str) -> Option<(u16, String)> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let status = u16::try_from(value["error"]["code"].as_u64()?).ok()?;
+    let message = value["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .chars()
+        .take(120)
+        .collect();
+    Some((status, message))
 }
 
 async fn remote_generate(

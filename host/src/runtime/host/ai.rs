@@ -1,17 +1,19 @@
-//! `outreach:plugin/ai`: replies from the configured provider. The host builds the request,
-//! caps its size and records that the provider received the lead's conversation.
+//! `outreach:plugin/ai`: replies from the configured provider. The host builds the request:
+//! it keeps the last messages only, cuts long ones, takes out personal data the plugin was
+//! not granted, and records that the provider received the lead's conversation.
 
 use super::HostState;
 use crate::ai::AiRequest;
-use crate::consent::Permission;
+use crate::consent::{Permission, redact_personal};
 use crate::runtime::bindings::outreach::plugin::ai::{GenerateRequest, Generated, Host};
 use crate::runtime::bindings::wit;
 
 impl Host for HostState {
     async fn generate(&mut self, request: GenerateRequest) -> Result<Generated, wit::Error> {
-        if let Some(lead) = self.call.event_lead {
-            self.contactable_lead("ai.generate", Permission::AiGenerate, lead)?;
-        }
+        let lead = match self.call.event_lead {
+            Some(id) => Some(self.contactable_lead("ai.generate", Permission::AiGenerate, id)?),
+            None => None,
+        };
         let recipient = format!("sent to {}", self.services.ai.recipient());
         self.check_noting(
             "ai.generate",
@@ -19,15 +21,32 @@ impl Host for HostState {
             self.call.event_lead,
             Some(&recipient),
         )?;
-        let cap = self.services.config.ai.max_tokens;
+        // Personal data this plugin may not see does not leave through it either.
+        let redact_for = lead.filter(|_| !self.granted(Permission::LeadsReadPii));
+        let outgoing = |text: String| match &redact_for {
+            Some(lead) => redact_personal(&text, lead),
+            None => text,
+        };
+        let ai = &self.services.config.ai;
+        let keep = ai.max_context_messages as usize;
+        let skip = request.conversation.len().saturating_sub(keep);
         let request = AiRequest {
-            system_prompt: request.system_prompt,
+            system_prompt: outgoing(request.system_prompt),
             conversation: request
                 .conversation
                 .into_iter()
-                .map(|m| (matches!(m.direction, wit::Direction::Inbound), m.text))
+                .skip(skip)
+                .map(|m| {
+                    let text: String = m.text.chars().take(ai.max_message_chars as usize).collect();
+                    (
+                        matches!(m.direction, wit::Direction::Inbound),
+                        outgoing(text),
+                    )
+                })
                 .collect(),
-            max_tokens: request.max_tokens.map_or(cap, |t| t.min(cap)),
+            max_tokens: request
+                .max_tokens
+                .map_or(ai.max_tokens, |t| t.min(ai.max_tokens)),
         };
         match self.services.ai.generate(&request).await {
             Ok(reply) => Ok(Generated {
