@@ -93,7 +93,7 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
             notes: None,
             custom: Default::default(),
         };
-        Ok(store::leads::upsert(tx, &record, 0)?.id())
+        Ok(store::leads::upsert(tx, &record, 1, 0)?.id())
     })?;
     let lead: wit::Lead = services
         .db
@@ -264,7 +264,8 @@ async fn run_flow(
                 ]
                 .into(),
             };
-            if let store::leads::Upserted::Created(id) = store::leads::upsert(tx, &record, now)? {
+            if let store::leads::Upserted::Created(id) = store::leads::upsert(tx, &record, 1, now)?
+            {
                 ingest::lead_imported(tx, id, now)?;
             }
         }
@@ -273,7 +274,8 @@ async fn run_flow(
     for i in 0..LEADS {
         let handle = format!("lead_{i}");
         let message = ingest::InboundMessage {
-            handle: &handle,
+            account: 1,
+            from: ingest::Sender::Handle(&handle),
             text: "How much is it?",
             at: now,
             source: "bench",

@@ -16,6 +16,34 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub engine: EngineConfig,
     pub consent: ConsentConfig,
+    pub instagram: InstagramConfig,
+}
+
+/// The Instagram channel: its HTTP client and the webhook endpoint `outreach serve` runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstagramConfig {
+    pub request_timeout_seconds: u64,
+    /// Where `outreach serve` listens.
+    pub listen: String,
+    /// Webhook bodies above this are refused.
+    pub max_body_bytes: usize,
+    /// The app secret webhooks are signed with; `INSTAGRAM_APP_SECRET` when unset.
+    pub app_secret: Option<String>,
+    /// The token Meta's subscription handshake must present; `INSTAGRAM_VERIFY_TOKEN` when unset.
+    pub verify_token: Option<String>,
+}
+
+impl Default for InstagramConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_seconds: 15,
+            listen: "127.0.0.1:8787".into(),
+            max_body_bytes: 256 * 1024,
+            app_secret: None,
+            verify_token: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,7 +218,7 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         crate::channels::safety::SendingRules::from_config(&self.sending)?;
         const DAY_SECONDS: u64 = 24 * 3600;
-        let ranges: [(&str, u64, u64, u64); 13] = [
+        let ranges: [(&str, u64, u64, u64); 14] = [
             (
                 "engine.max_attempts",
                 self.engine.max_attempts.into(),
@@ -217,6 +245,12 @@ impl Config {
                 DAY_SECONDS,
             ),
             ("ai.timeout_seconds", self.ai.timeout_seconds, 1, 600),
+            (
+                "instagram.request_timeout_seconds",
+                self.instagram.request_timeout_seconds,
+                1,
+                300,
+            ),
             ("ai.retries", self.ai.retries.into(), 0, 10),
             ("ai.retry_backoff_ms", self.ai.retry_backoff_ms, 1, 60_000),
             (

@@ -194,6 +194,8 @@ mod tests {
     fn lead(status: LeadStatus) -> Lead {
         Lead {
             id: 1,
+            account_id: 1,
+            channel_user_id: None,
             handle: "anna".into(),
             name: Some("Anna".into()),
             email: Some("a@example.com".into()),

@@ -17,4 +17,5 @@ pub mod consent;
 pub mod engine;
 pub mod leads;
 pub mod runtime;
+pub mod secrets;
 pub mod store;

@@ -1,39 +1,120 @@
-//! Channels deliver outbox messages to leads. The sandbox channel is the embedded default:
-//! a delivery is recorded in the conversation and nothing leaves the machine; inbound
-//! messages come from `outreach inbox push`. [`safety`] holds the send-safety rules every
-//! channel is subject to.
+//! Channels deliver outbox messages to leads. Every account has one: the sandbox (the
+//! embedded default: a delivery is recorded in the conversation and nothing leaves the
+//! machine), the Instagram Messaging API ([`instagram`], with its webhook endpoint in
+//! [`instagram_webhook`]), or an HTTP bridge to a sender the user runs. [`safety`] holds
+//! the send-safety rules every channel is subject to, [`account`] the accounts themselves.
 
+pub mod account;
+pub mod instagram;
+pub mod instagram_webhook;
 pub mod safety;
 
+use self::account::{Account, ChannelKind};
+use crate::clock::{HOUR, Millis};
 use crate::leads::Lead;
+use crate::secrets::SecretKey;
+use crate::store::{self, Db};
 
-/// Where messages go. Each variant is one transport; the outbox worker treats them alike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Sandbox,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a message did not go out, and so what happens to it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again later (rate limit, network).
+    /// Nothing was sent; try again after a pause.
     #[error("temporary failure: {0}")]
     Transient(String),
-    /// Will never work for this message (the row is set aside with the reason).
+    /// The channel asks us to slow down: the whole account waits.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
+    /// The request went out and no answer came back: it may or may not have been
+    /// delivered, so it is reconciled before any retry.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// The channel's messaging window for this lead is closed.
+    #[error("messaging window closed")]
+    WindowClosed,
+    /// The account's credentials are refused: the account is paused.
+    #[error("credentials refused: {0}")]
+    Credentials(String),
+    /// This message will never go out (it is set aside with the reason).
     #[error("{0}")]
     Permanent(String),
 }
 
+/// How long after a lead's last message automated messages may reach them on Instagram.
+pub const INSTAGRAM_WINDOW: Millis = 24 * HOUR;
+
+/// Whether an automated message may go to `lead` on `channel` at `now`. Instagram allows it
+/// only within 24 hours of the lead's last message; there is no cold outreach through the
+/// official API.
+pub fn window_open(channel: ChannelKind, lead: &Lead, now: Millis) -> bool {
+    match channel {
+        ChannelKind::Instagram => lead
+            .last_inbound_at
+            .is_some_and(|at| now - at <= INSTAGRAM_WINDOW),
+        ChannelKind::Sandbox | ChannelKind::Bridge => true,
+    }
+}
+
+/// An account's connection, ready to send.
+pub enum Channel {
+    Sandbox,
+    Instagram(instagram::InstagramClient),
+}
+
 impl Channel {
-    pub fn name(self) -> &'static str {
+    /// Opens the account's credentials and builds its client.
+    pub fn for_account(
+        db: &Db,
+        account: &Account,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Self> {
+        Ok(match account.channel {
+            ChannelKind::Sandbox => Self::Sandbox,
+            ChannelKind::Instagram => {
+                let sealed = db
+                    .read(|c| store::accounts::credentials(c, account.id))?
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("account {} has no access token", account.name)
+                    })?;
+                let token = String::from_utf8(SecretKey::from_env()?.open(&sealed)?)?;
+                Self::Instagram(instagram::InstagramClient::new(
+                    &account.settings,
+                    token,
+                    timeout,
+                )?)
+            }
+            ChannelKind::Bridge => anyhow::bail!(
+                "account {}: the bridge channel is not available yet",
+                account.name
+            ),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
         match self {
             Self::Sandbox => "sandbox",
+            Self::Instagram(_) => "instagram",
         }
     }
 
-    /// Delivers one message. The sandbox accepts everything the host lets through.
-    pub async fn send(self, _lead: &Lead, _text: &str) -> Result<(), SendError> {
+    /// Delivers one message.
+    pub async fn send(&self, lead: &Lead, text: &str) -> Result<(), SendError> {
         match self {
             Self::Sandbox => Ok(()),
+            Self::Instagram(client) => client.send(lead, text).await,
+        }
+    }
+
+    /// Whether a message whose send had an unknown outcome (attempted at `since`) arrived.
+    pub async fn was_delivered(
+        &self,
+        lead: &Lead,
+        text: &str,
+        since: Millis,
+    ) -> Result<bool, SendError> {
+        match self {
+            // The sandbox always answers, so it never has an unknown outcome.
+            Self::Sandbox => Ok(false),
+            Self::Instagram(client) => client.was_delivered(lead, text, since).await,
         }
     }
 }

@@ -5,7 +5,8 @@
 use super::plugins::{GrantChoice, install};
 use super::work::{print_audit_summary, print_conversation};
 use super::{App, Cli};
-use crate::leads::import::import_bytes;
+use crate::channels::account::DEFAULT_ACCOUNT;
+use crate::leads::import::{ImportOptions, import_bytes};
 use crate::store;
 
 const SAMPLE_LEADS: &[u8] = include_bytes!("../../../examples/leads.csv");
@@ -37,14 +38,12 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     );
 
     println!("\n== importing examples/leads.csv");
-    let report = import_bytes(
-        &app.db,
-        SAMPLE_LEADS,
-        "examples/leads.csv",
-        false,
-        app.now(),
-        |_, _| {},
-    )?;
+    let options = ImportOptions {
+        source: "examples/leads.csv",
+        account: DEFAULT_ACCOUNT,
+        strict: false,
+    };
+    let report = import_bytes(&app.db, SAMPLE_LEADS, &options, app.now(), |_, _| {})?;
     for r in &report.rejected {
         println!("examples/leads.csv:{}: rejected: {}", r.line, r.reason);
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::App;
 use super::output::{json, or_dash, table};
 use crate::leads::LeadStatus;
-use crate::leads::import::import_file;
+use crate::leads::import::{ImportOptions, import_file};
 use crate::store::{self, leads::LeadFilter};
 
 #[derive(Debug, Subcommand)]
@@ -20,6 +20,9 @@ pub enum LeadsCommand {
         /// Import nothing if any row is rejected.
         #[arg(long)]
         strict: bool,
+        /// The account new leads belong to.
+        #[arg(long, default_value = "default")]
+        account: String,
         #[arg(long)]
         json: bool,
     },
@@ -53,8 +56,18 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
         LeadsCommand::Import {
             file,
             strict,
+            account,
             json: as_json,
-        } => import(app, &file, strict, as_json),
+        } => {
+            let account = app.db.read(|c| store::accounts::require(c, &account))?;
+            let source = file.display().to_string();
+            let options = ImportOptions {
+                source: &source,
+                account: account.id,
+                strict,
+            };
+            import(app, &options, as_json)
+        }
         LeadsCommand::List {
             status,
             tag,
@@ -115,9 +128,9 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
     }
 }
 
-fn import(app: &App, file: &std::path::Path, strict: bool, as_json: bool) -> anyhow::Result<()> {
+fn import(app: &App, options: &ImportOptions<'_>, as_json: bool) -> anyhow::Result<()> {
     let bar = ProgressBar::hidden();
-    let report = import_file(&app.db, file, strict, app.now(), |done, total| {
+    let report = import_file(&app.db, options, app.now(), |done, total| {
         // Only a large file is worth a bar; indicatif draws nothing when stderr is not a terminal.
         if done == 1 && total >= 1000 {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -136,9 +149,7 @@ fn import(app: &App, file: &std::path::Path, strict: bool, as_json: bool) -> any
     for reject in &report.rejected {
         eprintln!(
             "{}:{}: rejected: {}",
-            file.display(),
-            reject.line,
-            reject.reason
+            options.source, reject.line, reject.reason
         );
     }
     println!(

@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::ai::AiProvider;
+use crate::channels::account::DEFAULT_ACCOUNT;
 use crate::clock::{Clock, ManualClock, Millis, SystemClock};
 use crate::config::Config;
 use crate::engine::{Engine, Executor, ingest};
@@ -146,7 +147,8 @@ impl App {
         at: Millis,
     ) -> anyhow::Result<ingest::Received> {
         let message = ingest::InboundMessage {
-            handle,
+            account: DEFAULT_ACCOUNT,
+            from: ingest::Sender::Handle(handle),
             text,
             at,
             source: "sandbox",

@@ -1,86 +1,244 @@
-//! The outbox worker: delivers queued messages through the channel, one at a time, under the
-//! send-safety rules, and never to a do-not-contact lead.
+//! The outbox worker: delivers queued messages through each account's channel, one at a
+//! time, under the account's send-safety rules, never to a do-not-contact lead, never
+//! outside the channel's messaging window, and never twice: a send whose outcome is unknown
+//! is reconciled with the channel before it is tried again.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use super::{Engine, RunStats};
-use crate::channels::SendError;
-use crate::channels::safety::Decision;
-use crate::clock::MINUTE;
+use crate::channels::account::Account;
+use crate::channels::safety::{Decision, SendingRules};
+use crate::channels::{Channel, SendError, window_open};
+use crate::clock::{MINUTE, Millis};
 use crate::consent::Permission;
+use crate::leads::Lead;
 use crate::store::messages::Direction;
 use crate::store::outbox::OutboxRow;
 use crate::store::{self};
 
+/// Waits after a channel failure; never a tight loop.
+const TRANSIENT_WAIT: Millis = MINUTE;
+const RATE_LIMIT_WAIT: Millis = 15 * MINUTE;
+
+/// An account as one delivery pass sees it.
+struct Sender {
+    account: Account,
+    rules: SendingRules,
+    channel: Channel,
+    /// Nothing more goes out for this account in this pass (deferred, paused or failing).
+    done: bool,
+}
+
 impl Engine {
+    fn sender(&self, account_id: i64, now: Millis) -> anyhow::Result<Option<Sender>> {
+        let Some(account) = self.db().read(|c| store::accounts::get(c, account_id))? else {
+            return Ok(None);
+        };
+        let rules = account.sending_rules(&self.services.config.sending, now)?;
+        let timeout = Duration::from_secs(self.services.config.instagram.request_timeout_seconds);
+        let channel = match Channel::for_account(self.db(), &account, timeout) {
+            Ok(channel) => channel,
+            Err(e) => {
+                // A channel that cannot be opened (no key, wrong key) pauses its account
+                // with the reason rather than failing every run.
+                let reason = format!("cannot open the channel: {e:#}");
+                tracing::error!("account {}: {reason}", account.name);
+                self.db()
+                    .read(|c| store::accounts::set_paused(c, account.id, Some(&reason)))?;
+                return Ok(None);
+            }
+        };
+        let done = account.paused;
+        Ok(Some(Sender {
+            account,
+            rules,
+            channel,
+            done,
+        }))
+    }
+
     /// Returns how many messages went out.
     pub(super) async fn deliver_due(&self, stats: &mut RunStats) -> anyhow::Result<usize> {
         let now = self.now();
         let due = self.db().read(|c| store::outbox::due(c, now))?;
+        let mut senders: HashMap<i64, Option<Sender>> = HashMap::new();
         let mut sent = 0;
         for row in due {
             let Some(lead) = self.db().read(|c| store::leads::get(c, row.lead_id))? else {
                 continue;
             };
             if lead.is_do_not_contact() {
-                self.db().write(|tx| {
-                    store::outbox::block(tx, row.id, "lead is do-not-contact")?;
-                    audit_delivery(tx, &row, false, Some("lead is do-not-contact"), now)
-                })?;
+                self.set_aside(&row, "lead is do-not-contact", now)?;
                 continue;
             }
-            let (day_start, day_end) = self.rules.day_bounds(now);
-            let (sent_today, next_allowed) = self.db().read(|c| {
-                Ok((
-                    store::outbox::sent_between(c, day_start, day_end)?,
-                    store::outbox::next_send_at(c)?,
-                ))
-            })?;
+            if !senders.contains_key(&row.account_id) {
+                senders.insert(row.account_id, self.sender(row.account_id, now)?);
+            }
+            let Some(Some(sender)) = senders.get_mut(&row.account_id) else {
+                continue;
+            };
+            if sender.done {
+                continue;
+            }
+            if !window_open(sender.account.channel, &lead, now) {
+                self.set_aside(
+                    &row,
+                    "messaging window closed: over 24 h since the lead's last message",
+                    now,
+                )?;
+                continue;
+            }
+            if self.reconciled_as_sent(sender, &row, &lead, now).await? {
+                sent += 1;
+                continue;
+            }
+            if sender.done {
+                continue;
+            }
+            let (day_start, day_end) = sender.rules.day_bounds(now);
+            let sent_today = self
+                .db()
+                .read(|c| store::outbox::sent_between(c, sender.account.id, day_start, day_end))?;
             if let Decision::Wait { until, reason } =
-                self.rules.decide(now, sent_today, next_allowed)
+                sender
+                    .rules
+                    .decide(now, sent_today, sender.account.next_send_at)
             {
                 self.db()
-                    .read(|c| store::outbox::defer_all(c, until, &reason))?;
-                break;
+                    .read(|c| store::outbox::defer_account(c, sender.account.id, until, &reason))?;
+                sender.done = true;
+                continue;
             }
-            match self.channel.send(&lead, &row.text).await {
-                Ok(()) => {
-                    let gap = self.rules.gap_after_send(&mut rand::thread_rng());
-                    self.db().write(|tx| {
-                        store::outbox::mark_sent(tx, row.id, now)?;
-                        store::outbox::set_next_send_at(tx, now + gap)?;
-                        store::messages::insert(
-                            tx,
-                            lead.id,
-                            Direction::Outbound,
-                            &row.text,
-                            now,
-                            &row.plugin,
-                        )?;
-                        store::leads::mark_contacted(tx, lead.id, now)?;
-                        audit_delivery(
-                            tx,
-                            &row,
-                            true,
-                            Some(&format!("via {}", self.channel.name())),
-                            now,
-                        )
-                    })?;
-                    sent += 1;
-                }
-                Err(SendError::Transient(why)) => {
-                    self.db()
-                        .read(|c| store::outbox::defer_all(c, now + 5 * MINUTE, &why))?;
-                    break;
-                }
-                Err(SendError::Permanent(why)) => {
-                    self.db().write(|tx| {
-                        store::outbox::block(tx, row.id, &why)?;
-                        audit_delivery(tx, &row, false, Some(&why), now)
-                    })?;
-                }
+            let outcome = sender.channel.send(&lead, &row.text).await;
+            if self.handle_outcome(sender, &row, &lead, outcome, now)? {
+                sent += 1;
             }
         }
         stats.sent += sent as u32;
         Ok(sent)
+    }
+
+    /// A row whose last send had no answer: asks the channel whether it arrived. Returns
+    /// true when it did (and records it as sent).
+    async fn reconciled_as_sent(
+        &self,
+        sender: &mut Sender,
+        row: &OutboxRow,
+        lead: &Lead,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
+        let Some(attempted_at) = row.attempted_at else {
+            return Ok(false);
+        };
+        match sender
+            .channel
+            .was_delivered(lead, &row.text, attempted_at)
+            .await
+        {
+            Ok(true) => {
+                self.record_sent(sender, row, lead, attempted_at)?;
+                Ok(true)
+            }
+            // Not there: sending it now cannot make two.
+            Ok(false) => Ok(false),
+            Err(e) => {
+                tracing::warn!(
+                    "account {}: cannot reconcile outbox #{}: {e}",
+                    sender.account.name,
+                    row.id
+                );
+                self.db().read(|c| {
+                    store::outbox::defer(
+                        c,
+                        row.id,
+                        now + TRANSIENT_WAIT,
+                        "outcome unknown, to be reconciled",
+                    )
+                })?;
+                sender.done = true;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Acts on what the channel said; returns whether the message went out.
+    fn handle_outcome(
+        &self,
+        sender: &mut Sender,
+        row: &OutboxRow,
+        lead: &Lead,
+        outcome: Result<(), SendError>,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
+        let account = sender.account.id;
+        let error = match outcome {
+            Ok(()) => {
+                self.record_sent(sender, row, lead, now)?;
+                return Ok(true);
+            }
+            Err(error) => error,
+        };
+        tracing::warn!(
+            "account {}: outbox #{}: {error}",
+            sender.account.name,
+            row.id
+        );
+        let why = error.to_string();
+        match error {
+            SendError::Transient(_) => {
+                self.db().read(|c| {
+                    store::outbox::defer_account(c, account, now + TRANSIENT_WAIT, &why)
+                })?;
+                sender.done = true;
+            }
+            SendError::RateLimited(_) => {
+                self.db().read(|c| {
+                    store::outbox::defer_account(c, account, now + RATE_LIMIT_WAIT, &why)
+                })?;
+                sender.done = true;
+            }
+            SendError::Unknown(_) => {
+                self.db().write(|tx| {
+                    store::outbox::mark_attempted(tx, row.id, now)?;
+                    store::outbox::defer(tx, row.id, now + TRANSIENT_WAIT, &why)
+                })?;
+                sender.done = true;
+            }
+            SendError::Credentials(_) => {
+                self.db()
+                    .read(|c| store::accounts::set_paused(c, account, Some(&why)))?;
+                sender.done = true;
+            }
+            SendError::WindowClosed | SendError::Permanent(_) => self.set_aside(row, &why, now)?,
+        }
+        Ok(false)
+    }
+
+    fn record_sent(
+        &self,
+        sender: &Sender,
+        row: &OutboxRow,
+        lead: &Lead,
+        at: Millis,
+    ) -> anyhow::Result<()> {
+        let gap = sender.rules.gap_after_send(&mut rand::thread_rng());
+        let via = format!("via {}", sender.channel.name());
+        self.db().write(|tx| {
+            store::outbox::mark_sent(tx, row.id, at)?;
+            store::accounts::set_next_send_at(tx, sender.account.id, at + gap)?;
+            store::messages::insert(tx, lead.id, Direction::Outbound, &row.text, at, &row.plugin)?;
+            store::leads::mark_contacted(tx, lead.id, at)?;
+            audit_delivery(tx, row, true, Some(&via), at)
+        })
+    }
+
+    /// Blocks a message for good, with the reason.
+    fn set_aside(&self, row: &OutboxRow, reason: &str, now: Millis) -> anyhow::Result<()> {
+        self.db().write(|tx| {
+            store::outbox::block(tx, row.id, reason)?;
+            audit_delivery(tx, row, false, Some(reason), now)
+        })
     }
 }
 

@@ -32,10 +32,20 @@ pub struct Received {
     pub event_id: Option<i64>,
 }
 
+/// Who wrote: channels know leads by handle (sandbox, bridge) or by their own user id
+/// (Instagram's IGSID).
+#[derive(Debug, Clone, Copy)]
+pub enum Sender<'a> {
+    Handle(&'a str),
+    ChannelUser(&'a str),
+}
+
 /// A message a lead sent us.
 #[derive(Debug, Clone)]
 pub struct InboundMessage<'a> {
-    pub handle: &'a str,
+    /// The account it was sent to.
+    pub account: i64,
+    pub from: Sender<'a>,
     pub text: &'a str,
     /// When the lead sent it.
     pub at: Millis,
@@ -55,14 +65,20 @@ pub fn inbound(
     now: Millis,
 ) -> anyhow::Result<Received> {
     let InboundMessage {
-        handle,
+        account,
+        from,
         text,
         at,
         source,
         ..
     } = *message;
     db.write(|tx| {
-        let lead = store::leads::get_or_create(tx, handle, at)?;
+        let lead = match from {
+            Sender::Handle(handle) => store::leads::get_or_create(tx, account, handle, at)?,
+            Sender::ChannelUser(id) => {
+                store::leads::get_or_create_by_channel_user(tx, account, id, at)?
+            }
+        };
         let payload = Payload {
             text: Some(text.to_owned()),
             at: Some(at),

@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::channels::Channel;
-use crate::channels::safety::SendingRules;
 use crate::clock::Millis;
 use crate::runtime::host::{HostServices, HostState};
 use crate::runtime::{HookFailure, HookInput, HookOutput, Runtime};
@@ -57,8 +55,6 @@ pub enum Executor {
 pub struct Engine {
     services: Arc<HostServices>,
     executor: Executor,
-    rules: SendingRules,
-    channel: Channel,
 }
 
 /// Events handled per pass; a pass then delivers, so a large backlog does not starve sending.
@@ -66,13 +62,7 @@ const EVENT_BATCH: u32 = 200;
 
 impl Engine {
     pub fn new(services: Arc<HostServices>, executor: Executor) -> anyhow::Result<Self> {
-        let rules = SendingRules::from_config(&services.config.sending)?;
-        Ok(Self {
-            services,
-            executor,
-            rules,
-            channel: Channel::Sandbox,
-        })
+        Ok(Self { services, executor })
     }
 
     pub fn db(&self) -> &Db {

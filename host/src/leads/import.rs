@@ -1,8 +1,6 @@
 //! Importing a CSV file of leads: parse, then store every valid record in one transaction,
 //! merging with leads already stored, and queue a filter event for each.
 
-use std::path::Path;
-
 use anyhow::Context as _;
 use serde::Serialize;
 
@@ -20,37 +18,39 @@ pub struct ImportReport {
     pub rejected: Vec<Reject>,
 }
 
-/// Imports `path`. With `strict`, any rejected row is an error and nothing is imported.
-/// `progress` is told how many records are stored, for a progress bar.
+/// What is being imported, into which account, and how strictly.
+pub struct ImportOptions<'a> {
+    /// Names the input in messages (`file:line: …`).
+    pub source: &'a str,
+    pub account: i64,
+    /// Any rejected row is an error and nothing is imported.
+    pub strict: bool,
+}
+
+/// Imports the file at `options.source`. `progress` is told how many records are stored,
+/// for a progress bar.
 pub fn import_file(
     db: &Db,
-    path: &Path,
-    strict: bool,
+    options: &ImportOptions<'_>,
     now: Millis,
     progress: impl Fn(u64, u64),
 ) -> anyhow::Result<ImportReport> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    import_bytes(
-        db,
-        &bytes,
-        &path.display().to_string(),
-        strict,
-        now,
-        progress,
-    )
+    let bytes =
+        std::fs::read(options.source).with_context(|| format!("cannot read {}", options.source))?;
+    import_bytes(db, &bytes, options, now, progress)
 }
 
-/// [`import_file`] for bytes already in memory; `source` names them in messages.
+/// [`import_file`] for bytes already in memory.
 pub fn import_bytes(
     db: &Db,
     bytes: &[u8],
-    source: &str,
-    strict: bool,
+    options: &ImportOptions<'_>,
     now: Millis,
     progress: impl Fn(u64, u64),
 ) -> anyhow::Result<ImportReport> {
+    let (source, account) = (options.source, options.account);
     let parsed = csv_import::parse(bytes).with_context(|| format!("cannot import {source}"))?;
-    if strict && !parsed.rejects.is_empty() {
+    if options.strict && !parsed.rejects.is_empty() {
         let lines: Vec<String> = parsed
             .rejects
             .iter()
@@ -70,7 +70,7 @@ pub fn import_bytes(
     };
     db.write(|tx| {
         for (done, record) in parsed.records.iter().enumerate() {
-            let stored = store::leads::upsert(tx, record, now)?;
+            let stored = store::leads::upsert(tx, record, account, now)?;
             match stored {
                 Upserted::Created(_) => report.imported += 1,
                 Upserted::Merged(_) => report.merged += 1,

@@ -74,6 +74,9 @@ impl FromStr for LeadStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct Lead {
     pub id: i64,
+    pub account_id: i64,
+    /// The lead's id on the channel (the Instagram-scoped user id), once known.
+    pub channel_user_id: Option<String>,
     pub handle: String,
     pub name: Option<String>,
     pub email: Option<String>,

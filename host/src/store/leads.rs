@@ -9,7 +9,7 @@ use crate::clock::Millis;
 use crate::leads::{Lead, LeadStatus, csv_import::LeadRecord};
 
 const LEAD_COLUMNS: &str = "id, handle, name, email, phone, notes, status, score, dnc_reason, \
-                            created_at, last_inbound_at, last_outbound_at";
+                            created_at, last_inbound_at, last_outbound_at, account_id, channel_user_id";
 
 fn lead_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
     let status: String = row.get(6)?;
@@ -26,6 +26,8 @@ fn lead_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
         created_at: row.get(9)?,
         last_inbound_at: row.get(10)?,
         last_outbound_at: row.get(11)?,
+        account_id: row.get(12)?,
+        channel_user_id: row.get(13)?,
         tags: Vec::new(),
         custom: BTreeMap::new(),
     })
@@ -115,9 +117,15 @@ impl Upserted {
     }
 }
 
-/// Stores an imported record: a new lead, or merged into the existing lead with the same
-/// handle (empty fields filled, tags added; values already stored win).
-pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Result<Upserted> {
+/// Stores an imported record: a new lead of `account`, or merged into the existing lead with
+/// the same handle (empty fields filled, tags added; values already stored win, and the lead
+/// stays with the account it belongs to).
+pub fn upsert(
+    conn: &Connection,
+    record: &LeadRecord,
+    account: i64,
+    now: Millis,
+) -> anyhow::Result<Upserted> {
     let existing: Option<i64> = conn
         .prepare_cached("SELECT id FROM leads WHERE handle = ?1")?
         .query_row([&record.handle], |r| r.get(0))
@@ -141,8 +149,8 @@ pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Re
         }
         None => {
             conn.prepare_cached(
-                "INSERT INTO leads (handle, name, email, phone, notes, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT INTO leads (handle, name, email, phone, notes, created_at, updated_at, account_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
             )?
             .execute(params![
                 record.handle,
@@ -150,7 +158,8 @@ pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Re
                 record.email,
                 record.phone,
                 record.notes,
-                now
+                now,
+                account
             ])?;
             let id = conn.last_insert_rowid();
             keep_suppressed(conn, id, &record.handle, now)?;
@@ -170,17 +179,49 @@ pub fn upsert(conn: &Connection, record: &LeadRecord, now: Millis) -> anyhow::Re
     Ok(outcome)
 }
 
-/// A lead that wrote to us through a channel before we knew them.
-pub fn get_or_create(conn: &Connection, handle: &str, now: Millis) -> anyhow::Result<Lead> {
+/// A lead that wrote to `account` before we knew them, by handle.
+pub fn get_or_create(
+    conn: &Connection,
+    account: i64,
+    handle: &str,
+    now: Millis,
+) -> anyhow::Result<Lead> {
     let created = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO leads (handle, created_at, updated_at) VALUES (?1, ?2, ?2)",
+            "INSERT OR IGNORE INTO leads (handle, created_at, updated_at, account_id) VALUES (?1, ?2, ?2, ?3)",
         )?
-        .execute(params![handle, now])?;
+        .execute(params![handle, now, account])?;
     if created == 1 {
         keep_suppressed(conn, conn.last_insert_rowid(), handle, now)?;
     }
     by_handle(conn, handle)?.context("lead vanished while being created")
+}
+
+/// A lead known only by their id on the channel (Instagram tells us the IGSID, not the
+/// handle). A new one gets the stand-in handle `ig_<id>` until the handle is known.
+pub fn get_or_create_by_channel_user(
+    conn: &Connection,
+    account: i64,
+    channel_user_id: &str,
+    now: Millis,
+) -> anyhow::Result<Lead> {
+    let known: Option<i64> = conn
+        .prepare_cached("SELECT id FROM leads WHERE account_id = ?1 AND channel_user_id = ?2")?
+        .query_row(params![account, channel_user_id], |r| r.get(0))
+        .optional()?;
+    let id = match known {
+        Some(id) => id,
+        None => {
+            let handle = format!("ig_{channel_user_id}");
+            let lead = get_or_create(conn, account, &handle, now)?;
+            conn.execute(
+                "UPDATE leads SET channel_user_id = ?2 WHERE id = ?1",
+                params![lead.id, channel_user_id],
+            )?;
+            lead.id
+        }
+    };
+    get(conn, id)?.context("lead vanished while being created")
 }
 
 /// Changes a lead's status. Never lifts do-not-contact: only [`mark_do_not_contact`] sets

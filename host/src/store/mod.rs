@@ -4,6 +4,7 @@
 //! Query functions take a `&Connection` so that callers compose several of them inside one
 //! transaction with [`Db::write`].
 
+pub mod accounts;
 pub mod audit;
 pub mod events;
 pub mod leads;
@@ -21,6 +22,7 @@ use rusqlite::{Connection, Transaction};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_suppressed_handles.sql"),
+    include_str!("migrations/0003_accounts.sql"),
 ];
 
 /// A handle to the open database, cheap to clone. One connection behind a mutex: every

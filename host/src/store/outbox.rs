@@ -9,6 +9,7 @@ use crate::clock::Millis;
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxRow {
     pub id: i64,
+    pub account_id: i64,
     pub lead_id: i64,
     pub plugin: String,
     pub text: String,
@@ -16,6 +17,8 @@ pub struct OutboxRow {
     pub not_before: Millis,
     pub sent_at: Option<Millis>,
     pub detail: Option<String>,
+    /// Set when the last send's outcome is unknown (see [`mark_attempted`]).
+    pub attempted_at: Option<Millis>,
 }
 
 /// Queues a message unless one with the same key exists; returns whether it was queued.
@@ -30,8 +33,9 @@ pub fn enqueue(
 ) -> anyhow::Result<bool> {
     let inserted = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO outbox (idempotency_key, lead_id, plugin, event_id, text, created_at, not_before)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            "INSERT OR IGNORE INTO outbox
+               (idempotency_key, account_id, lead_id, plugin, event_id, text, created_at, not_before)
+             VALUES (?1, (SELECT account_id FROM leads WHERE id = ?2), ?2, ?3, ?4, ?5, ?6, ?6)",
         )?
         .execute(params![key, lead_id, plugin, event_id, text, now])?;
     Ok(inserted == 1)
@@ -47,10 +51,13 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         not_before: r.get(5)?,
         sent_at: r.get(6)?,
         detail: r.get(7)?,
+        account_id: r.get(8)?,
+        attempted_at: r.get(9)?,
     })
 }
 
-const COLUMNS: &str = "id, lead_id, plugin, text, status, not_before, sent_at, detail";
+const COLUMNS: &str =
+    "id, lead_id, plugin, text, status, not_before, sent_at, detail, account_id, attempted_at";
 
 /// Queued messages that may go out now, oldest first.
 pub fn due(conn: &Connection, now: Millis) -> anyhow::Result<Vec<OutboxRow>> {
@@ -79,22 +86,48 @@ pub fn block(conn: &Connection, id: i64, reason: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Holds back every queued message until `until` (the account may not send before then).
-pub fn defer_all(conn: &Connection, until: Millis, reason: &str) -> anyhow::Result<()> {
+/// Holds back an account's queued messages until `until` (it may not send before then).
+pub fn defer_account(
+    conn: &Connection,
+    account: i64,
+    until: Millis,
+    reason: &str,
+) -> anyhow::Result<()> {
     conn.prepare_cached(
-        "UPDATE outbox SET not_before = ?1, detail = ?2 WHERE status = 'queued' AND not_before < ?1",
+        "UPDATE outbox SET not_before = ?2, detail = ?3
+         WHERE account_id = ?1 AND status = 'queued' AND not_before < ?2",
     )?
-    .execute(params![until, reason])?;
+    .execute(params![account, until, reason])?;
     Ok(())
 }
 
-/// How many messages went out in `[from, to)`.
-pub fn sent_between(conn: &Connection, from: Millis, to: Millis) -> anyhow::Result<u32> {
+/// Holds back one message until `until`.
+pub fn defer(conn: &Connection, id: i64, until: Millis, reason: &str) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE outbox SET not_before = ?2, detail = ?3 WHERE id = ?1")?
+        .execute(params![id, until, reason])?;
+    Ok(())
+}
+
+/// Records that a send went out with no answer: its outcome must be reconciled before the
+/// message is ever sent again.
+pub fn mark_attempted(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE outbox SET attempted_at = ?2, detail = 'outcome unknown, to be reconciled' WHERE id = ?1")?
+        .execute(params![id, at])?;
+    Ok(())
+}
+
+/// How many messages an account sent in `[from, to)`.
+pub fn sent_between(
+    conn: &Connection,
+    account: i64,
+    from: Millis,
+    to: Millis,
+) -> anyhow::Result<u32> {
     Ok(conn
         .prepare_cached(
-            "SELECT count(*) FROM outbox WHERE status = 'sent' AND sent_at >= ?1 AND sent_at < ?2",
+            "SELECT count(*) FROM outbox WHERE account_id = ?1 AND status = 'sent' AND sent_at >= ?2 AND sent_at < ?3",
         )?
-        .query_row(params![from, to], |r| r.get(0))?)
+        .query_row(params![account, from, to], |r| r.get(0))?)
 }
 
 pub fn queued_count(conn: &Connection) -> anyhow::Result<u32> {
@@ -103,24 +136,4 @@ pub fn queued_count(conn: &Connection) -> anyhow::Result<u32> {
         [],
         |r| r.get(0),
     )?)
-}
-
-const NEXT_SEND_KEY: &str = "outbox.next_send_at";
-
-/// When the gap after the last send ends.
-pub fn next_send_at(conn: &Connection) -> anyhow::Result<Option<Millis>> {
-    use rusqlite::OptionalExtension as _;
-    let value: Option<String> = conn
-        .prepare_cached("SELECT value FROM host_state WHERE key = ?1")?
-        .query_row([NEXT_SEND_KEY], |r| r.get(0))
-        .optional()?;
-    Ok(value.and_then(|v| v.parse().ok()))
-}
-
-pub fn set_next_send_at(conn: &Connection, at: Millis) -> anyhow::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO host_state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
-    )?
-    .execute(params![NEXT_SEND_KEY, at.to_string()])?;
-    Ok(())
 }

@@ -54,7 +54,7 @@ fn fixture() -> Fixture {
                     notes: None,
                     custom: Default::default(),
                 };
-                ids.push(store::leads::upsert(tx, &record, 0)?.id());
+                ids.push(store::leads::upsert(tx, &record, 1, 0)?.id());
             }
             Ok((ids[0], ids[1]))
         })

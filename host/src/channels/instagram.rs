@@ -1,0 +1,242 @@
+//! The Instagram Messaging API (Graph API): sending a text message to a lead by their
+//! Instagram-scoped id, Meta's error bodies mapped to what the outbox should do, and the
+//! Conversations API to find out whether a send with an unknown outcome arrived.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::SendError;
+use super::account::ChannelSettings;
+use crate::clock::{MINUTE, Millis};
+use crate::leads::Lead;
+
+pub const DEFAULT_BASE_URL: &str = "https://graph.instagram.com";
+pub const DEFAULT_API_VERSION: &str = "v21.0";
+/// Meta's limit for a text message, counted in bytes to be safe with any script.
+pub const TEXT_MAX_BYTES: usize = 1000;
+
+pub struct InstagramClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// Meta's error body: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: GraphError,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    error_subcode: Option<i64>,
+}
+
+impl InstagramClient {
+    pub fn new(
+        settings: &ChannelSettings,
+        token: String,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let base = settings
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL)
+            .trim_end_matches('/');
+        let version = settings
+            .api_version
+            .as_deref()
+            .unwrap_or(DEFAULT_API_VERSION);
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(Self {
+            http,
+            base: format!("{base}/{version}"),
+            token,
+        })
+    }
+
+    fn recipient(lead: &Lead) -> Result<&str, SendError> {
+        lead.channel_user_id.as_deref().ok_or_else(|| {
+            SendError::Permanent(
+                "the lead has no Instagram id yet: they must message the account first".into(),
+            )
+        })
+    }
+
+    pub async fn send(&self, lead: &Lead, text: &str) -> Result<(), SendError> {
+        if text.len() > TEXT_MAX_BYTES {
+            return Err(SendError::Permanent(format!(
+                "text is {} bytes; Instagram takes at most {TEXT_MAX_BYTES}",
+                text.len()
+            )));
+        }
+        let body =
+            json!({ "recipient": { "id": Self::recipient(lead)? }, "message": { "text": text } });
+        let response = self
+            .http
+            .post(format!("{}/me/messages", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(classify(status, &body))
+    }
+
+    /// Asks the Conversations API whether our message is in the conversation.
+    pub async fn was_delivered(
+        &self,
+        lead: &Lead,
+        text: &str,
+        since: Millis,
+    ) -> Result<bool, SendError> {
+        let response = self
+            .http
+            .get(format!("{}/me/conversations", self.base))
+            .bearer_auth(&self.token)
+            .query(&[
+                ("platform", "instagram"),
+                ("user_id", Self::recipient(lead)?),
+                ("fields", "messages{message,created_time}"),
+            ])
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body));
+        }
+        let listing: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|_| SendError::Transient("unreadable conversations listing".into()))?;
+        let messages = listing["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|conversation| {
+                conversation["messages"]["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            });
+        // Clocks differ: a message created up to a minute before our attempt still counts.
+        Ok(messages.into_iter().any(|m| {
+            m["message"].as_str() == Some(text)
+                && m["created_time"]
+                    .as_str()
+                    .and_then(parse_graph_time)
+                    .is_none_or(|at| at >= since - MINUTE)
+        }))
+    }
+}
+
+/// Graph API times look like `2026-11-26T10:00:00+0000`.
+fn parse_graph_time(text: &str) -> Option<Millis> {
+    chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z")
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// A request that failed without an HTTP answer. If the connection was never made nothing
+/// was sent; any other failure may have happened after Meta received the message.
+fn request_failure(error: reqwest::Error) -> SendError {
+    if error.is_connect() {
+        SendError::Transient("cannot connect to the Graph API".into())
+    } else if error.is_timeout() {
+        SendError::Unknown("no answer from the Graph API in time".into())
+    } else {
+        SendError::Unknown("the connection to the Graph API failed".into())
+    }
+}
+
+/// Maps an HTTP status and Meta's error body to what the outbox should do.
+fn classify(status: u16, body: &str) -> SendError {
+    let error = serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error);
+    let (code, subcode, message) = match &error {
+        Some(e) => (
+            e.code,
+            e.error_subcode,
+            e.message.chars().take(200).collect::<String>(),
+        ),
+        None => (0, None, format!("HTTP {status}")),
+    };
+    match (code, subcode) {
+        (190, _) => SendError::Credentials(message),
+        (10, _) | (_, Some(2534022)) => SendError::WindowClosed,
+        (4 | 17 | 32 | 613, _) => SendError::RateLimited(message),
+        _ if status == 429 => SendError::RateLimited(message),
+        (100, Some(2534014)) => {
+            SendError::Permanent(format!("Instagram user not found: {message}"))
+        }
+        (551, _) => SendError::Permanent(format!("the person is not available: {message}")),
+        (1 | 2, _) => SendError::Transient(message),
+        _ if status >= 500 => SendError::Transient(message),
+        _ => SendError::Permanent(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(code: i64, subcode: Option<i64>) -> String {
+        json!({"error": {"message": "m", "type": "OAuthException", "code": code, "error_subcode": subcode, "fbtrace_id": "x"}})
+            .to_string()
+    }
+
+    #[test]
+    fn meta_errors_map_to_what_the_outbox_does() {
+        assert_eq!(
+            classify(400, &body(190, Some(463))),
+            SendError::Credentials("m".into())
+        );
+        assert_eq!(
+            classify(400, &body(10, Some(2534022))),
+            SendError::WindowClosed
+        );
+        assert_eq!(
+            classify(400, &body(100, Some(2534022))),
+            SendError::WindowClosed
+        );
+        assert_eq!(
+            classify(400, &body(613, None)),
+            SendError::RateLimited("m".into())
+        );
+        assert_eq!(
+            classify(429, "not json"),
+            SendError::RateLimited("HTTP 429".into())
+        );
+        assert!(
+            matches!(classify(400, &body(100, Some(2534014))), SendError::Permanent(m) if m.contains("not found"))
+        );
+        assert_eq!(
+            classify(500, &body(2, None)),
+            SendError::Transient("m".into())
+        );
+        assert_eq!(classify(503, ""), SendError::Transient("HTTP 503".into()));
+        assert_eq!(
+            classify(400, &body(100, None)),
+            SendError::Permanent("m".into())
+        );
+    }
+
+    #[test]
+    fn graph_times_parse() {
+        assert_eq!(parse_graph_time("1970-01-01T00:00:01+0000"), Some(1000));
+        assert_eq!(parse_graph_time("yesterday"), None);
+    }
+}
