@@ -54,7 +54,8 @@ impl Sandbox {
         self
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    /// The binary with these arguments, in this directory, with this sandbox's environment.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.dir.path()).args(args);
         for var in LEAKY_ENV {
@@ -64,7 +65,13 @@ impl Sandbox {
             cmd.env("OUTREACH_NOW", now);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd.output().expect("cannot run the outreach binary")
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .expect("cannot run the outreach binary")
     }
 
     /// Runs and expects success; returns stdout.

@@ -18,6 +18,8 @@ use crate::config::AiConfig;
 /// (`true` marks the lead's messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AiRequest {
+    /// The model to ask instead of the configured one (an account's own choice).
+    pub model: Option<String>,
     pub system_prompt: String,
     pub conversation: Vec<(bool, String)>,
     pub max_tokens: u32,
@@ -97,10 +99,13 @@ impl AiProvider {
         }))
     }
 
-    /// Who receives the conversation, for the audit log and the user.
-    pub fn recipient(&self) -> String {
+    /// Who receives the conversation (asked for `model` when given), for the audit log and
+    /// the user.
+    pub fn recipient(&self, model: Option<&str>) -> String {
         match self {
-            Self::Remote(remote) => format!("{} (model {})", remote.host, remote.model),
+            Self::Remote(remote) => {
+                format!("{} (model {})", remote.host, model.unwrap_or(&remote.model))
+            }
             Self::Offline { .. } => "the offline template (nothing leaves this machine)".into(),
         }
     }
@@ -128,7 +133,8 @@ impl RemoteAi {
     async fn generate_with_retries(&self, request: &AiRequest) -> Result<AiReply, AiError> {
         let mut attempt = 0;
         loop {
-            match remote_generate(&self.client, &self.model, request).await {
+            let model = request.model.as_deref().unwrap_or(&self.model);
+            match remote_generate(&self.client, model, request).await {
                 Err(AiError::Provider {
                     retryable: true,
                     message,

@@ -34,7 +34,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     println!(
         "== outreach demo: database {}, sandbox channel, AI: {}",
         cli.db.display(),
-        app.services().ai.recipient()
+        app.services().ai.recipient(None)
     );
 
     println!("\n== importing examples/leads.csv");

@@ -2,10 +2,12 @@
 //! submodule per command group. Errors are printed with their whole context chain and exit
 //! with status 1.
 
+mod accounts;
 mod demo;
 mod leads;
 mod output;
 mod plugins;
+mod serve;
 mod work;
 
 use std::io::IsTerminal as _;
@@ -73,6 +75,11 @@ enum Command {
     Audit(work::AuditArgs),
     /// Export everything (leads, conversations, plugins, grants, audit) as JSON.
     Export(work::ExportArgs),
+    /// Add, list, pause and resume the accounts messages go out through.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
+    /// Receive Instagram webhooks and run the engine, as a service.
+    Serve(serve::ServeArgs),
 }
 
 /// What every command works with. The wasm runtime is started only by commands that run
@@ -223,5 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Conversations(cmd) => work::conversations(&app, cmd),
         Command::Audit(args) => work::audit(&app, args),
         Command::Export(args) => work::export(&app, args),
+        Command::Account(cmd) => accounts::run(&app, cmd),
+        Command::Serve(args) => serve::run(&app, args).await,
     }
 }

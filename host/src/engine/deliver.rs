@@ -4,6 +4,7 @@
 //! is reconciled with the channel before it is tried again.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use super::{Engine, RunStats};
@@ -72,12 +73,11 @@ impl Engine {
                 self.set_aside(&row, "lead is do-not-contact", now)?;
                 continue;
             }
-            if !senders.contains_key(&row.account_id) {
-                senders.insert(row.account_id, self.sender(row.account_id, now)?);
-            }
-            let Some(Some(sender)) = senders.get_mut(&row.account_id) else {
-                continue;
+            let sender = match senders.entry(row.account_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(new) => new.insert(self.sender(row.account_id, now)?),
             };
+            let Some(sender) = sender else { continue };
             if sender.done {
                 continue;
             }
@@ -206,8 +206,15 @@ impl Engine {
                 sender.done = true;
             }
             SendError::Credentials(_) => {
-                self.db()
-                    .read(|c| store::accounts::set_paused(c, account, Some(&why)))?;
+                self.db().write(|tx| {
+                    store::accounts::set_paused(tx, account, Some(&why))?;
+                    store::outbox::defer(
+                        tx,
+                        row.id,
+                        now,
+                        &format!("waiting: account paused: {why}"),
+                    )
+                })?;
                 sender.done = true;
             }
             SendError::WindowClosed | SendError::Permanent(_) => self.set_aside(row, &why, now)?,

@@ -2,11 +2,12 @@
 //! it keeps the last messages only, cuts long ones, takes out personal data the plugin was
 //! not granted, and records that the provider received the lead's conversation.
 
-use super::HostState;
+use super::{HostState, storage_failure};
 use crate::ai::AiRequest;
 use crate::consent::{Permission, redact_personal};
 use crate::runtime::bindings::outreach::plugin::ai::{GenerateRequest, Generated, Host};
 use crate::runtime::bindings::wit;
+use crate::store;
 
 impl Host for HostState {
     async fn generate(&mut self, request: GenerateRequest) -> Result<Generated, wit::Error> {
@@ -14,7 +15,16 @@ impl Host for HostState {
             Some(id) => Some(self.contactable_lead("ai.generate", Permission::AiGenerate, id)?),
             None => None,
         };
-        let recipient = format!("sent to {}", self.services.ai.recipient());
+        let account = match &lead {
+            Some(lead) => self
+                .services
+                .db
+                .read(|c| store::accounts::get(c, lead.account_id))
+                .map_err(storage_failure)?,
+            None => None,
+        };
+        let model = account.and_then(|a| a.ai_model);
+        let recipient = format!("sent to {}", self.services.ai.recipient(model.as_deref()));
         self.check_noting(
             "ai.generate",
             Permission::AiGenerate,
@@ -31,6 +41,7 @@ impl Host for HostState {
         let keep = ai.max_context_messages as usize;
         let skip = request.conversation.len().saturating_sub(keep);
         let request = AiRequest {
+            model,
             system_prompt: outgoing(request.system_prompt),
             conversation: request
                 .conversation

@@ -45,7 +45,8 @@ impl Host for HostState {
         let id = to_id(lead)?;
         self.reach("messaging.send", id)?;
         self.check("messaging.send", Permission::MessagesSend, Some(id))?;
-        self.contactable_lead("messaging.send", Permission::MessagesSend, id)?;
+        let target = self.contactable_lead("messaging.send", Permission::MessagesSend, id)?;
+        self.check_window("messaging.send", &target)?;
         validate_text(&text)?;
         if self.call.staged_sends.len() >= SENDS_PER_CALL {
             return Err(wit::Error::LimitExceeded(format!(

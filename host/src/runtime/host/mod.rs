@@ -266,11 +266,38 @@ impl HostState {
         Ok(lead)
     }
 
+    /// Refuses an automated message the lead's channel would not carry now (Instagram's
+    /// 24-hour window), as the plugin's view of the host rule the outbox enforces anyway.
+    fn check_window(&self, action: &str, lead: &crate::leads::Lead) -> Result<(), wit::Error> {
+        let channel = self
+            .services
+            .db
+            .read(|c| store::accounts::get(c, lead.account_id))
+            .map_err(storage_failure)?
+            .map(|a| a.channel);
+        match channel {
+            Some(channel) if !crate::channels::window_open(channel, lead, self.now()) => {
+                self.audit(
+                    action,
+                    Some(Permission::MessagesSend),
+                    Some(lead.id),
+                    false,
+                    Some(WINDOW_CLOSED),
+                );
+                Err(wit::Error::Unavailable(WINDOW_CLOSED.into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The lead as this plugin may see it right now.
     fn visible_lead(&self, lead: &crate::leads::Lead) -> wit::Lead {
         project_lead(lead, self.granted(Permission::LeadsReadPii)).into()
     }
 }
+
+/// What a plugin is told when the channel's messaging window is closed.
+pub const WINDOW_CLOSED: &str = "messaging window closed";
 
 /// A storage failure inside a host call: logged in full for the user, opaque to the plugin.
 fn storage_failure(e: anyhow::Error) -> wit::Error {

@@ -1,0 +1,197 @@
+//! `outreach account …`: the accounts messages go out through, their channels and rules.
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+use super::App;
+use super::output::{json, or_dash, table};
+use crate::channels::account::{ChannelKind, ChannelSettings, RuleOverrides};
+use crate::secrets::SecretKey;
+use crate::store::{self, accounts::NewAccount};
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Add an account. Instagram needs --ig-user-id and an access token in the environment
+    /// variable named by --token-env (so it never shows in your shell history).
+    Add(Box<AddArgs>),
+    /// List accounts (credentials are never shown).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sending through an account; queued messages wait.
+    Pause {
+        name: String,
+        #[arg(long, default_value = "paused by the user")]
+        reason: String,
+    },
+    /// Send through a paused account again.
+    Resume { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    name: String,
+    #[arg(long, value_enum)]
+    channel: ChannelKind,
+    /// Instagram: the professional account's id (the webhook's entry.id).
+    #[arg(long)]
+    ig_user_id: Option<String>,
+    /// The environment variable holding the access token.
+    #[arg(long, default_value = "INSTAGRAM_ACCESS_TOKEN")]
+    token_env: String,
+    /// Instagram: the Graph API base [default: https://graph.instagram.com].
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Instagram: the Graph API version [default: v21.0].
+    #[arg(long)]
+    api_version: Option<String>,
+    #[arg(long)]
+    daily_cap: Option<u32>,
+    #[arg(long)]
+    min_gap_seconds: Option<u64>,
+    #[arg(long)]
+    jitter_seconds: Option<u64>,
+    /// Like "21:00-08:00", in the account's time zone.
+    #[arg(long)]
+    quiet_hours: Option<String>,
+    /// An IANA time zone such as Europe/Berlin.
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Warm-up: the daily cap on the first day…
+    #[arg(long)]
+    warmup_start: Option<u32>,
+    /// …and how much it grows each day, up to --daily-cap.
+    #[arg(long, requires = "warmup_start")]
+    warmup_step: Option<u32>,
+    /// The AI model replies for this account's leads use.
+    #[arg(long)]
+    model: Option<String>,
+}
+
+pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Add(args) => add(app, *args),
+        AccountCommand::List { json: as_json } => {
+            let accounts = app.db.read(store::accounts::list)?;
+            if as_json {
+                return json(&accounts);
+            }
+            let rows: Vec<Vec<String>> = accounts
+                .iter()
+                .map(|a| {
+                    let rules = a.sending_rules(&app.config.sending, app.now());
+                    vec![
+                        a.name.clone(),
+                        a.channel.as_str().into(),
+                        match &a.pause_reason {
+                            Some(reason) if a.paused => format!("paused: {reason}"),
+                            _ => "active".into(),
+                        },
+                        rules
+                            .as_ref()
+                            .map_or_else(|e| format!("invalid: {e}"), |r| r.daily_cap.to_string()),
+                        or_dash(
+                            a.rules
+                                .quiet_hours
+                                .as_ref()
+                                .or(Some(&app.config.sending.quiet_hours))
+                                .filter(|q| !q.is_empty()),
+                        ),
+                        a.rules
+                            .timezone
+                            .clone()
+                            .unwrap_or_else(|| app.config.sending.timezone.clone()),
+                        if a.has_credentials { "set" } else { "-" }.into(),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "NAME",
+                    "CHANNEL",
+                    "STATE",
+                    "CAP TODAY",
+                    "QUIET",
+                    "TIMEZONE",
+                    "CREDENTIALS",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        AccountCommand::Pause { name, reason } => {
+            let account = app.db.read(|c| store::accounts::require(c, &name))?;
+            app.db
+                .read(|c| store::accounts::set_paused(c, account.id, Some(&reason)))?;
+            println!("{name} paused: nothing goes out until `outreach account resume {name}`");
+            Ok(())
+        }
+        AccountCommand::Resume { name } => {
+            let account = app.db.read(|c| store::accounts::require(c, &name))?;
+            app.db
+                .read(|c| store::accounts::set_paused(c, account.id, None))?;
+            println!("{name} resumed");
+            Ok(())
+        }
+    }
+}
+
+fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
+    let rules = RuleOverrides {
+        daily_cap: args.daily_cap,
+        min_gap_seconds: args.min_gap_seconds,
+        jitter_seconds: args.jitter_seconds,
+        quiet_hours: args.quiet_hours,
+        timezone: args.timezone,
+        warmup_start: args.warmup_start,
+        warmup_step: args.warmup_step,
+    };
+    let settings = ChannelSettings {
+        base_url: args.base_url,
+        api_version: args.api_version,
+        ig_user_id: args.ig_user_id,
+        bridge_url: None,
+    };
+    let sealed_credentials = match args.channel {
+        ChannelKind::Sandbox => None,
+        ChannelKind::Instagram => {
+            anyhow::ensure!(
+                settings.ig_user_id.is_some(),
+                "an Instagram account needs --ig-user-id"
+            );
+            let token = std::env::var(&args.token_env)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .with_context(|| {
+                    format!(
+                        "the access token is read from ${}, which is not set",
+                        args.token_env
+                    )
+                })?;
+            Some(SecretKey::from_env()?.seal(token.trim().as_bytes()))
+        }
+        ChannelKind::Bridge => anyhow::bail!("the bridge channel is not available yet"),
+    };
+    let new = NewAccount {
+        name: &args.name,
+        channel: args.channel,
+        rules,
+        ai_model: args.model,
+        settings,
+        sealed_credentials,
+    };
+    let id = app.db.write(|tx| {
+        let id = store::accounts::add(tx, &new, app.now())?;
+        // Rules are checked now, not at the first send.
+        let account = store::accounts::get(tx, id)?.context("account vanished")?;
+        account.sending_rules(&app.config.sending, app.now())?;
+        Ok(id)
+    })?;
+    println!(
+        "added account {} (#{id}, {})",
+        args.name,
+        args.channel.as_str()
+    );
+    Ok(())
+}

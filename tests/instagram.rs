@@ -1,0 +1,554 @@
+//! The Instagram channel end to end: `outreach serve` takes Meta's webhooks, the engine runs
+//! the plugins, and the outbox sends through a local server speaking the Graph API's wire
+//! format (paths, bearer token, JSON bodies, Meta's error bodies).
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use outreach::channels::instagram_webhook::signature_header;
+use serde_json::{Value, json};
+use support::{Sandbox, hostile_wasm};
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const APP_SECRET: &str = "test-app-secret";
+const VERIFY_TOKEN: &str = "test-verify-token";
+const TOKEN: &str = "IGQVJtest-access-token";
+const IG_ACCOUNT: &str = "17841400000000001";
+const NOW: &str = "2026-11-26T10:00:00Z";
+const NOW_MS: i64 = 1_795_687_200_000;
+
+fn sandbox(extra_config: &str) -> Sandbox {
+    let config = format!(
+        "[engine]\npoll_ms = 20\n\n[instagram]\nrequest_timeout_seconds = 1\napp_secret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n{extra_config}"
+    );
+    let mut sandbox = Sandbox::new(&config);
+    sandbox.env.push((
+        "OUTREACH_SECRET_KEY".into(),
+        "a long test key for sealing tokens".into(),
+    ));
+    sandbox
+        .env
+        .push(("INSTAGRAM_ACCESS_TOKEN".into(), TOKEN.into()));
+    sandbox.at(NOW);
+    sandbox
+}
+
+/// Adds the Instagram account, pointed at the fake Graph API.
+fn add_account(sandbox: &Sandbox, graph: &MockServer) {
+    let base = graph.uri();
+    sandbox.ok(&[
+        "account",
+        "add",
+        "shop",
+        "--channel",
+        "instagram",
+        "--ig-user-id",
+        IG_ACCOUNT,
+        "--base-url",
+        &base,
+    ]);
+}
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(sandbox: &Sandbox) -> Served {
+    let mut child = sandbox
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("serve said {line:?}"))
+        .to_owned();
+    Served { child, url }
+}
+
+fn message(sender: &str, mid: &str, text: &str, at: i64) -> Value {
+    json!({"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": at, "messaging": [{
+        "sender": {"id": sender}, "recipient": {"id": IG_ACCOUNT}, "timestamp": at,
+        "message": {"mid": mid, "text": text}
+    }]}]})
+}
+
+async fn post(served: &Served, body: &Value, signature: Option<String>) -> u16 {
+    let body = serde_json::to_vec(body).unwrap();
+    let signature = signature.unwrap_or_else(|| signature_header(APP_SECRET.as_bytes(), &body));
+    reqwest::Client::new()
+        .post(&served.url)
+        .header("X-Hub-Signature-256", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits (a few seconds at most) until `done` holds.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sent_ok() -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"recipient_id": "5501", "message_id": "aWdfZAG1faW"}))
+}
+
+/// A Conversations API answer listing these texts in the lead's conversation.
+fn listing(texts: &[&str]) -> ResponseTemplate {
+    let messages: Vec<Value> = texts
+        .iter()
+        .map(|t| json!({"id": "m", "message": t, "created_time": "2026-11-26T10:00:00+0000"}))
+        .collect();
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"data": [{"id": "conv_1", "messages": {"data": messages}}]}))
+}
+
+fn meta_error(status: u16, code: i64, subcode: Option<i64>, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"error": {
+        "message": message, "type": "OAuthException", "code": code, "error_subcode": subcode, "fbtrace_id": "AbC"
+    }}))
+}
+
+async fn sends(graph: &MockServer) -> Vec<Value> {
+    let requests = graph.received_requests().await.unwrap();
+    requests
+        .iter()
+        .filter(|r| r.url.path().ends_with("/me/messages"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_are_verified_stored_once_and_answered_through_the_graph_api() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let served = serve(&sandbox);
+
+    // The subscription handshake.
+    let client = reqwest::Client::new();
+    let handshake = |token: &str| {
+        client
+            .get(&served.url)
+            .query(&[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", token),
+                ("hub.challenge", "1158201444"),
+            ])
+            .send()
+    };
+    let ok = handshake(VERIFY_TOKEN).await.unwrap();
+    assert_eq!(
+        (ok.status().as_u16(), ok.text().await.unwrap()),
+        (200, "1158201444".to_string())
+    );
+    assert_eq!(handshake("guess").await.unwrap().status().as_u16(), 403);
+
+    // Forged, missing and malformed signatures are refused and store nothing.
+    let hello = message("5501", "m_1", "hello", NOW_MS);
+    assert_eq!(
+        post(
+            &served,
+            &hello,
+            Some(signature_header(b"wrong secret", b"{}"))
+        )
+        .await,
+        401
+    );
+    assert_eq!(post(&served, &hello, Some("sha256=abc".into())).await, 401);
+    assert_eq!(post(&served, &hello, Some(String::new())).await, 401);
+    let oversized = message("5501", "m_big", &"x".repeat(300 * 1024), NOW_MS);
+    assert_eq!(post(&served, &oversized, None).await, 413);
+
+    // An echo of our own message is ignored; the real one is stored once, however often
+    // Meta delivers it, and answered through the Graph API.
+    let mut echo = message(IG_ACCOUNT, "m_echo", "echo: earlier", NOW_MS);
+    echo["entry"][0]["messaging"][0]["message"]["is_echo"] = json!(true);
+    assert_eq!(post(&served, &echo, None).await, 200);
+    assert_eq!(post(&served, &hello, None).await, 200);
+    assert_eq!(post(&served, &hello, None).await, 200);
+    eventually("the reply to be sent", || {
+        sandbox.conversation("ig_5501").len() == 2
+    });
+    assert_eq!(
+        sandbox.conversation("ig_5501"),
+        vec!["< hello", "> echo: hello"]
+    );
+    let events = sandbox.json(&["events"]);
+    assert_eq!(
+        events.as_array().unwrap().len(),
+        1,
+        "one event for two deliveries: {events}"
+    );
+    assert_eq!(
+        sends(&graph).await,
+        vec![json!({"recipient": {"id": "5501"}, "message": {"text": "echo: hello"}})]
+    );
+    let lead = sandbox.lead("ig_5501");
+    assert_eq!(lead["lead"]["channel_user_id"], "5501");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_loop_webhook_ai_reply_openrouter_outbox_graph_api() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    let openrouter = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/chat/completions"))
+        .and(header("authorization", "Bearer sk-or-test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "gen-1", "object": "chat.completion", "created": 1_764_000_000, "model": "anthropic/claude-haiku",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "We open at 9."}}]
+        })))
+        .mount(&openrouter)
+        .await;
+    let mut sandbox = sandbox(&format!(
+        "\n[ai]\nbase_url = \"{}/api/v1\"\n",
+        openrouter.uri()
+    ));
+    sandbox
+        .env
+        .push(("OPENROUTER_API_KEY".into(), "sk-or-test".into()));
+    let base = graph.uri();
+    sandbox.ok(&[
+        "account",
+        "add",
+        "shop",
+        "--channel",
+        "instagram",
+        "--ig-user-id",
+        IG_ACCOUNT,
+        "--base-url",
+        &base,
+        "--model",
+        "anthropic/claude-haiku",
+    ]);
+    sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
+    let served = serve(&sandbox);
+
+    assert_eq!(
+        post(
+            &served,
+            &message("7702", "m_7", "When do you open?", NOW_MS),
+            None
+        )
+        .await,
+        200
+    );
+    eventually("the AI reply to go out", || {
+        sandbox.conversation("ig_7702").len() == 2
+    });
+
+    // Hop by hop: the event, the plugin's decision, the provider request (with the
+    // account's model), the Graph API send, the conversation and the audit.
+    let events = sandbox.json(&["events"]);
+    assert_eq!(events[0]["kind"], "inbound");
+    assert_eq!(events[0]["results"][0]["outcome"], "queued a reply");
+    let asked: Value =
+        serde_json::from_slice(&openrouter.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(asked["model"], "anthropic/claude-haiku");
+    assert_eq!(
+        asked["messages"].as_array().unwrap().last().unwrap()["content"],
+        "When do you open?"
+    );
+    assert_eq!(
+        sends(&graph).await,
+        vec![json!({"recipient": {"id": "7702"}, "message": {"text": "We open at 9."}})]
+    );
+    assert_eq!(
+        sandbox.conversation("ig_7702"),
+        vec!["< When do you open?", "> We open at 9."]
+    );
+    let audit = sandbox.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "outbox.deliver" && r["detail"] == "via instagram")
+    );
+    let ai = audit.iter().find(|r| r["action"] == "ai.generate").unwrap();
+    assert!(
+        ai["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("(model anthropic/claude-haiku)"),
+        "{ai}"
+    );
+    let export = sandbox.ok(&["export"]);
+    assert!(
+        !export.contains(TOKEN) && !export.contains("sk-or-test"),
+        "no secret in the export"
+    );
+}
+
+/// Receives one message through `serve`, lets the engine answer it, then stops serving.
+async fn receive_and_answer(
+    sandbox: &Sandbox,
+    graph: &MockServer,
+    sender: &str,
+    text: &str,
+    at: i64,
+) {
+    let served = serve(sandbox);
+    assert_eq!(
+        post(
+            &served,
+            &message(sender, &format!("m_{sender}"), text, at),
+            None
+        )
+        .await,
+        200
+    );
+    let handle = format!("ig_{sender}");
+    eventually("the reply to be handled", || {
+        let events = sandbox.json(&["events"]);
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["lead"] == handle.as_str() && e["status"] == "done")
+            && sandbox.lead(&handle)["outbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["detail"] != Value::Null || o["status"] != "queued")
+    });
+    drop(served);
+    let _ = graph;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_are_retried_later_and_never_in_a_tight_loop() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(meta_error(
+            429,
+            4,
+            None,
+            "Application request limit reached",
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    let mut sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    receive_and_answer(&sandbox, &graph, "6601", "hello", NOW_MS).await;
+    assert_eq!(
+        sends(&graph).await.len(),
+        1,
+        "one attempt, then the account waits"
+    );
+    assert!(sandbox.conversation("ig_6601").len() == 1);
+    let outbox = &sandbox.lead("ig_6601")["outbox"][0];
+    assert!(
+        outbox["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("rate limited"),
+        "{outbox}"
+    );
+
+    sandbox.at("2026-11-26T10:05:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(sends(&graph).await.len(), 1, "still waiting");
+    sandbox.at("2026-11-26T10:16:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(sends(&graph).await.len(), 2);
+    assert_eq!(
+        sandbox.conversation("ig_6601"),
+        vec!["< hello", "> echo: hello"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_window_an_invalid_token_and_an_oversized_text_are_handled_without_sending() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .and(body_partial_json(json!({"recipient": {"id": "4402"}})))
+        .respond_with(meta_error(
+            400,
+            10,
+            Some(2534022),
+            "(#10) This message is sent outside of allowed window.",
+        ))
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .and(body_partial_json(json!({"recipient": {"id": "4403"}})))
+        .respond_with(meta_error(
+            401,
+            190,
+            Some(463),
+            "Error validating access token: Session has expired",
+        ))
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+
+    // Our own rule: the lead's last message is 25 hours old, so no automated send is tried.
+    receive_and_answer(&sandbox, &graph, "4401", "hello", NOW_MS - 25 * 3_600_000).await;
+    let events = sandbox.json(&["events"]);
+    assert_eq!(
+        events[0]["results"][0]["outcome"],
+        "reply not sent: messaging window closed"
+    );
+    // Meta's rule, when it disagrees with ours: the row is set aside with the reason.
+    receive_and_answer(&sandbox, &graph, "4402", "hello", NOW_MS).await;
+    assert_eq!(sandbox.lead("ig_4402")["outbox"][0]["status"], "blocked");
+    assert_eq!(
+        sandbox.lead("ig_4402")["outbox"][0]["detail"],
+        "messaging window closed"
+    );
+    // Too long for Instagram: refused before anything is sent.
+    receive_and_answer(&sandbox, &graph, "4404", &"y".repeat(1000), NOW_MS).await;
+    let events = sandbox.json(&["events"]);
+    let outcome = events[0]["results"][0]["outcome"].as_str().unwrap();
+    assert!(
+        outcome.contains("1006 bytes; the limit is 1000"),
+        "{outcome}"
+    );
+    // An expired token pauses the account; the message waits for the user to fix it.
+    receive_and_answer(&sandbox, &graph, "4403", "hello", NOW_MS).await;
+    let accounts = sandbox.json(&["account", "list"]);
+    let shop = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "shop")
+        .unwrap();
+    assert_eq!(shop["paused"], true);
+    assert!(
+        shop["pause_reason"]
+            .as_str()
+            .unwrap()
+            .contains("Session has expired"),
+        "{shop}"
+    );
+    assert_eq!(sandbox.lead("ig_4403")["outbox"][0]["status"], "queued");
+
+    let recipients: Vec<Value> = sends(&graph)
+        .await
+        .iter()
+        .map(|s| s["recipient"]["id"].clone())
+        .collect();
+    assert_eq!(
+        recipients,
+        vec![json!("4402"), json!("4403")],
+        "nothing else reached the Graph API"
+    );
+    let text = serde_json::to_string(&sandbox.json(&["account", "list"])).unwrap();
+    assert!(!text.contains(TOKEN), "the token is never shown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_with_an_unknown_outcome_is_reconciled_before_any_retry() {
+    let graph = MockServer::start().await;
+    // The first sends reach Meta but their answers come after our timeout.
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok().set_delay(Duration::from_secs(3)))
+        .mount(&graph)
+        .await;
+    let mut sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    for lead in ["3301", "3302"] {
+        receive_and_answer(&sandbox, &graph, lead, "hello", NOW_MS).await;
+    }
+    assert_eq!(
+        sends(&graph).await.len(),
+        2,
+        "each went out once, and no answer came back"
+    );
+    for lead in ["ig_3301", "ig_3302"] {
+        let outbox = &sandbox.lead(lead)["outbox"][0];
+        assert_eq!(outbox["status"], "queued");
+        assert!(outbox["attempted_at"].is_i64(), "{outbox}");
+    }
+
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/me/conversations"))
+        .and(query_param("user_id", "3301"))
+        .respond_with(listing(&["hello", "echo: hello"]))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/me/conversations"))
+        .and(query_param("user_id", "3302"))
+        .respond_with(listing(&["hello"]))
+        .mount(&graph)
+        .await;
+    sandbox.at("2026-11-26T10:05:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    // Lead 3301: Meta has our message, so it is recorded as sent and not sent again.
+    assert_eq!(sandbox.lead("ig_3301")["outbox"][0]["status"], "sent");
+    let posted: Vec<Value> = sends(&graph)
+        .await
+        .iter()
+        .map(|s| s["recipient"]["id"].clone())
+        .collect();
+    assert_eq!(
+        posted,
+        vec![json!("3302")],
+        "only the other lead's message was posted"
+    );
+    assert_eq!(
+        sandbox.conversation("ig_3301"),
+        vec!["< hello", "> echo: hello"]
+    );
+}
