@@ -4,13 +4,11 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use outreach::channels::instagram_webhook::signature_header;
 use serde_json::{Value, json};
-use support::{Sandbox, hostile_wasm};
+use support::{Sandbox, Served, eventually, hostile_wasm, serve};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -53,37 +51,6 @@ fn add_account(sandbox: &Sandbox, graph: &MockServer) {
     ]);
 }
 
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(sandbox: &Sandbox) -> Served {
-    let mut child = sandbox
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve said {line:?}"))
-        .to_owned();
-    Served { child, url }
-}
-
 fn message(sender: &str, mid: &str, text: &str, at: i64) -> Value {
     json!({"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": at, "messaging": [{
         "sender": {"id": sender}, "recipient": {"id": IG_ACCOUNT}, "timestamp": at,
@@ -104,15 +71,6 @@ async fn post(served: &Served, body: &Value, signature: Option<String>) -> u16 {
         .unwrap()
         .status()
         .as_u16()
-}
-
-/// Waits (a few seconds at most) until `done` holds.
-fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn sent_ok() -> ResponseTemplate {

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -144,4 +146,54 @@ pub fn plugin_wasm(file: &str) -> String {
 
 pub fn hostile_wasm() -> String {
     plugin_wasm("outreach_fixture_hostile.wasm")
+}
+
+/// `outreach serve` running in the background; stopped when dropped. `url` is its
+/// Instagram webhook endpoint.
+pub struct Served {
+    child: Child,
+    pub url: String,
+}
+
+impl Served {
+    /// The base address, `http://127.0.0.1:<port>`.
+    pub fn base(&self) -> &str {
+        self.url.trim_end_matches("/webhooks/instagram")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `outreach serve` on a free port and waits until it listens.
+pub fn serve(sandbox: &Sandbox) -> Served {
+    let mut child = sandbox
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("serve said {line:?}"))
+        .to_owned();
+    Served { child, url }
+}
+
+/// Waits (a few seconds at most) until `done` holds.
+pub fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

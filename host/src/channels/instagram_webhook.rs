@@ -12,13 +12,14 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
+
 use sha2::{Digest, Sha256};
+
+use super::signing;
 
 const PATH: &str = "/webhooks/instagram";
 const SIGNATURE_HEADER: &str = "x-hub-signature-256";
-const SIGNATURE_PREFIX: &str = "sha256=";
 
 pub struct WebhookConfig {
     pub app_secret: String,
@@ -57,14 +58,7 @@ pub fn router(config: WebhookConfig, sink: Arc<dyn InboundSink>) -> Router {
 
 /// The `X-Hub-Signature-256` value Meta sends for `body`: `sha256=<hex>`.
 pub fn signature_header(app_secret: &[u8], body: &[u8]) -> String {
-    let digest = mac(app_secret, body).finalize().into_bytes();
-    format!("{SIGNATURE_PREFIX}{}", hex::encode(digest))
-}
-
-fn mac(key: &[u8], body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(body);
-    mac
+    signing::sign(app_secret, body)
 }
 
 /// A refused request: the status and a plain-text reason for the body.
@@ -164,25 +158,11 @@ async fn accept(
 
 /// The digest Meta claims for the body, decoded from `sha256=<64 hex digits>`.
 fn claimed_digest(headers: &HeaderMap) -> Result<Vec<u8>, Refusal> {
-    let unauthorized = |reason: String| Refusal(StatusCode::UNAUTHORIZED, reason);
     let value = headers
         .get(SIGNATURE_HEADER)
-        .ok_or_else(|| unauthorized("missing X-Hub-Signature-256".into()))?;
-    let hex_digest = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix(SIGNATURE_PREFIX))
-        .ok_or_else(|| unauthorized("malformed signature: expected sha256=<hex digest>".into()))?;
-    let digest = hex::decode(hex_digest)
-        .map_err(|e| unauthorized(format!("malformed signature: not hex ({e})")))?;
-    let expected_len = <Sha256 as Digest>::output_size();
-    if digest.len() != expected_len {
-        return Err(unauthorized(format!(
-            "malformed signature: expected a {expected_len}-byte digest, got {} bytes",
-            digest.len()
-        )));
-    }
-    Ok(digest)
+        .map(|v| v.to_str().unwrap_or_default());
+    signing::claimed_digest(value, "X-Hub-Signature-256")
+        .map_err(|reason| Refusal(StatusCode::UNAUTHORIZED, reason))
 }
 
 fn body_refusal(rejection: &BytesRejection, limit: usize) -> Refusal {
@@ -205,9 +185,11 @@ fn verify_signature(app_secret: &str, body: &[u8], claimed: &[u8]) -> Result<(),
             "app secret is not configured",
         ));
     }
-    mac(app_secret.as_bytes(), body)
-        .verify_slice(claimed)
-        .map_err(|_| Refusal::new(StatusCode::UNAUTHORIZED, "signature mismatch"))
+    if signing::verify(app_secret.as_bytes(), body, claimed) {
+        Ok(())
+    } else {
+        Err(Refusal::new(StatusCode::UNAUTHORIZED, "signature mismatch"))
+    }
 }
 
 /// Hands the messages to the sink; an error makes Meta redeliver the whole batch.

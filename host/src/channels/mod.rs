@@ -5,9 +5,11 @@
 //! the send-safety rules every channel is subject to, [`account`] the accounts themselves.
 
 pub mod account;
+pub mod bridge;
 pub mod instagram;
 pub mod instagram_webhook;
 pub mod safety;
+pub mod signing;
 
 use self::account::{Account, ChannelKind};
 use crate::clock::{HOUR, Millis};
@@ -54,10 +56,19 @@ pub fn window_open(channel: ChannelKind, lead: &Lead, now: Millis) -> bool {
     }
 }
 
+/// An account's credentials, opened with the key from the environment.
+pub fn open_credentials(db: &Db, account: &Account) -> anyhow::Result<Vec<u8>> {
+    let sealed = db
+        .read(|c| store::accounts::credentials(c, account.id))?
+        .ok_or_else(|| anyhow::anyhow!("account {} has no credentials", account.name))?;
+    Ok(SecretKey::from_env()?.open(&sealed)?)
+}
+
 /// An account's connection, ready to send.
 pub enum Channel {
     Sandbox,
     Instagram(instagram::InstagramClient),
+    Bridge(bridge::BridgeClient),
 }
 
 impl Channel {
@@ -70,22 +81,21 @@ impl Channel {
         Ok(match account.channel {
             ChannelKind::Sandbox => Self::Sandbox,
             ChannelKind::Instagram => {
-                let sealed = db
-                    .read(|c| store::accounts::credentials(c, account.id))?
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("account {} has no access token", account.name)
-                    })?;
-                let token = String::from_utf8(SecretKey::from_env()?.open(&sealed)?)?;
+                let token = String::from_utf8(open_credentials(db, account)?)?;
                 Self::Instagram(instagram::InstagramClient::new(
                     &account.settings,
                     token,
                     timeout,
                 )?)
             }
-            ChannelKind::Bridge => anyhow::bail!(
-                "account {}: the bridge channel is not available yet",
-                account.name
-            ),
+            ChannelKind::Bridge => {
+                let url = account.settings.bridge_url.as_deref().unwrap_or_default();
+                Self::Bridge(bridge::BridgeClient::new(
+                    url,
+                    open_credentials(db, account)?,
+                    timeout,
+                )?)
+            }
         })
     }
 
@@ -93,14 +103,16 @@ impl Channel {
         match self {
             Self::Sandbox => "sandbox",
             Self::Instagram(_) => "instagram",
+            Self::Bridge(_) => "bridge",
         }
     }
 
-    /// Delivers one message.
-    pub async fn send(&self, lead: &Lead, text: &str) -> Result<(), SendError> {
+    /// Delivers outbox message `outbox_id`.
+    pub async fn send(&self, outbox_id: i64, lead: &Lead, text: &str) -> Result<(), SendError> {
         match self {
             Self::Sandbox => Ok(()),
             Self::Instagram(client) => client.send(lead, text).await,
+            Self::Bridge(client) => client.send(outbox_id, lead, text).await,
         }
     }
 
@@ -112,8 +124,9 @@ impl Channel {
         since: Millis,
     ) -> Result<bool, SendError> {
         match self {
-            // The sandbox always answers, so it never has an unknown outcome.
-            Self::Sandbox => Ok(false),
+            // The sandbox always answers, so it never has an unknown outcome; the bridge
+            // dedupes on the Idempotency-Key, so sending again is how to find out.
+            Self::Sandbox | Self::Bridge(_) => Ok(false),
             Self::Instagram(client) => client.was_delivered(lead, text, since).await,
         }
     }

@@ -11,8 +11,9 @@ use crate::store::{self, accounts::NewAccount};
 
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
-    /// Add an account. Instagram needs --ig-user-id and an access token in the environment
-    /// variable named by --token-env (so it never shows in your shell history).
+    /// Add an account. Instagram needs --ig-user-id and an access token, a bridge
+    /// --bridge-url and a shared secret, each in the environment variable named by
+    /// --secret-env (so it never shows in your shell history); both are stored encrypted.
     Add(Box<AddArgs>),
     /// List accounts (credentials are never shown).
     List {
@@ -37,9 +38,13 @@ pub struct AddArgs {
     /// Instagram: the professional account's id (the webhook's entry.id).
     #[arg(long)]
     ig_user_id: Option<String>,
-    /// The environment variable holding the access token.
-    #[arg(long, default_value = "INSTAGRAM_ACCESS_TOKEN")]
-    token_env: String,
+    /// The environment variable holding the access token (Instagram) or the shared secret
+    /// (bridge) [default: INSTAGRAM_ACCESS_TOKEN or OUTREACH_BRIDGE_SECRET].
+    #[arg(long)]
+    secret_env: Option<String>,
+    /// Bridge: where outbox messages are POSTed.
+    #[arg(long)]
+    bridge_url: Option<String>,
     /// Instagram: the Graph API base [default: https://graph.instagram.com].
     #[arg(long)]
     base_url: Option<String>,
@@ -151,7 +156,15 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
         base_url: args.base_url,
         api_version: args.api_version,
         ig_user_id: args.ig_user_id,
-        bridge_url: None,
+        bridge_url: args.bridge_url,
+    };
+    let sealed = |default_env: &str| -> anyhow::Result<Vec<u8>> {
+        let env = args.secret_env.as_deref().unwrap_or(default_env);
+        let secret = std::env::var(env)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .with_context(|| format!("the credential is read from ${env}, which is not set"))?;
+        Ok(SecretKey::from_env()?.seal(secret.trim().as_bytes()))
     };
     let sealed_credentials = match args.channel {
         ChannelKind::Sandbox => None,
@@ -160,18 +173,19 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
                 settings.ig_user_id.is_some(),
                 "an Instagram account needs --ig-user-id"
             );
-            let token = std::env::var(&args.token_env)
-                .ok()
-                .filter(|t| !t.trim().is_empty())
-                .with_context(|| {
-                    format!(
-                        "the access token is read from ${}, which is not set",
-                        args.token_env
-                    )
-                })?;
-            Some(SecretKey::from_env()?.seal(token.trim().as_bytes()))
+            Some(sealed("INSTAGRAM_ACCESS_TOKEN")?)
         }
-        ChannelKind::Bridge => anyhow::bail!("the bridge channel is not available yet"),
+        ChannelKind::Bridge => {
+            let url = settings
+                .bridge_url
+                .as_deref()
+                .context("a bridge account needs --bridge-url")?;
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "--bridge-url {url:?} is not an http(s) URL"
+            );
+            Some(sealed("OUTREACH_BRIDGE_SECRET")?)
+        }
     };
     let new = NewAccount {
         name: &args.name,

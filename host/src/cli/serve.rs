@@ -8,7 +8,10 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::App;
+use crate::channels::account::ChannelKind;
+use crate::channels::bridge::{self, BridgeInbox, BridgeMessage};
 use crate::channels::instagram_webhook::{self, InboundMessage, InboundSink, WebhookConfig};
+use crate::channels::open_credentials;
 use crate::clock::Clock;
 use crate::config::ConsentConfig;
 use crate::engine::ingest::{self, Sender};
@@ -56,6 +59,37 @@ impl InboundSink for StoreInbound {
     }
 }
 
+impl BridgeInbox for StoreInbound {
+    fn secret(&self, account: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let account = self.db.read(|c| store::accounts::find(c, account))?;
+        match account {
+            Some(account) if account.channel == ChannelKind::Bridge => {
+                Ok(Some(open_credentials(&self.db, &account)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn receive(&self, account: &str, m: BridgeMessage) -> anyhow::Result<bool> {
+        let account = self.db.read(|c| store::accounts::require(c, account))?;
+        let handle = crate::leads::csv_import::normalize_handle(&m.handle).map_err(|reason| {
+            anyhow::anyhow!("bridge message {}: invalid handle: {reason}", m.id)
+        })?;
+        let now = self.clock.now();
+        let message = ingest::InboundMessage {
+            account: account.id,
+            from: Sender::Handle(&handle),
+            text: &m.text,
+            at: m.sent_at.unwrap_or(now),
+            source: "bridge",
+            dedupe_key: Some(format!("bridge:{}:{}", account.id, m.id)),
+        };
+        Ok(ingest::inbound(&self.db, &self.consent, &message, now)?
+            .event_id
+            .is_some())
+    }
+}
+
 fn secret(configured: &Option<String>, env: &str, what: &str) -> anyhow::Result<String> {
     configured
         .clone()
@@ -80,20 +114,21 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
         )?,
         max_body_bytes: instagram.max_body_bytes,
     };
-    let sink = StoreInbound {
+    let inbound = Arc::new(StoreInbound {
         db: app.db.clone(),
         consent: app.config.consent.clone(),
         clock: app.clock.clone(),
-    };
-    let router = instagram_webhook::router(config, Arc::new(sink));
+    });
+    let router = instagram_webhook::router(config, inbound.clone())
+        .merge(bridge::router(inbound, instagram.max_body_bytes));
     let address = args.listen.unwrap_or_else(|| instagram.listen.clone());
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     let engine = app.engine()?;
+    let address = listener.local_addr()?;
     println!(
-        "listening on http://{}/webhooks/instagram",
-        listener.local_addr()?
+        "listening on http://{address}/webhooks/instagram and http://{address}/webhooks/bridge/<account>"
     );
     tokio::select! {
         served = axum::serve(listener, router) => served.context("the webhook server stopped"),

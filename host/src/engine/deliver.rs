@@ -110,7 +110,7 @@ impl Engine {
                 sender.done = true;
                 continue;
             }
-            let outcome = sender.channel.send(&lead, &row.text).await;
+            let outcome = sender.channel.send(row.id, &lead, &row.text).await;
             if self.handle_outcome(sender, &row, &lead, outcome, now)? {
                 sent += 1;
             }

@@ -50,10 +50,15 @@ pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Account>> {
         .optional()?)
 }
 
-pub fn require(conn: &Connection, name: &str) -> anyhow::Result<Account> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE name = ?1"))?
+pub fn find(conn: &Connection, name: &str) -> anyhow::Result<Option<Account>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE name = ?1"))?
         .query_row([name], account_from_row)
-        .optional()?
+        .optional()?)
+}
+
+pub fn require(conn: &Connection, name: &str) -> anyhow::Result<Account> {
+    find(conn, name)?
         .with_context(|| format!("no account named {name:?} (see `outreach account list`)"))
 }
 

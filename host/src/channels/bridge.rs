@@ -1,0 +1,167 @@
+//! The bridge channel: for senders outreach does not implement, the host POSTs each outbox
+//! message as JSON to a URL the user runs, and accepts inbound messages from it on
+//! `/webhooks/bridge/<account>`. Both directions are signed with the account's shared
+//! secret (`X-Outreach-Signature: sha256=<hex HMAC of the body>`), and every outbound
+//! message carries an `Idempotency-Key`, so a retry after an unknown outcome cannot become
+//! a second message at a bridge that honours it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{SendError, signing};
+use crate::leads::Lead;
+
+pub const SIGNATURE_HEADER: &str = "X-Outreach-Signature";
+
+pub struct BridgeClient {
+    http: reqwest::Client,
+    url: String,
+    secret: Vec<u8>,
+}
+
+impl BridgeClient {
+    pub fn new(url: &str, secret: Vec<u8>, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder().timeout(timeout).build()?,
+            url: url.to_owned(),
+            secret,
+        })
+    }
+
+    pub async fn send(&self, outbox_id: i64, lead: &Lead, text: &str) -> Result<(), SendError> {
+        let body = serde_json::to_vec(&json!({
+            "id": format!("outbox-{outbox_id}"),
+            "to": { "handle": lead.handle, "channel_user_id": lead.channel_user_id },
+            "text": text,
+        }))
+        .expect("a JSON value serializes");
+        let response = self
+            .http
+            .post(&self.url)
+            .header(SIGNATURE_HEADER, signing::sign(&self.secret, &body))
+            .header("Idempotency-Key", format!("outbox-{outbox_id}"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    SendError::Transient("cannot connect to the bridge".into())
+                } else {
+                    SendError::Unknown("no answer from the bridge".into())
+                }
+            })?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            429 => Err(SendError::RateLimited(
+                "the bridge asks to slow down".into(),
+            )),
+            401 | 403 => Err(SendError::Credentials(format!(
+                "the bridge refused our signature ({})",
+                response.status()
+            ))),
+            status if status >= 500 => Err(SendError::Transient(format!(
+                "the bridge answered {status}"
+            ))),
+            status => {
+                let reason: String = response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
+                Err(SendError::Permanent(format!(
+                    "the bridge refused the message ({status}): {reason}"
+                )))
+            }
+        }
+    }
+}
+
+/// A message the bridge received for us.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeMessage {
+    /// The bridge's id for the message: redelivering it stores nothing new.
+    pub id: String,
+    pub handle: String,
+    pub text: String,
+    /// When the lead sent it, Unix milliseconds [default: when it arrives].
+    #[serde(default)]
+    pub sent_at: Option<i64>,
+}
+
+/// What the bridge endpoint needs from the host.
+pub trait BridgeInbox: Send + Sync + 'static {
+    /// The shared secret of the bridge account called `account`, if there is one.
+    fn secret(&self, account: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// Stores one message; false when it was stored before.
+    fn receive(&self, account: &str, message: BridgeMessage) -> anyhow::Result<bool>;
+}
+
+pub fn router(inbox: Arc<dyn BridgeInbox>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/webhooks/bridge/{account}", post(receive))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(inbox)
+}
+
+async fn receive(
+    State(inbox): State<Arc<dyn BridgeInbox>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let result =
+        tokio::task::spawn_blocking(move || accept(&*inbox, &account, &headers, &body)).await;
+    match result {
+        Ok(Ok(stored)) => (StatusCode::OK, json!({ "stored": stored }).to_string()),
+        Ok(Err(refusal)) => {
+            tracing::warn!(status = %refusal.0, "bridge delivery refused: {}", refusal.1);
+            refusal
+        }
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the host failed to store the message".into(),
+        ),
+    }
+}
+
+fn accept(
+    inbox: &dyn BridgeInbox,
+    account: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<bool, (StatusCode, String)> {
+    let unauthorized = |reason: String| (StatusCode::UNAUTHORIZED, reason);
+    let internal = |e: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+    let secret = inbox.secret(account).map_err(internal)?.ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            format!("no bridge account named {account:?}"),
+        )
+    })?;
+    let value = headers
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or_default());
+    let claimed = signing::claimed_digest(value, SIGNATURE_HEADER).map_err(unauthorized)?;
+    if !signing::verify(&secret, body, &claimed) {
+        return Err(unauthorized("signature mismatch".into()));
+    }
+    let message: BridgeMessage = serde_json::from_slice(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("not a bridge message: {e}"),
+        )
+    })?;
+    inbox.receive(account, message).map_err(internal)
+}
