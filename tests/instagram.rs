@@ -510,3 +510,82 @@ async fn a_send_with_an_unknown_outcome_is_reconciled_before_any_retry() {
         vec!["< hello", "> echo: hello"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_checks_tokens_the_ai_key_and_the_webhook_secrets() {
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/me"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"user_id": IG_ACCOUNT, "username": "studio.shop"})),
+        )
+        .mount(&graph)
+        .await;
+    let openrouter = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/models"))
+        .and(header("authorization", "Bearer sk-or-good"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&openrouter)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/models"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": {"code": 401, "message": "No auth"}})),
+        )
+        .mount(&openrouter)
+        .await;
+    let mut sandbox = sandbox(&format!(
+        "\n[ai]\nbase_url = \"{}/api/v1\"\n",
+        openrouter.uri()
+    ));
+    sandbox
+        .env
+        .push(("OPENROUTER_API_KEY".into(), "sk-or-good".into()));
+    add_account(&sandbox, &graph);
+    let out = sandbox.ok(&["doctor"]);
+    assert!(
+        out.contains("ok    account shop (instagram): token accepted for @studio.shop"),
+        "{out}"
+    );
+    assert!(out.contains("reachable, key accepted"), "{out}");
+    assert!(out.contains("ok    webhook app secret: set"), "{out}");
+
+    // A refused token, a refused AI key and missing webhook secrets all fail, by name.
+    graph.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/me"))
+        .respond_with(meta_error(
+            400,
+            190,
+            Some(460),
+            "The session has been invalidated",
+        ))
+        .mount(&graph)
+        .await;
+    sandbox.env.retain(|(k, _)| k != "OPENROUTER_API_KEY");
+    sandbox
+        .env
+        .push(("OPENROUTER_API_KEY".into(), "sk-or-bad".into()));
+    sandbox.write(
+        "outreach.toml",
+        &format!("[ai]\nbase_url = \"{}/api/v1\"\n", openrouter.uri()),
+    );
+    let out = sandbox.run(&["doctor"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "FAIL  account shop (instagram): token refused: The session has been invalidated"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("the key is refused"), "{text}");
+    assert!(text.contains("FAIL  webhook app secret: not set"), "{text}");
+    for secret in [TOKEN, "sk-or-bad"] {
+        assert!(!text.contains(secret) && !String::from_utf8_lossy(&out.stderr).contains(secret));
+    }
+}

@@ -46,6 +46,9 @@ pub enum AiError {
 /// How the host talks to a remote provider.
 pub struct RemoteAi {
     client: Client<OpenAIConfig>,
+    /// For `outreach doctor`'s probe, which async-openai's chat client does not cover.
+    base: String,
+    api_key: String,
     model: String,
     host: String,
     timeout: Duration,
@@ -72,7 +75,9 @@ impl AiProvider {
         };
         let base = config.base_url.trim_end_matches('/').to_owned();
         let host = host_of(&base);
-        let mut client_config = OpenAIConfig::new().with_api_base(base).with_api_key(key);
+        let mut client_config = OpenAIConfig::new()
+            .with_api_base(base)
+            .with_api_key(key.clone());
         // Attribution is opt-in: OpenRouter publishes app usage on its rankings.
         let attribution = [
             ("HTTP-Referer", &config.app_url),
@@ -91,6 +96,8 @@ impl AiProvider {
         }
         Self::Remote(Box::new(RemoteAi {
             client: Client::with_config(client_config),
+            base: config.base_url.trim_end_matches('/').to_owned(),
+            api_key: key.trim().to_owned(),
             model: config.model.clone(),
             host,
             timeout: Duration::from_secs(config.timeout_seconds),
@@ -128,6 +135,28 @@ impl AiProvider {
 }
 
 impl RemoteAi {
+    /// Asks the provider for its model list with our key: whether it is reachable and, for
+    /// providers that check keys there, whether the key is accepted. Returns the HTTP status.
+    pub async fn probe(&self) -> Result<u16, String> {
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .get(format!("{}/models", self.base))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    "no answer in time".to_string()
+                } else {
+                    "cannot connect".to_string()
+                }
+            })?;
+        Ok(response.status().as_u16())
+    }
+
     /// Retries rate limits, server errors and network failures with exponential backoff,
     /// all within the overall timeout.
     async fn generate_with_retries(&self, request: &AiRequest) -> Result<AiReply, AiError> {

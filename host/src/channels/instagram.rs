@@ -95,6 +95,27 @@ impl InstagramClient {
         Err(classify(status, &body))
     }
 
+    /// Who the token belongs to (`@username`), for `outreach doctor`.
+    pub async fn whoami(&self) -> Result<String, SendError> {
+        let response = self
+            .http
+            .get(format!("{}/me", self.base))
+            .bearer_auth(&self.token)
+            .query(&[("fields", "user_id,username")])
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body));
+        }
+        let me: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        Ok(me["username"]
+            .as_str()
+            .map_or_else(|| "an unnamed account".into(), |u| format!("@{u}")))
+    }
+
     /// Asks the Conversations API whether our message is in the conversation.
     pub async fn was_delivered(
         &self,

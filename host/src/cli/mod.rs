@@ -4,6 +4,7 @@
 
 mod accounts;
 mod demo;
+mod doctor;
 mod leads;
 mod output;
 mod plugins;
@@ -80,6 +81,8 @@ enum Command {
     Account(accounts::AccountCommand),
     /// Receive Instagram webhooks and run the engine, as a service.
     Serve(serve::ServeArgs),
+    /// Check the setup: config, accounts and their tokens, the AI provider, webhook secrets.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// What every command works with. The wasm runtime is started only by commands that run
@@ -232,5 +235,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => work::export(&app, args),
         Command::Account(cmd) => accounts::run(&app, cmd),
         Command::Serve(args) => serve::run(&app, args).await,
+        Command::Doctor(args) => doctor::run(&app, args).await,
     }
 }

@@ -1,0 +1,139 @@
+//! `outreach doctor`: checks what a real setup needs — the config, the database, the key
+//! that opens stored credentials, each account's channel (reachable, token accepted), the
+//! AI provider, and the webhook secrets — and says what to fix. Exits non-zero when a check
+//! fails.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::App;
+use crate::ai::AiProvider;
+use crate::channels::account::ChannelKind;
+use crate::channels::{Channel, SendError};
+use crate::store;
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {}
+
+enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn line(&mut self, verdict: Verdict, what: &str, detail: impl AsRef<str>) {
+        let tag = match verdict {
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "warn",
+            Verdict::Fail => {
+                self.failed = true;
+                "FAIL"
+            }
+        };
+        println!("{tag}  {what}: {}", detail.as_ref());
+    }
+}
+
+pub async fn run(app: &App, _args: DoctorArgs) -> anyhow::Result<()> {
+    let mut report = Report { failed: false };
+    report.line(Verdict::Ok, "config", "read and valid");
+    report.line(Verdict::Ok, "database", app.db.path().display().to_string());
+
+    let timeout = Duration::from_secs(app.config.instagram.request_timeout_seconds);
+    for account in app.db.read(store::accounts::list)? {
+        let what = format!("account {} ({})", account.name, account.channel.as_str());
+        if account.paused {
+            report.line(
+                Verdict::Warn,
+                &what,
+                format!("paused: {}", account.pause_reason.as_deref().unwrap_or("-")),
+            );
+        }
+        if let Err(e) = account.sending_rules(&app.config.sending, app.now()) {
+            report.line(Verdict::Fail, &what, format!("{e:#}"));
+            continue;
+        }
+        match Channel::for_account(&app.db, &account, timeout) {
+            Err(e) => report.line(Verdict::Fail, &what, format!("{e:#}")),
+            Ok(Channel::Instagram(client)) => match client.whoami().await {
+                Ok(who) => report.line(Verdict::Ok, &what, format!("token accepted for {who}")),
+                Err(SendError::Credentials(why)) => {
+                    report.line(Verdict::Fail, &what, format!("token refused: {why}"))
+                }
+                Err(e) => report.line(Verdict::Fail, &what, format!("Graph API: {e}")),
+            },
+            Ok(_) if account.channel == ChannelKind::Bridge => report.line(
+                Verdict::Ok,
+                &what,
+                "secret opens; the bridge is reached at the first send",
+            ),
+            Ok(_) => report.line(Verdict::Ok, &what, "local sandbox"),
+        }
+    }
+
+    match &app.services().ai {
+        AiProvider::Offline { .. } => report.line(
+            Verdict::Warn,
+            "ai",
+            format!(
+                "no key in {}: replies come from the offline template",
+                app.config.ai.api_key_env.join(" or ")
+            ),
+        ),
+        AiProvider::Remote(remote) => {
+            let what = format!("ai ({})", app.services().ai.recipient(None));
+            match remote.probe().await {
+                Ok(200..=299) => report.line(Verdict::Ok, &what, "reachable, key accepted"),
+                Ok(401 | 403) => report.line(Verdict::Fail, &what, "the key is refused"),
+                Ok(status) => report.line(
+                    Verdict::Warn,
+                    &what,
+                    format!("reachable, answered HTTP {status}"),
+                ),
+                Err(e) => report.line(Verdict::Fail, &what, e),
+            }
+        }
+    }
+
+    let instagram = &app.config.instagram;
+    let has_instagram = app
+        .db
+        .read(store::accounts::list)?
+        .iter()
+        .any(|a| a.channel == ChannelKind::Instagram);
+    for (what, configured, env) in [
+        (
+            "webhook app secret",
+            &instagram.app_secret,
+            "INSTAGRAM_APP_SECRET",
+        ),
+        (
+            "webhook verify token",
+            &instagram.verify_token,
+            "INSTAGRAM_VERIFY_TOKEN",
+        ),
+    ] {
+        let set = configured.is_some() || std::env::var(env).is_ok_and(|v| !v.is_empty());
+        match (set, has_instagram) {
+            (true, _) => report.line(Verdict::Ok, what, "set"),
+            (false, true) => report.line(
+                Verdict::Fail,
+                what,
+                format!("not set: `outreach serve` needs it (config or ${env})"),
+            ),
+            (false, false) => report.line(
+                Verdict::Warn,
+                what,
+                format!("not set (needed for Instagram webhooks: ${env})"),
+            ),
+        }
+    }
+    anyhow::ensure!(!report.failed, "some checks failed (FAIL above)");
+    Ok(())
+}
