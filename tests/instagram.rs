@@ -220,6 +220,15 @@ async fn the_whole_loop_webhook_ai_reply_openrouter_outbox_graph_api() {
         "anthropic/claude-haiku",
     ]);
     sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
+    // The User Profile API tells the new lead's handle.
+    Mock::given(method("GET"))
+        .and(path("/v21.0/7702"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"username": "Mia.Yoga", "name": "Mia Lund", "id": "7702"})),
+        )
+        .mount(&graph)
+        .await;
     let served = serve(&sandbox);
 
     assert_eq!(
@@ -232,11 +241,24 @@ async fn the_whole_loop_webhook_ai_reply_openrouter_outbox_graph_api() {
         200
     );
     eventually("the AI reply to go out", || {
-        sandbox.conversation("ig_7702").len() == 2
+        // The lead is renamed from its stand-in handle first.
+        let shown = sandbox.run(&["conversations", "show", "mia.yoga", "--json"]);
+        shown.status.success()
+            && serde_json::from_slice::<Value>(&shown.stdout)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+                == 2
     });
 
     // Hop by hop: the event, the plugin's decision, the provider request (with the
     // account's model), the Graph API send, the conversation and the audit.
+    let lead = sandbox.lead("mia.yoga")["lead"].clone();
+    assert_eq!(
+        (lead["name"].as_str(), lead["channel_user_id"].as_str()),
+        (Some("Mia Lund"), Some("7702"))
+    );
     let events = sandbox.json(&["events"]);
     assert_eq!(events[0]["kind"], "inbound");
     assert_eq!(events[0]["results"][0]["outcome"], "queued a reply");
@@ -252,7 +274,7 @@ async fn the_whole_loop_webhook_ai_reply_openrouter_outbox_graph_api() {
         vec![json!({"recipient": {"id": "7702"}, "message": {"text": "We open at 9."}})]
     );
     assert_eq!(
-        sandbox.conversation("ig_7702"),
+        sandbox.conversation("mia.yoga"),
         vec!["< When do you open?", "> We open at 9."]
     );
     let audit = sandbox.audit();

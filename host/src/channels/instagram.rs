@@ -24,6 +24,13 @@ pub struct InstagramClient {
 }
 
 /// Meta's error body: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
+/// What the User Profile API tells about a lead.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Profile {
+    pub username: Option<String>,
+    pub name: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
     error: GraphError,
@@ -93,6 +100,25 @@ impl InstagramClient {
         }
         let body = response.text().await.unwrap_or_default();
         Err(classify(status, &body))
+    }
+
+    /// A lead's Instagram username and name, by their Instagram-scoped id (the User Profile
+    /// API, which answers for people who messaged the account).
+    pub async fn profile(&self, igsid: &str) -> Result<Profile, SendError> {
+        let response = self
+            .http
+            .get(format!("{}/{igsid}", self.base))
+            .bearer_auth(&self.token)
+            .query(&[("fields", "username,name")])
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body));
+        }
+        serde_json::from_str(&body).map_err(|_| SendError::Permanent("unreadable profile".into()))
     }
 
     /// Who the token belongs to (`@username`), for `outreach doctor`.

@@ -10,6 +10,7 @@ mod deliver;
 mod dispatch;
 mod followups;
 pub mod ingest;
+mod profiles;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -75,10 +76,12 @@ impl Engine {
 
     /// One pass over everything due now; returns whether anything was done.
     pub async fn tick(&self, stats: &mut RunStats) -> anyhow::Result<bool> {
+        // Profiles first: a reply hook then sees the lead's real handle.
+        let profiles = self.look_up_handles().await?;
         let followups = self.enqueue_due_followups()?;
         let events = self.process_due_events(stats).await?;
         let sent = self.deliver_due(stats).await?;
-        Ok(followups + events + sent > 0)
+        Ok(profiles + followups + events + sent > 0)
     }
 
     /// Works until nothing more is due at the clock's current time.

@@ -224,6 +224,59 @@ pub fn get_or_create_by_channel_user(
     get(conn, id)?.context("lead vanished while being created")
 }
 
+/// Leads known only by a stand-in handle (`ig_<id>`) whose profile was not asked for since
+/// `asked_before`: (lead, account, channel user id).
+pub fn awaiting_profile(
+    conn: &Connection,
+    asked_before: Millis,
+) -> anyhow::Result<Vec<(i64, i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, account_id, channel_user_id FROM leads
+         WHERE channel_user_id IS NOT NULL AND handle = 'ig_' || channel_user_id
+           AND coalesce(profile_asked_at, 0) < ?1
+         ORDER BY id LIMIT 50",
+    )?;
+    Ok(stmt
+        .query_map([asked_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+pub fn mark_profile_asked(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<()> {
+    conn.execute(
+        "UPDATE leads SET profile_asked_at = ?2 WHERE id = ?1",
+        params![id, at],
+    )?;
+    Ok(())
+}
+
+/// Gives a lead their real handle (unless another lead has it) and, if they have none, a
+/// name. Returns whether the handle changed.
+pub fn set_profile(
+    conn: &Connection,
+    id: i64,
+    handle: Option<&str>,
+    name: Option<&str>,
+) -> anyhow::Result<bool> {
+    conn.execute(
+        "UPDATE leads SET name = coalesce(name, ?2) WHERE id = ?1",
+        params![id, name],
+    )?;
+    let Some(handle) = handle else {
+        return Ok(false);
+    };
+    let taken = by_handle(conn, handle)?.is_some_and(|other| other.id != id);
+    if taken {
+        tracing::warn!(
+            "lead #{id}: their Instagram handle belongs to another lead already; keeping the stand-in"
+        );
+        return Ok(false);
+    }
+    Ok(conn.execute(
+        "UPDATE leads SET handle = ?2 WHERE id = ?1 AND handle != ?2",
+        params![id, handle],
+    )? == 1)
+}
+
 /// Changes a lead's status. Never lifts do-not-contact: only [`mark_do_not_contact`] sets
 /// it, and nothing undoes it.
 pub fn set_status(

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_suppressed_handles.sql"),
     include_str!("migrations/0003_accounts.sql"),
+    include_str!("migrations/0004_profile_lookup.sql"),
 ];
 
 /// A handle to the open database, cheap to clone. One connection behind a mutex: every
