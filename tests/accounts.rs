@@ -98,3 +98,24 @@ fn a_paused_account_sends_nothing_until_resumed() {
     sandbox.ok(&["run", "--until-idle"]);
     assert_eq!(sandbox.conversation("pia").len(), 1);
 }
+
+#[test]
+fn the_gap_between_sends_holds_within_one_run() {
+    let mut sandbox = Sandbox::new("[sending]\nmin_gap_seconds = 600\n");
+    sandbox.at("2026-11-26T14:00:00Z");
+    sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
+    let file = sandbox.write("l.csv", "handle\nan\nbo\ncy\n");
+    sandbox.ok(&["leads", "import", file.to_str().unwrap()]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(
+        sent_count(&sandbox, &["an", "bo", "cy"]),
+        1,
+        "one send, then the gap"
+    );
+    sandbox.at("2026-11-26T14:09:59Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(sent_count(&sandbox, &["an", "bo", "cy"]), 1);
+    sandbox.at("2026-11-26T14:10:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(sent_count(&sandbox, &["an", "bo", "cy"]), 2);
+}

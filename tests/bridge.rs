@@ -61,7 +61,13 @@ async fn messages_go_out_signed_and_come_in_verified_through_the_bridge() {
 
     let hello = json!({"id": "wamid.1", "handle": "nora", "text": "hello"});
     assert_eq!(deliver(served.base(), "wa", &hello, "forged").await, 401);
-    assert_eq!(deliver(served.base(), "nobody", &hello, SECRET).await, 404);
+    assert_eq!(
+        deliver(served.base(), "nobody", &hello, SECRET).await,
+        401,
+        "account names are not revealed"
+    );
+    let bad_handle = json!({"id": "wamid.0", "handle": "no spaces allowed", "text": "hi"});
+    assert_eq!(deliver(served.base(), "wa", &bad_handle, SECRET).await, 400);
     assert_eq!(deliver(served.base(), "wa", &hello, SECRET).await, 200);
     assert_eq!(
         deliver(served.base(), "wa", &hello, SECRET).await,

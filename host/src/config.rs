@@ -34,6 +34,26 @@ pub struct InstagramConfig {
     pub verify_token: Option<String>,
 }
 
+impl InstagramConfig {
+    /// The webhook app secret: from the config, else `INSTAGRAM_APP_SECRET`; never empty.
+    pub fn webhook_app_secret(&self) -> Option<String> {
+        configured_or_env(&self.app_secret, "INSTAGRAM_APP_SECRET")
+    }
+
+    /// The subscription verify token: from the config, else `INSTAGRAM_VERIFY_TOKEN`.
+    pub fn webhook_verify_token(&self) -> Option<String> {
+        configured_or_env(&self.verify_token, "INSTAGRAM_VERIFY_TOKEN")
+    }
+}
+
+fn configured_or_env(configured: &Option<String>, env: &str) -> Option<String> {
+    configured
+        .clone()
+        .or_else(|| std::env::var(env).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
 impl Default for InstagramConfig {
     fn default() -> Self {
         Self {

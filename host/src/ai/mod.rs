@@ -64,10 +64,11 @@ pub enum AiProvider {
 impl AiProvider {
     /// The remote provider when one of `config.api_key_env` is set, else the offline one.
     pub fn from_config(config: &AiConfig, env: impl Fn(&str) -> Option<String>) -> Self {
-        let key = config
-            .api_key_env
-            .iter()
-            .find_map(|name| env(name).filter(|k| !k.trim().is_empty()));
+        let key = config.api_key_env.iter().find_map(|name| {
+            env(name)
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+        });
         let Some(key) = key else {
             return Self::Offline {
                 reply: config.offline_reply.clone(),

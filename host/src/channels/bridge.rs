@@ -142,20 +142,32 @@ fn accept(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<bool, (StatusCode, String)> {
-    let unauthorized = |reason: String| (StatusCode::UNAUTHORIZED, reason);
-    let internal = |e: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
-    let secret = inbox.secret(account).map_err(internal)?.ok_or_else(|| {
+    // Callers are not authenticated yet: they learn neither which accounts exist nor what
+    // went wrong inside the host.
+    let refused = || {
         (
-            StatusCode::NOT_FOUND,
-            format!("no bridge account named {account:?}"),
+            StatusCode::UNAUTHORIZED,
+            "signature mismatch or unknown account".to_string(),
         )
-    })?;
+    };
+    let internal = |e: anyhow::Error| {
+        tracing::error!("bridge delivery for {account}: {e:#}");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the host could not store the message".to_string(),
+        )
+    };
+    let secret = inbox
+        .secret(account)
+        .map_err(internal)?
+        .ok_or_else(refused)?;
     let value = headers
         .get(SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or_default());
-    let claimed = signing::claimed_digest(value, SIGNATURE_HEADER).map_err(unauthorized)?;
+    let claimed = signing::claimed_digest(value, SIGNATURE_HEADER)
+        .map_err(|reason| (StatusCode::UNAUTHORIZED, reason))?;
     if !signing::verify(&secret, body, &claimed) {
-        return Err(unauthorized("signature mismatch".into()));
+        return Err(refused());
     }
     let message: BridgeMessage = serde_json::from_slice(body).map_err(|e| {
         (
@@ -163,5 +175,12 @@ fn accept(
             format!("not a bridge message: {e}"),
         )
     })?;
+    if let Err(reason) = crate::leads::csv_import::normalize_handle(&message.handle) {
+        // Redelivering would not fix it: refuse for good.
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("message {}: invalid handle: {reason}", message.id),
+        ));
+    }
     inbox.receive(account, message).map_err(internal)
 }

@@ -99,44 +99,50 @@ impl InstagramClient {
             return Ok(());
         }
         let body = response.text().await.unwrap_or_default();
-        Err(classify(status, &body))
+        // A server error on a send can come after Meta took the message: find out before
+        // sending it again.
+        Err(match classify(status, &body) {
+            SendError::Transient(why) => SendError::Unknown(why),
+            other => other,
+        })
+    }
+
+    /// A GET on the Graph API, answered with JSON.
+    async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<serde_json::Value, SendError> {
+        let response = self
+            .http
+            .get(format!("{}/{path}", self.base))
+            .bearer_auth(&self.token)
+            .query(query)
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body));
+        }
+        serde_json::from_str(&body)
+            .map_err(|_| SendError::Transient(format!("unreadable answer from /{path}")))
     }
 
     /// A lead's Instagram username and name, by their Instagram-scoped id (the User Profile
     /// API, which answers for people who messaged the account).
     pub async fn profile(&self, igsid: &str) -> Result<Profile, SendError> {
-        let response = self
-            .http
-            .get(format!("{}/{igsid}", self.base))
-            .bearer_auth(&self.token)
-            .query(&[("fields", "username,name")])
-            .send()
-            .await
-            .map_err(request_failure)?;
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(classify(status, &body));
-        }
-        serde_json::from_str(&body).map_err(|_| SendError::Permanent("unreadable profile".into()))
+        let profile = self.get_json(igsid, &[("fields", "username,name")]).await?;
+        serde_json::from_value(profile)
+            .map_err(|_| SendError::Permanent("unreadable profile".into()))
     }
 
     /// Who the token belongs to (`@username`), for `outreach doctor`.
     pub async fn whoami(&self) -> Result<String, SendError> {
-        let response = self
-            .http
-            .get(format!("{}/me", self.base))
-            .bearer_auth(&self.token)
-            .query(&[("fields", "user_id,username")])
-            .send()
-            .await
-            .map_err(request_failure)?;
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(classify(status, &body));
-        }
-        let me: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let me = self
+            .get_json("me", &[("fields", "user_id,username")])
+            .await?;
         Ok(me["username"]
             .as_str()
             .map_or_else(|| "an unnamed account".into(), |u| format!("@{u}")))
@@ -149,25 +155,12 @@ impl InstagramClient {
         text: &str,
         since: Millis,
     ) -> Result<bool, SendError> {
-        let response = self
-            .http
-            .get(format!("{}/me/conversations", self.base))
-            .bearer_auth(&self.token)
-            .query(&[
-                ("platform", "instagram"),
-                ("user_id", Self::recipient(lead)?),
-                ("fields", "messages{message,created_time}"),
-            ])
-            .send()
-            .await
-            .map_err(request_failure)?;
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(classify(status, &body));
-        }
-        let listing: serde_json::Value = serde_json::from_str(&body)
-            .map_err(|_| SendError::Transient("unreadable conversations listing".into()))?;
+        let query = [
+            ("platform", "instagram"),
+            ("user_id", Self::recipient(lead)?),
+            ("fields", "messages{message,created_time}"),
+        ];
+        let listing = self.get_json("me/conversations", &query).await?;
         let messages = listing["data"]
             .as_array()
             .into_iter()

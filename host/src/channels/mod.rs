@@ -44,16 +44,19 @@ pub enum SendError {
 /// How long after a lead's last message automated messages may reach them on Instagram.
 pub const INSTAGRAM_WINDOW: Millis = 24 * HOUR;
 
-/// Whether an automated message may go to `lead` on `channel` at `now`. Instagram allows it
-/// only within 24 hours of the lead's last message; there is no cold outreach through the
+/// Whether an automated message may go to `lead` through their account's channel at `now`.
+/// Instagram allows it only within 24 hours of the lead's last message *on Instagram* (a
+/// message through another channel does not open it); there is no cold outreach through the
 /// official API.
-pub fn window_open(channel: ChannelKind, lead: &Lead, now: Millis) -> bool {
-    match channel {
-        ChannelKind::Instagram => lead
-            .last_inbound_at
-            .is_some_and(|at| now - at <= INSTAGRAM_WINDOW),
-        ChannelKind::Sandbox | ChannelKind::Bridge => true,
-    }
+pub fn window_open(conn: &rusqlite::Connection, lead: &Lead, now: Millis) -> anyhow::Result<bool> {
+    let channel = store::accounts::get(conn, lead.account_id)?.map(|a| a.channel);
+    Ok(match channel {
+        Some(ChannelKind::Instagram) => {
+            store::messages::last_inbound_via(conn, lead.id, ChannelKind::Instagram.as_str())?
+                .is_some_and(|at| now - at <= INSTAGRAM_WINDOW)
+        }
+        _ => true,
+    })
 }
 
 /// An account's credentials, opened with the key from the environment.

@@ -107,19 +107,19 @@ pub async fn run(app: &App, _args: DoctorArgs) -> anyhow::Result<()> {
         .read(store::accounts::list)?
         .iter()
         .any(|a| a.channel == ChannelKind::Instagram);
-    for (what, configured, env) in [
+    for (what, value, env) in [
         (
             "webhook app secret",
-            &instagram.app_secret,
+            instagram.webhook_app_secret(),
             "INSTAGRAM_APP_SECRET",
         ),
         (
             "webhook verify token",
-            &instagram.verify_token,
+            instagram.webhook_verify_token(),
             "INSTAGRAM_VERIFY_TOKEN",
         ),
     ] {
-        let set = configured.is_some() || std::env::var(env).is_ok_and(|v| !v.is_empty());
+        let set = value.is_some();
         match (set, has_instagram) {
             (true, _) => report.line(Verdict::Ok, what, "set"),
             (false, true) => report.line(

@@ -90,27 +90,14 @@ impl BridgeInbox for StoreInbound {
     }
 }
 
-fn secret(configured: &Option<String>, env: &str, what: &str) -> anyhow::Result<String> {
-    configured
-        .clone()
-        .or_else(|| std::env::var(env).ok())
-        .filter(|s| !s.is_empty())
-        .with_context(|| {
-            format!(
-                "the webhook needs the {what}: set instagram.{} in the config or ${env}",
-                what.replace(' ', "_")
-            )
-        })
-}
-
 pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let instagram = &app.config.instagram;
     let config = WebhookConfig {
-        app_secret: secret(&instagram.app_secret, "INSTAGRAM_APP_SECRET", "app secret")?,
-        verify_token: secret(
-            &instagram.verify_token,
-            "INSTAGRAM_VERIFY_TOKEN",
-            "verify token",
+        app_secret: instagram
+            .webhook_app_secret()
+            .context("the webhook needs the app secret: set instagram.app_secret in the config or $INSTAGRAM_APP_SECRET")?,
+        verify_token: instagram.webhook_verify_token().context(
+            "the webhook needs the verify token: set instagram.verify_token in the config or $INSTAGRAM_VERIFY_TOKEN",
         )?,
         max_body_bytes: instagram.max_body_bytes,
     };

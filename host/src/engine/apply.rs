@@ -89,7 +89,7 @@ fn queue_returned_message(
         Some("permission messages:send not granted".to_owned())
     } else if lead.is_do_not_contact() {
         Some("lead is do-not-contact".to_owned())
-    } else if !channel_window_open(tx, lead, now)? {
+    } else if !crate::channels::window_open(tx, lead, now)? {
         Some(crate::runtime::host::WINDOW_CLOSED.to_owned())
     } else {
         validate_text(text)
@@ -112,11 +112,6 @@ fn queue_returned_message(
     Ok(Ok(store::outbox::enqueue(
         tx, &key, lead.id, plugin, event.id, text, now,
     )?))
-}
-
-fn channel_window_open(tx: &Connection, lead: &Lead, now: Millis) -> anyhow::Result<bool> {
-    let account = store::accounts::get(tx, lead.account_id)?;
-    Ok(account.is_none_or(|a| crate::channels::window_open(a.channel, lead, now)))
 }
 
 fn apply_reply(

@@ -1,7 +1,7 @@
 //! The outbox worker: delivers queued messages through each account's channel, one at a
 //! time, under the account's send-safety rules, never to a do-not-contact lead, never
 //! outside the channel's messaging window, and never twice: a send whose outcome is unknown
-//! is reconciled with the channel before it is tried again.
+//! is reconciled with the channel before anything else is decided about it.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -69,10 +69,6 @@ impl Engine {
             let Some(lead) = self.db().read(|c| store::leads::get(c, row.lead_id))? else {
                 continue;
             };
-            if lead.is_do_not_contact() {
-                self.set_aside(&row, "lead is do-not-contact", now)?;
-                continue;
-            }
             let sender = match senders.entry(row.account_id) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(new) => new.insert(self.sender(row.account_id, now)?),
@@ -81,19 +77,25 @@ impl Engine {
             if sender.done {
                 continue;
             }
-            if !window_open(sender.account.channel, &lead, now) {
-                self.set_aside(
-                    &row,
-                    "messaging window closed: over 24 h since the lead's last message",
-                    now,
-                )?;
-                continue;
-            }
+            // First what already happened: an unanswered send may have arrived, whatever
+            // has changed since.
             if self.reconciled_as_sent(sender, &row, &lead, now).await? {
                 sent += 1;
                 continue;
             }
             if sender.done {
+                continue;
+            }
+            if lead.is_do_not_contact() {
+                self.set_aside(&row, "lead is do-not-contact", now)?;
+                continue;
+            }
+            if !self.db().read(|c| window_open(c, &lead, now))? {
+                self.set_aside(
+                    &row,
+                    "messaging window closed: over 24 h since the lead's last message",
+                    now,
+                )?;
                 continue;
             }
             let (day_start, day_end) = sender.rules.day_bounds(now);
@@ -142,20 +144,25 @@ impl Engine {
             }
             // Not there: sending it now cannot make two.
             Ok(false) => Ok(false),
-            Err(e) => {
+            Err(error) => {
                 tracing::warn!(
-                    "account {}: cannot reconcile outbox #{}: {e}",
+                    "account {}: cannot reconcile outbox #{}: {error}",
                     sender.account.name,
                     row.id
                 );
-                self.db().read(|c| {
-                    store::outbox::defer(
-                        c,
-                        row.id,
-                        now + TRANSIENT_WAIT,
-                        "outcome unknown, to be reconciled",
-                    )
-                })?;
+                let account = sender.account.id;
+                let reason = format!("outcome unknown, to be reconciled: {error}");
+                match error {
+                    SendError::Credentials(_) => {
+                        self.pause(sender, row, &error.to_string(), now)?
+                    }
+                    SendError::RateLimited(_) => self.db().read(|c| {
+                        store::outbox::defer_account(c, account, now + RATE_LIMIT_WAIT, &reason)
+                    })?,
+                    _ => self
+                        .db()
+                        .read(|c| store::outbox::defer(c, row.id, now + TRANSIENT_WAIT, &reason))?,
+                }
                 sender.done = true;
                 Ok(false)
             }
@@ -185,51 +192,62 @@ impl Engine {
             row.id
         );
         let why = error.to_string();
-        match error {
-            SendError::Transient(_) => {
-                self.db().read(|c| {
-                    store::outbox::defer_account(c, account, now + TRANSIENT_WAIT, &why)
-                })?;
-                sender.done = true;
+        let wait = match error {
+            SendError::WindowClosed | SendError::Permanent(_) => {
+                self.set_aside(row, &why, now)?;
+                return Ok(false);
             }
-            SendError::RateLimited(_) => {
-                self.db().read(|c| {
-                    store::outbox::defer_account(c, account, now + RATE_LIMIT_WAIT, &why)
-                })?;
-                sender.done = true;
+            SendError::Credentials(_) => {
+                self.pause(sender, row, &why, now)?;
+                return Ok(false);
             }
+            SendError::Transient(_) => TRANSIENT_WAIT,
+            SendError::RateLimited(_) => RATE_LIMIT_WAIT,
             SendError::Unknown(_) => {
+                // It may have arrived: the gap starts now, as after a send.
+                let gap = sender.rules.gap_after_send(&mut rand::thread_rng());
+                sender.account.next_send_at = Some(now + gap);
                 self.db().write(|tx| {
                     store::outbox::mark_attempted(tx, row.id, now)?;
+                    store::accounts::set_next_send_at(tx, account, now + gap)?;
                     store::outbox::defer(tx, row.id, now + TRANSIENT_WAIT, &why)
                 })?;
                 sender.done = true;
+                return Ok(false);
             }
-            SendError::Credentials(_) => {
-                self.db().write(|tx| {
-                    store::accounts::set_paused(tx, account, Some(&why))?;
-                    store::outbox::defer(
-                        tx,
-                        row.id,
-                        now,
-                        &format!("waiting: account paused: {why}"),
-                    )
-                })?;
-                sender.done = true;
-            }
-            SendError::WindowClosed | SendError::Permanent(_) => self.set_aside(row, &why, now)?,
-        }
+        };
+        self.db()
+            .read(|c| store::outbox::defer_account(c, account, now + wait, &why))?;
+        sender.done = true;
         Ok(false)
+    }
+
+    /// The account's credentials are refused: it sends nothing until the user resumes it.
+    fn pause(
+        &self,
+        sender: &mut Sender,
+        row: &OutboxRow,
+        why: &str,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        self.db().write(|tx| {
+            store::accounts::set_paused(tx, sender.account.id, Some(why))?;
+            store::outbox::defer(tx, row.id, now, &format!("waiting: account paused: {why}"))
+        })?;
+        sender.done = true;
+        Ok(())
     }
 
     fn record_sent(
         &self,
-        sender: &Sender,
+        sender: &mut Sender,
         row: &OutboxRow,
         lead: &Lead,
         at: Millis,
     ) -> anyhow::Result<()> {
         let gap = sender.rules.gap_after_send(&mut rand::thread_rng());
+        // The next row of this pass must see the gap too.
+        sender.account.next_send_at = Some(at + gap);
         let via = format!("via {}", sender.channel.name());
         self.db().write(|tx| {
             store::outbox::mark_sent(tx, row.id, at)?;

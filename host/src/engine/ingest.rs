@@ -72,6 +72,9 @@ pub fn inbound(
         source,
         ..
     } = *message;
+    // A sender's clock can run ahead; a message from the future would hold the channel's
+    // messaging window open.
+    let at = at.min(now);
     db.write(|tx| {
         let lead = match from {
             Sender::Handle(handle) => store::leads::get_or_create(tx, account, handle, at)?,

@@ -48,7 +48,13 @@ impl Engine {
                 .as_deref()
                 .and_then(|u| normalize_handle(u).ok());
             let renamed = self.db().write(|tx| {
-                store::leads::set_profile(tx, lead_id, handle.as_deref(), profile.name.as_deref())
+                store::leads::set_profile(
+                    tx,
+                    lead_id,
+                    handle.as_deref(),
+                    profile.name.as_deref(),
+                    now,
+                )
             })?;
             found += usize::from(renamed);
         }

@@ -249,13 +249,16 @@ pub fn mark_profile_asked(conn: &Connection, id: i64, at: Millis) -> anyhow::Res
     Ok(())
 }
 
-/// Gives a lead their real handle (unless another lead has it) and, if they have none, a
-/// name. Returns whether the handle changed.
+/// Gives a lead their real handle and, if they have none, a name; returns whether the
+/// handle changed. A handle another lead has stays with that lead, but if that lead (or a
+/// forgotten one with this handle) opted out, this one is do-not-contact too: opting out
+/// holds for the person, whichever id they write from.
 pub fn set_profile(
     conn: &Connection,
     id: i64,
     handle: Option<&str>,
     name: Option<&str>,
+    now: Millis,
 ) -> anyhow::Result<bool> {
     conn.execute(
         "UPDATE leads SET name = coalesce(name, ?2) WHERE id = ?1",
@@ -264,10 +267,14 @@ pub fn set_profile(
     let Some(handle) = handle else {
         return Ok(false);
     };
-    let taken = by_handle(conn, handle)?.is_some_and(|other| other.id != id);
-    if taken {
+    keep_suppressed(conn, id, handle, now)?;
+    if let Some(other) = by_handle(conn, handle)?.filter(|other| other.id != id) {
+        if other.is_do_not_contact() {
+            mark_do_not_contact(conn, id, "opted out under their handle", now)?;
+        }
         tracing::warn!(
-            "lead #{id}: their Instagram handle belongs to another lead already; keeping the stand-in"
+            "lead #{id}: their Instagram handle belongs to lead #{} already; keeping the stand-in",
+            other.id
         );
         return Ok(false);
     }
@@ -407,4 +414,31 @@ fn keep_suppressed(conn: &Connection, id: i64, handle: &str, now: Millis) -> any
         mark_do_not_contact(conn, id, "opted out before (suppression list)", now)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+
+    #[test]
+    fn an_opt_out_follows_the_person_to_a_new_instagram_id() {
+        let db = Db::open_in_memory().unwrap();
+        db.write(|tx| {
+            let jane = get_or_create(tx, 1, "jane", 0)?;
+            mark_do_not_contact(tx, jane.id, "said stop", 0)?;
+            let newcomer = get_or_create_by_channel_user(tx, 1, "9001", 10)?;
+            assert_eq!(newcomer.handle, "ig_9001");
+            assert!(!newcomer.is_do_not_contact());
+            assert!(
+                !set_profile(tx, newcomer.id, Some("jane"), Some("Jane"), 20)?,
+                "the handle stays with jane"
+            );
+            let newcomer = get(tx, newcomer.id)?.unwrap();
+            assert!(newcomer.is_do_not_contact(), "but so does her opt-out");
+            assert_eq!(newcomer.name.as_deref(), Some("Jane"));
+            Ok(())
+        })
+        .unwrap();
+    }
 }

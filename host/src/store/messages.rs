@@ -44,6 +44,17 @@ pub fn insert(
     crate::store::leads::record_contact(conn, lead_id, direction == Direction::Inbound, at)
 }
 
+/// When the lead last wrote through `source` (a channel's name).
+pub fn last_inbound_via(
+    conn: &Connection,
+    lead_id: i64,
+    source: &str,
+) -> anyhow::Result<Option<Millis>> {
+    Ok(conn
+        .prepare_cached("SELECT max(at) FROM messages WHERE lead_id = ?1 AND direction = 'inbound' AND source = ?2")?
+        .query_row(params![lead_id, source], |r| r.get(0))?)
+}
+
 /// The last `limit` messages with a lead, oldest first.
 pub fn recent(conn: &Connection, lead_id: i64, limit: u32) -> anyhow::Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(

@@ -111,12 +111,12 @@ pub fn defer(conn: &Connection, id: i64, until: Millis, reason: &str) -> anyhow:
 /// Records that a send went out with no answer: its outcome must be reconciled before the
 /// message is ever sent again.
 pub fn mark_attempted(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET attempted_at = ?2, detail = 'outcome unknown, to be reconciled' WHERE id = ?1")?
+    conn.prepare_cached("UPDATE outbox SET attempted_at = coalesce(attempted_at, ?2), detail = 'outcome unknown, to be reconciled' WHERE id = ?1")?
         .execute(params![id, at])?;
     Ok(())
 }
 
-/// How many messages an account sent in `[from, to)`.
+/// How many messages an account sent (or may have sent) in `[from, to)`.
 pub fn sent_between(
     conn: &Connection,
     account: i64,
@@ -125,7 +125,10 @@ pub fn sent_between(
 ) -> anyhow::Result<u32> {
     Ok(conn
         .prepare_cached(
-            "SELECT count(*) FROM outbox WHERE account_id = ?1 AND status = 'sent' AND sent_at >= ?2 AND sent_at < ?3",
+            // An attempt with an unknown outcome may have arrived: it counts until reconciled.
+            "SELECT count(*) FROM outbox WHERE account_id = ?1 AND (
+               (status = 'sent' AND sent_at >= ?2 AND sent_at < ?3)
+               OR (status = 'queued' AND attempted_at >= ?2 AND attempted_at < ?3))",
         )?
         .query_row(params![account, from, to], |r| r.get(0))?)
 }

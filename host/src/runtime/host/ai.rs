@@ -48,11 +48,12 @@ impl Host for HostState {
                 .into_iter()
                 .skip(skip)
                 .map(|m| {
-                    let text: String = m.text.chars().take(ai.max_message_chars as usize).collect();
-                    (
-                        matches!(m.direction, wit::Direction::Inbound),
-                        outgoing(text),
-                    )
+                    // Redacted before it is cut, so a cut cannot hide an address from the redaction.
+                    let text: String = outgoing(m.text)
+                        .chars()
+                        .take(ai.max_message_chars as usize)
+                        .collect();
+                    (matches!(m.direction, wit::Direction::Inbound), text)
                 })
                 .collect(),
             max_tokens: request

@@ -269,25 +269,22 @@ impl HostState {
     /// Refuses an automated message the lead's channel would not carry now (Instagram's
     /// 24-hour window), as the plugin's view of the host rule the outbox enforces anyway.
     fn check_window(&self, action: &str, lead: &crate::leads::Lead) -> Result<(), wit::Error> {
-        let channel = self
+        let open = self
             .services
             .db
-            .read(|c| store::accounts::get(c, lead.account_id))
-            .map_err(storage_failure)?
-            .map(|a| a.channel);
-        match channel {
-            Some(channel) if !crate::channels::window_open(channel, lead, self.now()) => {
-                self.audit(
-                    action,
-                    Some(Permission::MessagesSend),
-                    Some(lead.id),
-                    false,
-                    Some(WINDOW_CLOSED),
-                );
-                Err(wit::Error::Unavailable(WINDOW_CLOSED.into()))
-            }
-            _ => Ok(()),
+            .read(|c| crate::channels::window_open(c, lead, self.now()))
+            .map_err(storage_failure)?;
+        if open {
+            return Ok(());
         }
+        self.audit(
+            action,
+            Some(Permission::MessagesSend),
+            Some(lead.id),
+            false,
+            Some(WINDOW_CLOSED),
+        );
+        Err(wit::Error::Unavailable(WINDOW_CLOSED.into()))
     }
 
     /// The lead as this plugin may see it right now.
