@@ -35,10 +35,10 @@ fn sandbox(extra_config: &str) -> Sandbox {
     sandbox
 }
 
-/// Adds the Instagram account, pointed at the fake Graph API.
-fn add_account(sandbox: &Sandbox, graph: &MockServer) {
+/// Adds the Instagram account `shop`, pointed at the fake Graph API, with `extra` options.
+fn add_account_with(sandbox: &Sandbox, graph: &MockServer, extra: &[&str]) {
     let base = graph.uri();
-    sandbox.ok(&[
+    let mut args = vec![
         "account",
         "add",
         "shop",
@@ -48,7 +48,13 @@ fn add_account(sandbox: &Sandbox, graph: &MockServer) {
         IG_ACCOUNT,
         "--base-url",
         &base,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    sandbox.ok(&args);
+}
+
+fn add_account(sandbox: &Sandbox, graph: &MockServer) {
+    add_account_with(sandbox, graph, &[]);
 }
 
 fn message(sender: &str, mid: &str, text: &str, at: i64) -> Value {
@@ -205,20 +211,7 @@ async fn the_whole_loop_webhook_ai_reply_openrouter_outbox_graph_api() {
     sandbox
         .env
         .push(("OPENROUTER_API_KEY".into(), "sk-or-test".into()));
-    let base = graph.uri();
-    sandbox.ok(&[
-        "account",
-        "add",
-        "shop",
-        "--channel",
-        "instagram",
-        "--ig-user-id",
-        IG_ACCOUNT,
-        "--base-url",
-        &base,
-        "--model",
-        "anthropic/claude-haiku",
-    ]);
+    add_account_with(&sandbox, &graph, &["--model", "anthropic/claude-haiku"]);
     sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
     // The User Profile API tells the new lead's handle.
     Mock::given(method("GET"))
