@@ -162,3 +162,32 @@ fn forgetting_a_lead_erases_everything_keyed_to_them() {
             .any(|r| r["lead"].is_null() && r["plugin"] == "hostile")
     );
 }
+
+#[test]
+fn install_on_a_terminal_asks_for_each_permission() {
+    // `script` gives the binary a pseudo-terminal, as a person at a shell would have.
+    let sandbox = Sandbox::new("");
+    let install = format!("{} plugin install ai-reply", support::BIN);
+    let mut script = std::process::Command::new("script");
+    for var in support::LEAKY_ENV {
+        script.env_remove(var);
+    }
+    let mut child = script
+        .args(["-qec", &install, "/dev/null"])
+        .current_dir(sandbox.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the install on a pseudo-terminal");
+    use std::io::Write as _;
+    // messages:read yes, messages:send no, ai:generate yes.
+    child.stdin.take().unwrap().write_all(b"y\nn\ny\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("grant messages:send to ai-reply"), "{shown}");
+    let plugins = sandbox.json(&["plugin", "list"]);
+    assert_eq!(
+        plugins[0]["granted"],
+        serde_json::json!(["messages:read", "ai:generate"])
+    );
+}

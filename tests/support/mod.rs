@@ -13,7 +13,7 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_outreach");
 
 /// Environment variables a developer's shell may have that would change what the binary does.
-const LEAKY_ENV: &[&str] = &[
+pub const LEAKY_ENV: &[&str] = &[
     "OPENROUTER_API_KEY",
     "OPENAI_API_KEY",
     "OUTREACH_DB",
