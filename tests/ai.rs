@@ -21,9 +21,10 @@ fn completion(text: &str) -> Value {
     })
 }
 
-fn sandbox_for(server: &MockServer) -> Sandbox {
+/// A sandbox whose AI provider is `server`, with `extra_ai` lines added to the `[ai]` section.
+fn sandbox_for(server: &MockServer, extra_ai: &str) -> Sandbox {
     let config = format!(
-        "[ai]\nbase_url = \"{}/api/v1\"\nmodel = \"openai/gpt-4o-mini\"\nmax_tokens = 120\ntimeout_seconds = 10\n",
+        "[ai]\nbase_url = \"{}/api/v1\"\nmodel = \"openai/gpt-4o-mini\"\nmax_tokens = 120\ntimeout_seconds = 10\n{extra_ai}",
         server.uri()
     );
     let mut sandbox = Sandbox::new(&config);
@@ -43,7 +44,7 @@ async fn replies_come_from_the_openai_compatible_provider() {
         .expect(1)
         .mount(&server)
         .await;
-    let sandbox = sandbox_for(&server);
+    let sandbox = sandbox_for(&server, "");
     sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
     sandbox.ok(&[
         "plugin",
@@ -96,7 +97,7 @@ async fn a_failing_provider_hands_the_lead_over_to_a_human() {
         })))
         .mount(&server)
         .await;
-    let sandbox = sandbox_for(&server);
+    let sandbox = sandbox_for(&server, "");
     sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
     sandbox.ok(&["inbox", "push", "omar", "Do you ship to Spain?"]);
     let run = sandbox.run(&["run", "--until-idle"]);
@@ -147,12 +148,7 @@ async fn the_provider_gets_no_personal_data_the_plugin_was_not_granted() {
         .respond_with(ResponseTemplate::new(200).set_body_json(completion("Noted, thanks!")))
         .mount(&server)
         .await;
-    let sandbox = sandbox_for(&server);
-    let config = std::fs::read_to_string(sandbox.path("outreach.toml")).unwrap();
-    sandbox.write(
-        "outreach.toml",
-        &format!("{config}max_context_messages = 2\n"),
-    );
+    let sandbox = sandbox_for(&server, "max_context_messages = 2\n");
     let leads = sandbox.write(
         "leads.csv",
         "handle,email,phone,notes\nrosa,rosa.m@example.com,+34 600 123 456,Owes us for the March invoice\n",
@@ -212,11 +208,9 @@ async fn rate_limits_are_retried_and_attribution_is_sent_when_configured() {
         .respond_with(ResponseTemplate::new(200).set_body_json(completion("Happy to help.")))
         .mount(&server)
         .await;
-    let sandbox = sandbox_for(&server);
-    let config = std::fs::read_to_string(sandbox.path("outreach.toml")).unwrap();
-    sandbox.write(
-        "outreach.toml",
-        &format!("{config}retry_backoff_ms = 10\napp_url = \"https://studio.example\"\napp_title = \"Studio Outreach\"\n"),
+    let sandbox = sandbox_for(
+        &server,
+        "retry_backoff_ms = 10\napp_url = \"https://studio.example\"\napp_title = \"Studio Outreach\"\n",
     );
     sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
     sandbox.ok(&["inbox", "push", "tara", "Are you open on Sundays?"]);

@@ -64,10 +64,13 @@ pub fn require(conn: &Connection, name: &str) -> anyhow::Result<Account> {
 
 /// The Instagram account whose professional account id is `ig_user_id`.
 pub fn by_instagram_id(conn: &Connection, ig_user_id: &str) -> anyhow::Result<Option<Account>> {
-    let accounts = list(conn)?;
-    Ok(accounts.into_iter().find(|a| {
-        a.channel == ChannelKind::Instagram && a.settings.ig_user_id.as_deref() == Some(ig_user_id)
-    }))
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM accounts
+             WHERE channel = 'instagram' AND json_extract(settings, '$.ig_user_id') = ?1"
+        ))?
+        .query_row([ig_user_id], account_from_row)
+        .optional()?)
 }
 
 pub struct NewAccount<'a> {
