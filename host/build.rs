@@ -11,6 +11,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "outreach-followup",
     "lead-scorer",
     "outreach-fixture-hostile",
+    "outreach-fixture-attacker",
 ];
 
 fn main() {
@@ -22,6 +23,7 @@ fn main() {
         "plugins",
         "examples",
         "tests/fixtures",
+        "tests/attacker",
         ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());

@@ -19,3 +19,4 @@ pub mod leads;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod text;

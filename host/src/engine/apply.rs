@@ -2,18 +2,22 @@
 //! result, so a crash never leaves a decision half applied, and every queued message is
 //! keyed to its event so replaying the event never queues it twice.
 
+use std::collections::BTreeSet;
+
 use rusqlite::Connection;
 
 use super::dispatch::FILTERED_OUT;
 use crate::clock::{MINUTE, Millis};
+use crate::config::LimitsConfig;
 use crate::consent::Permission;
-use crate::leads::{Lead, LeadStatus};
+use crate::leads::{Lead, LeadStatus, valid_tag};
 use crate::runtime::HookOutput;
 use crate::runtime::bindings::wit_hooks::{FilterDecision, FollowUpAction, ReplyAction};
 use crate::runtime::host::StagedSend;
 use crate::runtime::host::messaging::validate_text;
 use crate::store::events::{Event, EventKind};
 use crate::store::{self};
+use crate::text;
 
 /// The earliest a follow-up step may be due again after being handled, so a plugin that asks
 /// for "now" cannot spin.
@@ -26,25 +30,35 @@ pub fn apply(
     event: &Event,
     lead: &Lead,
     output: HookOutput,
+    limits: &LimitsConfig,
+    now: Millis,
+) -> anyhow::Result<String> {
+    match output {
+        HookOutput::Filter(decision) => apply_filter(tx, plugin, lead, decision, limits, now),
+        HookOutput::Reply(action) => apply_reply(tx, plugin, event, lead, action, limits, now),
+        HookOutput::FollowUp(action) => {
+            apply_follow_up(tx, plugin, event, lead, action, limits, now)
+        }
+    }
+}
+
+/// Queues what the hook sent with `messaging.send`, each keyed to the event and its place
+/// in the call; returns what to add to the summary.
+pub fn queue_staged(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
     staged: &[StagedSend],
     now: Millis,
 ) -> anyhow::Result<String> {
-    let mut summary = match output {
-        HookOutput::Filter(decision) => apply_filter(tx, plugin, lead, decision, now)?,
-        HookOutput::Reply(action) => apply_reply(tx, plugin, event, lead, action, now)?,
-        HookOutput::FollowUp(action) => apply_follow_up(tx, plugin, event, lead, action, now)?,
-    };
     for (n, send) in staged.iter().enumerate() {
         let key = format!("{plugin}:{}:send:{n}", event.id);
         store::outbox::enqueue(tx, &key, send.lead_id, plugin, event.id, &send.text, now)?;
     }
-    if !staged.is_empty() {
-        summary.push_str(&format!(
-            "; queued {} message(s) via messaging.send",
-            staged.len()
-        ));
-    }
-    Ok(summary)
+    Ok(match staged.len() {
+        0 => String::new(),
+        queued => format!("; queued {queued} message(s) via messaging.send"),
+    })
 }
 
 fn apply_filter(
@@ -52,26 +66,44 @@ fn apply_filter(
     plugin: &str,
     lead: &Lead,
     d: FilterDecision,
+    limits: &LimitsConfig,
     now: Millis,
 ) -> anyhow::Result<String> {
-    for tag in d
-        .tags
-        .iter()
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty() && t.chars().count() <= 64)
-    {
-        store::leads::add_tag(tx, lead.id, tag)?;
+    let mut tags: BTreeSet<&str> = lead.tags.iter().map(String::as_str).collect();
+    let mut refused = Vec::new();
+    for tag in &d.tags {
+        match valid_tag(tag) {
+            Ok(tag) if tags.contains(tag) => {}
+            Ok(tag) if tags.len() < limits.tags_per_lead as usize => {
+                store::leads::add_tag(tx, lead.id, tag)?;
+                tags.insert(tag);
+            }
+            Ok(_) => refused.push(format!(
+                "the lead carries the most tags allowed ({})",
+                limits.tags_per_lead
+            )),
+            Err(why) => refused.push(why),
+        }
     }
     if let Some(score) = d.score {
         store::leads::set_score(tx, lead.id, score.min(100), now)?;
     }
-    let score = d.score.map(|s| format!(" (score {s})")).unwrap_or_default();
-    if d.keep {
-        return Ok(format!("kept{score}"));
+    let mut summary = if d.keep { "kept" } else { "dropped" }.to_string();
+    if let Some(score) = d.score {
+        summary.push_str(&format!(" (score {score})"));
     }
-    store::leads::add_tag(tx, lead.id, FILTERED_OUT)?;
-    let reason = d.reason.unwrap_or_else(|| format!("dropped by {plugin}"));
-    Ok(format!("dropped{score}: {reason}"))
+    if !d.keep {
+        store::leads::add_tag(tx, lead.id, FILTERED_OUT)?;
+        let reason = d.reason.unwrap_or_else(|| format!("dropped by {plugin}"));
+        summary.push_str(&format!(
+            ": {}",
+            text::from_plugin(&reason, limits.text_chars as usize)
+        ));
+    }
+    if let Some(first) = refused.first() {
+        summary.push_str(&format!("; {} tag(s) not added: {first}", refused.len()));
+    }
+    Ok(summary)
 }
 
 /// Checks that a message returned by a hook may be queued, and queues it. `Ok(false)`: it
@@ -120,6 +152,7 @@ fn apply_reply(
     event: &Event,
     lead: &Lead,
     action: ReplyAction,
+    limits: &LimitsConfig,
     now: Millis,
 ) -> anyhow::Result<String> {
     Ok(match action {
@@ -134,7 +167,10 @@ fn apply_reply(
         ReplyAction::HandOver(reason) => {
             store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, now)?;
             store::leads::withdraw_automation(tx, lead.id, "handed over to a human", false)?;
-            format!("handed over to a human: {reason}")
+            format!(
+                "handed over to a human: {}",
+                text::from_plugin(&reason, limits.text_chars as usize)
+            )
         }
     })
 }
@@ -145,6 +181,7 @@ fn apply_follow_up(
     event: &Event,
     lead: &Lead,
     action: FollowUpAction,
+    limits: &LimitsConfig,
     now: Millis,
 ) -> anyhow::Result<String> {
     let Some(schedule) = event.payload.schedule_id else {
@@ -189,6 +226,7 @@ fn apply_follow_up(
             format!("waiting until {}", crate::clock::format(not_before(at)))
         }
         FollowUpAction::Stop(reason) => {
+            let reason = text::from_plugin(&reason, limits.text_chars as usize);
             store::schedules::stop(tx, schedule, &reason)?;
             format!("sequence stopped: {reason}")
         }
@@ -206,7 +244,12 @@ pub fn stop_sequence(tx: &Connection, event: &Event, reason: &str) -> anyhow::Re
 /// After the filters: a lead that every filter kept (none failed, none dropped it) starts
 /// every follow-up plugin's sequence. A failed filter keeps the lead out: automation never
 /// starts on a decision that was not made.
-pub fn start_sequences_if_kept(tx: &Connection, event: &Event, now: Millis) -> anyhow::Result<()> {
+pub fn start_sequences_if_kept<'p>(
+    tx: &Connection,
+    event: &Event,
+    follow_up_plugins: impl IntoIterator<Item = &'p str>,
+    now: Millis,
+) -> anyhow::Result<()> {
     let Some(lead) = store::leads::get(tx, event.lead_id)? else {
         return Ok(());
     };
@@ -216,8 +259,8 @@ pub fn start_sequences_if_kept(tx: &Connection, event: &Event, now: Millis) -> a
     if failed || lead.is_do_not_contact() || lead.tags.iter().any(|t| t == FILTERED_OUT) {
         return Ok(());
     }
-    for plugin in store::plugins::with_hook(tx, crate::runtime::manifest::Hook::FollowUp)? {
-        store::schedules::start(tx, plugin.name(), lead.id, now)?;
+    for plugin in follow_up_plugins {
+        store::schedules::start(tx, plugin, lead.id, now)?;
     }
     Ok(())
 }

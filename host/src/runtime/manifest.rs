@@ -24,6 +24,9 @@ impl Hook {
     }
 }
 
+const VERSION_MAX_CHARS: usize = 64;
+const DESCRIPTION_MAX_CHARS: usize = 1000;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub name: String,
@@ -46,7 +49,9 @@ impl Manifest {
             .join(", ")
     }
 
-    /// Checks what the plugin declared; the error names the field.
+    /// Checks what the plugin declared; the error names the field. Every field is shown to
+    /// the user before anything is granted, so none may be long enough to push the
+    /// permission list off the screen or hold characters that rewrite the terminal.
     pub fn from_wit(m: wit::PluginManifest) -> Result<Self, String> {
         let name_ok = !m.name.is_empty()
             && m.name.len() <= 64
@@ -55,12 +60,25 @@ impl Manifest {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !name_ok {
             return Err(format!(
-                "manifest field `name` is {:?}; it must be 1-64 of lower-case letters, digits and '-'",
-                m.name
+                "manifest field `name` is \"{}\"; it must be 1-64 of lower-case letters, digits and '-'",
+                crate::text::from_plugin(&m.name, 80)
             ));
         }
         if m.version.trim().is_empty() {
             return Err("manifest field `version` is empty".into());
+        }
+        for (field, value, max_chars) in [
+            ("version", &m.version, VERSION_MAX_CHARS),
+            ("description", &m.description, DESCRIPTION_MAX_CHARS),
+        ] {
+            let chars = value.chars().count();
+            if chars > max_chars {
+                return Err(format!(
+                    "manifest field `{field}` has {chars} characters; the limit is {max_chars}"
+                ));
+            }
+            crate::text::reject_unsafe(value, false)
+                .map_err(|why| format!("manifest field `{field}` {why}"))?;
         }
         let mut hooks: Vec<Hook> = m
             .hooks
@@ -102,5 +120,48 @@ mod permission_names {
             .iter()
             .map(|n| n.parse().map_err(serde::de::Error::custom))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(name: &str, version: &str, description: &str) -> wit::PluginManifest {
+        wit::PluginManifest {
+            name: name.into(),
+            version: version.into(),
+            description: description.into(),
+            hooks: vec![wit::Hook::Reply],
+            permissions: vec![wit::Permission::MessagesSend],
+        }
+    }
+
+    #[test]
+    fn fields_shown_before_granting_are_bounded_and_inert() {
+        assert!(Manifest::from_wit(manifest("ok", "1.0.0", "Fine.")).is_ok());
+        let hidden = "\u{1b}[8mrequests: nothing";
+        let error = Manifest::from_wit(manifest("ok", "1.0.0", hidden)).unwrap_err();
+        assert_eq!(
+            error,
+            "manifest field `description` contains the control character U+001B at character 1"
+        );
+        let error = Manifest::from_wit(manifest("ok", "1.0\u{202E}", "")).unwrap_err();
+        assert!(
+            error.starts_with("manifest field `version` contains"),
+            "{error}"
+        );
+        let error = Manifest::from_wit(manifest("ok", "1", &"x".repeat(1 << 20))).unwrap_err();
+        assert_eq!(
+            error,
+            "manifest field `description` has 1048576 characters; the limit is 1000"
+        );
+        let error = Manifest::from_wit(manifest(
+            &format!("\u{1b}]0;{}", "x".repeat(1 << 20)),
+            "1",
+            "",
+        ))
+        .unwrap_err();
+        assert!(error.len() < 300 && !error.contains('\u{1b}'), "{error}");
     }
 }

@@ -1,8 +1,11 @@
 //! The WebAssembly runtime: one wasmtime engine, plugins compiled once (and cached on disk)
 //! and pre-instantiated, and a fresh sandboxed store for every hook call so that nothing
-//! leaks between calls or leads. Each call is bounded in CPU (fuel), memory and wall-clock
-//! time; a trap, timeout or out-of-memory fails that call with a readable reason and the
-//! host goes on.
+//! leaks between calls or leads. Each call is bounded in CPU (fuel), memory, wall-clock time
+//! and what it may ask of the host ([`host::budget`]); the wall-clock deadline interrupts
+//! guest code wherever it runs (epoch interruption, driven by a ticker thread) and every host
+//! call past it traps, so time spent inside host calls counts too. A trap, timeout,
+//! out-of-memory or exhausted budget fails that call with a readable reason and the host
+//! goes on.
 
 pub mod bindings;
 pub mod bundled;
@@ -18,16 +21,19 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sha2::Digest as _;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 
 use self::bindings::{PluginPre, wit, wit_hooks};
 use self::host::{CallContext, HostServices, HostState};
 use self::manifest::Manifest;
 use crate::config::LimitsConfig;
 
-/// How long a guest runs between yields to the async executor, in fuel. Yielding is what
-/// lets the wall-clock timeout interrupt a guest that never calls the host.
-const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
+/// How often the engine's epoch advances. At each tick a running guest checks its call's
+/// deadline and budget and yields to the async executor, so no guest holds a thread longer.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// What one hook call may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +41,14 @@ pub struct Limits {
     pub fuel: u64,
     pub memory_bytes: usize,
     pub timeout: Duration,
+    pub host_calls: u32,
+    pub log_lines: u32,
+    pub log_bytes: u64,
+    pub audited_denials: u32,
+    pub tags_per_lead: u32,
+    pub tags_per_decision: u32,
+    /// Characters kept of plugin-supplied text that the host stores or prints.
+    pub text_chars: usize,
 }
 
 impl Limits {
@@ -58,6 +72,36 @@ impl Limits {
                 config.timeout_ms,
                 config.max_timeout_ms,
             )),
+            ..Self::from_config(config)
+        }
+    }
+
+    /// The configured defaults, for a call no plugin setting adjusts.
+    pub fn from_config(config: &LimitsConfig) -> Self {
+        Self {
+            fuel: config.fuel,
+            memory_bytes: (config.memory_mb << 20) as usize,
+            timeout: Duration::from_millis(config.timeout_ms),
+            host_calls: config.host_calls,
+            log_lines: config.log_lines,
+            log_bytes: config.log_bytes,
+            audited_denials: config.audited_denials,
+            tags_per_lead: config.tags_per_lead,
+            tags_per_decision: config.tags_per_decision,
+            text_chars: config.text_chars as usize,
+        }
+    }
+
+    /// What reading a manifest may use: little of anything, and no host call at all (the
+    /// contract says the export must not make one), so the first one stops it before it
+    /// touches any data.
+    fn for_manifest(config: &LimitsConfig) -> Self {
+        Self {
+            fuel: 100_000_000,
+            memory_bytes: (config.memory_mb.min(64) << 20) as usize,
+            timeout: Duration::from_secs(5),
+            host_calls: 0,
+            ..Self::from_config(config)
         }
     }
 }
@@ -86,6 +130,8 @@ pub enum HookFailure {
     OutOfMemory(usize),
     #[error("did not finish within {0} ms")]
     Timeout(u128),
+    #[error("went over its budget of {0}")]
+    Budget(String),
     #[error("crashed: {0}")]
     Trap(String),
     #[error("returned an error: {0}")]
@@ -103,6 +149,7 @@ pub struct Invocation {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    limits: LimitsConfig,
     cache_dir: Option<PathBuf>,
     prepared: Mutex<HashMap<String, PluginPre<HostState>>>,
 }
@@ -112,13 +159,15 @@ impl Runtime {
     pub fn new(limits: &LimitsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.consume_fuel(true);
+        config.epoch_interruption(true);
+        let instances = limits.instances;
         let mut pool = PoolingAllocationConfig::default();
         pool.max_memory_size((limits.max_memory_mb << 20) as usize)
-            .total_component_instances(64)
-            .total_core_instances(256)
-            .total_memories(128)
-            .total_tables(128)
-            .total_stacks(64)
+            .total_component_instances(instances)
+            .total_core_instances(instances * 4)
+            .total_memories(instances * 2)
+            .total_tables(instances * 2)
+            .total_stacks(instances)
             // Reusing a slot resets its memory; zeroing the first pages in place is cheaper
             // than unmapping them and taking page faults on the next call.
             .linear_memory_keep_resident(2 << 20)
@@ -130,9 +179,11 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        start_epoch_ticker(&engine);
         Ok(Self {
             engine,
             linker,
+            limits: limits.clone(),
             cache_dir,
             prepared: Mutex::new(HashMap::new()),
         })
@@ -214,22 +265,26 @@ impl Runtime {
         services: Arc<HostServices>,
     ) -> anyhow::Result<Manifest> {
         let pre = self.prepare(wasm)?;
-        let limits = Limits {
-            fuel: 100_000_000,
-            memory_bytes: 64 << 20,
-            timeout: Duration::from_secs(5),
-        };
+        let limits = Limits::for_manifest(&self.limits);
         let mut store = self.new_store(services, CallContext::for_manifest(), limits)?;
-        let manifest = tokio::time::timeout(limits.timeout, async {
+        let called = tokio::time::timeout(limits.timeout, async {
             let plugin = pre.instantiate_async(&mut store).await?;
             plugin
                 .outreach_plugin_hooks()
                 .call_manifest(&mut store)
                 .await
         })
-        .await
-        .context("the plugin's manifest export did not return in time")?
-        .map_err(|e| anyhow::anyhow!("the plugin's manifest export failed: {e}"))?;
+        .await;
+        let manifest = match called {
+            Ok(Ok(manifest)) => manifest,
+            Err(_elapsed) => {
+                anyhow::bail!("the plugin's manifest export did not return within 5 s")
+            }
+            Ok(Err(trap)) => anyhow::bail!(
+                "the plugin's manifest export failed: {}",
+                classify_trap(&trap, &store, limits)
+            ),
+        };
         Manifest::from_wit(manifest).map_err(|e| anyhow::anyhow!(e))
     }
 
@@ -239,14 +294,30 @@ impl Runtime {
         call: CallContext,
         limits: Limits,
     ) -> anyhow::Result<Store<HostState>> {
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(services, call, limits.memory_bytes),
-        );
+        let mut store = Store::new(&self.engine, HostState::new(services, call, limits));
         store.limiter(|state| &mut state.memory);
         // Instantiation runs guest code too, so the budget covers it.
         store.set_fuel(limits.fuel)?;
-        store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))?;
+        // Guest code: stopped at the first tick past the deadline or a spent budget, and
+        // yielding to the executor at every other tick.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            Ok(match ctx.data().budget.exceeded() {
+                Some(_) => UpdateDeadline::Interrupt,
+                None => UpdateDeadline::Yield(1),
+            })
+        });
+        // Host code: no host call starts, and none returns to the guest, once the call is out
+        // of time or budget (a host call that ran into a limit stops the guest right there).
+        store.call_hook(|ctx, hook| match hook {
+            CallHook::CallingHost | CallHook::ReturningFromHost => {
+                match ctx.data().budget.exceeded() {
+                    Some(failure) => Err(wasmtime::Error::msg(failure.to_string())),
+                    None => Ok(()),
+                }
+            }
+            CallHook::CallingWasm | CallHook::ReturningFromWasm => Ok(()),
+        });
         Ok(store)
     }
 
@@ -281,15 +352,17 @@ impl Runtime {
         })
         .await;
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let result = match outcome {
-            Err(_elapsed) => Err(HookFailure::Timeout(limits.timeout.as_millis())),
-            Ok(Ok(Ok(output))) => Ok(output),
-            Ok(Ok(Err(plugin_error))) => {
-                Err(HookFailure::Plugin(bindings::describe(&plugin_error)))
-            }
-            Ok(Err(trap)) => Err(classify_trap(&trap, &store, limits)),
+        let result = match (outcome, store.data().budget.exceeded()) {
+            (Err(_elapsed), _) => Err(HookFailure::Timeout(limits.timeout.as_millis())),
+            // A limit the call ran into stands, whatever the guest returned after it.
+            (Ok(_), Some(failure)) => Err(failure),
+            (Ok(Ok(Ok(output))), None) => check_output(output, &limits),
+            (Ok(Ok(Err(plugin_error))), None) => Err(HookFailure::Plugin(
+                crate::text::from_plugin(&bindings::describe(&plugin_error), limits.text_chars),
+            )),
+            (Ok(Err(trap)), None) => Err(classify_trap(&trap, &store, limits)),
         };
-        let call = store.into_data().into_call();
+        let call = store.into_data().finish();
         Ok(Invocation {
             result,
             call,
@@ -298,20 +371,59 @@ impl Runtime {
     }
 }
 
+/// What a hook returned, refused when it asks for more than one call may: the host applies
+/// a decision whole or not at all, so an oversized one fails the call with the reason.
+fn check_output(output: HookOutput, limits: &Limits) -> Result<HookOutput, HookFailure> {
+    if let HookOutput::Filter(decision) = &output {
+        let tags = decision.tags.len();
+        if tags > limits.tags_per_decision as usize {
+            return Err(HookFailure::Budget(format!(
+                "{} tags per filter decision (it returned {tags})",
+                limits.tags_per_decision
+            )));
+        }
+    }
+    Ok(output)
+}
+
 fn classify_trap(error: &wasmtime::Error, store: &Store<HostState>, limits: Limits) -> HookFailure {
-    if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-        return HookFailure::OutOfFuel(limits.fuel);
+    if let Some(failure) = store.data().budget.exceeded() {
+        return failure;
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return HookFailure::OutOfFuel(limits.fuel),
+        Some(Trap::Interrupt) => return HookFailure::Timeout(limits.timeout.as_millis()),
+        _ => {}
     }
     if store.data().memory.refused_growth() {
         return HookFailure::OutOfMemory(limits.memory_bytes >> 20);
     }
     let trap = error
         .downcast_ref::<Trap>()
-        .map_or_else(|| error.to_string(), |t| t.to_string());
-    HookFailure::Trap(match panic_message(&store.data().stderr_text()) {
+        .map_or_else(|| format!("{error:#}"), |t| t.to_string());
+    let described = match panic_message(&store.data().stderr_text()) {
         Some(panic) => format!("{panic} ({trap})"),
         None => trap,
-    })
+    };
+    HookFailure::Trap(crate::text::from_plugin(&described, limits.text_chars))
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    let ticker = std::thread::Builder::new()
+        .name("outreach-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = ticker {
+        // Without it no deadline would ever fire: better not to run plugins at all.
+        panic!("cannot start the epoch ticker thread: {e}");
+    }
 }
 
 /// A Rust guest prints its panic to stderr before aborting, which says more than
@@ -341,13 +453,11 @@ mod tests {
     #[test]
     fn plugin_limits_override_the_defaults_within_the_caps() {
         let config = LimitsConfig::default();
+        let defaults = Limits::for_plugin(&config, &[]);
+        assert_eq!(defaults, Limits::from_config(&config));
         assert_eq!(
-            Limits::for_plugin(&config, &[]),
-            Limits {
-                fuel: config.fuel,
-                memory_bytes: 64 << 20,
-                timeout: Duration::from_secs(30)
-            }
+            (defaults.fuel, defaults.memory_bytes, defaults.timeout),
+            (config.fuel, 64 << 20, Duration::from_secs(30))
         );
         let settings = [
             ("limits.fuel".to_string(), "5000".to_string()),

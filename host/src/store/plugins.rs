@@ -251,12 +251,16 @@ pub fn kv_get(conn: &Connection, plugin: &str, key: &str) -> anyhow::Result<Opti
 }
 
 /// Bytes a plugin stores, keys included, not counting `except_key` (the one being replaced).
+/// Two index lookups: the running total (kept by triggers) and the replaced entry.
 pub fn kv_usage(conn: &Connection, plugin: &str, except_key: &str) -> anyhow::Result<u64> {
     Ok(conn
         .prepare_cached(
-            "SELECT coalesce(sum(length(key) + length(value)), 0) FROM plugin_kv WHERE plugin = ?1 AND key != ?2",
+            "SELECT coalesce((SELECT bytes FROM plugin_kv_usage WHERE plugin = ?1), 0)
+                  - coalesce((SELECT length(CAST(key AS BLOB)) + length(value) FROM plugin_kv
+                              WHERE plugin = ?1 AND key = ?2), 0)",
         )?
-        .query_row([plugin, except_key], |r| r.get::<_, i64>(0))? as u64)
+        .query_row([plugin, except_key], |r| r.get::<_, i64>(0))?
+        .max(0) as u64)
 }
 
 pub fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &[u8]) -> anyhow::Result<()> {

@@ -1,16 +1,38 @@
 //! `outreach:plugin/ai`: replies from the configured provider. The host builds the request:
 //! it keeps the last messages only, cuts long ones, takes out personal data the plugin was
-//! not granted, and records that the provider received the lead's conversation.
+//! not granted, and records that the provider received the data of every lead the plugin
+//! read in this call.
 
 use super::{HostState, storage_failure};
 use crate::ai::AiRequest;
 use crate::consent::{Permission, redact_personal};
+use crate::leads::Lead;
 use crate::runtime::bindings::outreach::plugin::ai::{GenerateRequest, Generated, Host};
 use crate::runtime::bindings::wit;
 use crate::store;
 
+/// Leads named one by one in `ai.generate` audit rows per hook call.
+const AUDITED_LEADS_PER_CALL: usize = 100;
+
+impl HostState {
+    /// The leads read in this call, as stored now (a lead forgotten meanwhile has nothing
+    /// left to redact).
+    fn seen_leads(&self) -> Result<Vec<Lead>, wit::Error> {
+        let ids = &self.call.seen_leads;
+        self.services
+            .db
+            .read(|c| {
+                ids.iter()
+                    .filter_map(|&id| store::leads::get(c, id).transpose())
+                    .collect()
+            })
+            .map_err(storage_failure)
+    }
+}
+
 impl Host for HostState {
     async fn generate(&mut self, request: GenerateRequest) -> Result<Generated, wit::Error> {
+        self.enter()?;
         let lead = match self.call.event_lead {
             Some(id) => Some(self.contactable_lead("ai.generate", Permission::AiGenerate, id)?),
             None => None,
@@ -31,10 +53,47 @@ impl Host for HostState {
             self.call.event_lead,
             Some(&recipient),
         )?;
-        // Personal data this plugin may not see does not leave through it either.
-        let redact_for = lead.filter(|_| !self.granted(Permission::LeadsReadPii));
+        // The plugin can pass on anything it read in this call, so every lead it read is a
+        // lead whose data goes to the provider; the check above recorded the event's lead.
+        // Each lead is named once per hook call, and past the first few the rest share one
+        // row, so a loop of queries and generations cannot flood the audit log.
+        let unnamed: Vec<i64> = self
+            .call
+            .seen_leads
+            .iter()
+            .filter(|&&id| Some(id) != self.call.event_lead && !self.call.sent_to_ai.contains(&id))
+            .copied()
+            .collect();
+        let room = AUDITED_LEADS_PER_CALL.saturating_sub(self.call.sent_to_ai.len());
+        for &id in unnamed.iter().take(room) {
+            self.audit(
+                "ai.generate",
+                Some(Permission::AiGenerate),
+                Some(id),
+                true,
+                Some(&recipient),
+            );
+        }
+        if unnamed.len() > room {
+            let detail = format!("{recipient}; and {} more leads' data", unnamed.len() - room);
+            self.audit(
+                "ai.generate",
+                Some(Permission::AiGenerate),
+                None,
+                true,
+                Some(&detail),
+            );
+        }
+        self.call.sent_to_ai.extend(unnamed);
+        // Personal data this plugin may not see does not leave through it either, whichever
+        // lead it belongs to (another lead's history shows what they wrote).
+        let redact_for = if self.granted(Permission::LeadsReadPii) {
+            None
+        } else {
+            Some(self.seen_leads()?)
+        };
         let outgoing = |text: String| match &redact_for {
-            Some(lead) => redact_personal(&text, lead),
+            Some(leads) => redact_personal(&text, leads),
             None => text,
         };
         let ai = &self.services.config.ai;

@@ -8,31 +8,25 @@ use crate::runtime::bindings::wit;
 use crate::store;
 
 const QUERY_CAP: u32 = 500;
-const TAG_MAX_CHARS: usize = 64;
 
 impl HostState {
-    /// Checks `leads:write` on a lead in reach and returns it.
+    /// Checks `leads:write` on a lead in reach and returns it; the caller audits the write
+    /// as allowed ([`HostState::wrote`]) once its own checks pass too.
     fn writable_lead(&self, action: &str, id: u64) -> Result<crate::leads::Lead, wit::Error> {
         let id = to_id(id)?;
         self.reach(action, id)?;
-        self.check(action, Permission::LeadsWrite, Some(id))?;
+        self.require(action, Permission::LeadsWrite, Some(id))?;
         self.load_lead(id)
     }
 
-    fn valid_tag(tag: &str) -> Result<&str, wit::Error> {
-        let tag = tag.trim();
-        let chars = tag.chars().count();
-        if chars == 0 || chars > TAG_MAX_CHARS {
-            return Err(wit::Error::Invalid(format!(
-                "a tag has 1-{TAG_MAX_CHARS} characters; got {chars}"
-            )));
-        }
-        Ok(tag)
+    fn wrote(&self, action: &str, lead: i64) {
+        self.audit(action, Some(Permission::LeadsWrite), Some(lead), true, None);
     }
 }
 
 impl Host for HostState {
     async fn get(&mut self, id: u64) -> Result<wit::Lead, wit::Error> {
+        self.enter()?;
         let id = to_id(id)?;
         if self.call.event_lead == Some(id) {
             self.audit("leads.get", None, Some(id), true, Some("the event's lead"));
@@ -40,10 +34,12 @@ impl Host for HostState {
             self.check("leads.get", Permission::LeadsRead, Some(id))?;
         }
         let lead = self.load_lead(id)?;
+        self.call.saw_lead(id);
         Ok(self.visible_lead(&lead))
     }
 
     async fn query(&mut self, query: LeadQuery) -> Result<Vec<wit::Lead>, wit::Error> {
+        self.enter()?;
         self.check("leads.query", Permission::LeadsRead, None)?;
         let filter = store::leads::LeadFilter {
             status: query.status.map(LeadStatus::from),
@@ -63,10 +59,14 @@ impl Host for HostState {
             true,
             Some(&format!("{} leads", leads.len())),
         );
+        for lead in &leads {
+            self.call.saw_lead(lead.id);
+        }
         Ok(leads.iter().map(|l| self.visible_lead(l)).collect())
     }
 
     async fn set_status(&mut self, id: u64, status: wit::LeadStatus) -> Result<(), wit::Error> {
+        self.enter()?;
         let lead = self.writable_lead("leads.set-status", id)?;
         let status = LeadStatus::from(status);
         if lead.is_do_not_contact() && status != LeadStatus::DoNotContact {
@@ -74,6 +74,7 @@ impl Host for HostState {
                 "a plugin cannot lift do-not-contact".into(),
             ));
         }
+        self.wrote("leads.set-status", lead.id);
         let now = self.now();
         let reason = format!("set by plugin {}", self.call.plugin);
         self.services
@@ -88,33 +89,45 @@ impl Host for HostState {
     }
 
     async fn add_tag(&mut self, id: u64, tag: String) -> Result<(), wit::Error> {
+        self.enter()?;
         let lead = self.writable_lead("leads.add-tag", id)?;
-        let tag = Self::valid_tag(&tag)?;
+        let tag = crate::leads::valid_tag(&tag).map_err(wit::Error::Invalid)?;
+        let most = self.budget.limits().tags_per_lead;
+        if lead.tags.len() >= most as usize && !lead.tags.iter().any(|t| t == tag) {
+            return Err(wit::Error::LimitExceeded(format!(
+                "a lead carries at most {most} tags"
+            )));
+        }
+        self.wrote("leads.add-tag", lead.id);
         self.services
             .db
-            .read(|c| store::leads::add_tag(c, lead.id, tag))
+            .write(|c| store::leads::add_tag(c, lead.id, tag))
             .map_err(storage_failure)
     }
 
     async fn remove_tag(&mut self, id: u64, tag: String) -> Result<(), wit::Error> {
+        self.enter()?;
         let lead = self.writable_lead("leads.remove-tag", id)?;
+        self.wrote("leads.remove-tag", lead.id);
         self.services
             .db
-            .read(|c| store::leads::remove_tag(c, lead.id, tag.trim()))
+            .write(|c| store::leads::remove_tag(c, lead.id, tag.trim()))
             .map_err(storage_failure)
     }
 
     async fn set_score(&mut self, id: u64, score: u8) -> Result<(), wit::Error> {
+        self.enter()?;
         if score > 100 {
             return Err(wit::Error::Invalid(format!(
                 "score is {score}; it must be 0-100"
             )));
         }
         let lead = self.writable_lead("leads.set-score", id)?;
+        self.wrote("leads.set-score", lead.id);
         let now = self.now();
         self.services
             .db
-            .read(|c| store::leads::set_score(c, lead.id, score, now))
+            .write(|c| store::leads::set_score(c, lead.id, score, now))
             .map_err(storage_failure)
     }
 }

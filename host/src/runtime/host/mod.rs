@@ -4,6 +4,7 @@
 //! decision to the audit log.
 
 mod ai;
+pub mod budget;
 mod clock;
 mod leads;
 mod log;
@@ -13,6 +14,7 @@ mod storage;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
+use self::budget::Budget;
+use super::Limits;
 use super::bindings::wit;
 use crate::ai::AiProvider;
 use crate::clock::Clock;
@@ -51,6 +55,11 @@ pub struct CallContext {
     /// The lead the event is about: readable without `leads:read` (purpose limitation).
     pub event_lead: Option<i64>,
     pub staged_sends: Vec<StagedSend>,
+    /// Every lead whose data this call handed the plugin: what it sends on may hold any of
+    /// theirs, so the AI request is redacted and audited for all of them.
+    pub seen_leads: BTreeSet<i64>,
+    /// Leads already named in an `ai.generate` audit row of this call.
+    pub sent_to_ai: BTreeSet<i64>,
 }
 
 impl CallContext {
@@ -60,7 +69,13 @@ impl CallContext {
             event_id,
             event_lead,
             staged_sends: Vec::new(),
+            seen_leads: event_lead.into_iter().collect(),
+            sent_to_ai: BTreeSet::new(),
         }
+    }
+
+    pub fn saw_lead(&mut self, id: i64) {
+        self.seen_leads.insert(id);
     }
 
     /// For reading a manifest: no plugin identity yet, so every check fails.
@@ -109,6 +124,7 @@ pub struct HostState {
     table: ResourceTable,
     stderr: MemoryOutputPipe,
     pub(super) memory: MemoryCap,
+    pub(super) budget: Budget,
     services: Arc<HostServices>,
     call: CallContext,
 }
@@ -128,7 +144,7 @@ impl HostWallClock for HostClock {
 }
 
 impl HostState {
-    pub fn new(services: Arc<HostServices>, call: CallContext, memory_limit: usize) -> Self {
+    pub fn new(services: Arc<HostServices>, call: CallContext, limits: Limits) -> Self {
         let stderr = MemoryOutputPipe::new(8 * 1024);
         // No preopened directories, no environment, no arguments, no network: the builder
         // grants none of them unless asked.
@@ -141,16 +157,38 @@ impl HostState {
             table: ResourceTable::new(),
             stderr,
             memory: MemoryCap {
-                limit: memory_limit,
+                limit: limits.memory_bytes,
                 refused: false,
             },
+            budget: Budget::start(limits),
             services,
             call,
         }
     }
 
-    pub fn into_call(self) -> CallContext {
+    /// Ends the call: the denials not audited one by one get their summary row, and what
+    /// the call staged is handed back.
+    pub fn finish(self) -> CallContext {
+        let more = self.budget.summarised_denials();
+        if more > 0 {
+            let detail = format!("and {more} more denied host calls in this hook call");
+            self.write_audit(&store::audit::Entry {
+                plugin: &self.call.plugin,
+                action: "denials",
+                permission: None,
+                lead_id: self.call.event_lead,
+                allowed: false,
+                detail: Some(&detail),
+            });
+        }
         self.call
+    }
+
+    /// Where every host function starts: no work once the call is out of time or budget.
+    fn enter(&self) -> Result<(), wit::Error> {
+        self.budget
+            .enter()
+            .map_err(|failure| wit::Error::LimitExceeded(failure.to_string()))
     }
 
     pub fn stderr_text(&self) -> String {
@@ -161,6 +199,8 @@ impl HostState {
         self.services.clock.now()
     }
 
+    /// Records a decision. Denials past the call's first few are counted for one summary
+    /// row ([`HostState::finish`]) instead, so a loop of refused calls cannot fill the log.
     fn audit(
         &self,
         action: &str,
@@ -169,18 +209,24 @@ impl HostState {
         allowed: bool,
         detail: Option<&str>,
     ) {
-        let entry = store::audit::Entry {
+        if !allowed && !self.budget.audit_denial_in_full() {
+            return;
+        }
+        self.write_audit(&store::audit::Entry {
             plugin: &self.call.plugin,
             action,
             permission,
             lead_id: lead,
             allowed,
             detail,
-        };
+        });
+    }
+
+    fn write_audit(&self, entry: &store::audit::Entry<'_>) {
         if let Err(e) = self
             .services
             .db
-            .read(|c| store::audit::record(c, &entry, self.now()))
+            .write(|c| store::audit::record(c, entry, self.now()))
         {
             tracing::error!("cannot write audit record: {e:#}");
         }
@@ -216,15 +262,27 @@ impl HostState {
         lead: Option<i64>,
         note: Option<&str>,
     ) -> Result<(), wit::Error> {
-        let allowed = self.granted(permission);
-        if !allowed {
-            self.audit(action, Some(permission), lead, false, Some("not granted"));
-            return Err(wit::Error::PermissionDenied(permission.into()));
-        }
+        self.require(action, permission, lead)?;
         if lead.is_some() {
             self.audit(action, Some(permission), lead, true, note);
         }
         Ok(())
+    }
+
+    /// Checks one permission, auditing only a denial: for calls that may still refuse
+    /// after it (an argument, a limit) and so audit themselves as allowed only once they
+    /// act. The audit never calls a refused call allowed.
+    fn require(
+        &self,
+        action: &str,
+        permission: Permission,
+        lead: Option<i64>,
+    ) -> Result<(), wit::Error> {
+        if self.granted(permission) {
+            return Ok(());
+        }
+        self.audit(action, Some(permission), lead, false, Some("not granted"));
+        Err(wit::Error::PermissionDenied(permission.into()))
     }
 
     /// The purpose limit: the event's own lead is in reach of its hook; any other lead

@@ -9,9 +9,11 @@ fn visible(key: &str) -> bool {
     !key.starts_with("limits.")
 }
 
+// Settings and the clock return no error to the guest: past its limits a call gets nothing,
+// and the store's call hook stops the guest as the call returns.
 impl Host for HostState {
     async fn get(&mut self, key: String) -> Option<String> {
-        if !visible(&key) {
+        if self.enter().is_err() || !visible(&key) {
             return None;
         }
         self.services
@@ -22,6 +24,9 @@ impl Host for HostState {
     }
 
     async fn all(&mut self) -> Vec<(String, String)> {
+        if self.enter().is_err() {
+            return Vec::new();
+        }
         let all = self
             .services
             .db

@@ -25,6 +25,7 @@ impl HostState {
 
 impl Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, wit::Error> {
+        self.enter()?;
         let key = self.storage_key("storage.get", &key)?;
         self.services
             .db
@@ -33,6 +34,7 @@ impl Host for HostState {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), wit::Error> {
+        self.enter()?;
         let key = self.storage_key("storage.set", &key)?;
         if value.len() > VALUE_MAX_BYTES {
             return Err(wit::Error::LimitExceeded(format!(
@@ -56,10 +58,11 @@ impl Host for HostState {
     }
 
     async fn delete(&mut self, key: String) -> Result<(), wit::Error> {
+        self.enter()?;
         let key = self.storage_key("storage.delete", &key)?;
         self.services
             .db
-            .read(|c| store::plugins::kv_delete(c, &self.call.plugin, key))
+            .write(|c| store::plugins::kv_delete(c, &self.call.plugin, key))
             .map_err(storage_failure)
     }
 }

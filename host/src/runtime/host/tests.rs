@@ -9,6 +9,7 @@ use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::consent::Permission;
 use crate::leads::csv_import::LeadRecord;
+use crate::runtime::Limits;
 use crate::runtime::bindings::outreach::plugin::{ai, leads, messaging, settings, storage};
 use crate::runtime::bindings::wit;
 use crate::runtime::manifest::{Hook, Manifest};
@@ -73,7 +74,7 @@ impl Fixture {
         HostState::new(
             self.services.clone(),
             CallContext::new(PLUGIN, 1, Some(self.anna)),
-            64 << 20,
+            Limits::from_config(&Default::default()),
         )
     }
 
@@ -213,7 +214,7 @@ async fn sends_are_checked_staged_and_bounded() {
         Err(denied(Permission::MessagesSend))
     );
     // Staged, not queued: the outbox is written only when the hook returns.
-    assert_eq!(host.into_call().staged_sends.len(), 5);
+    assert_eq!(host.finish().staged_sends.len(), 5);
     assert!(
         f.db.read(|c| store::outbox::for_lead(c, f.anna))
             .unwrap()
@@ -309,4 +310,198 @@ async fn a_do_not_contact_leads_conversation_is_off_limits() {
             .unwrap()
             .is_do_not_contact()
     );
+}
+
+impl Fixture {
+    /// The same fixture with the AI provider at `server`, so a test sees what leaves.
+    fn with_remote_ai(self, server: &wiremock::MockServer) -> Self {
+        let mut config = Config::default();
+        config.ai.base_url = server.uri();
+        config.ai.retries = 0;
+        let services = Arc::new(HostServices {
+            db: self.db.clone(),
+            clock: self.services.clock.clone(),
+            ai: AiProvider::from_config(&config.ai, |_| Some("sk-test".into())),
+            config: Arc::new(config),
+        });
+        Self { services, ..self }
+    }
+
+    /// The `ai.generate` audit rows: the lead each names and who received the data.
+    fn ai_audit(&self) -> Vec<(Option<String>, Option<String>)> {
+        let filter = store::audit::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        };
+        let rows = self.db.read(|c| store::audit::list(c, &filter)).unwrap();
+        rows.into_iter()
+            .filter(|r| r.action == "ai.generate")
+            .map(|r| (r.lead, r.detail))
+            .collect()
+    }
+}
+
+fn message(text: String) -> wit::Message {
+    wit::Message {
+        direction: wit::Direction::Inbound,
+        text,
+        at: 0,
+    }
+}
+
+#[tokio::test]
+async fn another_leads_data_does_not_reach_the_ai_provider_and_is_audited() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "gen-1",
+            "object": "chat.completion",
+            "created": 1_764_000_000,
+            "model": "openai/gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "Sure."}}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let f = fixture().with_remote_ai(&server);
+    f.db.write(|tx| {
+        let record = LeadRecord {
+            line: 1,
+            handle: "ben".into(),
+            name: None,
+            email: None,
+            phone: Some("+49 170 1234567".into()),
+            tags: vec![],
+            notes: Some("prefers calls after six".into()),
+            custom: [("company".to_string(), "Kessler Bau GmbH".to_string())].into(),
+        };
+        store::leads::upsert(tx, &record, 1, 0)?;
+        store::messages::insert(
+            tx,
+            f.ben,
+            store::messages::Direction::Inbound,
+            "I run Kessler Bau GmbH: BEN@example.com, +49 170 1234567",
+            500,
+            "sandbox",
+        )
+    })
+    .unwrap();
+    for p in [
+        Permission::LeadsRead,
+        Permission::MessagesRead,
+        Permission::AiGenerate,
+    ] {
+        f.grant(p);
+    }
+    // Handling an event about Anna, the plugin reads Ben's conversation and passes it on,
+    // along with Ben's details as it might have kept them from an earlier call.
+    let mut host = f.host();
+    let history = messaging::Host::history(&mut host, f.ben as u64, 10)
+        .await
+        .unwrap();
+    let mut conversation: Vec<_> = history.into_iter().map(|m| message(m.text)).collect();
+    conversation.push(message(
+        "kessler bau gmbh, ben@example.com, +491701234567, prefers calls after six".into(),
+    ));
+    let request = ai::GenerateRequest {
+        system_prompt: "Ben is at Kessler Bau GmbH.".into(),
+        conversation,
+        max_tokens: None,
+    };
+    let reply = ai::Host::generate(&mut host, request).await.unwrap();
+    assert_eq!(reply.text, "Sure.");
+
+    let requests = server.received_requests().await.unwrap();
+    let sent = String::from_utf8_lossy(&requests[0].body).to_lowercase();
+    for secret in [
+        "kessler",
+        "ben@example.com",
+        "1234567",
+        "prefers calls after six",
+    ] {
+        assert!(
+            !sent.contains(secret),
+            "{secret:?} reached the provider: {sent}"
+        );
+    }
+    assert!(sent.contains("[redacted]"), "{sent}");
+    let audit = f.ai_audit();
+    let handles: Vec<_> = audit.iter().map(|(lead, _)| lead.as_deref()).collect();
+    assert_eq!(handles, vec![Some("anna"), Some("ben")]);
+    for (_, detail) in &audit {
+        let detail = detail.as_deref().unwrap_or_default();
+        assert!(detail.starts_with("sent to 127.0.0.1"), "{detail}");
+    }
+}
+
+#[tokio::test]
+async fn history_hides_the_leads_email_and_phone_without_leads_read_pii() {
+    let f = fixture();
+    f.db.write(|tx| {
+        store::messages::insert(
+            tx,
+            f.anna,
+            store::messages::Direction::Inbound,
+            "Write to Anna@Example.com or call 0151/2345/6789 on 2026-11-27",
+            500,
+            "sandbox",
+        )
+    })
+    .unwrap();
+    f.grant(Permission::MessagesRead);
+    let mut host = f.host();
+    let texts = |history: Vec<wit::Message>| -> Vec<String> {
+        history.into_iter().map(|m| m.text).collect()
+    };
+    let history = messaging::Host::history(&mut host, f.anna as u64, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(history),
+        vec!["Write to [redacted] or call [redacted] on 2026-11-27"]
+    );
+    f.grant(Permission::LeadsReadPii);
+    let history = messaging::Host::history(&mut host, f.anna as u64, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(history),
+        vec!["Write to Anna@Example.com or call 0151/2345/6789 on 2026-11-27"]
+    );
+}
+
+#[tokio::test]
+async fn every_lead_a_query_or_get_returned_is_named_in_the_ai_audit() {
+    let f = fixture();
+    for p in [Permission::LeadsRead, Permission::AiGenerate] {
+        f.grant(p);
+    }
+    // A hook with no lead of its own, such as a scheduled one.
+    let mut host = HostState::new(
+        f.services.clone(),
+        CallContext::new(PLUGIN, 1, None),
+        Limits::from_config(&Default::default()),
+    );
+    let query = leads::LeadQuery {
+        status: None,
+        tag: None,
+        last_contact_before: None,
+        limit: 1,
+    };
+    let found = leads::Host::query(&mut host, query).await.unwrap();
+    assert_eq!(found.len(), 1);
+    leads::Host::get(&mut host, f.ben as u64).await.unwrap();
+    let request = ai::GenerateRequest {
+        system_prompt: String::new(),
+        conversation: vec![],
+        max_tokens: None,
+    };
+    ai::Host::generate(&mut host, request).await.unwrap();
+    let handles: Vec<_> = f.ai_audit().into_iter().map(|(lead, _)| lead).collect();
+    assert_eq!(handles, vec![Some("anna".into()), Some("ben".into())]);
 }
