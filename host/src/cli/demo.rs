@@ -2,6 +2,7 @@
 //! the bundled plugins (granted what they request, printed), a few sandbox messages (one of
 //! them an opt-out, one asking for a person), a run until idle, and what came of it.
 
+use super::output::safe;
 use super::plugins::{GrantChoice, install};
 use super::work::{print_audit_summary, print_conversation};
 use super::{App, Cli};
@@ -45,7 +46,11 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     };
     let report = import_bytes(&app.db, SAMPLE_LEADS, &options, app.now(), |_, _| {})?;
     for r in &report.rejected {
-        println!("examples/leads.csv:{}: rejected: {}", r.line, r.reason);
+        println!(
+            "examples/leads.csv:{}: rejected: {}",
+            r.line,
+            safe(&r.reason)
+        );
     }
     println!(
         "imported {}, merged {}, rejected {}",
@@ -58,7 +63,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     for name in ["lead-scorer", "followup", "ai-reply"] {
         install(&app, name, GrantChoice::Requested).await?;
     }
-    app.db.read(|c| {
+    app.db.write(|c| {
         store::plugins::set_setting(c, "lead-scorer", "min_score", Some(DEMO_MIN_SCORE))
     })?;
     println!("lead-scorer: min_score = {DEMO_MIN_SCORE} (leads below it get no messages)");
@@ -75,7 +80,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         } else {
             ""
         };
-        println!("@{handle}: {text}{note}");
+        println!("@{handle}: {}{note}", safe(text));
     }
     run_until_idle(&engine).await?;
 
@@ -98,11 +103,12 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         for r in &event.results {
             let what = r.outcome.as_deref().or(r.error.as_deref()).unwrap_or("");
             println!(
-                "#{:<3} {:<13} @{:<14} {:<12} {what}",
+                "#{:<3} {:<13} @{:<14} {:<12} {}",
                 event.id,
                 event.kind.as_str(),
-                event.lead,
-                r.plugin
+                safe(&event.lead),
+                safe(&r.plugin),
+                safe(what)
             );
         }
     }

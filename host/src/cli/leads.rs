@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::App;
-use super::output::{json, or_dash, table};
+use super::output::{json, or_dash, safe, table};
 use crate::leads::LeadStatus;
 use crate::leads::import::{ImportOptions, import_file};
 use crate::store::{self, leads::LeadFilter};
@@ -111,7 +111,7 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
                 .write(|tx| store::leads::mark_do_not_contact(tx, lead.id, &reason, app.now()))?;
             println!(
                 "@{} is do-not-contact: queued messages blocked, follow-ups stopped",
-                lead.handle
+                safe(&lead.handle)
             );
             Ok(())
         }
@@ -121,7 +121,7 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
                 .write(|tx| store::leads::forget(tx, &lead, app.now()))?;
             println!(
                 "forgot @{}: lead, messages, outbox, events, follow-ups and plugin storage erased; audit rows kept without the lead",
-                lead.handle
+                safe(&lead.handle)
             );
             Ok(())
         }
@@ -149,7 +149,9 @@ fn import(app: &App, options: &ImportOptions<'_>, as_json: bool) -> anyhow::Resu
     for reject in &report.rejected {
         eprintln!(
             "{}:{}: rejected: {}",
-            options.source, reject.line, reject.reason
+            safe(options.source),
+            reject.line,
+            safe(&reject.reason)
         );
     }
     println!(
@@ -183,34 +185,34 @@ fn show(app: &App, handle: &str, as_json: bool) -> anyhow::Result<()> {
         return json(&detail);
     }
     let l = &detail.lead;
-    println!("@{} ({})", l.handle, or_dash(l.name.as_ref()));
+    println!("@{} ({})", safe(&l.handle), or_dash(l.name.as_ref()));
     println!(
         "  status   {}{}",
         l.status,
         l.dnc_reason
             .as_ref()
-            .map(|r| format!(" ({r})"))
+            .map(|r| format!(" ({})", safe(r)))
             .unwrap_or_default()
     );
     println!("  score    {}", or_dash(l.score));
-    println!("  tags     {}", l.tags.join(", "));
+    println!("  tags     {}", safe(&l.tags.join(", ")));
     println!("  email    {}", or_dash(l.email.as_ref()));
     println!("  phone    {}", or_dash(l.phone.as_ref()));
     println!("  notes    {}", or_dash(l.notes.as_ref()));
     for (k, v) in &l.custom {
-        println!("  {k}: {v}");
+        println!("  {}: {}", safe(k), safe(v));
     }
     println!("  messages {}", detail.messages.len());
     for s in &detail.follow_ups {
         println!(
             "  follow-up {}: step {}, {} (due {}){}",
-            s.plugin,
+            safe(&s.plugin),
             s.step,
-            s.state,
+            safe(&s.state),
             crate::clock::format(s.due_at),
             s.reason
                 .as_ref()
-                .map(|r| format!(": {r}"))
+                .map(|r| format!(": {}", safe(r)))
                 .unwrap_or_default()
         );
     }
@@ -218,7 +220,7 @@ fn show(app: &App, handle: &str, as_json: bool) -> anyhow::Result<()> {
         println!(
             "  outbox #{} {} {}",
             o.id,
-            o.status,
+            safe(&o.status),
             or_dash(o.detail.as_ref())
         );
     }

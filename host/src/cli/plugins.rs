@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::App;
-use super::output::{json, table};
+use super::output::{json, safe, table};
 use crate::consent::Permission;
 use crate::runtime::bundled;
 use crate::runtime::manifest::Manifest;
@@ -177,7 +177,12 @@ fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 fn print_manifest(m: &Manifest) {
-    println!("{} {} — {}", m.name, m.version, m.description);
+    println!(
+        "{} {} — {}",
+        safe(&m.name),
+        safe(&m.version),
+        safe(&m.description)
+    );
     let hooks: Vec<_> = m.hooks.iter().map(|h| h.as_str()).collect();
     println!(
         "  hooks: {}",
@@ -239,15 +244,15 @@ pub async fn install(
         .collect();
     println!(
         "installed {} {}; granted: {}",
-        manifest.name,
-        manifest.version,
+        safe(&manifest.name),
+        safe(&manifest.version),
         names(&granted)
     );
     if !missing.is_empty() {
         println!(
             "  not granted: {} — calls needing them are denied; grant later with `outreach plugin grant {} PERMISSION`",
             names(&missing),
-            manifest.name
+            safe(&manifest.name)
         );
     }
     Ok((manifest, granted))
@@ -260,7 +265,7 @@ fn ask(manifest: &Manifest) -> anyhow::Result<Vec<Permission>> {
         print!(
             "grant {} to {} ({})? [y/N] ",
             p.as_str(),
-            manifest.name,
+            safe(&manifest.name),
             p.describe()
         );
         std::io::stdout().flush()?;
@@ -360,7 +365,7 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
                 names(&p.granted)
             );
             for (k, v) in &inspection.settings {
-                println!("  setting {k} = {v}");
+                println!("  setting {} = {}", safe(k), safe(v));
             }
         }
         None => println!("  not installed"),
@@ -370,8 +375,12 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
 
 fn toggle(app: &App, name: &str, enabled: bool) -> anyhow::Result<()> {
     app.db
-        .read(|c| store::plugins::set_enabled(c, name, enabled))?;
-    println!("{name} {}", if enabled { "enabled" } else { "disabled" });
+        .write(|c| store::plugins::set_enabled(c, name, enabled))?;
+    println!(
+        "{} {}",
+        safe(name),
+        if enabled { "enabled" } else { "disabled" }
+    );
     Ok(())
 }
 
@@ -428,7 +437,7 @@ fn config(
         return json(&settings);
     }
     for (k, v) in &settings {
-        println!("{k} = {v}");
+        println!("{} = {}", safe(k), safe(v));
     }
     Ok(())
 }
