@@ -97,3 +97,26 @@ fn a_file_without_a_handle_column_is_an_error_naming_the_headers() {
         "{err}"
     );
 }
+
+#[test]
+fn a_header_of_twenty_megabytes_of_commas_is_refused_naming_the_limit() {
+    let sandbox = Sandbox::new("");
+    let file = sandbox.write("commas.csv", &",".repeat(20 << 20));
+    let err = sandbox.fails(&["leads", "import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("commas.csv")
+            && err
+                .contains("line 1: the header has more than 1000 fields, the most an import takes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_config_out_of_range_is_refused_naming_the_key() {
+    let sandbox = Sandbox::new("[instagram]\nmax_body_bytes = 0\n");
+    let err = sandbox.fails(&["leads", "list"]);
+    assert!(
+        err.contains("outreach.toml") && err.contains("instagram.max_body_bytes is 0"),
+        "{err}"
+    );
+}

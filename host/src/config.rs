@@ -149,6 +149,23 @@ pub struct LimitsConfig {
     pub max_fuel: u64,
     pub max_memory_mb: u64,
     pub max_timeout_ms: u64,
+    /// Host calls one hook call may make; past it the call fails.
+    pub host_calls: u32,
+    /// Log lines one hook call may write...
+    pub log_lines: u32,
+    /// ...and bytes of log text in all.
+    pub log_bytes: u64,
+    /// Denied host calls written to the audit log one by one per hook call; the rest of one
+    /// call's denials are summarised in one row ("and N more").
+    pub audited_denials: u32,
+    /// Tags a lead may carry; adding one more is refused.
+    pub tags_per_lead: u32,
+    /// Tags one filter decision may add.
+    pub tags_per_decision: u32,
+    /// Characters kept of plugin-supplied text the host stores or prints (errors, reasons).
+    pub text_chars: u32,
+    /// Instances the pooling allocator keeps ready: hook calls running at once.
+    pub instances: u32,
 }
 
 impl Default for LimitsConfig {
@@ -160,6 +177,14 @@ impl Default for LimitsConfig {
             max_fuel: 20_000_000_000,
             max_memory_mb: 256,
             max_timeout_ms: 120_000,
+            host_calls: 1_000,
+            log_lines: 100,
+            log_bytes: 64 * 1024,
+            audited_denials: 10,
+            tags_per_lead: 50,
+            tags_per_decision: 20,
+            text_chars: 500,
+            instances: 64,
         }
     }
 }
@@ -238,7 +263,9 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         crate::channels::safety::SendingRules::from_config(&self.sending)?;
         const DAY_SECONDS: u64 = 24 * 3600;
-        let ranges: [(&str, u64, u64, u64); 14] = [
+        const MIB: u64 = 1024 * 1024;
+        let l = &self.limits;
+        let ranges: &[(&str, u64, u64, u64)] = &[
             (
                 "engine.max_attempts",
                 self.engine.max_attempts.into(),
@@ -285,17 +312,56 @@ impl Config {
                 1,
                 100_000,
             ),
-            ("limits.fuel", self.limits.fuel, 1, u64::MAX),
-            ("limits.memory_mb", self.limits.memory_mb, 1, 4096),
-            ("limits.timeout_ms", self.limits.timeout_ms, 1, 3_600_000),
+            ("ai.max_tokens", self.ai.max_tokens.into(), 1, 1_000_000),
+            (
+                "instagram.max_body_bytes",
+                self.instagram.max_body_bytes as u64,
+                1,
+                64 * MIB,
+            ),
+            ("limits.fuel", l.fuel, 1, u64::MAX),
+            ("limits.memory_mb", l.memory_mb, 1, 4096),
+            ("limits.timeout_ms", l.timeout_ms, 1, 3_600_000),
+            // High enough to leave a plugin to its deadline alone.
+            ("limits.host_calls", l.host_calls.into(), 1, 1_000_000_000),
+            ("limits.log_lines", l.log_lines.into(), 1, 1_000_000),
+            ("limits.log_bytes", l.log_bytes, 1, 64 * MIB),
+            (
+                "limits.audited_denials",
+                l.audited_denials.into(),
+                1,
+                1_000_000,
+            ),
+            ("limits.tags_per_lead", l.tags_per_lead.into(), 1, 10_000),
+            (
+                "limits.tags_per_decision",
+                l.tags_per_decision.into(),
+                1,
+                10_000,
+            ),
+            // Below 16 characters an error message says nothing.
+            ("limits.text_chars", l.text_chars.into(), 16, 100_000),
+            // Each instance reserves address space in the pooling allocator.
+            ("limits.instances", l.instances.into(), 1, 10_000),
         ];
-        for (key, value, min, max) in ranges {
+        for &(key, value, min, max) in ranges {
             anyhow::ensure!(
                 (min..=max).contains(&value),
                 "{key} is {value}; it must be {min}-{max}"
             );
         }
-        let l = &self.limits;
+        let listen = &self.instagram.listen;
+        anyhow::ensure!(
+            listen.parse::<std::net::SocketAddr>().is_ok(),
+            "instagram.listen is {listen:?}; it must be an address and port such as \
+             127.0.0.1:8787 or [::1]:8787"
+        );
+        let base_url = &self.ai.base_url;
+        anyhow::ensure!(
+            reqwest::Url::parse(base_url)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host()),
+            "ai.base_url is {base_url:?}; it must be an http:// or https:// URL"
+        );
         anyhow::ensure!(
             l.fuel <= l.max_fuel
                 && l.memory_mb <= l.max_memory_mb
@@ -343,6 +409,52 @@ mod tests {
         assert!(!c.is_opt_out("don't stop sending me offers please"));
         assert!(!c.is_opt_out("stopwatch"));
         assert!(!c.is_opt_out("how much is it?"));
+    }
+
+    fn validate(toml: &str) -> anyhow::Result<()> {
+        toml::from_str::<Config>(toml)?.validate()
+    }
+
+    #[test]
+    fn defaults_and_usual_values_are_valid() {
+        validate("").unwrap();
+        for listen in ["127.0.0.1:8787", "[::1]:8787", "0.0.0.0:80"] {
+            validate(&format!("[instagram]\nlisten = \"{listen}\"\n")).unwrap();
+        }
+        validate("[ai]\nbase_url = \"http://127.0.0.1:9000/api/v1\"\n").unwrap();
+        validate("[limits]\nhost_calls = 100000000\ntext_chars = 16\ninstances = 10000\n").unwrap();
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected_naming_the_key() {
+        for (section, setting) in [
+            ("instagram", "max_body_bytes = 0"),
+            ("instagram", "max_body_bytes = 100000000"),
+            ("instagram", "listen = \"nonsense\""),
+            ("instagram", "listen = \"127.0.0.1\""),
+            ("instagram", "listen = \"127.0.0.1:99999\""),
+            ("ai", "max_tokens = 0"),
+            ("ai", "base_url = \"openrouter.ai/api/v1\""),
+            ("ai", "base_url = \"ftp://example.com/v1\""),
+            ("limits", "host_calls = 0"),
+            ("limits", "host_calls = 2000000000"),
+            ("limits", "log_lines = 0"),
+            ("limits", "log_bytes = 0"),
+            ("limits", "log_bytes = 67108865"),
+            ("limits", "audited_denials = 0"),
+            ("limits", "tags_per_lead = 0"),
+            ("limits", "tags_per_decision = 0"),
+            ("limits", "text_chars = 15"),
+            ("limits", "text_chars = 100001"),
+            ("limits", "instances = 0"),
+            ("limits", "instances = 10001"),
+        ] {
+            let err = validate(&format!("[{section}]\n{setting}\n"))
+                .expect_err(setting)
+                .to_string();
+            let key = setting.split(' ').next().unwrap();
+            assert!(err.starts_with(&format!("{section}.{key} is ")), "{err}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! a database; callers decide what to do with the [`Parsed`] result.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
 
 use csv::{ByteRecord, StringRecord};
 
@@ -45,18 +46,14 @@ pub struct Parsed {
 /// Problems that make the whole file unusable, as opposed to a bad row.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("line {line}: the file could not be read as CSV: {source}")]
-    Unreadable {
-        line: u64,
-        #[source]
-        source: csv::Error,
-    },
     #[error(
         "line {line}, field {field}: the text is not valid UTF-8; save the file as UTF-8 and import it again"
     )]
     InvalidUtf8 { line: u64, field: usize },
     #[error("the file has no header row")]
     NoHeader,
+    #[error("line {line}: the header has {limit}")]
+    HeaderTooLarge { line: u64, limit: TooLarge },
     #[error(
         "line {line}: no handle column (name one handle, username, instagram or ig); the header has {}",
         quoted_list(.headers)
@@ -75,17 +72,57 @@ pub enum ImportError {
     },
 }
 
+/// The limit a record went past; the rest of that record is skipped unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TooLarge {
+    Fields(usize),
+    /// Bytes of field text, not counting delimiters and quotes.
+    Bytes(usize),
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TooLarge::Fields(limit) => write!(f, "more than {limit} fields")?,
+            TooLarge::Bytes(limit) => write!(f, "more than {limit} bytes")?,
+        }
+        f.write_str(", the most an import takes")
+    }
+}
+
 const MAX_HANDLE_LEN: usize = 30;
 const MIN_PHONE_DIGITS: usize = 7;
+
+// Far beyond any real leads file. They bound what one record can cost, so a
+// broken or hostile file fails in time and memory proportional to a row.
+const MAX_FIELDS: usize = 1_000;
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+const MAX_ROW_BYTES: usize = 1024 * 1024;
 
 /// Parses a whole leads file. Bad rows become [`Reject`]s; only problems
 /// with the file itself are errors.
 pub fn parse(input: &[u8]) -> Result<Parsed, ImportError> {
     let mut rows = Rows::new(input);
-    let (header_line, header) = rows.next()?.ok_or(ImportError::NoHeader)?;
+    let (header_line, header) = rows
+        .next(MAX_FIELDS, MAX_HEADER_BYTES)?
+        .ok_or(ImportError::NoHeader)?;
+    let header = header.map_err(|limit| ImportError::HeaderTooLarge {
+        line: header_line,
+        limit,
+    })?;
     let layout = layout_from_header(header_line, &header)?;
     let mut collector = Collector::default();
-    while let Some((line, row)) = rows.next()? {
+    while let Some((line, row)) = rows.next(MAX_FIELDS, MAX_ROW_BYTES)? {
+        let row = match row {
+            Ok(row) => row,
+            Err(limit) => {
+                collector.rejects.push(Reject {
+                    line,
+                    reason: format!("has {limit}"),
+                });
+                continue;
+            }
+        };
         // Spreadsheets export trailing rows of bare commas; they carry nothing.
         if row.iter().all(|field| field.trim().is_empty()) {
             continue;
@@ -153,59 +190,111 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
         .then(|| &text[prefix.len()..])
 }
 
+/// A record's fields, or the limit it went past.
+type Record = Result<StringRecord, TooLarge>;
+
 /// Reads raw records and pairs each with the line it starts on.
+///
+/// Built on the bare `csv_core` parser rather than `csv::Reader`, which grows
+/// a record's buffers without bound: here a record may fill fixed buffers
+/// only, and one that overflows them is read to its end and dropped.
 struct Rows<'a> {
-    reader: csv::Reader<&'a [u8]>,
+    input: &'a [u8],
+    /// How much of `input` the parser has consumed.
+    offset: usize,
+    parser: csv_core::Reader,
     lines: LineCounter<'a>,
+    text: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 impl<'a> Rows<'a> {
     fn new(input: &'a [u8]) -> Self {
-        // Row length is checked per row so that a short row is a reject,
-        // not a fatal error. A leading UTF-8 BOM is dropped by csv-core.
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(input);
+        // The defaults are those of `csv::Reader`; a leading UTF-8 BOM is
+        // dropped. Every record is returned whatever its length, so that a
+        // short row is a reject, not a fatal error.
         Rows {
-            reader,
+            input,
+            offset: 0,
+            parser: csv_core::Reader::new(),
             lines: LineCounter {
                 input,
                 offset: 0,
                 line: 1,
             },
+            text: Vec::new(),
+            ends: Vec::new(),
         }
     }
 
-    fn next(&mut self) -> Result<Option<(u64, StringRecord)>, ImportError> {
-        let start = self.reader.position().byte();
-        let mut record = ByteRecord::new();
-        let more = self
-            .reader
-            .read_byte_record(&mut record)
-            .map_err(|source| ImportError::Unreadable {
-                line: self.lines.line_at(self.reader.position().byte()),
-                source,
-            })?;
-        if !more {
-            return Ok(None);
+    /// The next record and the line it starts on; `None` at the end.
+    fn next(
+        &mut self,
+        max_fields: usize,
+        max_bytes: usize,
+    ) -> Result<Option<(u64, Record)>, ImportError> {
+        use csv_core::ReadRecordResult as Read;
+
+        let line = self.lines.line_at(self.offset);
+        // One slot more than allowed, so that a full buffer means over the
+        // limit and a record exactly at it still fits.
+        self.text.resize(max_bytes + 1, 0);
+        self.ends.resize(max_fields + 1, 0);
+        let (mut text_len, mut ends_len) = (0, 0);
+        let mut too_large = None;
+        loop {
+            let (result, read, written, ended) = self.parser.read_record(
+                &self.input[self.offset..],
+                &mut self.text[text_len..],
+                &mut self.ends[ends_len..],
+            );
+            self.offset += read;
+            text_len += written;
+            ends_len += ended;
+            match result {
+                Read::InputEmpty => {}
+                // What an oversized record has in the buffers is of no use;
+                // reusing them for its rest keeps its cost to their size.
+                Read::OutputFull => {
+                    too_large.get_or_insert(TooLarge::Bytes(max_bytes));
+                    text_len = 0;
+                }
+                Read::OutputEndsFull => {
+                    too_large.get_or_insert(TooLarge::Fields(max_fields));
+                    ends_len = 0;
+                }
+                Read::Record => break,
+                Read::End => return Ok(None),
+            }
         }
-        let line = self.lines.line_at(start);
+        // A record can also end with a buffer filled to its spare slot.
+        let too_large = too_large
+            .or((ends_len > max_fields).then_some(TooLarge::Fields(max_fields)))
+            .or((text_len > max_bytes).then_some(TooLarge::Bytes(max_bytes)));
+        if let Some(limit) = too_large {
+            return Ok(Some((line, Err(limit))));
+        }
+        let mut fields = ByteRecord::with_capacity(text_len, ends_len);
+        let mut start = 0;
+        for &end in &self.ends[..ends_len] {
+            fields.push_field(&self.text[start..end]);
+            start = end;
+        }
         let row =
-            StringRecord::from_byte_record(record).map_err(|err| ImportError::InvalidUtf8 {
+            StringRecord::from_byte_record(fields).map_err(|err| ImportError::InvalidUtf8 {
                 line,
                 field: err.utf8_error().field() + 1,
             })?;
-        Ok(Some((line, row)))
+        Ok(Some((line, Ok(row))))
     }
 }
 
 /// Maps byte offsets to 1-based editor line numbers.
 ///
-/// `csv::Position::line()` is not usable for this: a record's position is
-/// where the reader stopped after the previous record, which is before the
-/// `\n` of a CRLF and before any blank lines it then skips, so it names a
-/// line before the one the user sees the record on.
+/// The parser's own line count is not usable for this: when a record
+/// starts, it has counted only to where the previous record stopped, which
+/// is before the `\n` of a CRLF and before any blank lines it then skips, so
+/// it names a line before the one the user sees the record on.
 struct LineCounter<'a> {
     input: &'a [u8],
     offset: usize,
@@ -215,10 +304,8 @@ struct LineCounter<'a> {
 impl LineCounter<'_> {
     /// The line of the first content at or after `byte`. Offsets must not
     /// go backwards between calls.
-    fn line_at(&mut self, byte: u64) -> u64 {
-        let mut start = usize::try_from(byte)
-            .unwrap_or(usize::MAX)
-            .min(self.input.len());
+    fn line_at(&mut self, byte: usize) -> u64 {
+        let mut start = byte.min(self.input.len());
         while matches!(self.input.get(start), Some(b'\r' | b'\n')) {
             start += 1;
         }
@@ -242,7 +329,7 @@ fn ends_line(input: &[u8], i: usize) -> bool {
 }
 
 /// What a column of the file feeds.
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Hash)]
 enum Column {
     Handle,
     Name,
@@ -271,22 +358,21 @@ impl Column {
 type Layout = Vec<Option<Column>>;
 
 fn layout_from_header(line: u64, header: &StringRecord) -> Result<Layout, ImportError> {
-    let mut layout: Layout = Vec::with_capacity(header.len());
-    for (index, name) in header.iter().enumerate() {
-        let column = classify(name);
-        if let Some(column) = &column
-            && let Some(earlier) = layout.iter().position(|c| c.as_ref() == Some(column))
-        {
+    let layout: Layout = header.iter().map(classify).collect();
+    let mut first_index = HashMap::with_capacity(layout.len());
+    for (index, column) in layout.iter().enumerate() {
+        let Some(column) = column else { continue };
+        if let Some(&earlier) = first_index.get(column) {
             return Err(ImportError::DuplicateColumn {
                 line,
                 field: column.label().to_owned(),
                 first: header[earlier].trim().to_owned(),
                 first_column: earlier + 1,
-                second: name.trim().to_owned(),
+                second: header[index].trim().to_owned(),
                 second_column: index + 1,
             });
         }
-        layout.push(column);
+        first_index.insert(column, index);
     }
     if !layout.contains(&Some(Column::Handle)) {
         let headers = header
@@ -851,6 +937,106 @@ mod tests {
     fn header_only_file_has_no_records() {
         let parsed = parse_ok("handle,name\n");
         assert!(parsed.records.is_empty() && parsed.rejects.is_empty());
+    }
+
+    /// `count` distinct custom column names after `handle`.
+    fn wide_header(count: usize) -> String {
+        let mut header = "handle".to_owned();
+        for i in 1..count {
+            header.push_str(&format!(",c{i}"));
+        }
+        header
+    }
+
+    #[test]
+    fn huge_header_fails_fast_naming_the_limit() {
+        let many_columns = wide_header(1_500_000);
+        let one_column = format!("handle{}", "x".repeat(10 << 20));
+        let commas = ",".repeat(20 << 20);
+        for (header, limit) in [
+            (&many_columns, TooLarge::Fields(MAX_FIELDS)),
+            (&one_column, TooLarge::Bytes(MAX_HEADER_BYTES)),
+            (&commas, TooLarge::Fields(MAX_FIELDS)),
+        ] {
+            assert!(header.len() >= 10 << 20);
+            let started = std::time::Instant::now();
+            let err = parse(format!("{header}\nalice\n").as_bytes()).unwrap_err();
+            // Generous: the quadratic duplicate check took minutes on 10 MB.
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            assert!(
+                matches!(err, ImportError::HeaderTooLarge { line: 1, limit: l } if l == limit),
+                "{err}"
+            );
+        }
+        let err = parse(format!("{many_columns}\n").as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1: the header has more than 1000 fields, the most an import takes"
+        );
+    }
+
+    #[test]
+    fn header_at_the_limits_is_accepted() {
+        let parsed = parse_ok(&format!(
+            "{}\nalice{}\n",
+            wide_header(MAX_FIELDS),
+            ",v".repeat(MAX_FIELDS - 1)
+        ));
+        assert_eq!(handles(&parsed), vec![(2, "alice")]);
+        assert_eq!(parsed.records[0].custom.len(), MAX_FIELDS - 1);
+        let err = parse(format!("{}\n", wide_header(MAX_FIELDS + 1)).as_bytes()).unwrap_err();
+        assert!(matches!(err, ImportError::HeaderTooLarge { .. }), "{err}");
+
+        let long_name = "n".repeat(MAX_HEADER_BYTES - "handle".len());
+        parse_ok(&format!("handle,{long_name}\n"));
+        let err = parse(format!("handle,{long_name}n\n").as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImportError::HeaderTooLarge {
+                    limit: TooLarge::Bytes(_),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_far_apart_in_a_wide_header_is_found() {
+        let header = format!("{},c1\n", wide_header(MAX_FIELDS - 1));
+        let err = parse(header.as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ImportError::DuplicateColumn {
+                    first_column: 2,
+                    second_column: 1000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn oversized_rows_are_rejected_and_the_rest_still_read() {
+        let at_limit = "x".repeat(MAX_ROW_BYTES - "carol".len());
+        let input = format!(
+            "handle,notes\n{}\nbob,\"{at_limit}\nmore\"\ncarol,{at_limit}\n{}x\ndave,\n",
+            ",".repeat(20 << 20),
+            ",x".repeat(MAX_FIELDS),
+        );
+        let parsed = parse(input.as_bytes()).unwrap();
+        assert_eq!(handles(&parsed), vec![(5, "carol"), (7, "dave")]);
+        assert_eq!(
+            parsed.rejects,
+            vec![
+                reject(2, "has more than 1000 fields, the most an import takes"),
+                reject(3, "has more than 1048576 bytes, the most an import takes"),
+                reject(6, "has more than 1000 fields, the most an import takes"),
+            ]
+        );
     }
 
     #[test]
