@@ -107,7 +107,11 @@ impl App {
             Some(now) => Arc::new(ManualClock::new(now)),
             None => Arc::new(SystemClock),
         };
-        let db = Db::open(&cli.db)?;
+        // A file this user may only read still serves the commands that only look.
+        let db = Db::open(&cli.db).or_else(|error| match Db::open_read_only(&cli.db) {
+            Ok(db) if cli.db.exists() => Ok(db),
+            _ => Err(error),
+        })?;
         Ok(Self {
             db,
             config: Arc::new(config),
@@ -170,7 +174,11 @@ impl App {
     /// The engine, for this process alone: two engines on one database would both pick the
     /// same due events and outbox rows. The lock is released when the process exits.
     fn engine(&self) -> anyhow::Result<Engine> {
-        let path = self.db.path().with_extension("db-engine.lock");
+        // Keyed on the file itself, so a symlink or another spelling of the path finds the
+        // same lock.
+        let db_file = std::fs::canonicalize(self.db.path())
+            .with_context(|| format!("cannot resolve {}", self.db.path().display()))?;
+        let path = db_file.with_extension("db-engine.lock");
         let lock = std::fs::File::create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         lock.try_lock().map_err(|_| {
@@ -195,7 +203,16 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote stored text (names, reasons, plugin output): escape what could act
+            // on the terminal, keeping the line breaks of the host's own multi-line messages.
+            eprintln!(
+                "error: {}",
+                format!("{e:#}")
+                    .split('\n')
+                    .map(crate::text::terminal_safe)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,8 @@ mod deliver;
 mod dispatch;
 mod followups;
 pub mod ingest;
+#[cfg(test)]
+mod plans;
 mod profiles;
 
 use std::future::Future;
@@ -22,7 +24,7 @@ use serde::Serialize;
 use crate::clock::Millis;
 use crate::runtime::host::{HostServices, HostState};
 use crate::runtime::{HookFailure, HookInput, HookOutput, Runtime};
-use crate::store::Db;
+use crate::store::{self, Db};
 
 /// What a run did, for the CLI and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -61,6 +63,12 @@ pub struct Engine {
 /// Events handled per pass; a pass then delivers, so a large backlog does not starve sending.
 const EVENT_BATCH: u32 = 200;
 
+/// Pauses after a failed pass: doubled each time, up to the longest.
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(50);
+const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// Busy passes `run --until-idle` sits out before giving up.
+const BUSY_RETRIES: u32 = 8;
+
 impl Engine {
     pub fn new(services: Arc<HostServices>, executor: Executor) -> anyhow::Result<Self> {
         Ok(Self { services, executor })
@@ -84,21 +92,65 @@ impl Engine {
         Ok(profiles + followups + events + sent > 0)
     }
 
-    /// Works until nothing more is due at the clock's current time.
+    /// Works until nothing more is due at the clock's current time. A pass that fails
+    /// because another process holds the database is tried again after a pause; any other
+    /// failure, or a database busy for too long, ends the run.
     pub async fn run_until_idle(&self) -> anyhow::Result<RunStats> {
-        let mut stats = RunStats::default();
-        while self.tick(&mut stats).await? {}
-        Ok(stats)
+        self.run_until_idle_reporting(|_| {}).await
     }
 
-    /// Works forever, looking for new work every `engine.poll_ms`.
+    /// [`Engine::run_until_idle`], telling `progress` the totals after every pass.
+    pub async fn run_until_idle_reporting(
+        &self,
+        mut progress: impl FnMut(&RunStats),
+    ) -> anyhow::Result<RunStats> {
+        let mut stats = RunStats::default();
+        let mut failures = 0;
+        loop {
+            let pass = self.tick(&mut stats).await;
+            progress(&stats);
+            match pass {
+                Ok(true) => failures = 0,
+                Ok(false) => return Ok(stats),
+                Err(e) if store::is_busy(&e) && failures < BUSY_RETRIES => {
+                    failures += 1;
+                    self.pause_after_failure(failures, &e).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Works forever, looking for new work every `engine.poll_ms`. A failed pass is logged
+    /// and tried again after a growing pause: the service (and the webhook endpoint beside
+    /// it) outlives a busy database, a full disk or a bad row.
     pub async fn run_forever(&self) -> anyhow::Result<()> {
         let poll = Duration::from_millis(self.services.config.engine.poll_ms);
         let mut stats = RunStats::default();
+        let mut failures = 0;
         loop {
-            if !self.tick(&mut stats).await? {
-                tokio::time::sleep(poll).await;
+            match self.tick(&mut stats).await {
+                Ok(true) => failures = 0,
+                Ok(false) => {
+                    failures = 0;
+                    tokio::time::sleep(poll).await;
+                }
+                Err(e) => {
+                    failures += 1;
+                    self.pause_after_failure(failures, &e).await;
+                }
             }
         }
+    }
+
+    async fn pause_after_failure(&self, failures: u32, error: &anyhow::Error) {
+        let wait = FIRST_RETRY_WAIT
+            .saturating_mul(1 << failures.min(10))
+            .min(LONGEST_RETRY_WAIT);
+        tracing::warn!(
+            "engine pass failed ({failures} in a row), trying again in {} ms: {error:#}",
+            wait.as_millis()
+        );
+        tokio::time::sleep(wait).await;
     }
 }

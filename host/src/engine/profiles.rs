@@ -27,7 +27,7 @@ impl Engine {
         let mut clients: HashMap<i64, Option<(String, InstagramClient)>> = HashMap::new();
         for (lead_id, account_id, igsid) in pending {
             self.db()
-                .read(|c| store::leads::mark_profile_asked(c, lead_id, now))?;
+                .write(|c| store::leads::mark_profile_asked(c, lead_id, now))?;
             let client = match clients.entry(account_id) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(new) => new.insert(self.instagram_client(account_id, timeout)?),

@@ -12,18 +12,23 @@ pub mod messages;
 pub mod outbox;
 pub mod plugins;
 pub mod schedules;
+pub mod unrouted;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_suppressed_handles.sql"),
     include_str!("migrations/0003_accounts.sql"),
     include_str!("migrations/0004_profile_lookup.sql"),
+    include_str!("migrations/0005_kv_usage.sql"),
+    include_str!("migrations/0006_unrouted_webhooks.sql"),
+    include_str!("migrations/0007_send_attempts.sql"),
+    include_str!("migrations/0008_hot_path_indexes.sql"),
 ];
 
 /// A handle to the open database, cheap to clone. One connection behind a mutex: every
@@ -51,6 +56,42 @@ impl Db {
         })
     }
 
+    /// Opens an existing database the user may only read (a file or folder without write
+    /// permission, a read-only mount), for the commands that only look. Any write then
+    /// fails with SQLite's "attempt to write a readonly database". In WAL mode SQLite needs
+    /// to create the `-shm` file even to read; where it cannot, the file is read as
+    /// immutable (fine for a listing; a writer elsewhere could make such a read fail).
+    pub fn open_read_only(path: &Path) -> anyhow::Result<Self> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let readable = |conn: Connection| -> rusqlite::Result<Connection> {
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(conn)
+        };
+        let conn = Connection::open_with_flags(path, flags)
+            .and_then(readable)
+            .or_else(|_| {
+                let uri = format!("file:{}?immutable=1", uri_escape(path));
+                Connection::open_with_flags(uri, flags).and_then(readable)
+            })
+            .with_context(|| format!("cannot open database {} to read it", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version =
+            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+        anyhow::ensure!(
+            version == MIGRATIONS.len(),
+            "database {} has schema version {version} and this outreach needs {}; it is read-only here, so run `outreach init` where it can be written",
+            path.display(),
+            MIGRATIONS.len()
+        );
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+        })
+    }
+
     /// An in-memory database, for unit tests.
     pub fn open_in_memory() -> anyhow::Result<Self> {
         let mut conn = Connection::open_in_memory()?;
@@ -66,7 +107,7 @@ impl Db {
         &self.path
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (statements are atomic),
         // so a poisoned mutex is still safe to use.
         self.conn
@@ -74,22 +115,56 @@ impl Db {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs read-only or single-statement work.
+    /// Runs queries that change nothing. The connection is `query_only` meanwhile, so a
+    /// write slipped in here fails loudly instead of running outside a write transaction.
     pub fn read<R>(&self, f: impl FnOnce(&Connection) -> anyhow::Result<R>) -> anyhow::Result<R> {
-        f(&self.lock())
+        let conn = self.lock();
+        // Cached statements: reads are the engine's hot path.
+        conn.prepare_cached("PRAGMA query_only = 1")?.execute([])?;
+        let result = f(&conn);
+        conn.prepare_cached("PRAGMA query_only = 0")?.execute([])?;
+        result
     }
 
-    /// Runs `f` in one transaction: all of it lands, or none of it.
+    /// Runs `f` in one transaction: all of it lands, or none of it. The transaction takes
+    /// the write lock when it begins (`BEGIN IMMEDIATE`), so another process writing to the
+    /// file makes it wait (up to the busy timeout) rather than fail halfway with
+    /// "database is locked", as a read that turns into a write would.
     pub fn write<R>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let result = f(&tx)?;
         tx.commit()?;
         Ok(result)
     }
+}
+
+/// `path` as the path part of a `file:` URI.
+fn uri_escape(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `error` is SQLite saying another connection holds the database: worth trying
+/// again after a pause, unlike any other store error.
+pub fn is_busy(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        })
+    })
 }
 
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
