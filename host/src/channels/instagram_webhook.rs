@@ -4,11 +4,11 @@
 //! and processing the messages belong to the sink and whatever runs after it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::body::{Body, Bytes, HttpBody as _};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -49,10 +49,9 @@ struct Webhook {
 }
 
 pub fn router(config: WebhookConfig, sink: Arc<dyn InboundSink>) -> Router {
-    let limit = config.max_body_bytes;
+    // The body limit is enforced by `read_body`, not axum's `DefaultBodyLimit`.
     Router::new()
         .route(PATH, get(handshake).post(receive))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(Arc::new(Webhook { config, sink }))
 }
 
@@ -130,11 +129,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         == 0
 }
 
-async fn receive(
-    State(hook): State<Arc<Webhook>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn receive(State(hook): State<Arc<Webhook>>, headers: HeaderMap, body: Body) -> Response {
     match accept(&hook, &headers, body).await {
         Ok(()) => (StatusCode::OK, "EVENT_RECEIVED").into_response(),
         Err(refusal) => {
@@ -144,13 +139,13 @@ async fn receive(
     }
 }
 
-async fn accept(
-    hook: &Webhook,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(), Refusal> {
+async fn accept(hook: &Webhook, headers: &HeaderMap, body: Body) -> Result<(), Refusal> {
+    // The body first, whatever else is wrong: an answer given while the client is still
+    // sending is lost to it when the connection closes under it.
+    let body = read_body(headers, body, hook.config.max_body_bytes)
+        .await
+        .map_err(|(status, reason)| Refusal(status, reason))?;
     let claimed = claimed_digest(headers)?;
-    let body = body.map_err(|rejection| body_refusal(&rejection, hook.config.max_body_bytes))?;
     verify_signature(&hook.config.app_secret, &body, &claimed)?;
     let messages = parse_payload(&body).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e))?;
     store(Arc::clone(&hook.sink), messages).await
@@ -165,15 +160,93 @@ fn claimed_digest(headers: &HeaderMap) -> Result<Vec<u8>, Refusal> {
         .map_err(|reason| Refusal(StatusCode::UNAUTHORIZED, reason))
 }
 
-fn body_refusal(rejection: &BytesRejection, limit: usize) -> Refusal {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Refusal(
-            rejection.status(),
+/// How much of a refused body is still read (and thrown away) behind the 413, and for how
+/// long, so that a client still sending it gets to read the answer.
+const DRAIN_MAX_BYTES: u64 = 64 << 20;
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(30);
+
+/// Reads a request body of at most `limit` bytes; a larger one is refused with 413.
+///
+/// A body that declares a larger Content-Length is refused before any of it is read; a
+/// chunked one once more than `limit` bytes have come. Either way the answer goes out at
+/// once and the rest of the body is read and thrown away behind it (up to
+/// [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`]). Dropping the body instead, as axum's
+/// `DefaultBodyLimit` does, makes hyper read only what has already arrived and then close
+/// the connection with the client still sending: the client gets a connection reset
+/// instead of the answer. A client that sent `Expect: 100-continue` is answered without
+/// being asked for the body at all.
+pub(super) async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<Bytes, (StatusCode, String)> {
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
             format!("body exceeds the {limit}-byte limit"),
         )
-    } else {
-        Refusal(rejection.status(), rejection.body_text())
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        let waits_for_continue = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !waits_for_continue && declared.is_some_and(|length| length <= DRAIN_MAX_BYTES) {
+            drain_behind_answer(body);
+        }
+        return Err(too_large());
     }
+    let mut read = Vec::with_capacity(declared.map_or(0, |length| length as usize));
+    while let Some(data) = next_data(&mut body).await {
+        let data = data.map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            )
+        })?;
+        if read.len() + data.len() > limit {
+            drain_behind_answer(body);
+            return Err(too_large());
+        }
+        read.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(read))
+}
+
+/// The next piece of `body` (trailers are skipped), or `None` at its end.
+async fn next_data(body: &mut Body) -> Option<Result<Bytes, axum::Error>> {
+    loop {
+        let frame =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await?;
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Some(Ok(data));
+                }
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
+}
+
+/// Reads the rest of a refused body in the background, throwing it away, so the client can
+/// finish sending it and read the answer; the connection closes if it goes on for too long.
+fn drain_behind_answer(mut body: Body) {
+    tokio::spawn(async move {
+        let drain = async {
+            let mut drained = 0u64;
+            while let Some(Ok(data)) = next_data(&mut body).await {
+                drained += data.len() as u64;
+                if drained > DRAIN_MAX_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_MAX_TIME, drain).await;
+    });
 }
 
 fn verify_signature(app_secret: &str, body: &[u8], claimed: &[u8]) -> Result<(), Refusal> {
@@ -698,6 +771,134 @@ mod tests {
             assert_eq!(status, StatusCode::OK);
         }
         assert_eq!(sink.calls().len(), 2);
+        assert_eq!(sink.stored(), vec![expected_hello()]);
+    }
+
+    /// Serves `app` on a loopback port, like `outreach serve` does.
+    async fn listen(app: Router) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        address
+    }
+
+    /// Sends a POST with `headers` and then `body` in small pieces over a real connection,
+    /// as a client on a network does (a body sent in one go lands in the server's buffers
+    /// at once), reads the answer only once all is sent, and returns the answer's status
+    /// line, or the error that came instead (a reset shows as one while sending).
+    async fn post_slowly(
+        address: std::net::SocketAddr,
+        headers: &str,
+        body: &[u8],
+        chunked: bool,
+    ) -> std::io::Result<String> {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        let framing = if chunked {
+            "Transfer-Encoding: chunked".to_owned()
+        } else {
+            format!("Content-Length: {}", body.len())
+        };
+        let head = format!("POST {PATH} HTTP/1.1\r\nHost: localhost\r\n{headers}{framing}\r\n\r\n");
+        stream.write_all(head.as_bytes()).await?;
+        for piece in body.chunks(1024) {
+            if chunked {
+                let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
+                stream.write_all(&chunk).await?;
+            } else {
+                stream.write_all(piece).await?;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if chunked {
+            stream.write_all(b"0\r\n\r\n").await?;
+        }
+        read_status_line(&mut stream).await
+    }
+
+    async fn read_status_line(stream: &mut tokio::net::TcpStream) -> std::io::Result<String> {
+        use tokio::io::AsyncReadExt as _;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        Ok(answer.lines().next().unwrap_or_default().to_owned())
+    }
+
+    fn signed_header(body: &[u8]) -> String {
+        format!(
+            "X-Hub-Signature-256: {}\r\n",
+            signature_header(SECRET.as_bytes(), body)
+        )
+    }
+
+    async fn assert_413_over_tcp(chunked: bool) {
+        let sink: Arc<TestSink> = Arc::default();
+        let address = listen(app(&sink)).await;
+        let body = vec![b'x'; 2 * LIMIT];
+        for _ in 0..5 {
+            let answer = tokio::time::timeout(
+                Duration::from_secs(20),
+                post_slowly(address, &signed_header(&body), &body, chunked),
+            )
+            .await
+            .expect("an answer in time");
+            let status = answer.expect("an HTTP answer, not a connection reset");
+            assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+        }
+        assert!(sink.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn oversized_body_with_content_length_gets_413_over_tcp_not_a_reset() {
+        assert_413_over_tcp(false).await;
+    }
+
+    #[tokio::test]
+    async fn oversized_chunked_body_gets_413_over_tcp_not_a_reset() {
+        assert_413_over_tcp(true).await;
+    }
+
+    #[tokio::test]
+    async fn oversized_body_awaiting_100_continue_is_refused_before_it_is_sent() {
+        use tokio::io::AsyncWriteExt as _;
+        let sink: Arc<TestSink> = Arc::default();
+        let address = listen(app(&sink)).await;
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST {PATH} HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+            2 * LIMIT
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), read_status_line(&mut stream))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_still_arrives_over_tcp() {
+        let sink: Arc<TestSink> = Arc::default();
+        let address = listen(app(&sink)).await;
+        let body = hello();
+        for chunked in [false, true] {
+            let status = post_slowly(
+                address,
+                &signed_header(body.as_bytes()),
+                body.as_bytes(),
+                chunked,
+            )
+            .await
+            .unwrap();
+            assert_eq!(status, "HTTP/1.1 200 OK");
+        }
         assert_eq!(sink.stored(), vec![expected_hello()]);
     }
 

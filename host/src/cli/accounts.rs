@@ -128,14 +128,14 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::Pause { name, reason } => {
             let account = app.db.read(|c| store::accounts::require(c, &name))?;
             app.db
-                .read(|c| store::accounts::set_paused(c, account.id, Some(&reason)))?;
+                .write(|c| store::accounts::set_paused(c, account.id, Some(&reason)))?;
             println!("{name} paused: nothing goes out until `outreach account resume {name}`");
             Ok(())
         }
         AccountCommand::Resume { name } => {
             let account = app.db.read(|c| store::accounts::require(c, &name))?;
             app.db
-                .read(|c| store::accounts::set_paused(c, account.id, None))?;
+                .write(|c| store::accounts::set_paused(c, account.id, None))?;
             println!("{name} resumed");
             Ok(())
         }
@@ -207,5 +207,20 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
         args.name,
         args.channel.as_str()
     );
+    // Webhook messages that came for this Instagram account before it was set up here.
+    let routed = crate::engine::ingest::route_unrouted(&app.db, &app.config.consent, app.now())
+        .context(
+            "the account is added, but the webhook messages kept for it could not be \
+                 routed to it (`outreach serve` tries again when it starts)",
+        )?;
+    for r in routed {
+        println!(
+            "routed {} webhook message(s) kept for Instagram account {} to account {}; \
+             `outreach run --until-idle` processes them",
+            r.messages,
+            super::output::safe(&r.ig_user_id),
+            super::output::safe(&r.account)
+        );
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::App;
+use super::output::safe;
 use crate::ai::AiProvider;
 use crate::channels::account::ChannelKind;
 use crate::channels::{Channel, SendError};
@@ -36,7 +37,9 @@ impl Report {
                 "FAIL"
             }
         };
-        println!("{tag}  {what}: {}", detail.as_ref());
+        // Account names, pause reasons, provider errors and the Graph API's answer are not
+        // the host's own words.
+        println!("{tag}  {}: {}", safe(what), safe(detail.as_ref()));
     }
 }
 
@@ -133,6 +136,34 @@ pub async fn run(app: &App, _args: DoctorArgs) -> anyhow::Result<()> {
                 format!("not set (needed for Instagram webhooks: ${env})"),
             ),
         }
+    }
+    // Meta does not redeliver what was answered: messages for an account id not set up
+    // here wait in the database until the account is added.
+    for waiting in app.db.read(store::unrouted::waiting)? {
+        let what = format!(
+            "webhook messages for Instagram account {}",
+            waiting.ig_user_id
+        );
+        let (verdict, detail) = match &waiting.account {
+            Some(name) => (
+                Verdict::Warn,
+                format!(
+                    "{} kept from before account {name} was added; `outreach serve` routes them when it starts",
+                    waiting.messages
+                ),
+            ),
+            None => (
+                Verdict::Fail,
+                format!(
+                    "{} kept, since {}: no account here has this id; add it \
+                     (`outreach account add NAME --channel instagram --ig-user-id {}`) to route them",
+                    waiting.messages,
+                    crate::clock::format(waiting.first_received_at),
+                    waiting.ig_user_id
+                ),
+            ),
+        };
+        report.line(verdict, &what, detail);
     }
     anyhow::ensure!(!report.failed, "some checks failed (FAIL above)");
     Ok(())

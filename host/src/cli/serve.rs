@@ -14,8 +14,9 @@ use crate::channels::instagram_webhook::{self, InboundMessage, InboundSink, Webh
 use crate::channels::open_credentials;
 use crate::clock::Clock;
 use crate::config::ConsentConfig;
-use crate::engine::ingest::{self, Sender};
+use crate::engine::ingest::{self, InstagramReceived, Sender};
 use crate::store::{self, Db};
+use crate::text::terminal_safe;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -24,7 +25,9 @@ pub struct ServeArgs {
     listen: Option<String>,
 }
 
-/// Stores verified webhook messages as inbound events, once each (Meta redelivers).
+/// Stores verified webhook messages as inbound events, once each (Meta redelivers). A
+/// message for an Instagram account id that is not set up here is kept aside until the
+/// account is added: Meta does not redeliver a delivery that was answered.
 struct StoreInbound {
     db: Db,
     consent: ConsentConfig,
@@ -35,29 +38,58 @@ impl InboundSink for StoreInbound {
     fn receive(&self, messages: Vec<InboundMessage>) -> anyhow::Result<usize> {
         let mut new = 0;
         for m in messages {
-            let Some(account) = self
-                .db
-                .read(|c| store::accounts::by_instagram_id(c, &m.account_id))?
-            else {
-                tracing::warn!(
-                    "webhook message for an Instagram account that is not set up here; ignored"
-                );
-                continue;
-            };
-            let message = ingest::InboundMessage {
-                account: account.id,
-                from: Sender::ChannelUser(&m.sender_id),
-                text: &m.text,
-                at: m.sent_at,
-                source: "instagram",
-                dedupe_key: Some(format!("instagram:{}", m.message_id)),
-            };
-            let received = ingest::inbound(&self.db, &self.consent, &message, self.clock.now())?;
-            new += usize::from(received.event_id.is_some());
+            match ingest::instagram_webhook(&self.db, &self.consent, &m, self.clock.now())? {
+                InstagramReceived::New => new += 1,
+                InstagramReceived::Duplicate => {}
+                InstagramReceived::Unrouted { new: kept } => {
+                    new += usize::from(kept);
+                    // The account id is not personal; the sender and text stay out of logs.
+                    tracing::warn!(
+                        "webhook message for Instagram account {} that is not set up here: kept \
+                         until it is added (`outreach account add NAME --channel instagram \
+                         --ig-user-id {}`)",
+                        terminal_safe(&m.account_id),
+                        terminal_safe(&m.account_id)
+                    );
+                }
+            }
         }
         Ok(new)
     }
 }
+
+impl StoreInbound {
+    /// Routes messages kept aside to accounts added since, saying so.
+    fn route_unrouted(&self) -> anyhow::Result<()> {
+        let routed = ingest::route_unrouted(&self.db, &self.consent, self.clock.now())?;
+        for r in routed {
+            println!(
+                "routed {} webhook message(s) kept for Instagram account {} to account {}",
+                r.messages,
+                terminal_safe(&r.ig_user_id),
+                terminal_safe(&r.account)
+            );
+        }
+        Ok(())
+    }
+
+    /// Routes kept messages now and then, for an account added by a command that could not
+    /// route them itself (one that stopped halfway, say). `account add` routes at once.
+    async fn route_forever(self: Arc<Self>) -> anyhow::Result<()> {
+        loop {
+            tokio::time::sleep(ROUTE_EVERY).await;
+            let this = Arc::clone(&self);
+            match tokio::task::spawn_blocking(move || this.route_unrouted()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("cannot route kept webhook messages: {e:#}"),
+                Err(e) => tracing::error!("routing kept webhook messages panicked: {e}"),
+            }
+        }
+    }
+}
+
+/// How often `serve` looks for kept webhook messages whose account was added since.
+const ROUTE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl BridgeInbox for StoreInbound {
     fn secret(&self, account: &str) -> anyhow::Result<Option<Vec<u8>>> {
@@ -107,7 +139,7 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
         clock: app.clock.clone(),
     });
     let router = instagram_webhook::router(config, inbound.clone())
-        .merge(bridge::router(inbound, instagram.max_body_bytes));
+        .merge(bridge::router(inbound.clone(), instagram.max_body_bytes));
     let address = args.listen.unwrap_or_else(|| instagram.listen.clone());
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -117,8 +149,11 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     println!(
         "listening on http://{address}/webhooks/instagram and http://{address}/webhooks/bridge/<account>"
     );
+    // Messages kept aside while their account was not set up, if it has been added since.
+    inbound.route_unrouted()?;
     tokio::select! {
         served = axum::serve(listener, router) => served.context("the webhook server stopped"),
         worked = engine.run_forever() => worked,
+        routed = inbound.route_forever() => routed,
     }
 }

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::App;
-use super::output::{json, or_dash, table};
+use super::output::{json, or_dash, safe, table};
 use crate::clock::{Millis, format};
 use crate::leads::csv_import::normalize_handle;
 use crate::store::{self, audit::AuditFilter};
@@ -34,6 +34,7 @@ pub fn inbox(app: &App, cmd: InboxCommand) -> anyhow::Result<()> {
     let event = received
         .event_id
         .map_or_else(|| "-".into(), |id| format!("#{id}"));
+    let handle = safe(&handle);
     if received.opted_out {
         println!(
             "received from @{handle} (event {event}): opt-out — @{handle} is now do-not-contact"
@@ -61,7 +62,30 @@ pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
         eprintln!("outreach is running (Ctrl-C stops it)");
         return engine.run_forever().await;
     }
-    let stats = engine.run_until_idle().await?;
+    // A big backlog takes a while: on a terminal, a line of totals and rates as it goes.
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} {elapsed} {msg}",
+    )?);
+    let started = std::time::Instant::now();
+    let stats = engine
+        .run_until_idle_reporting(|stats| {
+            let seconds = started.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{} events ({:.0}/s), {} hook calls ({:.0}/s), {} sent ({:.0}/s)",
+                stats.events,
+                f64::from(stats.events) / seconds,
+                stats.hook_calls,
+                f64::from(stats.hook_calls) / seconds,
+                stats.sent,
+                f64::from(stats.sent) / seconds,
+            ));
+            bar.tick();
+        })
+        .await;
+    bar.finish_and_clear();
+    let stats = stats?;
     if args.json {
         return json(&stats);
     }
@@ -105,7 +129,17 @@ pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
     let events = app
         .db
         .read(|c| store::events::list(c, args.failed, args.limit))?;
+    // Webhook messages no account here could take: failures too, though not a plugin's.
+    let unrouted = if args.failed {
+        unrouted_webhooks(app)?
+    } else {
+        Vec::new()
+    };
     if args.json {
+        // stdout stays the events' JSON; the note goes where a person still sees it.
+        for line in &unrouted {
+            eprintln!("{line}");
+        }
         return json(&events);
     }
     if events.is_empty() {
@@ -123,8 +157,8 @@ pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
             "#{} {} @{} {} ({})",
             e.id,
             e.kind.as_str(),
-            e.lead,
-            e.status,
+            safe(&e.lead),
+            safe(&e.status),
             format(e.created_at)
         );
         for r in &e.results {
@@ -136,10 +170,40 @@ pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
                     format!("PARKED after {} attempts", r.attempts)
                 }
             };
-            println!("    {:<12} {status}: {what}", r.plugin);
+            println!("    {:<12} {status}: {}", safe(&r.plugin), safe(what));
         }
     }
+    for line in &unrouted {
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// One line per Instagram account id whose webhook messages wait in the database because
+/// no account here had that id when they came.
+fn unrouted_webhooks(app: &App) -> anyhow::Result<Vec<String>> {
+    let waiting = app.db.read(store::unrouted::waiting)?;
+    Ok(waiting
+        .iter()
+        .map(|w| {
+            let id = safe(&w.ig_user_id);
+            match &w.account {
+                Some(name) => format!(
+                    "{} webhook message(s) for Instagram account {id} wait for account {} \
+                     (`outreach serve` routes them when it starts)",
+                    w.messages,
+                    safe(name)
+                ),
+                None => format!(
+                    "{} webhook message(s) for Instagram account {id} that is not set up here \
+                     (first {}) — add the account to route them: \
+                     `outreach account add NAME --channel instagram --ig-user-id {id}`",
+                    w.messages,
+                    format(w.first_received_at)
+                ),
+            }
+        })
+        .collect())
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,13 +234,14 @@ pub fn conversations(app: &App, cmd: ConversationsCommand) -> anyhow::Result<()>
 }
 
 pub fn print_conversation(lead: &crate::leads::Lead, messages: &[store::messages::Message]) {
-    println!("@{} — {}", lead.handle, lead.status);
+    let handle = safe(&lead.handle);
+    println!("@{handle} — {}", lead.status);
     for m in messages {
         let (arrow, who) = match m.direction {
-            store::messages::Direction::Inbound => ("<", format!("@{}", lead.handle)),
-            store::messages::Direction::Outbound => (">", m.source.clone()),
+            store::messages::Direction::Inbound => ("<", format!("@{handle}")),
+            store::messages::Direction::Outbound => (">", safe(&m.source).into_owned()),
         };
-        println!("  {} {arrow} {who}: {}", format(m.at), m.text);
+        println!("  {} {arrow} {who}: {}", format(m.at), safe(&m.text));
     }
 }
 
