@@ -32,8 +32,15 @@ impl Engine {
         let due = self
             .db()
             .read(|c| store::events::due(c, self.now(), super::EVENT_BATCH))?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        // Read once per batch, not per event: installing, enabling or removing a plugin
+        // shows from the next batch on. Grants are not taken from here; every host call
+        // asks for them afresh, so a revocation holds from the next call.
+        let plugins = self.db().read(store::plugins::list)?;
         for event in &due {
-            self.process_event(event, stats).await?;
+            self.process_event(event, &plugins, stats).await?;
             stats.events += 1;
         }
         Ok(due.len())
@@ -67,34 +74,48 @@ impl Engine {
         }
     }
 
-    fn plugins_for(&self, event: &Event) -> anyhow::Result<Vec<InstalledPlugin>> {
+    /// The enabled plugins with the event's hook, in order (just its own for a follow-up).
+    fn plugins_for<'p>(
+        event: &Event,
+        installed: &'p [InstalledPlugin],
+    ) -> Vec<&'p InstalledPlugin> {
         let hook = hook_of(event.kind);
-        let all = self.db().read(|c| store::plugins::with_hook(c, hook))?;
-        Ok(match &event.plugin {
-            Some(target) => all.into_iter().filter(|p| p.name() == target).collect(),
-            None => all,
-        })
+        installed
+            .iter()
+            .filter(|p| p.enabled && p.manifest.hooks.contains(&hook))
+            .filter(|p| {
+                event
+                    .plugin
+                    .as_deref()
+                    .is_none_or(|target| p.name() == target)
+            })
+            .collect()
     }
 
-    async fn process_event(&self, event: &Event, stats: &mut RunStats) -> anyhow::Result<()> {
+    async fn process_event(
+        &self,
+        event: &Event,
+        installed: &[InstalledPlugin],
+        stats: &mut RunStats,
+    ) -> anyhow::Result<()> {
         let now = self.now();
         let earlier = self.db().read(|c| store::events::results(c, event.id))?;
         if event.kind == EventKind::LeadImported && earlier.is_empty() {
             // A first attempt is a fresh evaluation by the filters; a retry keeps the
             // verdicts of the filters that already decided.
             self.db()
-                .read(|c| store::leads::remove_tag(c, event.lead_id, FILTERED_OUT))?;
+                .write(|c| store::leads::remove_tag(c, event.lead_id, FILTERED_OUT))?;
         }
         let schedule = match event.payload.schedule_id {
             Some(id) => self.db().read(|c| store::schedules::get(c, id))?,
             None => None,
         };
-        let plugins = self.plugins_for(event)?;
+        let plugins = Self::plugins_for(event, installed);
         if plugins.is_empty() && event.kind == EventKind::FollowUp {
             // The sequence's plugin is disabled or gone: look again in an hour.
             if let Some(id) = event.payload.schedule_id {
                 self.db()
-                    .read(|c| store::schedules::postpone(c, id, now + 3600 * SECOND))?;
+                    .write(|c| store::schedules::postpone(c, id, now + 3600 * SECOND))?;
             }
         }
         let mut next_retry: Option<Millis> = None;
@@ -121,12 +142,14 @@ impl Engine {
             match invocation.result {
                 Ok(output) => {
                     let staged = invocation.call.staged_sends;
+                    let limits = &self.services.config.limits;
                     self.db().write(|tx| {
                         // The lead as it is now: the user or an opt-out may have changed it
                         // while the hook ran.
                         let outcome = match store::leads::get(tx, event.lead_id)? {
                             Some(current) => {
-                                apply::apply(tx, name, event, &current, output, &staged, now)?
+                                apply::apply(tx, name, event, &current, output, limits, now)?
+                                    + &apply::queue_staged(tx, name, event, &staged, now)?
                             }
                             None => "nothing applied: the lead was forgotten meanwhile".into(),
                         };
@@ -164,7 +187,11 @@ impl Engine {
             Some(at) => store::events::retry_at(tx, event.id, at),
             None => {
                 if event.kind == EventKind::LeadImported {
-                    apply::start_sequences_if_kept(tx, event, now)?;
+                    let sequences = installed
+                        .iter()
+                        .filter(|p| p.enabled && p.manifest.hooks.contains(&Hook::FollowUp))
+                        .map(InstalledPlugin::name);
+                    apply::start_sequences_if_kept(tx, event, sequences, now)?;
                 }
                 // A plugin waiting for a retry that will not come (disabled meanwhile, or a
                 // host rule ended the event) is parked, not left "retrying" forever.
@@ -193,7 +220,7 @@ impl Engine {
         } else {
             "handed the event's lead"
         };
-        db.read(|c| {
+        db.write(|c| {
             let entry = store::audit::Entry {
                 plugin: name,
                 action: &format!("{}.event", hook.as_str()),
@@ -233,11 +260,11 @@ impl Engine {
                     .await
             }
             Executor::Native(hooks) => {
-                let mut host = HostState::new(self.services.clone(), call, limits.memory_bytes);
+                let mut host = HostState::new(self.services.clone(), call, limits);
                 let result = hooks.call(name, &mut host, input).await;
                 Ok(Invocation {
                     result,
-                    call: host.into_call(),
+                    call: host.finish(),
                     fuel_used: 0,
                 })
             }

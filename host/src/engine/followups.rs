@@ -5,12 +5,13 @@ use crate::store::events::{EventKind, NewEvent, Payload};
 use crate::store::{self};
 
 impl Engine {
-    /// Returns how many new events were queued.
+    /// Returns how many new events were queued. A queued step is marked as waiting in its
+    /// event, so each pass reads only the steps that became due since.
     pub(super) fn enqueue_due_followups(&self) -> anyhow::Result<usize> {
         let now = self.now();
         self.db().write(|tx| {
             let mut queued = 0;
-            for schedule in store::schedules::due(tx, now)? {
+            for schedule in store::schedules::due(tx, now, super::EVENT_BATCH)? {
                 let payload = Payload {
                     schedule_id: Some(schedule.id),
                     step: Some(schedule.step),
@@ -28,7 +29,10 @@ impl Engine {
                         schedule.id, schedule.step, schedule.due_at
                     )),
                 };
-                queued += usize::from(store::events::insert(tx, &event, now)?.is_some());
+                if let Some(id) = store::events::insert(tx, &event, now)? {
+                    store::schedules::mark_pending(tx, schedule.id, id)?;
+                    queued += 1;
+                }
             }
             Ok(queued)
         })

@@ -247,7 +247,7 @@ pub fn park_unfinished(conn: &Connection, event_id: i64, now: Millis) -> anyhow:
 pub fn finish(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE events SET status = 'done', finished_at = ?2 WHERE id = ?1")?
         .execute(params![event_id, now])?;
-    Ok(())
+    super::schedules::clear_pending(conn, event_id)
 }
 
 pub fn retry_at(conn: &Connection, event_id: i64, at: Millis) -> anyhow::Result<()> {

@@ -79,24 +79,41 @@ pub struct LeadFilter {
 }
 
 pub fn list(conn: &Connection, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {LEAD_COLUMNS} FROM leads
-         WHERE (?1 IS NULL OR status = ?1)
-           AND (?2 IS NULL OR id IN (SELECT lead_id FROM lead_tags WHERE tag = ?2))
-           AND (?3 IS NULL OR max(coalesce(last_inbound_at, 0), coalesce(last_outbound_at, 0)) < ?3)
-         ORDER BY id LIMIT ?4"
-    ))?;
+    // Only the conditions asked for are in the SQL: `?1 IS NULL OR status = ?1` would keep
+    // SQLite from using the index on each, and `leads.query` runs on the hot path.
+    let mut conditions = Vec::new();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    let status = filter.status.map(|s| s.as_str());
+    if let Some(status) = &status {
+        values.push(status);
+        conditions.push(format!("status = ?{}", values.len()));
+    }
+    if let Some(tag) = &filter.tag {
+        values.push(tag);
+        conditions.push(format!(
+            "id IN (SELECT lead_id FROM lead_tags WHERE tag = ?{})",
+            values.len()
+        ));
+    }
+    if let Some(before) = &filter.last_contact_before {
+        values.push(before);
+        conditions.push(format!(
+            "max(coalesce(last_inbound_at, 0), coalesce(last_outbound_at, 0)) < ?{}",
+            values.len()
+        ));
+    }
     let limit = filter.limit.map_or(-1, i64::from);
+    values.push(&limit);
+    let filter_sql = match conditions.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", conditions.join(" AND ")),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads {filter_sql} ORDER BY id LIMIT ?{}",
+        values.len()
+    ))?;
     let rows = stmt
-        .query_map(
-            params![
-                filter.status.map(|s| s.as_str()),
-                filter.tag,
-                filter.last_contact_before,
-                limit
-            ],
-            lead_from_row,
-        )?
+        .query_map(values.as_slice(), lead_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter().map(|l| with_details(conn, l)).collect()
 }
@@ -356,7 +373,8 @@ pub fn withdraw_automation(
     conn.execute(
         "UPDATE outbox SET status = 'blocked', detail = 'withdrawn: ' || ?2
          WHERE lead_id = ?1 AND status = 'queued'
-           AND (?3 = 0 OR event_id IN (SELECT id FROM events WHERE kind = 'follow-up'))",
+           AND (?3 = 0 OR EXISTS (SELECT 1 FROM events
+                                  WHERE events.id = outbox.event_id AND kind = 'follow-up'))",
         params![id, reason, follow_ups_only],
     )?;
     conn.execute(
@@ -386,9 +404,12 @@ pub fn forget(conn: &Connection, lead: &Lead, now: Millis) -> anyhow::Result<()>
             params![handle_hash(&lead.handle), now],
         )?;
     }
+    // Every key under `lead/<id>/`, as a range on each plugin's keys (a LIKE would read
+    // every plugin's every key).
     conn.execute(
-        "DELETE FROM plugin_kv WHERE key LIKE ?1",
-        [format!("lead/{}/%", lead.id)],
+        "DELETE FROM plugin_kv
+         WHERE plugin IN (SELECT name FROM plugins) AND key >= ?1 AND key < ?2",
+        [format!("lead/{}/", lead.id), format!("lead/{}0", lead.id)],
     )?;
     conn.execute(
         "UPDATE audit SET lead_id = NULL WHERE lead_id = ?1",

@@ -41,11 +41,31 @@ pub fn start(conn: &Connection, plugin: &str, lead_id: i64, now: Millis) -> anyh
     Ok(())
 }
 
-pub fn due(conn: &Connection, now: Millis) -> anyhow::Result<Vec<Schedule>> {
+/// Up to `limit` active steps due by `now` and not yet waiting in an event, earliest first.
+pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Schedule>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM schedules WHERE state = 'active' AND due_at <= ?1 ORDER BY due_at, id"
+        "SELECT {COLUMNS} FROM schedules
+         WHERE state = 'active' AND pending_event IS NULL AND due_at <= ?1
+         ORDER BY due_at LIMIT ?2"
     ))?;
-    Ok(stmt.query_map([now], row)?.collect::<Result<_, _>>()?)
+    Ok(stmt
+        .query_map(params![now, limit], row)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Records that the step due now waits in `event`, so it is not offered again.
+pub fn mark_pending(conn: &Connection, id: i64, event: i64) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE schedules SET pending_event = ?2 WHERE id = ?1")?
+        .execute(params![id, event])?;
+    Ok(())
+}
+
+/// The event is handled: a step it left untouched is due again (every change below clears
+/// the mark too).
+pub fn clear_pending(conn: &Connection, event: i64) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE schedules SET pending_event = NULL WHERE pending_event = ?1")?
+        .execute([event])?;
+    Ok(())
 }
 
 pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Schedule>> {
@@ -66,7 +86,7 @@ pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<Schedule>
 /// A sequence no longer at `from` is left alone.
 pub fn advance(conn: &Connection, id: i64, from: u32, next: Option<Millis>) -> anyhow::Result<()> {
     conn.prepare_cached(
-        "UPDATE schedules SET step = step + 1, due_at = coalesce(?3, due_at),
+        "UPDATE schedules SET step = step + 1, due_at = coalesce(?3, due_at), pending_event = NULL,
            state = CASE WHEN ?3 IS NULL THEN 'done' ELSE state END,
            reason = CASE WHEN ?3 IS NULL THEN 'sequence complete' ELSE reason END
          WHERE id = ?1 AND step = ?2 AND state = 'active'",
@@ -77,7 +97,7 @@ pub fn advance(conn: &Connection, id: i64, from: u32, next: Option<Millis>) -> a
 
 pub fn postpone(conn: &Connection, id: i64, due: Millis) -> anyhow::Result<()> {
     conn.execute(
-        "UPDATE schedules SET due_at = ?2 WHERE id = ?1",
+        "UPDATE schedules SET due_at = ?2, pending_event = NULL WHERE id = ?1",
         params![id, due],
     )?;
     Ok(())

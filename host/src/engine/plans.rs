@@ -1,0 +1,250 @@
+//! The engine's cost per event must not grow with the database. This test runs every kind
+//! of event (import, inbound reply, follow-up, delivery, a webhook-style account lookup,
+//! `leads.query`, forgetting a lead) on a database with history in it, records every SQL
+//! statement the host ran, and asks SQLite how it plans each: none may scan a whole table
+//! that grows with use. A query added later without its index fails here.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
+
+use super::{Engine, Executor, NativeHooks};
+use crate::ai::AiProvider;
+use crate::clock::{Clock as _, HOUR, ManualClock, Millis};
+use crate::config::Config;
+use crate::consent::Permission;
+use crate::engine::ingest;
+use crate::leads::LeadStatus;
+use crate::leads::csv_import::LeadRecord;
+use crate::runtime::bindings::outreach::plugin::{leads, messaging};
+use crate::runtime::bindings::wit_hooks;
+use crate::runtime::host::{HostServices, HostState};
+use crate::runtime::manifest::{Hook, Manifest};
+use crate::runtime::{HookFailure, HookInput, HookOutput};
+use crate::store::{self, Db};
+
+/// Tables that grow with leads, messages and time.
+const GROWING: &[&str] = &[
+    "leads",
+    "lead_tags",
+    "lead_fields",
+    "messages",
+    "events",
+    "event_results",
+    "outbox",
+    "schedules",
+    "audit",
+    "plugin_kv",
+];
+
+const START: Millis = 1_790_000_000_000;
+const HISTORY_LEADS: usize = 1_000;
+
+/// Replies after reading the conversation and querying leads; follows up once; keeps
+/// every lead with a tag.
+struct Flow;
+
+impl NativeHooks for Flow {
+    fn call<'a>(
+        &'a self,
+        _plugin: &'a str,
+        host: &'a mut HostState,
+        input: HookInput,
+    ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            let failed = |e| HookFailure::Plugin(format!("{e:?}"));
+            Ok(match input {
+                HookInput::Filter(_) => HookOutput::Filter(wit_hooks::FilterDecision {
+                    keep: true,
+                    reason: None,
+                    tags: vec!["new".into()],
+                    score: Some(50),
+                }),
+                HookInput::Reply(event) => {
+                    messaging::Host::history(host, event.lead.id, 10)
+                        .await
+                        .map_err(failed)?;
+                    for (status, tag) in [
+                        (Some(LeadStatus::Replied.into()), None),
+                        (None, Some("vip".to_string())),
+                        (None, None),
+                    ] {
+                        let query = leads::LeadQuery {
+                            status,
+                            tag,
+                            last_contact_before: None,
+                            limit: 20,
+                        };
+                        leads::Host::query(host, query).await.map_err(failed)?;
+                    }
+                    HookOutput::Reply(wit_hooks::ReplyAction::Send("Thanks!".into()))
+                }
+                HookInput::FollowUp(_) => {
+                    HookOutput::FollowUp(wit_hooks::FollowUpAction::Send(wit_hooks::FollowUpSend {
+                        text: "Hi there".into(),
+                        next_at: None,
+                    }))
+                }
+            })
+        })
+    }
+}
+
+fn record(handle: &str) -> LeadRecord {
+    LeadRecord {
+        line: 2,
+        handle: handle.into(),
+        name: Some("Someone".into()),
+        email: None,
+        phone: None,
+        tags: vec!["vip".into()],
+        notes: None,
+        custom: Default::default(),
+    }
+}
+
+fn inbound(db: &Db, config: &Config, handle: &str, at: Millis) {
+    let message = ingest::InboundMessage {
+        account: 1,
+        from: ingest::Sender::Handle(handle),
+        text: "How much is it?",
+        at,
+        source: "test",
+        dedupe_key: None,
+    };
+    ingest::inbound(db, &config.consent, &message, at).unwrap();
+}
+
+#[tokio::test]
+async fn no_hot_query_scans_a_growing_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("plans.db")).unwrap();
+    let mut config = Config::default();
+    config.sending.daily_cap = 1_000_000;
+    let clock = Arc::new(ManualClock::new(START));
+    let services = Arc::new(HostServices {
+        db: db.clone(),
+        clock: clock.clone(),
+        ai: AiProvider::from_config(&config.ai, |_| None),
+        config: Arc::new(config.clone()),
+    });
+    let manifest = Manifest {
+        name: "flow".into(),
+        version: "1".into(),
+        description: String::new(),
+        hooks: vec![Hook::Filter, Hook::Reply, Hook::FollowUp],
+        permissions: Permission::ALL.to_vec(),
+    };
+    db.write(|tx| {
+        store::plugins::install(tx, &manifest, b"native", "native", START)?;
+        Permission::ALL
+            .iter()
+            .try_for_each(|p| store::plugins::grant(tx, "flow", *p, START))
+    })
+    .unwrap();
+    let engine = Engine::new(services, Executor::Native(Arc::new(Flow))).unwrap();
+
+    // History: leads imported, filtered, followed up, written to and answered.
+    db.write(|tx| {
+        for i in 0..HISTORY_LEADS {
+            let id = store::leads::upsert(tx, &record(&format!("old{i}")), 1, START)?.id();
+            ingest::lead_imported(tx, id, START)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    for i in 0..HISTORY_LEADS / 4 {
+        inbound(&db, &config, &format!("old{i}"), START);
+    }
+    engine.run_until_idle().await.unwrap();
+    clock.set(START + 48 * HOUR);
+    engine.run_until_idle().await.unwrap();
+    db.write(|tx| Ok(tx.execute_batch("ANALYZE")?)).unwrap();
+
+    // Now record what one more of everything costs.
+    let statements = Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = statements.clone();
+    db.trace(move |sql| {
+        seen.lock().unwrap().insert(sql.to_owned());
+    });
+    db.write(|tx| {
+        let id = store::leads::upsert(tx, &record("fresh"), 1, clock.now())?.id();
+        ingest::lead_imported(tx, id, clock.now())
+    })
+    .unwrap();
+    inbound(&db, &config, "old7", clock.now());
+    engine.run_until_idle().await.unwrap();
+    clock.set(clock.now() + 48 * HOUR);
+    engine.run_until_idle().await.unwrap();
+    db.read(|c| store::accounts::by_instagram_id(c, "1784"))
+        .unwrap();
+    db.write(|tx| {
+        let lead = store::leads::by_handle(tx, "old9")?.unwrap();
+        store::leads::forget(tx, &lead, clock.now())
+    })
+    .unwrap();
+    db.untrace();
+
+    let statements = statements.lock().unwrap().clone();
+    assert!(statements.len() > 20, "traced {statements:#?}");
+    let mut scans = Vec::new();
+    for sql in &statements {
+        for step in db.read(|c| query_plan(c, sql)).unwrap() {
+            let table_scan = GROWING.iter().any(|table| {
+                step == format!("SCAN {table}") || step.starts_with(&format!("SCAN {table} "))
+            });
+            // A scan of a partial index holds only the rows it is for; one with no
+            // condition stops at its LIMIT.
+            let bounded =
+                step.contains("USING") || (!sql.contains("WHERE") && sql.contains("LIMIT"));
+            if table_scan && !bounded {
+                scans.push(format!("{step}\n    in: {}", sql.trim()));
+            }
+        }
+    }
+    assert!(
+        scans.is_empty(),
+        "full scans on the hot path:\n{}",
+        scans.join("\n")
+    );
+}
+
+/// SQLite's plan for `sql`, one line per step.
+fn query_plan(conn: &rusqlite::Connection, sql: &str) -> anyhow::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
+    let steps = stmt.query_map(rusqlite::params_from_iter(unbound), |r| {
+        r.get::<_, String>(3)
+    })?;
+    Ok(steps.collect::<Result<_, _>>()?)
+}
+
+impl Db {
+    /// Calls `seen` with the text of every statement run from now on (triggers and
+    /// transaction control left out).
+    fn trace(&self, seen: impl Fn(&str) + Send + 'static) {
+        self.lock()
+            .trace_v2(
+                TraceEventCodes::SQLITE_TRACE_STMT,
+                Some(move |event: TraceEvent<'_>| {
+                    if let TraceEvent::Stmt(_, sql) = event {
+                        let sql = sql.trim();
+                        let control = ["--", "BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "ANALYZE"];
+                        if !control.iter().any(|c| sql.starts_with(c)) {
+                            seen(sql);
+                        }
+                    }
+                }),
+            )
+            .unwrap();
+    }
+
+    fn untrace(&self) {
+        self.lock()
+            .trace_v2(TraceEventCodes::empty(), None::<fn(TraceEvent<'_>)>)
+            .unwrap();
+    }
+}
