@@ -604,3 +604,167 @@ async fn doctor_checks_tokens_the_ai_key_and_the_webhook_secrets() {
         assert!(!text.contains(secret) && !String::from_utf8_lossy(&out.stderr).contains(secret));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_for_an_account_not_set_up_is_kept_until_the_account_is_added() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+
+    // Meta delivers (and redelivers) a message for an account id nobody added: answered,
+    // so Meta will not send it again, and kept once.
+    let served = serve(&sandbox);
+    let hello = message("5501", "m_early", "hello", NOW_MS);
+    assert_eq!(post(&served, &hello, None).await, 200);
+    assert_eq!(post(&served, &hello, None).await, 200);
+    drop(served);
+    assert!(sandbox.json(&["events"]).as_array().unwrap().is_empty());
+    let failed = sandbox.ok(&["events", "--failed"]);
+    assert!(
+        failed.contains(&format!(
+            "1 webhook message(s) for Instagram account {IG_ACCOUNT} that is not set up here"
+        )),
+        "{failed}"
+    );
+    let doctor = sandbox.run(&["doctor"]);
+    assert!(!doctor.status.success());
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        report.contains(&format!(
+            "FAIL  webhook messages for Instagram account {IG_ACCOUNT}: 1 kept"
+        )),
+        "{report}"
+    );
+
+    // Adding the account routes it: an inbound event for a lead of that account, which the
+    // engine then answers like any other.
+    let added = sandbox.ok(&[
+        "account",
+        "add",
+        "shop",
+        "--channel",
+        "instagram",
+        "--ig-user-id",
+        IG_ACCOUNT,
+        "--base-url",
+        &graph.uri(),
+    ]);
+    assert!(
+        added.contains(&format!(
+            "routed 1 webhook message(s) kept for Instagram account {IG_ACCOUNT} to account shop"
+        )),
+        "{added}"
+    );
+    let events = sandbox.json(&["events"]);
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (&events[0]["kind"], &events[0]["lead"], &events[0]["status"]),
+        (&json!("inbound"), &json!("ig_5501"), &json!("pending"))
+    );
+    let shop = sandbox
+        .json(&["account", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "shop")
+        .unwrap()["id"]
+        .clone();
+    let lead = sandbox.lead("ig_5501")["lead"].clone();
+    assert_eq!(
+        (&lead["account_id"], &lead["channel_user_id"]),
+        (&shop, &json!("5501"))
+    );
+    assert!(
+        !sandbox
+            .ok(&["events", "--failed"])
+            .contains("webhook message")
+    );
+    let doctor = sandbox.run(&["doctor"]);
+    assert!(
+        !String::from_utf8_lossy(&doctor.stdout).contains("webhook messages for"),
+        "{doctor:?}"
+    );
+
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(sandbox.json(&["events"])[0]["status"], "done");
+    assert_eq!(
+        sandbox.conversation("ig_5501"),
+        vec!["< hello", "> echo: hello"]
+    );
+    assert_eq!(
+        sends(&graph).await,
+        vec![json!({"recipient": {"id": "5501"}, "message": {"text": "echo: hello"}})]
+    );
+
+    // Meta redelivering it after it was routed changes nothing.
+    let served = serve(&sandbox);
+    assert_eq!(post(&served, &hello, None).await, 200);
+    drop(served);
+    assert_eq!(sandbox.json(&["events"]).as_array().unwrap().len(), 1);
+    assert_eq!(sandbox.conversation("ig_5501").len(), 2);
+    assert!(
+        !sandbox
+            .ok(&["events", "--failed"])
+            .contains("webhook message")
+    );
+}
+
+/// POSTs `body` (signed, with its Content-Length) to `url_path` on `served` over a plain TCP
+/// connection, in pieces a little apart as over a network, and reads the answer once all is
+/// sent; returns the answer's status line, or the error that came instead (a connection
+/// reset shows as one while sending).
+fn post_over_tcp(served: &Served, url_path: &str, body: &[u8]) -> std::io::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let address = served.base().trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let signature = signature_header(APP_SECRET.as_bytes(), body);
+    write!(
+        stream,
+        "POST {url_path} HTTP/1.1\r\nHost: {address}\r\nX-Hub-Signature-256: {signature}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    for piece in body.chunks(16 * 1024) {
+        stream.write_all(piece)?;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+#[test]
+fn a_webhook_body_over_the_limit_gets_413_not_a_connection_reset() {
+    let sandbox = sandbox("max_body_bytes = 65536\n");
+    let served = serve(&sandbox);
+    let body = message("5501", "m_big", &"x".repeat(2 * 65536), NOW_MS).to_string();
+    for url_path in ["/webhooks/instagram", "/webhooks/bridge/wa"] {
+        for _ in 0..3 {
+            let status = post_over_tcp(&served, url_path, body.as_bytes())
+                .unwrap_or_else(|e| panic!("{url_path}: no HTTP answer: {e}"));
+            assert_eq!(status, "HTTP/1.1 413 Payload Too Large", "{url_path}");
+        }
+    }
+    // A body within the limit on the same server is still taken.
+    let small = message("5501", "m_small", "hello", NOW_MS).to_string();
+    let status = post_over_tcp(&served, "/webhooks/instagram", small.as_bytes()).unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+}
