@@ -9,14 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{SendError, signing};
+use super::instagram_webhook::read_body;
+use super::{Delivery, SendError, signing};
 use crate::leads::Lead;
 
 pub const SIGNATURE_HEADER: &str = "X-Outreach-Signature";
@@ -36,7 +37,14 @@ impl BridgeClient {
         })
     }
 
-    pub async fn send(&self, outbox_id: i64, lead: &Lead, text: &str) -> Result<(), SendError> {
+    /// POSTs one message. Sending it again after an unknown outcome reuses its
+    /// Idempotency-Key, so a bridge that honours the key delivers it once.
+    pub async fn send(
+        &self,
+        outbox_id: i64,
+        lead: &Lead,
+        text: &str,
+    ) -> Result<Delivery, SendError> {
         let body = serde_json::to_vec(&json!({
             "id": format!("outbox-{outbox_id}"),
             "to": { "handle": lead.handle, "channel_user_id": lead.channel_user_id },
@@ -60,7 +68,7 @@ impl BridgeClient {
                 }
             })?;
         match response.status().as_u16() {
-            200..=299 => Ok(()),
+            200..=299 => Ok(Delivery::default()),
             429 => Err(SendError::RateLimited(
                 "the bridge asks to slow down".into(),
             )),
@@ -110,8 +118,19 @@ pub trait BridgeInbox: Send + Sync + 'static {
 
 pub fn router(inbox: Arc<dyn BridgeInbox>, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/webhooks/bridge/{account}", post(receive))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .route(
+            "/webhooks/bridge/{account}",
+            // The limit is enforced by `read_body`, which answers 413 without resetting
+            // the connection under a client still sending (axum's `DefaultBodyLimit` does).
+            post(
+                move |inbox: State<Arc<dyn BridgeInbox>>,
+                      account: Path<String>,
+                      headers: HeaderMap,
+                      body: Body| {
+                    receive(inbox, account, headers, body, max_body_bytes)
+                },
+            ),
+        )
         .with_state(inbox)
 }
 
@@ -119,8 +138,16 @@ async fn receive(
     State(inbox): State<Arc<dyn BridgeInbox>>,
     Path(account): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
+    max_body_bytes: usize,
 ) -> (StatusCode, String) {
+    let body = match read_body(&headers, body, max_body_bytes).await {
+        Ok(body) => body,
+        Err(refusal) => {
+            tracing::warn!(status = %refusal.0, "bridge delivery refused: {}", refusal.1);
+            return refusal;
+        }
+    };
     let result =
         tokio::task::spawn_blocking(move || accept(&*inbox, &account, &headers, &body)).await;
     match result {

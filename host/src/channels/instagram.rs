@@ -7,20 +7,24 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::SendError;
 use super::account::ChannelSettings;
-use crate::clock::{MINUTE, Millis};
+use super::{Attempt, Delivery, SendError};
+use crate::clock::{Millis, SECOND};
 use crate::leads::Lead;
 
 pub const DEFAULT_BASE_URL: &str = "https://graph.instagram.com";
 pub const DEFAULT_API_VERSION: &str = "v21.0";
 /// Meta's limit for a text message, counted in bytes to be safe with any script.
 pub const TEXT_MAX_BYTES: usize = 1000;
+/// How far Meta's clock (a message's `created_time`) may run behind ours. A message created
+/// that long before our attempt began may still be ours, unless it is attributed elsewhere.
+pub const CLOCK_SKEW: Millis = 10 * SECOND;
 
 pub struct InstagramClient {
     http: reqwest::Client,
     base: String,
     token: String,
+    timeout: Duration,
 }
 
 /// Meta's error body: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
@@ -66,7 +70,14 @@ impl InstagramClient {
             http,
             base: format!("{base}/{version}"),
             token,
+            timeout,
         })
+    }
+
+    /// How long after a send began it may still reach the conversation: our request
+    /// timeout, and a second for Meta to list what it took.
+    pub fn settle_time(&self) -> Millis {
+        Millis::try_from(self.timeout.as_millis()).unwrap_or(Millis::MAX / 2) + SECOND
     }
 
     fn recipient(lead: &Lead) -> Result<&str, SendError> {
@@ -77,7 +88,8 @@ impl InstagramClient {
         })
     }
 
-    pub async fn send(&self, lead: &Lead, text: &str) -> Result<(), SendError> {
+    /// Sends a text; Meta answers `{"recipient_id": "...", "message_id": "..."}`.
+    pub async fn send(&self, lead: &Lead, text: &str) -> Result<Delivery, SendError> {
         if text.len() > TEXT_MAX_BYTES {
             return Err(SendError::Permanent(format!(
                 "text is {} bytes; Instagram takes at most {TEXT_MAX_BYTES}",
@@ -96,7 +108,12 @@ impl InstagramClient {
             .map_err(request_failure)?;
         let status = response.status().as_u16();
         if response.status().is_success() {
-            return Ok(());
+            // Meta took it; an unreadable answer only costs us its id.
+            let body = response.text().await.unwrap_or_default();
+            let message_id = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|answer| answer["message_id"].as_str().map(str::to_owned));
+            return Ok(Delivery { message_id });
         }
         let body = response.text().await.unwrap_or_default();
         // A server error on a send can come after Meta took the message: find out before
@@ -148,19 +165,29 @@ impl InstagramClient {
             .map_or_else(|| "an unnamed account".into(), |u| format!("@{u}")))
     }
 
-    /// Asks the Conversations API whether our message is in the conversation.
+    /// Asks the Conversations API whether our message is in the conversation: a message
+    /// with our text, created at or after the attempt began, that no other outbox row has
+    /// taken. Returns it (with its id) when there is one.
     pub async fn was_delivered(
         &self,
         lead: &Lead,
         text: &str,
-        since: Millis,
-    ) -> Result<bool, SendError> {
+        attempt: &Attempt,
+    ) -> Result<Option<Delivery>, SendError> {
+        // What `send` refuses before any request cannot have arrived.
+        let Some(recipient) = lead.channel_user_id.as_deref() else {
+            return Ok(None);
+        };
+        if text.len() > TEXT_MAX_BYTES {
+            return Ok(None);
+        }
         let query = [
             ("platform", "instagram"),
-            ("user_id", Self::recipient(lead)?),
-            ("fields", "messages{message,created_time}"),
+            ("user_id", recipient),
+            ("fields", "messages{id,message,created_time}"),
         ];
         let listing = self.get_json("me/conversations", &query).await?;
+        let earliest = earliest_match(attempt);
         let messages = listing["data"]
             .as_array()
             .into_iter()
@@ -171,14 +198,42 @@ impl InstagramClient {
                     .into_iter()
                     .flatten()
             });
-        // Clocks differ: a message created up to a minute before our attempt still counts.
-        Ok(messages.into_iter().any(|m| {
+        let found = messages.filter(|m| {
+            let id = m["id"].as_str();
             m["message"].as_str() == Some(text)
+                && !id.is_some_and(|id| attempt.taken.contains(id))
+                // Asked for, so always there; if not, at most once wins over a lost message.
                 && m["created_time"]
                     .as_str()
                     .and_then(parse_graph_time)
-                    .is_none_or(|at| at >= since - MINUTE)
-        }))
+                    .is_none_or(|at| at >= earliest)
+        });
+        // One created after the attempt began before one only the skew allows, then the
+        // oldest (Meta lists newest first): the one closest to our attempt.
+        let began = attempt.started_at.div_euclid(SECOND) * SECOND;
+        Ok(found
+            .min_by_key(|m| {
+                let at = m["created_time"].as_str().and_then(parse_graph_time);
+                (at.is_some_and(|at| at < began), at)
+            })
+            .map(|m| Delivery {
+                message_id: m["id"].as_str().map(str::to_owned),
+            }))
+    }
+}
+
+/// The earliest `created_time` (whole seconds, Meta's clock) a message may have to be the
+/// attempt's: from the second the attempt began, less the clock skew Meta's clock may have,
+/// but never back to (or before) the second another row delivered the same text without a
+/// known id — that message may be the one created then. Messages attributed by id are
+/// excluded separately, whatever their time.
+fn earliest_match(attempt: &Attempt) -> Millis {
+    let second = |at: Millis| at.div_euclid(SECOND) * SECOND;
+    let began = second(attempt.started_at);
+    let skewed = began - CLOCK_SKEW;
+    match attempt.unidentified_before {
+        Some(other) => skewed.max(second(other) + SECOND).min(began),
+        None => skewed,
     }
 }
 
@@ -278,5 +333,23 @@ mod tests {
     fn graph_times_parse() {
         assert_eq!(parse_graph_time("1970-01-01T00:00:01+0000"), Some(1000));
         assert_eq!(parse_graph_time("yesterday"), None);
+    }
+
+    #[test]
+    fn a_match_is_created_after_the_attempt_began_less_only_the_clock_skew() {
+        let attempt = |started_at, unidentified_before| Attempt {
+            started_at,
+            unidentified_before,
+            ..Attempt::default()
+        };
+        // Graph times are whole seconds: the second the attempt began counts.
+        assert_eq!(
+            earliest_match(&attempt(100_700, None)),
+            100_000 - CLOCK_SKEW
+        );
+        // An earlier delivery of the same text without a known id: the skew stops after it…
+        assert_eq!(earliest_match(&attempt(100_700, Some(95_200))), 96_000);
+        // …and never reaches past the attempt's own second.
+        assert_eq!(earliest_match(&attempt(100_700, Some(100_100))), 100_000);
     }
 }

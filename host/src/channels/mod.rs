@@ -11,6 +11,8 @@ pub mod instagram_webhook;
 pub mod safety;
 pub mod signing;
 
+use std::collections::HashSet;
+
 use self::account::{Account, ChannelKind};
 use crate::clock::{HOUR, Millis};
 use crate::leads::Lead;
@@ -39,6 +41,26 @@ pub enum SendError {
     /// This message will never go out (it is set aside with the reason).
     #[error("{0}")]
     Permanent(String),
+}
+
+/// What a channel said when it took a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The channel's own id for the message, when it gives one (Instagram's `message_id`).
+    pub message_id: Option<String>,
+}
+
+/// A send whose outcome is unknown, as reconciliation must judge it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attempt {
+    /// When the row's first unanswered send began (the host's clock).
+    pub started_at: Millis,
+    /// Channel message ids attributed to the lead's other outbox rows: never this one's.
+    pub taken: HashSet<String>,
+    /// When another row last delivered the same text to the lead without a known id: a
+    /// message created then or earlier may be that one, so clock skew is never allowed to
+    /// reach back that far.
+    pub unidentified_before: Option<Millis>,
 }
 
 /// How long after a lead's last message automated messages may reach them on Instagram.
@@ -110,27 +132,51 @@ impl Channel {
         }
     }
 
-    /// Delivers outbox message `outbox_id`.
-    pub async fn send(&self, outbox_id: i64, lead: &Lead, text: &str) -> Result<(), SendError> {
+    /// Whether a send leaves the machine, so that its attempt must be recorded (committed)
+    /// before the request: a crash mid-request then leaves a row to reconcile. A sandbox
+    /// delivery is the database write that records it, so it can never be half done.
+    pub fn sends_remotely(&self) -> bool {
+        !matches!(self, Self::Sandbox)
+    }
+
+    /// How long after an unanswered send began it may still arrive (a request in flight
+    /// when the engine stopped): reconciling earlier could miss it and send it twice.
+    pub fn settle_time(&self) -> Millis {
         match self {
-            Self::Sandbox => Ok(()),
+            // Sending again is how to find out, and it is deduplicated.
+            Self::Sandbox | Self::Bridge(_) => 0,
+            Self::Instagram(client) => client.settle_time(),
+        }
+    }
+
+    /// Delivers outbox message `outbox_id`.
+    pub async fn send(
+        &self,
+        outbox_id: i64,
+        lead: &Lead,
+        text: &str,
+    ) -> Result<Delivery, SendError> {
+        match self {
+            Self::Sandbox => Ok(Delivery::default()),
             Self::Instagram(client) => client.send(lead, text).await,
             Self::Bridge(client) => client.send(outbox_id, lead, text).await,
         }
     }
 
-    /// Whether a message whose send had an unknown outcome (attempted at `since`) arrived.
+    /// Whether a message whose send had an unknown outcome arrived, and as what; `None`
+    /// when it did not, so sending it now cannot make two.
     pub async fn was_delivered(
         &self,
         lead: &Lead,
         text: &str,
-        since: Millis,
-    ) -> Result<bool, SendError> {
+        attempt: &Attempt,
+    ) -> Result<Option<Delivery>, SendError> {
         match self {
-            // The sandbox always answers, so it never has an unknown outcome; the bridge
-            // dedupes on the Idempotency-Key, so sending again is how to find out.
-            Self::Sandbox | Self::Bridge(_) => Ok(false),
-            Self::Instagram(client) => client.was_delivered(lead, text, since).await,
+            // A sandbox delivery is recorded in the same transaction that marks the row
+            // sent, so a row still queued never arrived. The bridge dedupes on the
+            // Idempotency-Key (`outbox-<id>`), so sending again is how to find out.
+            Self::Sandbox | Self::Bridge(_) => Ok(None),
+            Self::Instagram(client) => client.was_delivered(lead, text, attempt).await,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The outbox worker: delivers queued messages through each account's channel, one at a
 //! time, under the account's send-safety rules, never to a do-not-contact lead, never
-//! outside the channel's messaging window, and never twice: a send whose outcome is unknown
-//! is reconciled with the channel before anything else is decided about it.
+//! outside the channel's messaging window, and never twice: every send that leaves the
+//! machine is recorded (committed) before its request, so after a crash or a lost answer its
+//! outcome is unknown, and it is reconciled with the channel before anything else is decided
+//! about it.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use super::{Engine, RunStats};
 use crate::channels::account::Account;
 use crate::channels::safety::{Decision, SendingRules};
-use crate::channels::{Channel, SendError, window_open};
+use crate::channels::{Attempt, Channel, Delivery, SendError, window_open};
 use crate::clock::{MINUTE, Millis};
 use crate::consent::Permission;
 use crate::leads::Lead;
@@ -21,6 +23,16 @@ use crate::store::{self};
 /// Waits after a channel failure; never a tight loop.
 const TRANSIENT_WAIT: Millis = MINUTE;
 const RATE_LIMIT_WAIT: Millis = 15 * MINUTE;
+
+/// What reconciling a row's earlier send decided.
+enum Reconciled {
+    /// Nothing of it arrived (or there was no earlier send): the row may be sent.
+    Proceed,
+    /// It arrived, and the row is now recorded as sent.
+    Sent,
+    /// Not decided yet: the row (or the whole account) waits.
+    Later,
+}
 
 /// An account as one delivery pass sees it.
 struct Sender {
@@ -46,7 +58,7 @@ impl Engine {
                 let reason = format!("cannot open the channel: {e:#}");
                 tracing::error!("account {}: {reason}", account.name);
                 self.db()
-                    .read(|c| store::accounts::set_paused(c, account.id, Some(&reason)))?;
+                    .write(|c| store::accounts::set_paused(c, account.id, Some(&reason)))?;
                 return Ok(None);
             }
         };
@@ -66,6 +78,8 @@ impl Engine {
         let mut senders: HashMap<i64, Option<Sender>> = HashMap::new();
         let mut sent = 0;
         for row in due {
+            // Sends take time: each row is judged, and its attempt stamped, when it comes up.
+            let now = self.now();
             let Some(lead) = self.db().read(|c| store::leads::get(c, row.lead_id))? else {
                 continue;
             };
@@ -79,12 +93,13 @@ impl Engine {
             }
             // First what already happened: an unanswered send may have arrived, whatever
             // has changed since.
-            if self.reconciled_as_sent(sender, &row, &lead, now).await? {
-                sent += 1;
-                continue;
-            }
-            if sender.done {
-                continue;
+            match self.reconcile(sender, &row, &lead, now).await? {
+                Reconciled::Proceed => {}
+                Reconciled::Sent => {
+                    sent += 1;
+                    continue;
+                }
+                Reconciled::Later => continue,
             }
             if lead.is_do_not_contact() {
                 self.set_aside(&row, "lead is do-not-contact", now)?;
@@ -107,9 +122,21 @@ impl Engine {
                     .rules
                     .decide(now, sent_today, sender.account.next_send_at)
             {
-                self.db()
-                    .read(|c| store::outbox::defer_account(c, sender.account.id, until, &reason))?;
+                self.db().write(|c| {
+                    store::outbox::defer_account(c, sender.account.id, until, &reason)
+                })?;
                 sender.done = true;
+                continue;
+            }
+            // Durably before the request: if the engine dies while it is in flight, the next
+            // run knows the outcome is unknown and reconciles before any resend (and the
+            // daily cap counts it meanwhile). A sandbox delivery is only that record.
+            if sender.channel.sends_remotely()
+                && !self
+                    .db()
+                    .write(|tx| store::outbox::begin_attempt(tx, &row, now))?
+            {
+                // Changed since this pass read it (blocked, or another engine has it).
                 continue;
             }
             let outcome = sender.channel.send(row.id, &lead, &row.text).await;
@@ -121,29 +148,56 @@ impl Engine {
         Ok(sent)
     }
 
-    /// A row whose last send had no answer: asks the channel whether it arrived. Returns
-    /// true when it did (and records it as sent).
-    async fn reconciled_as_sent(
+    /// A row whose last send had no answer: once it can no longer be in flight, asks the
+    /// channel whether it arrived (and records it as sent when it did).
+    async fn reconcile(
         &self,
         sender: &mut Sender,
         row: &OutboxRow,
         lead: &Lead,
         now: Millis,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Reconciled> {
         let Some(attempted_at) = row.attempted_at else {
-            return Ok(false);
+            return Ok(Reconciled::Proceed);
         };
+        let settled_at = attempted_at + sender.channel.settle_time();
+        if now < settled_at {
+            // A request the last run left in flight may still arrive: asking now could
+            // miss it and send it twice.
+            self.db().write(|tx| {
+                store::outbox::defer(
+                    tx,
+                    row.id,
+                    settled_at,
+                    "outcome unknown, to be reconciled once the last send has settled",
+                )
+            })?;
+            return Ok(Reconciled::Later);
+        }
+        let attempt = self.db().read(|c| {
+            Ok(Attempt {
+                started_at: attempted_at,
+                taken: store::outbox::attributed_ids(c, lead.id, row.id)?,
+                unidentified_before: store::outbox::last_unidentified_send(
+                    c,
+                    lead.id,
+                    row.id,
+                    &row.text,
+                    attempted_at,
+                )?,
+            })
+        })?;
         match sender
             .channel
-            .was_delivered(lead, &row.text, attempted_at)
+            .was_delivered(lead, &row.text, &attempt)
             .await
         {
-            Ok(true) => {
-                self.record_sent(sender, row, lead, attempted_at)?;
-                Ok(true)
+            Ok(Some(delivery)) => {
+                self.record_sent(sender, row, lead, attempted_at, &delivery)?;
+                Ok(Reconciled::Sent)
             }
             // Not there: sending it now cannot make two.
-            Ok(false) => Ok(false),
+            Ok(None) => Ok(Reconciled::Proceed),
             Err(error) => {
                 tracing::warn!(
                     "account {}: cannot reconcile outbox #{}: {error}",
@@ -156,15 +210,15 @@ impl Engine {
                     SendError::Credentials(_) => {
                         self.pause(sender, row, &error.to_string(), now)?
                     }
-                    SendError::RateLimited(_) => self.db().read(|c| {
+                    SendError::RateLimited(_) => self.db().write(|c| {
                         store::outbox::defer_account(c, account, now + RATE_LIMIT_WAIT, &reason)
                     })?,
-                    _ => self
-                        .db()
-                        .read(|c| store::outbox::defer(c, row.id, now + TRANSIENT_WAIT, &reason))?,
+                    _ => self.db().write(|c| {
+                        store::outbox::defer(c, row.id, now + TRANSIENT_WAIT, &reason)
+                    })?,
                 }
                 sender.done = true;
-                Ok(false)
+                Ok(Reconciled::Later)
             }
         }
     }
@@ -175,13 +229,13 @@ impl Engine {
         sender: &mut Sender,
         row: &OutboxRow,
         lead: &Lead,
-        outcome: Result<(), SendError>,
+        outcome: Result<Delivery, SendError>,
         now: Millis,
     ) -> anyhow::Result<bool> {
         let account = sender.account.id;
         let error = match outcome {
-            Ok(()) => {
-                self.record_sent(sender, row, lead, now)?;
+            Ok(delivery) => {
+                self.record_sent(sender, row, lead, now, &delivery)?;
                 return Ok(true);
             }
             Err(error) => error,
@@ -198,6 +252,9 @@ impl Engine {
                 return Ok(false);
             }
             SendError::Credentials(_) => {
+                // Refused: nothing went out, so there is nothing to reconcile.
+                self.db()
+                    .write(|tx| store::outbox::clear_attempt(tx, row.id))?;
                 self.pause(sender, row, &why, now)?;
                 return Ok(false);
             }
@@ -216,8 +273,12 @@ impl Engine {
                 return Ok(false);
             }
         };
-        self.db()
-            .read(|c| store::outbox::defer_account(c, account, now + wait, &why))?;
+        // Refused or never connected: nothing went out, so there is nothing to reconcile and
+        // nothing to count toward the daily cap.
+        self.db().write(|tx| {
+            store::outbox::clear_attempt(tx, row.id)?;
+            store::outbox::defer_account(tx, account, now + wait, &why)
+        })?;
         sender.done = true;
         Ok(false)
     }
@@ -244,13 +305,14 @@ impl Engine {
         row: &OutboxRow,
         lead: &Lead,
         at: Millis,
+        delivery: &Delivery,
     ) -> anyhow::Result<()> {
         let gap = sender.rules.gap_after_send(&mut rand::thread_rng());
         // The next row of this pass must see the gap too.
         sender.account.next_send_at = Some(at + gap);
         let via = format!("via {}", sender.channel.name());
         self.db().write(|tx| {
-            store::outbox::mark_sent(tx, row.id, at)?;
+            store::outbox::mark_sent(tx, row.id, at, delivery.message_id.as_deref())?;
             store::accounts::set_next_send_at(tx, sender.account.id, at + gap)?;
             store::messages::insert(tx, lead.id, Direction::Outbound, &row.text, at, &row.plugin)?;
             store::leads::mark_contacted(tx, lead.id, at)?;
