@@ -103,17 +103,17 @@ fn looking_commands_work_on_a_database_this_user_may_only_read() {
         std::fs::set_permissions(sandbox.path(file), std::fs::Permissions::from_mode(0o644))
             .unwrap();
     }
+    // A copy of the binary they can run whatever the permissions of the checkout's folders.
+    let bin = sandbox.path("outreach-bin");
+    std::fs::copy(support::BIN, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let as_nobody = |args: &[&str]| {
         let mut cmd = std::process::Command::new("setpriv");
-        cmd.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            support::BIN,
-        ])
-        .args(args)
-        .current_dir(sandbox.dir.path())
-        .env_clear();
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(args)
+            .current_dir(sandbox.dir.path())
+            .env_clear();
         cmd.output().unwrap()
     };
     for args in [
