@@ -1,11 +1,26 @@
-//! `cargo bench -p outreach-host`: what the sandbox costs.
+//! `cargo bench -p outreach-host`: what the sandbox costs, and how the host holds up at the
+//! size users run.
 //!
 //! (a) a fresh instance plus one hook call of a bundled plugin (and of a plugin that makes
 //!     no host calls, the runtime's floor);
 //! (b) events per second through inbound → filter → reply → outbox → delivery on a real
 //!     SQLite file, with the real plugin components;
 //! (c) the same flow with the same logic written as native Rust hooks — same engine, same
-//!     host calls, same database work, no sandbox — in the same run, and the ratio (b)/(c).
+//!     host calls, same database work, no sandbox — in the same run, and the ratio (b)/(c);
+//! (d) the (b)/(c) flow at size ([`scale`]): events/s at 10k and 100k leads, wasm and
+//!     native, the per-event cost ratio between the sizes and the wasm/native ratio;
+//! (e) the resident memory of 1,000 live instances of a bundled plugin ([`live`]);
+//! (f) the 1M-lead import beside `sqlite3 .import` on the same generated file ([`import`]).
+//!
+//! Environment, for a quicker run (defaults are the real sizes):
+//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f`: the sections to run (default all);
+//! - `OUTREACH_BENCH_LEADS=10000,100000`: the lead counts of (d);
+//! - `OUTREACH_BENCH_INSTANCES=1000`: the live instances of (e);
+//! - `OUTREACH_BENCH_IMPORT_ROWS=1000000`: the rows of (f)'s file.
+
+mod import;
+mod live;
+mod scale;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +30,7 @@ use std::time::{Duration, Instant};
 use outreach::ai::AiProvider;
 use outreach::clock::{ManualClock, parse_rfc3339};
 use outreach::config::Config;
-use outreach::engine::{Engine, Executor, NativeHooks, ingest};
+use outreach::engine::{Engine, Executor, NativeHooks, RunStats, ingest};
 use outreach::leads::csv_import::LeadRecord;
 use outreach::runtime::bindings::outreach::plugin::{ai, messaging, settings};
 use outreach::runtime::bindings::{wit, wit_hooks};
@@ -32,11 +47,94 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // Timings on a shared machine move with what else runs: say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average {} on {} CPUs at the start",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     rt.block_on(async {
         let runtime = Arc::new(Runtime::new(&Config::default().limits, None)?);
-        bench_instances(&runtime).await?;
-        bench_flow(&runtime).await
-    })
+        if section("a") {
+            bench_instances(&runtime).await?;
+        }
+        // Before the flows, whose freed heap would hide part of what the instances take.
+        if section("e") {
+            live::bench().await?;
+        }
+        if section("bc") {
+            bench_flow(&runtime).await?;
+        }
+        if section("d") {
+            scale::bench(&runtime).await?;
+        }
+        anyhow::Ok(())
+    })?;
+    drop(rt);
+    if section("f") {
+        import::bench()?;
+    }
+    Ok(())
+}
+
+/// Whether `OUTREACH_BENCH_ONLY` (a comma-separated list; unset runs everything) names
+/// this section.
+fn section(name: &str) -> bool {
+    match std::env::var("OUTREACH_BENCH_ONLY") {
+        Ok(only) if !only.trim().is_empty() => {
+            only.split(',').any(|s| s.trim().eq_ignore_ascii_case(name))
+        }
+        _ => true,
+    }
+}
+
+/// A comma-separated list of counts from the environment (`10000,100_000`), or `default`.
+fn env_counts(var: &str, default: &[usize]) -> anyhow::Result<Vec<usize>> {
+    let Ok(value) = std::env::var(var) else {
+        return Ok(default.to_vec());
+    };
+    value
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .replace('_', "")
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| anyhow::anyhow!("{var}: {s:?} is not a positive count"))
+        })
+        .collect()
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A `VmRSS:`-style field of a `/proc/<pid>/status` file, in KiB.
+fn proc_status_kib(path: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(path).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn services(db: Db) -> Arc<HostServices> {
@@ -72,16 +170,8 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// (a): median over rounds of the mean time of one fresh instance + one hook call.
-async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
-    let services = services(Db::open_in_memory()?);
-    let followup = bundled::find("followup").unwrap().wasm;
-    let echo = std::fs::read(format!(
-        "{}/outreach_fixture_hostile.wasm",
-        bundled::WASM_DIR
-    ))?;
-    install(runtime, &services, followup).await?;
-    install(runtime, &services, &echo).await?;
+/// One stored lead for hook calls that need one, as the plugin sees it.
+fn bench_lead(services: &HostServices) -> anyhow::Result<(i64, wit::Lead)> {
     let lead_id = services.db.write(|tx| {
         let record = LeadRecord {
             line: 1,
@@ -100,6 +190,20 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
         .read(|c| store::leads::get(c, lead_id))?
         .unwrap()
         .into();
+    Ok((lead_id, lead))
+}
+
+/// (a): median over rounds of the mean time of one fresh instance + one hook call.
+async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
+    let services = services(Db::open_in_memory()?);
+    let followup = bundled::find("followup").unwrap().wasm;
+    let echo = std::fs::read(format!(
+        "{}/outreach_fixture_hostile.wasm",
+        bundled::WASM_DIR
+    ))?;
+    install(runtime, &services, followup).await?;
+    install(runtime, &services, &echo).await?;
+    let (lead_id, lead) = bench_lead(&services)?;
     let limits = Limits::for_plugin(&services.config.limits, &[]);
     let cases: [(&str, &[u8], HookInput); 2] = [
         (
@@ -231,25 +335,36 @@ impl NativeHooks for NativeFlow {
     }
 }
 
-/// Imports the leads and their inbound messages, then runs the engine until idle; returns
-/// events per second.
+/// One run of the flow: what the engine did and how long it took (populating the database
+/// is timed apart and not part of the rate).
+struct FlowRun {
+    stats: RunStats,
+    populate: Duration,
+    elapsed: Duration,
+}
+
+impl FlowRun {
+    fn events_per_sec(&self) -> f64 {
+        self.stats.events as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Imports `leads` leads (one transaction) and their inbound messages, then runs the engine
+/// until idle.
 async fn run_flow(
     runtime: &Arc<Runtime>,
     executor: Executor,
-    dir: &std::path::Path,
-    round: usize,
-) -> anyhow::Result<f64> {
-    let db = Db::open(&dir.join(format!(
-        "flow-{round}-{}.db",
-        matches!(executor, Executor::Wasm(_))
-    )))?;
-    let services = services(db);
+    db_file: &std::path::Path,
+    leads: usize,
+) -> anyhow::Result<FlowRun> {
+    let populating = Instant::now();
+    let services = services(Db::open(db_file)?);
     for name in ["lead-scorer", "ai-reply"] {
         install(runtime, &services, bundled::find(name).unwrap().wasm).await?;
     }
     let now = parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
     services.db.write(|tx| {
-        for i in 0..LEADS {
+        for i in 0..leads {
             let record = LeadRecord {
                 line: i as u64 + 2,
                 handle: format!("lead_{i}"),
@@ -271,7 +386,7 @@ async fn run_flow(
         }
         Ok(())
     })?;
-    for i in 0..LEADS {
+    for i in 0..leads {
         let handle = format!("lead_{i}");
         let message = ingest::InboundMessage {
             account: 1,
@@ -283,13 +398,18 @@ async fn run_flow(
         };
         ingest::inbound(&services.db, &services.config.consent, &message, now)?;
     }
+    let populate = populating.elapsed();
     let engine = Engine::new(services.clone(), executor)?;
     let start = Instant::now();
     let stats = engine.run_until_idle().await?;
     let elapsed = start.elapsed();
-    assert_eq!(stats.events as usize, 2 * LEADS);
-    assert_eq!(stats.sent as usize, LEADS, "every reply delivered");
-    Ok(stats.events as f64 / elapsed.as_secs_f64())
+    assert_eq!(stats.events as usize, 2 * leads);
+    assert_eq!(stats.sent as usize, leads, "every reply delivered");
+    Ok(FlowRun {
+        stats,
+        populate,
+        elapsed,
+    })
 }
 
 async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
@@ -298,8 +418,23 @@ async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
     let (mut wasm, mut rust) = (Vec::new(), Vec::new());
     // Alternate the two so machine noise falls on both alike.
     for round in 0..FLOW_ROUNDS {
-        wasm.push(run_flow(runtime, Executor::Wasm(runtime.clone()), dir.path(), round).await?);
-        rust.push(run_flow(runtime, Executor::Native(native.clone()), dir.path(), round).await?);
+        let file = |kind: &str| dir.path().join(format!("flow-{round}-{kind}.db"));
+        let run = run_flow(
+            runtime,
+            Executor::Wasm(runtime.clone()),
+            &file("wasm"),
+            LEADS,
+        )
+        .await?;
+        wasm.push(run.events_per_sec());
+        let run = run_flow(
+            runtime,
+            Executor::Native(native.clone()),
+            &file("native"),
+            LEADS,
+        )
+        .await?;
+        rust.push(run.events_per_sec());
     }
     let (wasm, rust) = (median(wasm), median(rust));
     println!(
@@ -307,6 +442,5 @@ async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
     );
     println!("(c) same flow, native hooks: {rust:.0} events/s");
     println!("    ratio (b)/(c): {:.2}", wasm / rust);
-    let _ = Duration::ZERO;
     Ok(())
 }
