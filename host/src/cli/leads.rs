@@ -1,6 +1,8 @@
 //! `outreach leads …`
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -9,7 +11,10 @@ use serde::Serialize;
 use super::App;
 use super::output::{json, or_dash, safe, table};
 use crate::leads::LeadStatus;
-use crate::leads::import::{ImportOptions, import_file};
+use crate::leads::csv_import::Reject;
+use crate::leads::import::{
+    DEFAULT_BATCH_ROWS, ImportOptions, Observer, Phase, Progress, Settings, import_file,
+};
 use crate::store::{self, leads::LeadFilter};
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +30,10 @@ pub enum LeadsCommand {
         account: String,
         #[arg(long)]
         json: bool,
+        /// Rows stored per transaction.
+        #[arg(long, hide = true, default_value_t = DEFAULT_BATCH_ROWS as u32,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        batch_rows: u32,
     },
     /// List leads.
     List {
@@ -58,6 +67,7 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
             strict,
             account,
             json: as_json,
+            batch_rows,
         } => {
             let account = app.db.read(|c| store::accounts::require(c, &account))?;
             let source = file.display().to_string();
@@ -66,7 +76,12 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
                 account: account.id,
                 strict,
             };
-            import(app, &options, as_json)
+            let settings = Settings {
+                batch_rows: batch_rows as usize,
+                // Printed as they are found instead, unless the output is JSON.
+                keep_rejects: as_json,
+            };
+            import(app, &options, &settings, as_json)
         }
         LeadsCommand::List {
             status,
@@ -128,39 +143,129 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
     }
 }
 
-fn import(app: &App, options: &ImportOptions<'_>, as_json: bool) -> anyhow::Result<()> {
-    let bar = ProgressBar::hidden();
-    let report = import_file(&app.db, options, app.now(), |done, total| {
-        // Only a large file is worth a bar; indicatif draws nothing when stderr is not a terminal.
-        if done == 1 && total >= 1000 {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_length(total);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} leads")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-        }
-        bar.set_position(done);
-    })?;
-    bar.finish_and_clear();
+fn import(
+    app: &App,
+    options: &ImportOptions<'_>,
+    settings: &Settings,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    // With --strict the error lists the rejected rows; JSON output has them.
+    let mut watch = ImportWatch::new(options.source, !as_json && !options.strict);
+    let report = import_file(&app.db, options, settings, app.now(), &mut watch);
+    watch.finish();
+    let report = report?;
     if as_json {
         return json(&report);
     }
-    for reject in &report.rejected {
-        eprintln!(
-            "{}:{}: rejected: {}",
-            safe(options.source),
-            reject.line,
-            safe(&reject.reason)
-        );
-    }
     println!(
         "imported {}, merged {}, rejected {}",
-        report.imported,
-        report.merged,
-        report.rejected.len()
+        report.imported, report.merged, report.rejected_count
     );
     Ok(())
+}
+
+/// Shows an import's progress on a terminal (stderr) and prints rejected rows as they come.
+struct ImportWatch<'a> {
+    source: &'a str,
+    print_rejects: bool,
+    /// Whether stderr is a terminal: no bar otherwise.
+    terminal: bool,
+    /// The bar of the phase under way, once it is worth one, and when that phase started.
+    bar: Option<(Phase, ProgressBar)>,
+    started: (Phase, Instant),
+}
+
+impl ImportWatch<'_> {
+    /// Only an import that takes a while is worth a bar.
+    const BAR_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
+    fn new<'a>(source: &'a str, print_rejects: bool) -> ImportWatch<'a> {
+        ImportWatch {
+            source,
+            print_rejects,
+            terminal: std::io::stderr().is_terminal(),
+            bar: None,
+            started: (Phase::default(), Instant::now()),
+        }
+    }
+
+    /// Leaves the last state drawn: the import's summary on the terminal.
+    fn finish(&self) {
+        if let Some((_, bar)) = &self.bar {
+            bar.finish();
+        }
+    }
+
+    fn bar(phase: Phase, total_bytes: Option<u64>) -> ProgressBar {
+        let (template, bar) = match total_bytes {
+            Some(total) => (
+                "{prefix:>9} {bar:30} {binary_bytes}/{binary_total_bytes} {msg}",
+                ProgressBar::new(total),
+            ),
+            None => (
+                "{prefix:>9} {spinner} {binary_bytes} {msg}",
+                ProgressBar::new_spinner(),
+            ),
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(match phase {
+            Phase::Checking => "checking",
+            Phase::Importing => "importing",
+        });
+        bar
+    }
+}
+
+impl Observer for ImportWatch<'_> {
+    fn progress(&mut self, progress: &Progress) {
+        if !self.terminal {
+            return;
+        }
+        if self.started.0 != progress.phase {
+            self.started = (progress.phase, Instant::now());
+        }
+        let elapsed = self.started.1.elapsed();
+        if self
+            .bar
+            .as_ref()
+            .is_none_or(|(phase, _)| *phase != progress.phase)
+        {
+            if self.bar.is_none() && elapsed < Self::BAR_AFTER {
+                return;
+            }
+            self.finish();
+            let bar = Self::bar(progress.phase, progress.total_bytes);
+            self.bar = Some((progress.phase, bar));
+        }
+        let Some((_, bar)) = &self.bar else { return };
+        bar.set_position(progress.bytes);
+        bar.set_message(format!(
+            "{} rows, {:.0} rows/s, {} rejected",
+            progress.rows,
+            progress.rows as f64 / elapsed.as_secs_f64().max(1e-3),
+            progress.rejected
+        ));
+    }
+
+    fn reject(&mut self, reject: &Reject) {
+        if !self.print_rejects {
+            return;
+        }
+        let print = || {
+            eprintln!(
+                "{}:{}: rejected: {}",
+                safe(self.source),
+                reject.line,
+                safe(&reject.reason)
+            );
+        };
+        match &self.bar {
+            Some((_, bar)) => bar.suspend(print),
+            None => print(),
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -3,10 +3,13 @@
 //! This module owns the file format: header matching, value normalisation
 //! (handles, emails, phones, tags), per-row validation with line-numbered
 //! rejects, and merging of rows that name the same handle. It never touches
-//! a database; callers decide what to do with the [`Parsed`] result.
+//! a database: [`Reader`] hands out one row at a time, for an import that
+//! writes as it reads; [`parse`] collects a whole (small) file into
+//! [`Parsed`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::io::{ErrorKind, Read};
 
 use csv::{ByteRecord, StringRecord};
 
@@ -52,6 +55,8 @@ pub enum ImportError {
     InvalidUtf8 { line: u64, field: usize },
     #[error("the file has no header row")]
     NoHeader,
+    #[error("cannot read it: {0}")]
+    Read(std::io::Error),
     #[error("line {line}: the header has {limit}")]
     HeaderTooLarge { line: u64, limit: TooLarge },
     #[error(
@@ -99,40 +104,111 @@ const MAX_FIELDS: usize = 1_000;
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_ROW_BYTES: usize = 1024 * 1024;
 
-/// Parses a whole leads file. Bad rows become [`Reject`]s; only problems
-/// with the file itself are errors.
+/// Parses a whole leads file, merging rows that name the same handle. Bad
+/// rows become [`Reject`]s; only problems with the file itself are errors.
+///
+/// Holds every record; an import reads the file as it goes with [`Reader`].
 pub fn parse(input: &[u8]) -> Result<Parsed, ImportError> {
-    let mut rows = Rows::new(input);
-    let (header_line, header) = rows
-        .next(MAX_FIELDS, MAX_HEADER_BYTES)?
-        .ok_or(ImportError::NoHeader)?;
-    let header = header.map_err(|limit| ImportError::HeaderTooLarge {
-        line: header_line,
-        limit,
-    })?;
-    let layout = layout_from_header(header_line, &header)?;
+    let mut reader = Reader::new(input)?;
     let mut collector = Collector::default();
-    while let Some((line, row)) = rows.next(MAX_FIELDS, MAX_ROW_BYTES)? {
-        let row = match row {
-            Ok(row) => row,
-            Err(limit) => {
-                collector.rejects.push(Reject {
-                    line,
-                    reason: format!("has {limit}"),
-                });
-                continue;
-            }
-        };
-        // Spreadsheets export trailing rows of bare commas; they carry nothing.
-        if row.iter().all(|field| field.trim().is_empty()) {
-            continue;
-        }
-        match lead_from_row(&layout, line, &row) {
-            Ok(lead) => collector.add(lead),
-            Err(reason) => collector.rejects.push(Reject { line, reason }),
+    while let Some(row) = reader.next_row()? {
+        match row {
+            Row::Lead(lead) => collector.add(lead),
+            Row::Rejected(reject) => collector.rejects.push(reject),
         }
     }
     Ok(collector.finish())
+}
+
+/// One data row of the file: a lead, or why the row was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    Lead(LeadRecord),
+    Rejected(Reject),
+}
+
+/// Reads a leads file row by row, in memory bounded by the largest row the
+/// import takes (not by the file): the header when created, then one
+/// validated row per [`Reader::next_row`]. Rows that repeat a handle are
+/// returned as they are; merging them is the caller's business.
+pub struct Reader<R> {
+    rows: Rows<R>,
+    layout: Layout,
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the header. A file without a usable header is an error here,
+    /// before any row is read.
+    pub fn new(input: R) -> Result<Self, ImportError> {
+        let mut rows = Rows::new(input);
+        let (header_line, header) = rows
+            .next(MAX_FIELDS, MAX_HEADER_BYTES)?
+            .ok_or(ImportError::NoHeader)?;
+        let header = header.map_err(|limit| ImportError::HeaderTooLarge {
+            line: header_line,
+            limit,
+        })?;
+        let layout = layout_from_header(header_line, &header)?;
+        Ok(Reader { rows, layout })
+    }
+
+    /// The next data row; `None` at the end of the file. Rows of nothing but
+    /// commas and blanks are skipped.
+    pub fn next_row(&mut self) -> Result<Option<Row>, ImportError> {
+        while let Some((line, row)) = self.rows.next(MAX_FIELDS, MAX_ROW_BYTES)? {
+            let row = match row {
+                Ok(row) => row,
+                Err(limit) => {
+                    let reason = format!("has {limit}");
+                    return Ok(Some(Row::Rejected(Reject { line, reason })));
+                }
+            };
+            // Spreadsheets export trailing rows of bare commas; they carry nothing.
+            if row.iter().all(|field| field.trim().is_empty()) {
+                continue;
+            }
+            return Ok(Some(match lead_from_row(&self.layout, line, &row) {
+                Ok(lead) => Row::Lead(lead),
+                Err(reason) => Row::Rejected(Reject { line, reason }),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// How many bytes of the input were read so far, for progress.
+    pub fn bytes_read(&self) -> u64 {
+        self.rows.consumed
+    }
+}
+
+/// Whether everything `input` yields is UTF-8, read in chunks. Splitting
+/// UTF-8 text at ASCII delimiters and dropping ASCII quotes leaves UTF-8, so
+/// when this holds no field of the file can be [`ImportError::InvalidUtf8`].
+pub fn is_utf8(mut input: impl Read) -> std::io::Result<bool> {
+    let mut buffer = vec![0; READ_BUFFER_BYTES];
+    // The start of a character split by the end of the previous chunk.
+    let mut carried = 0;
+    loop {
+        let read = match input.read(&mut buffer[carried..]) {
+            Ok(read) => read,
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        let filled = carried + read;
+        match std::str::from_utf8(&buffer[..filled]) {
+            Ok(_) => carried = 0,
+            // An incomplete character at the end: complete it from the next read.
+            Err(err) if err.error_len().is_none() && read > 0 => {
+                let valid = err.valid_up_to();
+                buffer.copy_within(valid..filled, 0);
+                carried = filled - valid;
+            }
+            Err(_) => return Ok(false),
+        }
+        if read == 0 {
+            return Ok(true);
+        }
+    }
 }
 
 /// Normalises an Instagram handle, a `@handle` or a profile URL to the bare
@@ -193,38 +269,67 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
 /// A record's fields, or the limit it went past.
 type Record = Result<StringRecord, TooLarge>;
 
+/// How much of the file is read at a time.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Reads raw records and pairs each with the line it starts on.
 ///
 /// Built on the bare `csv_core` parser rather than `csv::Reader`, which grows
 /// a record's buffers without bound: here a record may fill fixed buffers
-/// only, and one that overflows them is read to its end and dropped.
-struct Rows<'a> {
-    input: &'a [u8],
-    /// How much of `input` the parser has consumed.
-    offset: usize,
+/// only, and one that overflows them is read to its end and dropped. The
+/// input is read through a fixed buffer too, so the file is never held whole.
+struct Rows<R> {
+    input: R,
+    /// What was read from `input`: `buffer[start..end]` is not parsed yet.
+    buffer: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// `input` returned end of file.
+    at_end: bool,
+    /// How many bytes the parser has consumed.
+    consumed: u64,
     parser: csv_core::Reader,
-    lines: LineCounter<'a>,
+    lines: LineCounter,
     text: Vec<u8>,
     ends: Vec<usize>,
 }
 
-impl<'a> Rows<'a> {
-    fn new(input: &'a [u8]) -> Self {
+impl<R: Read> Rows<R> {
+    fn new(input: R) -> Self {
         // The defaults are those of `csv::Reader`; a leading UTF-8 BOM is
         // dropped. Every record is returned whatever its length, so that a
         // short row is a reject, not a fatal error.
         Rows {
             input,
-            offset: 0,
+            buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            at_end: false,
+            consumed: 0,
             parser: csv_core::Reader::new(),
-            lines: LineCounter {
-                input,
-                offset: 0,
-                line: 1,
-            },
+            lines: LineCounter::default(),
             text: Vec::new(),
             ends: Vec::new(),
         }
+    }
+
+    /// Reads more input once what was read is parsed. At the start, reads
+    /// past where a BOM would end: the parser drops one only if its first
+    /// input holds all of it, and takes input that was all BOM for the end.
+    fn fill(&mut self) -> Result<(), ImportError> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        let wanted = if self.consumed == 0 { 4 } else { 1 };
+        while self.end - self.start < wanted && !self.at_end {
+            match self.input.read(&mut self.buffer[self.end..]) {
+                Ok(0) => self.at_end = true,
+                Ok(read) => self.end += read,
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => return Err(ImportError::Read(err)),
+            }
+        }
+        Ok(())
     }
 
     /// The next record and the line it starts on; `None` at the end.
@@ -233,9 +338,9 @@ impl<'a> Rows<'a> {
         max_fields: usize,
         max_bytes: usize,
     ) -> Result<Option<(u64, Record)>, ImportError> {
-        use csv_core::ReadRecordResult as Read;
+        use csv_core::ReadRecordResult as Step;
 
-        let line = self.lines.line_at(self.offset);
+        self.lines.start_record();
         // One slot more than allowed, so that a full buffer means over the
         // limit and a record exactly at it still fits.
         self.text.resize(max_bytes + 1, 0);
@@ -243,30 +348,36 @@ impl<'a> Rows<'a> {
         let (mut text_len, mut ends_len) = (0, 0);
         let mut too_large = None;
         loop {
+            self.fill()?;
+            // Empty input tells the parser the file ended.
+            let input = &self.buffer[self.start..self.end];
             let (result, read, written, ended) = self.parser.read_record(
-                &self.input[self.offset..],
+                input,
                 &mut self.text[text_len..],
                 &mut self.ends[ends_len..],
             );
-            self.offset += read;
+            self.lines.count(&input[..read]);
+            self.start += read;
+            self.consumed += read as u64;
             text_len += written;
             ends_len += ended;
             match result {
-                Read::InputEmpty => {}
+                Step::InputEmpty => {}
                 // What an oversized record has in the buffers is of no use;
                 // reusing them for its rest keeps its cost to their size.
-                Read::OutputFull => {
+                Step::OutputFull => {
                     too_large.get_or_insert(TooLarge::Bytes(max_bytes));
                     text_len = 0;
                 }
-                Read::OutputEndsFull => {
+                Step::OutputEndsFull => {
                     too_large.get_or_insert(TooLarge::Fields(max_fields));
                     ends_len = 0;
                 }
-                Read::Record => break,
-                Read::End => return Ok(None),
+                Step::Record => break,
+                Step::End => return Ok(None),
             }
         }
+        let line = self.lines.record_line();
         // A record can also end with a buffer filled to its spare slot.
         let too_large = too_large
             .or((ends_len > max_fields).then_some(TooLarge::Fields(max_fields)))
@@ -289,42 +400,62 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// Maps byte offsets to 1-based editor line numbers.
+/// Gives records their 1-based editor line numbers, counting line breaks in
+/// the bytes the parser consumes.
 ///
 /// The parser's own line count is not usable for this: when a record
 /// starts, it has counted only to where the previous record stopped, which
 /// is before the `\n` of a CRLF and before any blank lines it then skips, so
-/// it names a line before the one the user sees the record on.
-struct LineCounter<'a> {
-    input: &'a [u8],
-    offset: usize,
-    line: u64,
+/// it names a line before the one the user sees the record on. A record's
+/// line is that of its first byte other than `\r` and `\n`.
+#[derive(Default)]
+struct LineCounter {
+    /// Line breaks in the bytes counted, `\r\n` once and a lone `\r` (which
+    /// the CSV reader also accepts as a terminator) as one; a `\r` last seen
+    /// is not counted until the next byte shows whether a `\n` follows.
+    breaks: u64,
+    after_cr: bool,
+    /// The line of the current record, once its first content byte was seen.
+    record: Option<u64>,
 }
 
-impl LineCounter<'_> {
-    /// The line of the first content at or after `byte`. Offsets must not
-    /// go backwards between calls.
-    fn line_at(&mut self, byte: usize) -> u64 {
-        let mut start = byte.min(self.input.len());
-        while matches!(self.input.get(start), Some(b'\r' | b'\n')) {
-            start += 1;
-        }
-        let breaks = (self.offset..start)
-            .filter(|&i| ends_line(self.input, i))
-            .count();
-        self.line += breaks as u64;
-        self.offset = start;
-        self.line
+impl LineCounter {
+    fn start_record(&mut self) {
+        self.record = None;
     }
-}
 
-/// Whether the byte at `i` ends a line, counting `\r\n` once and a lone `\r`
-/// (which the CSV reader also accepts as a terminator) as a break.
-fn ends_line(input: &[u8], i: usize) -> bool {
-    match input[i] {
-        b'\n' => true,
-        b'\r' => input.get(i + 1) != Some(&b'\n'),
-        _ => false,
+    fn count(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while self.record.is_none() {
+            let Some((&byte, tail)) = rest.split_first() else {
+                return;
+            };
+            self.step(byte);
+            if !matches!(byte, b'\r' | b'\n') {
+                self.record = Some(self.breaks + 1);
+            }
+            rest = tail;
+        }
+        // The rest of the record: only line breaks matter.
+        for &byte in rest {
+            if matches!(byte, b'\r' | b'\n') || self.after_cr {
+                self.step(byte);
+            }
+        }
+    }
+
+    fn step(&mut self, byte: u8) {
+        if self.after_cr && byte != b'\n' {
+            self.breaks += 1;
+        }
+        self.breaks += u64::from(byte == b'\n');
+        self.after_cr = byte == b'\r';
+    }
+
+    /// The line the current record starts on.
+    fn record_line(&self) -> u64 {
+        self.record
+            .unwrap_or(self.breaks + u64::from(self.after_cr) + 1)
     }
 }
 
@@ -1047,5 +1178,97 @@ mod tests {
             ImportError::InvalidUtf8 { line: 3, field: 2 }
         ));
         assert!(err.to_string().starts_with("line 3, field 2: "));
+    }
+
+    /// Gives its bytes a few at a time, as a pipe may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    fn rows_of(input: impl Read) -> Result<Vec<Row>, ImportError> {
+        let mut reader = Reader::new(input)?;
+        let mut rows = Vec::new();
+        while let Some(row) = reader.next_row()? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+
+    #[test]
+    fn rows_and_lines_do_not_depend_on_how_the_input_arrives() {
+        let inputs: [&[u8]; 6] = [
+            b"\xEF\xBB\xBFhandle,name\r\nalice,Alice\r\n\r\nbob,Bob\r\n",
+            b"\n\nhandle,notes\r\na,\"x\r\ny\"\r\nb,z\r\n\r\n,\nc,\"\n\"",
+            b"handle,name\ra,A\r\rb,B\n\rc,C\r",
+            b"handle,email\nalice,\n\n\nalice,nope\nbob,b@c.co\nshort\n",
+            b"\xEF\xBB\xBF",
+            b"handle\r\n\xEF\xBB\xBFa\r\n",
+        ];
+        for input in inputs {
+            let whole = rows_of(input).map_err(|e| e.to_string());
+            for step in [1, 2, 3, 5, 64] {
+                let trickled = rows_of(Trickle { bytes: input, step }).map_err(|e| e.to_string());
+                assert_eq!(
+                    trickled, whole,
+                    "input {input:?} read {step} bytes at a time"
+                );
+            }
+        }
+        let lines: Vec<u64> = rows_of(&inputs[2][..])
+            .unwrap()
+            .iter()
+            .map(|row| match row {
+                Row::Lead(lead) => lead.line,
+                Row::Rejected(reject) => reject.line,
+            })
+            .collect();
+        assert_eq!(lines, vec![2, 4, 6], "a lone \\r ends a line");
+    }
+
+    #[test]
+    fn a_bom_split_across_reads_is_still_dropped() {
+        let input = b"\xEF\xBB\xBFhandle\nalice\n";
+        let rows = rows_of(Trickle {
+            bytes: input,
+            step: 1,
+        })
+        .unwrap();
+        assert!(matches!(&rows[..], [Row::Lead(lead)] if lead.handle == "alice" && lead.line == 2));
+    }
+
+    #[test]
+    fn utf8_check_across_chunk_boundaries() {
+        // A three-byte character at every offset around the chunk boundary.
+        for pad in READ_BUFFER_BYTES - 4..READ_BUFFER_BYTES + 4 {
+            let mut text = "x".repeat(pad).into_bytes();
+            text.extend_from_slice("€ end".as_bytes());
+            assert!(is_utf8(&text[..]).unwrap(), "pad {pad}");
+            assert!(
+                is_utf8(Trickle {
+                    bytes: &text,
+                    step: 7
+                })
+                .unwrap()
+            );
+            let mut cut = text[..pad + 2].to_vec();
+            assert!(
+                !is_utf8(&cut[..]).unwrap(),
+                "a character cut at the end, pad {pad}"
+            );
+            cut.push(b'x');
+            assert!(!is_utf8(&cut[..]).unwrap(), "pad {pad}");
+        }
+        assert!(is_utf8(&b""[..]).unwrap());
+        assert!(!is_utf8(&b"handle\nRen\xE9\n"[..]).unwrap());
     }
 }

@@ -196,6 +196,90 @@ pub fn upsert(
     Ok(outcome)
 }
 
+/// Stores a batch of imported records in file order, each exactly as [`upsert`] would (so a
+/// record merges into one stored earlier in the batch), and appends what was done with each
+/// to `stored`. Cheaper per record than [`upsert`]: a new handle is inserted without being
+/// looked up first, and the suppression list is read only when it has entries.
+///
+/// (Inserting many rows per statement saved no time: SQLite then keeps a statement journal,
+/// which costs what the fewer statements save.)
+pub fn upsert_batch(
+    conn: &Connection,
+    records: &[LeadRecord],
+    account: i64,
+    now: Millis,
+    stored: &mut Vec<Upserted>,
+) -> anyhow::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let any_suppressed: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM suppressed_handles)")?
+        .query_row([], |r| r.get(0))?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO leads (handle, name, email, phone, notes, created_at, updated_at, account_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) ON CONFLICT (handle) DO NOTHING",
+    )?;
+    let mut merge = conn.prepare_cached(
+        "UPDATE leads SET name = coalesce(name, ?2), email = coalesce(email, ?3),
+         phone = coalesce(phone, ?4), notes = coalesce(notes, ?5), updated_at = ?6
+         WHERE handle = ?1 RETURNING id",
+    )?;
+    let mut tag =
+        conn.prepare_cached("INSERT OR IGNORE INTO lead_tags (lead_id, tag) VALUES (?1, ?2)")?;
+    let mut field = conn.prepare_cached(
+        "INSERT OR IGNORE INTO lead_fields (lead_id, key, value) VALUES (?1, ?2, ?3)",
+    )?;
+    for record in records {
+        let (handle, name, email) = (&record.handle, &record.name, &record.email);
+        let (phone, notes) = (&record.phone, &record.notes);
+        let created = insert.execute(params![handle, name, email, phone, notes, now, account])?;
+        let outcome = if created == 1 {
+            let id = conn.last_insert_rowid();
+            if any_suppressed {
+                keep_suppressed(conn, id, handle, now)?;
+            }
+            Upserted::Created(id)
+        } else {
+            let id = merge.query_row(params![handle, name, email, phone, notes, now], |r| {
+                r.get(0)
+            })?;
+            Upserted::Merged(id)
+        };
+        let id = outcome.id();
+        for value in &record.tags {
+            tag.execute(params![id, value])?;
+        }
+        for (key, value) in &record.custom {
+            field.execute(params![id, key, value])?;
+        }
+        stored.push(outcome);
+    }
+    Ok(())
+}
+
+/// Queues the filter hooks for imported leads: a `lead-imported` event each, as
+/// [`crate::engine::ingest::lead_imported`] queues one, in one statement for all of them,
+/// in the order of `ids` (`json_each` yields the array in order; an `ORDER BY key` would
+/// sort them again in a temporary b-tree).
+pub fn queue_lead_imported(conn: &Connection, ids: &[i64], now: Millis) -> anyhow::Result<()> {
+    use crate::store::events::{EventKind, Payload};
+    if ids.is_empty() {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO events (kind, lead_id, plugin, payload, dedupe_key, created_at, next_attempt_at)
+         SELECT ?1, value, NULL, ?2, NULL, ?3, ?3 FROM json_each(?4)",
+    )?
+    .execute(params![
+        EventKind::LeadImported.as_str(),
+        serde_json::to_string(&Payload::default())?,
+        now,
+        serde_json::to_string(ids)?
+    ])?;
+    Ok(())
+}
+
 /// A lead that wrote to `account` before we knew them, by handle.
 pub fn get_or_create(
     conn: &Connection,
