@@ -1224,7 +1224,7 @@ mod tests {
                 );
             }
         }
-        let lines: Vec<u64> = rows_of(&inputs[2][..])
+        let lines: Vec<u64> = rows_of(inputs[2])
             .unwrap()
             .iter()
             .map(|row| match row {
