@@ -305,18 +305,7 @@ fn wait_unless_gone(stream: &mut TcpStream, hold: Duration) -> bool {
 }
 
 fn sandbox(extra_config: &str) -> Sandbox {
-    let config = format!(
-        "[engine]\npoll_ms = 20\n\n[instagram]\nrequest_timeout_seconds = 1\napp_secret = \"{APP_SECRET}\"\nverify_token = \"unused\"\n{extra_config}"
-    );
-    let mut sandbox = Sandbox::new(&config);
-    sandbox.env.push((
-        "OUTREACH_SECRET_KEY".into(),
-        "a long test key for sealing tokens".into(),
-    ));
-    sandbox
-        .env
-        .push(("INSTAGRAM_ACCESS_TOKEN".into(), TOKEN.into()));
-    sandbox
+    support::instagram_sandbox(APP_SECRET, "unused", TOKEN, extra_config)
 }
 
 fn add_account(sandbox: &Sandbox, graph: &Graph) {

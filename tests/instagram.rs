@@ -20,17 +20,7 @@ const NOW: &str = "2026-11-26T10:00:00Z";
 const NOW_MS: i64 = 1_795_687_200_000;
 
 fn sandbox(extra_config: &str) -> Sandbox {
-    let config = format!(
-        "[engine]\npoll_ms = 20\n\n[instagram]\nrequest_timeout_seconds = 1\napp_secret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n{extra_config}"
-    );
-    let mut sandbox = Sandbox::new(&config);
-    sandbox.env.push((
-        "OUTREACH_SECRET_KEY".into(),
-        "a long test key for sealing tokens".into(),
-    ));
-    sandbox
-        .env
-        .push(("INSTAGRAM_ACCESS_TOKEN".into(), TOKEN.into()));
+    let mut sandbox = support::instagram_sandbox(APP_SECRET, VERIFY_TOKEN, TOKEN, extra_config);
     sandbox.at(NOW);
     sandbox
 }

@@ -137,6 +137,28 @@ impl Sandbox {
     }
 }
 
+/// A sandbox for the Instagram channel: webhook secrets in the config, a one-second Graph
+/// API timeout, a fast engine poll, and the sealing key and access token in the environment.
+pub fn instagram_sandbox(
+    app_secret: &str,
+    verify_token: &str,
+    token: &str,
+    extra_config: &str,
+) -> Sandbox {
+    let config = format!(
+        "[engine]\npoll_ms = 20\n\n[instagram]\nrequest_timeout_seconds = 1\napp_secret = \"{app_secret}\"\nverify_token = \"{verify_token}\"\n{extra_config}"
+    );
+    let mut sandbox = Sandbox::new(&config);
+    sandbox.env.push((
+        "OUTREACH_SECRET_KEY".into(),
+        "a long test key for sealing tokens".into(),
+    ));
+    sandbox
+        .env
+        .push(("INSTAGRAM_ACCESS_TOKEN".into(), token.into()));
+    sandbox
+}
+
 /// A plugin component the build put next to the bundled ones (fixtures and examples).
 pub fn plugin_wasm(file: &str) -> String {
     let path = Path::new(outreach::runtime::bundled::WASM_DIR).join(file);
