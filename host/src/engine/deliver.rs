@@ -41,6 +41,34 @@ struct Sender {
     channel: Channel,
     /// Nothing more goes out for this account in this pass (deferred, paused or failing).
     done: bool,
+    /// The sends that count toward the daily cap on the day starting at `.0`, read from the
+    /// database once per account and day in a pass and counted here after each send: a
+    /// count per message would read every send of the day again.
+    today: Option<(Millis, u32)>,
+}
+
+impl Sender {
+    /// The sends counting toward today's cap (at most the cap: beyond it the number does
+    /// not matter).
+    fn sent_today(&mut self, db: &store::Db, day: (Millis, Millis)) -> anyhow::Result<u32> {
+        match self.today {
+            Some((start, count)) if start == day.0 => Ok(count),
+            _ => {
+                let (account, cap) = (self.account.id, self.rules.daily_cap);
+                let count =
+                    db.read(|c| store::outbox::sent_between(c, account, day.0, day.1, cap))?;
+                self.today = Some((day.0, count));
+                Ok(count)
+            }
+        }
+    }
+
+    /// One more send (or a send that may have arrived) counts toward today's cap.
+    fn count_send(&mut self) {
+        if let Some((_, count)) = &mut self.today {
+            *count += 1;
+        }
+    }
 }
 
 impl Engine {
@@ -68,13 +96,16 @@ impl Engine {
             rules,
             channel,
             done,
+            today: None,
         }))
     }
 
     /// Returns how many messages went out.
     pub(super) async fn deliver_due(&self, stats: &mut RunStats) -> anyhow::Result<usize> {
         let now = self.now();
-        let due = self.db().read(|c| store::outbox::due(c, now))?;
+        let due = self
+            .db()
+            .read(|c| store::outbox::due(c, now, super::DELIVERY_BATCH))?;
         let mut senders: HashMap<i64, Option<Sender>> = HashMap::new();
         let mut sent = 0;
         for row in due {
@@ -113,10 +144,7 @@ impl Engine {
                 )?;
                 continue;
             }
-            let (day_start, day_end) = sender.rules.day_bounds(now);
-            let sent_today = self
-                .db()
-                .read(|c| store::outbox::sent_between(c, sender.account.id, day_start, day_end))?;
+            let sent_today = sender.sent_today(self.db(), sender.rules.day_bounds(now))?;
             if let Decision::Wait { until, reason } =
                 sender
                     .rules
@@ -236,6 +264,7 @@ impl Engine {
         let error = match outcome {
             Ok(delivery) => {
                 self.record_sent(sender, row, lead, now, &delivery)?;
+                sender.count_send();
                 return Ok(true);
             }
             Err(error) => error,
@@ -264,6 +293,7 @@ impl Engine {
                 // It may have arrived: the gap starts now, as after a send.
                 let gap = sender.rules.gap_after_send(&mut rand::thread_rng());
                 sender.account.next_send_at = Some(now + gap);
+                sender.count_send();
                 self.db().write(|tx| {
                     store::outbox::mark_attempted(tx, row.id, now)?;
                     store::accounts::set_next_send_at(tx, account, now + gap)?;

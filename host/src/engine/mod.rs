@@ -13,6 +13,8 @@ pub mod ingest;
 #[cfg(test)]
 mod plans;
 mod profiles;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -62,6 +64,9 @@ pub struct Engine {
 
 /// Events handled per pass; a pass then delivers, so a large backlog does not starve sending.
 const EVENT_BATCH: u32 = 200;
+
+/// Outbox rows read per delivery pass: memory stays bounded however large the backlog.
+const DELIVERY_BATCH: u32 = 200;
 
 /// Pauses after a failed pass: doubled each time, up to the longest.
 const FIRST_RETRY_WAIT: Duration = Duration::from_millis(50);

@@ -95,11 +95,13 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-/// Pending events whose next attempt is due, oldest first.
+/// Pending events whose next attempt is due, the longest due first (in the order of the
+/// `events_due` index: no sort of every pending event to find the first few).
 pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, lead_id, plugin, payload, created_at FROM events
-         WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+         WHERE status = 'pending' AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id LIMIT ?2",
     )?;
     Ok(stmt
         .query_map(params![now, limit], event_from_row)?

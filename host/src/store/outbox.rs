@@ -69,12 +69,19 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 const COLUMNS: &str = "id, lead_id, plugin, text, status, not_before, sent_at, detail, account_id, \
      attempted_at, message_id, send_attempts";
 
-/// Queued messages that may go out now, oldest first.
-pub fn due(conn: &Connection, now: Millis) -> anyhow::Result<Vec<OutboxRow>> {
+/// Up to `limit` queued messages that may go out now, those due first, leaving out the
+/// accounts that are paused: their messages wait for a resume and must not hold a batch
+/// place that another account's message could use.
+pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox WHERE status = 'queued' AND not_before <= ?1 ORDER BY id"
+        // In the order of the `outbox_queued` index, so no sort reads the whole backlog.
+        "SELECT {COLUMNS} FROM outbox WHERE status = 'queued' AND not_before <= ?1
+           AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = outbox.account_id AND a.paused)
+         ORDER BY not_before, id LIMIT ?2"
     ))?;
-    Ok(stmt.query_map([now], row)?.collect::<Result<_, _>>()?)
+    Ok(stmt
+        .query_map(params![now, limit], row)?
+        .collect::<Result<_, _>>()?)
 }
 
 pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<OutboxRow>> {
@@ -197,22 +204,28 @@ pub fn mark_attempted(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<
 }
 
 /// How many messages an account sent (or may have sent) in `[from, to)`.
+/// The account's sends between `from` and `to` that count toward its daily cap, counted up
+/// to `at_most` (the cap): the count reads that many index entries at most, however many
+/// messages the account sends a day.
 pub fn sent_between(
     conn: &Connection,
     account: i64,
     from: Millis,
     to: Millis,
+    at_most: u32,
 ) -> anyhow::Result<u32> {
     Ok(conn
         .prepare_cached(
             // An attempt with an unknown outcome (in flight, or cut off by a crash) may
             // have arrived: it counts until reconciled. Each half reads its own index.
-            "SELECT (SELECT count(*) FROM outbox WHERE account_id = ?1 AND status = 'sent'
-                       AND sent_at >= ?2 AND sent_at < ?3)
-                  + (SELECT count(*) FROM outbox WHERE account_id = ?1 AND status = 'queued'
-                       AND attempted_at >= ?2 AND attempted_at < ?3)",
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE account_id = ?1
+                       AND status = 'sent' AND sent_at >= ?2 AND sent_at < ?3 LIMIT ?4))
+                  + (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE account_id = ?1
+                       AND status = 'queued' AND attempted_at >= ?2 AND attempted_at < ?3
+                       LIMIT ?4))",
         )?
-        .query_row(params![account, from, to], |r| r.get(0))?)
+        .query_row(params![account, from, to, at_most], |r| r.get::<_, u32>(0))?
+        .min(at_most))
 }
 
 pub fn queued_count(conn: &Connection) -> anyhow::Result<u32> {
@@ -252,9 +265,9 @@ mod tests {
                 Ok(lead)
             })
             .unwrap();
-        let rows = db.read(|c| due(c, T)).unwrap();
+        let rows = db.read(|c| due(c, T, 10)).unwrap();
         let (first, second) = (&rows[0], &rows[1]);
-        let today = |db: &Db| db.read(|c| sent_between(c, 1, T, T + 1_000)).unwrap();
+        let today = |db: &Db| db.read(|c| sent_between(c, 1, T, T + 1_000, 10)).unwrap();
         assert_eq!(today(&db), 0);
 
         // Claimed once: a second engine holding the same snapshot may not send it.
@@ -262,7 +275,7 @@ mod tests {
         assert!(!db.write(|tx| begin_attempt(tx, first, T + 1)).unwrap());
         // In flight (or cut off by a crash): it counts toward the cap.
         assert_eq!(today(&db), 1);
-        let fresh = db.read(|c| due(c, T)).unwrap();
+        let fresh = db.read(|c| due(c, T, 10)).unwrap();
         assert_eq!(
             (fresh[0].attempted_at, fresh[0].send_attempts),
             (Some(T), 1)
@@ -282,6 +295,8 @@ mod tests {
         // Refused outright: nothing to reconcile, nothing to count.
         assert!(db.write(|tx| begin_attempt(tx, second, T)).unwrap());
         assert_eq!(today(&db), 2);
+        let capped = db.read(|c| sent_between(c, 1, T, T + 1_000, 1)).unwrap();
+        assert_eq!(capped, 1, "counted no further than the cap");
         db.write(|tx| clear_attempt(tx, second.id)).unwrap();
         assert_eq!(today(&db), 1);
     }
