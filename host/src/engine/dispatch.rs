@@ -5,9 +5,9 @@ use crate::clock::{Millis, SECOND};
 use crate::consent::{Permission, project_lead};
 use crate::leads::{Lead, LeadStatus};
 use crate::runtime::bindings::{wit, wit_hooks};
-use crate::runtime::host::{CallContext, HostState};
+use crate::runtime::host::{CallContext, HostState, StagedSend};
 use crate::runtime::manifest::Hook;
-use crate::runtime::{HookInput, Invocation, Limits};
+use crate::runtime::{HookInput, HookOutput, Invocation, Limits};
 use crate::store::events::{Event, EventKind, PluginResult, ResultStatus};
 use crate::store::plugins::InstalledPlugin;
 use crate::store::schedules::Schedule;
@@ -18,6 +18,95 @@ pub const HOST: &str = "(host)";
 
 /// The tag a lead gets when a filter drops it.
 pub const FILTERED_OUT: &str = "filtered-out";
+
+/// What came of offering an event to one plugin, to be recorded.
+enum Verdict<'p> {
+    Applied {
+        handed: Handed<'p>,
+        attempts: u32,
+        output: HookOutput,
+        staged: Vec<StagedSend>,
+    },
+    Failed {
+        handed: Handed<'p>,
+        attempts: u32,
+        parked: bool,
+        reason: String,
+    },
+    /// A host rule ended the event before the plugin was asked.
+    HostRule(String),
+}
+
+/// What is left to write of an event once its plugins have run: its last verdict and its
+/// end (finished, or waiting for a retry).
+struct Ending<'a> {
+    event: &'a Event,
+    /// Take off the tag an earlier filtering left (a first evaluation).
+    untag: bool,
+    verdict: Option<Verdict<'a>>,
+    next_retry: Option<Millis>,
+    now: Millis,
+}
+
+/// Endings not committed yet. They are committed together: events' last writes mostly land
+/// on the same few pages (the ends of the events, results, audit and outbox indexes), and
+/// one commit writes each of those pages once instead of once per event.
+#[derive(Default)]
+struct Endings<'a> {
+    list: Vec<Ending<'a>>,
+    since: Option<std::time::Instant>,
+}
+
+impl<'a> Endings<'a> {
+    /// Events whose endings wait at most: a crash makes that many run again.
+    const MOST: usize = 50;
+    /// How long an ending waits at most, so that slow hooks (an AI reply takes seconds)
+    /// do not keep finished events out of view.
+    const LONGEST: std::time::Duration = std::time::Duration::from_millis(250);
+
+    fn push(&mut self, ending: Ending<'a>) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+        self.list.push(ending);
+    }
+
+    fn is_due(&self) -> bool {
+        self.list.len() >= Self::MOST || self.since.is_some_and(|t| t.elapsed() >= Self::LONGEST)
+    }
+
+    fn is_about(&self, lead_id: i64) -> bool {
+        self.list.iter().any(|e| e.event.lead_id == lead_id)
+    }
+}
+
+/// What a plugin was handed with the event, for the audit log. The row is written with
+/// what came of the call, in one commit: if the process dies during the call, the event
+/// runs again and the row is written then (whatever the plugin did through the host in
+/// the lost call is audited by those calls themselves).
+struct Handed<'p> {
+    plugin: &'p str,
+    hook: Hook,
+    lead_id: i64,
+    pii: bool,
+    at: Millis,
+}
+
+impl Handed<'_> {
+    fn audit(&self, tx: &rusqlite::Connection) -> anyhow::Result<()> {
+        let entry = store::audit::Entry {
+            plugin: self.plugin,
+            action: &format!("{}.event", self.hook.as_str()),
+            permission: None,
+            lead_id: Some(self.lead_id),
+            allowed: true,
+            detail: Some(if self.pii {
+                "handed the event's lead with personal fields"
+            } else {
+                "handed the event's lead"
+            }),
+        };
+        store::audit::record(tx, &entry, self.at)
+    }
+}
 
 fn hook_of(kind: EventKind) -> Hook {
     match kind {
@@ -39,11 +128,45 @@ impl Engine {
         // shows from the next batch on. Grants are not taken from here; every host call
         // asks for them afresh, so a revocation holds from the next call.
         let plugins = self.db().read(store::plugins::list)?;
+        let mut endings = Endings::default();
         for event in &due {
-            self.process_event(event, &plugins, stats).await?;
+            // An event about a lead whose last event is not committed yet must see it.
+            if endings.is_due() || endings.is_about(event.lead_id) {
+                self.commit_endings(&mut endings, &plugins)?;
+            }
+            match self.process_event(event, &plugins, stats).await {
+                Ok(ending) => endings.push(ending),
+                Err(error) => {
+                    // Keep what the events before this one did; the error is what counts.
+                    if let Err(also) = self.commit_endings(&mut endings, &plugins) {
+                        tracing::warn!("could not commit the events before a failure: {also:#}");
+                    }
+                    return Err(error);
+                }
+            }
             stats.events += 1;
         }
+        self.commit_endings(&mut endings, &plugins)?;
         Ok(due.len())
+    }
+
+    /// Writes the endings of several events in one transaction. Each is its event's last
+    /// write: if the process dies first, those events run again (nothing left the machine
+    /// meanwhile: sends are only queued here and delivered after the commit).
+    fn commit_endings(
+        &self,
+        endings: &mut Endings<'_>,
+        installed: &[InstalledPlugin],
+    ) -> anyhow::Result<()> {
+        if endings.list.is_empty() {
+            return Ok(());
+        }
+        let list = std::mem::take(&mut endings.list);
+        endings.since = None;
+        self.db().write(|tx| {
+            list.into_iter()
+                .try_for_each(|ending| self.end_event(tx, ending, installed))
+        })
     }
 
     /// Why no plugin should see this event (for this lead, now), if there is a reason.
@@ -92,24 +215,25 @@ impl Engine {
             .collect()
     }
 
-    async fn process_event(
+    /// Offers the event to its plugins, each seeing what the one before it did, and returns
+    /// what is left to write: the last plugin's verdict and the event's end.
+    async fn process_event<'a>(
         &self,
-        event: &Event,
-        installed: &[InstalledPlugin],
+        event: &'a Event,
+        installed: &'a [InstalledPlugin],
         stats: &mut RunStats,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Ending<'a>> {
         let now = self.now();
-        let earlier = self.db().read(|c| store::events::results(c, event.id))?;
-        if event.kind == EventKind::LeadImported && earlier.is_empty() {
-            // A first attempt is a fresh evaluation by the filters; a retry keeps the
-            // verdicts of the filters that already decided.
-            self.db()
-                .write(|c| store::leads::remove_tag(c, event.lead_id, FILTERED_OUT))?;
-        }
-        let schedule = match event.payload.schedule_id {
-            Some(id) => self.db().read(|c| store::schedules::get(c, id))?,
-            None => None,
-        };
+        let (earlier, schedule) = self.db().read(|c| {
+            let schedule = match event.payload.schedule_id {
+                Some(id) => store::schedules::get(c, id)?,
+                None => None,
+            };
+            Ok((store::events::results(c, event.id)?, schedule))
+        })?;
+        // A first attempt is a fresh evaluation by the filters, without the verdict of an
+        // earlier import; a retry keeps the verdicts of the filters that already decided.
+        let mut untag = event.kind == EventKind::LeadImported && earlier.is_empty();
         let plugins = Self::plugins_for(event, installed);
         if plugins.is_empty() && event.kind == EventKind::FollowUp {
             // The sequence's plugin is disabled or gone: look again in an hour.
@@ -119,17 +243,19 @@ impl Engine {
             }
         }
         let mut next_retry: Option<Millis> = None;
-        for plugin in &plugins {
+        // The last plugin's verdict is written with the event's end (nothing outside the
+        // database happens in between).
+        let mut last_verdict: Option<Verdict> = None;
+        for (index, plugin) in plugins.iter().enumerate() {
             let name = plugin.name();
-            let Some(lead) = self.db().read(|c| store::leads::get(c, event.lead_id))? else {
+            let Some(mut lead) = self.db().read(|c| store::leads::get(c, event.lead_id))? else {
                 break; // forgotten meanwhile
             };
+            if untag {
+                lead.tags.retain(|tag| tag != FILTERED_OUT);
+            }
             if let Some(reason) = Self::host_rule(event, &lead, schedule.as_ref()) {
-                self.db().write(|tx| {
-                    apply::stop_sequence(tx, event, &reason)?;
-                    let result = PluginResult::done(HOST, 0, reason.clone(), now);
-                    store::events::record_result(tx, event.id, &result)
-                })?;
+                last_verdict = Some(Verdict::HostRule(reason));
                 break;
             }
             let previous = earlier.iter().find(|r| r.plugin == name);
@@ -137,26 +263,15 @@ impl Engine {
                 continue;
             }
             let attempts = previous.map_or(0, |r| r.attempts) + 1;
-            let invocation = self.invoke(plugin, event, &lead, schedule.as_ref()).await?;
+            let (invocation, handed) = self.invoke(plugin, event, &lead, schedule.as_ref()).await?;
             stats.hook_calls += 1;
-            match invocation.result {
-                Ok(output) => {
-                    let staged = invocation.call.staged_sends;
-                    let limits = &self.services.config.limits;
-                    self.db().write(|tx| {
-                        // The lead as it is now: the user or an opt-out may have changed it
-                        // while the hook ran.
-                        let outcome = match store::leads::get(tx, event.lead_id)? {
-                            Some(current) => {
-                                apply::apply(tx, name, event, &current, output, limits, now)?
-                                    + &apply::queue_staged(tx, name, event, &staged, now)?
-                            }
-                            None => "nothing applied: the lead was forgotten meanwhile".into(),
-                        };
-                        let result = PluginResult::done(name, attempts, outcome, now);
-                        store::events::record_result(tx, event.id, &result)
-                    })?;
-                }
+            let verdict = match invocation.result {
+                Ok(output) => Verdict::Applied {
+                    handed,
+                    attempts,
+                    output,
+                    staged: invocation.call.staged_sends,
+                },
                 Err(failure) => {
                     stats.hook_failures += 1;
                     let reason = format!("plugin {name} {failure}");
@@ -170,20 +285,55 @@ impl Engine {
                         let at = now + backoff * (1 << (attempts - 1).min(16));
                         next_retry = Some(next_retry.map_or(at, |t| t.min(at)));
                     }
-                    self.db().write(|tx| {
-                        let status = if parked {
-                            apply::stop_sequence(tx, event, &format!("parked: {reason}"))?;
-                            ResultStatus::Parked
-                        } else {
-                            ResultStatus::Retry
-                        };
-                        let result = PluginResult::failed(name, status, attempts, reason, now);
-                        store::events::record_result(tx, event.id, &result)
-                    })?;
+                    Verdict::Failed {
+                        handed,
+                        attempts,
+                        parked,
+                        reason,
+                    }
                 }
+            };
+            if index + 1 == plugins.len() {
+                last_verdict = Some(verdict);
+            } else {
+                // The next plugin sees the lead as this one left it.
+                self.db().write(|tx| {
+                    if std::mem::take(&mut untag) {
+                        store::leads::remove_tag(tx, event.lead_id, FILTERED_OUT)?;
+                    }
+                    self.record_verdict(tx, event, verdict, now)
+                })?;
             }
         }
-        self.db().write(|tx| match next_retry {
+        Ok(Ending {
+            event,
+            untag,
+            verdict: last_verdict,
+            next_retry,
+            now,
+        })
+    }
+
+    fn end_event(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        ending: Ending<'_>,
+        installed: &[InstalledPlugin],
+    ) -> anyhow::Result<()> {
+        let Ending {
+            event,
+            untag,
+            verdict,
+            next_retry,
+            now,
+        } = ending;
+        if untag {
+            store::leads::remove_tag(tx, event.lead_id, FILTERED_OUT)?;
+        }
+        if let Some(verdict) = verdict {
+            self.record_verdict(tx, event, verdict, now)?;
+        }
+        match next_retry {
             Some(at) => store::events::retry_at(tx, event.id, at),
             None => {
                 if event.kind == EventKind::LeadImported {
@@ -198,39 +348,86 @@ impl Engine {
                 store::events::park_unfinished(tx, event.id, now)?;
                 store::events::finish(tx, event.id, now)
             }
-        })
+        }
     }
 
-    async fn invoke(
+    /// Records what one plugin (or a host rule) decided about the event, and applies it.
+    fn record_verdict(
         &self,
-        plugin: &InstalledPlugin,
+        tx: &rusqlite::Transaction<'_>,
+        event: &Event,
+        verdict: Verdict<'_>,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        let result = match verdict {
+            Verdict::Applied {
+                handed,
+                attempts,
+                output,
+                staged,
+            } => {
+                handed.audit(tx)?;
+                let plugin = handed.plugin;
+                // The lead as it is now: the user or an opt-out may have changed it while
+                // the hook ran.
+                let outcome = match store::leads::get(tx, event.lead_id)? {
+                    Some(current) => {
+                        let limits = &self.services.config.limits;
+                        apply::apply(tx, plugin, event, &current, output, limits, now)?
+                            + &apply::queue_staged(tx, plugin, event, &staged, now)?
+                    }
+                    None => "nothing applied: the lead was forgotten meanwhile".into(),
+                };
+                PluginResult::done(plugin, attempts, outcome, now)
+            }
+            Verdict::Failed {
+                handed,
+                attempts,
+                parked,
+                reason,
+            } => {
+                handed.audit(tx)?;
+                let plugin = handed.plugin;
+                let status = if parked {
+                    apply::stop_sequence(tx, event, &format!("parked: {reason}"))?;
+                    ResultStatus::Parked
+                } else {
+                    ResultStatus::Retry
+                };
+                PluginResult::failed(plugin, status, attempts, reason, now)
+            }
+            Verdict::HostRule(reason) => {
+                apply::stop_sequence(tx, event, &reason)?;
+                PluginResult::done(HOST, 0, reason, now)
+            }
+        };
+        store::events::record_result(tx, event.id, &result)
+    }
+
+    async fn invoke<'p>(
+        &self,
+        plugin: &'p InstalledPlugin,
         event: &Event,
         lead: &Lead,
         schedule: Option<&Schedule>,
-    ) -> anyhow::Result<Invocation> {
+    ) -> anyhow::Result<(Invocation, Handed<'p>)> {
         let name = plugin.name();
         let db = self.db();
-        let settings = db.read(|c| store::plugins::settings(c, name))?;
-        let limits = Limits::for_plugin(&self.services.config.limits, &settings);
-        let pii = db.read(|c| store::plugins::is_granted(c, name, Permission::LeadsReadPii))?;
-        let seen: wit::Lead = project_lead(lead, pii).into();
-        let hook = hook_of(event.kind);
-        let detail = if pii {
-            "handed the event's lead with personal fields"
-        } else {
-            "handed the event's lead"
-        };
-        db.write(|c| {
-            let entry = store::audit::Entry {
-                plugin: name,
-                action: &format!("{}.event", hook.as_str()),
-                permission: None,
-                lead_id: Some(lead.id),
-                allowed: true,
-                detail: Some(detail),
-            };
-            store::audit::record(c, &entry, self.now())
+        let (settings, pii) = db.read(|c| {
+            Ok((
+                store::plugins::settings(c, name)?,
+                store::plugins::is_granted(c, name, Permission::LeadsReadPii)?,
+            ))
         })?;
+        let limits = Limits::for_plugin(&self.services.config.limits, &settings);
+        let seen: wit::Lead = project_lead(lead, pii).into();
+        let handed = Handed {
+            plugin: name,
+            hook: hook_of(event.kind),
+            lead_id: lead.id,
+            pii,
+            at: self.now(),
+        };
         let input = match event.kind {
             EventKind::LeadImported => HookInput::Filter(seen),
             EventKind::Inbound => HookInput::Reply(wit_hooks::Inbound {
@@ -250,24 +447,25 @@ impl Engine {
             }
         };
         let call = CallContext::new(name, event.id, Some(lead.id));
-        match &self.executor {
+        let invocation = match &self.executor {
             Executor::Wasm(runtime) => {
                 let pre = runtime.prepare_installed(&plugin.sha256, || {
                     db.read(|c| store::plugins::wasm(c, name))
                 })?;
                 runtime
                     .invoke(&pre, self.services.clone(), call, limits, input)
-                    .await
+                    .await?
             }
             Executor::Native(hooks) => {
                 let mut host = HostState::new(self.services.clone(), call, limits);
                 let result = hooks.call(name, &mut host, input).await;
-                Ok(Invocation {
+                Invocation {
                     result,
                     call: host.finish(),
                     fuel_used: 0,
-                })
+                }
             }
-        }
+        };
+        Ok((invocation, handed))
     }
 }

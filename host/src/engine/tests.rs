@@ -1,0 +1,144 @@
+//! The engine's pass with hooks compiled in: what one event leaves behind is seen by the
+//! next event about the same lead, even though events' last writes are committed together.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{Engine, Executor, NativeHooks, ingest};
+use crate::ai::AiProvider;
+use crate::clock::{ManualClock, Millis};
+use crate::config::Config;
+use crate::consent::Permission;
+use crate::leads::LeadStatus;
+use crate::runtime::bindings::wit_hooks;
+use crate::runtime::host::{HostServices, HostState};
+use crate::runtime::manifest::{Hook, Manifest};
+use crate::runtime::{HookFailure, HookInput, HookOutput};
+use crate::store::{self, Db};
+
+const NOW: Millis = 1_790_000_000_000;
+
+/// Hands every conversation over to a person, and counts the reply hooks it ran.
+#[derive(Default)]
+struct HandOver {
+    replies: AtomicU32,
+}
+
+impl NativeHooks for HandOver {
+    fn call<'a>(
+        &'a self,
+        _plugin: &'a str,
+        _host: &'a mut HostState,
+        input: HookInput,
+    ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            match input {
+                HookInput::Reply(_) => {
+                    self.replies.fetch_add(1, Ordering::SeqCst);
+                    Ok(HookOutput::Reply(wit_hooks::ReplyAction::HandOver(
+                        "asked for a person".into(),
+                    )))
+                }
+                _ => Err(HookFailure::Plugin("only replies here".into())),
+            }
+        })
+    }
+}
+
+fn engine_with(hooks: Arc<HandOver>) -> (Db, Engine) {
+    let db = Db::open_in_memory().unwrap();
+    let config = Config::default();
+    let services = Arc::new(HostServices {
+        db: db.clone(),
+        clock: Arc::new(ManualClock::new(NOW)),
+        ai: AiProvider::from_config(&config.ai, |_| None),
+        config: Arc::new(config),
+    });
+    let manifest = Manifest {
+        name: "handover".into(),
+        version: "1".into(),
+        description: String::new(),
+        hooks: vec![Hook::Reply],
+        permissions: vec![Permission::LeadsRead],
+    };
+    db.write(|tx| {
+        store::plugins::install(tx, &manifest, b"native", "native", NOW)?;
+        store::plugins::grant(tx, "handover", Permission::LeadsRead, NOW)
+    })
+    .unwrap();
+    (db, Engine::new(services, Executor::Native(hooks)).unwrap())
+}
+
+fn inbound(db: &Db, handle: &str, text: &str) {
+    let message = ingest::InboundMessage {
+        account: 1,
+        from: ingest::Sender::Handle(handle),
+        text,
+        at: NOW,
+        source: "test",
+        dedupe_key: None,
+    };
+    ingest::inbound(db, &Config::default().consent, &message, NOW).unwrap();
+}
+
+#[tokio::test]
+async fn the_next_event_about_a_lead_sees_what_the_last_one_did() {
+    let hooks = Arc::new(HandOver::default());
+    let (db, engine) = engine_with(hooks.clone());
+    // Two messages from one lead, with others between them, all handled in one pass.
+    inbound(&db, "anna", "Can I talk to someone?");
+    for i in 0..5 {
+        inbound(&db, &format!("other{i}"), "Hello");
+    }
+    inbound(&db, "anna", "Hello?");
+
+    let stats = engine.run_until_idle().await.unwrap();
+
+    assert_eq!(stats.events, 7);
+    // Anna's second message found her with a person already: no hook ran for it.
+    assert_eq!(hooks.replies.load(Ordering::SeqCst), 6);
+    let anna = db
+        .read(|c| store::leads::by_handle(c, "anna"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(anna.status, LeadStatus::NeedsHuman);
+    let ended_by_host: i64 = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM event_results WHERE plugin = '(host)'
+                   AND outcome = 'lead is with a human'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(ended_by_host, 1);
+}
+
+#[tokio::test]
+async fn every_event_of_a_pass_is_finished_and_audited() {
+    let hooks = Arc::new(HandOver::default());
+    let (db, engine) = engine_with(hooks.clone());
+    // More than one group of endings, fewer than a pass.
+    for i in 0..120 {
+        inbound(&db, &format!("lead{i}"), "Hi");
+    }
+
+    let stats = engine.run_until_idle().await.unwrap();
+
+    assert_eq!(stats.events, 120);
+    let (unfinished, handed, results): (i64, i64, i64) = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM events WHERE status != 'done'),
+                        (SELECT count(*) FROM audit WHERE action = 'reply.event'),
+                        (SELECT count(*) FROM event_results WHERE status = 'done')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!((unfinished, handed, results), (0, 120, 120));
+}
