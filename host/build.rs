@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+const WASM_TARGET: &str = "wasm32-wasip2";
+
 const PLUGIN_PACKAGES: &[&str] = &[
     "outreach-ai-reply",
     "outreach-followup",
@@ -33,6 +35,8 @@ fn main() {
         root.join("Cargo.lock").display()
     );
 
+    ensure_wasm_target();
+
     let target_dir = std::env::var_os("OUTREACH_PLUGIN_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("plugins"));
@@ -43,7 +47,7 @@ fn main() {
             "build",
             "--release",
             "--target",
-            "wasm32-wasip2",
+            WASM_TARGET,
             "--target-dir",
         ])
         .arg(&target_dir);
@@ -64,9 +68,48 @@ fn main() {
     let status = cmd.status().expect("cannot run cargo to build the plugins");
     assert!(
         status.success(),
-        "building the plugins for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+        "building the plugins for {WASM_TARGET} failed"
     );
 
-    let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
+    let wasm_dir = target_dir.join(WASM_TARGET).join("release");
     println!("cargo:rustc-env=OUTREACH_WASM_DIR={}", wasm_dir.display());
+}
+
+/// Installs the wasm target into the toolchain building this crate when it lacks it: rustup
+/// does not always install what `rust-toolchain.toml` lists (`RUSTUP_AUTO_INSTALL=0`, or
+/// the toolchain was already there without the target), and a first `cargo run` should
+/// not stop on it.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let Some(sysroot) = sysroot else {
+        return; // the nested build says what is wrong
+    };
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
+        return;
+    }
+    // The toolchain's name is its sysroot's directory under rustup (`1.95.0-x86_64-…`).
+    let toolchain = sysroot
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned());
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", WASM_TARGET]);
+    if let Some(toolchain) = &toolchain {
+        add.args(["--toolchain", toolchain]);
+    }
+    match add.status() {
+        Ok(status) if status.success() => println!(
+            "cargo:warning=installed the {WASM_TARGET} target into {} (`rustup target add {WASM_TARGET}`) to build the plugins",
+            toolchain.as_deref().unwrap_or("the active toolchain")
+        ),
+        _ => panic!(
+            "the {WASM_TARGET} target is not installed for {} and `rustup target add {WASM_TARGET}` did not install it; install it by hand, then build again",
+            sysroot.display()
+        ),
+    }
 }
