@@ -41,6 +41,13 @@ fn demo_runs_the_whole_flow_on_a_fresh_directory() {
         );
     }
 
+    // A filter's reason is kept whichever way it decided.
+    let events = sandbox.ok(&["events"]);
+    assert!(
+        events.contains("kept (score") && events.contains("meets minimum"),
+        "{events}"
+    );
+
     // The opt-out: do-not-contact, and nothing after their STOP.
     let jonas = sandbox.lead("jonas_builds");
     assert_eq!(jonas["lead"]["status"], "do-not-contact");

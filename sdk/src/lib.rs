@@ -74,6 +74,7 @@ pub use bindings::outreach::plugin::log::Level;
 pub use bindings::outreach::plugin::types::{
     Direction, Error, Hook, Lead, LeadStatus, Message, Permission, PluginManifest as Manifest,
 };
+pub use lead::parse_count;
 pub use plugin::Plugin;
 
 /// The result of a host call or a hook.

@@ -35,7 +35,7 @@ impl Plugin for LeadScorer {
         let score = score::score(&lead, &keywords);
         let keep = score >= min_score;
         let reason = if keep {
-            format!("score {score}")
+            format!("score {score} meets minimum {min_score}")
         } else {
             format!("score {score} below minimum {min_score}")
         };

@@ -36,7 +36,7 @@ fn strong_lead_is_kept_and_tagged_hot() {
     // 3 keywords (45) + 12.3k followers (31) + name (10).
     assert_eq!(
         LeadScorer::filter(ana),
-        decision(true, 86, "score 86", &["hot"])
+        decision(true, 86, "score 86 meets minimum 20", &["hot"])
     );
 }
 
@@ -57,7 +57,7 @@ fn notes_count_and_keyword_points_are_capped() {
     busy.notes = Some("Runs a shop and an agency".into());
     assert_eq!(
         LeadScorer::filter(busy),
-        decision(true, 45, "score 45", &[])
+        decision(true, 45, "score 45 meets minimum 20", &[])
     );
 }
 

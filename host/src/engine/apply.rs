@@ -94,7 +94,14 @@ fn apply_filter(
     }
     if !d.keep {
         store::leads::add_tag(tx, lead.id, FILTERED_OUT)?;
-        let reason = d.reason.unwrap_or_else(|| format!("dropped by {plugin}"));
+    }
+    // Why, whichever way it went: a reason for keeping a lead is as useful to read later.
+    let reason = match d.reason {
+        Some(reason) => Some(reason),
+        None if !d.keep => Some(format!("dropped by {plugin}")),
+        None => None,
+    };
+    if let Some(reason) = reason {
         summary.push_str(&format!(
             ": {}",
             text::from_plugin(&reason, limits.text_chars as usize)
