@@ -10,7 +10,9 @@
 //! (d) the (b)/(c) flow at size ([`scale`]): events/s at 10k and 100k leads, wasm and
 //!     native, the per-event cost ratio between the sizes and the wasm/native ratio;
 //! (e) the resident memory of 1,000 live instances of a bundled plugin ([`live`]);
-//! (f) the 1M-lead import beside `sqlite3 .import` on the same generated file ([`import`]).
+//! (f) the 1M-lead import beside `sqlite3 .import` on the same generated file ([`import`]);
+//! (g) with (d), at each size: inbound messages stored per second on the history the flow
+//!     left, beside an empty database ([`webhooks`]).
 //!
 //! Environment, for a quicker run (defaults are the real sizes):
 //! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f`: the sections to run (default all);
@@ -21,6 +23,7 @@
 mod import;
 mod live;
 mod scale;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,13 +1,15 @@
 //! (d) The (b)/(c) flow at the size agencies run: events/s at each lead count for the wasm
 //! plugins and their native twins, the per-event cost between the smallest and the largest
-//! count (goal: within 1.5×) and the wasm/native ratio at the largest (goal: ≥ 0.9).
+//! count (goal: within 1.5×) and the wasm/native ratio at the largest (goal: ≥ 0.9); and at
+//! each size, (g) the rate of inbound messages on the history the run left beside the rate
+//! on an empty database (goal: within 1.5×).
 
 use std::sync::Arc;
 
 use outreach::engine::{Executor, NativeHooks};
 use outreach::runtime::Runtime;
 
-use super::{FlowRun, NativeFlow, env_counts, run_flow, thousands};
+use super::{FlowRun, NativeFlow, env_counts, run_flow, thousands, webhooks};
 
 const DEFAULT_LEADS: &[usize] = &[10_000, 100_000];
 
@@ -60,8 +62,19 @@ pub async fn bench(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
             "        wasm/native {:.2}",
             wasm.events_per_sec() / rust.events_per_sec()
         );
+        let empty = webhooks::on_empty(&file("empty"))?;
+        let history = webhooks::on_history(&file("wasm"), leads)?;
+        println!(
+            "        (g) inbound messages stored: {:.0}/s (p99 {:.2} ms) on this history, \
+             {:.0}/s (p99 {:.2} ms) on an empty database: {:.2}x the empty rate (goal: >= 0.67)",
+            history.per_sec,
+            history.p99_ms,
+            empty.per_sec,
+            empty.p99_ms,
+            history.per_sec / empty.per_sec,
+        );
         // Each size's databases go once measured: 100k leads' history is a few hundred MB.
-        for kind in ["wasm", "native"] {
+        for kind in ["wasm", "native", "empty"] {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file(kind).display()));
             }
