@@ -83,3 +83,63 @@ fn inspect_reads_the_manifest_from_the_file_alone() {
         "{err}"
     );
 }
+
+#[test]
+fn every_hook_call_records_its_time_fuel_and_memory() {
+    let sandbox = Sandbox::new("");
+    sandbox.ok(&["plugin", "install", "lead-scorer", "--grant-requested"]);
+    let csv = "handle,bio,followers\nanna,fitness coach,12400\nbo,,\ncy,founder,3.2k\n";
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("l.csv", csv).to_str().unwrap(),
+    ]);
+    sandbox.ok(&["run", "--until-idle"]);
+
+    // Each result carries its call's cost...
+    let events = sandbox.json(&["events"]);
+    let costs: Vec<_> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["results"].as_array().unwrap().clone())
+        .map(|r| r["cost"].clone())
+        .collect();
+    assert_eq!(costs.len(), 3, "{events}");
+    for cost in &costs {
+        assert!(cost["wall_us"].as_u64().unwrap() > 0, "{cost}");
+        assert!(cost["fuel"].as_u64().unwrap() > 1_000, "{cost}");
+        // A Rust plugin's memory starts at over a page (64 KiB).
+        assert!(cost["peak_memory"].as_u64().unwrap() >= 65_536, "{cost}");
+    }
+    let listing = sandbox.ok(&["events"]);
+    assert!(listing.contains(" fuel, "), "{listing}");
+
+    // ...and the plugin's totals add them up.
+    let plugins = sandbox.json(&["plugin", "list"]);
+    let usage = &plugins[0]["usage"];
+    assert_eq!(usage["calls"], 3, "{plugins}");
+    assert_eq!(usage["failures"], 0);
+    let total_fuel: u64 = costs.iter().map(|c| c["fuel"].as_u64().unwrap()).sum();
+    assert_eq!(usage["total_fuel"].as_u64().unwrap(), total_fuel);
+    let max_memory = costs
+        .iter()
+        .map(|c| c["peak_memory"].as_u64().unwrap())
+        .max();
+    assert_eq!(usage["max_memory"].as_u64(), max_memory);
+    let (p50, p99) = (
+        usage["p50_wall_us"].as_u64().unwrap(),
+        usage["p99_wall_us"].as_u64().unwrap(),
+    );
+    assert!(p50 > 0 && p99 >= p50, "{usage}");
+    let table = sandbox.ok(&["plugin", "list"]);
+    assert!(
+        table.contains("P99") && table.contains("MAX MEMORY"),
+        "{table}"
+    );
+    let inspected = sandbox.ok(&["plugin", "inspect", "lead-scorer"]);
+    assert!(
+        inspected.contains("3 hook call(s), 0 failed"),
+        "{inspected}"
+    );
+}

@@ -8,12 +8,13 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::App;
-use super::output::{json, safe, table};
+use super::output::{self, json, safe, table};
 use crate::consent::Permission;
 use crate::runtime::bundled;
 use crate::runtime::manifest::Manifest;
 use crate::runtime::sha256_hex;
 use crate::store;
+use crate::store::usage::PluginUsage;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -278,15 +279,31 @@ fn ask(manifest: &Manifest) -> anyhow::Result<Vec<Permission>> {
     Ok(granted)
 }
 
+/// An installed plugin with what its hook calls cost so far, as `plugin list --json` shows it.
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    plugin: store::plugins::InstalledPlugin,
+    usage: Option<PluginUsage>,
+}
+
 fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
-    let plugins = app.db.read(store::plugins::list)?;
+    let plugins = app.db.read(|c| {
+        store::plugins::list(c)?
+            .into_iter()
+            .map(|plugin| {
+                let usage = store::usage::get(c, plugin.name())?;
+                Ok(Listed { plugin, usage })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
     if as_json {
         return json(&plugins);
     }
     let rows: Vec<Vec<String>> = plugins
         .iter()
-        .map(|p| {
-            vec![
+        .map(|Listed { plugin: p, usage }| {
+            let mut row = vec![
                 p.manifest.name.clone(),
                 p.manifest.version.clone(),
                 if p.enabled { "enabled" } else { "disabled" }.into(),
@@ -305,7 +322,17 @@ fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
                         .copied()
                         .collect::<Vec<_>>(),
                 ),
-            ]
+            ];
+            row.extend(match usage {
+                Some(u) => [
+                    u.calls.to_string(),
+                    output::duration_us(u.p50_wall_us),
+                    output::duration_us(u.p99_wall_us),
+                    output::bytes(u.max_memory),
+                ],
+                None => ["0", "-", "-", "-"].map(String::from),
+            });
+            row
         })
         .collect();
     table(
@@ -316,10 +343,32 @@ fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
             "HOOKS",
             "GRANTED",
             "NOT GRANTED",
+            "CALLS",
+            "P50",
+            "P99",
+            "MAX MEMORY",
         ],
         &rows,
     );
     Ok(())
+}
+
+/// The usage lines of `plugin inspect`.
+fn print_usage(usage: Option<&PluginUsage>) {
+    let Some(u) = usage else {
+        println!("  no hook calls yet");
+        return;
+    };
+    println!(
+        "  {} hook call(s), {} failed: p50 {}, p99 {}, {} in all; {} fuel in all; memory up to {}",
+        u.calls,
+        u.failures,
+        output::duration_us(u.p50_wall_us),
+        output::duration_us(u.p99_wall_us),
+        output::duration_us(u.total_wall_us),
+        output::fuel(u.total_fuel),
+        output::bytes(u.max_memory)
+    );
 }
 
 #[derive(Serialize)]
@@ -329,6 +378,7 @@ struct Inspection {
     size_bytes: usize,
     installed: Option<store::plugins::InstalledPlugin>,
     settings: Vec<(String, String)>,
+    usage: Option<PluginUsage>,
 }
 
 async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
@@ -338,9 +388,14 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
         None => load_source(source)?,
     };
     let manifest = app.runtime()?.read_manifest(&wasm, app.services()).await?;
-    let settings = match &installed {
-        Some(p) => app.db.read(|c| store::plugins::settings(c, p.name()))?,
-        None => Vec::new(),
+    let (settings, usage) = match &installed {
+        Some(p) => app.db.read(|c| {
+            Ok((
+                store::plugins::settings(c, p.name())?,
+                store::usage::get(c, p.name())?,
+            ))
+        })?,
+        None => (Vec::new(), None),
     };
     let inspection = Inspection {
         manifest,
@@ -348,6 +403,7 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
         size_bytes: wasm.len(),
         installed,
         settings,
+        usage,
     };
     if as_json {
         return json(&inspection);
@@ -367,6 +423,7 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
             for (k, v) in &inspection.settings {
                 println!("  setting {} = {}", safe(k), safe(v));
             }
+            print_usage(inspection.usage.as_ref());
         }
         None => println!("  not installed"),
     }

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::App;
-use super::output::{json, or_dash, safe, table};
+use super::output::{self, json, or_dash, safe, table};
 use crate::clock::{Millis, format};
 use crate::leads::csv_import::normalize_handle;
 use crate::store::{self, audit::AuditFilter};
@@ -170,7 +170,11 @@ pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
                     format!("PARKED after {} attempts", r.attempts)
                 }
             };
-            println!("    {:<12} {status}: {}", safe(&r.plugin), safe(what));
+            let cost = r
+                .cost
+                .as_ref()
+                .map_or(String::new(), |c| format!(" [{}]", output::call_cost(c)));
+            println!("    {:<12} {status}: {}{cost}", safe(&r.plugin), safe(what));
         }
     }
     for line in &unrouted {

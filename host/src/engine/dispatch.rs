@@ -11,6 +11,7 @@ use crate::runtime::{HookInput, HookOutput, Invocation, Limits};
 use crate::store::events::{Event, EventKind, PluginResult, ResultStatus};
 use crate::store::plugins::InstalledPlugin;
 use crate::store::schedules::Schedule;
+use crate::store::usage::CallCost;
 use crate::store::{self};
 
 /// The name results of host decisions are recorded under.
@@ -24,12 +25,14 @@ enum Verdict<'p> {
     Applied {
         handed: Handed<'p>,
         attempts: u32,
+        cost: CallCost,
         output: HookOutput,
         staged: Vec<StagedSend>,
     },
     Failed {
         handed: Handed<'p>,
         attempts: u32,
+        cost: CallCost,
         parked: bool,
         reason: String,
     },
@@ -269,6 +272,7 @@ impl Engine {
                 Ok(output) => Verdict::Applied {
                     handed,
                     attempts,
+                    cost: invocation.cost,
                     output,
                     staged: invocation.call.staged_sends,
                 },
@@ -288,6 +292,7 @@ impl Engine {
                     Verdict::Failed {
                         handed,
                         attempts,
+                        cost: invocation.cost,
                         parked,
                         reason,
                     }
@@ -363,6 +368,7 @@ impl Engine {
             Verdict::Applied {
                 handed,
                 attempts,
+                cost,
                 output,
                 staged,
             } => {
@@ -378,11 +384,12 @@ impl Engine {
                     }
                     None => "nothing applied: the lead was forgotten meanwhile".into(),
                 };
-                PluginResult::done(plugin, attempts, outcome, now)
+                PluginResult::done(plugin, attempts, outcome, now).with_cost(cost)
             }
             Verdict::Failed {
                 handed,
                 attempts,
+                cost,
                 parked,
                 reason,
             } => {
@@ -394,7 +401,7 @@ impl Engine {
                 } else {
                     ResultStatus::Retry
                 };
-                PluginResult::failed(plugin, status, attempts, reason, now)
+                PluginResult::failed(plugin, status, attempts, reason, now).with_cost(cost)
             }
             Verdict::HostRule(reason) => {
                 apply::stop_sequence(tx, event, &reason)?;
@@ -457,12 +464,17 @@ impl Engine {
                     .await?
             }
             Executor::Native(hooks) => {
+                let started = std::time::Instant::now();
                 let mut host = HostState::new(self.services.clone(), call, limits);
                 let result = hooks.call(name, &mut host, input).await;
                 Invocation {
                     result,
                     call: host.finish(),
-                    fuel_used: 0,
+                    // Native hooks burn no fuel and have no memory of their own.
+                    cost: CallCost {
+                        wall_us: started.elapsed().as_micros() as u64,
+                        ..CallCost::default()
+                    },
                 }
             }
         };

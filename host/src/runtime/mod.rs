@@ -30,6 +30,7 @@ use self::bindings::{PluginPre, wit, wit_hooks};
 use self::host::{CallContext, HostServices, HostState};
 use self::manifest::Manifest;
 use crate::config::LimitsConfig;
+use crate::store::usage::CallCost;
 
 /// How often the engine's epoch advances. At each tick a running guest checks its call's
 /// deadline and budget and yields to the async executor, so no guest holds a thread longer.
@@ -142,7 +143,8 @@ pub enum HookFailure {
 pub struct Invocation {
     pub result: Result<HookOutput, HookFailure>,
     pub call: CallContext,
-    pub fuel_used: u64,
+    /// What the call cost, instantiation included.
+    pub cost: CallCost,
 }
 
 /// One engine for the whole process, and every plugin compiled for it.
@@ -330,6 +332,7 @@ impl Runtime {
         limits: Limits,
         input: HookInput,
     ) -> anyhow::Result<Invocation> {
+        let started = std::time::Instant::now();
         let mut store = self.new_store(services, call, limits)?;
         let outcome = tokio::time::timeout(limits.timeout, async {
             let plugin = pre.instantiate_async(&mut store).await?;
@@ -351,7 +354,11 @@ impl Runtime {
             wasmtime::Result::Ok(returned)
         })
         .await;
-        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let cost = CallCost {
+            wall_us: started.elapsed().as_micros() as u64,
+            fuel: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            peak_memory: store.data().memory.peak() as u64,
+        };
         let result = match (outcome, store.data().budget.exceeded()) {
             (Err(_elapsed), _) => Err(HookFailure::Timeout(limits.timeout.as_millis())),
             // A limit the call ran into stands, whatever the guest returned after it.
@@ -363,11 +370,7 @@ impl Runtime {
             (Ok(Err(trap)), None) => Err(classify_trap(&trap, &store, limits)),
         };
         let call = store.into_data().finish();
-        Ok(Invocation {
-            result,
-            call,
-            fuel_used,
-        })
+        Ok(Invocation { result, call, cost })
     }
 }
 

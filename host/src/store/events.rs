@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
+use crate::store::usage::CallCost;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -151,6 +152,8 @@ pub struct PluginResult {
     pub outcome: Option<String>,
     pub error: Option<String>,
     pub updated_at: Millis,
+    /// What the last attempt's hook call cost (none for the host's own decisions).
+    pub cost: Option<CallCost>,
 }
 
 impl PluginResult {
@@ -163,6 +166,7 @@ impl PluginResult {
             outcome: Some(outcome),
             error: None,
             updated_at: now,
+            cost: None,
         }
     }
 
@@ -180,6 +184,14 @@ impl PluginResult {
             outcome: None,
             error: Some(error),
             updated_at: now,
+            cost: None,
+        }
+    }
+
+    pub fn with_cost(self, cost: CallCost) -> Self {
+        Self {
+            cost: Some(cost),
+            ..self
         }
     }
 }
@@ -187,11 +199,20 @@ impl PluginResult {
 /// What each plugin did with an event so far, in the order they handled it.
 pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginResult>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT plugin, status, attempts, outcome, error, updated_at FROM event_results
-         WHERE event_id = ?1 ORDER BY rowid",
+        "SELECT plugin, status, attempts, outcome, error, updated_at, wall_us, fuel, peak_memory
+         FROM event_results WHERE event_id = ?1 ORDER BY rowid",
     )?;
     let rows = stmt.query_map([event_id], |r| {
         let status: String = r.get(1)?;
+        let cost = r
+            .get::<_, Option<i64>>(6)?
+            .map(|wall_us| -> rusqlite::Result<_> {
+                Ok(CallCost {
+                    wall_us: wall_us as u64,
+                    fuel: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u64,
+                    peak_memory: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u64,
+                })
+            });
         Ok(PluginResult {
             plugin: r.get(0)?,
             status: ResultStatus::parse(&status),
@@ -199,11 +220,14 @@ pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginRes
             outcome: r.get(3)?,
             error: r.get(4)?,
             updated_at: r.get(5)?,
+            cost: cost.transpose()?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Records (or updates, on a retry) what a plugin did with the event; the cost of its hook
+/// call, when it made one, also goes to the plugin's totals.
 pub fn record_result(
     conn: &Connection,
     event_id: i64,
@@ -216,12 +240,15 @@ pub fn record_result(
         outcome,
         error,
         updated_at: now,
+        cost,
     } = result;
+    let column = |pick: fn(&CallCost) -> u64| cost.as_ref().map(|c| pick(c) as i64);
     conn.prepare_cached(
-        "INSERT INTO event_results (event_id, plugin, status, attempts, outcome, error, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO event_results
+           (event_id, plugin, status, attempts, outcome, error, updated_at, wall_us, fuel, peak_memory)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (event_id, plugin) DO UPDATE SET status = ?3, attempts = ?4, outcome = ?5,
-           error = ?6, updated_at = ?7",
+           error = ?6, updated_at = ?7, wall_us = ?8, fuel = ?9, peak_memory = ?10",
     )?
     .execute(params![
         event_id,
@@ -230,8 +257,14 @@ pub fn record_result(
         attempts,
         outcome,
         error,
-        now
+        now,
+        column(|c| c.wall_us),
+        column(|c| c.fuel),
+        column(|c| c.peak_memory),
     ])?;
+    if let Some(cost) = cost {
+        super::usage::record(conn, plugin, cost, *status != ResultStatus::Done)?;
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod plugins;
 pub mod schedules;
 pub mod unrouted;
+pub mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_unrouted_webhooks.sql"),
     include_str!("migrations/0007_send_attempts.sql"),
     include_str!("migrations/0008_hot_path_indexes.sql"),
+    include_str!("migrations/0009_call_costs.sql"),
 ];
 
 /// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than the

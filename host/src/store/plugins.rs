@@ -169,7 +169,7 @@ pub fn remove(conn: &Connection, name: &str) -> anyhow::Result<()> {
     conn.execute("DELETE FROM schedules WHERE plugin = ?1", [name])?;
     // Grants, settings and storage go by ON DELETE CASCADE.
     conn.execute("DELETE FROM plugins WHERE name = ?1", [name])?;
-    Ok(())
+    super::usage::remove(conn, name)
 }
 
 pub fn grant(

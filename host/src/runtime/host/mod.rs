@@ -89,11 +89,17 @@ impl CallContext {
 pub struct MemoryCap {
     limit: usize,
     refused: bool,
+    /// The largest a memory of the call grew to (or started at).
+    peak: usize,
 }
 
 impl MemoryCap {
     pub fn refused_growth(&self) -> bool {
         self.refused
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak
     }
 }
 
@@ -106,6 +112,9 @@ impl ResourceLimiter for MemoryCap {
     ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.limit;
         self.refused |= !allowed;
+        if allowed {
+            self.peak = self.peak.max(desired);
+        }
         Ok(allowed)
     }
 
@@ -159,6 +168,7 @@ impl HostState {
             memory: MemoryCap {
                 limit: limits.memory_bytes,
                 refused: false,
+                peak: 0,
             },
             budget: Budget::start(limits),
             services,
