@@ -143,3 +143,71 @@ fn every_hook_call_records_its_time_fuel_and_memory() {
         "{inspected}"
     );
 }
+
+/// `wasm` as if built against a `wit/` of another version: every `outreach:plugin/…@0.1.0`
+/// name rewritten in place (same length, so the binary stays valid).
+fn built_for(wasm: &[u8], version: &str) -> Vec<u8> {
+    assert_eq!(version.len(), "0.1.0".len());
+    let mut out = wasm.to_vec();
+    let mut rewritten = 0;
+    for interface in [
+        "hooks",
+        "types",
+        "leads",
+        "messaging",
+        "ai",
+        "storage",
+        "settings",
+        "log",
+        "clock",
+    ] {
+        let from = format!("outreach:plugin/{interface}@0.1.0");
+        let to = format!("outreach:plugin/{interface}@{version}");
+        let mut at = 0;
+        while let Some(found) = out[at..]
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+        {
+            let start = at + found;
+            out[start..start + to.len()].copy_from_slice(to.as_bytes());
+            at = start + to.len();
+            rewritten += 1;
+        }
+    }
+    assert!(rewritten > 1, "no outreach:plugin names found");
+    out
+}
+
+#[test]
+fn a_plugin_built_for_another_contract_is_refused_in_one_sentence() {
+    let sandbox = Sandbox::new("");
+    let original = std::fs::read(support::plugin_wasm("lead_scorer.wasm")).unwrap();
+
+    sandbox.ok(&["plugin", "install", "lead-scorer", "--grant-requested"]);
+    let listed = sandbox.json(&["plugin", "list"]);
+    assert_eq!(listed[0]["contract"], "0.1.0", "{listed}");
+    let inspected = sandbox.ok(&["plugin", "inspect", "lead-scorer"]);
+    assert!(
+        inspected.contains("built for outreach:plugin@0.1.0 (this host speaks 0.1.0)"),
+        "{inspected}"
+    );
+
+    let newer = sandbox.path("scorer-0.2.wasm");
+    std::fs::write(&newer, built_for(&original, "0.2.0")).unwrap();
+    let err = sandbox.fails(&["plugin", "install", newer.to_str().unwrap()]);
+    assert!(
+        err.contains("built for outreach:plugin@0.2.0; this host speaks 0.1.x"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("matching implementation"),
+        "no linker jargon: {err}"
+    );
+    let err = sandbox.fails(&["plugin", "inspect", newer.to_str().unwrap()]);
+    assert!(err.contains("built for outreach:plugin@0.2.0"), "{err}");
+
+    let patch = sandbox.path("scorer-0.1.9.wasm");
+    std::fs::write(&patch, built_for(&original, "0.1.9")).unwrap();
+    let err = sandbox.fails(&["plugin", "install", patch.to_str().unwrap()]);
+    assert!(err.contains("newer than this host's 0.1.0"), "{err}");
+}

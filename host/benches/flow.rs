@@ -159,8 +159,9 @@ async fn install(
     wasm: &[u8],
 ) -> anyhow::Result<()> {
     let manifest = runtime.read_manifest(wasm, services.clone()).await?;
+    let contract = runtime.contract(wasm)?;
     services.db.write(|tx| {
-        store::plugins::install(tx, &manifest, wasm, &sha256_hex(wasm), 0)?;
+        store::plugins::install(tx, &manifest, &contract, wasm, &sha256_hex(wasm), 0)?;
         manifest
             .permissions
             .iter()

@@ -229,9 +229,10 @@ pub async fn install(
         );
     }
     let sha = sha256_hex(&wasm);
+    let contract = app.runtime()?.contract(&wasm)?;
     // An upgrade keeps earlier grants the new version still requests: report what holds.
     let granted = app.db.write(|tx| {
-        store::plugins::install(tx, &manifest, &wasm, &sha, app.now())?;
+        store::plugins::install(tx, &manifest, &contract, &wasm, &sha, app.now())?;
         for p in &granted {
             store::plugins::grant(tx, &manifest.name, *p, app.now())?;
         }
@@ -306,6 +307,7 @@ fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
             let mut row = vec![
                 p.manifest.name.clone(),
                 p.manifest.version.clone(),
+                p.contract.clone(),
                 if p.enabled { "enabled" } else { "disabled" }.into(),
                 p.manifest
                     .hooks
@@ -339,6 +341,7 @@ fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
         &[
             "NAME",
             "VERSION",
+            "CONTRACT",
             "STATE",
             "HOOKS",
             "GRANTED",
@@ -374,6 +377,8 @@ fn print_usage(usage: Option<&PluginUsage>) {
 #[derive(Serialize)]
 struct Inspection {
     manifest: Manifest,
+    /// The version of outreach:plugin it was built for.
+    contract: String,
     sha256: String,
     size_bytes: usize,
     installed: Option<store::plugins::InstalledPlugin>,
@@ -399,6 +404,7 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
     };
     let inspection = Inspection {
         manifest,
+        contract: app.runtime()?.contract(&wasm)?,
         sha256: sha256_hex(&wasm),
         size_bytes: wasm.len(),
         installed,
@@ -409,6 +415,11 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
         return json(&inspection);
     }
     print_manifest(&inspection.manifest);
+    println!(
+        "  built for outreach:plugin@{} (this host speaks {})",
+        inspection.contract,
+        crate::runtime::contract::HOST
+    );
     println!(
         "  sha256: {}  ({} bytes)",
         inspection.sha256, inspection.size_bytes

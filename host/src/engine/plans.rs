@@ -140,7 +140,7 @@ async fn no_hot_query_scans_a_growing_table() {
         permissions: Permission::ALL.to_vec(),
     };
     db.write(|tx| {
-        store::plugins::install(tx, &manifest, b"native", "native", START)?;
+        store::plugins::install(tx, &manifest, "0.1.0", b"native", "native", START)?;
         Permission::ALL
             .iter()
             .try_for_each(|p| store::plugins::grant(tx, "flow", *p, START))

@@ -64,7 +64,7 @@ fn engine_with(hooks: Arc<HandOver>) -> (Db, Engine) {
         permissions: vec![Permission::LeadsRead],
     };
     db.write(|tx| {
-        store::plugins::install(tx, &manifest, b"native", "native", NOW)?;
+        store::plugins::install(tx, &manifest, "0.1.0", b"native", "native", NOW)?;
         store::plugins::grant(tx, "handover", Permission::LeadsRead, NOW)
     })
     .unwrap();

@@ -9,6 +9,7 @@
 
 pub mod bindings;
 pub mod bundled;
+pub mod contract;
 pub mod host;
 pub mod manifest;
 
@@ -153,7 +154,8 @@ pub struct Runtime {
     linker: Linker<HostState>,
     limits: LimitsConfig,
     cache_dir: Option<PathBuf>,
-    prepared: Mutex<HashMap<String, PluginPre<HostState>>>,
+    /// Prepared components by content hash, with the contract version each was built for.
+    prepared: Mutex<HashMap<String, (PluginPre<HostState>, String)>>,
 }
 
 impl Runtime {
@@ -204,25 +206,50 @@ impl Runtime {
         sha: &str,
         load: impl FnOnce() -> anyhow::Result<Vec<u8>>,
     ) -> anyhow::Result<PluginPre<HostState>> {
-        if let Some(pre) = self
+        Ok(self.prepare_with_contract(sha, load)?.0)
+    }
+
+    /// The version of `outreach:plugin` a component was built for (`0.1.0`), once it is
+    /// known to be one this host speaks.
+    pub fn contract(&self, wasm: &[u8]) -> anyhow::Result<String> {
+        Ok(self
+            .prepare_with_contract(&sha256_hex(wasm), || Ok(wasm.to_vec()))?
+            .1)
+    }
+
+    fn prepare_with_contract(
+        &self,
+        sha: &str,
+        load: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<(PluginPre<HostState>, String)> {
+        if let Some(prepared) = self
             .prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(sha)
         {
-            return Ok(pre.clone());
+            return Ok(prepared.clone());
         }
         let wasm = load()?;
         let sha = sha.to_owned();
         let component = self.compile(&wasm, &sha)?;
-        let pre = PluginPre::new(self.linker.instantiate_pre(&component)?)
-            .map_err(anyhow::Error::from)
-            .context("the component does not match the outreach:plugin world")?;
+        // Before linking: a plugin built for another version of the contract gets a
+        // sentence that says so, not the linker's list of missing imports.
+        let contract = contract::spoken_by(&component, &self.engine)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the component does not match the outreach:plugin@{contract} world: {e}"
+                )
+            })?;
         self.prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(sha, pre.clone());
-        Ok(pre)
+            .insert(sha, (pre.clone(), contract.clone()));
+        Ok((pre, contract))
     }
 
     fn compile(&self, wasm: &[u8], sha: &str) -> anyhow::Result<Component> {

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_send_attempts.sql"),
     include_str!("migrations/0008_hot_path_indexes.sql"),
     include_str!("migrations/0009_call_costs.sql"),
+    include_str!("migrations/0010_plugin_contract.sql"),
 ];
 
 /// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than the

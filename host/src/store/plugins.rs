@@ -11,6 +11,8 @@ use crate::runtime::manifest::{Hook, Manifest};
 #[derive(Debug, Clone, Serialize)]
 pub struct InstalledPlugin {
     pub manifest: Manifest,
+    /// The version of the outreach:plugin contract it was built for.
+    pub contract: String,
     pub sha256: String,
     pub enabled: bool,
     pub position: i64,
@@ -30,6 +32,7 @@ impl InstalledPlugin {
 pub fn install(
     conn: &Connection,
     manifest: &Manifest,
+    contract: &str,
     wasm: &[u8],
     sha256: &str,
     now: Millis,
@@ -44,10 +47,11 @@ pub fn install(
         )?,
     };
     conn.execute(
-        "INSERT INTO plugins (name, version, description, manifest, wasm, sha256, enabled, position, installed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)
+        "INSERT INTO plugins
+           (name, version, description, manifest, wasm, sha256, enabled, position, installed_at, contract)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9)
          ON CONFLICT (name) DO UPDATE SET version = ?2, description = ?3, manifest = ?4, wasm = ?5,
-           sha256 = ?6, installed_at = ?8",
+           sha256 = ?6, installed_at = ?8, contract = ?9",
         params![
             manifest.name,
             manifest.version,
@@ -56,7 +60,8 @@ pub fn install(
             wasm,
             sha256,
             position,
-            now
+            now,
+            contract
         ],
     )?;
     if let Some(previous) = previous {
@@ -90,16 +95,27 @@ fn granted(conn: &Connection, name: &str) -> anyhow::Result<Vec<Permission>> {
     Ok(perms)
 }
 
-fn plugin_from_row(
-    conn: &Connection,
-    r: (String, String, bool, i64, Millis),
-) -> anyhow::Result<InstalledPlugin> {
-    let (manifest, sha256, enabled, position, installed_at) = r;
+type PluginRow = (String, String, bool, i64, Millis, String);
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn plugin_from_row(conn: &Connection, r: PluginRow) -> anyhow::Result<InstalledPlugin> {
+    let (manifest, sha256, enabled, position, installed_at, contract) = r;
     let manifest: Manifest =
         serde_json::from_str(&manifest).context("stored manifest is unreadable")?;
     let granted = granted(conn, &manifest.name)?;
     Ok(InstalledPlugin {
         manifest,
+        contract,
         sha256,
         enabled,
         position,
@@ -108,14 +124,12 @@ fn plugin_from_row(
     })
 }
 
-const COLUMNS: &str = "manifest, sha256, enabled, position, installed_at";
+const COLUMNS: &str = "manifest, sha256, enabled, position, installed_at, contract";
 
 pub fn get(conn: &Connection, name: &str) -> anyhow::Result<Option<InstalledPlugin>> {
     let row = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM plugins WHERE name = ?1"))?
-        .query_row([name], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
+        .query_row([name], read_row)
         .optional()?;
     row.map(|r| plugin_from_row(conn, r)).transpose()
 }
@@ -131,11 +145,7 @@ pub fn list(conn: &Connection) -> anyhow::Result<Vec<InstalledPlugin>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM plugins ORDER BY position, name"
     ))?;
-    let rows: Vec<(String, String, bool, i64, Millis)> = stmt
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
+    let rows: Vec<PluginRow> = stmt.query_map([], read_row)?.collect::<Result<_, _>>()?;
     rows.into_iter().map(|r| plugin_from_row(conn, r)).collect()
 }
 

@@ -42,7 +42,7 @@ fn fixture() -> Fixture {
     };
     let (anna, ben) = db
         .write(|tx| {
-            store::plugins::install(tx, &manifest, b"", "sha", 0)?;
+            store::plugins::install(tx, &manifest, "0.1.0", b"", "sha", 0)?;
             let mut ids = Vec::new();
             for handle in ["anna", "ben"] {
                 let record = LeadRecord {
