@@ -211,3 +211,92 @@ fn a_plugin_built_for_another_contract_is_refused_in_one_sentence() {
     let err = sandbox.fails(&["plugin", "install", patch.to_str().unwrap()]);
     assert!(err.contains("newer than this host's 0.1.0"), "{err}");
 }
+
+#[test]
+fn plugin_call_runs_one_hook_against_a_made_up_lead() {
+    let sandbox = Sandbox::new("");
+    let lead = sandbox.write(
+        "lead.json",
+        r#"{"handle": "@Mara.Fit", "name": "Mara Keller",
+            "fields": {"bio": "Online fitness coach", "followers": "12,400"}}"#,
+    );
+    let lead = lead.to_str().unwrap();
+    let call = [
+        "plugin",
+        "call",
+        "lead-scorer",
+        "--hook",
+        "filter",
+        "--lead",
+        lead,
+    ];
+
+    // Without leads:read-pii the scorer sees no fields, as under the real host.
+    let blind = sandbox.json(&call);
+    assert_eq!(blind["result"]["keep"], false, "{blind}");
+    assert_eq!(blind["lead"], "mara.fit");
+
+    let granted: Vec<&str> = call
+        .iter()
+        .copied()
+        .chain(["--grant", "leads:read-pii", "--setting", "min_score=30"])
+        .collect();
+    let seen = sandbox.json(&granted);
+    assert_eq!(seen["result"]["keep"], true, "{seen}");
+    assert!(seen["result"]["score"].as_u64().unwrap() > 50, "{seen}");
+    assert!(
+        seen["result"]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("meets minimum 30"),
+        "{seen}"
+    );
+    assert!(seen["cost"]["fuel"].as_u64().unwrap() > 0, "{seen}");
+
+    // The user's database is not touched.
+    assert_eq!(sandbox.json(&["plugin", "list"]), serde_json::json!([]));
+    assert_eq!(sandbox.json(&["leads", "list"]), serde_json::json!([]));
+}
+
+#[test]
+fn plugin_call_shows_denied_host_calls_and_fails_with_the_hook() {
+    let sandbox = Sandbox::new("");
+    let reply = [
+        "plugin",
+        "call",
+        "ai-reply",
+        "--hook",
+        "reply",
+        "--text",
+        "How much?",
+    ];
+    let out = sandbox.run(&reply);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("DENIED   messaging.history (messages:read): not granted"),
+        "{stdout}"
+    );
+    assert!(
+        stderr
+            .contains("the reply hook failed: returned an error: permission denied: messages:read"),
+        "{stderr}"
+    );
+
+    let granted: Vec<&str> = reply.iter().copied().chain(["--grant-requested"]).collect();
+    let answered = sandbox.ok(&granted);
+    assert!(
+        answered.contains("allowed  ai.generate (ai:generate)"),
+        "{answered}"
+    );
+    assert!(answered.contains(r#"result: {"reply":"#), "{answered}");
+
+    let err = sandbox.fails(&["plugin", "call", "followup", "--hook", "reply"]);
+    assert!(
+        err.contains("followup has no reply hook; it has: follow-up"),
+        "{err}"
+    );
+}

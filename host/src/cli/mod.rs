@@ -3,6 +3,7 @@
 //! with status 1.
 
 mod accounts;
+mod call;
 mod demo;
 mod doctor;
 mod leads;

@@ -58,6 +58,10 @@ pub enum PluginCommand {
     Disable { name: String },
     /// Uninstall a plugin with its grants, settings, storage and follow-up sequences.
     Remove { name: String },
+    /// Run one hook of a plugin in the sandbox against a made-up lead, on a throwaway
+    /// database: prints each host call it made, what it returned, and its time, fuel and
+    /// peak memory. Exits non-zero when the hook fails.
+    Call(super::call::CallArgs),
     /// Show settings, or set KEY=VALUE pairs. `limits.fuel`, `limits.memory-mb` and
     /// `limits.timeout-ms` bound the plugin's calls (within the config's caps).
     Config {
@@ -89,6 +93,7 @@ pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
             install(app, &source, choice).await.map(|_| ())
         }
         PluginCommand::List { json: as_json } => list(app, as_json),
+        PluginCommand::Call(args) => super::call::call(app, args).await,
         PluginCommand::Inspect {
             source,
             json: as_json,
@@ -141,14 +146,26 @@ pub enum GrantChoice {
     Ask,
 }
 
-fn parse_permissions(names: &[String]) -> anyhow::Result<Vec<Permission>> {
+pub(super) fn parse_permissions(names: &[String]) -> anyhow::Result<Vec<Permission>> {
     names
         .iter()
         .map(|n| n.parse::<Permission>().map_err(anyhow::Error::msg))
         .collect()
 }
 
-fn names(perms: &[Permission]) -> String {
+/// Only what a plugin requests can be granted to it.
+pub(super) fn check_requested(manifest: &Manifest, granted: &[Permission]) -> anyhow::Result<()> {
+    if let Some(p) = granted.iter().find(|p| !manifest.permissions.contains(p)) {
+        anyhow::bail!(
+            "{} does not request {p}; it requests: {}",
+            manifest.name,
+            manifest.permission_list()
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn names(perms: &[Permission]) -> String {
     if perms.is_empty() {
         return "nothing".into();
     }
@@ -160,7 +177,7 @@ fn names(perms: &[Permission]) -> String {
 }
 
 /// The component bytes of a .wasm path or a bundled plugin's name.
-fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
+pub(super) fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
     let path = Path::new(source);
     if path.exists() {
         return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
@@ -221,13 +238,7 @@ pub async fn install(
         GrantChoice::Ask if std::io::stdin().is_terminal() => ask(&manifest)?,
         GrantChoice::Ask => Vec::new(),
     };
-    if let Some(p) = granted.iter().find(|p| !manifest.permissions.contains(p)) {
-        anyhow::bail!(
-            "{} does not request {p}; it requests: {}",
-            manifest.name,
-            manifest.permission_list()
-        );
-    }
+    check_requested(&manifest, &granted)?;
     let sha = sha256_hex(&wasm);
     let contract = app.runtime()?.contract(&wasm)?;
     // An upgrade keeps earlier grants the new version still requests: report what holds.
