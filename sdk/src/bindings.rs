@@ -3,7 +3,7 @@
 
 wit_bindgen::generate!({
     world: "plugin",
-    path: "../wit",
+    path: "wit",
     pub_export_macro: true,
     export_macro_name: "__export_outreach_plugin",
     default_bindings_module: "outreach_sdk::bindings",

@@ -61,7 +61,7 @@ pub struct CallArgs {
     json: bool,
 }
 
-fn parse_hook(text: &str) -> Result<Hook, String> {
+pub(super) fn parse_hook(text: &str) -> Result<Hook, String> {
     [Hook::Filter, Hook::Reply, Hook::FollowUp]
         .into_iter()
         .find(|h| h.as_str() == text)

@@ -9,6 +9,7 @@ mod doctor;
 mod leads;
 mod output;
 mod plugins;
+mod scaffold;
 mod serve;
 mod work;
 

@@ -62,6 +62,8 @@ pub enum PluginCommand {
     /// database: prints each host call it made, what it returned, and its time, fuel and
     /// peak memory. Exits non-zero when the hook fails.
     Call(super::call::CallArgs),
+    /// Write a new plugin project in ./NAME that builds, tests and installs as written.
+    New(super::scaffold::NewArgs),
     /// Show settings, or set KEY=VALUE pairs. `limits.fuel`, `limits.memory-mb` and
     /// `limits.timeout-ms` bound the plugin's calls (within the config's caps).
     Config {
@@ -94,6 +96,7 @@ pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
         }
         PluginCommand::List { json: as_json } => list(app, as_json),
         PluginCommand::Call(args) => super::call::call(app, args).await,
+        PluginCommand::New(args) => super::scaffold::new(args),
         PluginCommand::Inspect {
             source,
             json: as_json,

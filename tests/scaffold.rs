@@ -1,0 +1,118 @@
+//! `outreach plugin new` as a plugin author meets it: in a directory outside this
+//! repository, the project it writes passes its own tests, builds to a component, installs,
+//! and handles events, with the small guest stack it was written with.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::Sandbox;
+
+/// Cargo in `dir`, as the plugin author would run it: none of this test build's settings
+/// leak in; the build lands in one target directory kept between runs.
+fn cargo(dir: &Path, args: &[&str]) -> String {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/scaffold");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir)
+        .args(args)
+        .env("CARGO_TARGET_DIR", &target);
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("cannot run cargo");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "cargo {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("warning:"),
+        "cargo {args:?} warned:\n{stderr}"
+    );
+    format!("{stdout}{stderr}")
+}
+
+#[test]
+fn a_new_rust_plugin_builds_tests_installs_and_runs() {
+    let sandbox = Sandbox::new("");
+    let wrote = sandbox.ok(&["plugin", "new", "big-accounts", "--hooks", "filter,reply"]);
+    assert!(wrote.contains("wrote big-accounts/"), "{wrote}");
+    let project = sandbox.path("big-accounts");
+    assert!(project.join(".cargo/config.toml").exists());
+
+    let tested = cargo(&project, &["test"]);
+    assert!(tested.contains("test result: ok. 2 passed"), "{tested}");
+    cargo(
+        &project,
+        &["build", "--release", "--target", "wasm32-wasip2"],
+    );
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/scaffold/wasm32-wasip2/release/big_accounts.wasm");
+
+    let called = sandbox.json(&[
+        "plugin",
+        "call",
+        wasm.to_str().unwrap(),
+        "--hook",
+        "filter",
+        "--lead",
+        project.join("lead.json").to_str().unwrap(),
+        "--grant-requested",
+    ]);
+    assert_eq!(called["result"]["keep"], true, "{called}");
+
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        wasm.to_str().unwrap(),
+        "--grant-requested",
+    ]);
+    let csv = "handle,name,followers\nanna,Anna Berg,3.2k\nbo,Bo,200\n";
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("l.csv", csv).to_str().unwrap(),
+    ]);
+    sandbox.ok(&["inbox", "push", "anna", "Hello!"]);
+    sandbox.ok(&["run", "--until-idle"]);
+
+    let events = sandbox.ok(&["events"]);
+    assert!(events.contains("kept: 3200 followers"), "{events}");
+    assert!(events.contains("dropped: 200 followers"), "{events}");
+    let anna = sandbox.conversation("anna");
+    assert_eq!(
+        anna.last().unwrap(),
+        "> Thanks, Anna! We will get back to you soon.",
+        "{anna:?}"
+    );
+    // The 128 KiB stack of the project's .cargo/config.toml reached the component: with
+    // Rust's default 1 MiB stack its memory starts above 1 MiB.
+    let plugins = sandbox.json(&["plugin", "list"]);
+    let memory = plugins[0]["usage"]["max_memory"].as_u64().unwrap();
+    assert!(memory < 1 << 20, "peak memory {memory} bytes");
+}
+
+#[test]
+fn plugin_new_refuses_bad_names_and_an_existing_directory() {
+    let sandbox = Sandbox::new("");
+    let err = sandbox.fails(&["plugin", "new", "Big_Accounts"]);
+    assert!(
+        err.contains("use lowercase letters, digits and dashes"),
+        "{err}"
+    );
+    std::fs::create_dir(sandbox.path("taken")).unwrap();
+    let err = sandbox.fails(&["plugin", "new", "taken"]);
+    assert!(err.contains("taken already exists"), "{err}");
+    let err = sandbox.fails(&["plugin", "new", "x", "--hooks", "filter,send"]);
+    assert!(err.contains("\"send\" is not a hook"), "{err}");
+}
