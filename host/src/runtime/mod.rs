@@ -431,9 +431,13 @@ fn classify_trap(error: &wasmtime::Error, store: &Store<HostState>, limits: Limi
     let trap = error
         .downcast_ref::<Trap>()
         .map_or_else(|| format!("{error:#}"), |t| t.to_string());
-    let described = match panic_message(&store.data().stderr_text()) {
-        Some(panic) => format!("{panic} ({trap})"),
-        None => trap,
+    let stderr = store.data().stderr_text();
+    // A Python plugin's uncaught exception is what its author needs to see, not where the
+    // Python runtime (itself Rust) panicked about it.
+    let described = match (python_traceback(&stderr), panic_message(&stderr)) {
+        (Some(traceback), _) => format!("{traceback} ({trap})"),
+        (None, Some(panic)) => format!("{panic} ({trap})"),
+        (None, None) => trap,
     };
     HookFailure::Trap(crate::text::from_plugin(&described, limits.text_chars))
 }
@@ -470,6 +474,18 @@ fn panic_message(stderr: &str) -> Option<String> {
         Some(message) => format!("panicked at {location}: {message}"),
         None => format!("panicked at {location}"),
     })
+}
+
+/// The last Python traceback in a guest's stderr, as Python prints it (frames, then the
+/// exception), lines joined with " | " so it stays one line in `outreach events`.
+fn python_traceback(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("Traceback (most recent call last):")?;
+    let lines: Vec<&str> = stderr[start..]
+        .lines()
+        .take_while(|l| !l.trim().is_empty() && !l.contains(" panicked at "))
+        .map(str::trim)
+        .collect();
+    Some(lines.join(" | "))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -516,5 +532,21 @@ mod tests {
             Some("panicked at src/lib.rs:4:5: boom")
         );
         assert_eq!(panic_message("nothing here"), None);
+    }
+
+    #[test]
+    fn a_python_traceback_comes_before_the_runtime_panic() {
+        // What componentize-py 0.25.1 writes for an uncaught KeyError.
+        let stderr = "Traceback (most recent call last):\n  File \"/0/app.py\", line 39, in filter\nKeyError: 'missing'\n\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1293:29:\nPython function threw an unexpected exception\n";
+        assert_eq!(
+            python_traceback(stderr).as_deref(),
+            Some(
+                "Traceback (most recent call last): | File \"/0/app.py\", line 39, in filter | KeyError: 'missing'"
+            )
+        );
+        assert_eq!(
+            python_traceback("thread 'x' panicked at a.rs:1:1:\nboom\n"),
+            None
+        );
     }
 }
