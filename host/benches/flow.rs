@@ -2,7 +2,8 @@
 //! size users run.
 //!
 //! (a) a fresh instance plus one hook call of a bundled plugin (and of a plugin that makes
-//!     no host calls, the runtime's floor);
+//!     no host calls, the runtime's floor), and one filter call of the same filter in Rust
+//!     and in Python (`examples/big-accounts-py`, built when componentize-py is installed);
 //! (b) events per second through inbound → filter → reply → outbox → delivery on a real
 //!     SQLite file, with the real plugin components;
 //! (c) the same flow with the same logic written as native Rust hooks — same engine, same
@@ -22,6 +23,7 @@
 
 mod import;
 mod live;
+mod python;
 mod scale;
 mod webhooks;
 
@@ -209,10 +211,14 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
     install(runtime, &services, &echo).await?;
     let (lead_id, lead) = bench_lead(&services)?;
     let limits = Limits::for_plugin(&services.config.limits, &[]);
-    let cases: [(&str, &[u8], HookInput); 2] = [
+    let big_lead = wit::Lead {
+        custom_fields: vec![("followers".into(), "3.2k".into())],
+        ..lead.clone()
+    };
+    let mut cases: Vec<(String, Vec<u8>, HookInput)> = vec![
         (
-            "followup (follow-up hook: 1 settings read, clock, template)",
-            followup,
+            "followup (follow-up hook: 1 settings read, clock, template)".into(),
+            followup.to_vec(),
             HookInput::FollowUp(wit_hooks::FollowUpDue {
                 event_id: 1,
                 lead: lead.clone(),
@@ -221,8 +227,9 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
             }),
         ),
         (
-            "hostile fixture (reply hook: echo, no host calls; imports more of WASI: files, sockets)",
-            &echo,
+            "hostile fixture (reply hook: echo, no host calls; imports more of WASI: files, sockets)"
+                .into(),
+            echo.clone(),
             HookInput::Reply(wit_hooks::Inbound {
                 event_id: 1,
                 lead: lead.clone(),
@@ -230,18 +237,32 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
                 at: 0,
             }),
         ),
+        (
+            "lead-scorer, Rust (filter hook: 2 settings reads)".into(),
+            bundled::find("lead-scorer").unwrap().wasm.to_vec(),
+            HookInput::Filter(big_lead.clone()),
+        ),
     ];
+    match python::build_example() {
+        Ok(wasm) => cases.push((
+            "big-accounts-py, Python (filter hook: 1 settings read)".into(),
+            wasm,
+            HookInput::Filter(big_lead),
+        )),
+        Err(why) => println!("    (the Python plugin is not measured: {why})"),
+    }
     println!(
         "(a) fresh instance + one hook call, median of {INSTANCE_ROUNDS} rounds x {INSTANCE_CALLS} calls"
     );
-    for (name, wasm, input) in cases {
+    let mut medians = Vec::new();
+    for (name, wasm, input) in &cases {
         let pre = runtime.prepare(wasm)?;
         let mut rounds = Vec::new();
         for _ in 0..INSTANCE_ROUNDS {
             let start = Instant::now();
             for _ in 0..INSTANCE_CALLS {
                 let call = CallContext::new("followup", 1, Some(lead_id));
-                let input = match &input {
+                let input = match input {
                     HookInput::FollowUp(e) => HookInput::FollowUp(e.clone()),
                     HookInput::Reply(e) => HookInput::Reply(e.clone()),
                     HookInput::Filter(l) => HookInput::Filter(l.clone()),
@@ -249,11 +270,23 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
                 let done = runtime
                     .invoke(&pre, services.clone(), call, limits, input)
                     .await?;
-                assert!(done.result.is_ok(), "{:?}", done.result.err());
+                assert!(done.result.is_ok(), "{name}: {:?}", done.result.err());
             }
             rounds.push(start.elapsed().as_secs_f64() * 1e6 / INSTANCE_CALLS as f64);
         }
-        println!("    {name}: {:.1} µs", median(rounds));
+        let median = median(rounds);
+        println!("    {name}: {median:.1} µs");
+        medians.push(median);
+    }
+    if let [.., rust, python] = medians[..] {
+        if cases.len() == 4 {
+            println!(
+                "    Python / Rust filter call: {:.1}x ({:.2} ms vs {:.3} ms; goal: Python <= 2 ms)",
+                python / rust,
+                python / 1e3,
+                rust / 1e3
+            );
+        }
     }
     Ok(())
 }
