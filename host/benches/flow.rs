@@ -278,15 +278,13 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
         println!("    {name}: {median:.1} µs");
         medians.push(median);
     }
-    if let [.., rust, python] = medians[..] {
-        if cases.len() == 4 {
-            println!(
-                "    Python / Rust filter call: {:.1}x ({:.2} ms vs {:.3} ms; goal: Python <= 2 ms)",
-                python / rust,
-                python / 1e3,
-                rust / 1e3
-            );
-        }
+    if let (&[.., rust, python], 4) = (&medians[..], cases.len()) {
+        println!(
+            "    Python / Rust filter call: {:.1}x ({:.2} ms vs {:.3} ms; goal: Python <= 2 ms)",
+            python / rust,
+            python / 1e3,
+            rust / 1e3
+        );
     }
     Ok(())
 }
