@@ -31,7 +31,7 @@ fn decision(
 
 #[test]
 fn strong_lead_is_kept_and_tagged_hot() {
-    FakeHost::new().install();
+    FakeHost::for_plugin::<LeadScorer>().install();
     let ana = lead_with(Some("Ana Lima"), "Founder of a #fitness STUDIO", "12.3k");
     // 3 keywords (45) + 12.3k followers (31) + name (10).
     assert_eq!(
@@ -42,7 +42,7 @@ fn strong_lead_is_kept_and_tagged_hot() {
 
 #[test]
 fn weak_lead_is_dropped_with_the_reason() {
-    FakeHost::new().install();
+    FakeHost::for_plugin::<LeadScorer>().install();
     let nobody = lead_with(None, "just vibes", "120");
     assert_eq!(
         LeadScorer::filter(nobody),
@@ -52,7 +52,7 @@ fn weak_lead_is_dropped_with_the_reason() {
 
 #[test]
 fn notes_count_and_keyword_points_are_capped() {
-    FakeHost::new().install();
+    FakeHost::for_plugin::<LeadScorer>().install();
     let mut busy = lead_with(None, "coach founder", "0");
     busy.notes = Some("Runs a shop and an agency".into());
     assert_eq!(
@@ -63,7 +63,7 @@ fn notes_count_and_keyword_points_are_capped() {
 
 #[test]
 fn settings_change_keywords_and_minimum() {
-    FakeHost::new()
+    FakeHost::for_plugin::<LeadScorer>()
         .with_setting("keywords", "bakery")
         .with_setting("min_score", "50")
         .install();
@@ -76,7 +76,7 @@ fn settings_change_keywords_and_minimum() {
 
 #[test]
 fn unreadable_followers_score_nothing_and_are_logged() {
-    let host = FakeHost::new().install();
+    let host = FakeHost::for_plugin::<LeadScorer>().install();
     let odd = lead_with(Some("Ana"), "", "many");
     assert_eq!(
         LeadScorer::filter(odd),
@@ -93,7 +93,9 @@ fn unreadable_followers_score_nothing_and_are_logged() {
 
 #[test]
 fn invalid_minimum_is_an_error() {
-    FakeHost::new().with_setting("min_score", "high").install();
+    FakeHost::for_plugin::<LeadScorer>()
+        .with_setting("min_score", "high")
+        .install();
     let result = LeadScorer::filter(lead(1, "ana.fit"));
     assert!(matches!(result, Err(Error::Invalid(why)) if why.starts_with("setting `min_score`")));
 }

@@ -23,9 +23,7 @@ fn message(direction: Direction, text: &str, at: i64) -> Message {
 }
 
 fn host() -> FakeHost {
-    FakeHost::new()
-        .with_lead(lead(1, "ana.fit"))
-        .grant_only(&AiReply::manifest().permissions)
+    FakeHost::for_plugin::<AiReply>().with_lead(lead(1, "ana.fit"))
 }
 
 #[test]

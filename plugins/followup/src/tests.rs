@@ -21,7 +21,9 @@ fn due(lead: Lead, step: u32) -> FollowUpDue {
 }
 
 fn run(lead: Lead, step: u32) -> outreach_sdk::Result<FollowUpAction> {
-    FakeHost::new().with_setting("steps", STEPS).install();
+    FakeHost::for_plugin::<FollowUp>()
+        .with_setting("steps", STEPS)
+        .install();
     FollowUp::follow_up(due(lead, step))
 }
 
@@ -50,7 +52,7 @@ fn first_step_renders_with_and_without_a_name() {
 
 #[test]
 fn schedules_each_step_after_the_previous_one() {
-    FakeHost::new()
+    FakeHost::for_plugin::<FollowUp>()
         .with_setting("steps", STEPS)
         .with_now(5_000)
         .install();
@@ -104,7 +106,7 @@ fn an_answer_since_the_start_stops_even_before_the_status_changes() {
 
 #[test]
 fn uses_the_default_sequence_without_a_setting() {
-    FakeHost::new().install();
+    FakeHost::for_plugin::<FollowUp>().install();
     let Ok(FollowUpAction::Send(first)) = FollowUp::follow_up(due(lead(1, "ana.fit"), 0)) else {
         panic!("the default sequence sends a first message");
     };
@@ -114,7 +116,7 @@ fn uses_the_default_sequence_without_a_setting() {
 
 #[test]
 fn invalid_steps_setting_is_an_error() {
-    FakeHost::new()
+    FakeHost::for_plugin::<FollowUp>()
         .with_setting("steps", "[{\"after_hours\": 0")
         .install();
     let Err(Error::Invalid(why)) = FollowUp::follow_up(due(lead(1, "ana.fit"), 0)) else {
@@ -125,7 +127,7 @@ fn invalid_steps_setting_is_an_error() {
 
 #[test]
 fn a_message_that_renders_empty_is_an_error() {
-    FakeHost::new()
+    FakeHost::for_plugin::<FollowUp>()
         .with_setting("steps", r#"[{"after_hours": 0, "variants": ["{name}"]}]"#)
         .install();
     let result = FollowUp::follow_up(due(lead(1, "ana.fit"), 0));

@@ -64,7 +64,8 @@ impl Default for FakeHost {
 }
 
 impl FakeHost {
-    /// A fake with every permission granted, the clock at [`DEFAULT_NOW`], no data, and an
+    /// A fake with every permission granted (see [`FakeHost::for_plugin`] for what a
+    /// plugin's manifest requests), the clock at [`DEFAULT_NOW`], no data, and an
     /// AI that answers [`OFFLINE_REPLY`].
     pub fn new() -> Self {
         let offline: Ai = Rc::new(|_| {
@@ -135,6 +136,13 @@ impl FakeHost {
     /// Fails every AI request with `error`.
     pub fn with_ai_error(self, error: Error) -> Self {
         self.with_ai(move |_| Err(error.clone()))
+    }
+
+    /// A fake that grants exactly what plugin `P` requests in its manifest, as a user who
+    /// installs it with `--grant-requested` would: a call the manifest forgot to ask for is
+    /// denied here as under the real host.
+    pub fn for_plugin<P: crate::Plugin>() -> Self {
+        Self::new().grant_only(&P::manifest().permissions)
     }
 
     /// Grants exactly these permissions (instead of all).

@@ -214,3 +214,33 @@ fn query_filters_oldest_first_up_to_the_limit() {
         vec![1, 2]
     );
 }
+
+/// A plugin that asks only to send: what a forgotten `leads:read-pii` looks like.
+struct SendsOnly;
+
+impl crate::Plugin for SendsOnly {
+    fn manifest() -> crate::Manifest {
+        crate::Manifest {
+            name: "sends-only".into(),
+            version: "1".into(),
+            description: String::new(),
+            hooks: vec![crate::Hook::Filter],
+            permissions: vec![Permission::MessagesSend],
+        }
+    }
+}
+
+#[test]
+fn a_fake_for_a_plugin_grants_what_its_manifest_requests() {
+    FakeHost::for_plugin::<SendsOnly>()
+        .with_lead(with_pii(1))
+        .install();
+    assert_eq!(messaging::send(1, "hi"), Ok(()));
+    assert_eq!(
+        messaging::history(1, 5),
+        Err(Error::PermissionDenied(Permission::MessagesRead))
+    );
+    // Without leads:read-pii a lead's personal fields are hidden, as by the host.
+    let seen = leads::get(1).unwrap();
+    assert_eq!((seen.email, seen.custom_fields), (None, vec![]));
+}
