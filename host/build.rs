@@ -23,7 +23,8 @@ fn main() {
         "wit",
         "sdk",
         "plugins",
-        "examples",
+        // Not all of examples/: the JavaScript example keeps node_modules there.
+        "examples/lead-scorer",
         "tests/fixtures",
         "tests/attacker",
         ".cargo/config.toml",
