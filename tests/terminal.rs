@@ -154,3 +154,35 @@ fn an_error_quoting_outside_text_is_escaped() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let sandbox = Sandbox::new("");
+    let csv: String = std::iter::once("handle\n".to_string())
+        .chain((0..3_000).map(|i| format!("lead_{i}\n")))
+        .collect();
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("l.csv", &csv).to_str().unwrap(),
+    ]);
+    // More than a pipe holds, read one line of, then the pipe is closed (as `| head -1`).
+    let mut child = sandbox
+        .command(&["leads", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}

@@ -195,6 +195,7 @@ impl App {
 }
 
 pub fn main() -> ExitCode {
+    quiet_on_closed_output();
     let cli = Cli::parse();
     init_logging();
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -218,6 +219,25 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `outreach events | head` closes the pipe early. Rust ignores SIGPIPE, so the next
+/// `println!` panics ("failed printing to stdout: Broken pipe") with a backtrace; end
+/// quietly instead, with the status a shell gives a process SIGPIPE ended (128 + 13).
+fn quiet_on_closed_output() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn init_logging() {
