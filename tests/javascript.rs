@@ -39,39 +39,5 @@ fn a_javascript_plugin_filters_leads() {
     let sandbox = Sandbox::new("");
     let wasm = build_example(&sandbox);
     let wasm = wasm.to_str().unwrap();
-    let lead = sandbox.write(
-        "lead.json",
-        r#"{"handle": "anna", "fields": {"followers": "3.2k"}}"#,
-    );
-
-    let called = sandbox.json(&[
-        "plugin",
-        "call",
-        wasm,
-        "--hook",
-        "filter",
-        "--lead",
-        lead.to_str().unwrap(),
-        "--grant-requested",
-    ]);
-    assert_eq!(called["result"]["keep"], true, "{called}");
-    assert_eq!(called["contract"], "0.1.0");
-
-    sandbox.ok(&["plugin", "install", wasm, "--grant-requested"]);
-    let csv = "handle,followers\nanna,\"12,400\"\nbo,200\n";
-    sandbox.ok(&[
-        "leads",
-        "import",
-        sandbox.write("l.csv", csv).to_str().unwrap(),
-    ]);
-    sandbox.ok(&["run", "--until-idle"]);
-    let events = sandbox.ok(&["events"]);
-    assert!(
-        events.contains("kept: 12400 followers, minimum 1000"),
-        "{events}"
-    );
-    assert!(
-        events.contains("dropped: 200 followers, minimum 1000"),
-        "{events}"
-    );
+    support::filters_like_big_accounts(&sandbox, wasm);
 }
