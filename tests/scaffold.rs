@@ -47,6 +47,10 @@ fn a_new_rust_plugin_builds_tests_installs_and_runs() {
     let sandbox = Sandbox::new("");
     let wrote = sandbox.ok(&["plugin", "new", "big-accounts", "--hooks", "filter,reply"]);
     assert!(wrote.contains("wrote big-accounts/"), "{wrote}");
+    assert!(
+        !sandbox.path("outreach.db").exists(),
+        "writing a project creates no database"
+    );
     let project = sandbox.path("big-accounts");
     assert!(project.join(".cargo/config.toml").exists());
 

@@ -257,6 +257,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if matches!(cli.command, Command::Demo) {
         return demo::run(&cli).await;
     }
+    // Writing a plugin project needs no database: none is created where it is run.
+    let cli = match cli {
+        Cli {
+            command: Command::Plugin(plugins::PluginCommand::New(args)),
+            ..
+        } => return scaffold::new(args),
+        cli => cli,
+    };
     let app = App::open(&cli)?;
     match cli.command {
         Command::Init => {
