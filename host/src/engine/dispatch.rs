@@ -364,6 +364,11 @@ impl Engine {
         verdict: Verdict<'_>,
         now: Millis,
     ) -> anyhow::Result<()> {
+        if store::events::get(tx, event.id)?.is_none() {
+            // The lead was forgotten while the hook ran, and the event with it: there is
+            // nothing to record (and nothing of theirs may be written again).
+            return Ok(());
+        }
         let result = match verdict {
             Verdict::Applied {
                 handed,

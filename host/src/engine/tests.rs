@@ -20,10 +20,12 @@ use crate::store::{self, Db};
 
 const NOW: Millis = 1_790_000_000_000;
 
-/// Hands every conversation over to a person, and counts the reply hooks it ran.
+/// Hands every conversation over to a person, and counts the reply hooks it ran. With
+/// `forget` set, the user erases that lead while its hook runs.
 #[derive(Default)]
 struct HandOver {
     replies: AtomicU32,
+    forget: Option<(Db, String)>,
 }
 
 impl NativeHooks for HandOver {
@@ -35,8 +37,17 @@ impl NativeHooks for HandOver {
     ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>> {
         Box::pin(async move {
             match input {
-                HookInput::Reply(_) => {
+                HookInput::Reply(event) => {
                     self.replies.fetch_add(1, Ordering::SeqCst);
+                    if let Some((db, handle)) = &self.forget
+                        && &event.lead.handle == handle
+                    {
+                        db.write(|tx| {
+                            let lead = store::leads::require_handle(tx, handle)?;
+                            store::leads::forget(tx, &lead, NOW)
+                        })
+                        .unwrap();
+                    }
                     Ok(HookOutput::Reply(wit_hooks::ReplyAction::HandOver(
                         "asked for a person".into(),
                     )))
@@ -48,7 +59,10 @@ impl NativeHooks for HandOver {
 }
 
 fn engine_with(hooks: Arc<HandOver>) -> (Db, Engine) {
-    let db = Db::open_in_memory().unwrap();
+    engine_on(Db::open_in_memory().unwrap(), hooks)
+}
+
+fn engine_on(db: Db, hooks: Arc<HandOver>) -> (Db, Engine) {
     let config = Config::default();
     let services = Arc::new(HostServices {
         db: db.clone(),
@@ -141,4 +155,34 @@ async fn every_event_of_a_pass_is_finished_and_audited() {
         })
         .unwrap();
     assert_eq!((unfinished, handed, results), (0, 120, 120));
+}
+
+#[tokio::test]
+async fn a_lead_forgotten_while_its_hook_runs_leaves_the_rest_of_the_pass_alone() {
+    let db = Db::open_in_memory().unwrap();
+    let hooks = Arc::new(HandOver {
+        forget: Some((db.clone(), "gone".into())),
+        ..HandOver::default()
+    });
+    let (db, engine) = engine_on(db, hooks);
+    inbound(&db, "before", "Hi");
+    inbound(&db, "gone", "Hi");
+    inbound(&db, "after", "Hi");
+
+    let stats = engine.run_until_idle().await.unwrap();
+
+    assert_eq!(stats.events, 3);
+    let (leads, unfinished, results): (i64, i64, i64) = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM leads),
+                        (SELECT count(*) FROM events WHERE status != 'done'),
+                        (SELECT count(*) FROM event_results)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap();
+    // The forgotten lead's event went with them; the others were handled once.
+    assert_eq!((leads, unfinished, results), (2, 0, 2));
 }
