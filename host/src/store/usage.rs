@@ -1,5 +1,5 @@
 //! What hook calls cost, per plugin: a running total and a histogram of wall time kept as
-//! each call is recorded, so `plugin list` reads one row per plugin however many calls
+//! each call is recorded, so `plugin list` reads a few rows per plugin however many calls
 //! there were.
 
 use std::collections::BTreeMap;
@@ -44,28 +44,13 @@ fn bucket_ceiling(bucket: u32) -> u64 {
     2f64.powf(f64::from(bucket + 1) / STEPS_PER_DOUBLING).ceil() as u64
 }
 
-/// Adds one call to the plugin's totals.
-pub fn record(
-    conn: &Connection,
-    plugin: &str,
-    cost: &CallCost,
-    failed: bool,
-) -> anyhow::Result<()> {
-    let histogram: Option<String> = conn
-        .prepare_cached("SELECT histogram FROM plugin_usage WHERE plugin = ?1")?
-        .query_row([plugin], |r| r.get(0))
-        .optional()?;
-    let mut histogram: BTreeMap<u32, u64> = match histogram {
-        Some(text) => serde_json::from_str(&text).unwrap_or_default(),
-        None => BTreeMap::new(),
-    };
-    *histogram.entry(bucket(cost.wall_us)).or_default() += 1;
+/// Adds one call to the plugin's totals: two upserts, nothing read back.
+pub fn record(conn: &Connection, plugin: &str, cost: &CallCost, failed: bool) -> anyhow::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO plugin_usage (plugin, calls, failures, wall_us, fuel, max_memory, histogram)
-         VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO plugin_usage (plugin, calls, failures, wall_us, fuel, max_memory)
+         VALUES (?1, 1, ?2, ?3, ?4, ?5)
          ON CONFLICT (plugin) DO UPDATE SET calls = calls + 1, failures = failures + ?2,
-           wall_us = wall_us + ?3, fuel = fuel + ?4, max_memory = max(max_memory, ?5),
-           histogram = ?6",
+           wall_us = wall_us + ?3, fuel = fuel + ?4, max_memory = max(max_memory, ?5)",
     )?
     .execute(params![
         plugin,
@@ -73,8 +58,12 @@ pub fn record(
         cost.wall_us as i64,
         cost.fuel as i64,
         cost.peak_memory as i64,
-        serde_json::to_string(&histogram)?
     ])?;
+    conn.prepare_cached(
+        "INSERT INTO plugin_usage_buckets (plugin, bucket, calls) VALUES (?1, ?2, 1)
+         ON CONFLICT (plugin, bucket) DO UPDATE SET calls = calls + 1",
+    )?
+    .execute(params![plugin, bucket(cost.wall_us)])?;
     Ok(())
 }
 
@@ -82,7 +71,7 @@ pub fn record(
 pub fn get(conn: &Connection, plugin: &str) -> anyhow::Result<Option<PluginUsage>> {
     let row = conn
         .prepare_cached(
-            "SELECT calls, failures, wall_us, fuel, max_memory, histogram FROM plugin_usage
+            "SELECT calls, failures, wall_us, fuel, max_memory FROM plugin_usage
              WHERE plugin = ?1",
         )?
         .query_row([plugin], |r| {
@@ -92,14 +81,16 @@ pub fn get(conn: &Connection, plugin: &str) -> anyhow::Result<Option<PluginUsage
                 r.get::<_, i64>(2)? as u64,
                 r.get::<_, i64>(3)? as u64,
                 r.get::<_, i64>(4)? as u64,
-                r.get::<_, String>(5)?,
             ))
         })
         .optional()?;
-    let Some((calls, failures, total_wall_us, total_fuel, max_memory, histogram)) = row else {
+    let Some((calls, failures, total_wall_us, total_fuel, max_memory)) = row else {
         return Ok(None);
     };
-    let histogram: BTreeMap<u32, u64> = serde_json::from_str(&histogram).unwrap_or_default();
+    let histogram: BTreeMap<u32, u64> = conn
+        .prepare_cached("SELECT bucket, calls FROM plugin_usage_buckets WHERE plugin = ?1")?
+        .query_map([plugin], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+        .collect::<Result<_, _>>()?;
     Ok(Some(PluginUsage {
         calls,
         failures,
@@ -113,8 +104,10 @@ pub fn get(conn: &Connection, plugin: &str) -> anyhow::Result<Option<PluginUsage
 
 /// Forgets a removed plugin's totals.
 pub fn remove(conn: &Connection, plugin: &str) -> anyhow::Result<()> {
-    conn.prepare_cached("DELETE FROM plugin_usage WHERE plugin = ?1")?
-        .execute([plugin])?;
+    for table in ["plugin_usage", "plugin_usage_buckets"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE plugin = ?1"))?
+            .execute([plugin])?;
+    }
     Ok(())
 }
 

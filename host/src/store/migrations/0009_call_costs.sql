@@ -9,7 +9,13 @@ CREATE TABLE plugin_usage (
     failures    INTEGER NOT NULL,
     wall_us     INTEGER NOT NULL,
     fuel        INTEGER NOT NULL,
-    max_memory  INTEGER NOT NULL,
-    -- calls per wall-time bucket, {"<bucket>": calls}; see store/usage.rs
-    histogram   TEXT NOT NULL
+    max_memory  INTEGER NOT NULL
 );
+
+-- Calls per wall-time bucket (see store/usage.rs), for percentiles.
+CREATE TABLE plugin_usage_buckets (
+    plugin  TEXT NOT NULL,
+    bucket  INTEGER NOT NULL,
+    calls   INTEGER NOT NULL,
+    PRIMARY KEY (plugin, bucket)
+) WITHOUT ROWID;
