@@ -33,7 +33,7 @@ pub struct CallArgs {
     /// The plugin: a .wasm file or a bundled name.
     source: String,
     /// The hook to call: filter, reply or follow-up.
-    #[arg(long, value_parser = parse_hook)]
+    #[arg(long)]
     hook: Hook,
     /// The lead, from a JSON file: {"handle": "anna", "name": "Anna Berg", "email": "…",
     /// "phone": "…", "notes": "…", "tags": ["warm"], "fields": {"followers": "12,400"}}.
@@ -59,13 +59,6 @@ pub struct CallArgs {
     settings: Vec<String>,
     #[arg(long)]
     json: bool,
-}
-
-pub(super) fn parse_hook(text: &str) -> Result<Hook, String> {
-    [Hook::Filter, Hook::Reply, Hook::FollowUp]
-        .into_iter()
-        .find(|h| h.as_str() == text)
-        .ok_or_else(|| format!("{text:?} is not a hook: filter, reply or follow-up"))
 }
 
 /// A lead as `--lead` gives it.

@@ -17,7 +17,7 @@ pub struct NewArgs {
     #[arg(long, value_enum, default_value = "rust")]
     lang: Lang,
     /// The hooks it implements, comma-separated: filter, reply, follow-up.
-    #[arg(long, value_delimiter = ',', default_value = "filter", value_parser = super::call::parse_hook)]
+    #[arg(long, value_delimiter = ',', default_value = "filter")]
     hooks: Vec<Hook>,
     /// Where the SDK is: a path to the `sdk` directory of an outreach checkout. Without it,
     /// the SDK this outreach was built from when it is still there, else the registry's.
@@ -183,7 +183,7 @@ fn rust_project(name: &str, hooks: &[Hook], sdk: &Sdk) -> Vec<(&'static str, Str
     };
     let mut lib = fill(include_str!("scaffold/lib_head.rs.tmpl"));
     let mut tests = String::new();
-    for hook in [Hook::Filter, Hook::Reply, Hook::FollowUp] {
+    for hook in Hook::ALL {
         if !has(hook) {
             continue;
         }

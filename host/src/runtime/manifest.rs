@@ -15,12 +15,25 @@ pub enum Hook {
 }
 
 impl Hook {
+    pub const ALL: [Hook; 3] = [Self::Filter, Self::Reply, Self::FollowUp];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Filter => "filter",
             Self::Reply => "reply",
             Self::FollowUp => "follow-up",
         }
+    }
+}
+
+impl std::str::FromStr for Hook {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|h| h.as_str() == text)
+            .ok_or_else(|| format!("{text:?} is not a hook: filter, reply or follow-up"))
     }
 }
 
