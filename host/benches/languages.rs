@@ -22,7 +22,7 @@ pub fn python_example() -> Result<Vec<u8>, String> {
             "plugin",
         ])
         .args(["componentize", "app", "-o"]);
-    build(cmd, dir.path(), "pip install componentize-py==0.25.1")
+    build(cmd, dir.path(), "pip install componentize-py==0.25.1", &[])
 }
 
 /// `examples/big-accounts-js` as a component.
@@ -33,21 +33,16 @@ pub fn javascript_example() -> Result<Vec<u8>, String> {
     cmd.current_dir(&example)
         .args(["--wit", "../../wit", "--world-name", "plugin"])
         .args(["--disable", "http", "fetch-event", "--out"]);
-    let wasm = build_to(
+    build(
         cmd,
         dir.path(),
         "npm ci in examples/big-accounts-js",
         &["app.js"],
-    )?;
-    Ok(wasm)
-}
-
-fn build(cmd: Command, dir: &Path, install: &str) -> Result<Vec<u8>, String> {
-    build_to(cmd, dir, install, &[])
+    )
 }
 
 /// Runs `cmd` with the output path and then `rest` as its last arguments.
-fn build_to(mut cmd: Command, dir: &Path, install: &str, rest: &[&str]) -> Result<Vec<u8>, String> {
+fn build(mut cmd: Command, dir: &Path, install: &str, rest: &[&str]) -> Result<Vec<u8>, String> {
     let wasm = dir.join("plugin.wasm");
     let out = cmd
         .arg(&wasm)
