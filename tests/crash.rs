@@ -535,6 +535,32 @@ async fn killing_the_engine_mid_send_neither_duplicates_nor_loses_a_message() {
     );
 }
 
+/// Sets up the lead `sender` writing "hello" twice (two and one second ago) to the paused
+/// Instagram account, with the echo plugin queueing a reply to each, then resumes the account
+/// with the clock pinned to now. Returns the sandbox and that time.
+async fn two_identical_replies_queued(
+    graph: &Graph,
+    sender: &str,
+) -> (Sandbox, chrono::DateTime<chrono::Utc>) {
+    let mut sandbox = sandbox("");
+    add_account(&sandbox, graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    sandbox.ok(&["account", "pause", "shop"]);
+    // A pinned clock: both sends begin in the same second as the first reply's creation.
+    let now = chrono::Utc::now();
+    sandbox.at(&now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let served = serve(&sandbox);
+    let client = reqwest::Client::new();
+    let ms = now.timestamp_millis() / 1000 * 1000;
+    for (mid, ago) in [("m_1", 2_000), ("m_2", 1_000)] {
+        post(&client, &served, &message(sender, mid, "hello", ms - ago)).await;
+    }
+    eventually("both replies to be queued", || all_events_done(&sandbox, 2));
+    drop(served);
+    sandbox.ok(&["account", "resume", "shop"]);
+    (sandbox, now)
+}
+
 /// A lead writes "hello" twice and gets two identical replies. The first goes out (Meta
 /// gives its id); the second's send fails with a 500, so its outcome is unknown. The
 /// conversation then holds one "echo: hello", created in the very second the second send
@@ -543,32 +569,7 @@ async fn killing_the_engine_mid_send_neither_duplicates_nor_loses_a_message() {
 async fn two_identical_replies_are_both_delivered_and_reconciliation_tells_them_apart() {
     let graph = Graph::start(1, 0, Duration::from_millis(50));
     graph.state().plan.insert(1, Plan::Fail);
-    let mut sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
-    sandbox.ok(&["account", "pause", "shop"]);
-    // A pinned clock: both sends begin in the same second as the first reply's creation.
-    let now = chrono::Utc::now();
-    let at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    sandbox.at(&at);
-    let served = serve(&sandbox);
-    let client = reqwest::Client::new();
-    let ms = now.timestamp_millis() / 1000 * 1000;
-    post(
-        &client,
-        &served,
-        &message("8801", "m_1", "hello", ms - 2_000),
-    )
-    .await;
-    post(
-        &client,
-        &served,
-        &message("8801", "m_2", "hello", ms - 1_000),
-    )
-    .await;
-    eventually("both replies to be queued", || all_events_done(&sandbox, 2));
-    drop(served);
-    sandbox.ok(&["account", "resume", "shop"]);
+    let (mut sandbox, now) = two_identical_replies_queued(&graph, "8801").await;
 
     sandbox.ok(&["run", "--until-idle"]);
     let outbox = sandbox.lead("ig_8801")["outbox"].clone();
@@ -616,30 +617,7 @@ async fn a_second_identical_reply_that_arrived_is_found_by_its_own_id() {
         .state()
         .plan
         .insert(1, Plan::Taken(Duration::from_millis(1_500)));
-    let mut sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
-    sandbox.ok(&["account", "pause", "shop"]);
-    let now = chrono::Utc::now();
-    sandbox.at(&now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-    let served = serve(&sandbox);
-    let client = reqwest::Client::new();
-    let ms = now.timestamp_millis() / 1000 * 1000;
-    post(
-        &client,
-        &served,
-        &message("8802", "m_1", "hello", ms - 2_000),
-    )
-    .await;
-    post(
-        &client,
-        &served,
-        &message("8802", "m_2", "hello", ms - 1_000),
-    )
-    .await;
-    eventually("both replies to be queued", || all_events_done(&sandbox, 2));
-    drop(served);
-    sandbox.ok(&["account", "resume", "shop"]);
+    let (mut sandbox, now) = two_identical_replies_queued(&graph, "8802").await;
     sandbox.ok(&["run", "--until-idle"]);
     let outbox = sandbox.lead("ig_8802")["outbox"].clone();
     assert_eq!(outbox[0]["status"], "sent");
