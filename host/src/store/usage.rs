@@ -45,7 +45,12 @@ fn bucket_ceiling(bucket: u32) -> u64 {
 }
 
 /// Adds one call to the plugin's totals: two upserts, nothing read back.
-pub fn record(conn: &Connection, plugin: &str, cost: &CallCost, failed: bool) -> anyhow::Result<()> {
+pub fn record(
+    conn: &Connection,
+    plugin: &str,
+    cost: &CallCost,
+    failed: bool,
+) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO plugin_usage (plugin, calls, failures, wall_us, fuel, max_memory)
          VALUES (?1, 1, ?2, ?3, ?4, ?5)
