@@ -406,7 +406,7 @@ async fn run_flow(
     leads: usize,
 ) -> anyhow::Result<FlowRun> {
     let populating = Instant::now();
-    let services = services(Db::open(db_file)?);
+    let services = services(Db::open(db_file, None)?);
     for name in ["lead-scorer", "ai-reply"] {
         install(runtime, &services, bundled::find(name).unwrap().wasm).await?;
     }

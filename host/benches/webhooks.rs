@@ -22,7 +22,7 @@ pub struct Ingestion {
 
 /// On a new database holding only the leads that write.
 pub fn on_empty(path: &std::path::Path) -> anyhow::Result<Ingestion> {
-    let db = Db::open(path)?;
+    let db = Db::open(path, None)?;
     let now = parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
     db.write(|tx| {
         for i in 0..MESSAGES {
@@ -45,7 +45,7 @@ pub fn on_empty(path: &std::path::Path) -> anyhow::Result<Ingestion> {
 
 /// On a database of `leads` leads with history, from leads spread over all of them.
 pub fn on_history(path: &std::path::Path, leads: usize) -> anyhow::Result<Ingestion> {
-    measure(&Db::open(path)?, leads)
+    measure(&Db::open(path, None)?, leads)
 }
 
 fn measure(db: &Db, leads: usize) -> anyhow::Result<Ingestion> {

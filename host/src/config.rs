@@ -17,6 +17,32 @@ pub struct Config {
     pub engine: EngineConfig,
     pub consent: ConsentConfig,
     pub instagram: InstagramConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long data is kept, in days. Each setting left out keeps that data for good: nothing
+/// is deleted by age unless a setting says so. The engine applies them once an hour.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Messages (both directions), sent or blocked outbox rows, and unrouted webhook messages.
+    pub messages_days: Option<u32>,
+    /// Finished events with what each plugin did with them.
+    pub events_days: Option<u32>,
+    /// Audit rows.
+    pub audit_days: Option<u32>,
+    /// Leads who never wrote back, imported and last messaged this long ago, are forgotten
+    /// (as by `leads forget`).
+    pub unanswered_leads_days: Option<u32>,
+}
+
+impl RetentionConfig {
+    pub fn is_set(&self) -> bool {
+        self.messages_days.is_some()
+            || self.events_days.is_some()
+            || self.audit_days.is_some()
+            || self.unanswered_leads_days.is_some()
+    }
 }
 
 /// The Instagram channel: its HTTP client and the webhook endpoint `outreach serve` runs.
@@ -344,7 +370,17 @@ impl Config {
             // Each instance reserves address space in the pooling allocator.
             ("limits.instances", l.instances.into(), 1, 10_000),
         ];
-        for &(key, value, min, max) in ranges {
+        let r = &self.retention;
+        let retention = [
+            ("retention.messages_days", r.messages_days),
+            ("retention.events_days", r.events_days),
+            ("retention.audit_days", r.audit_days),
+            ("retention.unanswered_leads_days", r.unanswered_leads_days),
+        ];
+        let set_retention = retention
+            .iter()
+            .filter_map(|&(key, days)| Some((key, u64::from(days?), 1, 36_500)));
+        for (key, value, min, max) in ranges.iter().copied().chain(set_retention) {
             anyhow::ensure!(
                 (min..=max).contains(&value),
                 "{key} is {value}; it must be {min}-{max}"

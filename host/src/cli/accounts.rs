@@ -28,6 +28,9 @@ pub enum AccountCommand {
     },
     /// Send through a paused account again.
     Resume { name: String },
+    /// Remove an account: its credentials, and every lead it holds with their messages,
+    /// events and plugin storage (opt-outs stay on the suppression list).
+    Remove { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +140,18 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
             app.db
                 .write(|c| store::accounts::set_paused(c, account.id, None))?;
             println!("{name} resumed");
+            Ok(())
+        }
+        AccountCommand::Remove { name } => {
+            let account = app.db.read(|c| store::accounts::require(c, &name))?;
+            let forgotten = app.db.write(|tx| {
+                let forgotten = store::accounts::remove(tx, &account, app.now())?;
+                let detail = format!("account #{} removed with {forgotten} leads", account.id);
+                super::data::audit_operator(tx, "account.remove", &detail, app.now())?;
+                Ok(forgotten)
+            })?;
+            app.db.clear_log(super::data::ERASURE_PATIENCE)?;
+            println!("removed account {name}, its credentials and {forgotten} leads");
             Ok(())
         }
     }

@@ -47,6 +47,29 @@ pub async fn run(app: &App, _args: DoctorArgs) -> anyhow::Result<()> {
     let mut report = Report { failed: false };
     report.line(Verdict::Ok, "config", "read and valid");
     report.line(Verdict::Ok, "database", app.db.path().display().to_string());
+    report.line(
+        if app.db.is_encrypted() {
+            Verdict::Ok
+        } else {
+            Verdict::Warn
+        },
+        "encryption",
+        super::data::encryption_state(&app.db),
+    );
+    let retention = &app.config.retention;
+    report.line(
+        if retention.is_set() {
+            Verdict::Ok
+        } else {
+            Verdict::Warn
+        },
+        "retention",
+        if retention.is_set() {
+            "old data is deleted as [retention] says, once an hour while the engine runs"
+        } else {
+            "no [retention] settings: messages, events and audit rows are kept for good"
+        },
+    );
 
     let timeout = Duration::from_secs(app.config.instagram.request_timeout_seconds);
     for account in app.db.read(store::accounts::list)? {

@@ -58,6 +58,15 @@ pub enum LeadsCommand {
     },
     /// Erase a lead and everything about them (messages, outbox, events, plugin storage).
     Forget { handle: String },
+    /// Everything held about one person, as JSON: fields, tags, messages, events, consent,
+    /// every plugin's storage about them and the audit rows naming them (a data-subject
+    /// access request).
+    Export {
+        handle: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
@@ -130,10 +139,15 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        LeadsCommand::Export { handle, out } => super::data::export_lead(app, &handle, out),
         LeadsCommand::Forget { handle } => {
             let lead = app.db.read(|c| store::leads::require_handle(c, &handle))?;
-            app.db
-                .write(|tx| store::leads::forget(tx, &lead, app.now()))?;
+            app.db.write(|tx| {
+                store::leads::forget(tx, &lead, app.now())?;
+                let detail = format!("lead #{} erased", lead.id);
+                super::data::audit_operator(tx, "leads.forget", &detail, app.now())
+            })?;
+            app.db.clear_log(super::data::ERASURE_PATIENCE)?;
             println!(
                 "forgot @{}: lead, messages, outbox, events, follow-ups and plugin storage erased; audit rows kept without the lead",
                 safe(&lead.handle)

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod call;
+mod data;
 mod demo;
 mod doctor;
 mod leads;
@@ -29,6 +30,7 @@ use crate::engine::{Engine, Executor, ingest};
 use crate::runtime::Runtime;
 use crate::runtime::host::HostServices;
 use crate::store::Db;
+use crate::store::cipher::{DbKey, KeyError};
 
 /// Automate lead outreach over direct messages with sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -76,8 +78,13 @@ enum Command {
     Conversations(work::ConversationsCommand),
     /// Show the audit log of plugin access to lead data and sends.
     Audit(work::AuditArgs),
-    /// Export everything (leads, conversations, plugins, grants, audit) as JSON.
-    Export(work::ExportArgs),
+    /// Export everything (leads, conversations, plugins, grants, accounts, audit) as JSON.
+    Export(data::ExportArgs),
+    /// Delete data: what the [retention] settings say is old enough, or everything (--all).
+    Purge(data::PurgeArgs),
+    /// Encrypt, re-key or decrypt the database file, or say whether it is encrypted.
+    #[command(subcommand)]
+    Db(data::DbCommand),
     /// Add, list, pause and resume the accounts messages go out through.
     #[command(subcommand)]
     Account(accounts::AccountCommand),
@@ -109,10 +116,14 @@ impl App {
             Some(now) => Arc::new(ManualClock::new(now)),
             None => Arc::new(SystemClock),
         };
+        let key = DbKey::from_env()?;
         // A file this user may only read still serves the commands that only look.
-        let db = Db::open(&cli.db).or_else(|error| match Db::open_read_only(&cli.db) {
-            Ok(db) if cli.db.exists() => Ok(db),
-            _ => Err(error),
+        let db = Db::open(&cli.db, key.as_ref()).or_else(|error| {
+            let key_problem = error.downcast_ref::<KeyError>().is_some();
+            match Db::open_read_only(&cli.db, key.as_ref()) {
+                Ok(db) if cli.db.exists() && !key_problem => Ok(db),
+                _ => Err(error),
+            }
         })?;
         Ok(Self {
             db,
@@ -176,22 +187,27 @@ impl App {
     /// The engine, for this process alone: two engines on one database would both pick the
     /// same due events and outbox rows. The lock is released when the process exits.
     fn engine(&self) -> anyhow::Result<Engine> {
-        // Keyed on the file itself, so a symlink or another spelling of the path finds the
-        // same lock.
-        let db_file = std::fs::canonicalize(self.db.path())
-            .with_context(|| format!("cannot resolve {}", self.db.path().display()))?;
-        let path = db_file.with_extension("db-engine.lock");
-        let lock = std::fs::File::create(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        lock.try_lock().map_err(|_| {
-            anyhow::anyhow!(
-                "another outreach process is running the engine on {}; wait for it to finish or stop it",
-                self.db.path().display()
-            )
-        })?;
-        let _ = self.engine_lock.set(lock);
+        let _ = self.engine_lock.set(engine_lock(self.db.path())?);
         Engine::new(self.services(), Executor::Wasm(self.runtime()?))
     }
+}
+
+/// The lock only one engine on the database at `db` holds; also taken by commands that
+/// replace the file. Keyed on the file itself, so a symlink or another spelling of the
+/// path finds the same lock. Released when the file is dropped or the process exits.
+fn engine_lock(db: &Path) -> anyhow::Result<std::fs::File> {
+    let db_file =
+        std::fs::canonicalize(db).with_context(|| format!("cannot resolve {}", db.display()))?;
+    let path = db_file.with_extension("db-engine.lock");
+    let lock = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another outreach process is running the engine on {}; wait for it to finish or stop it",
+            db.display()
+        )
+    })?;
+    Ok(lock)
 }
 
 pub fn main() -> ExitCode {
@@ -263,12 +279,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: Command::Plugin(plugins::PluginCommand::New(args)),
             ..
         } => return scaffold::new(args),
+        Cli {
+            command: Command::Db(cmd),
+            db,
+            ..
+        } => return data::db(&db, cmd),
         cli => cli,
     };
     let app = App::open(&cli)?;
     match cli.command {
         Command::Init => {
-            println!("database ready: {}", app.db.path().display());
+            println!(
+                "database ready: {} ({})",
+                app.db.path().display(),
+                data::encryption_state(&app.db)
+            );
             Ok(())
         }
         Command::Demo => unreachable!("handled above"),
@@ -279,7 +304,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => work::events(&app, args),
         Command::Conversations(cmd) => work::conversations(&app, cmd),
         Command::Audit(args) => work::audit(&app, args),
-        Command::Export(args) => work::export(&app, args),
+        Command::Export(args) => data::export(&app, args),
+        Command::Purge(args) => data::purge(&app, args),
+        Command::Db(_) => unreachable!("handled above"),
         Command::Account(cmd) => accounts::run(&app, cmd),
         Command::Serve(args) => serve::run(&app, args).await,
         Command::Doctor(args) => doctor::run(&app, args).await,

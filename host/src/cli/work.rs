@@ -1,11 +1,7 @@
 //! The day-to-day commands: receiving sandbox messages, running the engine, and looking at
 //! events, conversations, the audit log and exports.
 
-use std::path::PathBuf;
-
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use super::App;
 use super::output::{self, json, or_dash, safe, table};
@@ -337,85 +333,3 @@ pub fn print_audit_summary(counts: &[store::audit::AuditCount]) {
     table(&["PLUGIN", "ACTION", "DECISION", "COUNT"], &rows);
 }
 
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// Write to this file instead of standard output.
-    #[arg(long)]
-    out: Option<PathBuf>,
-}
-
-#[derive(Serialize)]
-struct Export {
-    format: &'static str,
-    exported_at: String,
-    leads: Vec<ExportedLead>,
-    plugins: Vec<ExportedPlugin>,
-    audit: Vec<store::audit::AuditRow>,
-}
-
-#[derive(Serialize)]
-struct ExportedLead {
-    #[serde(flatten)]
-    lead: crate::leads::Lead,
-    messages: Vec<store::messages::Message>,
-}
-
-#[derive(Serialize)]
-struct ExportedPlugin {
-    #[serde(flatten)]
-    plugin: store::plugins::InstalledPlugin,
-    settings: Vec<(String, String)>,
-}
-
-/// A machine-readable copy of everything personal and every consent decision (GDPR Art. 20
-/// and Art. 30). Plugin binaries and secrets are not part of it.
-pub fn export(app: &App, args: ExportArgs) -> anyhow::Result<()> {
-    let export = app.db.read(|c| {
-        let leads = store::leads::list(c, &Default::default())?
-            .into_iter()
-            .map(|lead| {
-                Ok(ExportedLead {
-                    messages: store::messages::recent(c, lead.id, u32::MAX)?,
-                    lead,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let plugins = store::plugins::list(c)?
-            .into_iter()
-            .map(|plugin| {
-                Ok(ExportedPlugin {
-                    settings: store::plugins::settings(c, plugin.name())?,
-                    plugin,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let audit = store::audit::list(
-            c,
-            &AuditFilter {
-                limit: u32::MAX,
-                ..Default::default()
-            },
-        )?;
-        Ok(Export {
-            format: "outreach-export/1",
-            exported_at: format(app.now()),
-            leads,
-            plugins,
-            audit,
-        })
-    })?;
-    let text = serde_json::to_string_pretty(&export)?;
-    match args.out {
-        Some(path) => {
-            std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            println!(
-                "exported {} leads to {}",
-                export.leads.len(),
-                path.display()
-            );
-        }
-        None => println!("{text}"),
-    }
-    Ok(())
-}

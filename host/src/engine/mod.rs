@@ -3,7 +3,8 @@
 //! to every enabled plugin with the matching hook, in plugin order ([`dispatch`]), applies
 //! what they return in one transaction with the result ([`apply`]), retries failures with
 //! backoff and parks them after the last attempt, turns due follow-up sequences into events
-//! ([`followups`]), and delivers the outbox under the send-safety rules ([`deliver`]).
+//! ([`followups`]), delivers the outbox under the send-safety rules ([`deliver`]), and
+//! deletes what the retention settings say is old ([`retention`]).
 
 mod apply;
 mod deliver;
@@ -13,6 +14,7 @@ pub mod ingest;
 #[cfg(test)]
 mod plans;
 mod profiles;
+mod retention;
 #[cfg(test)]
 mod tests;
 
@@ -94,6 +96,7 @@ impl Engine {
         let followups = self.enqueue_due_followups()?;
         let events = self.process_due_events(stats).await?;
         let sent = self.deliver_due(stats).await?;
+        self.apply_retention_if_due()?;
         Ok(profiles + followups + events + sent > 0)
     }
 

@@ -122,7 +122,7 @@ fn inbound(db: &Db, config: &Config, handle: &str, at: Millis) {
 #[tokio::test]
 async fn no_hot_query_scans_a_growing_table() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("plans.db")).unwrap();
+    let db = Db::open(&dir.path().join("plans.db"), None).unwrap();
     let mut config = Config::default();
     config.sending.daily_cap = 1_000_000;
     let clock = Arc::new(ManualClock::new(START));

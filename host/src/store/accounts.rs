@@ -137,3 +137,26 @@ pub fn set_next_send_at(conn: &Connection, id: i64, at: Millis) -> anyhow::Resul
         .execute(params![id, at])?;
     Ok(())
 }
+
+/// Removes an account with its sealed credentials and forgets every lead it holds (as
+/// `leads forget` does, opt-outs staying suppressed). The sandbox account every database
+/// starts with stays. Returns how many leads were forgotten.
+pub fn remove(conn: &Connection, account: &Account, now: Millis) -> anyhow::Result<u64> {
+    anyhow::ensure!(
+        account.id != crate::channels::account::DEFAULT_ACCOUNT,
+        "the account {} is the built-in sandbox account and cannot be removed",
+        account.name
+    );
+    let ids = conn
+        .prepare("SELECT id FROM leads WHERE account_id = ?1")?
+        .query_map([account.id], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for id in &ids {
+        if let Some(lead) = crate::store::leads::get(conn, *id)? {
+            crate::store::leads::forget(conn, &lead, now)?;
+        }
+    }
+    conn.execute("DELETE FROM outbox WHERE account_id = ?1", [account.id])?;
+    conn.execute("DELETE FROM accounts WHERE id = ?1", [account.id])?;
+    Ok(ids.len() as u64)
+}

@@ -1,4 +1,5 @@
-//! The SQLite file: opening it (WAL, foreign keys), versioned migrations, and one submodule of
+//! The SQLite file: opening it (SQLCipher key, WAL, foreign keys, secure delete), versioned
+//! migrations, clearing erased data out of the write-ahead log, and one submodule of
 //! queries per table group. Only the host opens it; plugins reach data through host calls.
 //!
 //! Query functions take a `&Connection` so that callers compose several of them inside one
@@ -6,11 +7,14 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cipher;
 pub mod events;
 pub mod leads;
 pub mod messages;
 pub mod outbox;
+pub mod person;
 pub mod plugins;
+pub mod retention;
 pub mod schedules;
 pub mod unrouted;
 pub mod usage;
@@ -20,6 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
 use rusqlite::{Connection, Transaction, TransactionBehavior, TransactionState};
+
+use cipher::DbKey;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
@@ -48,14 +54,21 @@ const PAGE_CACHE_KIB: i64 = 64 * 1024;
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    encrypted: bool,
 }
 
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    /// With a key, a new file is created encrypted and an existing one must be encrypted
+    /// with that key.
+    pub fn open(path: &Path, key: Option<&DbKey>) -> anyhow::Result<Self> {
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open database {}", path.display()))?;
+        cipher::unlock(&conn, path, key)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Deleted rows are overwritten with zeros, not left in free space for `strings`
+        // to find; [`Db::clear_log`] then takes their old copies out of the WAL.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // SQLite's default page cache is 2 MiB; the hot path's indexes over 100k leads'
@@ -69,6 +82,7 @@ impl Db {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
+            encrypted: key.is_some(),
         })
     }
 
@@ -77,20 +91,23 @@ impl Db {
     /// fails with SQLite's "attempt to write a readonly database". In WAL mode SQLite needs
     /// to create the `-shm` file even to read; where it cannot, the file is read as
     /// immutable (fine for a listing; a writer elsewhere could make such a read fail).
-    pub fn open_read_only(path: &Path) -> anyhow::Result<Self> {
+    pub fn open_read_only(path: &Path, key: Option<&DbKey>) -> anyhow::Result<Self> {
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let readable = |conn: Connection| -> rusqlite::Result<Connection> {
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+        let readable = |conn: Connection| -> anyhow::Result<Connection> {
+            cipher::unlock(&conn, path, key)?;
             Ok(conn)
         };
         let conn = Connection::open_with_flags(path, flags)
+            .map_err(anyhow::Error::from)
             .and_then(readable)
             .or_else(|_| {
                 let uri = format!("file:{}?immutable=1", uri_escape(path));
-                Connection::open_with_flags(uri, flags).and_then(readable)
+                Connection::open_with_flags(uri, flags)
+                    .map_err(anyhow::Error::from)
+                    .and_then(readable)
             })
             .with_context(|| format!("cannot open database {} to read it", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -106,6 +123,7 @@ impl Db {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
+            encrypted: key.is_some(),
         })
     }
 
@@ -118,11 +136,46 @@ impl Db {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: PathBuf::from(":memory:"),
+            encrypted: false,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file is encrypted (opened with a key).
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// Copies everything in the write-ahead log into the file and truncates the log to
+    /// nothing, so that the old copies of rows just erased are gone from both. A reader in
+    /// another process (the engine, a listing) can hold the log; this waits for it up to
+    /// `patience` and otherwise fails, so an erasure never reports success with data left.
+    pub fn clear_log(&self, patience: std::time::Duration) -> anyhow::Result<()> {
+        if self.path == Path::new(":memory:") {
+            return Ok(());
+        }
+        let conn = self.lock();
+        let started = std::time::Instant::now();
+        loop {
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .context("cannot checkpoint the write-ahead log")?;
+            let log_left = std::fs::metadata(cipher::sibling(&self.path, "wal"))
+                .map_or(0, |log| log.len());
+            if busy == 0 && log_left == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < patience,
+                "the erased data is gone from {}, but its old copy in {}-wal could not be cleared: another process keeps reading the database; stop it and run the command again",
+                self.path.display(),
+                self.path.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -225,8 +278,8 @@ mod tests {
     fn migrations_apply_once_and_reopen_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("o.db");
-        Db::open(&path).unwrap();
-        let db = Db::open(&path).unwrap();
+        Db::open(&path, None).unwrap();
+        let db = Db::open(&path, None).unwrap();
         let version = db
             .read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?))
             .unwrap();

@@ -1,0 +1,256 @@
+//! Your data: encrypting the database file (`db`), exporting everything or one person's
+//! record (`export`, `leads export`), and deleting by age or all at once (`purge`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::App;
+use super::output::safe;
+use crate::clock::{Millis, format};
+use crate::store::cipher::{self, DbKey};
+use crate::store::{self, Db, audit::AuditFilter};
+
+/// How long an erasure waits for another process's read to let go of the write-ahead log.
+pub const ERASURE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Who the audit names for what a person did through the CLI.
+const OPERATOR: &str = "operator";
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Say whether the database file is encrypted.
+    Status,
+    /// Encrypt a plain database with the key in OUTREACH_DB_KEY.
+    Encrypt,
+    /// Re-encrypt from the key in OUTREACH_DB_KEY to the key in OUTREACH_DB_NEW_KEY.
+    Rekey,
+    /// Turn an encrypted database (key in OUTREACH_DB_KEY) back into a plain one.
+    Decrypt,
+}
+
+/// `outreach db …`. Runs without opening the database the usual way: the file may not
+/// (yet) match the key in the environment.
+pub fn db(path: &Path, cmd: DbCommand) -> anyhow::Result<()> {
+    let shown = path.display();
+    if let DbCommand::Status = cmd {
+        anyhow::ensure!(path.is_file(), "{shown} does not exist");
+        let encrypted = cipher::is_encrypted(path)
+            .with_context(|| format!("cannot read {shown}"))?;
+        println!(
+            "{shown}: {}",
+            if encrypted { "encrypted" } else { "not encrypted" }
+        );
+        return Ok(());
+    }
+    anyhow::ensure!(path.is_file(), "{shown} does not exist");
+    let encrypted = cipher::is_encrypted(path).with_context(|| format!("cannot read {shown}"))?;
+    let required = |name: &'static str, why: &str| -> anyhow::Result<DbKey> {
+        DbKey::from_var(name)?.with_context(|| format!("set {name} to {why}"))
+    };
+    let (from, to, done) = match cmd {
+        DbCommand::Status => unreachable!("handled above"),
+        DbCommand::Encrypt => {
+            anyhow::ensure!(!encrypted, "{shown} is already encrypted");
+            let key = required(cipher::KEY_ENV, "the key to encrypt it with")?;
+            (None, Some(key), "encrypted")
+        }
+        DbCommand::Rekey => {
+            anyhow::ensure!(encrypted, "{shown} is not encrypted; use `outreach db encrypt`");
+            let from = required(cipher::KEY_ENV, "its current key")?;
+            let to = required(cipher::NEW_KEY_ENV, "the new key")?;
+            (Some(from), Some(to), "re-keyed")
+        }
+        DbCommand::Decrypt => {
+            anyhow::ensure!(encrypted, "{shown} is not encrypted");
+            let key = required(cipher::KEY_ENV, "its key")?;
+            (Some(key), None, "decrypted")
+        }
+    };
+    // No engine may write to the file while it is replaced.
+    let _engine = super::engine_lock(path)?;
+    let converted = cipher::convert(path, from.as_ref(), to.as_ref())?;
+    println!(
+        "{done} {shown}: {} tables, {} rows copied and checked",
+        converted.tables, converted.rows
+    );
+    match (&to, from.is_some()) {
+        (Some(_), true) => println!(
+            "from now on set {} to the new key (the value of {})",
+            cipher::KEY_ENV,
+            cipher::NEW_KEY_ENV
+        ),
+        (Some(_), false) => println!(
+            "keep {} set: without it the file cannot be read",
+            cipher::KEY_ENV
+        ),
+        (None, _) => println!("unset {}: the file is plain SQLite now", cipher::KEY_ENV),
+    }
+    Ok(())
+}
+
+/// "encrypted" or a nudge to encrypt, for `init` and `doctor`.
+pub fn encryption_state(db: &Db) -> String {
+    if db.is_encrypted() {
+        "encrypted with the key in OUTREACH_DB_KEY".into()
+    } else {
+        format!(
+            "not encrypted: set {} and run `outreach db encrypt` to encrypt it",
+            cipher::KEY_ENV
+        )
+    }
+}
+
+/// An audit row for what a person did (not a plugin): forgetting, purging, removing.
+pub fn audit_operator(
+    conn: &rusqlite::Connection,
+    action: &str,
+    detail: &str,
+    now: Millis,
+) -> anyhow::Result<()> {
+    store::audit::record(
+        conn,
+        &store::audit::Entry {
+            plugin: OPERATOR,
+            action,
+            permission: None,
+            lead_id: None,
+            allowed: true,
+            detail: Some(detail),
+        },
+        now,
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Delete every lead and everything about people (plugins, grants, settings, accounts
+    /// and the suppression list of opted-out handles stay).
+    #[arg(long)]
+    all: bool,
+}
+
+/// `outreach purge`: the retention settings applied now, or everything with `--all`. Old
+/// copies of what was deleted are then cleared from the write-ahead log.
+pub fn purge(app: &App, args: PurgeArgs) -> anyhow::Result<()> {
+    let purged = if args.all {
+        store::retention::purge_all(&app.db, app.now())?
+    } else {
+        let settings = &app.config.retention;
+        anyhow::ensure!(
+            settings.is_set(),
+            "nothing is old enough to purge: outreach.toml has no [retention] settings (messages_days, events_days, audit_days, unanswered_leads_days); or delete everything with --all"
+        );
+        store::retention::apply(&app.db, settings, app.now())?
+    };
+    app.db.clear_log(ERASURE_PATIENCE)?;
+    println!("purged {}", purged.describe());
+    if args.all {
+        println!(
+            "kept: plugins, their grants and settings, accounts, and the suppression list of opted-out handles"
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Export {
+    format: &'static str,
+    exported_at: String,
+    leads: Vec<ExportedLead>,
+    plugins: Vec<ExportedPlugin>,
+    /// Credentials are never part of it: only whether they are set.
+    accounts: Vec<crate::channels::account::Account>,
+    plugin_storage: Vec<serde_json::Value>,
+    audit: Vec<store::audit::AuditRow>,
+}
+
+#[derive(Serialize)]
+struct ExportedLead {
+    #[serde(flatten)]
+    lead: crate::leads::Lead,
+    messages: Vec<store::messages::Message>,
+}
+
+#[derive(Serialize)]
+struct ExportedPlugin {
+    #[serde(flatten)]
+    plugin: store::plugins::InstalledPlugin,
+    settings: Vec<(String, String)>,
+}
+
+/// A machine-readable copy of everything personal and every consent decision (GDPR Art. 20
+/// and Art. 30). Plugin binaries and secrets are not part of it.
+pub fn export(app: &App, args: ExportArgs) -> anyhow::Result<()> {
+    let export = app.db.read(|c| {
+        let leads = store::leads::list(c, &Default::default())?
+            .into_iter()
+            .map(|lead| {
+                Ok(ExportedLead {
+                    messages: store::messages::recent(c, lead.id, u32::MAX)?,
+                    lead,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let plugins = store::plugins::list(c)?
+            .into_iter()
+            .map(|plugin| {
+                Ok(ExportedPlugin {
+                    settings: store::plugins::settings(c, plugin.name())?,
+                    plugin,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let audit = store::audit::list(
+            c,
+            &AuditFilter {
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        )?;
+        Ok(Export {
+            format: "outreach-export/2",
+            exported_at: format(app.now()),
+            leads,
+            plugins,
+            accounts: store::accounts::list(c)?,
+            plugin_storage: store::person::all_plugin_storage(c)?,
+            audit,
+        })
+    })?;
+    let summary = format!("{} leads", export.leads.len());
+    write_json(&export, args.out.as_deref(), &summary)
+}
+
+/// `outreach leads export HANDLE`: one person's whole record.
+pub fn export_lead(app: &App, handle: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let record = app.db.read(|c| {
+        let lead = store::leads::require_handle(c, handle)?;
+        store::person::record(c, lead)
+    })?;
+    let summary = format!("everything held about @{}", safe(&record.lead.handle));
+    write_json(&record, out.as_deref(), &summary)
+}
+
+fn write_json(value: &impl Serialize, out: Option<&Path>, summary: &str) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("exported {summary} to {}", path.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(())
+}
