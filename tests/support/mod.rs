@@ -20,6 +20,8 @@ pub const LEAKY_ENV: &[&str] = &[
     "OUTREACH_CONFIG",
     "OUTREACH_NOW",
     "OUTREACH_LOG",
+    "OUTREACH_DB_KEY",
+    "OUTREACH_DB_NEW_KEY",
 ];
 
 pub struct Sandbox {

@@ -38,11 +38,15 @@ pub fn db(path: &Path, cmd: DbCommand) -> anyhow::Result<()> {
     let shown = path.display();
     if let DbCommand::Status = cmd {
         anyhow::ensure!(path.is_file(), "{shown} does not exist");
-        let encrypted = cipher::is_encrypted(path)
-            .with_context(|| format!("cannot read {shown}"))?;
+        let encrypted =
+            cipher::is_encrypted(path).with_context(|| format!("cannot read {shown}"))?;
         println!(
             "{shown}: {}",
-            if encrypted { "encrypted" } else { "not encrypted" }
+            if encrypted {
+                "encrypted"
+            } else {
+                "not encrypted"
+            }
         );
         return Ok(());
     }
@@ -59,7 +63,10 @@ pub fn db(path: &Path, cmd: DbCommand) -> anyhow::Result<()> {
             (None, Some(key), "encrypted")
         }
         DbCommand::Rekey => {
-            anyhow::ensure!(encrypted, "{shown} is not encrypted; use `outreach db encrypt`");
+            anyhow::ensure!(
+                encrypted,
+                "{shown} is not encrypted; use `outreach db encrypt`"
+            );
             let from = required(cipher::KEY_ENV, "its current key")?;
             let to = required(cipher::NEW_KEY_ENV, "the new key")?;
             (Some(from), Some(to), "re-keyed")

@@ -332,4 +332,3 @@ pub fn print_audit_summary(counts: &[store::audit::AuditCount]) {
         .collect();
     table(&["PLUGIN", "ACTION", "DECISION", "COUNT"], &rows);
 }
-

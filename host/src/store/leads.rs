@@ -483,10 +483,7 @@ pub fn mark_contacted(conn: &Connection, id: i64, now: Millis) -> anyhow::Result
 /// behind, so importing them again cannot make them reachable.
 pub fn forget(conn: &Connection, lead: &Lead, now: Millis) -> anyhow::Result<()> {
     if lead.is_do_not_contact() {
-        conn.execute(
-            "INSERT OR IGNORE INTO suppressed_handles (handle_sha256, at) VALUES (?1, ?2)",
-            params![handle_hash(&lead.handle), now],
-        )?;
+        suppress(conn, &lead.handle, now)?;
     }
     // Every key under `lead/<id>/`, as a range on each plugin's keys (a LIKE would read
     // every plugin's every key).
@@ -501,6 +498,15 @@ pub fn forget(conn: &Connection, lead: &Lead, now: Millis) -> anyhow::Result<()>
     )?;
     // Messages, fields, tags, outbox rows, events and schedules go by ON DELETE CASCADE.
     conn.execute("DELETE FROM leads WHERE id = ?1", [lead.id])?;
+    Ok(())
+}
+
+/// Keeps an opted-out handle on the suppression list (as a hash) for when the lead is gone.
+pub fn suppress(conn: &Connection, handle: &str, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO suppressed_handles (handle_sha256, at) VALUES (?1, ?2)",
+    )?
+    .execute(params![handle_hash(handle), now])?;
     Ok(())
 }
 

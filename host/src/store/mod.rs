@@ -163,8 +163,8 @@ impl Db {
             let busy: i64 = conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
                 .context("cannot checkpoint the write-ahead log")?;
-            let log_left = std::fs::metadata(cipher::sibling(&self.path, "wal"))
-                .map_or(0, |log| log.len());
+            let log_left =
+                std::fs::metadata(cipher::sibling(&self.path, "wal")).map_or(0, |log| log.len());
             if busy == 0 && log_left == 0 {
                 return Ok(());
             }

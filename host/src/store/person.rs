@@ -48,16 +48,32 @@ pub fn record(conn: &Connection, lead: Lead) -> anyhow::Result<PersonRecord> {
             reason: lead.dnc_reason.clone(),
             suppressed,
         },
-        messages: rows(conn, "SELECT * FROM messages WHERE lead_id = ?1 ORDER BY at, id", [id])?,
-        events: rows(conn, "SELECT * FROM events WHERE lead_id = ?1 ORDER BY id", [id])?,
+        messages: rows(
+            conn,
+            "SELECT * FROM messages WHERE lead_id = ?1 ORDER BY at, id",
+            [id],
+        )?,
+        events: rows(
+            conn,
+            "SELECT * FROM events WHERE lead_id = ?1 ORDER BY id",
+            [id],
+        )?,
         event_results: rows(
             conn,
             "SELECT r.* FROM event_results r JOIN events e ON e.id = r.event_id
              WHERE e.lead_id = ?1 ORDER BY r.event_id, r.plugin",
             [id],
         )?,
-        outbox: rows(conn, "SELECT * FROM outbox WHERE lead_id = ?1 ORDER BY id", [id])?,
-        follow_ups: rows(conn, "SELECT * FROM schedules WHERE lead_id = ?1 ORDER BY id", [id])?,
+        outbox: rows(
+            conn,
+            "SELECT * FROM outbox WHERE lead_id = ?1 ORDER BY id",
+            [id],
+        )?,
+        follow_ups: rows(
+            conn,
+            "SELECT * FROM schedules WHERE lead_id = ?1 ORDER BY id",
+            [id],
+        )?,
         plugin_storage: rows(
             conn,
             "SELECT plugin, key, value FROM plugin_kv
@@ -65,7 +81,11 @@ pub fn record(conn: &Connection, lead: Lead) -> anyhow::Result<PersonRecord> {
              ORDER BY plugin, key",
             storage_range,
         )?,
-        audit: rows(conn, "SELECT * FROM audit WHERE lead_id = ?1 ORDER BY id", [id])?,
+        audit: rows(
+            conn,
+            "SELECT * FROM audit WHERE lead_id = ?1 ORDER BY id",
+            [id],
+        )?,
         lead,
     })
 }
@@ -83,7 +103,7 @@ pub fn all_plugin_storage(conn: &Connection) -> anyhow::Result<Vec<Value>> {
 /// text when it is UTF-8 and `{"hex": …}` otherwise.
 fn rows(conn: &Connection, sql: &str, params: impl Params) -> anyhow::Result<Vec<Value>> {
     let mut stmt = conn.prepare(sql)?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let names: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut out = Vec::new();
     let mut cursor = stmt.query(params)?;
     while let Some(row) = cursor.next()? {

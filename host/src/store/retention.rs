@@ -33,12 +33,7 @@ pub struct Purged {
 
 impl Purged {
     pub fn total(&self) -> u64 {
-        self.messages
-            + self.outbox
-            + self.unrouted_webhooks
-            + self.events
-            + self.audit
-            + self.leads
+        self.messages + self.outbox + self.unrouted_webhooks + self.events + self.audit + self.leads
     }
 
     /// "3 messages, 1 lead": the counts that are not zero.
@@ -125,10 +120,11 @@ pub fn apply(db: &Db, settings: &RetentionConfig, now: Millis) -> anyhow::Result
 /// Deletes the rows of `aged` older than `cutoff`, batch by batch from the oldest.
 fn delete_older(db: &Db, aged: &AgedTable, cutoff: Millis) -> anyhow::Result<u64> {
     let AgedTable { table, at, keep } = aged;
-    let batch_end = format!("SELECT max(id), max({at}) FROM (SELECT id, {at} FROM {table} WHERE id > ?1 ORDER BY id LIMIT {BATCH})");
-    let delete = format!(
-        "DELETE FROM {table} WHERE id > ?1 AND id <= ?2 AND {at} < ?3 AND NOT ({keep})"
+    let batch_end = format!(
+        "SELECT max(id), max({at}) FROM (SELECT id, {at} FROM {table} WHERE id > ?1 ORDER BY id LIMIT {BATCH})"
     );
+    let delete =
+        format!("DELETE FROM {table} WHERE id > ?1 AND id <= ?2 AND {at} < ?3 AND NOT ({keep})");
     let mut after = 0i64;
     let mut deleted = 0u64;
     loop {
@@ -207,6 +203,13 @@ pub fn purge_all(db: &Db, now: Millis) -> anyhow::Result<Purged> {
             audit: count("audit")?,
             leads: count("leads")?,
         };
+        let opted_out = tx
+            .prepare("SELECT handle FROM leads WHERE status = 'do-not-contact'")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for handle in &opted_out {
+            store::leads::suppress(tx, handle, now)?;
+        }
         tx.execute_batch(
             "DELETE FROM plugin_kv;
              DELETE FROM unrouted_webhooks;

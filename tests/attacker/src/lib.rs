@@ -8,7 +8,9 @@
 //! - `clock-loop`: asks the clock the time forever (the cheapest allowed call);
 //! - `huge-error`: fails with a 20 MB error text full of escape sequences;
 //! - `control-send`: returns a reply holding a terminal escape sequence;
-//! - `huge-handover`: hands over with a 1 MB reason holding escape sequences.
+//! - `huge-handover`: hands over with a 1 MB reason holding escape sequences;
+//! - `remember TEXT`: keeps TEXT about the lead in its storage (`lead/<id>/note`), as a
+//!   plugin may: erasure and a person's export must find it.
 //!
 //! The filter hook acts on the lead's handle: `tagflood…` returns 200,000 tags in its
 //! decision, `tagloop…` adds tags one by one with `leads.add-tag` forever; others are kept.
@@ -80,6 +82,10 @@ impl Guest for Attacker {
 
     fn reply(event: Inbound) -> Result<ReplyAction, Error> {
         let text = event.text.trim();
+        if let Some(note) = text.strip_prefix("remember ") {
+            storage::set(&format!("lead/{}/note", event.lead.id), note.as_bytes())?;
+            return Ok(ReplyAction::NoReply);
+        }
         if let Some(n) = text.strip_prefix("storage-flood ") {
             let n: u32 = n.parse().unwrap_or(0);
             for i in 0..n {

@@ -1,0 +1,506 @@
+//! Your data, end to end on the real binary: the raw files read with a byte search (what
+//! `strings` would find), erasure while the engine runs, conversions between keys, wrong
+//! and missing keys, retention by age, a person's export, purge, and no connection to
+//! anywhere unless a service is configured.
+
+mod support;
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use support::{Sandbox, plugin_wasm};
+
+const KEY: &str = "correct horse battery staple";
+const NEW_KEY: &str = "a different horse, staple and battery";
+
+/// What the demo stores about mara.fit, each of which must be findable before an erasure
+/// in a plain file and nowhere after it: her fields, her message, the messages sent to
+/// her, and what a plugin kept about her.
+const MARA: &[&str] = &[
+    "mara.fit",
+    "Mara Keller",
+    "mara@example.com",
+    "+491512345678",
+    "Met at the Berlin expo",
+    "Online fitness coach for busy parents",
+    "Sounds interesting. How much does it cost",
+    "Thanks for your message",
+    "Hey Mara",
+    "private-note-about-mara",
+];
+
+/// The demo, run with `key` (if any), and a plugin that keeps a note about mara.fit in its
+/// storage.
+fn demo(key: Option<&str>) -> Sandbox {
+    let mut sandbox = Sandbox::new("");
+    if let Some(key) = key {
+        sandbox.env.push(("OUTREACH_DB_KEY".into(), key.into()));
+    }
+    sandbox.ok(&["demo"]);
+    let attacker = plugin_wasm("outreach_fixture_attacker.wasm");
+    sandbox.ok(&["plugin", "install", &attacker, "--grant-requested"]);
+    sandbox.ok(&[
+        "inbox",
+        "push",
+        "mara.fit",
+        "remember private-note-about-mara",
+    ]);
+    sandbox.ok(&["run", "--until-idle"]);
+    sandbox
+}
+
+/// Every file the product keeps beside the database: the file, its WAL and shared memory,
+/// the compiled-plugin cache.
+fn raw_files(sandbox: &Sandbox) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![sandbox.dir.path().to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if name.starts_with("outreach.db")
+                || path
+                    .components()
+                    .any(|c| c.as_os_str() == ".outreach-cache")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// The values of `needles` found in any raw file, with the file.
+fn found_in_raw_files(sandbox: &Sandbox, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in raw_files(sandbox) {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in needles {
+            if bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes())
+            {
+                found.push(format!("{needle:?} in {}", file.display()));
+            }
+        }
+    }
+    found
+}
+
+fn export(sandbox: &Sandbox) -> Value {
+    serde_json::from_str(&sandbox.ok(&["export"])).unwrap()
+}
+
+#[test]
+fn a_forgotten_lead_leaves_no_byte_in_the_raw_files_even_while_the_engine_runs() {
+    let mut sandbox = demo(None);
+    sandbox.at("2026-11-27T10:00:00Z");
+    let missing: Vec<_> = MARA
+        .iter()
+        .filter(|value| found_in_raw_files(&sandbox, &[value]).is_empty())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the test needs every value in the plain file first; missing {missing:?}"
+    );
+    // The engine keeps the database (and its WAL) open throughout.
+    let mut engine = sandbox.command(&["run"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = sandbox.ok(&["leads", "forget", "mara.fit"]);
+    assert!(out.contains("forgot @mara.fit"), "{out}");
+    let left = found_in_raw_files(&sandbox, MARA);
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    assert!(left.is_empty(), "left after the erasure: {left:#?}");
+    // The audit says it happened without naming her.
+    let audit = serde_json::to_string(&sandbox.audit()).unwrap();
+    assert!(audit.contains("leads.forget"), "{audit}");
+}
+
+#[test]
+fn with_a_key_nothing_readable_is_in_the_files_before_or_after_a_forget() {
+    let sandbox = demo(Some(KEY));
+    assert_eq!(found_in_raw_files(&sandbox, MARA), Vec::<String>::new());
+    for other in [
+        "jonas@example.com",
+        "Lena Vogt",
+        "STOP",
+        "Can I talk to a real person",
+    ] {
+        assert_eq!(found_in_raw_files(&sandbox, &[other]), Vec::<String>::new());
+    }
+    // It is all there for whoever has the key.
+    assert_eq!(
+        sandbox.lead("mara.fit")["lead"]["email"],
+        "mara@example.com"
+    );
+    sandbox.ok(&["leads", "forget", "mara.fit"]);
+    assert_eq!(found_in_raw_files(&sandbox, MARA), Vec::<String>::new());
+    assert!(
+        sandbox
+            .fails(&["leads", "show", "mara.fit"])
+            .contains("mara.fit")
+    );
+    let status = sandbox.ok(&["db", "status"]);
+    assert!(status.contains(": encrypted"), "{status}");
+    let doctor = sandbox.ok(&["doctor"]);
+    assert!(doctor.contains("encryption: encrypted"), "{doctor}");
+}
+
+#[test]
+fn encrypt_rekey_and_decrypt_round_trip_with_nothing_lost() {
+    let mut sandbox = demo(None);
+    sandbox.at("2026-11-27T10:00:00Z");
+    let before = export(&sandbox);
+    assert!(before["leads"].as_array().unwrap().len() >= 6);
+
+    sandbox.env.push(("OUTREACH_DB_KEY".into(), KEY.into()));
+    let out = sandbox.ok(&["db", "encrypt"]);
+    assert!(out.contains("encrypted outreach.db"), "{out}");
+    assert!(found_in_raw_files(&sandbox, &["mara@example.com", "Mara Keller"]).is_empty());
+    assert_eq!(export(&sandbox), before);
+
+    sandbox
+        .env
+        .push(("OUTREACH_DB_NEW_KEY".into(), NEW_KEY.into()));
+    sandbox.ok(&["db", "rekey"]);
+    // The old key no longer opens it; the new one does, with everything in it.
+    let refused = sandbox.fails(&["leads", "list"]);
+    assert!(refused.contains("is not this database's key"), "{refused}");
+    sandbox
+        .env
+        .retain(|(name, _)| !name.starts_with("OUTREACH_DB"));
+    sandbox.env.push(("OUTREACH_DB_KEY".into(), NEW_KEY.into()));
+    assert_eq!(export(&sandbox), before);
+
+    sandbox.ok(&["db", "decrypt"]);
+    sandbox.env.clear();
+    assert_eq!(export(&sandbox), before);
+    assert!(!found_in_raw_files(&sandbox, &["mara@example.com"]).is_empty());
+    // The engine carries on where it was.
+    sandbox.ok(&["run", "--until-idle"]);
+}
+
+#[test]
+fn a_wrong_or_missing_key_is_one_clear_error_and_the_file_is_untouched() {
+    let mut sandbox = demo(Some(KEY));
+    let db = sandbox.path("outreach.db");
+    let original = std::fs::read(&db).unwrap();
+
+    sandbox.env.clear();
+    let error = sandbox.fails(&["leads", "list"]);
+    assert!(
+        error.contains("outreach.db is encrypted: set OUTREACH_DB_KEY"),
+        "{error}"
+    );
+    sandbox.env.push(("OUTREACH_DB_KEY".into(), NEW_KEY.into()));
+    for args in [
+        &["leads", "list"][..],
+        &["run", "--until-idle"],
+        &["db", "decrypt"],
+    ] {
+        let error = sandbox.fails(args);
+        assert!(
+            error.contains("is not this database's key"),
+            "{args:?}: {error}"
+        );
+        assert!(!error.contains("panicked"), "{error}");
+        assert!(
+            !error.contains(NEW_KEY),
+            "the key is never printed: {error}"
+        );
+    }
+    sandbox.env = vec![("OUTREACH_DB_KEY".into(), "short".into())];
+    assert!(
+        sandbox
+            .fails(&["leads", "list"])
+            .contains("shorter than 16")
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        original,
+        "the file is as it was"
+    );
+
+    // A conversion that cannot write its new file leaves the original alone.
+    sandbox.env = vec![
+        ("OUTREACH_DB_KEY".into(), KEY.into()),
+        ("OUTREACH_DB_NEW_KEY".into(), NEW_KEY.into()),
+    ];
+    std::fs::create_dir(sandbox.path("outreach.db-converting")).unwrap();
+    sandbox.fails(&["db", "rekey"]);
+    assert_eq!(std::fs::read(&db).unwrap(), original);
+    sandbox.env.truncate(1);
+    assert_eq!(sandbox.lead("mara.fit")["lead"]["name"], "Mara Keller");
+
+    // A plain file with a key set is refused, not half-encrypted.
+    let mut plain = demo(None);
+    plain.env.push(("OUTREACH_DB_KEY".into(), KEY.into()));
+    let error = plain.fails(&["leads", "list"]);
+    assert!(error.contains("run `outreach db encrypt`"), "{error}");
+}
+
+#[test]
+fn a_person_gets_everything_held_about_them_and_the_export_has_storage_and_accounts() {
+    let mut sandbox = demo(None);
+    sandbox.env.push((
+        "OUTREACH_SECRET_KEY".into(),
+        "a secret key of some length".into(),
+    ));
+    sandbox.env.push((
+        "BRIDGE_SECRET".into(),
+        "bridge-secret-never-exported".into(),
+    ));
+    sandbox.ok(&[
+        "account",
+        "add",
+        "relay",
+        "--channel",
+        "bridge",
+        "--bridge-url",
+        "http://127.0.0.1:9/send",
+        "--secret-env",
+        "BRIDGE_SECRET",
+    ]);
+
+    let record: Value =
+        serde_json::from_str(&sandbox.ok(&["leads", "export", "mara.fit"])).unwrap();
+    assert_eq!(record["lead"]["email"], "mara@example.com");
+    assert_eq!(
+        record["lead"]["custom"]["bio"],
+        "Online fitness coach for busy parents"
+    );
+    let texts: Vec<&str> = record["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.contains("How much does it cost")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Thanks for your message")),
+        "{texts:?}"
+    );
+    assert!(!record["events"].as_array().unwrap().is_empty());
+    assert!(!record["event_results"].as_array().unwrap().is_empty());
+    assert!(!record["follow_ups"].as_array().unwrap().is_empty());
+    assert!(!record["audit"].as_array().unwrap().is_empty());
+    assert_eq!(record["consent"]["do_not_contact"], false);
+    let storage = &record["plugin_storage"][0];
+    assert_eq!(storage["plugin"], "attacker");
+    assert_eq!(storage["value"], "private-note-about-mara");
+    // Only hers: nothing of another lead.
+    let text = record.to_string();
+    assert!(!text.contains("jonas") && !text.contains("Lena"), "{text}");
+
+    let opted_out: Value =
+        serde_json::from_str(&sandbox.ok(&["leads", "export", "jonas_builds"])).unwrap();
+    assert_eq!(opted_out["consent"]["do_not_contact"], true);
+
+    let all = sandbox.ok(&["export"]);
+    assert!(!all.contains("bridge-secret-never-exported"), "{all}");
+    let all: Value = serde_json::from_str(&all).unwrap();
+    let accounts: Vec<&str> = all["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(accounts, ["default", "relay"]);
+    assert_eq!(all["accounts"][1]["has_credentials"], true);
+    assert_eq!(all["plugin_storage"][0]["value"], "private-note-about-mara");
+}
+
+#[test]
+fn purge_all_deletes_everyone_and_says_what_it_removed() {
+    let sandbox = demo(None);
+    let out = sandbox.ok(&["purge", "--all"]);
+    assert!(out.contains("purged 6 leads"), "{out}");
+    assert!(
+        out.contains("messages") && out.contains("audit rows"),
+        "{out}"
+    );
+    assert_eq!(sandbox.json(&["leads", "list"]), Value::Array(vec![]));
+    assert_eq!(
+        found_in_raw_files(
+            &sandbox,
+            &[
+                "mara.fit",
+                "jonas@example.com",
+                "How much does it cost",
+                "private-note-about-mara"
+            ]
+        ),
+        Vec::<String>::new()
+    );
+    // Configuration stays; the opt-out stays suppressed.
+    assert!(sandbox.ok(&["plugin", "list"]).contains("ai-reply"));
+    sandbox.ok(&["inbox", "push", "jonas_builds", "hello again"]);
+    assert_eq!(
+        sandbox.lead("jonas_builds")["lead"]["status"],
+        "do-not-contact"
+    );
+    let audit = sandbox.audit();
+    assert_eq!(audit[0]["action"], "purge.all");
+    assert!(audit[0]["detail"].as_str().unwrap().contains("6 leads"));
+}
+
+/// The demo's data, made on the first of January, looked at later with these settings.
+fn aged_demo(retention: &str) -> Sandbox {
+    let mut sandbox = Sandbox::new(retention);
+    sandbox.at("2026-01-01T10:00:00Z");
+    sandbox.ok(&["demo"]);
+    sandbox
+}
+
+#[test]
+fn retention_deletes_what_is_old_enough_in_the_engine_and_audits_counts_only() {
+    let mut sandbox = aged_demo(
+        "[retention]\nmessages_days = 30\nevents_days = 30\naudit_days = 30\nunanswered_leads_days = 60\n",
+    );
+    let leads_before = sandbox.json(&["leads", "list"]).as_array().unwrap().len();
+    sandbox.at("2026-02-15T10:00:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    let mara = sandbox.conversation("mara.fit");
+    assert!(
+        !mara.iter().any(|m| m.contains("How much does it cost")),
+        "a 45-day-old message is gone: {mara:?}"
+    );
+    // 2026-01-16T10:00:00Z: 30 days before the run.
+    const CUTOFF_MS: i64 = 1_768_557_600_000;
+    let events = sandbox.json(&["events"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["created_at"].as_i64().unwrap() >= CUTOFF_MS),
+        "{events}"
+    );
+    // Nobody forgotten yet: 45 days is under the 60 for unanswered leads.
+    assert_eq!(
+        sandbox.json(&["leads", "list"]).as_array().unwrap().len(),
+        leads_before
+    );
+    let audit = sandbox.audit();
+    assert!(
+        audit.iter().all(|r| r["at"].as_i64().unwrap() >= CUTOFF_MS),
+        "no audit row older than 30 days: {audit:?}"
+    );
+    let purge = audit
+        .iter()
+        .find(|r| r["action"] == "retention.purge")
+        .expect("the purge is audited");
+    let detail = purge["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("messages") && detail.contains("events"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("mara") && !detail.contains("How much"),
+        "{detail}"
+    );
+
+    // 75 days on, the leads who never wrote back and were not written to since go (the two
+    // the scorer filtered out); those who wrote back, or are still being followed up, stay.
+    sandbox.at("2026-03-17T10:00:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    let mut left: Vec<String> = sandbox
+        .json(&["leads", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["handle"].as_str().unwrap().to_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["anna.agency", "jonas_builds", "lena.studio", "mara.fit"],
+        "{left:?}"
+    );
+    let audit = serde_json::to_string(&sandbox.audit()).unwrap();
+    assert!(audit.contains("deleted 2 leads"), "{audit}");
+}
+
+#[test]
+fn without_retention_settings_nothing_is_deleted_by_age() {
+    let mut sandbox = aged_demo("");
+    let messages = |s: &Sandbox| s.conversation("mara.fit").len();
+    let before = (messages(&sandbox), sandbox.audit().len());
+    sandbox.at("2028-01-01T10:00:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    assert!(messages(&sandbox) >= before.0);
+    assert!(sandbox.audit().len() >= before.1);
+    assert!(
+        sandbox
+            .fails(&["purge"])
+            .contains("no [retention] settings")
+    );
+}
+
+/// The connect() calls of `outreach ARGS` in `sandbox`, as strace reports them.
+fn connections(sandbox: &Sandbox, args: &[&str]) -> Vec<String> {
+    let trace = sandbox.path("connect.trace");
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=connect", "-o"])
+        .arg(&trace)
+        .arg(support::BIN)
+        .args(args)
+        .current_dir(sandbox.dir.path());
+    let command = sandbox.command(args);
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    let out = cmd
+        .output()
+        .expect("strace runs (.ci/run installs it): it observes the connections");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains("AF_INET"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn nothing_leaves_the_machine_without_an_ai_key_or_a_real_channel() {
+    let sandbox = Sandbox::new("");
+    assert_eq!(connections(&sandbox, &["demo"]), Vec::<String>::new());
+    for args in [
+        &["inbox", "push", "mara.fit", "is this still on?"][..],
+        &["run", "--until-idle"],
+        &["doctor"],
+    ] {
+        assert_eq!(
+            connections(&sandbox, args),
+            Vec::<String>::new(),
+            "{args:?}"
+        );
+    }
+
+    // The observation works: with a key, the AI reply is asked of the configured endpoint.
+    let mut online = Sandbox::new("[ai]\nbase_url = \"http://127.0.0.1:9/v1\"\nretries = 0\n");
+    online
+        .env
+        .push(("OPENROUTER_API_KEY".into(), "sk-or-test".into()));
+    let seen = connections(&online, &["demo"]);
+    assert!(
+        seen.iter().any(|line| line.contains("127.0.0.1")),
+        "{seen:?}"
+    );
+}
