@@ -154,8 +154,13 @@ fn forgetting_a_lead_erases_everything_keyed_to_them() {
             .all(|e| e["lead"] != "kim")
     );
     // The record of processing stays, without the lead.
+    // Plus one row for the erasure itself, naming no one.
     let audit = sandbox.audit();
-    assert_eq!(audit.len(), audit_before);
+    assert_eq!(audit.len(), audit_before + 1);
+    let erasure = audit.last().unwrap();
+    assert_eq!(erasure["plugin"], "operator");
+    assert_eq!(erasure["action"], "leads.forget");
+    assert!(erasure["lead"].is_null());
     assert!(
         audit
             .iter()

@@ -504,3 +504,76 @@ fn nothing_leaves_the_machine_without_an_ai_key_or_a_real_channel() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn removing_an_account_erases_its_leads_and_credentials_from_the_raw_files() {
+    let mut sandbox = Sandbox::new("");
+    sandbox.env.extend([
+        (
+            "OUTREACH_SECRET_KEY".into(),
+            "a secret key of some length".into(),
+        ),
+        ("BRIDGE_SECRET".into(), "bridge-secret-0123456789".into()),
+    ]);
+    sandbox.ok(&[
+        "account",
+        "add",
+        "relay",
+        "--channel",
+        "bridge",
+        "--bridge-url",
+        "http://127.0.0.1:9/send",
+        "--secret-env",
+        "BRIDGE_SECRET",
+    ]);
+    let csv = sandbox.write(
+        "relay.csv",
+        "handle,name,email\nrelay_person,Rhea Relay,rhea@relay.example\n",
+    );
+    sandbox.ok(&[
+        "leads",
+        "import",
+        csv.to_str().unwrap(),
+        "--account",
+        "relay",
+    ]);
+    let csv = sandbox.write("own.csv", "handle,name\nsandbox_person,Sam Sandbox\n");
+    sandbox.ok(&["leads", "import", csv.to_str().unwrap()]);
+    let sealed: Vec<u8> = {
+        let conn = rusqlite::Connection::open(sandbox.path("outreach.db")).unwrap();
+        conn.query_row(
+            "SELECT credentials FROM accounts WHERE name = 'relay'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let sealed = &sealed[..24];
+    std::fs::remove_file(&csv).unwrap();
+    std::fs::remove_file(sandbox.path("relay.csv")).unwrap();
+
+    let out = sandbox.ok(&["account", "remove", "relay"]);
+    assert!(out.contains("1 leads"), "{out}");
+    assert_eq!(
+        found_in_raw_files(
+            &sandbox,
+            &["relay_person", "Rhea Relay", "rhea@relay.example"]
+        ),
+        Vec::<String>::new()
+    );
+    let raw: Vec<u8> = std::fs::read(sandbox.path("outreach.db")).unwrap();
+    assert!(
+        !raw.windows(sealed.len()).any(|w| w == sealed),
+        "the sealed credentials are gone too"
+    );
+    assert!(sandbox.ok(&["account", "list"]).contains("default"));
+    assert_eq!(
+        sandbox.lead("sandbox_person")["lead"]["name"],
+        "Sam Sandbox"
+    );
+    assert!(
+        sandbox
+            .fails(&["account", "remove", "default"])
+            .contains("cannot be removed")
+    );
+}

@@ -14,14 +14,17 @@
 //! (e) the resident memory of 1,000 live instances of a bundled plugin ([`live`]);
 //! (f) the 1M-lead import beside `sqlite3 .import` on the same generated file ([`import`]);
 //! (g) with (d), at each size: inbound messages stored per second on the history the flow
-//!     left, beside an empty database ([`webhooks`]).
+//!     left, beside an empty database ([`webhooks`]);
+//! (h) what encryption at rest costs: the (b) flow and a 100k-lead import on a file
+//!     encrypted with SQLCipher, as ratios to the same on a plain file ([`encryption`]).
 //!
 //! Environment, for a quicker run (defaults are the real sizes):
-//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f`: the sections to run (default all);
+//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h`: the sections to run (default all);
 //! - `OUTREACH_BENCH_LEADS=10000,100000`: the lead counts of (d);
 //! - `OUTREACH_BENCH_INSTANCES=1000`: the live instances of (e);
 //! - `OUTREACH_BENCH_IMPORT_ROWS=1000000`: the rows of (f)'s file.
 
+mod encryption;
 mod import;
 mod languages;
 mod live;
@@ -42,6 +45,7 @@ use outreach::runtime::bindings::outreach::plugin::{ai, messaging, settings};
 use outreach::runtime::bindings::{wit, wit_hooks};
 use outreach::runtime::host::{CallContext, HostServices, HostState};
 use outreach::runtime::{HookFailure, HookInput, HookOutput, Limits, Runtime, bundled, sha256_hex};
+use outreach::store::cipher::DbKey;
 use outreach::store::{self, Db};
 
 const LEADS: usize = 300;
@@ -78,11 +82,17 @@ fn main() -> anyhow::Result<()> {
         if section("d") {
             scale::bench(&runtime).await?;
         }
+        if section("h") {
+            encryption::bench_flow(&runtime).await?;
+        }
         anyhow::Ok(())
     })?;
     drop(rt);
     if section("f") {
         import::bench()?;
+    }
+    if section("h") {
+        encryption::bench_import()?;
     }
     Ok(())
 }
@@ -398,15 +408,16 @@ impl FlowRun {
 }
 
 /// Imports `leads` leads (one transaction) and their inbound messages, then runs the engine
-/// until idle.
+/// until idle, on a database file encrypted with `key` if there is one.
 async fn run_flow(
     runtime: &Arc<Runtime>,
     executor: Executor,
     db_file: &std::path::Path,
     leads: usize,
+    key: Option<&DbKey>,
 ) -> anyhow::Result<FlowRun> {
     let populating = Instant::now();
-    let services = services(Db::open(db_file, None)?);
+    let services = services(Db::open(db_file, key)?);
     for name in ["lead-scorer", "ai-reply"] {
         install(runtime, &services, bundled::find(name).unwrap().wasm).await?;
     }
@@ -472,6 +483,7 @@ async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
             Executor::Wasm(runtime.clone()),
             &file("wasm"),
             LEADS,
+            None,
         )
         .await?;
         wasm.push(run.events_per_sec());
@@ -480,6 +492,7 @@ async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
             Executor::Native(native.clone()),
             &file("native"),
             LEADS,
+            None,
         )
         .await?;
         rust.push(run.events_per_sec());

@@ -19,7 +19,7 @@ use super::{env_counts, proc_status_kib, thousands};
 const DEFAULT_ROWS: usize = 1_000_000;
 
 /// Writes `rows` valid leads with unique handles, every standard column and one custom one.
-fn write_csv(path: &Path, rows: usize) -> anyhow::Result<()> {
+pub fn write_csv(path: &Path, rows: usize) -> anyhow::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     writeln!(out, "handle,name,email,phone,tags,notes,company")?;
     for i in 0..rows {
@@ -32,18 +32,18 @@ fn write_csv(path: &Path, rows: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Measured {
-    status: ExitStatus,
-    elapsed: Duration,
+pub struct Measured {
+    pub status: ExitStatus,
+    pub elapsed: Duration,
     /// Peak resident set of the process, in KiB (0 when it could not be read).
     peak_kib: u64,
-    stdout: String,
-    stderr: String,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `command` to its end, timing it and sampling its peak RSS; output goes to files in
 /// `dir`, so a chatty process cannot block on a full pipe.
-fn measure(mut command: Command, dir: &Path, name: &str) -> anyhow::Result<Measured> {
+pub fn measure(mut command: Command, dir: &Path, name: &str) -> anyhow::Result<Measured> {
     let (out_path, err_path) = (
         dir.join(format!("{name}.stdout")),
         dir.join(format!("{name}.stderr")),

@@ -33,6 +33,7 @@ pub async fn bench(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
             Executor::Wasm(runtime.clone()),
             &file("wasm"),
             leads,
+            None,
         )
         .await?;
         let rust = run_flow(
@@ -40,6 +41,7 @@ pub async fn bench(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
             Executor::Native(native.clone()),
             &file("native"),
             leads,
+            None,
         )
         .await?;
         let line = |name: &str, run: &FlowRun| {

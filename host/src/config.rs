@@ -459,6 +459,7 @@ mod tests {
         }
         validate("[ai]\nbase_url = \"http://127.0.0.1:9000/api/v1\"\n").unwrap();
         validate("[limits]\nhost_calls = 100000000\ntext_chars = 16\ninstances = 10000\n").unwrap();
+        validate("[retention]\nmessages_days = 1\nevents_days = 90\naudit_days = 36500\n").unwrap();
     }
 
     #[test]
@@ -484,6 +485,9 @@ mod tests {
             ("limits", "text_chars = 100001"),
             ("limits", "instances = 0"),
             ("limits", "instances = 10001"),
+            ("retention", "messages_days = 0"),
+            ("retention", "audit_days = 36501"),
+            ("retention", "unanswered_leads_days = 0"),
         ] {
             let err = validate(&format!("[{section}]\n{setting}\n"))
                 .expect_err(setting)

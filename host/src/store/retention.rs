@@ -255,3 +255,84 @@ pub fn set_last_run(conn: &Connection, at: Millis) -> anyhow::Result<()> {
     .execute([at.to_string()])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::HOUR;
+
+    fn audit_rows(db: &Db, times: impl IntoIterator<Item = Millis>) {
+        db.write(|tx| {
+            for at in times {
+                audit(tx, "test", &Purged::default(), at)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn audit_times(db: &Db) -> Vec<Millis> {
+        db.read(|c| {
+            Ok(
+                c.prepare("SELECT at FROM audit WHERE action = 'test' ORDER BY id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn deletes_exactly_the_old_rows_across_many_batches() {
+        let db = Db::open_in_memory().unwrap();
+        // Five batches' worth of hourly rows, then a few out of order (an old time
+        // written late), which a later run finds once its batch is reached.
+        let rows = 5 * BATCH;
+        audit_rows(&db, (0..rows).map(|i| i * HOUR));
+        audit_rows(&db, [HOUR, 2 * rows * HOUR]);
+        let settings = RetentionConfig {
+            audit_days: Some(1),
+            ..Default::default()
+        };
+        let now = (rows / 2) * HOUR + DAY;
+        let purged = apply(&db, &settings, now).unwrap();
+        let left = audit_times(&db);
+        assert_eq!(purged.audit, (rows / 2) as u64);
+        assert!(left.iter().take(left.len() - 2).all(|&at| at >= now - DAY));
+        assert_eq!(left.len() as i64, rows - rows / 2 + 2);
+
+        // Later, past everything but the last row: the late old row goes too, and so
+        // does the first run's own audit row.
+        let purged = apply(&db, &settings, 2 * rows * HOUR).unwrap();
+        assert_eq!(purged.audit, (rows - rows / 2 + 1 + 1) as u64);
+        assert_eq!(audit_times(&db), [2 * rows * HOUR]);
+    }
+
+    #[test]
+    fn queued_messages_and_unfinished_events_are_never_deleted_by_age() {
+        let db = Db::open_in_memory().unwrap();
+        db.write(|tx| {
+            let lead = store::leads::get_or_create(tx, 1, "old", 0)?;
+            tx.execute(
+                "INSERT INTO outbox (idempotency_key, lead_id, plugin, text, status, created_at, not_before)
+                 VALUES ('k', ?1, 'p', 'still to send', 'queued', 0, 0)",
+                [lead.id],
+            )?;
+            tx.execute(
+                "INSERT INTO events (kind, lead_id, payload, created_at, next_attempt_at)
+                 VALUES ('inbound', ?1, '{}', 0, 0)",
+                [lead.id],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let settings = RetentionConfig {
+            messages_days: Some(1),
+            events_days: Some(1),
+            unanswered_leads_days: Some(1),
+            ..Default::default()
+        };
+        let purged = apply(&db, &settings, 1000 * DAY).unwrap();
+        assert_eq!(purged, Purged::default());
+    }
+}
