@@ -10,6 +10,12 @@ use serde::{Serialize, Serializer};
 
 use crate::leads::Lead;
 
+/// The permission, purpose-limit, personal-field, do-not-contact and messaging-window rules,
+/// in one pure file shared with the SDK's fake host: both compile the same source, so a
+/// plugin's unit tests and the real host cannot disagree.
+#[path = "../../sdk/src/policy.rs"]
+pub mod policy;
+
 /// A permission a plugin requests in its manifest and the user grants (the WIT `permission`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Permission {
@@ -92,7 +98,7 @@ impl FromStr for Permission {
 /// for a do-not-contact lead.
 pub fn project_lead(lead: &Lead, pii_granted: bool) -> Lead {
     let mut seen = lead.clone();
-    if !pii_granted || lead.is_do_not_contact() {
+    if !policy::shows_personal_fields(pii_granted, lead.is_do_not_contact()) {
         seen.email = None;
         seen.phone = None;
         seen.notes = None;

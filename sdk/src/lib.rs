@@ -58,6 +58,7 @@ mod lead;
 pub mod leads;
 pub mod log;
 pub mod messaging;
+pub mod policy;
 mod plugin;
 pub mod settings;
 pub mod storage;

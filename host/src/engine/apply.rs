@@ -10,6 +10,7 @@ use super::dispatch::FILTERED_OUT;
 use crate::clock::{MINUTE, Millis};
 use crate::config::LimitsConfig;
 use crate::consent::Permission;
+use crate::consent::policy::{self, Call, Reach, Refusal};
 use crate::leads::{Lead, LeadStatus, valid_tag};
 use crate::runtime::HookOutput;
 use crate::runtime::bindings::wit_hooks::{FilterDecision, FollowUpAction, ReplyAction};
@@ -124,16 +125,19 @@ fn queue_returned_message(
     text: &str,
     now: Millis,
 ) -> anyhow::Result<Result<bool, String>> {
-    let denial = if !store::plugins::is_granted(tx, plugin, Permission::MessagesSend)? {
-        Some("permission messages:send not granted".to_owned())
-    } else if lead.is_do_not_contact() {
-        Some("lead is do-not-contact".to_owned())
-    } else if !crate::channels::window_open(tx, lead, now)? {
-        Some(crate::runtime::host::WINDOW_CLOSED.to_owned())
-    } else {
-        validate_text(text)
+    // The rules of `messaging.send`, for the event's own lead.
+    let granted = store::plugins::is_granted(tx, plugin, Permission::MessagesSend)?;
+    let rules = policy::check_grants(Call::MessagingSend, Reach::EventLead, |_| granted)
+        .and_then(|()| policy::conversation_open(lead.is_do_not_contact()));
+    let denial = match rules {
+        Err(Refusal::NotGranted(permission)) => Some(format!("permission {permission} not granted")),
+        Err(refusal) => Some(refusal.message()),
+        Ok(()) if !crate::channels::window_open(tx, lead, now)? => {
+            Some(Refusal::WindowClosed.message())
+        }
+        Ok(()) => validate_text(text)
             .err()
-            .map(|e| crate::runtime::bindings::describe(&e))
+            .map(|e| crate::runtime::bindings::describe(&e)),
     };
     let entry = store::audit::Entry {
         plugin,

@@ -1,23 +1,38 @@
-//! The fake host's side of every host call, with the real host's rules: permission
-//! checks, personal fields hidden, do-not-contact honoured, limits and caps applied.
+//! The fake host's side of every host call, under the real host's rules ([`policy`], the
+//! same source the host compiles): permissions and the purpose limit, personal fields
+//! hidden, do-not-contact honoured, caps applied.
 
 use super::{FakeHost, State};
 use crate::host::HostApi;
+use crate::policy::{self, Call, HISTORY_CAP, QUERY_CAP, Reach, Refusal};
 use crate::{
-    Error, GenerateRequest, Generated, Lead, LeadQuery, LeadStatus, Level, Message, Permission,
-    Result,
+    Error, GenerateRequest, Generated, Lead, LeadQuery, LeadStatus, Level, Message, Result,
 };
 
-const QUERY_CAP: usize = 500;
-const HISTORY_CAP: usize = 50;
+fn refused(refusal: Refusal) -> Error {
+    match refusal {
+        Refusal::NotGranted(permission) => Error::PermissionDenied(permission),
+        refusal if refusal.is_unavailable() => Error::Unavailable(refusal.message()),
+        refusal => Error::Invalid(refusal.message()),
+    }
+}
 
 impl State {
-    fn require(&self, permission: Permission) -> Result<()> {
-        if self.granted.contains(&permission) {
-            Ok(())
-        } else {
-            Err(Error::PermissionDenied(permission))
-        }
+    /// The permissions `call` on `lead` needs; with no event lead set, every lead counts
+    /// as the event's.
+    fn permit(&self, call: Call, lead: Option<u64>) -> Result<()> {
+        let reach = match (lead, self.event_lead) {
+            (Some(_), None) => Reach::EventLead,
+            (lead, event_lead) => Reach::of(lead, event_lead),
+        };
+        policy::check_grants(call, reach, |p| self.granted.contains(&p)).map_err(refused)
+    }
+
+    /// The lead, unless their conversation is closed to plugins.
+    fn contactable(&self, id: u64) -> Result<&Lead> {
+        let lead = self.known_lead(id)?;
+        policy::conversation_open(lead.status == LeadStatus::DoNotContact).map_err(refused)?;
+        Ok(lead)
     }
 
     fn known_lead(&self, id: u64) -> Result<&Lead> {
@@ -27,9 +42,8 @@ impl State {
     /// The lead as the plugin may see it.
     fn project(&self, lead: &Lead) -> Lead {
         let mut seen = lead.clone();
-        if !self.granted.contains(&Permission::LeadsReadPii)
-            || lead.status == LeadStatus::DoNotContact
-        {
+        let pii = self.granted.contains(&crate::Permission::LeadsReadPii);
+        if !policy::shows_personal_fields(pii, lead.status == LeadStatus::DoNotContact) {
             seen.email = None;
             seen.phone = None;
             seen.notes = None;
@@ -39,7 +53,7 @@ impl State {
     }
 
     fn write_lead(&mut self, id: u64, change: impl FnOnce(&mut Lead) -> Result<()>) -> Result<()> {
-        self.require(Permission::LeadsWrite)?;
+        self.permit(Call::LeadsWrite, Some(id))?;
         change(self.leads.get_mut(&id).ok_or(Error::NotFound)?)
     }
 }
@@ -56,15 +70,16 @@ fn matches(lead: &Lead, query: &LeadQuery) -> bool {
 impl HostApi for FakeHost {
     fn leads_get(&self, id: u64) -> Result<Lead> {
         let s = self.state.borrow();
+        s.permit(Call::LeadsGet, Some(id))?;
         Ok(s.project(s.known_lead(id)?))
     }
 
     fn leads_query(&self, query: &LeadQuery) -> Result<Vec<Lead>> {
         let s = self.state.borrow();
-        s.require(Permission::LeadsRead)?;
+        s.permit(Call::LeadsQuery, None)?;
         let mut found: Vec<&Lead> = s.leads.values().filter(|l| matches(l, query)).collect();
         found.sort_by_key(|l| (l.created_at, l.id));
-        let limit = QUERY_CAP.min(query.limit as usize);
+        let limit = QUERY_CAP.min(query.limit) as usize;
         Ok(found
             .into_iter()
             .take(limit)
@@ -74,11 +89,11 @@ impl HostApi for FakeHost {
 
     fn leads_set_status(&self, id: u64, status: LeadStatus) -> Result<()> {
         self.state.borrow_mut().write_lead(id, |lead| {
-            if lead.status == LeadStatus::DoNotContact && status != LeadStatus::DoNotContact {
-                return Err(Error::Invalid(
-                    "do-not-contact cannot be cleared by a plugin".into(),
-                ));
-            }
+            policy::status_change(
+                lead.status == LeadStatus::DoNotContact,
+                status == LeadStatus::DoNotContact,
+            )
+            .map_err(refused)?;
             lead.status = status;
             Ok(())
         })
@@ -106,10 +121,8 @@ impl HostApi for FakeHost {
     }
 
     fn leads_set_score(&self, id: u64, score: u8) -> Result<()> {
+        policy::score(score).map_err(refused)?;
         self.state.borrow_mut().write_lead(id, |lead| {
-            if score > 100 {
-                return Err(Error::Invalid(format!("score {score} is not 0-100")));
-            }
             lead.score = Some(score);
             Ok(())
         })
@@ -117,19 +130,17 @@ impl HostApi for FakeHost {
 
     fn messaging_history(&self, lead: u64, limit: u32) -> Result<Vec<Message>> {
         let s = self.state.borrow();
-        s.require(Permission::MessagesRead)?;
-        s.known_lead(lead)?;
+        s.permit(Call::MessagingHistory, Some(lead))?;
+        s.contactable(lead)?;
         let all = s.messages.get(&lead).map(Vec::as_slice).unwrap_or_default();
-        let limit = HISTORY_CAP.min(limit as usize);
+        let limit = HISTORY_CAP.min(limit) as usize;
         Ok(all[all.len().saturating_sub(limit)..].to_vec())
     }
 
     fn messaging_send(&self, lead: u64, text: &str) -> Result<()> {
         let mut s = self.state.borrow_mut();
-        s.require(Permission::MessagesSend)?;
-        if s.known_lead(lead)?.status == LeadStatus::DoNotContact {
-            return Err(Error::Unavailable("lead is do-not-contact".into()));
-        }
+        s.permit(Call::MessagingSend, Some(lead))?;
+        s.contactable(lead)?;
         s.sent.push((lead, text.into()));
         Ok(())
     }
@@ -137,7 +148,11 @@ impl HostApi for FakeHost {
     fn ai_generate(&self, request: &GenerateRequest) -> Result<Generated> {
         let ai = {
             let mut s = self.state.borrow_mut();
-            s.require(Permission::AiGenerate)?;
+            // As the host: the event's lead's conversation first, then the permission.
+            if let Some(id) = s.event_lead {
+                s.contactable(id)?;
+            }
+            s.permit(Call::AiGenerate, None)?;
             s.ai_requests.push(request.clone());
             s.ai.clone()
         };
@@ -147,20 +162,20 @@ impl HostApi for FakeHost {
 
     fn storage_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let s = self.state.borrow();
-        s.require(Permission::Storage)?;
+        s.permit(Call::Storage, None)?;
         Ok(s.storage.get(key).cloned())
     }
 
     fn storage_set(&self, key: &str, value: &[u8]) -> Result<()> {
         let mut s = self.state.borrow_mut();
-        s.require(Permission::Storage)?;
+        s.permit(Call::Storage, None)?;
         s.storage.insert(key.into(), value.into());
         Ok(())
     }
 
     fn storage_delete(&self, key: &str) -> Result<()> {
         let mut s = self.state.borrow_mut();
-        s.require(Permission::Storage)?;
+        s.permit(Call::Storage, None)?;
         s.storage.remove(key);
         Ok(())
     }

@@ -34,10 +34,12 @@ type Ai = Rc<dyn Fn(&GenerateRequest) -> Result<Generated>>;
 
 /// A fake outreach host that enforces permissions and lead rules like the real one.
 ///
-/// Cloning gives another handle to the same fake, so a test keeps one to inspect after
-/// [`install`](FakeHost::install)ing it. Differences from the real host: every known lead
-/// is readable with [`leads::get`](crate::leads::get) (the fake does not know which lead
-/// the event is about), the clock stands still, and sent messages are recorded (see
+/// Its rules are the host's own: both compile [`crate::policy`]. Cloning gives another
+/// handle to the same fake, so a test keeps one to inspect after
+/// [`install`](FakeHost::install)ing it. Differences from the real host: unless
+/// [`with_event_lead`](FakeHost::with_event_lead) says which lead the event is about, every
+/// known lead counts as the event's (in reach without `leads:read`); the clock stands
+/// still; the messaging window is always open; and sent messages are recorded (see
 /// [`sent`](FakeHost::sent)) instead of entering an outbox.
 #[derive(Clone)]
 pub struct FakeHost {
@@ -46,6 +48,7 @@ pub struct FakeHost {
 
 struct State {
     granted: Vec<Permission>,
+    event_lead: Option<u64>,
     now: i64,
     leads: BTreeMap<u64, Lead>,
     messages: BTreeMap<u64, Vec<Message>>,
@@ -77,6 +80,7 @@ impl FakeHost {
         });
         let state = State {
             granted: ALL_PERMISSIONS.to_vec(),
+            event_lead: None,
             now: DEFAULT_NOW,
             leads: BTreeMap::new(),
             messages: BTreeMap::new(),
@@ -102,6 +106,12 @@ impl FakeHost {
     /// Appends a message to a lead's history.
     pub fn with_message(self, lead_id: u64, message: Message) -> Self {
         self.edit(|s| s.messages.entry(lead_id).or_default().push(message))
+    }
+
+    /// The lead the hook's event is about: any other lead then needs `leads:read`, as under
+    /// the real host (the purpose limit).
+    pub fn with_event_lead(self, id: u64) -> Self {
+        self.edit(|s| s.event_lead = Some(id))
     }
 
     /// Sets a plugin setting.

@@ -5,6 +5,7 @@
 
 use super::{HostState, storage_failure};
 use crate::ai::AiRequest;
+use crate::consent::policy::Call;
 use crate::consent::{Permission, redact_personal};
 use crate::leads::Lead;
 use crate::runtime::bindings::outreach::plugin::ai::{GenerateRequest, Generated, Host};
@@ -33,8 +34,9 @@ impl HostState {
 impl Host for HostState {
     async fn generate(&mut self, request: GenerateRequest) -> Result<Generated, wit::Error> {
         self.enter()?;
+        let permission = Self::own_permission(Call::AiGenerate);
         let lead = match self.call.event_lead {
-            Some(id) => Some(self.contactable_lead("ai.generate", Permission::AiGenerate, id)?),
+            Some(id) => Some(self.contactable_lead("ai.generate", permission, id)?),
             None => None,
         };
         let account = match &lead {
@@ -49,7 +51,7 @@ impl Host for HostState {
         let recipient = format!("sent to {}", self.services.ai.recipient(model.as_deref()));
         self.check_noting(
             "ai.generate",
-            Permission::AiGenerate,
+            permission,
             self.call.event_lead,
             Some(&recipient),
         )?;

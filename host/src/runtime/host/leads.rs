@@ -2,20 +2,19 @@
 
 use super::{HostState, storage_failure, to_id};
 use crate::consent::Permission;
+use crate::consent::policy::{self, Call, QUERY_CAP};
 use crate::leads::LeadStatus;
 use crate::runtime::bindings::outreach::plugin::leads::{Host, LeadQuery};
 use crate::runtime::bindings::wit;
 use crate::store;
-
-const QUERY_CAP: u32 = 500;
 
 impl HostState {
     /// Checks `leads:write` on a lead in reach and returns it; the caller audits the write
     /// as allowed ([`HostState::wrote`]) once its own checks pass too.
     fn writable_lead(&self, action: &str, id: u64) -> Result<crate::leads::Lead, wit::Error> {
         let id = to_id(id)?;
-        self.reach(action, id)?;
-        self.require(action, Permission::LeadsWrite, Some(id))?;
+        self.reach(action, Call::LeadsWrite, id)?;
+        self.require(action, Self::own_permission(Call::LeadsWrite), Some(id))?;
         self.load_lead(id)
     }
 
@@ -31,7 +30,7 @@ impl Host for HostState {
         if self.call.event_lead == Some(id) {
             self.audit("leads.get", None, Some(id), true, Some("the event's lead"));
         } else {
-            self.check("leads.get", Permission::LeadsRead, Some(id))?;
+            self.reach("leads.get", Call::LeadsGet, id)?;
         }
         let lead = self.load_lead(id)?;
         self.call.saw_lead(id);
@@ -40,7 +39,7 @@ impl Host for HostState {
 
     async fn query(&mut self, query: LeadQuery) -> Result<Vec<wit::Lead>, wit::Error> {
         self.enter()?;
-        self.check("leads.query", Permission::LeadsRead, None)?;
+        self.check("leads.query", Self::own_permission(Call::LeadsQuery), None)?;
         let filter = store::leads::LeadFilter {
             status: query.status.map(LeadStatus::from),
             tag: query.tag,
@@ -69,11 +68,8 @@ impl Host for HostState {
         self.enter()?;
         let lead = self.writable_lead("leads.set-status", id)?;
         let status = LeadStatus::from(status);
-        if lead.is_do_not_contact() && status != LeadStatus::DoNotContact {
-            return Err(wit::Error::Invalid(
-                "a plugin cannot lift do-not-contact".into(),
-            ));
-        }
+        policy::status_change(lead.is_do_not_contact(), status == LeadStatus::DoNotContact)
+            .map_err(super::refused)?;
         self.wrote("leads.set-status", lead.id);
         let now = self.now();
         let reason = format!("set by plugin {}", self.call.plugin);
@@ -117,11 +113,7 @@ impl Host for HostState {
 
     async fn set_score(&mut self, id: u64, score: u8) -> Result<(), wit::Error> {
         self.enter()?;
-        if score > 100 {
-            return Err(wit::Error::Invalid(format!(
-                "score is {score}; it must be 0-100"
-            )));
-        }
+        policy::score(score).map_err(super::refused)?;
         let lead = self.writable_lead("leads.set-score", id)?;
         self.wrote("leads.set-score", lead.id);
         let now = self.now();

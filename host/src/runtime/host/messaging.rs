@@ -2,16 +2,15 @@
 //! hook returns, then put in the outbox under an idempotency key).
 
 use super::{HostState, StagedSend, storage_failure, to_id};
+use crate::consent::policy::{Call, HISTORY_CAP, SENDS_PER_CALL};
 use crate::consent::{Permission, redact_personal};
 use crate::runtime::bindings::outreach::plugin::messaging::Host;
 use crate::runtime::bindings::wit;
 use crate::store;
 
-const HISTORY_CAP: u32 = 50;
 /// Meta's limit for an Instagram text message; the sandbox keeps to it so nothing that works
 /// there fails on the real channel.
 pub const TEXT_MAX_BYTES: usize = 1000;
-const SENDS_PER_CALL: usize = 5;
 
 /// Checks a message text against the channel limits. Line breaks are fine in a DM; other
 /// control characters have no place in one and would act on the terminal that shows it.
@@ -34,9 +33,10 @@ impl Host for HostState {
     async fn history(&mut self, lead: u64, limit: u32) -> Result<Vec<wit::Message>, wit::Error> {
         self.enter()?;
         let id = to_id(lead)?;
-        self.reach("messaging.history", id)?;
-        self.check("messaging.history", Permission::MessagesRead, Some(id))?;
-        let target = self.contactable_lead("messaging.history", Permission::MessagesRead, id)?;
+        let permission = Self::own_permission(Call::MessagingHistory);
+        self.reach("messaging.history", Call::MessagingHistory, id)?;
+        self.check("messaging.history", permission, Some(id))?;
+        let target = self.contactable_lead("messaging.history", permission, id)?;
         let mut messages = self
             .services
             .db
@@ -56,9 +56,10 @@ impl Host for HostState {
     async fn send(&mut self, lead: u64, text: String) -> Result<(), wit::Error> {
         self.enter()?;
         let id = to_id(lead)?;
-        self.reach("messaging.send", id)?;
-        self.require("messaging.send", Permission::MessagesSend, Some(id))?;
-        let target = self.contactable_lead("messaging.send", Permission::MessagesSend, id)?;
+        let permission = Self::own_permission(Call::MessagingSend);
+        self.reach("messaging.send", Call::MessagingSend, id)?;
+        self.require("messaging.send", permission, Some(id))?;
+        let target = self.contactable_lead("messaging.send", permission, id)?;
         self.check_window("messaging.send", &target)?;
         validate_text(&text)?;
         if self.call.staged_sends.len() >= SENDS_PER_CALL {

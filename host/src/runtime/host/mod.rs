@@ -29,6 +29,7 @@ use super::bindings::wit;
 use crate::ai::AiProvider;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::consent::policy::{self, Call, Reach, Refusal};
 use crate::consent::{Permission, project_lead};
 use crate::store::{self, Db};
 
@@ -295,13 +296,20 @@ impl HostState {
         Err(wit::Error::PermissionDenied(permission.into()))
     }
 
-    /// The purpose limit: the event's own lead is in reach of its hook; any other lead
-    /// needs `leads:read`.
-    fn reach(&self, action: &str, lead: i64) -> Result<(), wit::Error> {
-        if self.call.event_lead == Some(lead) {
-            return Ok(());
+    /// The purpose limit ([`policy::purpose_permission`]): the event's own lead is in
+    /// reach of its hook; for any other lead `call` needs `leads:read` (audited with the
+    /// lead either way).
+    fn reach(&self, action: &str, call: Call, lead: i64) -> Result<(), wit::Error> {
+        let reach = Reach::of(Some(lead as u64), self.call.event_lead.map(|id| id as u64));
+        match policy::purpose_permission(call, reach) {
+            Some(permission) => self.check(action, permission, Some(lead)),
+            None => Ok(()),
         }
-        self.check(action, Permission::LeadsRead, Some(lead))
+    }
+
+    /// The permission `call` itself needs, as the policy says.
+    fn own_permission(call: Call) -> Permission {
+        policy::call_permission(call).expect("every call on a lead's data has a permission")
     }
 
     fn load_lead(&self, id: i64) -> Result<crate::leads::Lead, wit::Error> {
@@ -321,16 +329,16 @@ impl HostState {
         id: i64,
     ) -> Result<crate::leads::Lead, wit::Error> {
         let lead = self.load_lead(id)?;
-        if lead.is_do_not_contact() {
+        policy::conversation_open(lead.is_do_not_contact()).map_err(|refusal| {
             self.audit(
                 action,
                 Some(permission),
                 Some(id),
                 false,
-                Some("lead is do-not-contact"),
+                Some(&refusal.message()),
             );
-            return Err(wit::Error::Unavailable("lead is do-not-contact".into()));
-        }
+            refused(refusal)
+        })?;
         Ok(lead)
     }
 
@@ -342,17 +350,16 @@ impl HostState {
             .db
             .read(|c| crate::channels::window_open(c, lead, self.now()))
             .map_err(storage_failure)?;
-        if open {
-            return Ok(());
-        }
-        self.audit(
-            action,
-            Some(Permission::MessagesSend),
-            Some(lead.id),
-            false,
-            Some(WINDOW_CLOSED),
-        );
-        Err(wit::Error::Unavailable(WINDOW_CLOSED.into()))
+        policy::window(open).map_err(|refusal| {
+            self.audit(
+                action,
+                Some(Permission::MessagesSend),
+                Some(lead.id),
+                false,
+                Some(&refusal.message()),
+            );
+            refused(refusal)
+        })
     }
 
     /// The lead as this plugin may see it right now.
@@ -361,8 +368,14 @@ impl HostState {
     }
 }
 
-/// What a plugin is told when the channel's messaging window is closed.
-pub const WINDOW_CLOSED: &str = "messaging window closed";
+/// A refusal of the shared rules, as the plugin sees it.
+fn refused(refusal: Refusal) -> wit::Error {
+    match refusal {
+        Refusal::NotGranted(permission) => wit::Error::PermissionDenied(permission.into()),
+        refusal if refusal.is_unavailable() => wit::Error::Unavailable(refusal.message()),
+        refusal => wit::Error::Invalid(refusal.message()),
+    }
+}
 
 /// A storage failure inside a host call: logged in full for the user, opaque to the plugin.
 fn storage_failure(e: anyhow::Error) -> wit::Error {

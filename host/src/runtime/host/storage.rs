@@ -1,7 +1,7 @@
 //! `outreach:plugin/storage`: a key-value store private to each plugin, with a quota.
 
 use super::{HostState, storage_failure};
-use crate::consent::Permission;
+use crate::consent::policy::Call;
 use crate::runtime::bindings::outreach::plugin::storage::Host;
 use crate::runtime::bindings::wit;
 use crate::store;
@@ -12,7 +12,7 @@ const QUOTA_BYTES: u64 = 1024 * 1024;
 
 impl HostState {
     fn storage_key<'k>(&self, action: &str, key: &'k str) -> Result<&'k str, wit::Error> {
-        self.check(action, Permission::Storage, None)?;
+        self.check(action, Self::own_permission(Call::Storage), None)?;
         if key.is_empty() || key.len() > KEY_MAX_BYTES {
             return Err(wit::Error::Invalid(format!(
                 "a key has 1-{KEY_MAX_BYTES} bytes; got {}",

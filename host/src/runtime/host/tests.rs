@@ -505,3 +505,194 @@ async fn every_lead_a_query_or_get_returned_is_named_in_the_ai_audit() {
     let handles: Vec<_> = f.ai_audit().into_iter().map(|(lead, _)| lead).collect();
     assert_eq!(handles, vec![Some("anna".into()), Some("ben".into())]);
 }
+
+/// What a host call answered, in terms both hosts share.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Done,
+    Denied(Permission),
+    Unavailable,
+    Invalid,
+    NotFound,
+    OverLimit,
+}
+
+fn host_answer<T>(result: Result<T, wit::Error>) -> Answer {
+    match result {
+        Ok(_) => Answer::Done,
+        Err(wit::Error::PermissionDenied(p)) => Answer::Denied(p.into()),
+        Err(wit::Error::Unavailable(_)) => Answer::Unavailable,
+        Err(wit::Error::Invalid(_)) => Answer::Invalid,
+        Err(wit::Error::NotFound) => Answer::NotFound,
+        Err(wit::Error::LimitExceeded(_)) => Answer::OverLimit,
+    }
+}
+
+fn fake_answer<T>(result: outreach_sdk::Result<T>) -> Answer {
+    use outreach_sdk::{Error, Permission as P};
+    match result {
+        Ok(_) => Answer::Done,
+        Err(Error::PermissionDenied(p)) => Answer::Denied(match p {
+            P::LeadsRead => Permission::LeadsRead,
+            P::LeadsReadPii => Permission::LeadsReadPii,
+            P::LeadsWrite => Permission::LeadsWrite,
+            P::MessagesRead => Permission::MessagesRead,
+            P::MessagesSend => Permission::MessagesSend,
+            P::AiGenerate => Permission::AiGenerate,
+            P::Storage => Permission::Storage,
+        }),
+        Err(Error::Unavailable(_)) => Answer::Unavailable,
+        Err(Error::Invalid(_)) => Answer::Invalid,
+        Err(Error::NotFound) => Answer::NotFound,
+        Err(Error::LimitExceeded(_)) => Answer::OverLimit,
+    }
+}
+
+const CASES: [&str; 10] = [
+    "leads.get",
+    "leads.query",
+    "leads.set-score 50",
+    "leads.set-score 101",
+    "leads.set-status contacted",
+    "leads.add-tag",
+    "messaging.history",
+    "messaging.send",
+    "ai.generate",
+    "storage.get",
+];
+
+async fn ask_host(host: &mut HostState, case: &str, lead: u64) -> Answer {
+    match case {
+        "leads.get" => host_answer(leads::Host::get(host, lead).await),
+        "leads.query" => host_answer(
+            leads::Host::query(
+                host,
+                leads::LeadQuery {
+                    status: None,
+                    tag: None,
+                    last_contact_before: None,
+                    limit: 10,
+                },
+            )
+            .await,
+        ),
+        "leads.set-score 50" => host_answer(leads::Host::set_score(host, lead, 50).await),
+        "leads.set-score 101" => host_answer(leads::Host::set_score(host, lead, 101).await),
+        "leads.set-status contacted" => host_answer(
+            leads::Host::set_status(host, lead, wit::LeadStatus::Contacted).await,
+        ),
+        "leads.add-tag" => host_answer(leads::Host::add_tag(host, lead, "vip".into()).await),
+        "messaging.history" => host_answer(messaging::Host::history(host, lead, 10).await),
+        "messaging.send" => host_answer(messaging::Host::send(host, lead, "hi".into()).await),
+        "ai.generate" => host_answer(
+            ai::Host::generate(
+                host,
+                ai::GenerateRequest {
+                    system_prompt: String::new(),
+                    conversation: vec![],
+                    max_tokens: None,
+                },
+            )
+            .await,
+        ),
+        "storage.get" => host_answer(storage::Host::get(host, "k".into()).await),
+        other => unreachable!("{other}"),
+    }
+}
+
+fn ask_fake(case: &str, lead: u64) -> Answer {
+    use outreach_sdk as sdk;
+    match case {
+        "leads.get" => fake_answer(sdk::leads::get(lead)),
+        "leads.query" => fake_answer(sdk::leads::query(&sdk::LeadQuery {
+            status: None,
+            tag: None,
+            last_contact_before: None,
+            limit: 10,
+        })),
+        "leads.set-score 50" => fake_answer(sdk::leads::set_score(lead, 50)),
+        "leads.set-score 101" => fake_answer(sdk::leads::set_score(lead, 101)),
+        "leads.set-status contacted" => {
+            fake_answer(sdk::leads::set_status(lead, sdk::LeadStatus::Contacted))
+        }
+        "leads.add-tag" => fake_answer(sdk::leads::add_tag(lead, "vip")),
+        "messaging.history" => fake_answer(sdk::messaging::history(lead, 10)),
+        "messaging.send" => fake_answer(sdk::messaging::send(lead, "hi")),
+        "ai.generate" => fake_answer(sdk::ai::generate(&sdk::GenerateRequest {
+            system_prompt: String::new(),
+            conversation: vec![],
+            max_tokens: None,
+        })),
+        "storage.get" => fake_answer(sdk::storage::get("k")),
+        other => unreachable!("{other}"),
+    }
+}
+
+/// The same question asked of the real host and of the SDK's fake host (both compile
+/// `consent::policy`): for every set of grants (none, each alone, each with `leads:read`,
+/// all), every call, on the event's lead and on another lead who is or is not
+/// do-not-contact, they give the same answer.
+#[tokio::test]
+async fn the_sdk_fake_host_answers_every_permission_case_as_the_host_does() {
+    use outreach_sdk::testing::{FakeHost, lead};
+    let mut grant_sets: Vec<Vec<Permission>> = vec![vec![], Permission::ALL.to_vec()];
+    for p in Permission::ALL {
+        grant_sets.push(vec![p]);
+        grant_sets.push(vec![Permission::LeadsRead, p]);
+    }
+    let mut asked = 0;
+    for grants in &grant_sets {
+        for other_opted_out in [false, true] {
+            let f = fixture();
+            for p in grants {
+                f.grant(*p);
+            }
+            if other_opted_out {
+                f.db.write(|tx| store::leads::mark_do_not_contact(tx, f.ben, "said stop", 0))
+                    .unwrap();
+            }
+            let (anna, ben) = (f.anna as u64, f.ben as u64);
+            let sdk_grants: Vec<outreach_sdk::Permission> = grants
+                .iter()
+                .map(|p| sdk_permission(*p))
+                .collect();
+            let mut ben_lead = lead(ben, "ben");
+            if other_opted_out {
+                ben_lead.status = outreach_sdk::LeadStatus::DoNotContact;
+            }
+            FakeHost::new()
+                .grant_only(&sdk_grants)
+                .with_event_lead(anna)
+                .with_lead(lead(anna, "anna"))
+                .with_lead(ben_lead)
+                .install();
+            for target in [anna, ben] {
+                for case in CASES {
+                    // A fresh call each time: per-call budgets play no part here.
+                    let from_host = ask_host(&mut f.host(), case, target).await;
+                    let from_fake = ask_fake(case, target);
+                    assert_eq!(
+                        from_host, from_fake,
+                        "{case} on lead {target} (other lead opted out: {other_opted_out}) with {grants:?}"
+                    );
+                    asked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(asked, grant_sets.len() * 2 * 2 * CASES.len());
+}
+
+/// The permission as the SDK's type (the same WIT enum, generated twice).
+fn sdk_permission(permission: Permission) -> outreach_sdk::Permission {
+    use outreach_sdk::Permission as P;
+    match permission {
+        Permission::LeadsRead => P::LeadsRead,
+        Permission::LeadsReadPii => P::LeadsReadPii,
+        Permission::LeadsWrite => P::LeadsWrite,
+        Permission::MessagesRead => P::MessagesRead,
+        Permission::MessagesSend => P::MessagesSend,
+        Permission::AiGenerate => P::AiGenerate,
+        Permission::Storage => P::Storage,
+    }
+}
