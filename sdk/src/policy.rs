@@ -145,7 +145,11 @@ pub fn conversation_open(do_not_contact: bool) -> Result<(), Refusal> {
 
 /// An automated message goes out only while the channel's window is open.
 pub fn window(open: bool) -> Result<(), Refusal> {
-    if open { Ok(()) } else { Err(Refusal::WindowClosed) }
+    if open {
+        Ok(())
+    } else {
+        Err(Refusal::WindowClosed)
+    }
 }
 
 /// A plugin may set any status but may not take a lead off do-not-contact.
@@ -184,7 +188,10 @@ mod tests {
         for call in CALLS {
             assert_eq!(purpose_permission(call, Reach::EventLead), None, "{call:?}");
         }
-        assert_eq!(check_grants(Call::LeadsGet, Reach::EventLead, |_| false), Ok(()));
+        assert_eq!(
+            check_grants(Call::LeadsGet, Reach::EventLead, |_| false),
+            Ok(())
+        );
     }
 
     #[test]
@@ -199,7 +206,8 @@ mod tests {
             Err(Refusal::NotGranted(Permission::MessagesSend))
         );
         assert_eq!(
-            check_grants(Call::LeadsGet, Reach::OtherLead, |p| p == Permission::LeadsRead),
+            check_grants(Call::LeadsGet, Reach::OtherLead, |p| p
+                == Permission::LeadsRead),
             Ok(())
         );
     }
@@ -213,7 +221,10 @@ mod tests {
 
     #[test]
     fn do_not_contact_cannot_be_lifted_or_messaged() {
-        assert_eq!(status_change(true, false), Err(Refusal::CannotLiftDoNotContact));
+        assert_eq!(
+            status_change(true, false),
+            Err(Refusal::CannotLiftDoNotContact)
+        );
         assert_eq!(status_change(false, true), Ok(()));
         assert_eq!(status_change(true, true), Ok(()));
         assert_eq!(conversation_open(true), Err(Refusal::DoNotContact));

@@ -130,7 +130,9 @@ fn queue_returned_message(
     let rules = policy::check_grants(Call::MessagingSend, Reach::EventLead, |_| granted)
         .and_then(|()| policy::conversation_open(lead.is_do_not_contact()));
     let denial = match rules {
-        Err(Refusal::NotGranted(permission)) => Some(format!("permission {permission} not granted")),
+        Err(Refusal::NotGranted(permission)) => {
+            Some(format!("permission {permission} not granted"))
+        }
         Err(refusal) => Some(refusal.message()),
         Ok(()) if !crate::channels::window_open(tx, lead, now)? => {
             Some(Refusal::WindowClosed.message())

@@ -92,7 +92,7 @@ fn changes_are_recorded_and_visible() {
     leads::set_status(1, LeadStatus::Contacted).unwrap();
     assert_eq!(
         leads::set_score(1, 101),
-        Err(Error::Invalid("score 101 is not 0-100".into()))
+        Err(Error::Invalid("score is 101; it must be 0-100".into()))
     );
     assert_eq!(leads::add_tag(9, "x"), Err(Error::NotFound));
     assert_eq!(messaging::send(9, "hi"), Err(Error::NotFound));
@@ -243,4 +243,24 @@ fn a_fake_for_a_plugin_grants_what_its_manifest_requests() {
     // Without leads:read-pii a lead's personal fields are hidden, as by the host.
     let seen = leads::get(1).unwrap();
     assert_eq!((seen.email, seen.custom_fields), (None, vec![]));
+}
+
+#[test]
+fn with_an_event_lead_other_leads_need_leads_read_as_under_the_host() {
+    let host = FakeHost::new()
+        .grant_only(&[Permission::MessagesSend])
+        .with_event_lead(1)
+        .with_lead(lead(1, "ana.fit"))
+        .with_lead(lead(2, "ben"))
+        .install();
+    messaging::send(1, "hi").unwrap();
+    assert_eq!(
+        messaging::send(2, "hi"),
+        Err(Error::PermissionDenied(Permission::LeadsRead))
+    );
+    assert_eq!(
+        leads::get(2).map(|l| l.id),
+        Err(Error::PermissionDenied(Permission::LeadsRead))
+    );
+    assert_eq!(host.sent(), [(1, "hi".to_string())]);
 }

@@ -578,9 +578,9 @@ async fn ask_host(host: &mut HostState, case: &str, lead: u64) -> Answer {
         ),
         "leads.set-score 50" => host_answer(leads::Host::set_score(host, lead, 50).await),
         "leads.set-score 101" => host_answer(leads::Host::set_score(host, lead, 101).await),
-        "leads.set-status contacted" => host_answer(
-            leads::Host::set_status(host, lead, wit::LeadStatus::Contacted).await,
-        ),
+        "leads.set-status contacted" => {
+            host_answer(leads::Host::set_status(host, lead, wit::LeadStatus::Contacted).await)
+        }
         "leads.add-tag" => host_answer(leads::Host::add_tag(host, lead, "vip".into()).await),
         "messaging.history" => host_answer(messaging::Host::history(host, lead, 10).await),
         "messaging.send" => host_answer(messaging::Host::send(host, lead, "hi".into()).await),
@@ -652,10 +652,8 @@ async fn the_sdk_fake_host_answers_every_permission_case_as_the_host_does() {
                     .unwrap();
             }
             let (anna, ben) = (f.anna as u64, f.ben as u64);
-            let sdk_grants: Vec<outreach_sdk::Permission> = grants
-                .iter()
-                .map(|p| sdk_permission(*p))
-                .collect();
+            let sdk_grants: Vec<outreach_sdk::Permission> =
+                grants.iter().map(|p| sdk_permission(*p)).collect();
             let mut ben_lead = lead(ben, "ben");
             if other_opted_out {
                 ben_lead.status = outreach_sdk::LeadStatus::DoNotContact;
