@@ -139,31 +139,7 @@ impl Default for AiConfig {
     }
 }
 
-/// The account's send-safety rules, applied by the outbox worker to every message.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SendingConfig {
-    pub daily_cap: u32,
-    pub min_gap_seconds: u64,
-    /// A random extra wait of up to this many seconds after each send.
-    pub jitter_seconds: u64,
-    /// `"HH:MM-HH:MM"` in `timezone` during which nothing is sent; empty for none.
-    pub quiet_hours: String,
-    /// An IANA time zone name such as `Europe/Berlin`.
-    pub timezone: String,
-}
-
-impl Default for SendingConfig {
-    fn default() -> Self {
-        Self {
-            daily_cap: 40,
-            min_gap_seconds: 0,
-            jitter_seconds: 0,
-            quiet_hours: String::new(),
-            timezone: "UTC".into(),
-        }
-    }
-}
+pub use crate::domain::sending::SendingConfig;
 
 /// Per-call bounds on plugins: defaults, and the caps that per-plugin settings cannot exceed.
 #[derive(Debug, Clone, Deserialize)]
@@ -287,7 +263,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        crate::channels::safety::SendingRules::from_config(&self.sending)?;
+        crate::domain::sending::SendingRules::from_config(&self.sending)?;
         const DAY_SECONDS: u64 = 24 * 3600;
         const MIB: u64 = 1024 * 1024;
         let l = &self.limits;

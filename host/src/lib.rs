@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod consent;
+pub mod domain;
 pub mod engine;
 pub mod leads;
 pub mod runtime;

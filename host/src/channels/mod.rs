@@ -8,7 +8,7 @@ pub mod account;
 pub mod bridge;
 pub mod instagram;
 pub mod instagram_webhook;
-pub mod safety;
+pub use crate::domain::sending as safety;
 pub mod signing;
 
 use std::collections::HashSet;

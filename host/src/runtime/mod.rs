@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sha2::Digest as _;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
@@ -488,9 +487,7 @@ fn python_traceback(stderr: &str) -> Option<String> {
     Some(lines.join(" | "))
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+pub use crate::domain::sha256_hex;
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,8 @@
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::channels::account::{Account, ChannelKind, ChannelSettings, RuleOverrides};
 use crate::clock::Millis;
+use crate::domain::account::{Account, ChannelKind, ChannelSettings, RuleOverrides};
 
 const COLUMNS: &str = "id, name, channel, paused, pause_reason, daily_cap, min_gap_seconds, jitter_seconds, \
                        quiet_hours, timezone, warmup_start, warmup_step, ai_model, settings, \
@@ -143,7 +143,7 @@ pub fn set_next_send_at(conn: &Connection, id: i64, at: Millis) -> anyhow::Resul
 /// starts with stays. Returns how many leads were forgotten.
 pub fn remove(conn: &Connection, account: &Account, now: Millis) -> anyhow::Result<u64> {
     anyhow::ensure!(
-        account.id != crate::channels::account::DEFAULT_ACCOUNT,
+        account.id != crate::domain::account::DEFAULT_ACCOUNT,
         "the account {} is the built-in sandbox account and cannot be removed",
         account.name
     );

@@ -4,7 +4,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
-use crate::consent::Permission;
+use crate::domain::permission::Permission;
 
 pub struct Entry<'a> {
     pub plugin: &'a str,

@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::Millis;
-use crate::leads::{Lead, LeadStatus, csv_import::LeadRecord};
+use crate::domain::lead::{Lead, LeadStatus};
+use crate::leads::csv_import::LeadRecord;
 
 const LEAD_COLUMNS: &str = "id, handle, name, email, phone, notes, status, score, dnc_reason, \
                             created_at, last_inbound_at, last_outbound_at, account_id, channel_user_id";
@@ -511,7 +512,7 @@ pub fn suppress(conn: &Connection, handle: &str, now: Millis) -> anyhow::Result<
 }
 
 fn handle_hash(handle: &str) -> String {
-    crate::runtime::sha256_hex(handle.as_bytes())
+    crate::domain::sha256_hex(handle.as_bytes())
 }
 
 /// A new lead whose handle was forgotten after an opt-out starts as do-not-contact.

@@ -11,7 +11,7 @@ use rusqlite::{Connection, Params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::leads::Lead;
+use crate::domain::lead::Lead;
 
 #[derive(Debug, Serialize)]
 pub struct PersonRecord {
@@ -39,7 +39,7 @@ pub fn record(conn: &Connection, lead: Lead) -> anyhow::Result<PersonRecord> {
     let storage_range = [format!("lead/{id}/"), format!("lead/{id}0")];
     let suppressed = conn.query_row(
         "SELECT count(*) FROM suppressed_handles WHERE handle_sha256 = ?1",
-        [crate::runtime::sha256_hex(lead.handle.as_bytes())],
+        [crate::domain::sha256_hex(lead.handle.as_bytes())],
         |r| r.get::<_, i64>(0),
     )? > 0;
     Ok(PersonRecord {

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
-use crate::consent::Permission;
-use crate::runtime::manifest::{Hook, Manifest};
+use crate::domain::manifest::{Hook, Manifest};
+use crate::domain::permission::Permission;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InstalledPlugin {

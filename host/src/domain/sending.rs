@@ -6,8 +6,35 @@ use anyhow::Context as _;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone as _, Timelike as _};
 use chrono_tz::Tz;
 
+use serde::Deserialize;
+
 use crate::clock::{Millis, SECOND};
-use crate::config::SendingConfig;
+
+/// The account's send-safety rules, applied by the outbox worker to every message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SendingConfig {
+    pub daily_cap: u32,
+    pub min_gap_seconds: u64,
+    /// A random extra wait of up to this many seconds after each send.
+    pub jitter_seconds: u64,
+    /// `"HH:MM-HH:MM"` in `timezone` during which nothing is sent; empty for none.
+    pub quiet_hours: String,
+    /// An IANA time zone name such as `Europe/Berlin`.
+    pub timezone: String,
+}
+
+impl Default for SendingConfig {
+    fn default() -> Self {
+        Self {
+            daily_cap: 40,
+            min_gap_seconds: 0,
+            jitter_seconds: 0,
+            quiet_hours: String::new(),
+            timezone: "UTC".into(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendingRules {
