@@ -120,3 +120,162 @@ fn plugin_new_refuses_bad_names_and_an_existing_directory() {
     let err = sandbox.fails(&["plugin", "new", "x", "--hooks", "filter,send"]);
     assert!(err.contains("\"send\" is not a hook"), "{err}");
 }
+
+/// `program args` in `dir`, expected to succeed; returns stdout and stderr.
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); .ci/run installs it"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn a_new_python_plugin_tests_natively_builds_installs_and_runs() {
+    let sandbox = Sandbox::new("");
+    let wrote = sandbox.ok(&[
+        "plugin",
+        "new",
+        "big-py",
+        "--lang",
+        "python",
+        "--hooks",
+        "filter,reply",
+    ]);
+    assert!(wrote.contains("wrote big-py/"), "{wrote}");
+    let project = sandbox.path("big-py");
+    assert!(project.join("wit/plugin.wit").exists());
+
+    let bindings = ["-d", "wit", "-w", "plugin"];
+    run_in(
+        &project,
+        "componentize-py",
+        &[&bindings[..], &["bindings", "."]].concat(),
+    );
+    let tested = run_in(&project, "python3", &["-m", "unittest", "-v", "test_app"]);
+    assert!(
+        tested.contains("Ran 3 tests") && tested.contains("OK"),
+        "{tested}"
+    );
+    run_in(
+        &project,
+        "componentize-py",
+        &[&bindings[..], &["componentize", "app", "-o", "big-py.wasm"]].concat(),
+    );
+    let wasm = project.join("big-py.wasm");
+
+    let called = sandbox.json(&[
+        "plugin",
+        "call",
+        wasm.to_str().unwrap(),
+        "--hook",
+        "filter",
+        "--lead",
+        project.join("lead.json").to_str().unwrap(),
+        "--grant-requested",
+    ]);
+    assert_eq!(called["result"]["keep"], true, "{called}");
+
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        wasm.to_str().unwrap(),
+        "--grant-requested",
+    ]);
+    let csv = "handle,name,followers\nanna,Anna Berg,3.2k\nbo,Bo,200\n";
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("l.csv", csv).to_str().unwrap(),
+    ]);
+    sandbox.ok(&["inbox", "push", "anna", "Hello!"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let events = sandbox.ok(&["events"]);
+    assert!(events.contains("kept: 3200 followers"), "{events}");
+    assert!(events.contains("dropped: 200 followers"), "{events}");
+    assert_eq!(
+        sandbox.conversation("anna").last().unwrap(),
+        "> Thanks, Anna! We will get back to you soon."
+    );
+}
+
+#[test]
+fn a_new_javascript_plugin_tests_natively_builds_installs_and_runs() {
+    let sandbox = Sandbox::new("");
+    let wrote = sandbox.ok(&[
+        "plugin",
+        "new",
+        "big-js",
+        "--lang",
+        "js",
+        "--hooks",
+        "filter,follow-up",
+    ]);
+    assert!(wrote.contains("wrote big-js/"), "{wrote}");
+    let project = sandbox.path("big-js");
+    // `npm install` would fetch the pinned componentize-js; the example next to this test
+    // pins the same versions and .ci/run installed them there, so the test borrows them.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/big-accounts-js");
+    let pinned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example.join("package.json")).unwrap())
+            .unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("package.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["devDependencies"], pinned["devDependencies"]);
+    assert!(
+        example.join("node_modules/.bin/componentize-js").exists(),
+        "run `npm ci --prefix examples/big-accounts-js` (.ci/run does)"
+    );
+    std::os::unix::fs::symlink(example.join("node_modules"), project.join("node_modules")).unwrap();
+
+    let tested = run_in(&project, "npm", &["test"]);
+    assert!(
+        tested.contains("# pass 3") && tested.contains("# fail 0"),
+        "{tested}"
+    );
+    run_in(&project, "npm", &["run", "build"]);
+    let wasm = project.join("big-js.wasm");
+
+    let called = sandbox.json(&[
+        "plugin",
+        "call",
+        wasm.to_str().unwrap(),
+        "--hook",
+        "filter",
+        "--lead",
+        project.join("lead.json").to_str().unwrap(),
+        "--grant-requested",
+    ]);
+    assert_eq!(called["result"]["keep"], true, "{called}");
+
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        wasm.to_str().unwrap(),
+        "--grant-requested",
+    ]);
+    let csv = "handle,name,followers\nanna,Anna Berg,3.2k\nbo,Bo,200\n";
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("l.csv", csv).to_str().unwrap(),
+    ]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let events = sandbox.ok(&["events"]);
+    assert!(events.contains("kept: 3200 followers"), "{events}");
+    assert!(events.contains("dropped: 200 followers"), "{events}");
+    assert_eq!(
+        sandbox.conversation("anna").first().unwrap(),
+        "> Hi Anna, any questions?"
+    );
+    assert!(sandbox.conversation("bo").is_empty());
+}

@@ -1,13 +1,17 @@
 //! `outreach plugin new`: a plugin project that builds, tests and installs as written,
-//! outside any workspace, with the SDK, the guest stack setting, a unit test per hook on the
-//! SDK's fake host, and a lead for `outreach plugin call`.
+//! outside any workspace, with a unit test per hook and a lead for `outreach plugin call`.
+//! Rust: the SDK, the guest stack setting, tests on the SDK's fake host. Python:
+//! componentize-py, the contract in `wit/`, tests that run natively on its bindings.
+//! JavaScript: componentize-js pinned in package.json, node tests with the host's imports
+//! resolved to a fake.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::runtime::manifest::Hook;
+use crate::domain::manifest::Hook;
+use crate::domain::permission::Permission;
 
 #[derive(Debug, Args)]
 pub struct NewArgs {
@@ -34,43 +38,238 @@ enum Lang {
 
 pub fn new(args: NewArgs) -> anyhow::Result<()> {
     let name = valid_name(&args.name)?;
-    match args.lang {
-        Lang::Rust => {}
-        Lang::Python | Lang::Js => anyhow::bail!(
-            "this outreach writes Rust plugin projects only; a {:?} plugin can be built by hand \
-             against wit/plugin.wit and tried with `outreach plugin call`",
-            args.lang
-        ),
-    }
     let dir = Path::new(name);
     anyhow::ensure!(
         !dir.exists(),
         "{} already exists; choose another name or remove it",
         dir.display()
     );
-    let sdk = sdk_dependency(args.sdk.as_deref())?;
-    for (path, contents) in rust_project(name, &args.hooks, &sdk) {
+    let first_hook = args.hooks.first().map_or("filter", |h| h.as_str());
+    let hook_list = args
+        .hooks
+        .iter()
+        .map(|h| h.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (files, wasm, built_with, build) = match args.lang {
+        Lang::Rust => {
+            let sdk = sdk_dependency(args.sdk.as_deref())?;
+            (
+                rust_project(name, &args.hooks, &sdk),
+                format!(
+                    "target/wasm32-wasip2/release/{}.wasm",
+                    name.replace('-', "_")
+                ),
+                format!("SDK: {}", sdk.described),
+                "cargo test && cargo build --release --target wasm32-wasip2".to_string(),
+            )
+        }
+        Lang::Python => (
+            python_project(name, &args.hooks),
+            format!("{name}.wasm"),
+            format!("componentize-py {COMPONENTIZE_PY}"),
+            format!(
+                "componentize-py -d wit -w plugin bindings . && python3 -m unittest test_app && componentize-py -d wit -w plugin componentize app -o {name}.wasm"
+            ),
+        ),
+        Lang::Js => (
+            js_project(name, &args.hooks),
+            format!("{name}.wasm"),
+            format!("componentize-js {COMPONENTIZE_JS}"),
+            "npm install && npm test && npm run build".to_string(),
+        ),
+    };
+    for (path, contents) in files {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().expect("a file in the project"))?;
         std::fs::write(&path, contents)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    println!("wrote {name}/ (hooks: {hook_list}; {built_with})");
+    println!("  cd {name} && {build}");
     println!(
-        "wrote {name}/ (hooks: {}; SDK: {})",
-        args.hooks
-            .iter()
-            .map(|h| h.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        sdk.described
-    );
-    println!("  cd {name} && cargo test && cargo build --release --target wasm32-wasip2");
-    println!(
-        "  outreach plugin call target/wasm32-wasip2/release/{}.wasm --hook {} --lead lead.json --grant-requested",
-        name.replace('-', "_"),
-        args.hooks.first().map_or("filter", |h| h.as_str())
+        "  outreach plugin call {wasm} --hook {first_hook} --lead lead.json --grant-requested"
     );
     Ok(())
+}
+
+/// The componentize-py the Python projects are written for and checked with.
+const COMPONENTIZE_PY: &str = "0.25.1";
+
+/// The componentize-js (and the WASI shim it loads) the JavaScript projects pin.
+const COMPONENTIZE_JS: &str = "0.23.0";
+const PREVIEW2_SHIM: &str = "0.25.0";
+
+/// What a plugin with these hooks asks for: the filter reads custom fields (personal), the
+/// reply and follow-up send.
+fn requested_permissions(hooks: &[Hook]) -> Vec<Permission> {
+    let mut permissions = Vec::new();
+    if hooks.contains(&Hook::Filter) {
+        permissions.push(Permission::LeadsReadPii);
+    }
+    if hooks.contains(&Hook::Reply) || hooks.contains(&Hook::FollowUp) {
+        permissions.push(Permission::MessagesSend);
+    }
+    permissions
+}
+
+/// The files of a JavaScript plugin project, by path in it.
+fn js_project(name: &str, hooks: &[Hook]) -> Vec<(&'static str, String)> {
+    let quoted = |items: Vec<String>| {
+        items
+            .iter()
+            .map(|item| format!("'{item}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let hook_names = quoted(hooks.iter().map(|h| h.as_str().to_string()).collect());
+    let permissions = quoted(
+        requested_permissions(hooks)
+            .iter()
+            .map(|p| p.as_str().replace(':', "-"))
+            .collect(),
+    );
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{hooks}}", &hook_names)
+            .replace("{{permissions}}", &permissions)
+            .replace("{{componentize_js}}", COMPONENTIZE_JS)
+            .replace("{{preview2_shim}}", PREVIEW2_SHIM)
+            .replace(
+                "{{first_hook}}",
+                hooks.first().map_or("filter", |h| h.as_str()),
+            )
+    };
+    let mut app = fill(include_str!("scaffold/js/app_head.js.tmpl"));
+    let mut tests = fill(include_str!("scaffold/js/test_head.js.tmpl"));
+    for hook in Hook::ALL {
+        let (code, test, export) = match hook {
+            Hook::Filter => (
+                include_str!("scaffold/js/filter.js.tmpl"),
+                include_str!("scaffold/js/filter_test.js.tmpl"),
+                "filter",
+            ),
+            Hook::Reply => (
+                include_str!("scaffold/js/reply.js.tmpl"),
+                include_str!("scaffold/js/reply_test.js.tmpl"),
+                "reply",
+            ),
+            Hook::FollowUp => (
+                include_str!("scaffold/js/follow_up.js.tmpl"),
+                include_str!("scaffold/js/follow_up_test.js.tmpl"),
+                "followUp",
+            ),
+        };
+        if hooks.contains(&hook) {
+            app.push_str(&fill(code));
+            tests.push_str(&fill(test));
+        } else {
+            app.push_str(
+                &fill(include_str!("scaffold/js/missing.js.tmpl"))
+                    .replace("{{method}}", export)
+                    .replace("{{hook}}", hook.as_str()),
+            );
+        }
+    }
+    app.push_str("};\n");
+    vec![
+        (
+            "package.json",
+            fill(include_str!("scaffold/js/package.json.tmpl")),
+        ),
+        ("app.js", app),
+        ("test/app.test.js", tests),
+        (
+            "test/register.mjs",
+            include_str!("scaffold/js/register.mjs").into(),
+        ),
+        (
+            "test/resolve-host.mjs",
+            include_str!("scaffold/js/resolve-host.mjs").into(),
+        ),
+        (
+            "test/fake-host.mjs",
+            include_str!("scaffold/js/fake-host.mjs").into(),
+        ),
+        ("wit/plugin.wit", CONTRACT.into()),
+        ("lead.json", include_str!("scaffold/lead.json").into()),
+        (
+            "README.md",
+            fill(include_str!("scaffold/js/README.md.tmpl")),
+        ),
+        (".gitignore", "/node_modules/\n*.wasm\n".into()),
+    ]
+}
+
+/// The contract, for the projects whose tools read it from `wit/`.
+const CONTRACT: &str = include_str!("../../../sdk/wit/plugin.wit");
+
+/// The files of a Python plugin project, by path in it.
+fn python_project(name: &str, hooks: &[Hook]) -> Vec<(&'static str, String)> {
+    let upper = |text: &str| text.replace([':', '-'], "_").to_uppercase();
+    let hook_names: Vec<String> = hooks
+        .iter()
+        .map(|h| format!("types.Hook.{}", upper(h.as_str())))
+        .collect();
+    let permissions: Vec<String> = requested_permissions(hooks)
+        .iter()
+        .map(|p| format!("types.Permission.{}", upper(p.as_str())))
+        .collect();
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{hooks}}", &hook_names.join(", "))
+            .replace("{{permissions}}", &permissions.join(", "))
+            .replace("{{componentize_py}}", COMPONENTIZE_PY)
+            .replace(
+                "{{first_hook}}",
+                hooks.first().map_or("filter", |h| h.as_str()),
+            )
+    };
+    let mut app = fill(include_str!("scaffold/python/app_head.py.tmpl"));
+    let mut tests = fill(include_str!("scaffold/python/test_head.py.tmpl"));
+    for hook in Hook::ALL {
+        let (code, test) = match hook {
+            Hook::Filter => (
+                include_str!("scaffold/python/filter.py.tmpl"),
+                include_str!("scaffold/python/filter_test.py.tmpl"),
+            ),
+            Hook::Reply => (
+                include_str!("scaffold/python/reply.py.tmpl"),
+                include_str!("scaffold/python/reply_test.py.tmpl"),
+            ),
+            Hook::FollowUp => (
+                include_str!("scaffold/python/follow_up.py.tmpl"),
+                include_str!("scaffold/python/follow_up_test.py.tmpl"),
+            ),
+        };
+        if hooks.contains(&hook) {
+            app.push_str(&fill(code));
+            tests.push_str(&fill(test));
+        } else {
+            // componentize-py needs every export; a hook not asked for is never called.
+            app.push_str(
+                &fill(include_str!("scaffold/python/missing.py.tmpl"))
+                    .replace("{{method}}", &hook.as_str().replace('-', "_"))
+                    .replace("{{hook}}", hook.as_str()),
+            );
+        }
+    }
+    vec![
+        ("app.py", app),
+        ("test_app.py", tests),
+        ("wit/plugin.wit", CONTRACT.into()),
+        ("lead.json", include_str!("scaffold/lead.json").into()),
+        (
+            "README.md",
+            fill(include_str!("scaffold/python/README.md.tmpl")),
+        ),
+        (
+            ".gitignore",
+            "/wit_world/\n/componentize_py_*\n/poll_loop.py\n__pycache__/\n*.wasm\n".into(),
+        ),
+    ]
 }
 
 fn valid_name(name: &str) -> anyhow::Result<&str> {
@@ -142,30 +341,22 @@ fn rust_project(name: &str, hooks: &[Hook], sdk: &Sdk) -> Vec<(&'static str, Str
         .collect();
     let has = |hook: Hook| hooks.contains(&hook);
     let mut imports = vec!["Hook", "Manifest", "Permission", "Plugin", "Result"];
-    let mut permissions = Vec::new();
     if has(Hook::Filter) {
         imports.extend(["FilterDecision", "Lead", "settings"]);
-        permissions.push("Permission::LeadsReadPii");
     }
     if has(Hook::Reply) {
         imports.extend(["Inbound", "ReplyAction", "settings", "template"]);
-        permissions.push("Permission::MessagesSend");
     }
     if has(Hook::FollowUp) {
         imports.extend(["FollowUpAction", "FollowUpDue", "FollowUpSend", "template"]);
-        permissions.push("Permission::MessagesSend");
     }
     imports.sort_by_key(|i| (i.starts_with(char::is_lowercase), *i));
     imports.dedup();
-    permissions.dedup();
-    let hook_variants: Vec<&str> = hooks
+    let permissions: Vec<String> = requested_permissions(hooks)
         .iter()
-        .map(|h| match h {
-            Hook::Filter => "Hook::Filter",
-            Hook::Reply => "Hook::Reply",
-            Hook::FollowUp => "Hook::FollowUp",
-        })
+        .map(|p| format!("Permission::{p:?}"))
         .collect();
+    let hook_variants: Vec<String> = hooks.iter().map(|h| format!("Hook::{h:?}")).collect();
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
