@@ -158,7 +158,7 @@ fn forgetting_a_lead_erases_everything_keyed_to_them() {
     let audit = sandbox.audit();
     assert_eq!(audit.len(), audit_before + 1);
     let erasure = audit.last().unwrap();
-    assert_eq!(erasure["plugin"], "operator");
+    assert_eq!(erasure["plugin"], "operator:cli");
     assert_eq!(erasure["action"], "leads.forget");
     assert!(erasure["lead"].is_null());
     assert!(

@@ -17,8 +17,9 @@ use crate::store::{self, Db, audit::AuditFilter};
 /// How long an erasure waits for another process's read to let go of the write-ahead log.
 pub const ERASURE_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Who the audit names for what a person did through the CLI.
-const OPERATOR: &str = "operator";
+/// Who the audit (and a conversation) names for what a person did through the CLI. The
+/// colon keeps it apart from every plugin name (letters, digits and dashes).
+pub const OPERATOR: &str = "operator:cli";
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -111,10 +112,12 @@ pub fn encryption_state(db: &Db) -> String {
     }
 }
 
-/// An audit row for what a person did (not a plugin): forgetting, purging, removing.
+/// An audit row for what a person did (not a plugin): replying, forgetting, purging.
 pub fn audit_operator(
     conn: &rusqlite::Connection,
     action: &str,
+    lead_id: Option<i64>,
+    allowed: bool,
     detail: &str,
     now: Millis,
 ) -> anyhow::Result<()> {
@@ -124,8 +127,8 @@ pub fn audit_operator(
             plugin: OPERATOR,
             action,
             permission: None,
-            lead_id: None,
-            allowed: true,
+            lead_id,
+            allowed,
             detail: Some(detail),
         },
         now,

@@ -58,6 +58,10 @@ pub enum LeadsCommand {
     },
     /// Erase a lead and everything about them (messages, outbox, events, plugin storage).
     Forget { handle: String },
+    /// Hand a lead that automation handed to a person back to automation.
+    Resume { handle: String },
+    /// Mark a lead converted: their follow-ups stop.
+    Convert { handle: String },
     /// Everything held about one person, as JSON: fields, tags, messages, events, consent,
     /// every plugin's storage about them and the audit rows naming them (a data-subject
     /// access request).
@@ -139,13 +143,15 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        LeadsCommand::Resume { handle } => super::human::resume(app, &handle),
+        LeadsCommand::Convert { handle } => super::human::convert(app, &handle),
         LeadsCommand::Export { handle, out } => super::data::export_lead(app, &handle, out),
         LeadsCommand::Forget { handle } => {
             let lead = app.db.read(|c| store::leads::require_handle(c, &handle))?;
             app.db.write(|tx| {
                 store::leads::forget(tx, &lead, app.now())?;
                 let detail = format!("lead #{} erased", lead.id);
-                super::data::audit_operator(tx, "leads.forget", &detail, app.now())
+                super::data::audit_operator(tx, "leads.forget", None, true, &detail, app.now())
             })?;
             app.db.clear_log(super::data::ERASURE_PATIENCE)?;
             println!(

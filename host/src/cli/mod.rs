@@ -7,11 +7,13 @@ mod call;
 mod data;
 mod demo;
 mod doctor;
+mod human;
 mod leads;
 mod output;
 mod plugins;
 mod scaffold;
 mod serve;
+mod stats;
 mod work;
 
 use std::io::IsTerminal as _;
@@ -76,6 +78,8 @@ enum Command {
     /// Show conversations.
     #[command(subcommand)]
     Conversations(work::ConversationsCommand),
+    /// The funnel, reply rates per follow-up step, and sends per account and day.
+    Stats(stats::StatsArgs),
     /// Show the audit log of plugin access to lead data and sends.
     Audit(work::AuditArgs),
     /// Export everything (leads, conversations, plugins, grants, accounts, audit) as JSON.
@@ -304,6 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => work::events(&app, args),
         Command::Conversations(cmd) => work::conversations(&app, cmd),
         Command::Audit(args) => work::audit(&app, args),
+        Command::Stats(args) => stats::run(&app, args),
         Command::Export(args) => data::export(&app, args),
         Command::Purge(args) => data::purge(&app, args),
         Command::Db(_) => unreachable!("handled above"),

@@ -214,13 +214,18 @@ pub enum ConversationsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Reply to a lead yourself: through the outbox, under the same rules as plugins
+    /// (do-not-contact, the messaging window, the account's safety rules).
+    Reply { handle: String, text: String },
 }
 
 pub fn conversations(app: &App, cmd: ConversationsCommand) -> anyhow::Result<()> {
-    let ConversationsCommand::Show {
-        handle,
-        json: as_json,
-    } = cmd;
+    let (handle, as_json) = match cmd {
+        ConversationsCommand::Show { handle, json } => (handle, json),
+        ConversationsCommand::Reply { handle, text } => {
+            return super::human::reply(app, &handle, &text);
+        }
+    };
     let (lead, messages) = app.db.read(|c| {
         let lead = store::leads::require_handle(c, &handle)?;
         let messages = store::messages::recent(c, lead.id, u32::MAX)?;

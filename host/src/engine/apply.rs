@@ -54,7 +54,15 @@ pub fn queue_staged(
 ) -> anyhow::Result<String> {
     for (n, send) in staged.iter().enumerate() {
         let key = format!("{plugin}:{}:send:{n}", event.id);
-        store::outbox::enqueue(tx, &key, send.lead_id, plugin, event.id, &send.text, now)?;
+        store::outbox::enqueue(
+            tx,
+            &key,
+            send.lead_id,
+            plugin,
+            Some(event.id),
+            &send.text,
+            now,
+        )?;
     }
     Ok(match staged.len() {
         0 => String::new(),
@@ -155,7 +163,13 @@ fn queue_returned_message(
     }
     let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
     Ok(Ok(store::outbox::enqueue(
-        tx, &key, lead.id, plugin, event.id, text, now,
+        tx,
+        &key,
+        lead.id,
+        plugin,
+        Some(event.id),
+        text,
+        now,
     )?))
 }
 

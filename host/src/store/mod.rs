@@ -16,6 +16,7 @@ pub mod person;
 pub mod plugins;
 pub mod retention;
 pub mod schedules;
+pub mod stats;
 pub mod unrouted;
 pub mod usage;
 

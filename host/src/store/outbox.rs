@@ -30,12 +30,13 @@ pub struct OutboxRow {
 }
 
 /// Queues a message unless one with the same key exists; returns whether it was queued.
+/// `sender` is the plugin, or the person, who wrote it; `event_id` the event it answers.
 pub fn enqueue(
     conn: &Connection,
     key: &str,
     lead_id: i64,
-    plugin: &str,
-    event_id: i64,
+    sender: &str,
+    event_id: Option<i64>,
     text: &str,
     now: Millis,
 ) -> anyhow::Result<bool> {
@@ -45,7 +46,7 @@ pub fn enqueue(
                (idempotency_key, account_id, lead_id, plugin, event_id, text, created_at, not_before)
              VALUES (?1, (SELECT account_id FROM leads WHERE id = ?2), ?2, ?3, ?4, ?5, ?6, ?6)",
         )?
-        .execute(params![key, lead_id, plugin, event_id, text, now])?;
+        .execute(params![key, lead_id, sender, event_id, text, now])?;
     Ok(inserted == 1)
 }
 
@@ -260,8 +261,8 @@ mod tests {
                     custom: Default::default(),
                 };
                 let lead = store::leads::upsert(tx, &record, 1, T)?.id();
-                enqueue(tx, "k1", lead, "p", 1, "hi", T)?;
-                enqueue(tx, "k2", lead, "p", 2, "hi", T)?;
+                enqueue(tx, "k1", lead, "p", Some(1), "hi", T)?;
+                enqueue(tx, "k2", lead, "p", Some(2), "hi", T)?;
                 Ok(lead)
             })
             .unwrap();

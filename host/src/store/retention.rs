@@ -17,8 +17,8 @@ use crate::store::{self, Db};
 /// Rows deleted per transaction.
 const BATCH: i64 = 2_000;
 
-/// Who the audit names for the host's own deletions.
-pub const ACTOR: &str = "outreach";
+/// Who the audit names for the host's own deletions (a colon: no plugin has that name).
+pub const ACTOR: &str = "outreach:retention";
 
 /// What one run deleted, table by table.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]

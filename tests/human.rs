@@ -1,0 +1,137 @@
+//! A person in the loop, from the CLI: a reply by hand through the outbox and its rules,
+//! handing a lead back to automation, marking one converted, and the figures of it all.
+
+mod support;
+
+use support::Sandbox;
+
+fn demo() -> Sandbox {
+    let mut sandbox = Sandbox::new("");
+    sandbox.at("2026-11-27T10:00:00Z");
+    sandbox.ok(&["demo"]);
+    sandbox
+}
+
+#[test]
+fn a_human_reply_goes_through_the_outbox_and_is_marked_as_the_operators() {
+    let sandbox = demo();
+    let out = sandbox.ok(&[
+        "conversations",
+        "reply",
+        "lena.studio",
+        "Hi Lena, Sam here. Happy to sort out the refund.",
+    ]);
+    assert!(out.contains("queued a reply to @lena.studio"), "{out}");
+    // Queued, not sent: the outbox and the account's rules send it.
+    assert!(
+        !sandbox
+            .conversation("lena.studio")
+            .iter()
+            .any(|m| m.contains("Sam here"))
+    );
+    let run = sandbox.ok(&["run", "--until-idle"]);
+    assert!(run.contains("sent 1 message"), "{run}");
+    let shown = sandbox.ok(&["conversations", "show", "lena.studio"]);
+    assert!(
+        shown.contains("> operator:cli: Hi Lena, Sam here."),
+        "{shown}"
+    );
+    let audit = sandbox.audit();
+    let by_operator = |action: &str| {
+        audit.iter().any(|r| {
+            r["plugin"] == "operator:cli" && r["action"] == action && r["lead"] == "lena.studio"
+        })
+    };
+    assert!(by_operator("conversations.reply") && by_operator("outbox.deliver"));
+}
+
+#[test]
+fn a_human_reply_keeps_the_rules_plugins_keep() {
+    let sandbox = demo();
+    let error = sandbox.fails(&["conversations", "reply", "jonas_builds", "come back?"]);
+    assert!(error.contains("lead is do-not-contact"), "{error}");
+    let error = sandbox.fails(&["conversations", "reply", "mara.fit", "hi \u{1b}[2J"]);
+    assert!(error.contains("control character"), "{error}");
+    let error = sandbox.fails(&["conversations", "reply", "mara.fit", &"x".repeat(1001)]);
+    assert!(error.contains("the limit is 1000"), "{error}");
+    // Each refusal is in the audit, and nothing was queued.
+    let denied = sandbox.json(&["audit", "--denied"]);
+    let refused: Vec<_> = denied
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "conversations.reply")
+        .collect();
+    assert_eq!(refused.len(), 3, "{denied}");
+    let run = sandbox.ok(&["run", "--until-idle"]);
+    assert!(run.contains("sent 0 message"), "{run}");
+}
+
+#[test]
+fn resume_hands_a_lead_back_to_automation_and_convert_stops_follow_ups() {
+    let sandbox = demo();
+    assert_eq!(sandbox.lead("lena.studio")["lead"]["status"], "needs-human");
+    // While a person has her, automation does not answer.
+    sandbox.ok(&["inbox", "push", "lena.studio", "Hello? Anyone?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(
+        sandbox.conversation("lena.studio").last().unwrap(),
+        "< Hello? Anyone?"
+    );
+    sandbox.ok(&["leads", "resume", "lena.studio"]);
+    assert_eq!(sandbox.lead("lena.studio")["lead"]["status"], "replied");
+    sandbox.ok(&["inbox", "push", "lena.studio", "What does it cost?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert!(
+        sandbox
+            .conversation("lena.studio")
+            .last()
+            .unwrap()
+            .starts_with("> Thanks"),
+        "automation answers again"
+    );
+    let error = sandbox.fails(&["leads", "resume", "lena.studio"]);
+    assert!(error.contains("is not waiting for a person"), "{error}");
+
+    let out = sandbox.ok(&["leads", "convert", "anna.agency"]);
+    assert!(out.contains("1 follow-up sequence(s) stopped"), "{out}");
+    let anna = sandbox.lead("anna.agency");
+    assert_eq!(anna["lead"]["status"], "converted");
+    assert!(
+        sandbox
+            .fails(&["leads", "convert", "jonas_builds"])
+            .contains("do-not-contact")
+    );
+}
+
+#[test]
+fn stats_count_the_funnel_follow_up_replies_and_sends_against_the_cap() {
+    let sandbox = demo();
+    sandbox.ok(&["leads", "convert", "mara.fit"]);
+    let stats = sandbox.json(&["stats"]);
+    let funnel = &stats["funnel"];
+    assert_eq!(funnel["imported"], 6);
+    assert_eq!(funnel["contacted"], 4, "the scorer dropped two");
+    assert_eq!(funnel["replied"], 3);
+    assert_eq!(funnel["converted"], 1);
+    assert_eq!(funnel["do_not_contact"], 1);
+    assert_eq!(stats["reply_rate"], 0.75);
+    let first = &stats["follow_up_steps"][0];
+    assert_eq!(
+        (
+            first["step"].clone(),
+            first["sent"].clone(),
+            first["replied"].clone()
+        ),
+        (0.into(), 4.into(), 3.into())
+    );
+    let today = &stats["sends_per_day"][0];
+    assert_eq!(today["account"], "default");
+    assert_eq!(today["sent"], 5, "four first messages and one AI reply");
+    assert_eq!(today["cap"], 40);
+    let shown = sandbox.ok(&["stats"]);
+    assert!(
+        shown.contains("reply rate (replied / contacted): 75.0 %"),
+        "{shown}"
+    );
+}
