@@ -577,3 +577,20 @@ fn removing_an_account_erases_its_leads_and_credentials_from_the_raw_files() {
             .contains("cannot be removed")
     );
 }
+
+#[test]
+fn a_conversion_through_a_symlink_converts_the_file_and_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut sandbox = demo(None);
+    let db = sandbox.path("outreach.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&db, sandbox.path("link.db")).unwrap();
+    sandbox.env.push(("OUTREACH_DB_KEY".into(), KEY.into()));
+    sandbox.ok(&["--db", "link.db", "db", "encrypt"]);
+    let link = std::fs::symlink_metadata(sandbox.path("link.db")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link is still a link");
+    assert!(found_in_raw_files(&sandbox, &["mara@example.com"]).is_empty());
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "as private as the original");
+    assert_eq!(sandbox.lead("mara.fit")["lead"]["name"], "Mara Keller");
+}

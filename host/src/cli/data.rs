@@ -252,11 +252,20 @@ pub fn export_lead(app: &App, handle: &str, out: Option<PathBuf>) -> anyhow::Res
     write_json(&record, out.as_deref(), &summary)
 }
 
+/// Writes an export, readable by this user only: it holds people's personal data.
 fn write_json(value: &impl Serialize, out: Option<&Path>, summary: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let text = serde_json::to_string_pretty(value)?;
     match out {
         Some(path) => {
-            std::fs::write(path, text)
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut file| file.write_all(text.as_bytes()))
                 .with_context(|| format!("cannot write {}", path.display()))?;
             println!("exported {summary} to {}", path.display());
         }

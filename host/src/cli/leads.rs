@@ -147,11 +147,14 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
         LeadsCommand::Convert { handle } => super::human::convert(app, &handle),
         LeadsCommand::Export { handle, out } => super::data::export_lead(app, &handle, out),
         LeadsCommand::Forget { handle } => {
-            let lead = app.db.read(|c| store::leads::require_handle(c, &handle))?;
-            app.db.write(|tx| {
+            // Read in the same transaction: an opt-out recorded a moment ago still
+            // puts the handle on the suppression list.
+            let lead = app.db.write(|tx| {
+                let lead = store::leads::require_handle(tx, &handle)?;
                 store::leads::forget(tx, &lead, app.now())?;
                 let detail = format!("lead #{} erased", lead.id);
-                super::data::audit_operator(tx, "leads.forget", None, true, &detail, app.now())
+                super::data::audit_operator(tx, "leads.forget", None, true, &detail, app.now())?;
+                Ok(lead)
             })?;
             app.db.clear_log(super::data::ERASURE_PATIENCE)?;
             println!(

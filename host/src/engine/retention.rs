@@ -21,8 +21,11 @@ impl Engine {
         self.db().write(|tx| retention::set_last_run(tx, now))?;
         if purged.total() > 0 {
             tracing::info!("retention: deleted {}", purged.describe());
-            // Deleted rows are zeroed in place; their old copies leave the WAL here.
-            self.db().clear_log(std::time::Duration::from_secs(1)).ok();
+            // Deleted rows are zeroed in place; their old copies leave the WAL here, or at
+            // the next purge or erasure if a reader holds the log now.
+            if let Err(e) = self.db().clear_log(std::time::Duration::from_secs(1)) {
+                tracing::warn!("retention: {e:#}");
+            }
         }
         Ok(())
     }

@@ -19,8 +19,9 @@ pub struct Entry<'a> {
 
 pub fn record(conn: &Connection, entry: &Entry<'_>, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
+        // A lead forgotten while a call about them ran is not named again.
         "INSERT INTO audit (at, plugin, action, permission, lead_id, allowed, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, (SELECT id FROM leads WHERE id = ?5), ?6, ?7)",
     )?
     .execute(params![
         now,

@@ -122,6 +122,10 @@ pub struct Converted {
 /// process holding it open is found here and refused.
 pub fn convert(path: &Path, from: Option<&DbKey>, to: Option<&DbKey>) -> anyhow::Result<Converted> {
     anyhow::ensure!(path.is_file(), "{} does not exist", path.display());
+    // The file itself, not a symlink to it: SQLite's -wal sits beside the target, and the
+    // link must not be replaced by a copy while the original stays.
+    let path = &std::fs::canonicalize(path)
+        .with_context(|| format!("cannot resolve {}", path.display()))?;
     let converting = sibling(path, "converting");
     remove_if_present(&converting)?;
     remove_if_present(&sibling(&converting, "journal"))?;
@@ -141,8 +145,12 @@ pub fn convert(path: &Path, from: Option<&DbKey>, to: Option<&DbKey>) -> anyhow:
         )
         .with_context(|| format!("cannot create {}", converting.display()))?;
     let copied = (|| -> anyhow::Result<()> {
+        // Holding the write lock: no other process changes the file during the copy (a
+        // change that kept every row count would pass the check and be lost).
+        source.execute_batch("BEGIN IMMEDIATE")?;
         source.query_row("SELECT sqlcipher_export('converted')", [], |_| Ok(()))?;
         source.pragma_update(Some("converted"), "user_version", version)?;
+        source.execute_batch("COMMIT")?;
         source.execute("DETACH DATABASE converted", [])?;
         Ok(())
     })();
@@ -167,12 +175,20 @@ pub fn convert(path: &Path, from: Option<&DbKey>, to: Option<&DbKey>) -> anyhow:
             path.display()
         );
     }
+    // Who may read the original may read the copy, and nobody else.
+    let permissions = std::fs::metadata(path)?.permissions();
+    std::fs::set_permissions(&converting, permissions)?;
     std::fs::File::open(&converting)?.sync_all()?;
     std::fs::rename(&converting, path)
         .with_context(|| format!("cannot move {} to {}", converting.display(), path.display()))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // The rename itself must reach the disk before the old file's name is gone.
-        std::fs::File::open(dir)?.sync_all()?;
+    // Converted from here on, whatever follows: the new file is in place.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all())
+    {
+        tracing::warn!(
+            "{} is converted, but its folder could not be synced: {e}",
+            path.display()
+        );
     }
     Ok(converted)
 }

@@ -39,7 +39,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_hot_path_indexes.sql"),
     include_str!("migrations/0009_call_costs.sql"),
     include_str!("migrations/0010_plugin_contract.sql"),
+    include_str!("migrations/0011_retention_and_vacuum.sql"),
 ];
+
+/// The first schema version whose deletions were all zeroed (`secure_delete`).
+const SECURE_DELETE_SINCE: usize = 11;
 
 /// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than the
 /// engine's hot path uses: statements pushed each other out and every event parsed its SQL
@@ -78,8 +82,13 @@ impl Db {
         conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        migrate(&mut conn)
+        let from = migrate(&mut conn)
             .with_context(|| format!("cannot migrate database {}", path.display()))?;
+        if (1..SECURE_DELETE_SINCE).contains(&from) {
+            // Once: rewrite the file without what earlier versions left in free pages.
+            conn.execute_batch("VACUUM")
+                .with_context(|| format!("cannot vacuum database {}", path.display()))?;
+        }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
@@ -254,7 +263,8 @@ pub fn is_busy(error: &anyhow::Error) -> bool {
     })
 }
 
-fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+/// Brings the schema up to date; returns the version it found.
+fn migrate(conn: &mut Connection) -> anyhow::Result<usize> {
     let current = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     anyhow::ensure!(
         current <= MIGRATIONS.len(),
@@ -268,7 +278,7 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
         tx.commit()?;
     }
-    Ok(())
+    Ok(current)
 }
 
 #[cfg(test)]
@@ -285,6 +295,35 @@ mod tests {
             .read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?))
             .unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn a_database_from_before_secure_delete_is_vacuumed_once_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.db");
+        Db::open(&path, None).unwrap();
+        {
+            // As version 10 left it: a deleted lead's bytes still in a free page.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "PRAGMA secure_delete = OFF;
+                 INSERT INTO leads (handle, name, created_at, updated_at)
+                   VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
+                 DELETE FROM leads WHERE handle = 'old-lead';
+                 DROP INDEX outbox_queued_by_event;
+                 PRAGMA user_version = 10;
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .unwrap();
+        }
+        let raw = || std::fs::read(&path).unwrap();
+        let holds = |bytes: Vec<u8>| bytes.windows(10).any(|w| w == b"Erased-Lon");
+        assert!(
+            holds(raw()),
+            "the test needs the old bytes in the file first"
+        );
+        drop(Db::open(&path, None).unwrap());
+        assert!(!holds(raw()), "the upgrade rewrote the file without them");
     }
 
     #[test]

@@ -16,6 +16,8 @@ use crate::domain::lead::Lead;
 #[derive(Debug, Serialize)]
 pub struct PersonRecord {
     pub lead: Lead,
+    /// The lead's stored row, every column (times of changes and look-ups included).
+    pub lead_row: Value,
     pub consent: Consent,
     pub messages: Vec<Value>,
     pub events: Vec<Value>,
@@ -48,6 +50,9 @@ pub fn record(conn: &Connection, lead: Lead) -> anyhow::Result<PersonRecord> {
             reason: lead.dnc_reason.clone(),
             suppressed,
         },
+        lead_row: rows(conn, "SELECT * FROM leads WHERE id = ?1", [id])?
+            .pop()
+            .unwrap_or_default(),
         messages: rows(
             conn,
             "SELECT * FROM messages WHERE lead_id = ?1 ORDER BY at, id",

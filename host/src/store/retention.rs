@@ -85,7 +85,9 @@ const UNROUTED: AgedTable = AgedTable {
 const EVENTS: AgedTable = AgedTable {
     table: "events",
     at: "created_at",
-    keep: "status <> 'done'",
+    // A queued message still names its event (a reply withdraws a follow-up by it).
+    keep: "status <> 'done' OR EXISTS (SELECT 1 FROM outbox
+            WHERE outbox.event_id = events.id AND outbox.status = 'queued')",
 };
 const AUDIT: AgedTable = AgedTable {
     table: "audit",
@@ -102,7 +104,12 @@ pub fn apply(db: &Db, settings: &RetentionConfig, now: Millis) -> anyhow::Result
         purged.outbox = delete_older(db, &OUTBOX, cutoff(days))?;
         purged.unrouted_webhooks = delete_older(db, &UNROUTED, cutoff(days))?;
     }
-    if let Some(days) = settings.events_days {
+    // Inbound events hold the message text: they go with the messages at the latest.
+    let events_days = match (settings.events_days, settings.messages_days) {
+        (Some(events), Some(messages)) => Some(events.min(messages)),
+        (events, messages) => events.or(messages),
+    };
+    if let Some(days) = events_days {
         purged.events = delete_older(db, &EVENTS, cutoff(days))?;
     }
     if let Some(days) = settings.audit_days {
@@ -123,8 +130,12 @@ fn delete_older(db: &Db, aged: &AgedTable, cutoff: Millis) -> anyhow::Result<u64
     let batch_end = format!(
         "SELECT max(id), max({at}) FROM (SELECT id, {at} FROM {table} WHERE id > ?1 ORDER BY id LIMIT {BATCH})"
     );
-    let delete =
-        format!("DELETE FROM {table} WHERE id > ?1 AND id <= ?2 AND {at} < ?3 AND NOT ({keep})");
+    // The newest row always stays: SQLite gives a deleted highest id to the next row, and
+    // outbox keys and the bridge's idempotency keys are built from these ids.
+    let delete = format!(
+        "DELETE FROM {table} WHERE id > ?1 AND id <= ?2 AND {at} < ?3 AND NOT ({keep})
+           AND id < (SELECT max(id) FROM {table})"
+    );
     let mut after = 0i64;
     let mut deleted = 0u64;
     loop {
@@ -147,6 +158,12 @@ fn delete_older(db: &Db, aged: &AgedTable, cutoff: Millis) -> anyhow::Result<u64
     }
 }
 
+/// A lead who never wrote back, imported and last written to before `?2`, with nothing
+/// queued for them.
+const UNANSWERED: &str = "last_inbound_at IS NULL AND created_at < ?2
+     AND coalesce(last_outbound_at, 0) < ?2
+     AND NOT EXISTS (SELECT 1 FROM outbox WHERE lead_id = leads.id AND status = 'queued')";
+
 /// Forgets the leads who never wrote back and have had nothing sent to them since
 /// `cutoff`, as `leads forget` does (an opt-out stays on the suppression list).
 fn forget_unanswered(db: &Db, cutoff: Millis, now: Millis) -> anyhow::Result<u64> {
@@ -154,15 +171,10 @@ fn forget_unanswered(db: &Db, cutoff: Millis, now: Millis) -> anyhow::Result<u64
     loop {
         let batch = db.read(|c| {
             let ids = c
-                .prepare_cached(
-                    "SELECT id FROM leads
-                     WHERE last_inbound_at IS NULL AND created_at < ?1
-                       AND coalesce(last_outbound_at, 0) < ?1
-                       AND NOT EXISTS (SELECT 1 FROM outbox
-                                       WHERE lead_id = leads.id AND status = 'queued')
-                     LIMIT 500",
-                )?
-                .query_map([cutoff], |r| r.get::<_, i64>(0))?
+                .prepare_cached(&format!(
+                    "SELECT id FROM leads WHERE {UNANSWERED} LIMIT 500"
+                ))?
+                .query_map(rusqlite::params![0, cutoff], |r| r.get::<_, i64>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(ids)
         })?;
@@ -171,7 +183,13 @@ fn forget_unanswered(db: &Db, cutoff: Millis, now: Millis) -> anyhow::Result<u64
         }
         db.write(|tx| {
             for id in &batch {
-                if let Some(lead) = store::leads::get(tx, *id)? {
+                // Again inside the write: a reply or a send since the read keeps them.
+                let still = tx
+                    .prepare_cached(&format!(
+                        "SELECT 1 FROM leads WHERE id = ?1 AND {UNANSWERED}"
+                    ))?
+                    .exists(rusqlite::params![id, cutoff])?;
+                if let Some(lead) = store::leads::get(tx, *id)?.filter(|_| still) {
                     store::leads::forget(tx, &lead, now)?;
                     forgotten += 1;
                 }
@@ -301,10 +319,10 @@ mod tests {
         assert!(left.iter().take(left.len() - 2).all(|&at| at >= now - DAY));
         assert_eq!(left.len() as i64, rows - rows / 2 + 2);
 
-        // Later, past everything but the last row: the late old row goes too, and so
-        // does the first run's own audit row.
+        // Later, past everything but the last row: the late old row goes too. The first
+        // run's own audit row is the newest, and the newest row always stays.
         let purged = apply(&db, &settings, 2 * rows * HOUR).unwrap();
-        assert_eq!(purged.audit, (rows - rows / 2 + 1 + 1) as u64);
+        assert_eq!(purged.audit, (rows - rows / 2 + 1) as u64);
         assert_eq!(audit_times(&db), [2 * rows * HOUR]);
     }
 

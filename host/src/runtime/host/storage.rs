@@ -23,6 +23,11 @@ impl HostState {
     }
 }
 
+/// The lead a `lead/<id>/…` key is about: the keys `leads forget` erases.
+fn lead_of_key(key: &str) -> Option<i64> {
+    key.strip_prefix("lead/")?.split_once('/')?.0.parse().ok()
+}
+
 impl Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, wit::Error> {
         self.enter()?;
@@ -45,6 +50,12 @@ impl Host for HostState {
         self.services
             .db
             .write(|tx| {
+                // A call still running when its lead was forgotten keeps nothing about them.
+                if let Some(lead) = lead_of_key(key)
+                    && store::leads::get(tx, lead)?.is_none()
+                {
+                    return Ok(Err(wit::Error::NotFound));
+                }
                 let used = store::plugins::kv_usage(tx, plugin, key)?;
                 if used + (key.len() + value.len()) as u64 > QUOTA_BYTES {
                     return Ok(Err(wit::Error::LimitExceeded(format!(

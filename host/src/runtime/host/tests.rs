@@ -506,6 +506,38 @@ async fn every_lead_a_query_or_get_returned_is_named_in_the_ai_audit() {
     assert_eq!(handles, vec![Some("anna".into()), Some("ben".into())]);
 }
 
+#[tokio::test]
+async fn a_call_still_running_when_its_lead_is_forgotten_keeps_nothing_about_them() {
+    let f = fixture();
+    f.grant(Permission::Storage);
+    let mut host = f.host();
+    let key = |id: i64| format!("lead/{id}/note");
+    storage::Host::set(&mut host, key(f.ben), b"kept".to_vec())
+        .await
+        .unwrap();
+    let ben = f.db.read(|c| store::leads::get(c, f.ben)).unwrap().unwrap();
+    f.db.write(|tx| store::leads::forget(tx, &ben, 0)).unwrap();
+    assert_eq!(
+        storage::Host::set(&mut host, key(f.ben), b"after".to_vec()).await,
+        Err(wit::Error::NotFound)
+    );
+    assert_eq!(storage::Host::get(&mut host, key(f.ben)).await, Ok(None));
+    // Audit rows of the call name no one who is gone.
+    host.audit("probe.action", None, Some(f.ben), true, None);
+    let rows =
+        f.db.read(|c| {
+            store::audit::list(
+                c,
+                &store::audit::AuditFilter {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    assert!(rows.iter().all(|r| r.lead.is_none()), "{rows:?}");
+}
+
 /// What a host call answered, in terms both hosts share.
 #[derive(Debug, PartialEq, Eq)]
 enum Answer {
