@@ -594,3 +594,72 @@ fn a_conversion_through_a_symlink_converts_the_file_and_keeps_its_permissions() 
     assert_eq!(mode, 0o600, "as private as the original");
     assert_eq!(sandbox.lead("mara.fit")["lead"]["name"], "Mara Keller");
 }
+
+/// A bridge that refuses every message, quoting it back, as a careless one might.
+fn refusing_bridge() -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/send", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&request).contains("Rhea-private-words") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body = "cannot deliver: Rhea-private-words";
+        let response = format!(
+            "HTTP/1.1 422 Unprocessable Entity\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).unwrap();
+    });
+    (url, server)
+}
+
+#[test]
+fn a_channels_refusal_quoting_the_message_stays_out_of_the_audit() {
+    let (url, server) = refusing_bridge();
+    let mut sandbox = Sandbox::new("");
+    sandbox.env.extend([
+        (
+            "OUTREACH_SECRET_KEY".into(),
+            "a secret key of some length".into(),
+        ),
+        ("BRIDGE_SECRET".into(), "bridge-secret-0123456789".into()),
+    ]);
+    sandbox.ok(&[
+        "account",
+        "add",
+        "relay",
+        "--channel",
+        "bridge",
+        "--bridge-url",
+        &url,
+        "--secret-env",
+        "BRIDGE_SECRET",
+    ]);
+    let csv = sandbox.write("relay.csv", "handle,name\nrhea,Rhea\n");
+    sandbox.ok(&[
+        "leads",
+        "import",
+        csv.to_str().unwrap(),
+        "--account",
+        "relay",
+    ]);
+    sandbox.ok(&["conversations", "reply", "rhea", "Rhea-private-words"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    server.join().unwrap();
+    let outbox = sandbox.lead("rhea")["outbox"].to_string();
+    assert!(
+        outbox.contains("cannot deliver: Rhea-private-words"),
+        "{outbox}"
+    );
+    let audit = serde_json::to_string(&sandbox.audit()).unwrap();
+    assert!(audit.contains("refused by the channel"), "{audit}");
+    assert!(!audit.contains("Rhea-private-words"), "{audit}");
+}

@@ -277,7 +277,16 @@ impl Engine {
         let why = error.to_string();
         let wait = match error {
             SendError::WindowClosed | SendError::Permanent(_) => {
-                self.set_aside(row, &why, now)?;
+                // The channel's own words stay with the outbox row (erased with the lead);
+                // the audit, which outlives a forget, keeps only what kind of refusal it was.
+                self.db().write(|tx| {
+                    store::outbox::block(tx, row.id, &why)?;
+                    let kind = match error {
+                        SendError::WindowClosed => "messaging window closed",
+                        _ => "refused by the channel (its reason is on the outbox row)",
+                    };
+                    audit_delivery(tx, row, false, Some(kind), now)
+                })?;
                 return Ok(false);
             }
             SendError::Credentials(_) => {
