@@ -89,6 +89,29 @@ fn found_in_raw_files(sandbox: &Sandbox, needles: &[&str]) -> Vec<String> {
     found
 }
 
+/// Adds the account `relay` on the bridge channel at `url`, its shared secret `secret`
+/// sealed under a credential key set for the sandbox.
+fn add_bridge_account(sandbox: &mut Sandbox, url: &str, secret: &str) {
+    sandbox.env.extend([
+        (
+            "OUTREACH_SECRET_KEY".into(),
+            "a secret key of some length".into(),
+        ),
+        ("BRIDGE_SECRET".into(), secret.into()),
+    ]);
+    sandbox.ok(&[
+        "account",
+        "add",
+        "relay",
+        "--channel",
+        "bridge",
+        "--bridge-url",
+        url,
+        "--secret-env",
+        "BRIDGE_SECRET",
+    ]);
+}
+
 fn export(sandbox: &Sandbox) -> Value {
     serde_json::from_str(&sandbox.ok(&["export"])).unwrap()
 }
@@ -245,25 +268,11 @@ fn a_wrong_or_missing_key_is_one_clear_error_and_the_file_is_untouched() {
 #[test]
 fn a_person_gets_everything_held_about_them_and_the_export_has_storage_and_accounts() {
     let mut sandbox = demo(None);
-    sandbox.env.push((
-        "OUTREACH_SECRET_KEY".into(),
-        "a secret key of some length".into(),
-    ));
-    sandbox.env.push((
-        "BRIDGE_SECRET".into(),
-        "bridge-secret-never-exported".into(),
-    ));
-    sandbox.ok(&[
-        "account",
-        "add",
-        "relay",
-        "--channel",
-        "bridge",
-        "--bridge-url",
+    add_bridge_account(
+        &mut sandbox,
         "http://127.0.0.1:9/send",
-        "--secret-env",
-        "BRIDGE_SECRET",
-    ]);
+        "bridge-secret-never-exported",
+    );
 
     let record: Value =
         serde_json::from_str(&sandbox.ok(&["leads", "export", "mara.fit"])).unwrap();
@@ -508,24 +517,11 @@ fn nothing_leaves_the_machine_without_an_ai_key_or_a_real_channel() {
 #[test]
 fn removing_an_account_erases_its_leads_and_credentials_from_the_raw_files() {
     let mut sandbox = Sandbox::new("");
-    sandbox.env.extend([
-        (
-            "OUTREACH_SECRET_KEY".into(),
-            "a secret key of some length".into(),
-        ),
-        ("BRIDGE_SECRET".into(), "bridge-secret-0123456789".into()),
-    ]);
-    sandbox.ok(&[
-        "account",
-        "add",
-        "relay",
-        "--channel",
-        "bridge",
-        "--bridge-url",
+    add_bridge_account(
+        &mut sandbox,
         "http://127.0.0.1:9/send",
-        "--secret-env",
-        "BRIDGE_SECRET",
-    ]);
+        "bridge-secret-0123456789",
+    );
     let csv = sandbox.write(
         "relay.csv",
         "handle,name,email\nrelay_person,Rhea Relay,rhea@relay.example\n",
@@ -625,24 +621,7 @@ fn refusing_bridge() -> (String, std::thread::JoinHandle<()>) {
 fn a_channels_refusal_quoting_the_message_stays_out_of_the_audit() {
     let (url, server) = refusing_bridge();
     let mut sandbox = Sandbox::new("");
-    sandbox.env.extend([
-        (
-            "OUTREACH_SECRET_KEY".into(),
-            "a secret key of some length".into(),
-        ),
-        ("BRIDGE_SECRET".into(), "bridge-secret-0123456789".into()),
-    ]);
-    sandbox.ok(&[
-        "account",
-        "add",
-        "relay",
-        "--channel",
-        "bridge",
-        "--bridge-url",
-        &url,
-        "--secret-env",
-        "BRIDGE_SECRET",
-    ]);
+    add_bridge_account(&mut sandbox, &url, "bridge-secret-0123456789");
     let csv = sandbox.write("relay.csv", "handle,name\nrhea,Rhea\n");
     sandbox.ok(&[
         "leads",

@@ -42,6 +42,38 @@ fn cargo(dir: &Path, args: &[&str]) -> String {
     format!("{stdout}{stderr}")
 }
 
+/// What every generated project must do once built: keep Anna (3.2k followers) when its
+/// filter is called on the project's lead.json, install, and keep or drop the two leads
+/// of a small import as its filter says. Returns after `run --until-idle`.
+fn calls_installs_and_filters(sandbox: &Sandbox, wasm: &Path, project: &Path, inbound: bool) {
+    let wasm = wasm.to_str().unwrap();
+    let called = sandbox.json(&[
+        "plugin",
+        "call",
+        wasm,
+        "--hook",
+        "filter",
+        "--lead",
+        project.join("lead.json").to_str().unwrap(),
+        "--grant-requested",
+    ]);
+    assert_eq!(called["result"]["keep"], true, "{called}");
+    sandbox.ok(&["plugin", "install", wasm, "--grant-requested"]);
+    let csv = "handle,name,followers\nanna,Anna Berg,3.2k\nbo,Bo,200\n";
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("l.csv", csv).to_str().unwrap(),
+    ]);
+    if inbound {
+        sandbox.ok(&["inbox", "push", "anna", "Hello!"]);
+    }
+    sandbox.ok(&["run", "--until-idle"]);
+    let events = sandbox.ok(&["events"]);
+    assert!(events.contains("kept: 3200 followers"), "{events}");
+    assert!(events.contains("dropped: 200 followers"), "{events}");
+}
+
 #[test]
 fn a_new_rust_plugin_builds_tests_installs_and_runs() {
     let sandbox = Sandbox::new("");
@@ -63,36 +95,7 @@ fn a_new_rust_plugin_builds_tests_installs_and_runs() {
     let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/scaffold/wasm32-wasip2/release/big_accounts.wasm");
 
-    let called = sandbox.json(&[
-        "plugin",
-        "call",
-        wasm.to_str().unwrap(),
-        "--hook",
-        "filter",
-        "--lead",
-        project.join("lead.json").to_str().unwrap(),
-        "--grant-requested",
-    ]);
-    assert_eq!(called["result"]["keep"], true, "{called}");
-
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        wasm.to_str().unwrap(),
-        "--grant-requested",
-    ]);
-    let csv = "handle,name,followers\nanna,Anna Berg,3.2k\nbo,Bo,200\n";
-    sandbox.ok(&[
-        "leads",
-        "import",
-        sandbox.write("l.csv", csv).to_str().unwrap(),
-    ]);
-    sandbox.ok(&["inbox", "push", "anna", "Hello!"]);
-    sandbox.ok(&["run", "--until-idle"]);
-
-    let events = sandbox.ok(&["events"]);
-    assert!(events.contains("kept: 3200 followers"), "{events}");
-    assert!(events.contains("dropped: 200 followers"), "{events}");
+    calls_installs_and_filters(&sandbox, &wasm, &project, true);
     let anna = sandbox.conversation("anna");
     assert_eq!(
         anna.last().unwrap(),
@@ -171,36 +174,7 @@ fn a_new_python_plugin_tests_natively_builds_installs_and_runs() {
         &[&bindings[..], &["componentize", "app", "-o", "big-py.wasm"]].concat(),
     );
     let wasm = project.join("big-py.wasm");
-
-    let called = sandbox.json(&[
-        "plugin",
-        "call",
-        wasm.to_str().unwrap(),
-        "--hook",
-        "filter",
-        "--lead",
-        project.join("lead.json").to_str().unwrap(),
-        "--grant-requested",
-    ]);
-    assert_eq!(called["result"]["keep"], true, "{called}");
-
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        wasm.to_str().unwrap(),
-        "--grant-requested",
-    ]);
-    let csv = "handle,name,followers\nanna,Anna Berg,3.2k\nbo,Bo,200\n";
-    sandbox.ok(&[
-        "leads",
-        "import",
-        sandbox.write("l.csv", csv).to_str().unwrap(),
-    ]);
-    sandbox.ok(&["inbox", "push", "anna", "Hello!"]);
-    sandbox.ok(&["run", "--until-idle"]);
-    let events = sandbox.ok(&["events"]);
-    assert!(events.contains("kept: 3200 followers"), "{events}");
-    assert!(events.contains("dropped: 200 followers"), "{events}");
+    calls_installs_and_filters(&sandbox, &wasm, &project, true);
     assert_eq!(
         sandbox.conversation("anna").last().unwrap(),
         "> Thanks, Anna! We will get back to you soon."
@@ -244,35 +218,7 @@ fn a_new_javascript_plugin_tests_natively_builds_installs_and_runs() {
     );
     run_in(&project, "npm", &["run", "build"]);
     let wasm = project.join("big-js.wasm");
-
-    let called = sandbox.json(&[
-        "plugin",
-        "call",
-        wasm.to_str().unwrap(),
-        "--hook",
-        "filter",
-        "--lead",
-        project.join("lead.json").to_str().unwrap(),
-        "--grant-requested",
-    ]);
-    assert_eq!(called["result"]["keep"], true, "{called}");
-
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        wasm.to_str().unwrap(),
-        "--grant-requested",
-    ]);
-    let csv = "handle,name,followers\nanna,Anna Berg,3.2k\nbo,Bo,200\n";
-    sandbox.ok(&[
-        "leads",
-        "import",
-        sandbox.write("l.csv", csv).to_str().unwrap(),
-    ]);
-    sandbox.ok(&["run", "--until-idle"]);
-    let events = sandbox.ok(&["events"]);
-    assert!(events.contains("kept: 3200 followers"), "{events}");
-    assert!(events.contains("dropped: 200 followers"), "{events}");
+    calls_installs_and_filters(&sandbox, &wasm, &project, false);
     assert_eq!(
         sandbox.conversation("anna").first().unwrap(),
         "> Hi Anna, any questions?"

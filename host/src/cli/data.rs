@@ -121,18 +121,7 @@ pub fn audit_operator(
     detail: &str,
     now: Millis,
 ) -> anyhow::Result<()> {
-    store::audit::record(
-        conn,
-        &store::audit::Entry {
-            plugin: OPERATOR,
-            action,
-            permission: None,
-            lead_id,
-            allowed,
-            detail: Some(detail),
-        },
-        now,
-    )
+    store::audit::record_action(conn, OPERATOR, action, lead_id, allowed, detail, now)
 }
 
 #[derive(Debug, Args)]

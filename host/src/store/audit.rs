@@ -35,6 +35,30 @@ pub fn record(conn: &Connection, entry: &Entry<'_>, now: Millis) -> anyhow::Resu
     Ok(())
 }
 
+/// Records an action the host or a person took (no permission involved), as `actor`.
+pub fn record_action(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    lead_id: Option<i64>,
+    allowed: bool,
+    detail: &str,
+    now: Millis,
+) -> anyhow::Result<()> {
+    record(
+        conn,
+        &Entry {
+            plugin: actor,
+            action,
+            permission: None,
+            lead_id,
+            allowed,
+            detail: Some(detail),
+        },
+        now,
+    )
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRow {
     pub id: i64,

@@ -242,18 +242,7 @@ pub fn purge_all(db: &Db, now: Millis) -> anyhow::Result<Purged> {
 
 fn audit(conn: &Connection, action: &str, purged: &Purged, now: Millis) -> anyhow::Result<()> {
     let detail = format!("deleted {}", purged.describe());
-    store::audit::record(
-        conn,
-        &store::audit::Entry {
-            plugin: ACTOR,
-            action,
-            permission: None,
-            lead_id: None,
-            allowed: true,
-            detail: Some(&detail),
-        },
-        now,
-    )
+    store::audit::record_action(conn, ACTOR, action, None, true, &detail, now)
 }
 
 /// When retention last ran, from the host's own state.
