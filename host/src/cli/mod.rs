@@ -4,6 +4,7 @@
 
 mod accounts;
 mod call;
+mod console;
 mod data;
 mod demo;
 mod doctor;
@@ -94,6 +95,9 @@ enum Command {
     Account(accounts::AccountCommand),
     /// Receive Instagram webhooks and run the engine, as a service.
     Serve(serve::ServeArgs),
+    /// Manage who may log in to the web console that `serve` offers under /console.
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// Check the setup: config, accounts and their tokens, the AI provider, webhook secrets.
     Doctor(doctor::DoctorArgs),
 }
@@ -314,6 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db(_) => unreachable!("handled above"),
         Command::Account(cmd) => accounts::run(&app, cmd),
         Command::Serve(args) => serve::run(&app, args).await,
+        Command::Console(cmd) => console::run(&app, cmd),
         Command::Doctor(args) => doctor::run(&app, args).await,
     }
 }

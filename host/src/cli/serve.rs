@@ -139,7 +139,8 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
         clock: app.clock.clone(),
     });
     let router = instagram_webhook::router(config, inbound.clone())
-        .merge(bridge::router(inbound.clone(), instagram.max_body_bytes));
+        .merge(bridge::router(inbound.clone(), instagram.max_body_bytes))
+        .merge(crate::console::router(app.db.clone(), app.clock.clone()));
     let address = args.listen.unwrap_or_else(|| instagram.listen.clone());
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -147,8 +148,11 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let engine = app.engine()?;
     let address = listener.local_addr()?;
     println!(
-        "listening on http://{address}/webhooks/instagram and http://{address}/webhooks/bridge/<account>"
+        "listening on http://{address}/webhooks/instagram and http://{address}/webhooks/bridge/<account>; console at http://{address}/console"
     );
+    if !app.db.read(store::console::has_users)? {
+        eprintln!("no console user yet: add one with `outreach console user add NAME`");
+    }
     // Messages kept aside while their account was not set up, if it has been added since.
     inbound.route_unrouted()?;
     tokio::select! {

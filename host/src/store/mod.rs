@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod cipher;
+pub mod console;
 pub mod events;
 pub mod leads;
 pub mod messages;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_call_costs.sql"),
     include_str!("migrations/0010_plugin_contract.sql"),
     include_str!("migrations/0011_retention_and_vacuum.sql"),
+    include_str!("migrations/0012_console.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).

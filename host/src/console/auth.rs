@@ -1,0 +1,206 @@
+//! Console users' passwords (argon2), sessions, the CSRF and same-origin checks, and the
+//! login throttle.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore as _};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::Console;
+use crate::clock::{HOUR, Millis, SECOND};
+use crate::domain::sha256_hex;
+use crate::store::{self, Db};
+
+const COOKIE: &str = "outreach_session";
+/// How long a session lasts.
+const SESSION_LIFE: Millis = 12 * HOUR;
+/// Failed logins for one user name before each further try must wait.
+const FREE_FAILURES: u32 = 5;
+const LONGEST_WAIT: Millis = 300 * SECOND;
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Checks the password and starts a session; returns its cookie, or `None` for a wrong
+/// user name or password (told apart by nothing, timing included).
+pub fn log_in(
+    db: &Db,
+    user: &str,
+    password: &str,
+    now: Millis,
+) -> anyhow::Result<Option<HeaderValue>> {
+    // An unknown user is checked against a hash too, so that the time taken does not say
+    // which user names exist.
+    const UNKNOWN: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2xqMDzzl7AYhFGR6W2tNuMxkWcKsA1J4ej2uF9kEjLI";
+    let stored = db.read(|c| store::console::password_hash(c, user))?;
+    let hash = stored.as_deref().unwrap_or(UNKNOWN);
+    let parsed = PasswordHash::new(hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+    let matches = argon2::Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    if !(matches && stored.is_some()) {
+        return Ok(None);
+    }
+    let token = random_hex();
+    db.write(|tx| {
+        store::console::start_session(
+            tx,
+            &sha256_hex(token.as_bytes()),
+            user,
+            &random_hex(),
+            now + SESSION_LIFE,
+        )
+    })?;
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
+        SESSION_LIFE / SECOND
+    );
+    Ok(Some(HeaderValue::from_str(&cookie)?))
+}
+
+pub fn expired_cookie() -> HeaderValue {
+    HeaderValue::from_static(
+        "outreach_session=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0",
+    )
+}
+
+/// Whether a request comes from a page of this server: its `Origin` (or, without one, the
+/// browser's `Sec-Fetch-Site`) says so. A client that sends neither (not a browser) passes
+/// here and still needs the CSRF token.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (
+        headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()),
+        host,
+    ) {
+        (Some(origin), Some(host)) => {
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        }
+        (Some(_), None) => false,
+        (None, _) => headers
+            .get("sec-fetch-site")
+            .and_then(|s| s.to_str().ok())
+            .is_none_or(|site| site == "same-origin" || site == "none"),
+    }
+}
+
+/// A logged-in console user. As an extractor it refuses a request without a valid
+/// session: a page is redirected to the login, anything else is 401.
+pub struct Session {
+    pub user: String,
+    pub csrf: String,
+    pub token_sha256: String,
+}
+
+impl Session {
+    /// The checks of a state-changing request: same origin and this session's CSRF token.
+    pub fn allows(&self, headers: &HeaderMap, csrf: &str) -> bool {
+        let token_ok = csrf.len() == self.csrf.len()
+            && csrf
+                .bytes()
+                .zip(self.csrf.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0;
+        same_origin(headers) && token_ok
+    }
+}
+
+/// The answer to a change [`Session::allows`] refused.
+pub fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "missing or wrong CSRF token, or another origin",
+    )
+        .into_response()
+}
+
+impl FromRequestParts<Console> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        let token = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .find_map(|pair| {
+                pair.trim()
+                    .strip_prefix(&format!("{COOKIE}="))
+                    .map(str::to_owned)
+            });
+        let found = match token {
+            Some(token) => {
+                let token_sha256 = sha256_hex(token.as_bytes());
+                console
+                    .db
+                    .read(|c| store::console::session(c, &token_sha256, console.clock.now()))
+                    .ok()
+                    .flatten()
+                    .map(|(user, csrf)| Session {
+                        user,
+                        csrf,
+                        token_sha256,
+                    })
+            }
+            None => None,
+        };
+        found.ok_or_else(|| {
+            if parts.method == axum::http::Method::GET {
+                Redirect::to("/console/login").into_response()
+            } else {
+                (StatusCode::UNAUTHORIZED, "log in first").into_response()
+            }
+        })
+    }
+}
+
+/// Failed logins per user name: after a few, each try waits, doubling up to five minutes.
+#[derive(Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, (u32, Millis)>>,
+}
+
+impl Throttle {
+    /// `Err(milliseconds to wait)` while this user name must wait.
+    pub fn check(&self, user: &str, now: Millis) -> Result<(), Millis> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get(user) {
+            Some(&(_, until)) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, user: &str, now: Millis) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = failures.entry(user.to_owned()).or_insert((0, 0));
+        entry.0 += 1;
+        if entry.0 >= FREE_FAILURES {
+            let doublings = (entry.0 - FREE_FAILURES).min(10);
+            entry.1 = now + (SECOND << doublings).min(LONGEST_WAIT);
+        }
+    }
+
+    pub fn succeeded(&self, user: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(user);
+    }
+}

@@ -1,0 +1,103 @@
+//! Console users and their sessions.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::clock::Millis;
+
+pub fn add_user(
+    conn: &Connection,
+    name: &str,
+    password_hash: &str,
+    now: Millis,
+) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT INTO console_users (name, password_hash, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
+        params![name, password_hash, now],
+    )?;
+    // A new password ends every session of the old one.
+    conn.execute("DELETE FROM console_sessions WHERE user = ?1", [name])?;
+    Ok(())
+}
+
+pub fn password_hash(conn: &Connection, name: &str) -> anyhow::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT password_hash FROM console_users WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn has_users(conn: &Connection) -> anyhow::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM console_users LIMIT 1")?
+        .exists([])?)
+}
+
+pub fn start_session(
+    conn: &Connection,
+    token_sha256: &str,
+    user: &str,
+    csrf: &str,
+    expires_at: Millis,
+) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO console_sessions (token_sha256, user, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![token_sha256, user, csrf, expires_at])?;
+    Ok(())
+}
+
+/// The user and CSRF token of a session still valid at `now`.
+pub fn session(
+    conn: &Connection,
+    token_sha256: &str,
+    now: Millis,
+) -> anyhow::Result<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT user, csrf FROM console_sessions WHERE token_sha256 = ?1 AND expires_at > ?2",
+        )?
+        .query_row(params![token_sha256, now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+pub fn end_session(conn: &Connection, token_sha256: &str, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM console_sessions WHERE token_sha256 = ?1 OR expires_at <= ?2",
+    )?
+    .execute(params![token_sha256, now])?;
+    Ok(())
+}
+
+/// One line of the inbox: a lead with their newest message.
+pub struct InboxRow {
+    pub handle: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub last_at: Option<Millis>,
+    pub last_text: Option<String>,
+}
+
+/// Conversations newest first, the leads waiting for a person on top.
+pub fn inbox(conn: &Connection, limit: u32) -> anyhow::Result<Vec<InboxRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.handle, l.name, l.status, max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)),
+                (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)
+         FROM leads l
+         WHERE l.last_inbound_at IS NOT NULL OR l.last_outbound_at IS NOT NULL
+         ORDER BY l.status = 'needs-human' DESC, 4 DESC
+         LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map([limit], |r| {
+            Ok(InboxRow {
+                handle: r.get(0)?,
+                name: r.get(1)?,
+                status: r.get(2)?,
+                last_at: r.get(3)?,
+                last_text: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

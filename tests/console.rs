@@ -1,0 +1,254 @@
+//! The web console over plain HTTP, against the real `outreach serve`: nothing but the
+//! webhooks without a login, sessions in strict cookies, CSRF and origin checks on every
+//! change, a login throttle, security headers, and stored markup shown as text.
+
+mod support;
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use reqwest::StatusCode;
+use reqwest::header::{
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE,
+};
+use support::{Sandbox, Served};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// The demo, a lead whose name and message are markup, a console user, and `serve`.
+fn console() -> (Sandbox, Served) {
+    let sandbox = support::instagram_sandbox("app-secret", "verify-token", "token", "");
+    sandbox.ok(&["demo"]);
+    let csv = sandbox.write(
+        "x.csv",
+        "handle,name\nmallory,<script>alert('name')</script>\n",
+    );
+    sandbox.ok(&["leads", "import", csv.to_str().unwrap()]);
+    sandbox.ok(&["inbox", "push", "mallory", "<img src=x onerror=alert(1)>"]);
+    let mut add = sandbox
+        .command(&["console", "user", "add", "sam"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+    let served = support::serve(&sandbox);
+    (sandbox, served)
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form body, as a browser encodes it.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".into(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn root(served: &Served) -> String {
+    served
+        .base()
+        .trim_end_matches("/webhooks/instagram")
+        .to_owned()
+}
+
+async fn log_in(served: &Served, password: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/console/login", root(served)))
+        .header(CONTENT_TYPE, FORM)
+        .body(form(&[("user", "sam"), ("password", password)]))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The session cookie of a successful login, as the browser would send it back.
+async fn session(served: &Served) -> String {
+    let response = log_in(served, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn nothing_but_the_webhooks_answers_without_a_login() {
+    let (_sandbox, served) = console();
+    let base = root(&served);
+    let page = client()
+        .get(format!("{base}/console"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page.headers()[LOCATION], "/console/login");
+    let change = client()
+        .post(format!("{base}/console/logout"))
+        .header(CONTENT_TYPE, FORM)
+        .body(form(&[("csrf", "x")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(change.status(), StatusCode::UNAUTHORIZED);
+    let forged = client()
+        .get(format!("{base}/console"))
+        .header(COOKIE, "outreach_session=0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::SEE_OTHER);
+    // The webhook is not behind the login: Meta's handshake gets its own answer.
+    let webhook = client()
+        .get(format!(
+            "{base}/webhooks/instagram?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(webhook.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_login_gives_a_strict_cookie_and_the_inbox_shows_markup_as_text() {
+    let (_sandbox, served) = console();
+    assert_eq!(
+        log_in(&served, "wrong password!").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let response = log_in(&served, PASSWORD).await;
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Max-Age=43200",
+        "Path=/console",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = client()
+        .get(format!("{}/console", root(&served)))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;"),
+        "{html}"
+    );
+    // The lead waiting for a person comes first.
+    let first = html.find("<li>").unwrap();
+    assert!(
+        html[first..].starts_with("<li><b>@lena.studio</b>"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_change_needs_the_sessions_csrf_token_and_this_origin() {
+    let (_sandbox, served) = console();
+    let base = root(&served);
+    let session = session(&served).await;
+    let page = client()
+        .get(format!("{base}/console"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let logout = |csrf: &'static str, origin: Option<&'static str>| {
+        let mut request = client()
+            .post(format!("{base}/console/logout"))
+            .header(COOKIE, &session)
+            .header(CONTENT_TYPE, FORM)
+            .body(form(&[("csrf", csrf)]));
+        if let Some(origin) = origin {
+            request = request.header(ORIGIN, origin);
+        }
+        request.send()
+    };
+    let csrf: &'static str = Box::leak(csrf.into_boxed_str());
+    assert_eq!(
+        logout("", None).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        logout("0000", None).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        logout(csrf, Some("http://evil.example"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        logout(csrf, None).await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    // The session is over.
+    let after = client()
+        .get(format!("{base}/console"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_make_even_the_right_one_wait() {
+    let (_sandbox, served) = console();
+    for _ in 0..5 {
+        assert_eq!(
+            log_in(&served, "not the password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        log_in(&served, PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
