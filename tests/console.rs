@@ -172,7 +172,7 @@ async fn a_login_gives_a_strict_cookie_and_the_inbox_shows_markup_as_text() {
     // The lead waiting for a person comes first.
     let first = html.find("<li>").unwrap();
     assert!(
-        html[first..].starts_with("<li><b>@lena.studio</b>"),
+        html[first..].starts_with("<li><a href=\"/console/leads/lena.studio\"><b>@lena.studio</b>"),
         "{html}"
     );
 }
@@ -251,4 +251,92 @@ async fn repeated_wrong_passwords_make_even_the_right_one_wait() {
         log_in(&served, PASSWORD).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+/// The CSRF token on a page.
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_person_answers_a_handed_over_lead_from_the_thread_page() {
+    let (sandbox, served) = console();
+    let base = root(&served);
+    let session = session(&served).await;
+    let get = |path: String| {
+        client()
+            .get(format!("{base}{path}"))
+            .header(COOKIE, &session)
+            .send()
+    };
+    let page = get("/console/leads/lena.studio".into()).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Can I talk to a real person about a refund?"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let post = |path: &str, body: String| {
+        client()
+            .post(format!("{base}{path}"))
+            .header(COOKIE, &session)
+            .header(CONTENT_TYPE, FORM)
+            .body(body)
+            .send()
+    };
+    let text = "Hi Lena, Sam here: the refund is on its way.";
+    let without_token = post("/console/leads/lena.studio/reply", form(&[("text", text)]));
+    assert_eq!(without_token.await.unwrap().status(), StatusCode::FORBIDDEN);
+    let sent = post(
+        "/console/leads/lena.studio/reply",
+        form(&[("csrf", &csrf), ("text", text)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    // The outbox sends it (serve runs the engine), marked as the person's.
+    support::eventually("the reply is sent", || {
+        sandbox
+            .conversation("lena.studio")
+            .iter()
+            .any(|m| m.contains("Sam here"))
+    });
+    let shown = get("/console/leads/lena.studio".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("console:sam"), "{shown}");
+    assert!(sandbox.audit().iter().any(|r| r["plugin"] == "console:sam"
+        && r["action"] == "conversations.reply"
+        && r["allowed"] == true));
+
+    // The rules hold here too: nothing to someone who said stop.
+    let refused = post(
+        "/console/leads/jonas_builds/reply",
+        form(&[("csrf", &csrf), ("text", "come back?")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("lead is do-not-contact")
+    );
+
+    let resumed = post(
+        "/console/leads/lena.studio/resume",
+        form(&[("csrf", &csrf)]),
+    );
+    assert_eq!(resumed.await.unwrap().status(), StatusCode::SEE_OTHER);
+    assert_eq!(sandbox.lead("lena.studio")["lead"]["status"], "replied");
 }

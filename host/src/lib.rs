@@ -18,6 +18,7 @@ pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod leads;
+pub mod operator;
 pub mod runtime;
 pub mod secrets;
 pub mod store;

@@ -11,7 +11,7 @@ mod pages;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -41,6 +41,8 @@ pub fn router(db: Db, clock: Arc<dyn Clock>) -> Router {
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
         .route("/console", get(inbox))
+        .route("/console/leads/{handle}", get(thread))
+        .route("/console/leads/{handle}/{action}", post(act))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }
@@ -140,6 +142,74 @@ async fn inbox(State(console): State<Console>, session: Session) -> Response {
         Ok(rows) => pages::inbox(&session, &rows).into_response(),
         Err(e) => {
             tracing::error!("console inbox: {e:#}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn thread(
+    State(console): State<Console>,
+    session: Session,
+    Path(handle): Path<String>,
+) -> Response {
+    let found = console.db.read(|c| {
+        let Some(lead) = crate::store::leads::by_handle(c, &handle)? else {
+            return Ok(None);
+        };
+        let messages: Vec<crate::store::messages::Message> =
+            crate::store::messages::recent(c, lead.id, 500)?;
+        Ok(Some((lead, messages)))
+    });
+    match found {
+        Ok(Some((lead, messages))) => pages::thread(&session, &lead, &messages).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such lead").into_response(),
+        Err(e) => {
+            tracing::error!("console thread: {e:#}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// A person's action on a lead: `reply`, `resume` or `convert`, under the same rules as
+/// from the CLI, audited as `console:<user>`.
+async fn act(
+    State(console): State<Console>,
+    session: Session,
+    headers: HeaderMap,
+    Path((handle, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if !session.allows(&headers, &form.csrf) {
+        return auth::forbidden();
+    }
+    let actor = format!("console:{}", session.user);
+    let now = console.clock.now();
+    let db = &console.db;
+    let done: anyhow::Result<Result<(), String>> = match action.as_str() {
+        "reply" => crate::operator::reply(db, &actor, &handle, &form.text, now)
+            .map(|queued| queued.map(|_| ())),
+        "resume" => Ok(crate::operator::resume(db, &actor, &handle, now)
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))),
+        "convert" => Ok(crate::operator::convert(db, &actor, &handle, now)
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match done {
+        Ok(Ok(())) => Redirect::to(&format!("/console/leads/{}", pages::path_segment(&handle)))
+            .into_response(),
+        Ok(Err(why)) => (StatusCode::BAD_REQUEST, pages::refused(&why)).into_response(),
+        Err(e) => {
+            tracing::error!("console {action}: {e:#}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

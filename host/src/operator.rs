@@ -1,0 +1,118 @@
+//! What a person does in a conversation, from the CLI or the console: reply by hand, hand
+//! a lead back to automation, mark them converted. The same rules as a plugin's send
+//! (do-not-contact, the channel's messaging window, message limits, then the outbox and
+//! the account's safety rules), every action audited under the person's name (`actor`,
+//! which holds a colon so it can never be a plugin's).
+
+use crate::clock::Millis;
+use crate::consent::policy;
+use crate::domain::lead::{Lead, LeadStatus};
+use crate::domain::sha256_hex;
+use crate::runtime::host::messaging::validate_text;
+use crate::store::{self, Db};
+use crate::text::terminal_safe as safe;
+
+/// Queues `text` for the lead through the outbox; `Ok(Err(why))` when the rules refuse it
+/// (the refusal is audited too).
+pub fn reply(
+    db: &Db,
+    actor: &str,
+    handle: &str,
+    text: &str,
+    now: Millis,
+) -> anyhow::Result<Result<Lead, String>> {
+    db.write(|tx| {
+        let lead = store::leads::require_handle(tx, handle)?;
+        let open = crate::channels::window_open(tx, &lead, now)?;
+        let refusal = policy::conversation_open(lead.is_do_not_contact())
+            .and_then(|()| policy::window(open))
+            .err()
+            .map(|refusal| refusal.message())
+            .or_else(|| {
+                validate_text(text)
+                    .err()
+                    .map(|e| crate::runtime::bindings::describe(&e))
+            });
+        let audit = |allowed: bool, detail: &str| {
+            store::audit::record_action(
+                tx,
+                actor,
+                "conversations.reply",
+                Some(lead.id),
+                allowed,
+                detail,
+                now,
+            )
+        };
+        if let Some(why) = refusal {
+            audit(false, &why)?;
+            return Ok(Err(format!(
+                "cannot reply to @{}: {why}",
+                safe(&lead.handle)
+            )));
+        }
+        // Typed twice on purpose in the same millisecond is the only way to lose one.
+        let key = format!(
+            "{actor}:{}:{now}:{}",
+            lead.id,
+            &sha256_hex(text.as_bytes())[..16]
+        );
+        store::outbox::enqueue(tx, &key, lead.id, actor, None, text, now)?;
+        audit(true, "queued")?;
+        Ok(Ok(lead))
+    })
+}
+
+/// A lead handed to a person goes back to automation.
+pub fn resume(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result<usize> {
+    change_status(db, actor, handle, "leads.resume", now, |lead| {
+        anyhow::ensure!(
+            lead.status == LeadStatus::NeedsHuman,
+            "@{} is not waiting for a person (status {})",
+            safe(&lead.handle),
+            lead.status
+        );
+        Ok(LeadStatus::Replied)
+    })
+}
+
+/// The lead became a customer; their follow-ups stop. Returns how many were stopped.
+pub fn convert(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result<usize> {
+    change_status(db, actor, handle, "leads.convert", now, |_| {
+        Ok(LeadStatus::Converted)
+    })
+}
+
+/// Sets the status `decide` picks (never on a do-not-contact lead), stops the lead's
+/// follow-ups when converted, and audits it; returns how many sequences were stopped.
+fn change_status(
+    db: &Db,
+    actor: &str,
+    handle: &str,
+    action: &str,
+    now: Millis,
+    decide: impl FnOnce(&Lead) -> anyhow::Result<LeadStatus>,
+) -> anyhow::Result<usize> {
+    db.write(|tx| {
+        let lead = store::leads::require_handle(tx, handle)?;
+        anyhow::ensure!(
+            !lead.is_do_not_contact(),
+            "@{} is do-not-contact",
+            safe(&lead.handle)
+        );
+        let status = decide(&lead)?;
+        store::leads::set_status(tx, lead.id, status, now)?;
+        let mut stopped = 0;
+        if status == LeadStatus::Converted {
+            for schedule in store::schedules::for_lead(tx, lead.id)? {
+                if schedule.state == "active" {
+                    store::schedules::stop(tx, schedule.id, "converted")?;
+                    stopped += 1;
+                }
+            }
+        }
+        let detail = format!("{} -> {status}", lead.status);
+        store::audit::record_action(tx, actor, action, Some(lead.id), true, &detail, now)?;
+        Ok(stopped)
+    })
+}
