@@ -18,6 +18,8 @@ const PASSWORD: &str = "correct horse battery";
 /// The demo, a lead whose name and message are markup, a console user, and `serve`.
 fn console() -> (Sandbox, Served) {
     let sandbox = support::instagram_sandbox("app-secret", "verify-token", "token", "");
+    // (The Instagram webhook is on here, so that the test can see it is not behind the
+    // login; `serve` also runs without it.)
     sandbox.ok(&["demo"]);
     let csv = sandbox.write(
         "x.csv",
@@ -339,4 +341,24 @@ async fn a_person_answers_a_handed_over_lead_from_the_thread_page() {
     );
     assert_eq!(resumed.await.unwrap().status(), StatusCode::SEE_OTHER);
     assert_eq!(sandbox.lead("lena.studio")["lead"]["status"], "replied");
+}
+
+#[tokio::test]
+async fn serve_offers_the_console_without_an_instagram_app() {
+    let sandbox = Sandbox::new("");
+    sandbox.ok(&["demo"]);
+    let served = support::serve(&sandbox);
+    assert!(served.url.ends_with("/console"), "{}", served.url);
+    let page = client()
+        .get(format!("{}/console/login", served.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let webhook = client()
+        .get(format!("{}/webhooks/instagram", served.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(webhook.status(), StatusCode::NOT_FOUND);
 }

@@ -181,8 +181,13 @@ pub struct Served {
 
 impl Served {
     /// The base address, `http://127.0.0.1:<port>`.
+    /// `http://host:port`, whatever path `serve` printed first.
     pub fn base(&self) -> &str {
-        self.url.trim_end_matches("/webhooks/instagram")
+        let path = self.url.find("://").map_or(0, |at| at + 3);
+        match self.url[path..].find('/') {
+            Some(slash) => &self.url[..path + slash],
+            None => &self.url,
+        }
     }
 }
 

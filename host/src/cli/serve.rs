@@ -124,32 +124,45 @@ impl BridgeInbox for StoreInbound {
 
 pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let instagram = &app.config.instagram;
-    let config = WebhookConfig {
-        app_secret: instagram
-            .webhook_app_secret()
-            .context("the webhook needs the app secret: set instagram.app_secret in the config or $INSTAGRAM_APP_SECRET")?,
-        verify_token: instagram.webhook_verify_token().context(
-            "the webhook needs the verify token: set instagram.verify_token in the config or $INSTAGRAM_VERIFY_TOKEN",
-        )?,
-        max_body_bytes: instagram.max_body_bytes,
-    };
     let inbound = Arc::new(StoreInbound {
         db: app.db.clone(),
         consent: app.config.consent.clone(),
         clock: app.clock.clone(),
     });
-    let router = instagram_webhook::router(config, inbound.clone())
-        .merge(bridge::router(inbound.clone(), instagram.max_body_bytes))
+    // The Instagram webhook needs both secrets; without them the console and the bridge
+    // still serve (trying the console after `demo` needs no Meta app).
+    let webhook = match (
+        instagram.webhook_app_secret(),
+        instagram.webhook_verify_token(),
+    ) {
+        (Some(app_secret), Some(verify_token)) => Some(WebhookConfig {
+            app_secret,
+            verify_token,
+            max_body_bytes: instagram.max_body_bytes,
+        }),
+        _ => None,
+    };
+    let mut router = bridge::router(inbound.clone(), instagram.max_body_bytes)
         .merge(crate::console::router(app.db.clone(), app.clock.clone()));
+    let webhook_on = webhook.is_some();
+    if let Some(config) = webhook {
+        router = router.merge(instagram_webhook::router(config, inbound.clone()));
+    }
     let address = args.listen.unwrap_or_else(|| instagram.listen.clone());
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     let engine = app.engine()?;
     let address = listener.local_addr()?;
-    println!(
-        "listening on http://{address}/webhooks/instagram and http://{address}/webhooks/bridge/<account>; console at http://{address}/console"
-    );
+    if webhook_on {
+        println!(
+            "listening on http://{address}/webhooks/instagram and http://{address}/webhooks/bridge/<account>; console at http://{address}/console"
+        );
+    } else {
+        println!(
+            "listening on http://{address}/console (the console) and http://{address}/webhooks/bridge/<account>; the Instagram webhook is off: set instagram.app_secret and instagram.verify_token (or INSTAGRAM_APP_SECRET and INSTAGRAM_VERIFY_TOKEN)"
+        );
+    }
     if !app.db.read(store::console::has_users)? {
         eprintln!("no console user yet: add one with `outreach console user add NAME`");
     }
