@@ -6,7 +6,9 @@
 //! ([`runtime`]), checks every host call a plugin makes against the user's grants and writes
 //! it to the audit log ([`consent`]), routes persisted events to plugins and delivers what
 //! they decide through an outbox ([`engine`], [`channels`]), and asks an OpenAI-compatible
-//! provider for AI replies ([`ai`]). The `outreach` binary is the [`cli`].
+//! provider for AI replies ([`ai`]). A person answers and steers leads through the same
+//! rules ([`operator`]), from the CLI or the web console ([`console`]). The `outreach`
+//! binary is the [`cli`].
 
 pub mod ai;
 pub mod channels;
