@@ -147,7 +147,15 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
             let forgotten = app.db.write(|tx| {
                 let forgotten = store::accounts::remove(tx, &account, app.now())?;
                 let detail = format!("account #{} removed with {forgotten} leads", account.id);
-                super::data::audit_operator(tx, "account.remove", None, true, &detail, app.now())?;
+                store::audit::record_action(
+                    tx,
+                    super::data::OPERATOR,
+                    "account.remove",
+                    None,
+                    true,
+                    &detail,
+                    app.now(),
+                )?;
                 Ok(forgotten)
             })?;
             app.db.clear_log(super::data::ERASURE_PATIENCE)?;

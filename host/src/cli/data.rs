@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::App;
 use super::output::safe;
-use crate::clock::{Millis, format};
+use crate::clock::format;
 use crate::store::cipher::{self, DbKey};
 use crate::store::{self, Db, audit::AuditFilter};
 
@@ -110,18 +110,6 @@ pub fn encryption_state(db: &Db) -> String {
             cipher::KEY_ENV
         )
     }
-}
-
-/// An audit row for what a person did (not a plugin): replying, forgetting, purging.
-pub fn audit_operator(
-    conn: &rusqlite::Connection,
-    action: &str,
-    lead_id: Option<i64>,
-    allowed: bool,
-    detail: &str,
-    now: Millis,
-) -> anyhow::Result<()> {
-    store::audit::record_action(conn, OPERATOR, action, lead_id, allowed, detail, now)
 }
 
 #[derive(Debug, Args)]

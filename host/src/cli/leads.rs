@@ -153,7 +153,15 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
                 let lead = store::leads::require_handle(tx, &handle)?;
                 store::leads::forget(tx, &lead, app.now())?;
                 let detail = format!("lead #{} erased", lead.id);
-                super::data::audit_operator(tx, "leads.forget", None, true, &detail, app.now())?;
+                store::audit::record_action(
+                    tx,
+                    super::data::OPERATOR,
+                    "leads.forget",
+                    None,
+                    true,
+                    &detail,
+                    app.now(),
+                )?;
                 Ok(lead)
             })?;
             app.db.clear_log(super::data::ERASURE_PATIENCE)?;

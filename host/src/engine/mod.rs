@@ -62,6 +62,9 @@ pub enum Executor {
 pub struct Engine {
     services: Arc<HostServices>,
     executor: Executor,
+    /// When retention last ran, once read (`i64::MIN` until then): a pass then asks the
+    /// database only when an hour is up.
+    retention_ran_at: std::sync::atomic::AtomicI64,
 }
 
 /// Events handled per pass; a pass then delivers, so a large backlog does not starve sending.
@@ -78,7 +81,11 @@ const BUSY_RETRIES: u32 = 8;
 
 impl Engine {
     pub fn new(services: Arc<HostServices>, executor: Executor) -> anyhow::Result<Self> {
-        Ok(Self { services, executor })
+        Ok(Self {
+            services,
+            executor,
+            retention_ran_at: std::sync::atomic::AtomicI64::new(Millis::MIN),
+        })
     }
 
     pub fn db(&self) -> &Db {

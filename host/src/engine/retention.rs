@@ -1,7 +1,9 @@
 //! The `[retention]` settings, applied by the engine once an hour (and on its first pass).
 
 use super::Engine;
-use crate::clock::HOUR;
+use std::sync::atomic::Ordering;
+
+use crate::clock::{HOUR, Millis};
 use crate::store::retention;
 
 impl Engine {
@@ -13,12 +15,20 @@ impl Engine {
             return Ok(());
         }
         let now = self.now();
-        let last = self.db().read(retention::last_run)?;
-        if last.is_some_and(|last| now - last < HOUR && now >= last) {
+        let recent = |last: Millis| now >= last && now.saturating_sub(last) < HOUR;
+        if recent(self.retention_ran_at.load(Ordering::Relaxed)) {
+            return Ok(());
+        }
+        // Another engine on the file before this one may have run it within the hour.
+        if let Some(last) = self.db().read(retention::last_run)?
+            && recent(last)
+        {
+            self.retention_ran_at.store(last, Ordering::Relaxed);
             return Ok(());
         }
         let purged = retention::apply(self.db(), settings, now)?;
         self.db().write(|tx| retention::set_last_run(tx, now))?;
+        self.retention_ran_at.store(now, Ordering::Relaxed);
         if purged.total() > 0 {
             tracing::info!("retention: deleted {}", purged.describe());
             // Deleted rows are zeroed in place; their old copies leave the WAL here, or at
