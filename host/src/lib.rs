@@ -19,6 +19,7 @@ pub mod consent;
 pub mod console;
 pub mod domain;
 pub mod engine;
+pub mod figures;
 pub mod leads;
 pub mod operator;
 pub mod runtime;

@@ -4,6 +4,8 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use super::App;
+use super::data::OPERATOR;
+use crate::operator::admin;
 use super::output::{json, or_dash, table};
 use crate::channels::account::{ChannelKind, ChannelSettings, RuleOverrides};
 use crate::secrets::SecretKey;
@@ -129,16 +131,12 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AccountCommand::Pause { name, reason } => {
-            let account = app.db.read(|c| store::accounts::require(c, &name))?;
-            app.db
-                .write(|c| store::accounts::set_paused(c, account.id, Some(&reason)))?;
+            admin::pause_account(&app.db, OPERATOR, &name, Some(&reason), app.now())?;
             println!("{name} paused: nothing goes out until `outreach account resume {name}`");
             Ok(())
         }
         AccountCommand::Resume { name } => {
-            let account = app.db.read(|c| store::accounts::require(c, &name))?;
-            app.db
-                .write(|c| store::accounts::set_paused(c, account.id, None))?;
+            admin::pause_account(&app.db, OPERATOR, &name, None, app.now())?;
             println!("{name} resumed");
             Ok(())
         }
@@ -149,7 +147,7 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
                 let detail = format!("account #{} removed with {forgotten} leads", account.id);
                 store::audit::record_action(
                     tx,
-                    super::data::OPERATOR,
+                    OPERATOR,
                     "account.remove",
                     None,
                     true,
@@ -158,7 +156,7 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
                 )?;
                 Ok(forgotten)
             })?;
-            app.db.clear_log(super::data::ERASURE_PATIENCE)?;
+            app.db.clear_log(admin::ERASURE_PATIENCE)?;
             println!("removed account {name}, its credentials and {forgotten} leads");
             Ok(())
         }

@@ -194,9 +194,8 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
             c,
             &AuditFilter {
                 plugin: Some(name.clone()),
-                lead_id: None,
-                denied_only: false,
                 limit: u32::MAX,
+                ..Default::default()
             },
         )
     })?;

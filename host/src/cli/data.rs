@@ -2,7 +2,6 @@
 //! record (`export`, `leads export`), and deleting by age or all at once (`purge`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -13,9 +12,6 @@ use super::output::safe;
 use crate::clock::format;
 use crate::store::cipher::{self, DbKey};
 use crate::store::{self, Db, audit::AuditFilter};
-
-/// How long an erasure waits for another process's read to let go of the write-ahead log.
-pub const ERASURE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Who the audit (and a conversation) names for what a person did through the CLI. The
 /// colon keeps it apart from every plugin name (letters, digits and dashes).
@@ -133,7 +129,7 @@ pub fn purge(app: &App, args: PurgeArgs) -> anyhow::Result<()> {
         );
         store::retention::apply(&app.db, settings, app.now())?
     };
-    app.db.clear_log(ERASURE_PATIENCE)?;
+    app.db.clear_log(crate::operator::admin::ERASURE_PATIENCE)?;
     println!("purged {}", purged.describe());
     if args.all {
         println!(

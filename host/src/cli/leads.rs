@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::App;
+use super::data::OPERATOR;
+use crate::operator::admin;
 use super::output::{json, or_dash, safe, table};
 use crate::leads::LeadStatus;
 use crate::leads::csv_import::Reject;
@@ -147,27 +149,10 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
         LeadsCommand::Convert { handle } => super::human::convert(app, &handle),
         LeadsCommand::Export { handle, out } => super::data::export_lead(app, &handle, out),
         LeadsCommand::Forget { handle } => {
-            // Read in the same transaction: an opt-out recorded a moment ago still
-            // puts the handle on the suppression list.
-            let lead = app.db.write(|tx| {
-                let lead = store::leads::require_handle(tx, &handle)?;
-                store::leads::forget(tx, &lead, app.now())?;
-                let detail = format!("lead #{} erased", lead.id);
-                store::audit::record_action(
-                    tx,
-                    super::data::OPERATOR,
-                    "leads.forget",
-                    None,
-                    true,
-                    &detail,
-                    app.now(),
-                )?;
-                Ok(lead)
-            })?;
-            app.db.clear_log(super::data::ERASURE_PATIENCE)?;
+            let handle = admin::forget(&app.db, OPERATOR, &handle, app.now())?;
             println!(
                 "forgot @{}: lead, messages, outbox, events, follow-ups and plugin storage erased; audit rows kept without the lead",
-                safe(&lead.handle)
+                safe(&handle)
             );
             Ok(())
         }

@@ -8,6 +8,8 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::App;
+use super::data::OPERATOR;
+use crate::operator::admin;
 use super::output::{self, json, safe, table};
 use crate::consent::Permission;
 use crate::runtime::bundled;
@@ -103,26 +105,17 @@ pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
         } => inspect(app, &source, as_json).await,
         PluginCommand::Grant { name, permissions } => {
             let perms = parse_permissions(&permissions)?;
-            app.db.write(|tx| {
-                perms
-                    .iter()
-                    .try_for_each(|p| store::plugins::grant(tx, &name, *p, app.now()))
-            })?;
+            admin::grant(&app.db, OPERATOR, &name, &perms, app.now())?;
             println!("granted {} to {name}", names(&perms));
             Ok(())
         }
         PluginCommand::Revoke { name, permissions } => {
-            let plugin = app.db.read(|c| store::plugins::require(c, &name))?;
             let perms = if permissions.iter().any(|p| p == "all") {
                 Permission::ALL.to_vec()
             } else {
                 parse_permissions(&permissions)?
             };
-            app.db.write(|tx| {
-                perms
-                    .iter()
-                    .try_for_each(|p| store::plugins::revoke(tx, plugin.name(), *p))
-            })?;
+            admin::revoke(&app.db, OPERATOR, &name, &perms, app.now())?;
             println!("revoked {} from {name}", names(&perms));
             Ok(())
         }
@@ -456,34 +449,13 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
 }
 
 fn toggle(app: &App, name: &str, enabled: bool) -> anyhow::Result<()> {
-    app.db
-        .write(|c| store::plugins::set_enabled(c, name, enabled))?;
+    admin::set_enabled(&app.db, OPERATOR, name, enabled, app.now())?;
     println!(
         "{} {}",
         safe(name),
         if enabled { "enabled" } else { "disabled" }
     );
     Ok(())
-}
-
-/// `limits.*` settings bound the plugin's calls, so a typo must not pass silently.
-fn check_limit_setting(key: &str, value: &str) -> anyhow::Result<()> {
-    const KEYS: [&str; 3] = ["limits.fuel", "limits.memory-mb", "limits.timeout-ms"];
-    if !key.starts_with("limits.") {
-        return Ok(());
-    }
-    anyhow::ensure!(
-        KEYS.contains(&key),
-        "unknown limit {key:?}; the limits are {}",
-        KEYS.join(", ")
-    );
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|&n| n > 0)
-        .map(|_| ())
-        .ok_or_else(|| anyhow::anyhow!("{key} must be a whole number above 0, got {value:?}"))
 }
 
 fn config(
@@ -493,7 +465,6 @@ fn config(
     unset: &[String],
     as_json: bool,
 ) -> anyhow::Result<()> {
-    app.db.read(|c| store::plugins::require(c, name))?;
     let pairs: Vec<(&str, &str)> = assignments
         .iter()
         .map(|a| {
@@ -503,17 +474,12 @@ fn config(
         })
         .collect::<Option<_>>()
         .context("settings are given as KEY=VALUE")?;
-    for (key, value) in &pairs {
-        check_limit_setting(key, value)?;
-    }
-    app.db.write(|tx| {
-        for (k, v) in &pairs {
-            store::plugins::set_setting(tx, name, k, Some(v))?;
-        }
-        unset
-            .iter()
-            .try_for_each(|k| store::plugins::set_setting(tx, name, k, None))
-    })?;
+    let changes: Vec<(&str, Option<&str>)> = pairs
+        .iter()
+        .map(|&(k, v)| (k, Some(v)))
+        .chain(unset.iter().map(|k| (k.as_str(), None)))
+        .collect();
+    admin::configure(&app.db, OPERATOR, name, &changes, app.now())?;
     let settings = app.db.read(|c| store::plugins::settings(c, name))?;
     if as_json {
         return json(&settings);

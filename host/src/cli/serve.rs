@@ -143,7 +143,11 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let mut router = bridge::router(inbound.clone(), instagram.max_body_bytes)
-        .merge(crate::console::router(app.db.clone(), app.clock.clone()));
+        .merge(crate::console::router(
+            app.db.clone(),
+            app.clock.clone(),
+            app.config.sending.clone(),
+        ));
     let webhook_on = webhook.is_some();
     if let Some(config) = webhook {
         router = router.merge(instagram_webhook::router(config, inbound.clone()));

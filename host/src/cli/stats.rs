@@ -2,15 +2,11 @@
 //! day against the cap, from the local database.
 
 use clap::Args;
-use serde::Serialize;
 
 use super::App;
 use super::output::{json, safe, table};
 use crate::clock::format;
-use crate::store::{self, stats};
-
-/// Days of sends shown per account.
-const DAYS: i64 = 7;
+use crate::operator::report::{self, DAYS, percent, rate};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -18,54 +14,10 @@ pub struct StatsArgs {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Stats {
-    funnel: stats::Funnel,
-    /// Replied leads per contacted lead.
-    reply_rate: Option<f64>,
-    follow_up_steps: Vec<stats::StepRate>,
-    sends_per_day: Vec<DayAgainstCap>,
-}
-
-#[derive(Serialize)]
-struct DayAgainstCap {
-    #[serde(flatten)]
-    sends: stats::DaySends,
-    /// The account's daily cap as of today (with any warm-up).
-    cap: Option<u32>,
-}
-
-fn rate(part: u64, whole: u64) -> Option<f64> {
-    (whole > 0).then(|| part as f64 / whole as f64)
-}
-
-fn percent(rate: Option<f64>) -> String {
-    rate.map_or("-".into(), |r| format!("{:.1} %", r * 100.0))
-}
-
 pub fn run(app: &App, args: StatsArgs) -> anyhow::Result<()> {
-    let now = app.now();
-    let stats = app.db.read(|c| {
-        let funnel = stats::funnel(c)?;
-        let accounts = store::accounts::list(c)?;
-        let sends_per_day = stats::sends_per_day(c, now, DAYS)?
-            .into_iter()
-            .map(|sends| {
-                let cap = accounts
-                    .iter()
-                    .find(|a| a.name == sends.account)
-                    .and_then(|a| a.sending_rules(&app.config.sending, now).ok())
-                    .map(|rules| rules.daily_cap);
-                DayAgainstCap { sends, cap }
-            })
-            .collect();
-        Ok(Stats {
-            reply_rate: rate(funnel.replied, funnel.contacted),
-            funnel,
-            follow_up_steps: stats::follow_up_steps(c)?,
-            sends_per_day,
-        })
-    })?;
+    let stats = app
+        .db
+        .read(|c| report::gather(c, &app.config.sending, app.now()))?;
     if args.json {
         return json(&stats);
     }

@@ -7,6 +7,8 @@ use super::App;
 use super::output::{self, json, or_dash, safe, table};
 use crate::clock::{Millis, format};
 use crate::leads::csv_import::normalize_handle;
+use super::data::OPERATOR;
+use crate::operator::admin;
 use crate::store::{self, audit::AuditFilter};
 
 #[derive(Debug, Subcommand)]
@@ -115,16 +117,21 @@ enum EventsAction {
 
 pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
     if let Some(EventsAction::Replay { id }) = args.action {
-        let found = app
-            .db
-            .write(|tx| store::events::replay(tx, id, app.now()))?;
+        let found = admin::replay(&app.db, OPERATOR, id, app.now())?;
         anyhow::ensure!(found, "no event #{id}");
         println!("event #{id} queued again; `outreach run --until-idle` processes it");
         return Ok(());
     }
     let events = app
         .db
-        .read(|c| store::events::list(c, args.failed, args.limit))?;
+        .read(|c| {
+            let filter = store::events::EventFilter {
+                failed_only: args.failed,
+                limit: args.limit,
+                ..Default::default()
+            };
+            store::events::list(c, &filter)
+        })?;
     // Webhook messages no account here could take: failures too, though not a plugin's.
     let unrouted = if args.failed {
         unrouted_webhooks(app)?
@@ -257,6 +264,9 @@ pub struct AuditArgs {
     /// Only entries about this lead.
     #[arg(long)]
     lead: Option<String>,
+    /// Only this action (`leads.read`, `plugins.revoke`, …).
+    #[arg(long)]
+    action: Option<String>,
     /// Only denied calls.
     #[arg(long)]
     denied: bool,
@@ -285,6 +295,7 @@ pub fn audit(app: &App, args: AuditArgs) -> anyhow::Result<()> {
     let filter = AuditFilter {
         plugin: args.plugin,
         lead_id,
+        action: args.action,
         denied_only: args.denied,
         limit: args.limit,
     };

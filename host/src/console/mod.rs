@@ -3,17 +3,24 @@
 //! SameSite=Strict cookie that expires); every state-changing request carries the
 //! session's CSRF token and comes from this origin; logins are throttled; every response
 //! carries security headers (a CSP without inline script, no framing). Stored text is
-//! escaped on every page.
+//! escaped on every page. What a person does here goes through [`crate::operator`], the
+//! same code as the CLI, audited as `console:<user>`.
 
+mod accounts;
+mod analytics;
+mod audit;
 mod auth;
+mod conversations;
+mod leads;
 mod pages;
+mod plugins;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -21,28 +28,43 @@ pub use auth::hash_password;
 use auth::{Session, Throttle};
 
 use crate::clock::Clock;
+use crate::config::SendingConfig;
 use crate::store::Db;
 
 #[derive(Clone)]
 struct Console {
     db: Db,
     clock: Arc<dyn Clock>,
+    /// The configured sending defaults, for caps and quiet hours shown per account.
+    sending: Arc<SendingConfig>,
     throttle: Arc<Throttle>,
 }
 
+impl Console {
+    fn actor(session: &Session) -> String {
+        format!("console:{}", session.user)
+    }
+}
+
 /// The console's routes, all under `/console`.
-pub fn router(db: Db, clock: Arc<dyn Clock>) -> Router {
+pub fn router(db: Db, clock: Arc<dyn Clock>, sending: SendingConfig) -> Router {
     let console = Console {
         db,
         clock,
+        sending: Arc::new(sending),
         throttle: Arc::new(Throttle::default()),
     };
     Router::new()
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
-        .route("/console", get(inbox))
-        .route("/console/leads/{handle}", get(thread))
-        .route("/console/leads/{handle}/{action}", post(act))
+        .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/console.js", get(script))
+        .merge(conversations::routes())
+        .merge(leads::routes())
+        .merge(plugins::routes())
+        .merge(audit::routes())
+        .merge(analytics::routes())
+        .merge(accounts::routes())
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }
@@ -52,7 +74,7 @@ async fn security_headers(mut response: Response) -> Response {
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -62,6 +84,67 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// The assets are part of the binary: the console works offline, with no CDN.
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("assets/console.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("assets/console.js"),
+    )
+        .into_response()
+}
+
+/// The fields of a posted form, in order (a name may repeat).
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The checks of every state-changing request: this origin and the session's token.
+    fn allowed(&self, session: &Session, headers: &HeaderMap) -> bool {
+        session.allows(headers, self.get("csrf"))
+    }
+}
+
+/// A page read from the database, or a 500 that logs why (the page never shows it: it may
+/// name internals).
+fn shown(what: &str, page: anyhow::Result<Html<String>>) -> Response {
+    match page {
+        Ok(html) => html.into_response(),
+        Err(e) => {
+            tracing::error!("console {what}: {e:#}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// After a change: back to `back`, or the reason it was not done (a 400 naming it: the
+/// rules' refusals are the operator's to read).
+fn done(session: &Session, result: anyhow::Result<()>, back: &str) -> Response {
+    match result {
+        Ok(()) => Redirect::to(back).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            pages::refused(session, &format!("{e:#}"), back),
+        )
+            .into_response(),
+    }
 }
 
 async fn login_page() -> Response {
@@ -109,20 +192,13 @@ async fn login(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    /// Missing is refused like wrong (403), not as a malformed form.
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn logout(
     State(console): State<Console>,
     session: Session,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Form(fields): Form<Fields>,
 ) -> Response {
-    if !session.allows(&headers, &form.csrf) {
+    if !fields.allowed(&session, &headers) {
         return auth::forbidden();
     }
     if let Err(e) = console.db.write(|tx| {
@@ -135,82 +211,4 @@ async fn logout(
         .headers_mut()
         .insert(header::SET_COOKIE, auth::expired_cookie());
     response
-}
-
-async fn inbox(State(console): State<Console>, session: Session) -> Response {
-    match console.db.read(|c| crate::store::console::inbox(c, 200)) {
-        Ok(rows) => pages::inbox(&session, &rows).into_response(),
-        Err(e) => {
-            tracing::error!("console inbox: {e:#}");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-async fn thread(
-    State(console): State<Console>,
-    session: Session,
-    Path(handle): Path<String>,
-) -> Response {
-    let found = console.db.read(|c| {
-        let Some(lead) = crate::store::leads::by_handle(c, &handle)? else {
-            return Ok(None);
-        };
-        let messages: Vec<crate::store::messages::Message> =
-            crate::store::messages::recent(c, lead.id, 500)?;
-        Ok(Some((lead, messages)))
-    });
-    match found {
-        Ok(Some((lead, messages))) => pages::thread(&session, &lead, &messages).into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, "no such lead").into_response(),
-        Err(e) => {
-            tracing::error!("console thread: {e:#}");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct ActionForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    text: String,
-}
-
-/// A person's action on a lead: `reply`, `resume` or `convert`, under the same rules as
-/// from the CLI, audited as `console:<user>`.
-async fn act(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Path((handle, action)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    if !session.allows(&headers, &form.csrf) {
-        return auth::forbidden();
-    }
-    let actor = format!("console:{}", session.user);
-    let now = console.clock.now();
-    let db = &console.db;
-    let done: anyhow::Result<Result<(), String>> = match action.as_str() {
-        "reply" => crate::operator::reply(db, &actor, &handle, &form.text, now)
-            .map(|queued| queued.map(|_| ())),
-        "resume" => Ok(crate::operator::resume(db, &actor, &handle, now)
-            .map(|_| ())
-            .map_err(|e| format!("{e:#}"))),
-        "convert" => Ok(crate::operator::convert(db, &actor, &handle, now)
-            .map(|_| ())
-            .map_err(|e| format!("{e:#}"))),
-        _ => return StatusCode::NOT_FOUND.into_response(),
-    };
-    match done {
-        Ok(Ok(())) => Redirect::to(&format!("/console/leads/{}", pages::path_segment(&handle)))
-            .into_response(),
-        Ok(Err(why)) => (StatusCode::BAD_REQUEST, pages::refused(&why)).into_response(),
-        Err(e) => {
-            tracing::error!("console {action}: {e:#}");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
 }

@@ -1,15 +1,13 @@
-//! The console's pages, rendered on the server: plain HTML, no script, every piece of
-//! stored text escaped.
+//! The console's page frame and the pieces every page uses: escaping, the navigation,
+//! forms that carry the CSRF token. Pages are plain HTML rendered on the server; the one
+//! script (`/console/assets/console.js`) only adds live refresh and upload progress.
 
 use axum::response::Html;
 
 use super::auth::Session;
-use crate::clock::format;
-use crate::domain::lead::Lead;
-use crate::store::console::InboxRow;
-use crate::store::messages::{Direction, Message};
 
-/// `text` safe inside HTML text and attribute values.
+/// `text` safe inside HTML text and attribute values. Control characters (which a lead's
+/// name or a plugin's reason may hold) are shown as U+FFFD, not passed to the page.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -19,71 +17,16 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
     out
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · outreach</title></head><body>\n{body}\n</body></html>\n",
-        escape(title)
-    ))
-}
-
-pub fn login(message: Option<&str>) -> Html<String> {
-    let message = message
-        .map(|m| format!("<p role=\"alert\">{}</p>", escape(m)))
-        .unwrap_or_default();
-    page(
-        "Log in",
-        &format!(
-            "<h1>outreach</h1>{message}\
-             <form method=\"post\" action=\"/console/login\">\
-             <label>User <input name=\"user\" autocomplete=\"username\" required></label>\
-             <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-             <button type=\"submit\">Log in</button></form>"
-        ),
-    )
-}
-
-pub fn inbox(session: &Session, rows: &[InboxRow]) -> Html<String> {
-    let mut list = String::new();
-    for row in rows {
-        let waiting = if row.status == "needs-human" {
-            " <strong>needs a person</strong>"
-        } else {
-            ""
-        };
-        list.push_str(&format!(
-            "<li><a href=\"/console/leads/{}\"><b>@{}</b></a> {}{waiting} <small>{} · {}</small><br>{}</li>\n",
-            path_segment(&row.handle),
-            escape(&row.handle),
-            escape(row.name.as_deref().unwrap_or("")),
-            escape(&row.status),
-            row.last_at.map(format).unwrap_or_default(),
-            escape(row.last_text.as_deref().unwrap_or("")),
-        ));
-    }
-    page(
-        "Inbox",
-        &format!(
-            "<header>Logged in as {} \
-             <form method=\"post\" action=\"/console/logout\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\">Log out</button></form></header>\
-             <h1>Inbox</h1><ul>\n{list}</ul>",
-            escape(&session.user),
-            escape(&session.csrf)
-        ),
-    )
-}
-
-/// `text` as one URL path segment (handles are letters, digits, '.' and '_'; anything else
-/// is percent-encoded all the same).
+/// `text` as one URL path segment or query value (handles are letters, digits, '.' and
+/// '_'; anything else is percent-encoded all the same).
 pub fn path_segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -95,59 +38,122 @@ pub fn path_segment(text: &str) -> String {
         .collect()
 }
 
-pub fn refused(why: &str) -> Html<String> {
-    page(
-        "Not done",
+/// A link to a lead's page.
+pub fn lead_link(handle: &str) -> String {
+    format!(
+        "<a href=\"/console/leads/{}\">@{}</a>",
+        path_segment(handle),
+        escape(handle)
+    )
+}
+
+const SECTIONS: [(&str, &str); 6] = [
+    ("/console", "Inbox"),
+    ("/console/leads", "Leads"),
+    ("/console/plugins", "Plugins"),
+    ("/console/audit", "Audit"),
+    ("/console/analytics", "Analytics"),
+    ("/console/accounts", "Accounts"),
+];
+
+fn frame(title: &str, nav: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · outreach</title>\
+         <link rel=\"stylesheet\" href=\"/console/assets/console.css\">\
+         <script src=\"/console/assets/console.js\" defer></script></head><body>\n\
+         {nav}<main>\n{body}\n</main></body></html>\n",
+        escape(title)
+    ))
+}
+
+/// A page for a logged-in user: the navigation, `current` marked, and the log-out button.
+pub fn page(session: &Session, current: &str, title: &str, body: &str) -> Html<String> {
+    let links: String = SECTIONS
+        .iter()
+        .map(|(href, label)| {
+            let here = if *label == current {
+                " aria-current=\"page\""
+            } else {
+                ""
+            };
+            format!("<a href=\"{href}\"{here}>{label}</a>")
+        })
+        .collect();
+    let nav = format!(
+        "<nav><b>outreach</b>{links}<span class=\"user\">{}</span>{}</nav>",
+        escape(&session.user),
+        form(session, "/console/logout", "", "Log out")
+    );
+    frame(title, &nav, body)
+}
+
+/// A POST form with the session's CSRF token, `fields` inside and one submit button.
+pub fn form(session: &Session, action: &str, fields: &str, button: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">{fields}\
+         <button type=\"submit\">{button}</button></form>",
+        escape(&session.csrf)
+    )
+}
+
+/// A `<select>` of `options` (value, label) with `selected` chosen; `""` is "any".
+pub fn select(name: &str, label: &str, options: &[(String, String)], selected: &str) -> String {
+    let mut html = format!("<label>{label} <select name=\"{name}\"><option value=\"\">any</option>");
+    for (value, text) in options {
+        let chosen = if value == selected { " selected" } else { "" };
+        html.push_str(&format!(
+            "<option value=\"{}\"{chosen}>{}</option>",
+            escape(value),
+            escape(text)
+        ));
+    }
+    html.push_str("</select></label>");
+    html
+}
+
+/// A table of already-escaped cells.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let head: String = headers.iter().map(|h| format!("<th>{h}</th>")).collect();
+    let body: String = rows
+        .iter()
+        .map(|row| {
+            let cells: String = row.iter().map(|c| format!("<td>{c}</td>")).collect();
+            format!("<tr>{cells}</tr>\n")
+        })
+        .collect();
+    format!("<table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>")
+}
+
+pub fn login(message: Option<&str>) -> Html<String> {
+    let message = message
+        .map(|m| format!("<p role=\"alert\">{}</p>", escape(m)))
+        .unwrap_or_default();
+    frame(
+        "Log in",
+        "",
         &format!(
-            "<p role=\"alert\">{}</p><p><a href=\"/console\">Back to the inbox</a></p>",
-            escape(why)
+            "<h1>outreach</h1>{message}\
+             <form method=\"post\" action=\"/console/login\" class=\"login\">\
+             <label>User <input name=\"user\" autocomplete=\"username\" required></label>\
+             <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+             <button type=\"submit\">Log in</button></form>"
         ),
     )
 }
 
-/// One conversation, with the reply form and the actions on the lead.
-pub fn thread(session: &Session, lead: &Lead, messages: &[Message]) -> Html<String> {
-    let mut list = String::new();
-    for m in messages {
-        let who = match m.direction {
-            Direction::Inbound => format!("@{}", lead.handle),
-            Direction::Outbound => m.source.clone(),
-        };
-        list.push_str(&format!(
-            "<li><small>{} · {}</small><br>{}</li>\n",
-            format(m.at),
-            escape(&who),
-            escape(&m.text)
-        ));
-    }
-    let base = format!("/console/leads/{}", path_segment(&lead.handle));
-    let csrf = escape(&session.csrf);
-    let button = |action: &str, label: &str| {
-        format!(
-            "<form method=\"post\" action=\"{base}/{action}\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <button type=\"submit\">{label}</button></form>"
-        )
-    };
+/// What was refused and why, with the way back.
+pub fn refused(session: &Session, why: &str, back: &str) -> Html<String> {
     page(
-        &format!("@{}", lead.handle),
+        session,
+        "",
+        "Not done",
         &format!(
-            "<p><a href=\"/console\">Inbox</a></p><h1>@{} <small>{}</small></h1>\
-             <p>{} · {}</p><ol>\n{list}</ol>\
-             <form method=\"post\" action=\"{base}/reply\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label>Reply <textarea name=\"text\" required maxlength=\"1000\"></textarea></label>\
-             <button type=\"submit\">Send</button></form>{}{}",
-            escape(&lead.handle),
-            escape(lead.name.as_deref().unwrap_or("")),
-            escape(lead.status.as_str()),
-            if lead.is_do_not_contact() {
-                "do-not-contact: nothing can be sent"
-            } else {
-                "replies go through the outbox and the account's safety rules"
-            },
-            button("resume", "Resume automation"),
-            button("convert", "Mark converted"),
+            "<h1>Not done</h1><p role=\"alert\">{}</p><p><a href=\"{}\">Back</a></p>",
+            escape(why),
+            escape(back)
         ),
     )
 }

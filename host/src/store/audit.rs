@@ -75,6 +75,7 @@ pub struct AuditRow {
 pub struct AuditFilter {
     pub plugin: Option<String>,
     pub lead_id: Option<i64>,
+    pub action: Option<String>,
     pub denied_only: bool,
     pub limit: u32,
 }
@@ -86,7 +87,7 @@ pub fn list(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Vec<Audit
            SELECT a.id, a.at, a.plugin, a.action, a.permission, l.handle, a.allowed, a.detail
            FROM audit a LEFT JOIN leads l ON l.id = a.lead_id
            WHERE (?1 IS NULL OR a.plugin = ?1) AND (?2 IS NULL OR a.lead_id = ?2)
-             AND (?3 = 0 OR a.allowed = 0)
+             AND (?3 = 0 OR a.allowed = 0) AND (?5 IS NULL OR a.action = ?5)
            ORDER BY a.id DESC LIMIT ?4)
          ORDER BY id",
     )?;
@@ -95,7 +96,8 @@ pub fn list(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Vec<Audit
             filter.plugin,
             filter.lead_id,
             filter.denied_only,
-            filter.limit
+            filter.limit,
+            filter.action
         ],
         |r| {
             Ok(AuditRow {

@@ -78,26 +78,36 @@ pub struct InboxRow {
     pub last_text: Option<String>,
 }
 
-/// Conversations newest first, the leads waiting for a person on top.
+/// Conversations newest first, the leads waiting for a person on top. Two index walks
+/// (status, then last contact), so its cost follows `limit`, not the number of leads.
 pub fn inbox(conn: &Connection, limit: u32) -> anyhow::Result<Vec<InboxRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT l.handle, l.name, l.status, max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)),
-                (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)
-         FROM leads l
-         WHERE l.last_inbound_at IS NOT NULL OR l.last_outbound_at IS NOT NULL
-         ORDER BY l.status = 'needs-human' DESC, 4 DESC
-         LIMIT ?1",
-    )?;
-    let rows = stmt
-        .query_map([limit], |r| {
-            Ok(InboxRow {
-                handle: r.get(0)?,
-                name: r.get(1)?,
-                status: r.get(2)?,
-                last_at: r.get(3)?,
-                last_text: r.get(4)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    const COLUMNS: &str = "l.handle, l.name, l.status,
+        max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)),
+        (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)";
+    let waiting = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM leads l WHERE l.status = 'needs-human' ORDER BY 4 DESC LIMIT ?1"
+    ))?
+    .query_map([limit], inbox_row)?
+    .collect::<Result<Vec<_>, _>>()?;
+    let rest = limit.saturating_sub(waiting.len() as u32);
+    let recent = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM leads l
+         WHERE max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) > 0
+           AND l.status != 'needs-human'
+         ORDER BY max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) DESC
+         LIMIT ?1"
+    ))?
+    .query_map([rest], inbox_row)?
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok(waiting.into_iter().chain(recent).collect())
+}
+
+fn inbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxRow> {
+    Ok(InboxRow {
+        handle: r.get(0)?,
+        name: r.get(1)?,
+        status: r.get(2)?,
+        last_at: r.get::<_, Option<Millis>>(3)?.filter(|&at| at > 0),
+        last_text: r.get(4)?,
+    })
 }

@@ -314,15 +314,55 @@ pub struct EventSummary {
     pub results: Vec<PluginResult>,
 }
 
-/// Events newest first; with `failed_only`, only those with a parked or retrying plugin.
-pub fn list(conn: &Connection, failed_only: bool, limit: u32) -> anyhow::Result<Vec<EventSummary>> {
-    let mut stmt = conn.prepare_cached(
+/// Which events [`list`] returns.
+#[derive(Debug, Default)]
+pub struct EventFilter<'a> {
+    /// Only events with a parked or retrying plugin result (of `plugin`'s, when set).
+    pub failed_only: bool,
+    pub plugin: Option<&'a str>,
+    pub lead_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// Events newest first. Only the conditions asked for are in the SQL, so each one can use
+/// its index (a lead's page must not walk every event).
+pub fn list(conn: &Connection, filter: &EventFilter<'_>) -> anyhow::Result<Vec<EventSummary>> {
+    let mut conditions = Vec::new();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    if let Some(lead_id) = &filter.lead_id {
+        values.push(lead_id);
+        conditions.push(format!("e.lead_id = ?{}", values.len()));
+    }
+    if filter.failed_only {
+        let of_plugin = match &filter.plugin {
+            Some(plugin) => {
+                values.push(plugin);
+                format!(" AND plugin = ?{}", values.len())
+            }
+            None => String::new(),
+        };
+        conditions.push(format!(
+            "e.id IN (SELECT event_id FROM event_results WHERE status != 'done'{of_plugin})"
+        ));
+    } else if let Some(plugin) = &filter.plugin {
+        values.push(plugin);
+        conditions.push(format!(
+            "e.id IN (SELECT event_id FROM event_results WHERE plugin = ?{})",
+            values.len()
+        ));
+    }
+    values.push(&filter.limit);
+    let filter_sql = match conditions.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", conditions.join(" AND ")),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT e.id, e.kind, l.handle, e.status, e.created_at FROM events e JOIN leads l ON l.id = e.lead_id
-         WHERE ?1 = 0 OR e.id IN (SELECT event_id FROM event_results WHERE status != 'done')
-         ORDER BY e.id DESC LIMIT ?2",
-    )?;
+         {filter_sql} ORDER BY e.id DESC LIMIT ?{}",
+        values.len()
+    ))?;
     let rows = stmt
-        .query_map(params![failed_only, limit], |r| {
+        .query_map(values.as_slice(), |r| {
             let kind: String = r.get(1)?;
             Ok(EventSummary {
                 id: r.get(0)?,

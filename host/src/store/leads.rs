@@ -119,6 +119,68 @@ pub fn list(conn: &Connection, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>>
     rows.into_iter().map(|l| with_details(conn, l)).collect()
 }
 
+/// What the console's leads page looks for; the newest leads first, a page at a time.
+#[derive(Debug, Default)]
+pub struct LeadSearch {
+    /// Part of the handle, name or email.
+    pub text: Option<String>,
+    pub status: Option<LeadStatus>,
+    pub tag: Option<String>,
+    pub account_id: Option<i64>,
+    pub min_score: Option<u8>,
+    /// Leads older than this id (the next page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+pub fn search(conn: &Connection, search: &LeadSearch) -> anyhow::Result<Vec<Lead>> {
+    let mut conditions = Vec::new();
+    let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut add = |condition: &str, value: Box<dyn rusqlite::ToSql>| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(text) = &search.text {
+        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        add(
+            "(handle LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')",
+            Box::new(format!("%{escaped}%")),
+        );
+    }
+    if let Some(status) = search.status {
+        add("status = ?", Box::new(status.as_str()));
+    }
+    if let Some(tag) = &search.tag {
+        add(
+            "id IN (SELECT lead_id FROM lead_tags WHERE tag = ?)",
+            Box::new(tag.clone()),
+        );
+    }
+    if let Some(account_id) = search.account_id {
+        add("account_id = ?", Box::new(account_id));
+    }
+    if let Some(score) = search.min_score {
+        add("score >= ?", Box::new(score));
+    }
+    if let Some(before) = search.before_id {
+        add("id < ?", Box::new(before));
+    }
+    values.push(Box::new(search.limit));
+    let filter_sql = match conditions.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", conditions.join(" AND ")),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads {filter_sql} ORDER BY id DESC LIMIT ?{}",
+        values.len()
+    ))?;
+    let params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v.as_ref()).collect();
+    let rows = stmt
+        .query_map(params.as_slice(), lead_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(|l| with_details(conn, l)).collect()
+}
+
 /// What [`upsert`] did with a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upserted {

@@ -204,7 +204,6 @@ pub fn mark_attempted(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<
     Ok(())
 }
 
-/// How many messages an account sent (or may have sent) in `[from, to)`.
 /// The account's sends between `from` and `to` that count toward its daily cap, counted up
 /// to `at_most` (the cap): the count reads that many index entries at most, however many
 /// messages the account sends a day.

@@ -4,6 +4,9 @@
 //! the account's safety rules), every action audited under the person's name (`actor`,
 //! which holds a colon so it can never be a plugin's).
 
+pub mod admin;
+pub mod report;
+
 use crate::clock::Millis;
 use crate::consent::policy;
 use crate::domain::lead::{Lead, LeadStatus};

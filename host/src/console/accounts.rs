@@ -1,0 +1,129 @@
+//! The accounts page: each sending account's channel, state, today's cap and sends, quiet
+//! hours and time zone, with pause (giving a reason) and resume. Credentials are only said
+//! to be set or not: no secret reaches a page.
+
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, Response};
+use axum::routing::{get, post};
+
+use super::pages::{self, escape, form, path_segment, table};
+use super::{Console, auth, Fields, Session, done, shown};
+use crate::clock::{DAY, Millis};
+use crate::config::SendingConfig;
+use crate::domain::account::Account;
+use crate::operator::admin;
+use crate::store;
+
+pub fn routes() -> Router<Console> {
+    Router::new()
+        .route("/console/accounts", get(page))
+        .route("/console/accounts/{name}/{action}", post(act))
+}
+
+async fn page(State(console): State<Console>, session: Session) -> Response {
+    let now = console.clock.now();
+    let page = console.db.read(|c| {
+        let day_start = now / DAY * DAY;
+        let accounts = store::accounts::list(c)?
+            .into_iter()
+            .map(|a| {
+                let sent = store::outbox::sent_between(c, a.id, day_start, now + 1, u32::MAX)?;
+                Ok((a, sent))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(render(&session, &console.sending, &accounts, now))
+    });
+    shown("accounts", page)
+}
+
+fn render(
+    session: &Session,
+    defaults: &SendingConfig,
+    accounts: &[(Account, u32)],
+    now: Millis,
+) -> Html<String> {
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .map(|(a, sent_today)| {
+            let base = format!("/console/accounts/{}", path_segment(&a.name));
+            let (state, action) = match a.paused {
+                true => (
+                    format!(
+                        "<strong>paused</strong> {}",
+                        escape(a.pause_reason.as_deref().unwrap_or(""))
+                    ),
+                    form(session, &format!("{base}/resume"), "", "Resume"),
+                ),
+                false => (
+                    "sending".to_string(),
+                    form(
+                        session,
+                        &format!("{base}/pause"),
+                        "<input name=\"reason\" placeholder=\"why\" required size=\"12\">",
+                        "Pause",
+                    ),
+                ),
+            };
+            let cap = match a.sending_rules(defaults, now) {
+                Ok(rules) => rules.daily_cap.to_string(),
+                Err(e) => format!("invalid: {}", escape(&e.to_string())),
+            };
+            let quiet = a
+                .rules
+                .quiet_hours
+                .clone()
+                .unwrap_or_else(|| defaults.quiet_hours.clone());
+            vec![
+                escape(&a.name),
+                a.channel.as_str().to_string(),
+                state,
+                format!("{sent_today} of {cap}"),
+                escape(if quiet.is_empty() { "none" } else { &quiet }),
+                escape(
+                    a.rules
+                        .timezone
+                        .as_deref()
+                        .unwrap_or(&defaults.timezone),
+                ),
+                if a.has_credentials { "set" } else { "-" }.into(),
+                action,
+            ]
+        })
+        .collect();
+    pages::page(
+        session,
+        "Accounts",
+        "Accounts",
+        &format!(
+            "<h1>Accounts</h1><p class=\"hint\">Caps and quiet hours are changed with <code>outreach account add</code>'s options; pausing holds every message of the account in the outbox.</p>{}",
+            table(
+                &["Name", "Channel", "State", "Sent today (UTC)", "Quiet hours", "Time zone", "Credentials", ""],
+                &rows
+            )
+        ),
+    )
+}
+
+async fn act(
+    State(console): State<Console>,
+    session: Session,
+    headers: HeaderMap,
+    Path((name, action)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !fields.allowed(&session, &headers) {
+        return auth::forbidden();
+    }
+    let actor = Console::actor(&session);
+    let now = console.clock.now();
+    let reason = fields.get("reason").trim();
+    let result = match action.as_str() {
+        "pause" if reason.is_empty() => Err(anyhow::anyhow!("say why the account is paused")),
+        "pause" => admin::pause_account(&console.db, &actor, &name, Some(reason), now),
+        "resume" => admin::pause_account(&console.db, &actor, &name, None, now),
+        _ => return axum::response::IntoResponse::into_response(axum::http::StatusCode::NOT_FOUND),
+    };
+    done(&session, result, "/console/accounts")
+}

@@ -1,0 +1,53 @@
+// The console's one script, an enhancement only: every page works without it.
+// 1. Parts marked data-live refresh every few seconds (new messages appear without a
+//    reload), by fetching the same page and swapping those parts in.
+// 2. A CSV upload shows its progress, then the import's result.
+"use strict";
+
+const REFRESH_MS = 3000;
+
+async function refreshLive() {
+  const live = document.querySelectorAll("[data-live][id]");
+  if (live.length === 0 || document.visibilityState !== "visible") return;
+  let response;
+  try {
+    response = await fetch(location.href, { credentials: "same-origin" });
+  } catch (_) {
+    return;
+  }
+  // Logged out meanwhile: the page would be the login form; stop refreshing.
+  if (!response.ok || response.redirected) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const part of live) {
+    const next = fresh.getElementById(part.id);
+    if (next && next.innerHTML !== part.innerHTML) part.innerHTML = next.innerHTML;
+  }
+}
+
+function showUploadProgress(form) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const progress = form.querySelector("progress");
+    const request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    request.upload.addEventListener("progress", (e) => {
+      if (progress && e.lengthComputable) {
+        progress.hidden = false;
+        progress.value = Math.round((e.loaded / e.total) * 100);
+      }
+    });
+    request.addEventListener("load", () => {
+      const page = new DOMParser().parseFromString(request.responseText, "text/html");
+      document.title = page.title;
+      document.body.replaceWith(document.adoptNode(page.body));
+      for (const next of document.querySelectorAll("form[data-upload]")) showUploadProgress(next);
+    });
+    request.send(new FormData(form));
+    form.querySelector("button[type=submit]").disabled = true;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const form of document.querySelectorAll("form[data-upload]")) showUploadProgress(form);
+  setInterval(refreshLive, REFRESH_MS);
+});

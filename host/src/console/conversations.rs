@@ -1,0 +1,342 @@
+//! The inbox (needs-human first, newest first) and a lead's page: their details and consent
+//! state, the conversation, the outbox and the events about them, with the person's
+//! actions: reply, resume automation, mark converted, forget (after a confirmation).
+
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse as _, Response};
+use axum::routing::get;
+
+use super::pages::{self, escape, form, lead_link, path_segment, table};
+use super::{Console, auth, Fields, Session, done, shown};
+use crate::clock::format;
+use crate::domain::lead::{Lead, LeadStatus};
+use crate::operator;
+use crate::store::events::{EventFilter, EventSummary};
+use crate::store::messages::{Direction, Message};
+use crate::store::outbox::OutboxRow;
+use crate::store::{self, console::InboxRow};
+
+/// Conversations the inbox shows.
+const INBOX_SIZE: u32 = 200;
+/// Messages, events and outbox rows a lead's page shows.
+const HISTORY: u32 = 500;
+
+pub fn routes() -> Router<Console> {
+    Router::new()
+        .route("/console", get(inbox))
+        .route("/console/leads/{handle}", get(lead_page))
+        .route(
+            "/console/leads/{handle}/forget",
+            get(confirm_forget).post(forget),
+        )
+        .route(
+            "/console/leads/{handle}/{action}",
+            axum::routing::post(act),
+        )
+}
+
+async fn inbox(State(console): State<Console>, session: Session) -> Response {
+    let rows = console
+        .db
+        .read(|c| store::console::inbox(c, INBOX_SIZE));
+    shown("inbox", rows.map(|rows| inbox_page(&session, &rows)))
+}
+
+fn inbox_page(session: &Session, rows: &[InboxRow]) -> Html<String> {
+    let mut list = String::new();
+    for row in rows {
+        let waiting = match row.status == LeadStatus::NeedsHuman.as_str() {
+            true => " <strong class=\"waiting\">needs a person</strong>",
+            false => "",
+        };
+        list.push_str(&format!(
+            "<li><b>{}</b> {}{waiting} <small>{} · {}</small><br>{}</li>\n",
+            lead_link(&row.handle),
+            escape(row.name.as_deref().unwrap_or("")),
+            escape(&row.status),
+            row.last_at.map(format).unwrap_or_default(),
+            escape(row.last_text.as_deref().unwrap_or("")),
+        ));
+    }
+    pages::page(
+        session,
+        "Inbox",
+        "Inbox",
+        &format!(
+            "<h1>Inbox</h1><p class=\"hint\">Leads waiting for a person first, then the newest conversations. New messages appear by themselves.</p>\
+             <ul id=\"inbox\" class=\"conversations\" data-live>\n{list}</ul>"
+        ),
+    )
+}
+
+struct LeadView {
+    lead: Lead,
+    account: String,
+    window_open: bool,
+    messages: Vec<Message>,
+    outbox: Vec<OutboxRow>,
+    events: Vec<EventSummary>,
+}
+
+async fn lead_page(
+    State(console): State<Console>,
+    session: Session,
+    Path(handle): Path<String>,
+) -> Response {
+    let now = console.clock.now();
+    let view = console.db.read(|c| {
+        let Some(lead) = store::leads::by_handle(c, &handle)? else {
+            return Ok(None);
+        };
+        let account = store::accounts::get(c, lead.account_id)?
+            .map(|a| a.name)
+            .unwrap_or_default();
+        let filter = EventFilter {
+            lead_id: Some(lead.id),
+            limit: HISTORY,
+            ..Default::default()
+        };
+        Ok(Some(LeadView {
+            window_open: crate::channels::window_open(c, &lead, now)?,
+            messages: store::messages::recent(c, lead.id, HISTORY)?,
+            outbox: store::outbox::for_lead(c, lead.id)?,
+            events: store::events::list(c, &filter)?,
+            account,
+            lead,
+        }))
+    });
+    match view {
+        Ok(Some(view)) => render_lead(&session, &view).into_response(),
+        Ok(None) => (
+            axum::http::StatusCode::NOT_FOUND,
+            pages::refused(&session, &format!("no lead @{handle}"), "/console/leads"),
+        )
+            .into_response(),
+        Err(e) => shown("lead", Err(e)),
+    }
+}
+
+/// Who wrote an outbound message: a plugin, or a person (an actor with a colon).
+fn author(source: &str) -> String {
+    match source.split_once(':') {
+        Some((_, person)) => format!("{} (a person)", escape(person)),
+        None => format!("{} (plugin)", escape(source)),
+    }
+}
+
+fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
+    let lead = &view.lead;
+    let base = format!("/console/leads/{}", path_segment(&lead.handle));
+    let consent = match (&lead.status, view.window_open) {
+        (LeadStatus::DoNotContact, _) => format!(
+            "<strong>do-not-contact</strong>{}: nothing can be sent",
+            lead.dnc_reason
+                .as_deref()
+                .map(|r| format!(" ({})", escape(r)))
+                .unwrap_or_default()
+        ),
+        (_, true) => "may be contacted; the messaging window is open".to_string(),
+        (_, false) => "may be contacted, but the channel's messaging window is closed: a reply waits for them to write".to_string(),
+    };
+    let mut details = vec![
+        ("Account", escape(&view.account)),
+        ("Status", escape(lead.status.as_str())),
+        ("Score", lead.score.map(|s| s.to_string()).unwrap_or_default()),
+        ("Consent", consent),
+        ("Email", escape(lead.email.as_deref().unwrap_or(""))),
+        ("Phone", escape(lead.phone.as_deref().unwrap_or(""))),
+        ("Notes", escape(lead.notes.as_deref().unwrap_or(""))),
+        ("Tags", escape(&lead.tags.join(", "))),
+        ("Imported", format(lead.created_at)),
+    ];
+    details.extend(
+        lead.custom
+            .iter()
+            .map(|(k, v)| ("Field", format!("{}: {}", escape(k), escape(v)))),
+    );
+    let details: String = details
+        .iter()
+        .map(|(k, v)| format!("<dt>{k}</dt><dd>{v}</dd>"))
+        .collect();
+    let thread: String = view
+        .messages
+        .iter()
+        .map(|m| {
+            let (class, who) = match m.direction {
+                Direction::Inbound => ("in", format!("@{}", escape(&lead.handle))),
+                Direction::Outbound => ("out", author(&m.source)),
+            };
+            format!(
+                "<li class=\"{class}\"><small>{} · {who}</small><br>{}</li>\n",
+                format(m.at),
+                escape(&m.text)
+            )
+        })
+        .collect();
+    let outbox: Vec<Vec<String>> = view
+        .outbox
+        .iter()
+        .rev()
+        .map(|o| {
+            vec![
+                o.id.to_string(),
+                author(&o.plugin),
+                escape(&o.status),
+                escape(&o.text),
+                escape(o.detail.as_deref().unwrap_or("")),
+                o.sent_at.map(format).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let events: Vec<Vec<String>> = view
+        .events
+        .iter()
+        .map(|e| {
+            let results: Vec<String> = e
+                .results
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}: {} {}",
+                        escape(&r.plugin),
+                        escape(&format!("{:?}", r.status).to_lowercase()),
+                        escape(r.error.as_deref().or(r.outcome.as_deref()).unwrap_or(""))
+                    )
+                })
+                .collect();
+            vec![
+                e.id.to_string(),
+                format(e.created_at),
+                escape(e.kind.as_str()),
+                escape(&e.status),
+                results.join("<br>"),
+            ]
+        })
+        .collect();
+    let reply = match lead.is_do_not_contact() {
+        true => String::new(),
+        false => form(
+            session,
+            &format!("{base}/reply"),
+            "<label>Reply <textarea name=\"text\" required maxlength=\"1000\"></textarea></label>",
+            "Send",
+        ),
+    };
+    let resume = match lead.status == LeadStatus::NeedsHuman {
+        true => form(session, &format!("{base}/resume"), "", "Resume automation"),
+        false => String::new(),
+    };
+    pages::page(
+        session,
+        "Leads",
+        &format!("@{}", lead.handle),
+        &format!(
+            "<h1>@{} <small>{}</small></h1><dl class=\"details\">{details}</dl>\
+             <h2>Conversation</h2><ol id=\"thread\" class=\"thread\" data-live>\n{thread}</ol>\
+             {reply}<div class=\"actions\">{resume}{}\
+             <a class=\"danger\" href=\"{base}/forget\">Forget this lead…</a></div>\
+             <h2>Outbox</h2><div id=\"outbox\" data-live>{}</div>\
+             <h2>Events</h2>{}",
+            escape(&lead.handle),
+            escape(lead.name.as_deref().unwrap_or("")),
+            form(session, &format!("{base}/convert"), "", "Mark converted"),
+            table(
+                &["#", "From", "Status", "Text", "Detail", "Sent"],
+                &outbox
+            ),
+            table(&["#", "At", "Kind", "Status", "Plugins"], &events),
+        ),
+    )
+}
+
+/// A person's action on a lead: `reply`, `resume` or `convert`, under the same rules as
+/// from the CLI.
+async fn act(
+    State(console): State<Console>,
+    session: Session,
+    headers: HeaderMap,
+    Path((handle, action)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !fields.allowed(&session, &headers) {
+        return auth::forbidden();
+    }
+    let actor = Console::actor(&session);
+    let now = console.clock.now();
+    let db = &console.db;
+    let result = match action.as_str() {
+        "reply" => operator::reply(db, &actor, &handle, fields.get("text"), now)
+            .and_then(|queued| queued.map(|_| ()).map_err(anyhow::Error::msg)),
+        "resume" => operator::resume(db, &actor, &handle, now).map(|_| ()),
+        "convert" => operator::convert(db, &actor, &handle, now).map(|_| ()),
+        _ => return axum::http::StatusCode::NOT_FOUND.into_response(),
+    };
+    done(
+        &session,
+        result,
+        &format!("/console/leads/{}", path_segment(&handle)),
+    )
+}
+
+async fn confirm_forget(session: Session, Path(handle): Path<String>) -> Response {
+    let base = format!("/console/leads/{}", path_segment(&handle));
+    pages::page(
+        &session,
+        "Leads",
+        "Forget a lead",
+        &format!(
+            "<h1>Forget @{h}?</h1><p>This erases the lead, their messages, outbox, events, follow-ups and \
+             every plugin's storage about them, for good; the audit keeps its rows without the lead. \
+             A lead who opted out stays on the suppression list.</p>{}<p><a href=\"{base}\">Keep them</a></p>",
+            form(
+                &session,
+                &format!("{base}/forget"),
+                &format!(
+                    "<label>Type the handle to confirm <input name=\"confirm\" autocomplete=\"off\" required placeholder=\"{}\"></label>", escape(&handle)
+                ),
+                "Forget for good"
+            ),
+            h = escape(&handle),
+        ),
+    )
+    .into_response()
+}
+
+async fn forget(
+    State(console): State<Console>,
+    session: Session,
+    headers: HeaderMap,
+    Path(handle): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !fields.allowed(&session, &headers) {
+        return auth::forbidden();
+    }
+    let confirmed = fields.get("confirm").trim().trim_start_matches('@') == handle;
+    let result = match confirmed {
+        false => Err(anyhow::anyhow!(
+            "not forgotten: the handle typed does not match @{handle}"
+        )),
+        true => {
+            let db = console.db.clone();
+            let actor = Console::actor(&session);
+            let now = console.clock.now();
+            let handle = handle.clone();
+            // Clearing the write-ahead log may wait for other readers: off the async threads.
+            tokio::task::spawn_blocking(move || operator::admin::forget(&db, &actor, &handle, now))
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r.map(|_| ()))
+        }
+    };
+    match result {
+        Ok(()) => done(&session, Ok(()), "/console/leads?forgotten=1"),
+        Err(e) => done(
+            &session,
+            Err(e),
+            &format!("/console/leads/{}/forget", path_segment(&handle)),
+        ),
+    }
+}

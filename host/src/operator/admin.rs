@@ -1,0 +1,178 @@
+//! What a person decides about plugins, accounts and leads, from the CLI or the console:
+//! grants, enabling, settings, replaying a failed event, pausing an account, forgetting a
+//! lead. Each is one write transaction with its audit row, named by `actor`, so the two
+//! front ends cannot differ in what they check or what they record.
+
+use std::time::Duration;
+
+use crate::clock::Millis;
+use crate::domain::permission::Permission;
+use crate::store::{self, Db};
+
+/// How long an erasure waits for another process's read to let go of the write-ahead log.
+pub const ERASURE_PATIENCE: Duration = Duration::from_secs(10);
+
+fn audit(
+    tx: &rusqlite::Connection,
+    actor: &str,
+    action: &str,
+    lead_id: Option<i64>,
+    detail: &str,
+    now: Millis,
+) -> anyhow::Result<()> {
+    store::audit::record_action(tx, actor, action, lead_id, true, detail, now)
+}
+
+fn permission_names(perms: &[Permission]) -> String {
+    perms
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Grants what the plugin requests; refuses (granting nothing) a permission it does not.
+pub fn grant(
+    db: &Db,
+    actor: &str,
+    plugin: &str,
+    perms: &[Permission],
+    now: Millis,
+) -> anyhow::Result<()> {
+    db.write(|tx| {
+        for p in perms {
+            store::plugins::grant(tx, plugin, *p, now)?;
+        }
+        let detail = format!("{plugin}: {}", permission_names(perms));
+        audit(tx, actor, "plugins.grant", None, &detail, now)
+    })
+}
+
+/// Takes permissions back; holds from the plugin's next host call.
+pub fn revoke(
+    db: &Db,
+    actor: &str,
+    plugin: &str,
+    perms: &[Permission],
+    now: Millis,
+) -> anyhow::Result<()> {
+    db.write(|tx| {
+        store::plugins::require(tx, plugin)?;
+        for p in perms {
+            store::plugins::revoke(tx, plugin, *p)?;
+        }
+        let detail = format!("{plugin}: {}", permission_names(perms));
+        audit(tx, actor, "plugins.revoke", None, &detail, now)
+    })
+}
+
+pub fn set_enabled(
+    db: &Db,
+    actor: &str,
+    plugin: &str,
+    enabled: bool,
+    now: Millis,
+) -> anyhow::Result<()> {
+    db.write(|tx| {
+        store::plugins::set_enabled(tx, plugin, enabled)?;
+        let action = if enabled {
+            "plugins.enable"
+        } else {
+            "plugins.disable"
+        };
+        audit(tx, actor, action, None, plugin, now)
+    })
+}
+
+/// Sets (`Some`) and removes (`None`) settings; `limits.*` ones are checked first, so a
+/// typo in a limit never passes silently and nothing is half-applied.
+pub fn configure(
+    db: &Db,
+    actor: &str,
+    plugin: &str,
+    changes: &[(&str, Option<&str>)],
+    now: Millis,
+) -> anyhow::Result<()> {
+    for (key, value) in changes {
+        if let Some(value) = value {
+            check_limit_setting(key, value)?;
+        }
+    }
+    db.write(|tx| {
+        store::plugins::require(tx, plugin)?;
+        for (key, value) in changes {
+            store::plugins::set_setting(tx, plugin, key, *value)?;
+        }
+        let keys: Vec<&str> = changes.iter().map(|(k, _)| *k).collect();
+        let detail = format!("{plugin}: {}", keys.join(", "));
+        audit(tx, actor, "plugins.configure", None, &detail, now)
+    })
+}
+
+/// `limits.*` settings bound the plugin's calls.
+fn check_limit_setting(key: &str, value: &str) -> anyhow::Result<()> {
+    const KEYS: [&str; 3] = ["limits.fuel", "limits.memory-mb", "limits.timeout-ms"];
+    if !key.starts_with("limits.") {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        KEYS.contains(&key),
+        "unknown limit {key:?}; the limits are {}",
+        KEYS.join(", ")
+    );
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0)
+        .map(|_| ())
+        .ok_or_else(|| anyhow::anyhow!("{key} must be a whole number above 0, got {value:?}"))
+}
+
+/// Puts a parked event back in the queue; `false` when there is no such event.
+pub fn replay(db: &Db, actor: &str, event_id: i64, now: Millis) -> anyhow::Result<bool> {
+    db.write(|tx| {
+        let replayed = store::events::replay(tx, event_id, now)?;
+        if replayed {
+            let lead = store::events::get(tx, event_id)?.map(|e| e.lead_id);
+            let detail = format!("event #{event_id}");
+            audit(tx, actor, "events.replay", lead, &detail, now)?;
+        }
+        Ok(replayed)
+    })
+}
+
+/// Pauses (`Some(reason)`) or resumes (`None`) an account's sending.
+pub fn pause_account(
+    db: &Db,
+    actor: &str,
+    name: &str,
+    reason: Option<&str>,
+    now: Millis,
+) -> anyhow::Result<()> {
+    db.write(|tx| {
+        let account = store::accounts::require(tx, name)?;
+        store::accounts::set_paused(tx, account.id, reason)?;
+        let (action, detail) = match reason {
+            Some(reason) => ("account.pause", format!("{name}: {reason}")),
+            None => ("account.resume", name.to_string()),
+        };
+        audit(tx, actor, action, None, &detail, now)
+    })
+}
+
+/// Erases a lead and everything about them (the audit keeps its rows without the lead),
+/// then clears the write-ahead log so no copy stays on disk. Returns the handle.
+pub fn forget(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result<String> {
+    // Read in the same transaction: an opt-out recorded a moment ago still puts the
+    // handle on the suppression list.
+    let lead = db.write(|tx| {
+        let lead = store::leads::require_handle(tx, handle)?;
+        store::leads::forget(tx, &lead, now)?;
+        let detail = format!("lead #{} erased", lead.id);
+        audit(tx, actor, "leads.forget", None, &detail, now)?;
+        Ok(lead)
+    })?;
+    db.clear_log(ERASURE_PATIENCE)?;
+    Ok(lead.handle)
+}
