@@ -180,7 +180,8 @@ async fn a_login_gives_a_strict_cookie_and_the_inbox_shows_markup_as_text() {
     // The lead waiting for a person comes first.
     let first = html.find("<li>").unwrap();
     assert!(
-        html[first..].starts_with("<li><b><a href=\"/console/leads/lena.studio\">@lena.studio</a></b>"),
+        html[first..]
+            .starts_with("<li><b><a href=\"/console/leads/lena.studio\">@lena.studio</a></b>"),
         "{html}"
     );
 }

@@ -5,9 +5,9 @@ use clap::{Args, Subcommand};
 
 use super::App;
 use super::data::OPERATOR;
-use crate::operator::admin;
 use super::output::{json, or_dash, table};
 use crate::channels::account::{ChannelKind, ChannelSettings, RuleOverrides};
+use crate::operator::admin;
 use crate::secrets::SecretKey;
 use crate::store::{self, accounts::NewAccount};
 

@@ -98,7 +98,15 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 
     println!("\n== what each plugin did");
-    let events = app.db.read(|c| store::events::list(c, &store::events::EventFilter { limit: u32::MAX, ..Default::default() }))?;
+    let events = app.db.read(|c| {
+        store::events::list(
+            c,
+            &store::events::EventFilter {
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        )
+    })?;
     for event in events.iter().rev() {
         for r in &event.results {
             let what = r.outcome.as_deref().or(r.error.as_deref()).unwrap_or("");

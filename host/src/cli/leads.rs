@@ -10,13 +10,13 @@ use serde::Serialize;
 
 use super::App;
 use super::data::OPERATOR;
-use crate::operator::admin;
 use super::output::{json, or_dash, safe, table};
 use crate::leads::LeadStatus;
 use crate::leads::csv_import::Reject;
 use crate::leads::import::{
     DEFAULT_BATCH_ROWS, ImportOptions, Observer, Phase, Progress, Settings, import_file,
 };
+use crate::operator::admin;
 use crate::store::{self, leads::LeadFilter};
 
 #[derive(Debug, Subcommand)]

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::App;
 use super::data::OPERATOR;
-use crate::operator::admin;
 use super::output::{self, json, safe, table};
 use crate::consent::Permission;
+use crate::operator::admin;
 use crate::runtime::bundled;
 use crate::runtime::manifest::Manifest;
 use crate::runtime::sha256_hex;

@@ -142,8 +142,8 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    let mut router = bridge::router(inbound.clone(), instagram.max_body_bytes)
-        .merge(crate::console::router(
+    let mut router =
+        bridge::router(inbound.clone(), instagram.max_body_bytes).merge(crate::console::router(
             app.db.clone(),
             app.clock.clone(),
             app.config.sending.clone(),

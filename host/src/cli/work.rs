@@ -4,10 +4,10 @@
 use clap::{Args, Subcommand};
 
 use super::App;
+use super::data::OPERATOR;
 use super::output::{self, json, or_dash, safe, table};
 use crate::clock::{Millis, format};
 use crate::leads::csv_import::normalize_handle;
-use super::data::OPERATOR;
 use crate::operator::admin;
 use crate::store::{self, audit::AuditFilter};
 
@@ -122,16 +122,14 @@ pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
         println!("event #{id} queued again; `outreach run --until-idle` processes it");
         return Ok(());
     }
-    let events = app
-        .db
-        .read(|c| {
-            let filter = store::events::EventFilter {
-                failed_only: args.failed,
-                limit: args.limit,
-                ..Default::default()
-            };
-            store::events::list(c, &filter)
-        })?;
+    let events = app.db.read(|c| {
+        let filter = store::events::EventFilter {
+            failed_only: args.failed,
+            limit: args.limit,
+            ..Default::default()
+        };
+        store::events::list(c, &filter)
+    })?;
     // Webhook messages no account here could take: failures too, though not a plugin's.
     let unrouted = if args.failed {
         unrouted_webhooks(app)?

@@ -9,7 +9,7 @@ use axum::response::{Html, Response};
 use axum::routing::{get, post};
 
 use super::pages::{self, escape, form, path_segment, table};
-use super::{Console, auth, Fields, Session, done, shown};
+use super::{Console, Fields, Session, auth, done, shown};
 use crate::clock::{DAY, Millis};
 use crate::config::SendingConfig;
 use crate::domain::account::Account;
@@ -81,12 +81,7 @@ fn render(
                 state,
                 format!("{sent_today} of {cap}"),
                 escape(if quiet.is_empty() { "none" } else { &quiet }),
-                escape(
-                    a.rules
-                        .timezone
-                        .as_deref()
-                        .unwrap_or(&defaults.timezone),
-                ),
+                escape(a.rules.timezone.as_deref().unwrap_or(&defaults.timezone)),
                 if a.has_credentials { "set" } else { "-" }.into(),
                 action,
             ]
@@ -99,7 +94,16 @@ fn render(
         &format!(
             "<h1>Accounts</h1><p class=\"hint\">Caps and quiet hours are changed with <code>outreach account add</code>'s options; pausing holds every message of the account in the outbox.</p>{}",
             table(
-                &["Name", "Channel", "State", "Sent today (UTC)", "Quiet hours", "Time zone", "Credentials", ""],
+                &[
+                    "Name",
+                    "Channel",
+                    "State",
+                    "Sent today (UTC)",
+                    "Quiet hours",
+                    "Time zone",
+                    "Credentials",
+                    ""
+                ],
                 &rows
             )
         ),

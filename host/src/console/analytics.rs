@@ -138,7 +138,10 @@ fn render(session: &Session, stats: &Stats) -> Html<String> {
             bar_chart("Leads at each stage", &funnel),
             percent(stats.reply_rate),
             bar_chart("Percent of messages answered, per step", &steps),
-            bar_chart("Messages sent per day; the red tick is the daily cap", &days),
+            bar_chart(
+                "Messages sent per day; the red tick is the daily cap",
+                &days
+            ),
         ),
     )
 }

@@ -54,7 +54,11 @@ fn some(text: &str) -> Option<String> {
 }
 
 /// The rows asked for, oldest first; `None` when the lead named does not exist.
-fn rows(console: &Console, query: &AuditQuery, limit: u32) -> anyhow::Result<Option<Vec<AuditRow>>> {
+fn rows(
+    console: &Console,
+    query: &AuditQuery,
+    limit: u32,
+) -> anyhow::Result<Option<Vec<AuditRow>>> {
     console.db.read(|c| {
         let lead_id = match some(query.lead.trim_start_matches('@')) {
             Some(handle) => match store::leads::by_handle(c, &handle)? {
@@ -97,7 +101,11 @@ fn render(session: &Session, query: &AuditQuery, rows: Option<&[AuditRow]>) -> H
         escape(&query.plugin),
         escape(&query.lead),
         escape(&query.action),
-        if query.denied.is_empty() { "" } else { " checked" },
+        if query.denied.is_empty() {
+            ""
+        } else {
+            " checked"
+        },
         escape(&query.query_string()),
     );
     let listing = match rows {
@@ -122,7 +130,15 @@ fn render(session: &Session, query: &AuditQuery, rows: Option<&[AuditRow]>) -> H
                 })
                 .collect();
             table(
-                &["At", "Plugin or person", "Action", "Permission", "Lead", "", "Detail"],
+                &[
+                    "At",
+                    "Plugin or person",
+                    "Action",
+                    "Permission",
+                    "Lead",
+                    "",
+                    "Detail",
+                ],
                 &cells,
             )
         }

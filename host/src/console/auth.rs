@@ -82,21 +82,21 @@ pub fn expired_cookie() -> HeaderValue {
 
 /// Whether a request comes from a page of this server: its `Origin` (or, without one, the
 /// browser's `Sec-Fetch-Site`) says so. A client that sends neither (not a browser) passes
-/// here and still needs the CSRF token.
+/// here and still needs the CSRF token. An opaque `Origin: null` (privacy settings send it)
+/// passes only when `Sec-Fetch-Site` says same-origin.
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let fetch_site = headers.get("sec-fetch-site").and_then(|s| s.to_str().ok());
     match (
         headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()),
         host,
     ) {
+        (Some("null"), _) => fetch_site == Some("same-origin"),
         (Some(origin), Some(host)) => {
             origin == format!("http://{host}") || origin == format!("https://{host}")
         }
         (Some(_), None) => false,
-        (None, _) => headers
-            .get("sec-fetch-site")
-            .and_then(|s| s.to_str().ok())
-            .is_none_or(|site| site == "same-origin" || site == "none"),
+        (None, _) => fetch_site.is_none_or(|site| site == "same-origin" || site == "none"),
     }
 }
 

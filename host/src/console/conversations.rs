@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse as _, Response};
 use axum::routing::get;
 
 use super::pages::{self, escape, form, lead_link, path_segment, table};
-use super::{Console, auth, Fields, Session, done, shown};
+use super::{Console, Fields, Session, auth, done, shown};
 use crate::clock::format;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::operator;
@@ -31,16 +31,11 @@ pub fn routes() -> Router<Console> {
             "/console/leads/{handle}/forget",
             get(confirm_forget).post(forget),
         )
-        .route(
-            "/console/leads/{handle}/{action}",
-            axum::routing::post(act),
-        )
+        .route("/console/leads/{handle}/{action}", axum::routing::post(act))
 }
 
 async fn inbox(State(console): State<Console>, session: Session) -> Response {
-    let rows = console
-        .db
-        .read(|c| store::console::inbox(c, INBOX_SIZE));
+    let rows = console.db.read(|c| store::console::inbox(c, INBOX_SIZE));
     shown("inbox", rows.map(|rows| inbox_page(&session, &rows)))
 }
 
@@ -143,7 +138,10 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
     let mut details = vec![
         ("Account", escape(&view.account)),
         ("Status", escape(lead.status.as_str())),
-        ("Score", lead.score.map(|s| s.to_string()).unwrap_or_default()),
+        (
+            "Score",
+            lead.score.map(|s| s.to_string()).unwrap_or_default(),
+        ),
         ("Consent", consent),
         ("Email", escape(lead.email.as_deref().unwrap_or(""))),
         ("Phone", escape(lead.phone.as_deref().unwrap_or(""))),
@@ -242,10 +240,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
             escape(&lead.handle),
             escape(lead.name.as_deref().unwrap_or("")),
             form(session, &format!("{base}/convert"), "", "Mark converted"),
-            table(
-                &["#", "From", "Status", "Text", "Detail", "Sent"],
-                &outbox
-            ),
+            table(&["#", "From", "Status", "Text", "Detail", "Sent"], &outbox),
             table(&["#", "At", "Kind", "Status", "Plugins"], &events),
         ),
     )

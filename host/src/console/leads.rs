@@ -23,14 +23,12 @@ const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 const REJECTS_SHOWN: usize = 500;
 
 pub fn routes() -> Router<Console> {
-    Router::new()
-        .route("/console/leads", get(list))
-        .route(
-            "/console/import",
-            get(import_page)
-                .post(upload)
-                .layer(DefaultBodyLimit::max(MAX_UPLOAD)),
-        )
+    Router::new().route("/console/leads", get(list)).route(
+        "/console/import",
+        get(import_page)
+            .post(upload)
+            .layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -205,7 +203,12 @@ async fn upload(
         match name.as_str() {
             "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
             "account" => account = String::from_utf8_lossy(&bytes).into_owned(),
-            "file" => file = Some((file_name.unwrap_or_else(|| "upload.csv".into()), bytes.to_vec())),
+            "file" => {
+                file = Some((
+                    file_name.unwrap_or_else(|| "upload.csv".into()),
+                    bytes.to_vec(),
+                ))
+            }
             _ => {}
         }
     }
@@ -213,7 +216,11 @@ async fn upload(
         return super::auth::forbidden();
     }
     let Some((file_name, bytes)) = file else {
-        return super::done(&session, Err(anyhow::anyhow!("no file was uploaded")), "/console/import");
+        return super::done(
+            &session,
+            Err(anyhow::anyhow!("no file was uploaded")),
+            "/console/import",
+        );
     };
     let db = console.db.clone();
     let now = console.clock.now();

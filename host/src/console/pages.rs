@@ -101,7 +101,8 @@ pub fn form(session: &Session, action: &str, fields: &str, button: &str) -> Stri
 
 /// A `<select>` of `options` (value, label) with `selected` chosen; `""` is "any".
 pub fn select(name: &str, label: &str, options: &[(String, String)], selected: &str) -> String {
-    let mut html = format!("<label>{label} <select name=\"{name}\"><option value=\"\">any</option>");
+    let mut html =
+        format!("<label>{label} <select name=\"{name}\"><option value=\"\">any</option>");
     for (value, text) in options {
         let chosen = if value == selected { " selected" } else { "" };
         html.push_str(&format!(

@@ -9,7 +9,7 @@ use axum::response::{Html, Response};
 use axum::routing::{get, post};
 
 use super::pages::{self, escape, form, lead_link, path_segment, table};
-use super::{Console, auth, Fields, Session, done, shown};
+use super::{Console, Fields, Session, auth, done, shown};
 use crate::clock::format;
 use crate::domain::permission::Permission;
 use crate::figures::{bytes, duration_us, fuel};
@@ -103,8 +103,18 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
                 perm.as_str()
             );
             let toggle = match granted {
-                true => form(session, &format!("{base}/revoke"), &field, &format!("Revoke {}", perm.as_str())),
-                false => form(session, &format!("{base}/grant"), &field, &format!("Grant {}", perm.as_str())),
+                true => form(
+                    session,
+                    &format!("{base}/revoke"),
+                    &field,
+                    &format!("Revoke {}", perm.as_str()),
+                ),
+                false => form(
+                    session,
+                    &format!("{base}/grant"),
+                    &field,
+                    &format!("Grant {}", perm.as_str()),
+                ),
             };
             vec![
                 format!("<code>{}</code>", perm.as_str()),
@@ -127,7 +137,10 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
                 form(
                     session,
                     &format!("{base}/unset"),
-                    &format!("<input type=\"hidden\" name=\"key\" value=\"{}\">", escape(k)),
+                    &format!(
+                        "<input type=\"hidden\" name=\"key\" value=\"{}\">",
+                        escape(k)
+                    ),
                     "Unset",
                 ),
             ]
@@ -149,13 +162,24 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
                 escape(e.kind.as_str()),
                 lead_link(&e.lead),
                 why.join("<br>"),
-                form(session, &format!("/console/events/{}/replay", e.id), "", "Replay"),
+                form(
+                    session,
+                    &format!("/console/events/{}/replay", e.id),
+                    "",
+                    "Replay",
+                ),
             ]
         })
         .collect();
     let (state, toggle) = match p.enabled {
-        true => ("enabled", form(session, &format!("{base}/disable"), "", "Disable")),
-        false => ("disabled", form(session, &format!("{base}/enable"), "", "Enable")),
+        true => (
+            "enabled",
+            form(session, &format!("{base}/disable"), "", "Disable"),
+        ),
+        false => (
+            "disabled",
+            form(session, &format!("{base}/enable"), "", "Enable"),
+        ),
     };
     format!(
         "<section class=\"plugin\" id=\"plugin-{id}\"><h2>{name} <small>{version} · {state}</small></h2>\
@@ -220,7 +244,9 @@ async fn act(
             let key = fields.get("key").trim();
             match key.is_empty() {
                 true => Err(anyhow::anyhow!("a setting needs a key")),
-                false => admin::configure(db, &actor, &name, &[(key, Some(fields.get("value")))], now),
+                false => {
+                    admin::configure(db, &actor, &name, &[(key, Some(fields.get("value")))], now)
+                }
             }
         }
         "unset" => admin::configure(db, &actor, &name, &[(fields.get("key"), None)], now),

@@ -84,21 +84,23 @@ pub fn inbox(conn: &Connection, limit: u32) -> anyhow::Result<Vec<InboxRow>> {
     const COLUMNS: &str = "l.handle, l.name, l.status,
         max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)),
         (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)";
-    let waiting = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM leads l WHERE l.status = 'needs-human' ORDER BY 4 DESC LIMIT ?1"
-    ))?
-    .query_map([limit], inbox_row)?
-    .collect::<Result<Vec<_>, _>>()?;
+    let waiting = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM leads l WHERE l.status = 'needs-human' ORDER BY 4 DESC LIMIT ?1"
+        ))?
+        .query_map([limit], inbox_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     let rest = limit.saturating_sub(waiting.len() as u32);
-    let recent = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM leads l
+    let recent = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM leads l
          WHERE max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) > 0
            AND l.status != 'needs-human'
          ORDER BY max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) DESC
          LIMIT ?1"
-    ))?
-    .query_map([rest], inbox_row)?
-    .collect::<Result<Vec<_>, _>>()?;
+        ))?
+        .query_map([rest], inbox_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(waiting.into_iter().chain(recent).collect())
 }
 

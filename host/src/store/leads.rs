@@ -141,7 +141,10 @@ pub fn search(conn: &Connection, search: &LeadSearch) -> anyhow::Result<Vec<Lead
         conditions.push(condition.replace('?', &format!("?{}", values.len())));
     };
     if let Some(text) = &search.text {
-        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         add(
             "(handle LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')",
             Box::new(format!("%{escaped}%")),
