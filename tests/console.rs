@@ -369,3 +369,213 @@ async fn serve_offers_the_console_without_an_instagram_app() {
         .unwrap();
     assert_eq!(webhook.status(), StatusCode::NOT_FOUND);
 }
+
+const PAGES: [&str; 10] = [
+    "/console",
+    "/console/leads?q=lena",
+    "/console/leads/lena.studio",
+    "/console/leads/lena.studio/forget",
+    "/console/import",
+    "/console/plugins",
+    "/console/audit?denied=1",
+    "/console/audit.csv",
+    "/console/analytics",
+    "/console/accounts",
+];
+
+const CHANGES: [(&str, &[(&str, &str)]); 14] = [
+    ("/console/leads/lena.studio/reply", &[("text", "hello")]),
+    ("/console/leads/lena.studio/resume", &[]),
+    ("/console/leads/lena.studio/convert", &[]),
+    (
+        "/console/leads/lena.studio/forget",
+        &[("confirm", "lena.studio")],
+    ),
+    (
+        "/console/plugins/ai-reply/revoke",
+        &[("permission", "messages:read")],
+    ),
+    (
+        "/console/plugins/ai-reply/grant",
+        &[("permission", "messages:read")],
+    ),
+    ("/console/plugins/ai-reply/disable", &[]),
+    ("/console/plugins/ai-reply/enable", &[]),
+    (
+        "/console/plugins/followup/set",
+        &[("key", "x"), ("value", "1")],
+    ),
+    ("/console/plugins/followup/unset", &[("key", "steps")]),
+    ("/console/events/1/replay", &[]),
+    ("/console/accounts/default/pause", &[("reason", "forged")]),
+    ("/console/accounts/default/resume", &[]),
+    ("/console/logout", &[]),
+];
+
+#[tokio::test]
+async fn every_page_needs_a_session_and_every_change_its_token_and_origin() {
+    let (sandbox, served) = console();
+    let base = root(&served);
+    // What the changes would touch (the engine `serve` runs may still be answering the
+    // fixture's message meanwhile, so not the whole export).
+    let state = || {
+        let export: serde_json::Value = serde_json::from_str(&sandbox.ok(&["export"])).unwrap();
+        let plugins: Vec<_> = export["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["granted"].clone(),
+                    p["enabled"].clone(),
+                    p["settings"].clone(),
+                )
+            })
+            .collect();
+        let lena = export["leads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["handle"] == "lena.studio")
+            .map(|l| (l["status"].clone(), l["messages"].as_array().unwrap().len()));
+        let people = export["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["plugin"].as_str().unwrap().contains(':'))
+            .count();
+        (
+            plugins,
+            export["accounts"][0]["paused"].clone(),
+            lena,
+            people,
+        )
+    };
+    let before = state();
+    assert!(before.2.is_some());
+    for path in PAGES {
+        let page = client().get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.headers()[LOCATION], "/console/login", "{path}");
+    }
+    for (path, fields) in CHANGES {
+        let anonymous = client()
+            .post(format!("{base}{path}"))
+            .header(CONTENT_TYPE, FORM)
+            .body(form(fields))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let session = session(&served).await;
+    let page = client()
+        .get(format!("{base}/console/plugins"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let own_origin: &'static str = base.clone().leak();
+    for (path, fields) in CHANGES {
+        let post = |fields: Vec<(&str, &str)>, origin: &'static str, site: &'static str| {
+            client()
+                .post(format!("{base}{path}"))
+                .header(COOKIE, &session)
+                .header(CONTENT_TYPE, FORM)
+                .header(ORIGIN, origin)
+                .header("sec-fetch-site", site)
+                .body(form(&fields))
+        };
+        let no_token = post(fields.to_vec(), own_origin, "same-origin");
+        assert_eq!(
+            no_token.send().await.unwrap().status(),
+            StatusCode::FORBIDDEN,
+            "{path} without a token"
+        );
+        let with_token: Vec<(&str, &str)> = [("csrf", csrf.as_str())]
+            .into_iter()
+            .chain(fields.iter().copied())
+            .collect();
+        for (origin, site) in [
+            ("http://evil.example", "cross-site"),
+            ("null", "cross-site"),
+        ] {
+            let forged = post(with_token.clone(), origin, site);
+            assert_eq!(
+                forged.send().await.unwrap().status(),
+                StatusCode::FORBIDDEN,
+                "{path} from {origin}"
+            );
+        }
+    }
+    // Not one of them changed anything or was recorded as done.
+    assert_eq!(state(), before);
+}
+
+#[tokio::test]
+async fn stored_markup_is_text_on_every_page_and_formulas_are_defused_in_the_export() {
+    let (sandbox, served) = console();
+    let base = root(&served);
+    // A person's note about mallory in the audit, written as markup and a formula.
+    sandbox.ok(&[
+        "account",
+        "pause",
+        "default",
+        "--reason",
+        "=HYPERLINK(\"http://evil\")<b>x</b>",
+    ]);
+    let session = session(&served).await;
+    for path in [
+        "/console",
+        "/console/leads",
+        "/console/leads?q=mallory",
+        "/console/leads/mallory",
+        "/console/audit",
+        "/console/accounts",
+    ] {
+        let html = client()
+            .get(format!("{base}{path}"))
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains("<script>alert"), "{path}: {html}");
+        assert!(!html.contains("<img src=x"), "{path}: {html}");
+        assert!(!html.contains("<b>x</b>"), "{path}: {html}");
+    }
+    let lead = client()
+        .get(format!("{base}/console/leads/mallory"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        lead.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{lead}"
+    );
+    let csv = client()
+        .get(format!("{base}/console/audit.csv?action=account.pause"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = csv.lines().nth(1).unwrap_or_else(|| panic!("{csv}"));
+    assert!(row.contains("account.pause"), "{csv}");
+    assert!(
+        !row.contains(",=HYPERLINK") && !row.contains(",\"=HYPERLINK"),
+        "{csv}"
+    );
+}

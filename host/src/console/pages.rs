@@ -158,3 +158,19 @@ pub fn refused(session: &Session, why: &str, back: &str) -> Html<String> {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_leaves_no_markup_and_no_control_characters() {
+        let hostile = "<a href='x' onclick=\"y\">&\u{1b}[2J\u{7}\r</a>\nnext";
+        let shown = escape(hostile);
+        assert_eq!(
+            shown,
+            "&lt;a href=&#39;x&#39; onclick=&quot;y&quot;&gt;&amp;\u{FFFD}[2J\u{FFFD}\u{FFFD}&lt;/a&gt;\nnext"
+        );
+        assert_eq!(path_segment("a b/../c?d"), "a%20b%2F..%2Fc%3Fd");
+    }
+}
