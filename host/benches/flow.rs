@@ -16,14 +16,17 @@
 //! (g) with (d), at each size: inbound messages stored per second on the history the flow
 //!     left, beside an empty database ([`webhooks`]);
 //! (h) what encryption at rest costs: the (b) flow and a 100k-lead import on a file
-//!     encrypted with SQLCipher, as ratios to the same on a plain file ([`encryption`]).
+//!     encrypted with SQLCipher, as ratios to the same on a plain file ([`encryption`]);
+//! (i) the console's pages on 100k leads and 1M messages: server time per page, and the
+//!     time from opening the file to the first page ([`console`]).
 //!
 //! Environment, for a quicker run (defaults are the real sizes):
-//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h`: the sections to run (default all);
+//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h,i`: the sections to run (default all);
 //! - `OUTREACH_BENCH_LEADS=10000,100000`: the lead counts of (d);
 //! - `OUTREACH_BENCH_INSTANCES=1000`: the live instances of (e);
 //! - `OUTREACH_BENCH_IMPORT_ROWS=1000000`: the rows of (f)'s file.
 
+mod console;
 mod encryption;
 mod import;
 mod languages;
@@ -84,6 +87,9 @@ fn main() -> anyhow::Result<()> {
         }
         if section("h") {
             encryption::bench_flow(&runtime).await?;
+        }
+        if section("i") {
+            console::bench().await?;
         }
         anyhow::Ok(())
     })?;

@@ -80,38 +80,59 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
-/// Audit rows, oldest first (the last `limit` of them).
+/// Audit rows, oldest first (the last `limit` of them). Only the conditions asked for are
+/// in the SQL, so a lead's or a plugin's rows are read through their index, not by walking
+/// the whole log.
 pub fn list(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Vec<AuditRow>> {
-    let mut stmt = conn.prepare_cached(
+    let mut conditions = Vec::new();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    if let Some(plugin) = &filter.plugin {
+        values.push(plugin);
+        conditions.push(format!("a.plugin = ?{}", values.len()));
+    }
+    if let Some(lead_id) = &filter.lead_id {
+        values.push(lead_id);
+        conditions.push(format!("a.lead_id = ?{}", values.len()));
+    }
+    if let Some(action) = &filter.action {
+        values.push(action);
+        conditions.push(format!("a.action = ?{}", values.len()));
+    }
+    if filter.denied_only {
+        conditions.push("a.allowed = 0".into());
+    }
+    values.push(&filter.limit);
+    let filter_sql = match conditions.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", conditions.join(" AND ")),
+    };
+    // Newest first in the order of the index that serves the filter: a plugin's rows by
+    // time (its index is on plugin and time), everything else by id.
+    let newest_first = match (&filter.plugin, filter.lead_id) {
+        (Some(_), None) => "a.at DESC, a.id DESC",
+        _ => "a.id DESC",
+    };
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT * FROM (
            SELECT a.id, a.at, a.plugin, a.action, a.permission, l.handle, a.allowed, a.detail
            FROM audit a LEFT JOIN leads l ON l.id = a.lead_id
-           WHERE (?1 IS NULL OR a.plugin = ?1) AND (?2 IS NULL OR a.lead_id = ?2)
-             AND (?3 = 0 OR a.allowed = 0) AND (?5 IS NULL OR a.action = ?5)
-           ORDER BY a.id DESC LIMIT ?4)
-         ORDER BY id",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            filter.plugin,
-            filter.lead_id,
-            filter.denied_only,
-            filter.limit,
-            filter.action
-        ],
-        |r| {
-            Ok(AuditRow {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                plugin: r.get(2)?,
-                action: r.get(3)?,
-                permission: r.get(4)?,
-                lead: r.get(5)?,
-                allowed: r.get(6)?,
-                detail: r.get(7)?,
-            })
-        },
-    )?;
+           {filter_sql}
+           ORDER BY {newest_first} LIMIT ?{})
+         ORDER BY at, id",
+        values.len()
+    ))?;
+    let rows = stmt.query_map(values.as_slice(), |r| {
+        Ok(AuditRow {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            plugin: r.get(2)?,
+            action: r.get(3)?,
+            permission: r.get(4)?,
+            lead: r.get(5)?,
+            allowed: r.get(6)?,
+            detail: r.get(7)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -79,14 +79,19 @@ pub struct InboxRow {
 }
 
 /// Conversations newest first, the leads waiting for a person on top. Two index walks
-/// (status, then last contact), so its cost follows `limit`, not the number of leads.
+/// (the partial index of leads waiting for a person, then last contact), so its cost
+/// follows `limit`, not the number of leads. (`INDEXED BY`: SQLite's statistics would
+/// rather sort every waiting lead, and this fails loudly if the index goes missing.)
 pub fn inbox(conn: &Connection, limit: u32) -> anyhow::Result<Vec<InboxRow>> {
     const COLUMNS: &str = "l.handle, l.name, l.status,
         max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)),
         (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)";
     let waiting = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM leads l WHERE l.status = 'needs-human' ORDER BY 4 DESC LIMIT ?1"
+            "SELECT {COLUMNS} FROM leads l INDEXED BY leads_needing_a_person
+         WHERE l.status = 'needs-human'
+         ORDER BY max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) DESC
+         LIMIT ?1"
         ))?
         .query_map([limit], inbox_row)?
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,0 +1,5 @@
+-- The inbox's top: leads waiting for a person, newest conversation first. Partial, so
+-- only the leads in that state pay for it (an import writes none of them).
+CREATE INDEX leads_needing_a_person
+    ON leads (max(coalesce(last_inbound_at, 0), coalesce(last_outbound_at, 0)))
+    WHERE status = 'needs-human';
