@@ -383,7 +383,8 @@ const PAGES: [&str; 10] = [
     "/console/accounts",
 ];
 
-const CHANGES: [(&str, &[(&str, &str)]); 14] = [
+const CHANGES: [(&str, &[(&str, &str)]); 15] = [
+    ("/console/leads/lena.studio/block", &[("reason", "forged")]),
     ("/console/leads/lena.studio/reply", &[("text", "hello")]),
     ("/console/leads/lena.studio/resume", &[]),
     ("/console/leads/lena.studio/convert", &[]),
@@ -577,5 +578,56 @@ async fn stored_markup_is_text_on_every_page_and_formulas_are_defused_in_the_exp
     assert!(
         !row.contains(",=HYPERLINK") && !row.contains(",\"=HYPERLINK"),
         "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn a_blocked_lead_gets_nothing_more_and_the_block_is_the_persons() {
+    let (sandbox, served) = console();
+    let base = root(&served);
+    let session = session(&served).await;
+    let page = client()
+        .get(format!("{base}/console/leads/anna.agency"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let post = |path: &str, fields: &[(&str, &str)]| {
+        client()
+            .post(format!("{base}{path}"))
+            .header(COOKIE, &session)
+            .header(CONTENT_TYPE, FORM)
+            .body(form(fields))
+            .send()
+    };
+    let no_reason = post(
+        "/console/leads/anna.agency/block",
+        &[("csrf", &csrf), ("reason", " ")],
+    );
+    assert_eq!(no_reason.await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let blocked = post(
+        "/console/leads/anna.agency/block",
+        &[("csrf", &csrf), ("reason", "asked by phone")],
+    );
+    assert_eq!(blocked.await.unwrap().status(), StatusCode::SEE_OTHER);
+    let lead = sandbox.lead("anna.agency");
+    assert_eq!(lead["lead"]["status"], "do-not-contact");
+    assert!(sandbox.audit().iter().any(|r| r["plugin"] == "console:sam"
+        && r["action"] == "leads.block"
+        && r["detail"].as_str().unwrap().contains("asked by phone")));
+    let reply = post(
+        "/console/leads/anna.agency/reply",
+        &[("csrf", &csrf), ("text", "one more thing")],
+    );
+    assert_eq!(reply.await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert!(
+        !sandbox
+            .conversation("anna.agency")
+            .iter()
+            .any(|m| m.contains("one more thing"))
     );
 }

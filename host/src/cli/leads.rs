@@ -136,9 +136,7 @@ pub fn run(app: &App, cmd: LeadsCommand) -> anyhow::Result<()> {
             json: as_json,
         } => show(app, &handle, as_json),
         LeadsCommand::Block { handle, reason } => {
-            let lead = app.db.read(|c| store::leads::require_handle(c, &handle))?;
-            app.db
-                .write(|tx| store::leads::mark_do_not_contact(tx, lead.id, &reason, app.now()))?;
+            let lead = crate::operator::block(&app.db, OPERATOR, &handle, &reason, app.now())?;
             println!(
                 "@{} is do-not-contact: queued messages blocked, follow-ups stopped",
                 safe(&lead.handle)

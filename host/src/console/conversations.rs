@@ -226,6 +226,15 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
         true => form(session, &format!("{base}/resume"), "", "Resume automation"),
         false => String::new(),
     };
+    let block = match lead.is_do_not_contact() {
+        true => String::new(),
+        false => form(
+            session,
+            &format!("{base}/block"),
+            "<input name=\"reason\" placeholder=\"why\" required size=\"14\">",
+            "Block (do-not-contact)",
+        ),
+    };
     pages::page(
         session,
         "Leads",
@@ -233,7 +242,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
         &format!(
             "<h1>@{} <small>{}</small></h1><dl class=\"details\">{details}</dl>\
              <h2>Conversation</h2><ol id=\"thread\" class=\"thread\" data-live>\n{thread}</ol>\
-             {reply}<div class=\"actions\">{resume}{}\
+             {reply}<div class=\"actions\">{resume}{}{block}\
              <a class=\"danger\" href=\"{base}/forget\">Forget this lead…</a></div>\
              <h2>Outbox</h2><div id=\"outbox\" data-live>{}</div>\
              <h2>Events</h2>{}",
@@ -246,7 +255,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
     )
 }
 
-/// A person's action on a lead: `reply`, `resume` or `convert`, under the same rules as
+/// A person's action on a lead: `reply`, `resume`, `convert` or `block`, under the same rules as
 /// from the CLI.
 async fn act(
     State(console): State<Console>,
@@ -266,6 +275,10 @@ async fn act(
             .and_then(|queued| queued.map(|_| ()).map_err(anyhow::Error::msg)),
         "resume" => operator::resume(db, &actor, &handle, now).map(|_| ()),
         "convert" => operator::convert(db, &actor, &handle, now).map(|_| ()),
+        "block" => match fields.get("reason").trim() {
+            "" => Err(anyhow::anyhow!("say why the lead is blocked")),
+            reason => operator::block(db, &actor, &handle, reason, now).map(|_| ()),
+        },
         _ => return axum::http::StatusCode::NOT_FOUND.into_response(),
     };
     done(

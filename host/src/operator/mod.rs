@@ -86,6 +86,24 @@ pub fn convert(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Resul
     })
 }
 
+/// The lead must never be contacted again: queued messages are blocked, follow-ups stop,
+/// and the handle stays suppressed even if the lead is forgotten.
+pub fn block(
+    db: &Db,
+    actor: &str,
+    handle: &str,
+    reason: &str,
+    now: Millis,
+) -> anyhow::Result<Lead> {
+    db.write(|tx| {
+        let lead = store::leads::require_handle(tx, handle)?;
+        store::leads::mark_do_not_contact(tx, lead.id, reason, now)?;
+        let detail = format!("{} -> do-not-contact: {reason}", lead.status);
+        store::audit::record_action(tx, actor, "leads.block", Some(lead.id), true, &detail, now)?;
+        Ok(lead)
+    })
+}
+
 /// Sets the status `decide` picks (never on a do-not-contact lead), stops the lead's
 /// follow-ups when converted, and audits it; returns how many sequences were stopped.
 fn change_status(
