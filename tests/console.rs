@@ -631,3 +631,107 @@ async fn a_blocked_lead_gets_nothing_more_and_the_block_is_the_persons() {
             .any(|m| m.contains("one more thing"))
     );
 }
+
+/// `serve`'s one-time login link, read from its standard error.
+fn serve_with_link(sandbox: &Sandbox) -> (std::process::Child, String, Option<String>) {
+    use std::io::BufRead as _;
+    let mut child = sandbox
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let root = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|url| url.split("/console").next())
+        .unwrap()
+        .to_owned();
+    // Keep reading both pipes so that `serve` never writes into a closed one.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let (found, link) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if !sent && line.contains("no console user has a password yet") {
+                let url = line
+                    .split_whitespace()
+                    .find(|w| w.contains("/console/login/once/"));
+                let _ = found.send(url.map(str::to_owned));
+                sent = true;
+            }
+        }
+        if !sent {
+            let _ = found.send(None);
+        }
+    });
+    let link = link
+        .recv_timeout(std::time::Duration::from_millis(1500))
+        .ok()
+        .flatten();
+    (child, root, link)
+}
+
+#[tokio::test]
+async fn after_the_demo_serve_prints_a_link_that_logs_in_once() {
+    let sandbox = Sandbox::new("[engine]\npoll_ms = 20\n");
+    sandbox.ok(&["demo"]);
+    let (mut serve, root, link) = serve_with_link(&sandbox);
+    let link = link.expect("serve printed no login link");
+    assert!(link.starts_with(&root), "{link} on {root}");
+    let first = client().get(&link).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = first.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let inbox = client()
+        .get(format!("{root}/console"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(inbox.status(), StatusCode::OK);
+    assert!(inbox.text().await.unwrap().contains("@lena.studio"));
+    // Once only, and a made-up token is nothing.
+    for url in [
+        link.clone(),
+        format!("{root}/console/login/once/{}", "ab".repeat(32)),
+    ] {
+        let again = client().get(&url).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::UNAUTHORIZED, "{url}");
+        assert!(again.headers().get(SET_COOKIE).is_none());
+    }
+    // The link's user has no password to guess: an empty one does not log in.
+    let empty = client()
+        .post(format!("{root}/console/login"))
+        .header(CONTENT_TYPE, FORM)
+        .body(form(&[("user", "owner"), ("password", "")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::UNAUTHORIZED);
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+
+    // Once someone has a password, `serve` prints no more links.
+    let mut add = sandbox
+        .command(&["console", "user", "add", "sam"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+    let (mut serve, _, link) = serve_with_link(&sandbox);
+    assert_eq!(link, None);
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+}

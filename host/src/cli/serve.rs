@@ -167,8 +167,14 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
             "listening on http://{address}/console (the console) and http://{address}/webhooks/bridge/<account>; the Instagram webhook is off: set instagram.app_secret and instagram.verify_token (or INSTAGRAM_APP_SECRET and INSTAGRAM_VERIFY_TOKEN)"
         );
     }
-    if !app.db.read(store::console::has_users)? {
-        eprintln!("no console user yet: add one with `outreach console user add NAME`");
+    // Until someone has a password, each start prints a link that logs in once: trying
+    // the console after `demo` is this one command.
+    if !app.db.read(store::console::has_password_users)? {
+        let link = crate::console::new_login_link(&app.db, app.now())?;
+        eprintln!(
+            "no console user has a password yet: open http://{address}{link} to log in once as `{}` (valid 15 minutes), then add yourself with `outreach console user add NAME`",
+            crate::console::LINK_USER
+        );
     }
     // Messages kept aside while their account was not set up, if it has been added since.
     inbound.route_unrouted()?;

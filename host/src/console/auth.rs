@@ -48,7 +48,10 @@ pub fn log_in(
     // An unknown user is checked against a hash too, so that the time taken does not say
     // which user names exist.
     const UNKNOWN: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2xqMDzzl7AYhFGR6W2tNuMxkWcKsA1J4ej2uF9kEjLI";
-    let stored = db.read(|c| store::console::password_hash(c, user))?;
+    // A user made for a login link has no password ('') and logs in with none.
+    let stored = db
+        .read(|c| store::console::password_hash(c, user))?
+        .filter(|hash| !hash.is_empty());
     let hash = stored.as_deref().unwrap_or(UNKNOWN);
     let parsed = PasswordHash::new(hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
     let matches = argon2::Argon2::default()
@@ -57,6 +60,11 @@ pub fn log_in(
     if !(matches && stored.is_some()) {
         return Ok(None);
     }
+    start_session(db, user, now).map(Some)
+}
+
+/// A new session for `user`; returns its cookie.
+fn start_session(db: &Db, user: &str, now: Millis) -> anyhow::Result<HeaderValue> {
     let token = random_hex();
     db.write(|tx| {
         store::console::start_session(
@@ -71,7 +79,33 @@ pub fn log_in(
         "{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
         SESSION_LIFE / SECOND
     );
-    Ok(Some(HeaderValue::from_str(&cookie)?))
+    Ok(HeaderValue::from_str(&cookie)?)
+}
+
+/// Who a one-time login link logs in, and for how long it works.
+pub const LINK_USER: &str = "owner";
+pub const LINK_LIFE: Millis = 15 * 60 * SECOND;
+
+/// A new one-time login link's path (earlier ones stop working).
+pub fn new_login_link(db: &Db, now: Millis) -> anyhow::Result<String> {
+    let token = random_hex();
+    db.write(|tx| {
+        store::console::add_login_link(
+            tx,
+            &sha256_hex(token.as_bytes()),
+            LINK_USER,
+            now,
+            now + LINK_LIFE,
+        )
+    })?;
+    Ok(format!("/console/login/once/{token}"))
+}
+
+/// Uses up a login link: a session cookie if it was valid.
+pub fn log_in_once(db: &Db, token: &str, now: Millis) -> anyhow::Result<Option<HeaderValue>> {
+    let user =
+        db.write(|tx| store::console::take_login_link(tx, &sha256_hex(token.as_bytes()), now))?;
+    user.map(|user| start_session(db, &user, now)).transpose()
 }
 
 pub fn expired_cookie() -> HeaderValue {

@@ -24,7 +24,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-pub use auth::hash_password;
+pub use auth::{LINK_USER, hash_password, new_login_link};
 use auth::{Session, Throttle};
 
 use crate::clock::Clock;
@@ -56,6 +56,7 @@ pub fn router(db: Db, clock: Arc<dyn Clock>, sending: SendingConfig) -> Router {
     };
     Router::new()
         .route("/console/login", get(login_page).post(login))
+        .route("/console/login/once/{token}", get(login_once))
         .route("/console/logout", post(logout))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/console.js", get(script))
@@ -151,6 +152,31 @@ fn done(session: &Session, result: anyhow::Result<()>, back: &str) -> Response {
 
 async fn login_page() -> Response {
     pages::login(None).into_response()
+}
+
+/// A one-time login link `serve` printed: a session, once.
+async fn login_once(
+    State(console): State<Console>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    match auth::log_in_once(&console.db, &token, console.clock.now()) {
+        Ok(Some(cookie)) => {
+            let mut response = Redirect::to("/console").into_response();
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            response
+        }
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            pages::login(Some(
+                "This login link was used already or has expired: restart `outreach serve` for a new one, or add a user with `outreach console user add NAME`.",
+            )),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("console login link: {e:#}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -27,10 +27,51 @@ pub fn password_hash(conn: &Connection, name: &str) -> anyhow::Result<Option<Str
         .optional()?)
 }
 
-pub fn has_users(conn: &Connection) -> anyhow::Result<bool> {
+/// Whether some console user can log in with a password (a user made for a one-time
+/// login link has none).
+pub fn has_password_users(conn: &Connection) -> anyhow::Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM console_users LIMIT 1")?
+        .prepare_cached("SELECT 1 FROM console_users WHERE password_hash != '' LIMIT 1")?
         .exists([])?)
+}
+
+/// A one-time login link for `user` (created without a password if new); earlier links
+/// stop working.
+pub fn add_login_link(
+    conn: &Connection,
+    token_sha256: &str,
+    user: &str,
+    now: Millis,
+    expires_at: Millis,
+) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO console_users (name, password_hash, created_at) VALUES (?1, '', ?2)",
+        params![user, now],
+    )?;
+    conn.execute("DELETE FROM console_login_links", [])?;
+    conn.execute(
+        "INSERT INTO console_login_links (token_sha256, user, expires_at) VALUES (?1, ?2, ?3)",
+        params![token_sha256, user, expires_at],
+    )?;
+    Ok(())
+}
+
+/// The user a login link is for, if it is valid at `now`; the link is used up either way.
+pub fn take_login_link(
+    conn: &Connection,
+    token_sha256: &str,
+    now: Millis,
+) -> anyhow::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM console_login_links WHERE token_sha256 = ?1 RETURNING user, expires_at",
+        )?
+        .query_row([token_sha256], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?))
+        })
+        .optional()?
+        .filter(|(_, expires_at)| *expires_at > now)
+        .map(|(user, _)| user))
 }
 
 pub fn start_session(

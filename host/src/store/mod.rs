@@ -42,7 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_plugin_contract.sql"),
     include_str!("migrations/0011_retention_and_vacuum.sql"),
     include_str!("migrations/0012_console.sql"),
-    include_str!("migrations/0013_console_indexes.sql"),
+    include_str!("migrations/0013_console_queue_and_links.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -316,6 +316,7 @@ mod tests {
                  DELETE FROM leads WHERE handle = 'old-lead';
                  DROP INDEX outbox_queued_by_event;
                  DROP INDEX leads_needing_a_person;
+                 DROP TABLE console_login_links;
                  DROP TABLE console_sessions;
                  DROP TABLE console_users;
                  PRAGMA user_version = 10;
