@@ -8,9 +8,7 @@
 mod browser;
 mod support;
 
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use browser::Browser;
 use support::Sandbox;
@@ -24,15 +22,7 @@ fn screenshot_dir() -> PathBuf {
 fn demo_with_console_user() -> Sandbox {
     let sandbox = Sandbox::new("[engine]\npoll_ms = 20\n");
     sandbox.ok(&["demo"]);
-    let mut add = sandbox
-        .command(&["console", "user", "add", "sam"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    support::add_console_user(&sandbox, "sam", PASSWORD);
     sandbox
 }
 

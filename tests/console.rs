@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::process::Stdio;
 
 use reqwest::StatusCode;
@@ -27,15 +26,7 @@ fn console() -> (Sandbox, Served) {
     );
     sandbox.ok(&["leads", "import", csv.to_str().unwrap()]);
     sandbox.ok(&["inbox", "push", "mallory", "<img src=x onerror=alert(1)>"]);
-    let mut add = sandbox
-        .command(&["console", "user", "add", "sam"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    support::add_console_user(&sandbox, "sam", PASSWORD);
     let served = support::serve(&sandbox);
     (sandbox, served)
 }
@@ -66,6 +57,19 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
+        .unwrap()
+}
+
+/// A console page's HTML, fetched with a session cookie.
+async fn page_text(url: String, session: &str) -> String {
+    client()
+        .get(url)
+        .header(COOKIE, session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
         .unwrap()
 }
 
@@ -191,15 +195,7 @@ async fn a_change_needs_the_sessions_csrf_token_and_this_origin() {
     let (_sandbox, served) = console();
     let base = root(&served);
     let session = session(&served).await;
-    let page = client()
-        .get(format!("{base}/console"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(format!("{base}/console"), &session).await;
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -470,15 +466,7 @@ async fn every_page_needs_a_session_and_every_change_its_token_and_origin() {
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
     let session = session(&served).await;
-    let page = client()
-        .get(format!("{base}/console/plugins"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(format!("{base}/console/plugins"), &session).await;
     let csrf = csrf_of(&page);
     let own_origin: &'static str = base.clone().leak();
     for (path, fields) in CHANGES {
@@ -538,41 +526,21 @@ async fn stored_markup_is_text_on_every_page_and_formulas_are_defused_in_the_exp
         "/console/audit",
         "/console/accounts",
     ] {
-        let html = client()
-            .get(format!("{base}{path}"))
-            .header(COOKIE, &session)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = page_text(format!("{base}{path}"), &session).await;
         assert!(!html.contains("<script>alert"), "{path}: {html}");
         assert!(!html.contains("<img src=x"), "{path}: {html}");
         assert!(!html.contains("<b>x</b>"), "{path}: {html}");
     }
-    let lead = client()
-        .get(format!("{base}/console/leads/mallory"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let lead = page_text(format!("{base}/console/leads/mallory"), &session).await;
     assert!(
         lead.contains("&lt;img src=x onerror=alert(1)&gt;"),
         "{lead}"
     );
-    let csv = client()
-        .get(format!("{base}/console/audit.csv?action=account.pause"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = page_text(
+        format!("{base}/console/audit.csv?action=account.pause"),
+        &session,
+    )
+    .await;
     let row = csv.lines().nth(1).unwrap_or_else(|| panic!("{csv}"));
     assert!(row.contains("account.pause"), "{csv}");
     assert!(
@@ -586,15 +554,7 @@ async fn a_blocked_lead_gets_nothing_more_and_the_block_is_the_persons() {
     let (sandbox, served) = console();
     let base = root(&served);
     let session = session(&served).await;
-    let page = client()
-        .get(format!("{base}/console/leads/anna.agency"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(format!("{base}/console/leads/anna.agency"), &session).await;
     let csrf = csrf_of(&page);
     let post = |path: &str, fields: &[(&str, &str)]| {
         client()
@@ -721,15 +681,7 @@ async fn after_the_demo_serve_prints_a_link_that_logs_in_once() {
     serve.wait().unwrap();
 
     // Once someone has a password, `serve` prints no more links.
-    let mut add = sandbox
-        .command(&["console", "user", "add", "sam"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    support::add_console_user(&sandbox, "sam", PASSWORD);
     let (mut serve, _, link) = serve_with_link(&sandbox);
     assert_eq!(link, None);
     serve.kill().unwrap();

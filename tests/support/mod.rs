@@ -198,6 +198,20 @@ impl Drop for Served {
     }
 }
 
+/// Adds a console user with `password` (read by `console user add` from stdin).
+pub fn add_console_user(sandbox: &Sandbox, name: &str, password: &str) {
+    use std::io::Write as _;
+    let mut add = sandbox
+        .command(&["console", "user", "add", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(add.wait().unwrap().success());
+}
+
 /// Starts `outreach serve` on a free port and waits until it listens.
 pub fn serve(sandbox: &Sandbox) -> Served {
     let mut child = sandbox

@@ -3,13 +3,12 @@
 //! to be set or not: no secret reaches a page.
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 
 use super::pages::{self, escape, form, path_segment, table};
-use super::{Console, Fields, Session, auth, done, shown};
+use super::{Change, Console, Session, done, shown};
 use crate::clock::{DAY, Millis};
 use crate::config::SendingConfig;
 use crate::domain::account::Account;
@@ -112,15 +111,13 @@ fn render(
 
 async fn act(
     State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
     Path((name, action)): Path<(String, String)>,
-    Form(fields): Form<Fields>,
+    Change {
+        session,
+        fields,
+        actor,
+    }: Change,
 ) -> Response {
-    if !fields.allowed(&session, &headers) {
-        return auth::forbidden();
-    }
-    let actor = Console::actor(&session);
     let now = console.clock.now();
     let reason = fields.get("reason").trim();
     let result = match action.as_str() {

@@ -3,13 +3,12 @@
 //! actions: reply, resume automation, mark converted, forget (after a confirmation).
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse as _, Response};
 use axum::routing::get;
 
 use super::pages::{self, escape, form, lead_link, path_segment, table};
-use super::{Console, Fields, Session, auth, done, shown};
+use super::{Change, Console, Session, done, shown};
 use crate::clock::format;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::operator;
@@ -259,15 +258,13 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
 /// from the CLI.
 async fn act(
     State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
     Path((handle, action)): Path<(String, String)>,
-    Form(fields): Form<Fields>,
+    Change {
+        session,
+        fields,
+        actor,
+    }: Change,
 ) -> Response {
-    if !fields.allowed(&session, &headers) {
-        return auth::forbidden();
-    }
-    let actor = Console::actor(&session);
     let now = console.clock.now();
     let db = &console.db;
     let result = match action.as_str() {
@@ -314,14 +311,13 @@ async fn confirm_forget(session: Session, Path(handle): Path<String>) -> Respons
 
 async fn forget(
     State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
     Path(handle): Path<String>,
-    Form(fields): Form<Fields>,
+    Change {
+        session,
+        fields,
+        actor,
+    }: Change,
 ) -> Response {
-    if !fields.allowed(&session, &headers) {
-        return auth::forbidden();
-    }
     let confirmed = fields.get("confirm").trim().trim_start_matches('@') == handle;
     let result = match confirmed {
         false => Err(anyhow::anyhow!(
@@ -329,7 +325,6 @@ async fn forget(
         )),
         true => {
             let db = console.db.clone();
-            let actor = Console::actor(&session);
             let now = console.clock.now();
             let handle = handle.clone();
             // Clearing the write-ahead log may wait for other readers: off the async threads.

@@ -18,7 +18,7 @@ mod plugins;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::{Form, FromRequest, FromRequestParts as _, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -38,12 +38,6 @@ struct Console {
     /// The configured sending defaults, for caps and quiet hours shown per account.
     sending: Arc<SendingConfig>,
     throttle: Arc<Throttle>,
-}
-
-impl Console {
-    fn actor(session: &Session) -> String {
-        format!("console:{}", session.user)
-    }
 }
 
 /// The console's routes, all under `/console`.
@@ -118,10 +112,35 @@ impl Fields {
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
     }
+}
 
-    /// The checks of every state-changing request: this origin and the session's token.
-    fn allowed(&self, session: &Session, headers: &HeaderMap) -> bool {
-        session.allows(headers, self.get("csrf"))
+/// A state-changing request of a logged-in user, its CSRF token and origin checked: 401
+/// without a session, 403 without the token or from another origin. Extract it last.
+struct Change {
+    session: Session,
+    fields: Fields,
+    /// Who the audit names: `console:<user>`.
+    actor: String,
+}
+
+impl FromRequest<Console> for Change {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, console: &Console) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, console).await?;
+        let headers = parts.headers.clone();
+        let Form(fields) = Form::<Fields>::from_request(Request::from_parts(parts, body), console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !session.allows(&headers, fields.get("csrf")) {
+            return Err(auth::forbidden());
+        }
+        Ok(Change {
+            actor: format!("console:{}", session.user),
+            session,
+            fields,
+        })
     }
 }
 
@@ -220,15 +239,7 @@ async fn login(
     }
 }
 
-async fn logout(
-    State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
-    Form(fields): Form<Fields>,
-) -> Response {
-    if !fields.allowed(&session, &headers) {
-        return auth::forbidden();
-    }
+async fn logout(State(console): State<Console>, Change { session, .. }: Change) -> Response {
     if let Err(e) = console.db.write(|tx| {
         crate::store::console::end_session(tx, &session.token_sha256, console.clock.now())
     }) {

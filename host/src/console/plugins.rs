@@ -3,13 +3,12 @@
 //! figures, and its failed events with a replay button.
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 
 use super::pages::{self, escape, form, lead_link, path_segment, table};
-use super::{Console, Fields, Session, auth, done, shown};
+use super::{Change, Console, Session, done, shown};
 use crate::clock::format;
 use crate::domain::permission::Permission;
 use crate::figures::{bytes, duration_us, fuel};
@@ -220,15 +219,13 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
 
 async fn act(
     State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
     Path((name, action)): Path<(String, String)>,
-    Form(fields): Form<Fields>,
+    Change {
+        session,
+        fields,
+        actor,
+    }: Change,
 ) -> Response {
-    if !fields.allowed(&session, &headers) {
-        return auth::forbidden();
-    }
-    let actor = Console::actor(&session);
     let now = console.clock.now();
     let db = &console.db;
     let permission = || -> anyhow::Result<Vec<Permission>> {
@@ -261,15 +258,9 @@ async fn act(
 
 async fn replay(
     State(console): State<Console>,
-    session: Session,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(fields): Form<Fields>,
+    Change { session, actor, .. }: Change,
 ) -> Response {
-    if !fields.allowed(&session, &headers) {
-        return auth::forbidden();
-    }
-    let actor = Console::actor(&session);
     let result = admin::replay(&console.db, &actor, id, console.clock.now()).and_then(|found| {
         anyhow::ensure!(found, "no event #{id}");
         Ok(())
