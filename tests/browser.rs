@@ -69,6 +69,15 @@ async fn an_operator_works_the_demo_in_a_real_browser() {
     );
     browser.screenshot(&shots.join("thread.png")).await;
 
+    // She writes again while Sam is typing: her message appears without a reload, and
+    // what Sam typed is still there.
+    browser
+        .type_into("textarea[name=text]", "Half-written")
+        .await;
+    sandbox.ok(&["inbox", "push", "lena.studio", "Thank you so much!"]);
+    browser.wait_for_text("#thread", "Thank you so much!").await;
+    assert_eq!(browser.value("textarea[name=text]").await, "Half-written");
+
     // Hand her back to automation.
     browser.click("form[action$='/resume'] button").await;
     browser.wait_for_text("dl.details", "replied").await;

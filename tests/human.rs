@@ -125,13 +125,33 @@ fn stats_count_the_funnel_follow_up_replies_and_sends_against_the_cap() {
         ),
         (0.into(), 4.into(), 3.into())
     );
+    // Per wording: the lead's own details read as placeholders, so the three leads who got
+    // the first template count together.
+    let variants = stats["follow_up_variants"].as_array().unwrap();
+    let counts = |start: &str| {
+        let v = variants
+            .iter()
+            .find(|v| v["template"].as_str().unwrap_or("").starts_with(start))
+            .unwrap_or_else(|| panic!("no wording {start:?} in {variants:#?}"));
+        (v["sent"].as_u64().unwrap(), v["replied"].as_u64().unwrap())
+    };
+    assert_eq!(
+        counts("Hi {first_name}! I came across @{handle} and love"),
+        (3, 2)
+    );
+    assert_eq!(
+        counts("Hey {first_name}, your page @{handle} caught my eye"),
+        (1, 1)
+    );
+    assert_eq!(variants.len(), 2, "{variants:#?}");
     let today = &stats["sends_per_day"][0];
     assert_eq!(today["account"], "default");
     assert_eq!(today["sent"], 5, "four first messages and one AI reply");
     assert_eq!(today["cap"], 40);
     let shown = sandbox.ok(&["stats"]);
     assert!(
-        shown.contains("reply rate (replied / contacted): 75.0 %"),
+        shown.contains("reply rate (replied / contacted): 75.0 %")
+            && shown.contains("Hi {first_name}! I came across @{handle}"),
         "{shown}"
     );
 }

@@ -165,6 +165,20 @@ impl Browser {
             .to_owned()
     }
 
+    /// The current value of a form field (what was typed, not the page's HTML).
+    pub async fn value(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{id}/property/value"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
     /// Waits until the text of `css` holds `needle` (a live part, or a page loading).
     pub async fn wait_for_text(&self, css: &str, needle: &str) -> String {
         let deadline = Instant::now() + PATIENCE;

@@ -7,6 +7,7 @@ use super::App;
 use super::output::{json, safe, table};
 use crate::clock::format;
 use crate::operator::report::{self, DAYS, percent, rate};
+use crate::text;
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -52,6 +53,28 @@ pub fn run(app: &App, args: StatsArgs) -> anyhow::Result<()> {
         })
         .collect();
     table(&["MESSAGE", "SENT", "ANSWERED", "RATE"], &steps);
+    println!("\nfollow-up wordings (the lead's details as {{handle}}, {{name}}, {{first_name}})");
+    let variants: Vec<Vec<String>> = stats
+        .follow_up_variants
+        .iter()
+        .map(|v| {
+            vec![
+                (v.step + 1).to_string(),
+                v.template
+                    .as_deref()
+                    .map_or("(all other wordings)".into(), |t| {
+                        safe(&text::cap_chars(t, 60)).into_owned()
+                    }),
+                v.sent.to_string(),
+                v.replied.to_string(),
+                percent(rate(v.replied, v.sent)),
+            ]
+        })
+        .collect();
+    table(
+        &["MESSAGE", "WORDING", "SENT", "ANSWERED", "RATE"],
+        &variants,
+    );
     println!("\nsends per day (UTC), last {DAYS} days");
     let days: Vec<Vec<String>> = stats
         .sends_per_day

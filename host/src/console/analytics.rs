@@ -113,6 +113,31 @@ fn render(session: &Session, stats: &Stats) -> Html<String> {
             }
         })
         .collect();
+    let variants: Vec<Bar> = stats
+        .follow_up_variants
+        .iter()
+        .map(|v| {
+            let r = rate(v.replied, v.sent);
+            let wording = v.template.as_deref().unwrap_or("(all other wordings)");
+            Bar {
+                label: format!("{}: {}", v.step + 1, crate::text::cap_chars(wording, 22)),
+                value: r.unwrap_or(0.0) * 100.0,
+                limit: None,
+                caption: format!("{} of {} · {}", v.replied, v.sent, percent(r)),
+            }
+        })
+        .collect();
+    let wordings: String = stats
+        .follow_up_variants
+        .iter()
+        .map(|v| {
+            format!(
+                "<li>{}: {}</li>",
+                v.step + 1,
+                escape(v.template.as_deref().unwrap_or("(all other wordings)"))
+            )
+        })
+        .collect();
     let days: Vec<Bar> = stats
         .sends_per_day
         .iter()
@@ -134,10 +159,12 @@ fn render(session: &Session, stats: &Stats) -> Html<String> {
             "<h1>Analytics</h1><p class=\"hint\">From this database only; nothing is sent anywhere.</p>\
              <h2>Funnel</h2>{}<p>Reply rate (replied of contacted): <b id=\"reply-rate\">{}</b></p>\
              <h2>Reply rate per follow-up step</h2>{}\
+             <h2>Reply rate per wording (variant)</h2>{}<details><summary>The wordings in full</summary><ul id=\"wordings\">{wordings}</ul></details>\
              <h2>Sends per account and day (UTC), last {DAYS} days, against the cap</h2>{}",
             bar_chart("Leads at each stage", &funnel),
             percent(stats.reply_rate),
             bar_chart("Percent of messages answered, per step", &steps),
+            bar_chart("Percent of messages answered, per wording", &variants),
             bar_chart(
                 "Messages sent per day; the red tick is the daily cap",
                 &days

@@ -18,6 +18,8 @@ pub struct Stats {
     /// Replied leads per contacted lead.
     pub reply_rate: Option<f64>,
     pub follow_up_steps: Vec<stats::StepRate>,
+    /// Reply rates per wording within each step (A/B variants).
+    pub follow_up_variants: Vec<stats::VariantRate>,
     pub sends_per_day: Vec<DayAgainstCap>,
 }
 
@@ -39,6 +41,7 @@ pub fn percent(rate: Option<f64>) -> String {
 
 pub fn gather(conn: &Connection, sending: &SendingConfig, now: Millis) -> anyhow::Result<Stats> {
     let funnel = stats::funnel(conn)?;
+    let follow_ups = stats::follow_ups(conn)?;
     let accounts = store::accounts::list(conn)?;
     let sends_per_day = stats::sends_per_day(conn, now, DAYS)?
         .into_iter()
@@ -54,7 +57,8 @@ pub fn gather(conn: &Connection, sending: &SendingConfig, now: Millis) -> anyhow
     Ok(Stats {
         reply_rate: rate(funnel.replied, funnel.contacted),
         funnel,
-        follow_up_steps: stats::follow_up_steps(conn)?,
+        follow_up_steps: follow_ups.steps,
+        follow_up_variants: follow_ups.variants,
         sends_per_day,
     })
 }
