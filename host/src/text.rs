@@ -61,6 +61,16 @@ pub fn cap_chars(text: &str, max_chars: usize) -> Cow<'_, str> {
     }
 }
 
+/// At most `max_chars` characters of `text` for a narrow column: cut with `…`, nothing more.
+pub fn ellipsize(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars.saturating_sub(1)) {
+        Some((end, _)) if text[end..].chars().nth(1).is_some() => {
+            Cow::Owned(format!("{}…", &text[..end]))
+        }
+        _ => Cow::Borrowed(text),
+    }
+}
+
 /// Plugin-supplied text the host keeps: cut to `max_chars` and with every unsafe character
 /// escaped, so a stored reason can neither fill the disk nor act on a terminal later.
 pub fn from_plugin(text: &str, max_chars: usize) -> String {
@@ -69,6 +79,13 @@ pub fn from_plugin(text: &str, max_chars: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ellipsize_cuts_to_the_width_with_an_ellipsis() {
+        assert_eq!(super::ellipsize("abcdef", 4), "abc…");
+        assert_eq!(super::ellipsize("abcd", 4), "abcd");
+        assert_eq!(super::ellipsize("äöüß€x", 5), "äöüß…");
+    }
+
     use super::*;
 
     #[test]

@@ -63,7 +63,7 @@ pub fn run(app: &App, args: StatsArgs) -> anyhow::Result<()> {
                 v.template
                     .as_deref()
                     .map_or("(all other wordings)".into(), |t| {
-                        safe(&text::cap_chars(t, 60)).into_owned()
+                        safe(&text::ellipsize(t, 60)).into_owned()
                     }),
                 v.sent.to_string(),
                 v.replied.to_string(),

@@ -33,8 +33,8 @@ struct Bar {
     caption: String,
 }
 
-const WIDTH: f64 = 640.0;
-const LABEL: f64 = 170.0;
+const WIDTH: f64 = 700.0;
+const LABEL: f64 = 210.0;
 const CAPTION: f64 = 150.0;
 const ROW: f64 = 26.0;
 
@@ -120,7 +120,7 @@ fn render(session: &Session, stats: &Stats) -> Html<String> {
             let r = rate(v.replied, v.sent);
             let wording = v.template.as_deref().unwrap_or("(all other wordings)");
             Bar {
-                label: format!("{}: {}", v.step + 1, crate::text::cap_chars(wording, 22)),
+                label: format!("{}: {}", v.step + 1, crate::text::ellipsize(wording, 24)),
                 value: r.unwrap_or(0.0) * 100.0,
                 limit: None,
                 caption: format!("{} of {} · {}", v.replied, v.sent, percent(r)),
