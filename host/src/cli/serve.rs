@@ -15,6 +15,7 @@ use crate::channels::open_credentials;
 use crate::clock::Clock;
 use crate::config::ConsentConfig;
 use crate::engine::ingest::{self, InstagramReceived, Sender};
+use crate::store::cipher::DbKey;
 use crate::store::{self, Db};
 use crate::text::terminal_safe;
 
@@ -142,12 +143,13 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    let mut router =
-        bridge::router(inbound.clone(), instagram.max_body_bytes).merge(crate::console::router(
-            app.db.clone(),
-            app.clock.clone(),
-            app.config.sending.clone(),
-        ));
+    // The console reads on a connection of its own: a long page (analytics, an audit
+    // export) must not hold the connection the engine and the webhooks write through.
+    let console_db = Db::open(app.db.path(), DbKey::from_env()?.as_ref())
+        .context("cannot open the database for the console")?;
+    let mut router = bridge::router(inbound.clone(), instagram.max_body_bytes).merge(
+        crate::console::router(console_db, app.clock.clone(), app.config.sending.clone()),
+    );
     let webhook_on = webhook.is_some();
     if let Some(config) = webhook {
         router = router.merge(instagram_webhook::router(config, inbound.clone()));

@@ -18,9 +18,10 @@ pub fn routes() -> Router<Console> {
 
 async fn page(State(console): State<Console>, session: Session) -> Response {
     let now = console.clock.now();
+    let sending = console.sending.clone();
     let stats = console
-        .db
-        .read(|c| report::gather(c, &console.sending, now));
+        .read_blocking(move |c| report::gather(c, &sending, now))
+        .await;
     shown("analytics", stats.map(|s| render(&session, &s)))
 }
 

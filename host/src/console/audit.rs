@@ -55,11 +55,11 @@ fn some(text: &str) -> Option<String> {
 
 /// The rows asked for, oldest first; `None` when the lead named does not exist.
 fn rows(
-    console: &Console,
+    c: &rusqlite::Connection,
     query: &AuditQuery,
     limit: u32,
 ) -> anyhow::Result<Option<Vec<AuditRow>>> {
-    console.db.read(|c| {
+    {
         let lead_id = match some(query.lead.trim_start_matches('@')) {
             Some(handle) => match store::leads::by_handle(c, &handle)? {
                 Some(lead) => Some(lead.id),
@@ -75,7 +75,7 @@ fn rows(
             limit,
         };
         store::audit::list(c, &filter).map(Some)
-    })
+    }
 }
 
 async fn page(
@@ -85,7 +85,10 @@ async fn page(
 ) -> Response {
     shown(
         "audit",
-        rows(&console, &query, SHOWN).map(|rows| render(&session, &query, rows.as_deref())),
+        console
+            .db
+            .read(|c| rows(c, &query, SHOWN))
+            .map(|rows| render(&session, &query, rows.as_deref())),
     )
 }
 
@@ -169,7 +172,10 @@ async fn export(
     _session: Session,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    match rows(&console, &query, EXPORTED) {
+    let rows = console
+        .read_blocking(move |c| rows(c, &query, EXPORTED))
+        .await;
+    match rows {
         Ok(rows) => {
             let mut csv = String::from("at,plugin,action,permission,lead,allowed,detail\n");
             for r in rows.unwrap_or_default() {

@@ -144,6 +144,18 @@ impl FromRequest<Console> for Change {
     }
 }
 
+impl Console {
+    /// Runs a read that may take a while (a report, an export) on a blocking thread, so
+    /// the async threads keep answering meanwhile.
+    async fn read_blocking<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<R> + Send + 'static,
+    ) -> anyhow::Result<R> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.read(read)).await?
+    }
+}
+
 /// A page read from the database, or a 500 that logs why (the page never shows it: it may
 /// name internals).
 fn shown(what: &str, page: anyhow::Result<Html<String>>) -> Response {
