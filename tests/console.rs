@@ -229,10 +229,51 @@ async fn a_change_needs_the_sessions_csrf_token_and_this_origin() {
             .status(),
         StatusCode::FORBIDDEN
     );
+    // A browser behind a proxy that rewrites Host: Sec-Fetch-Site (no page can set it)
+    // vouches for the origin, and the token still has to match.
+    let proxied = |csrf: &str| {
+        client()
+            .post(format!("{base}/console/logout"))
+            .header(COOKIE, &session)
+            .header(CONTENT_TYPE, FORM)
+            .header("host", "outreach-internal:8787")
+            .header(ORIGIN, "https://outreach.example.com")
+            .header("sec-fetch-site", "same-origin")
+            .body(form(&[("csrf", csrf)]))
+            .send()
+    };
     assert_eq!(
-        logout(csrf, None).await.unwrap().status(),
-        StatusCode::SEE_OTHER
+        proxied("0000").await.unwrap().status(),
+        StatusCode::FORBIDDEN
     );
+    // An upload without the token is refused before its file is read.
+    let boundary = "XyZ";
+    let upload = client()
+        .post(format!("{base}/console/import"))
+        .header(COOKIE, &session)
+        .header(
+            CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"account\"\r\n\r\ndefault\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\nhandle\nforged.lead\n\r\n--{boundary}--\r\n"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::FORBIDDEN);
+    // A user name no one can have is wrong at once, whatever its size.
+    let huge = client()
+        .post(format!("{base}/console/login"))
+        .header(CONTENT_TYPE, FORM)
+        .body(form(&[("user", &"x".repeat(100_000)), ("password", "p")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(proxied(csrf).await.unwrap().status(), StatusCode::SEE_OTHER);
     // The session is over.
     let after = client()
         .get(format!("{base}/console"))
@@ -554,7 +595,9 @@ async fn a_blocked_lead_gets_nothing_more_and_the_block_is_the_persons() {
     let (sandbox, served) = console();
     let base = root(&served);
     let session = session(&served).await;
-    let page = page_text(format!("{base}/console/leads/anna.agency"), &session).await;
+    // The handle as a person types it finds the lead too.
+    let page = page_text(format!("{base}/console/leads/@Anna.Agency"), &session).await;
+    assert!(page.contains("Anna Weiss"), "{page}");
     let csrf = csrf_of(&page);
     let post = |path: &str, fields: &[(&str, &str)]| {
         client()
@@ -680,10 +723,18 @@ async fn after_the_demo_serve_prints_a_link_that_logs_in_once() {
     serve.kill().unwrap();
     serve.wait().unwrap();
 
-    // Once someone has a password, `serve` prints no more links.
+    // Once someone has a password, `serve` prints no more links, and the session the
+    // link opened is over.
     support::add_console_user(&sandbox, "sam", PASSWORD);
-    let (mut serve, _, link) = serve_with_link(&sandbox);
+    let (mut serve, root, link) = serve_with_link(&sandbox);
     assert_eq!(link, None);
+    let ended = client()
+        .get(format!("{root}/console"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
     serve.kill().unwrap();
     serve.wait().unwrap();
 }

@@ -158,7 +158,12 @@ pub async fn bench() -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(NOW));
     let started = Instant::now();
     let db = Db::open(&file, None)?;
-    let router = outreach::console::router(db.clone(), clock, Config::default().sending);
+    let router = outreach::console::router(
+        db.clone(),
+        Db::open(&file, None)?,
+        clock,
+        Config::default().sending,
+    );
     let first = get(&router, "/console").await?;
     println!(
         "    open the file and serve the first inbox page: {:.1} ms (the page itself {:.1} ms)",

@@ -28,10 +28,7 @@ const PASSWORD_MIN_CHARS: usize = 12;
 pub fn run(app: &App, cmd: ConsoleCommand) -> anyhow::Result<()> {
     let ConsoleCommand::User(UserCommand::Add { name }) = cmd;
     anyhow::ensure!(
-        (1..=64).contains(&name.len())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
+        crate::console::valid_user_name(&name),
         "console user name {:?}: 1-64 letters, digits, '.', '_' or '-'",
         safe(&name)
     );

@@ -143,13 +143,20 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    // The console reads on a connection of its own: a long page (analytics, an audit
-    // export) must not hold the connection the engine and the webhooks write through.
-    let console_db = Db::open(app.db.path(), DbKey::from_env()?.as_ref())
-        .context("cannot open the database for the console")?;
-    let mut router = bridge::router(inbound.clone(), instagram.max_body_bytes).merge(
-        crate::console::router(console_db, app.clock.clone(), app.config.sending.clone()),
-    );
+    // The console works on connections of its own (one for pages and changes, one for
+    // long reports and exports): none of its reads holds the connection the engine and
+    // the webhooks write through, nor do its reports hold up its pages.
+    let key = DbKey::from_env()?;
+    let console_db = || {
+        Db::open(app.db.path(), key.as_ref()).context("cannot open the database for the console")
+    };
+    let mut router =
+        bridge::router(inbound.clone(), instagram.max_body_bytes).merge(crate::console::router(
+            console_db()?,
+            console_db()?,
+            app.clock.clone(),
+            app.config.sending.clone(),
+        ));
     let webhook_on = webhook.is_some();
     if let Some(config) = webhook {
         router = router.merge(instagram_webhook::router(config, inbound.clone()));

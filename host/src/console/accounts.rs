@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 
 use super::pages::{self, escape, form, path_segment, table};
 use super::{Change, Console, Session, done, shown};
-use crate::clock::{DAY, Millis};
+use crate::clock::Millis;
 use crate::config::SendingConfig;
 use crate::domain::account::Account;
 use crate::operator::admin;
@@ -24,11 +24,17 @@ pub fn routes() -> Router<Console> {
 async fn page(State(console): State<Console>, session: Session) -> Response {
     let now = console.clock.now();
     let page = console.db.read(|c| {
-        let day_start = now / DAY * DAY;
         let accounts = store::accounts::list(c)?
             .into_iter()
             .map(|a| {
-                let sent = store::outbox::sent_between(c, a.id, day_start, now + 1, u32::MAX)?;
+                // The day the cap counts: the account's own, in its time zone.
+                let sent = match a.sending_rules(&console.sending, now) {
+                    Ok(rules) => {
+                        let (start, end) = rules.day_bounds(now);
+                        Some(store::outbox::sent_between(c, a.id, start, end, u32::MAX)?)
+                    }
+                    Err(_) => None,
+                };
                 Ok((a, sent))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -40,7 +46,7 @@ async fn page(State(console): State<Console>, session: Session) -> Response {
 fn render(
     session: &Session,
     defaults: &SendingConfig,
-    accounts: &[(Account, u32)],
+    accounts: &[(Account, Option<u32>)],
     now: Millis,
 ) -> Html<String> {
     let rows: Vec<Vec<String>> = accounts
@@ -78,7 +84,10 @@ fn render(
                 escape(&a.name),
                 a.channel.as_str().to_string(),
                 state,
-                format!("{sent_today} of {cap}"),
+                match sent_today {
+                    Some(sent) => format!("{sent} of {cap}"),
+                    None => cap,
+                },
                 escape(if quiet.is_empty() { "none" } else { &quiet }),
                 escape(a.rules.timezone.as_deref().unwrap_or(&defaults.timezone)),
                 if a.has_credentials { "set" } else { "-" }.into(),
@@ -97,7 +106,7 @@ fn render(
                     "Name",
                     "Channel",
                     "State",
-                    "Sent today (UTC)",
+                    "Sent today (its time zone)",
                     "Quiet hours",
                     "Time zone",
                     "Credentials",

@@ -81,6 +81,14 @@ fn bar_chart(title: &str, bars: &[Bar]) -> String {
     svg
 }
 
+/// Step 0 is the first message; the others are follow-ups.
+fn step_name(step: u32) -> String {
+    match step {
+        0 => "first message".into(),
+        n => format!("follow-up {n}"),
+    }
+}
+
 fn render(session: &Session, stats: &Stats) -> Html<String> {
     let f = &stats.funnel;
     let funnel: Vec<Bar> = [
@@ -104,10 +112,7 @@ fn render(session: &Session, stats: &Stats) -> Html<String> {
         .map(|s| {
             let r = rate(s.replied, s.sent);
             Bar {
-                label: match s.step {
-                    0 => "first message".into(),
-                    n => format!("follow-up {n}"),
-                },
+                label: step_name(s.step),
                 value: r.unwrap_or(0.0) * 100.0,
                 limit: None,
                 caption: format!("{} of {} · {}", s.replied, s.sent, percent(r)),
@@ -121,7 +126,11 @@ fn render(session: &Session, stats: &Stats) -> Html<String> {
             let r = rate(v.replied, v.sent);
             let wording = v.template.as_deref().unwrap_or("(all other wordings)");
             Bar {
-                label: format!("{}: {}", v.step + 1, crate::text::ellipsize(wording, 24)),
+                label: format!(
+                    "{}: {}",
+                    step_name(v.step),
+                    crate::text::ellipsize(wording, 14)
+                ),
                 value: r.unwrap_or(0.0) * 100.0,
                 limit: None,
                 caption: format!("{} of {} · {}", v.replied, v.sent, percent(r)),
@@ -134,7 +143,7 @@ fn render(session: &Session, stats: &Stats) -> Html<String> {
         .map(|v| {
             format!(
                 "<li>{}: {}</li>",
-                v.step + 1,
+                step_name(v.step),
                 escape(v.template.as_deref().unwrap_or("(all other wordings)"))
             )
         })

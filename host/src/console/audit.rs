@@ -10,7 +10,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::pages::{self, escape, lead_link, path_segment, table};
-use super::{Console, Session, shown};
+use super::{Console, Session, given as some, shown};
 use crate::clock::format;
 use crate::store::{self, audit::AuditFilter, audit::AuditRow};
 
@@ -48,11 +48,6 @@ impl AuditQuery {
     }
 }
 
-fn some(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
-}
-
 /// The rows asked for, oldest first; `None` when the lead named does not exist.
 fn rows(
     c: &rusqlite::Connection,
@@ -60,8 +55,8 @@ fn rows(
     limit: u32,
 ) -> anyhow::Result<Option<Vec<AuditRow>>> {
     {
-        let lead_id = match some(query.lead.trim_start_matches('@')) {
-            Some(handle) => match store::leads::by_handle(c, &handle)? {
+        let lead_id = match some(&query.lead) {
+            Some(handle) => match store::leads::find_handle(c, &handle)? {
                 Some(lead) => Some(lead.id),
                 None => return Ok(None),
             },
@@ -157,7 +152,7 @@ fn render(session: &Session, query: &AuditQuery, rows: Option<&[AuditRow]>) -> H
 /// One CSV field: quoted when it must be, and a leading `=`, `+`, `-` or `@` defused so a
 /// spreadsheet never runs stored text as a formula.
 fn csv_field(text: &str) -> String {
-    let text = match text.starts_with(['=', '+', '-', '@']) {
+    let text = match text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         true => format!("'{text}"),
         false => text.to_string(),
     };
@@ -220,5 +215,6 @@ mod tests {
         assert_eq!(csv_field("=1+1"), "'=1+1");
         assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_field("-2,3"), "\"'-2,3\"");
+        assert_eq!(csv_field("\t=1"), "'\t=1");
     }
 }

@@ -22,6 +22,17 @@ const SESSION_LIFE: Millis = 12 * HOUR;
 /// Failed logins for one user name before each further try must wait.
 const FREE_FAILURES: u32 = 5;
 const LONGEST_WAIT: Millis = 300 * SECOND;
+/// User names the throttle remembers at most.
+const TRACKED_NAMES: usize = 10_000;
+
+/// Whether `name` can be a console user's (what `console user add` accepts): checked
+/// before anything else is done with a login.
+pub fn valid_user_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
 
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
@@ -48,7 +59,7 @@ pub fn log_in(
     // An unknown user is checked against a hash too, so that the time taken does not say
     // which user names exist.
     const UNKNOWN: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2xqMDzzl7AYhFGR6W2tNuMxkWcKsA1J4ej2uF9kEjLI";
-    // A user made for a login link has no password ('') and logs in with none.
+    // A user made for a login link has no password (''): no password logs them in.
     let stored = db
         .read(|c| store::console::password_hash(c, user))?
         .filter(|hash| !hash.is_empty());
@@ -114,18 +125,22 @@ pub fn expired_cookie() -> HeaderValue {
     )
 }
 
-/// Whether a request comes from a page of this server: its `Origin` (or, without one, the
-/// browser's `Sec-Fetch-Site`) says so. A client that sends neither (not a browser) passes
-/// here and still needs the CSRF token. An opaque `Origin: null` (privacy settings send it)
-/// passes only when `Sec-Fetch-Site` says same-origin.
+/// Whether a request comes from a page of this server: the browser's `Sec-Fetch-Site`
+/// says same-origin (a header no page can set; it holds behind a proxy that rewrites
+/// `Host`), or else its `Origin` matches `Host`. A client that sends neither (not a
+/// browser) passes here and still needs the CSRF token. An opaque `Origin: null` (privacy
+/// settings send it) passes only with `Sec-Fetch-Site: same-origin`.
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let fetch_site = headers.get("sec-fetch-site").and_then(|s| s.to_str().ok());
+    if fetch_site == Some("same-origin") {
+        return true;
+    }
     match (
         headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()),
         host,
     ) {
-        (Some("null"), _) => fetch_site == Some("same-origin"),
+        (Some("null"), _) => false,
         (Some(origin), Some(host)) => {
             origin == format!("http://{host}") || origin == format!("https://{host}")
         }
@@ -223,6 +238,18 @@ impl Throttle {
 
     pub fn failed(&self, user: &str, now: Millis) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        // Made-up names must not grow this without bound: forget the ones no longer
+        // waiting, and past that, the oldest.
+        if failures.len() >= TRACKED_NAMES {
+            failures.retain(|_, (_, until)| *until > now);
+            while failures.len() >= TRACKED_NAMES {
+                let oldest = failures
+                    .iter()
+                    .min_by_key(|(_, (_, until))| *until)
+                    .map(|(name, _)| name.clone());
+                oldest.map(|name| failures.remove(&name));
+            }
+        }
         let entry = failures.entry(user.to_owned()).or_insert((0, 0));
         entry.0 += 1;
         if entry.0 >= FREE_FAILURES {

@@ -81,7 +81,7 @@ async fn lead_page(
 ) -> Response {
     let now = console.clock.now();
     let view = console.db.read(|c| {
-        let Some(lead) = store::leads::by_handle(c, &handle)? else {
+        let Some(lead) = store::leads::find_handle(c, &handle)? else {
             return Ok(None);
         };
         let account = store::accounts::get(c, lead.account_id)?

@@ -10,7 +10,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::pages::{self, escape, form, lead_link, path_segment, select, table};
-use super::{Console, Session, shown};
+use super::{Console, Session, given as some, shown};
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::leads::import::{ImportOptions, ImportReport, import_bytes};
 use crate::store::{self, leads::LeadSearch};
@@ -46,11 +46,6 @@ struct LeadQuery {
     before: Option<i64>,
     #[serde(default)]
     forgotten: String,
-}
-
-fn some(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
 }
 
 async fn list(
@@ -196,6 +191,10 @@ async fn upload(
         };
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_string);
+        // The form sends its token first: a file is not even read without it.
+        if name == "file" && !session.allows(&headers, &csrf) {
+            return super::auth::forbidden();
+        }
         let bytes = match field.bytes().await {
             Ok(bytes) => bytes,
             Err(e) => return (StatusCode::BAD_REQUEST, format!("upload: {e}")).into_response(),

@@ -24,7 +24,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-pub use auth::{LINK_USER, hash_password, new_login_link};
+pub use auth::{LINK_USER, hash_password, new_login_link, valid_user_name};
 use auth::{Session, Throttle};
 
 use crate::clock::Clock;
@@ -35,18 +35,26 @@ use crate::store::Db;
 struct Console {
     db: Db,
     clock: Arc<dyn Clock>,
+    /// A connection of its own for reports and exports, which may read for a while.
+    reports: Db,
     /// The configured sending defaults, for caps and quiet hours shown per account.
     sending: Arc<SendingConfig>,
     throttle: Arc<Throttle>,
+    /// Password checks (argon2, ~20 MB and tens of ms each) run one at a time, off the
+    /// async threads: a flood of logins queues here instead of starving the webhooks.
+    password_checks: Arc<tokio::sync::Semaphore>,
 }
 
-/// The console's routes, all under `/console`.
-pub fn router(db: Db, clock: Arc<dyn Clock>, sending: SendingConfig) -> Router {
+/// The console's routes, all under `/console`. `db` serves the pages and changes,
+/// `reports` (another connection to the same file) the long reads.
+pub fn router(db: Db, reports: Db, clock: Arc<dyn Clock>, sending: SendingConfig) -> Router {
     let console = Console {
         db,
+        reports,
         clock,
         sending: Arc::new(sending),
         throttle: Arc::new(Throttle::default()),
+        password_checks: Arc::new(tokio::sync::Semaphore::new(1)),
     };
     Router::new()
         .route("/console/login", get(login_page).post(login))
@@ -100,6 +108,12 @@ async fn script() -> Response {
         .into_response()
 }
 
+/// A form or query value, trimmed; `None` when empty.
+fn given(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 /// The fields of a posted form, in order (a name may repeat).
 #[derive(Deserialize)]
 #[serde(transparent)]
@@ -151,7 +165,7 @@ impl Console {
         &self,
         read: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
-        let db = self.db.clone();
+        let db = self.reports.clone();
         tokio::task::spawn_blocking(move || db.read(read)).await?
     }
 }
@@ -224,12 +238,29 @@ async fn login(
     if !auth::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
     }
+    let wrong = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            pages::login(Some("Wrong user name or password.")),
+        )
+            .into_response()
+    };
+    if !valid_user_name(&form.user) {
+        return wrong();
+    }
+    let Ok(_turn) = console.password_checks.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     let now = console.clock.now();
     if let Err(wait) = console.throttle.check(&form.user, now) {
         let message = format!("Too many attempts: try again in {} s.", (wait + 999) / 1000);
         return (StatusCode::TOO_MANY_REQUESTS, pages::login(Some(&message))).into_response();
     }
-    match auth::log_in(&console.db, &form.user, &form.password, now) {
+    let db = console.db.clone();
+    let (user, password) = (form.user.clone(), form.password);
+    let checked =
+        tokio::task::spawn_blocking(move || auth::log_in(&db, &user, &password, now)).await;
+    match checked.map_err(anyhow::Error::from).and_then(|r| r) {
         Ok(Some(cookie)) => {
             console.throttle.succeeded(&form.user);
             let mut response = Redirect::to("/console").into_response();
@@ -238,11 +269,7 @@ async fn login(
         }
         Ok(None) => {
             console.throttle.failed(&form.user, now);
-            (
-                StatusCode::UNAUTHORIZED,
-                pages::login(Some("Wrong user name or password.")),
-            )
-                .into_response()
+            wrong()
         }
         Err(e) => {
             tracing::error!("console login: {e:#}");

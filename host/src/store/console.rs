@@ -15,8 +15,14 @@ pub fn add_user(
          ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
         params![name, password_hash, now],
     )?;
-    // A new password ends every session of the old one.
-    conn.execute("DELETE FROM console_sessions WHERE user = ?1", [name])?;
+    // A new password ends every session of the old one; once someone has a password,
+    // the login links and the sessions they opened (users without one) end too.
+    conn.execute(
+        "DELETE FROM console_sessions
+         WHERE user = ?1 OR user IN (SELECT name FROM console_users WHERE password_hash = '')",
+        [name],
+    )?;
+    conn.execute("DELETE FROM console_login_links", [])?;
     Ok(())
 }
 

@@ -65,6 +65,15 @@ pub fn by_handle(conn: &Connection, handle: &str) -> anyhow::Result<Option<Lead>
 
 /// The lead with this handle (as typed by a user: `@` and case are forgiven), or an error
 /// naming it.
+/// The lead a handle as a person types it names (`@Lena.Studio` is `lena.studio`); `None`
+/// for no such lead or a handle that cannot be one.
+pub fn find_handle(conn: &Connection, raw: &str) -> anyhow::Result<Option<Lead>> {
+    match crate::leads::csv_import::normalize_handle(raw) {
+        Ok(handle) => by_handle(conn, &handle),
+        Err(_) => Ok(None),
+    }
+}
+
 pub fn require_handle(conn: &Connection, raw: &str) -> anyhow::Result<Lead> {
     let handle = crate::leads::csv_import::normalize_handle(raw)
         .map_err(|reason| anyhow::anyhow!("invalid handle: {reason}"))?;

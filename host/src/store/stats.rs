@@ -91,7 +91,8 @@ pub fn follow_ups(conn: &Connection) -> anyhow::Result<FollowUps> {
     let mut wordings: BTreeMap<(u32, String), (u64, u64)> = BTreeMap::new();
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let step: u32 = row.get(0)?;
+        // A follow-up event always says its step; one that does not counts as the first.
+        let step: u32 = row.get::<_, Option<u32>>(0)?.unwrap_or(0);
         let text: String = row.get(1)?;
         let name: Option<String> = row.get(3)?;
         let replied = u64::from(row.get::<_, bool>(4)?);

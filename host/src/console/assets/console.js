@@ -36,6 +36,11 @@ function showUploadProgress(form) {
         progress.value = Math.round((e.loaded / e.total) * 100);
       }
     });
+    request.addEventListener("error", () => {
+      form.querySelector("button[type=submit]").disabled = false;
+      if (progress) progress.hidden = true;
+      alert("The upload did not reach the server; nothing was imported.");
+    });
     request.addEventListener("load", () => {
       const page = new DOMParser().parseFromString(request.responseText, "text/html");
       document.title = page.title;
