@@ -16,7 +16,12 @@ const PASSWORD: &str = "correct horse battery";
 
 /// The demo, a lead whose name and message are markup, a console user, and `serve`.
 fn console() -> (Sandbox, Served) {
-    let sandbox = support::instagram_sandbox("app-secret", "verify-token", "token", "");
+    console_with("")
+}
+
+/// [`console`] with more configuration.
+fn console_with(extra_config: &str) -> (Sandbox, Served) {
+    let sandbox = support::instagram_sandbox("app-secret", "verify-token", "token", extra_config);
     // (The Instagram webhook is on here, so that the test can see it is not behind the
     // login; `serve` also runs without it.)
     sandbox.ok(&["demo"]);
@@ -737,4 +742,131 @@ async fn after_the_demo_serve_prints_a_link_that_logs_in_once() {
     assert_eq!(ended.status(), StatusCode::SEE_OTHER);
     serve.kill().unwrap();
     serve.wait().unwrap();
+}
+
+/// The console is one more writer on the database the engine works through: people
+/// reading every page, replying, changing a plugin's settings and pausing an account
+/// while the engine works through a backlog and another process writes too. Nothing may
+/// fail with "database is locked", the engine must finish, and every reply must land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_engine_runs_on_while_people_use_the_console() {
+    // No cap or pacing to wait for: every send of the backlog and every reply goes out.
+    let (sandbox, mut served) = console_with(
+        "\n[sending]\ndaily_cap = 1000000\nmin_gap_seconds = 0\njitter_seconds = 0\nquiet_hours = \"\"\n",
+    );
+    let mut csv = String::from("handle,name,followers\n");
+    for i in 0..1_500 {
+        csv.push_str(&format!("busy{i},Busy {i},{}\n", 500 + i * 7));
+    }
+    let file = sandbox.write("busy.csv", &csv);
+    sandbox.ok(&["leads", "import", file.to_str().unwrap()]);
+    let base = root(&served);
+    let session = session(&served).await;
+    let csrf = csrf_of(&page_text(format!("{base}/console"), &session).await);
+    let readers = (0..3).map(|n| {
+        let (base, session) = (base.clone(), session.clone());
+        tokio::spawn(async move {
+            let pages = [
+                "/console",
+                "/console/leads?q=busy1",
+                "/console/leads?status=contacted",
+                "/console/analytics",
+                "/console/audit?denied=1",
+                "/console/plugins",
+                "/console/accounts",
+                "/console/leads/lena.studio",
+            ];
+            for round in 0..12 {
+                let path = pages[(round + n) % pages.len()];
+                let status = client()
+                    .get(format!("{base}{path}"))
+                    .header(COOKIE, &session)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                assert_eq!(status, StatusCode::OK, "{path}");
+            }
+        })
+    });
+    let writer = {
+        let (base, session, csrf) = (base.clone(), session.clone(), csrf.clone());
+        tokio::spawn(async move {
+            let mut replies = Vec::new();
+            for i in 0..10 {
+                let text = format!("Reply number {i} from Sam");
+                for (path, fields) in [
+                    (
+                        "/console/leads/lena.studio/reply",
+                        vec![("csrf", csrf.as_str()), ("text", text.as_str())],
+                    ),
+                    (
+                        "/console/plugins/followup/set",
+                        vec![
+                            ("csrf", csrf.as_str()),
+                            ("key", "note"),
+                            ("value", text.as_str()),
+                        ],
+                    ),
+                    (
+                        "/console/accounts/default/pause",
+                        vec![("csrf", csrf.as_str()), ("reason", "a short break")],
+                    ),
+                    (
+                        "/console/accounts/default/resume",
+                        vec![("csrf", csrf.as_str())],
+                    ),
+                ] {
+                    let status = client()
+                        .post(format!("{base}{path}"))
+                        .header(COOKIE, &session)
+                        .header(CONTENT_TYPE, FORM)
+                        .body(form(&fields))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status();
+                    assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+                }
+                replies.push(text);
+            }
+            replies
+        })
+    };
+    // And another process writing meanwhile: messages arriving through the CLI.
+    let cli = {
+        let dir = sandbox.dir.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            for i in 0..10 {
+                let status = std::process::Command::new(env!("CARGO_BIN_EXE_outreach"))
+                    .current_dir(&dir)
+                    .args(["inbox", "push", "mara.fit", &format!("question {i}")])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+        })
+    };
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let replies = writer.await.unwrap();
+    cli.await.unwrap();
+    assert!(served.is_running(), "serve died under the load");
+    // Every reply went out, once each, and the engine got through its backlog.
+    support::eventually("the replies are sent", || {
+        let sent = sandbox.conversation("lena.studio");
+        replies
+            .iter()
+            .all(|r| sent.iter().filter(|m| m.contains(r.as_str())).count() == 1)
+    });
+    support::eventually("the backlog is done", || {
+        sandbox
+            .json(&["events", "--limit", "100000"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "done")
+    });
+    assert!(served.is_running());
 }

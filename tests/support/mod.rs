@@ -180,14 +180,20 @@ pub struct Served {
 }
 
 impl Served {
-    /// The base address, `http://127.0.0.1:<port>`.
-    /// `http://host:port`, whatever path `serve` printed first.
+    /// The base address, `http://127.0.0.1:<port>`, whatever path `serve` printed first.
     pub fn base(&self) -> &str {
         let path = self.url.find("://").map_or(0, |at| at + 3);
         match self.url[path..].find('/') {
             Some(slash) => &self.url[..path + slash],
             None => &self.url,
         }
+    }
+}
+
+impl Served {
+    /// Whether the process still runs (it did not die of an error meanwhile).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 }
 
