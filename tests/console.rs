@@ -870,3 +870,96 @@ async fn the_engine_runs_on_while_people_use_the_console() {
     });
     assert!(served.is_running());
 }
+
+/// A multipart body as a browser sends the import form: the token first, then the file.
+fn upload_body(boundary: &str, csrf: &str, file_name: &str, csv: &str) -> String {
+    format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"account\"\r\n\r\ndefault\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    )
+}
+
+#[tokio::test]
+async fn an_upload_imports_in_the_background_and_its_page_follows_it_to_the_end() {
+    let (sandbox, served) = console();
+    let base = root(&served);
+    let session = session(&served).await;
+    let csrf = csrf_of(&page_text(format!("{base}/console/import"), &session).await);
+    // 20,600 rows, every 35th (from line 3 on) without a handle.
+    let mut csv = String::from("handle,name\n");
+    let mut bad_lines = Vec::new();
+    for i in 0..20_600 {
+        if i % 35 == 1 {
+            csv.push_str(",No Handle\n");
+            bad_lines.push(i + 2);
+        } else {
+            csv.push_str(&format!("upload{i},Upload {i}\n"));
+        }
+    }
+    let (good, bad) = (20_600 - bad_lines.len(), bad_lines.len());
+    let started = client()
+        .post(format!("{base}/console/import"))
+        .header(COOKIE, &session)
+        .header(CONTENT_TYPE, "multipart/form-data; boundary=b0undary")
+        .body(upload_body("b0undary", &csrf, "big.csv", &csv))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let page = format!("{base}{}", started.headers()[LOCATION].to_str().unwrap());
+    assert!(page.contains("/console/import/"), "{page}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let html = page_text(page.clone(), &session).await;
+        if html.contains("id=\"import-summary\"") {
+            break html;
+        }
+        // Under way: the page reloads itself and says how far it got.
+        assert!(
+            html.contains("http-equiv=\"refresh\"") && html.contains("id=\"import-progress\""),
+            "{html}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        done.contains(&format!(
+            "big.csv: imported {good}, merged 0, rejected {bad}"
+        )),
+        "{done}"
+    );
+    assert!(!done.contains("http-equiv=\"refresh\""));
+    // The first 500 rejects by line, and the rest counted.
+    assert_eq!(done.matches("<li>big.csv:").count(), 500);
+    assert!(done.contains(&format!("<li>big.csv:{}:", bad_lines[0])));
+    assert!(
+        done.contains(&format!("{} more were rejected", bad - 500)),
+        "{done}"
+    );
+    assert_eq!(sandbox.lead("upload20599")["lead"]["name"], "Upload 20599");
+    // Only the user who started it sees it.
+    support::add_console_user(&sandbox, "kim", PASSWORD);
+    let kim = {
+        let response = client()
+            .post(format!("{base}/console/login"))
+            .header(CONTENT_TYPE, FORM)
+            .body(form(&[("user", "kim"), ("password", PASSWORD)]))
+            .send()
+            .await
+            .unwrap();
+        let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        cookie.split(';').next().unwrap().to_owned()
+    };
+    let other = client()
+        .get(&page)
+        .header(COOKIE, &kim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}

@@ -7,7 +7,7 @@ use super::plugins::{GrantChoice, install};
 use super::work::{print_audit_summary, print_conversation};
 use super::{App, Cli};
 use crate::channels::account::DEFAULT_ACCOUNT;
-use crate::leads::import::{ImportOptions, import_bytes};
+use crate::leads::import::{ImportOptions, Settings, import_bytes};
 use crate::store;
 
 const SAMPLE_LEADS: &[u8] = include_bytes!("../../../examples/leads.csv");
@@ -44,7 +44,14 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         account: DEFAULT_ACCOUNT,
         strict: false,
     };
-    let report = import_bytes(&app.db, SAMPLE_LEADS, &options, app.now(), |_, _| {})?;
+    let report = import_bytes(
+        &app.db,
+        SAMPLE_LEADS,
+        &options,
+        &Settings::default(),
+        app.now(),
+        &mut (),
+    )?;
     for r in &report.rejected {
         println!(
             "examples/leads.csv:{}: rejected: {}",

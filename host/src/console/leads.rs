@@ -1,34 +1,36 @@
 //! The leads page: search and filter (text, status, tag, account, score), a page at a
-//! time, newest first; and the CSV import by upload, with the same line-numbered rejects
-//! as `outreach leads import`.
+//! time, newest first; and the CSV import by upload, run in the background with its
+//! progress on its own page and the same line-numbered rejects as `outreach leads import`.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse as _, Response};
+use axum::response::{Html, IntoResponse as _, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use super::imports::{REJECTS_KEPT, Watch};
 use super::pages::{self, escape, form, lead_link, path_segment, select, table};
 use super::{Console, Session, given as some, shown};
 use crate::domain::lead::{Lead, LeadStatus};
-use crate::leads::import::{ImportOptions, ImportReport, import_bytes};
+use crate::leads::import::{ImportOptions, Phase, import_bytes};
 use crate::store::{self, leads::LeadSearch};
 
 /// Leads per page.
 const PAGE: u32 = 100;
 /// The largest CSV the console takes (the CLI has no limit: it streams from disk).
 const MAX_UPLOAD: usize = 64 * 1024 * 1024;
-/// Rejected rows listed on the result page (all are counted).
-const REJECTS_SHOWN: usize = 500;
 
 pub fn routes() -> Router<Console> {
-    Router::new().route("/console/leads", get(list)).route(
-        "/console/import",
-        get(import_page)
-            .post(upload)
-            .layer(DefaultBodyLimit::max(MAX_UPLOAD)),
-    )
+    Router::new()
+        .route("/console/leads", get(list))
+        .route(
+            "/console/import",
+            get(import_page)
+                .post(upload)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
+        .route("/console/import/{id}", get(import_status))
 }
 
 #[derive(Deserialize, Default)]
@@ -173,7 +175,8 @@ async fn import_page(State(console): State<Console>, session: Session) -> Respon
     shown("import", page)
 }
 
-/// The upload, read into memory (up to [`MAX_UPLOAD`]) and imported like the CLI does.
+/// The upload, read into memory (up to [`MAX_UPLOAD`]) and imported like the CLI does, on
+/// a blocking thread; the browser is sent to the import's page.
 async fn upload(
     State(console): State<Console>,
     session: Session,
@@ -221,67 +224,114 @@ async fn upload(
             "/console/import",
         );
     };
-    let db = console.db.clone();
     let now = console.clock.now();
-    let source = file_name.clone();
-    let imported = tokio::task::spawn_blocking(move || {
-        let account = db.read(|c| store::accounts::require(c, &account))?;
-        let options = ImportOptions {
-            source: &source,
-            account: account.id,
-            strict: false,
-        };
-        import_bytes(&db, &bytes, &options, now, |_, _| {})
-    })
-    .await
-    .map_err(anyhow::Error::from)
-    .and_then(|r| r);
-    match imported {
-        Ok(report) => {
-            let accounts = console.db.read(store::accounts::list).unwrap_or_default();
-            import_result(&session, &file_name, &report, &accounts).into_response()
-        }
-        Err(e) => super::done(&session, Err(e), "/console/import"),
-    }
+    let (id, state) = console.imports.start(&session.user, &file_name, now);
+    let db = console.background.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut watch = Watch(state);
+        let outcome = db
+            .read(|c| store::accounts::require(c, &account))
+            .and_then(|account| {
+                let options = ImportOptions {
+                    source: &file_name,
+                    account: account.id,
+                    strict: false,
+                };
+                import_bytes(&db, &bytes, &options, &Watch::settings(), now, &mut watch)
+            });
+        watch.finish(outcome);
+    });
+    Redirect::to(&format!("/console/import/{id}")).into_response()
 }
 
-fn import_result(
-    session: &Session,
-    file_name: &str,
-    report: &ImportReport,
-    accounts: &[crate::domain::account::Account],
-) -> Html<String> {
-    let rejects: String = report
-        .rejected
-        .iter()
-        .take(REJECTS_SHOWN)
-        .map(|r| {
-            format!(
-                "<li>{}:{}: {}</li>\n",
-                escape(file_name),
-                r.line,
-                escape(&r.reason)
-            )
-        })
-        .collect();
-    let more = report.rejected_count.saturating_sub(REJECTS_SHOWN);
-    let more = match more {
-        0 => String::new(),
-        n => format!("<p>… and {n} more.</p>"),
+/// An import's page: how far it got, refreshed every second while it runs (a meta
+/// refresh: no script needed), then its summary and the rejected rows by line.
+async fn import_status(
+    State(console): State<Console>,
+    session: Session,
+    Path(id): Path<u64>,
+) -> Response {
+    let Some(state) = console.imports.get(id, &session.user) else {
+        return (
+            StatusCode::NOT_FOUND,
+            pages::refused(
+                &session,
+                "no such import (they are kept for an hour)",
+                "/console/import",
+            ),
+        )
+            .into_response();
     };
-    pages::page(
-        session,
-        "Leads",
-        "Import done",
-        &format!(
-            "<h1>Import done</h1><p role=\"status\" id=\"import-summary\">{}: imported {}, merged {}, rejected {}</p>\
-             <ol id=\"rejects\" class=\"rejects\">{rejects}</ol>{more}\
-             <p><a href=\"/console/leads\">See the leads</a></p><h2>Import another file</h2>{}",
-            escape(file_name),
-            report.imported,
-            report.merged,
-            report.rejected_count,
-            import_form(session, accounts)
+    let accounts = console.db.read(store::accounts::list).unwrap_or_default();
+    let file = escape(&state.file_name);
+    let rejects: String = state
+        .rejects
+        .iter()
+        .map(|r| format!("<li>{file}:{}: {}</li>\n", r.line, escape(&r.reason)))
+        .collect();
+    let p = &state.progress;
+    let (title, status, refresh) = match &state.done {
+        None => {
+            let percent = p
+                .total_bytes
+                .filter(|&total| total > 0)
+                .map_or(0, |total| p.bytes * 100 / total);
+            let phase = match p.phase {
+                Phase::Checking => "checking",
+                Phase::Importing => "importing",
+            };
+            (
+                "Importing…",
+                format!(
+                    "<p role=\"status\" id=\"import-progress\">{file}: {phase}, {percent} % read: \
+                     {} rows, imported {}, merged {}, rejected {} so far</p>\
+                     <progress max=\"100\" value=\"{percent}\"></progress>",
+                    p.rows, p.imported, p.merged, p.rejected
+                ),
+                true,
+            )
+        }
+        Some(Ok(report)) => {
+            let more = report.rejected_count.saturating_sub(state.rejects.len());
+            (
+                "Import done",
+                format!(
+                    "<p role=\"status\" id=\"import-summary\">{file}: imported {}, merged {}, rejected {}</p>{}",
+                    report.imported,
+                    report.merged,
+                    report.rejected_count,
+                    match more {
+                        0 => String::new(),
+                        n => format!(
+                            "<p>The first {REJECTS_KEPT} rejected rows are listed; {n} more were rejected.</p>"
+                        ),
+                    }
+                ),
+                false,
+            )
+        }
+        Some(Err(why)) => (
+            "Import failed",
+            format!(
+                "<p role=\"alert\" id=\"import-summary\">{file}: nothing was imported: {}</p>",
+                escape(why)
+            ),
+            false,
         ),
-    )
+    };
+    let again = match state.done {
+        None => String::new(),
+        Some(_) => format!(
+            "<p><a href=\"/console/leads\">See the leads</a></p><h2>Import another file</h2>{}",
+            import_form(&session, &accounts)
+        ),
+    };
+    let body = format!(
+        "<h1>{title}</h1>{status}<ol id=\"rejects\" class=\"rejects\">{rejects}</ol>{again}"
+    );
+    match refresh {
+        true => pages::page_refreshing(&session, "Leads", title, &body, 1),
+        false => pages::page(&session, "Leads", title, &body),
+    }
+    .into_response()
 }

@@ -11,6 +11,7 @@ mod analytics;
 mod audit;
 mod auth;
 mod conversations;
+mod imports;
 mod leads;
 mod pages;
 mod plugins;
@@ -35,8 +36,10 @@ use crate::store::Db;
 struct Console {
     db: Db,
     clock: Arc<dyn Clock>,
-    /// A connection of its own for reports and exports, which may read for a while.
-    reports: Db,
+    /// A connection of its own for work that takes a while (reports, exports, imports), so
+    /// that it holds up no page.
+    background: Db,
+    imports: Arc<imports::Imports>,
     /// The configured sending defaults, for caps and quiet hours shown per account.
     sending: Arc<SendingConfig>,
     throttle: Arc<Throttle>,
@@ -46,11 +49,12 @@ struct Console {
 }
 
 /// The console's routes, all under `/console`. `db` serves the pages and changes,
-/// `reports` (another connection to the same file) the long reads.
-pub fn router(db: Db, reports: Db, clock: Arc<dyn Clock>, sending: SendingConfig) -> Router {
+/// `background` (another connection to the same file) reports, exports and imports.
+pub fn router(db: Db, background: Db, clock: Arc<dyn Clock>, sending: SendingConfig) -> Router {
     let console = Console {
         db,
-        reports,
+        background,
+        imports: Arc::default(),
         clock,
         sending: Arc::new(sending),
         throttle: Arc::new(Throttle::default()),
@@ -165,7 +169,7 @@ impl Console {
         &self,
         read: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
-        let db = self.reports.clone();
+        let db = self.background.clone();
         tokio::task::spawn_blocking(move || db.read(read)).await?
     }
 }

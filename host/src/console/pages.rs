@@ -57,9 +57,13 @@ const SECTIONS: [(&str, &str); 6] = [
 ];
 
 fn frame(title: &str, nav: &str, body: &str) -> Html<String> {
+    framed(title, "", nav, body)
+}
+
+fn framed(title: &str, head: &str, nav: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{head}\
          <title>{} · outreach</title>\
          <link rel=\"stylesheet\" href=\"/console/assets/console.css\">\
          <script src=\"/console/assets/console.js\" defer></script></head><body>\n\
@@ -70,6 +74,22 @@ fn frame(title: &str, nav: &str, body: &str) -> Html<String> {
 
 /// A page for a logged-in user: the navigation, `current` marked, and the log-out button.
 pub fn page(session: &Session, current: &str, title: &str, body: &str) -> Html<String> {
+    framed(title, "", &navigation(session, current), body)
+}
+
+/// [`page`] that the browser loads again every `seconds` (something under way).
+pub fn page_refreshing(
+    session: &Session,
+    current: &str,
+    title: &str,
+    body: &str,
+    seconds: u32,
+) -> Html<String> {
+    let head = format!("<meta http-equiv=\"refresh\" content=\"{seconds}\">");
+    framed(title, &head, &navigation(session, current), body)
+}
+
+fn navigation(session: &Session, current: &str) -> String {
     let links: String = SECTIONS
         .iter()
         .map(|(href, label)| {
@@ -81,12 +101,11 @@ pub fn page(session: &Session, current: &str, title: &str, body: &str) -> Html<S
             format!("<a href=\"{href}\"{here}>{label}</a>")
         })
         .collect();
-    let nav = format!(
+    format!(
         "<nav><b>outreach</b>{links}<span class=\"user\">{}</span>{}</nav>",
         escape(&session.user),
         form(session, "/console/logout", "", "Log out")
-    );
-    frame(title, &nav, body)
+    )
 }
 
 /// A POST form with the session's CSRF token, `fields` inside and one submit button.

@@ -134,25 +134,17 @@ pub fn import_file(
     }
 }
 
-/// [`import_file`] for bytes already in memory. `progress` is told the bytes read so far
-/// and the total, after every batch.
+/// [`import_file`] for bytes already in memory, `observer` told of every batch and
+/// rejected row as it goes.
 pub fn import_bytes(
     db: &Db,
     bytes: &[u8],
     options: &ImportOptions<'_>,
+    settings: &Settings,
     now: Millis,
-    progress: impl Fn(u64, u64),
+    observer: &mut dyn Observer,
 ) -> anyhow::Result<ImportReport> {
-    struct Bytes<F>(F);
-    impl<F: Fn(u64, u64)> Observer for Bytes<F> {
-        fn progress(&mut self, progress: &Progress) {
-            (self.0)(progress.bytes, progress.total_bytes.unwrap_or_default());
-        }
-    }
-    let settings = Settings::default();
-    let mut observer = Bytes(progress);
-    Import::new(db, options, &settings, now, &mut observer)
-        .run(Some(bytes.len() as u64), || Ok(bytes))
+    Import::new(db, options, settings, now, observer).run(Some(bytes.len() as u64), || Ok(bytes))
 }
 
 /// Imports what `input` yields, read once: in one transaction, so that an error or (with

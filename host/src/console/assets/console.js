@@ -1,7 +1,7 @@
 // The console's one script, an enhancement only: every page works without it.
 // 1. Parts marked data-live refresh every few seconds (new messages appear without a
 //    reload), by fetching the same page and swapping those parts in.
-// 2. A CSV upload shows its progress, then the import's result.
+// 2. A CSV upload shows its upload progress, then the import's own page follows it.
 "use strict";
 
 const REFRESH_MS = 3000;
@@ -41,12 +41,8 @@ function showUploadProgress(form) {
       if (progress) progress.hidden = true;
       alert("The upload did not reach the server; nothing was imported.");
     });
-    request.addEventListener("load", () => {
-      const page = new DOMParser().parseFromString(request.responseText, "text/html");
-      document.title = page.title;
-      document.body.replaceWith(document.adoptNode(page.body));
-      for (const next of document.querySelectorAll("form[data-upload]")) showUploadProgress(next);
-    });
+    // The upload answers with the import's own page (it follows the redirect): go there.
+    request.addEventListener("load", () => location.assign(request.responseURL));
     request.send(new FormData(form));
     form.querySelector("button[type=submit]").disabled = true;
   });
