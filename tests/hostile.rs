@@ -133,3 +133,25 @@ fn a_plugin_that_outlives_its_wall_clock_budget_is_cancelled() {
         .to_owned();
     assert_eq!(error, "plugin hostile did not finish within 300 ms");
 }
+
+/// Each hook call runs in a fresh instance, also when the host reuses a memory slot (and
+/// resets only the pages the last call wrote): nothing one call left in memory, about one
+/// lead, is there for the next.
+#[test]
+fn nothing_a_call_left_in_memory_reaches_the_next() {
+    let mut sandbox = Sandbox::new(CONFIG);
+    sandbox.at("2026-11-26T10:00:00Z");
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let handles: Vec<String> = (0..12).map(|i| format!("remember{i}")).collect();
+    for handle in &handles {
+        sandbox.ok(&["inbox", "push", handle, "remember"]);
+    }
+    sandbox.ok(&["run", "--until-idle"]);
+    for handle in &handles {
+        assert_eq!(
+            sandbox.conversation(handle),
+            vec!["< remember", "> call 1, remembered []"],
+            "{handle}"
+        );
+    }
+}

@@ -20,7 +20,7 @@ pub struct Browser {
     http: reqwest::Client,
     session: String,
     /// Chromium's profile, removed with the browser.
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -85,7 +85,7 @@ impl Browser {
             driver,
             http,
             session: format!("{base}/session/{session}"),
-            _profile: profile,
+            profile,
         }
     }
 
@@ -214,8 +214,14 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Also after a failed test (no `quit`): chromedriver and the Chromium it started,
+    /// found by this browser's own profile directory, so none is left running.
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.profile.path())
+            .status();
     }
 }

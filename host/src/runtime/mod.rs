@@ -157,26 +157,44 @@ pub struct Runtime {
     prepared: Mutex<HashMap<String, (PluginPre<HostState>, String)>>,
 }
 
+/// Fuel, epochs and the pooling allocator sized from `limits`; `page_scan` resets slots
+/// with PAGEMAP_SCAN (refused by `Engine::new` where the kernel lacks it).
+fn engine_config(limits: &LimitsConfig, page_scan: bool) -> Config {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    let instances = limits.instances;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.max_memory_size((limits.max_memory_mb << 20) as usize)
+        .total_component_instances(instances)
+        .total_core_instances(instances * 4)
+        .total_memories(instances * 2)
+        .total_tables(instances * 2)
+        .total_stacks(instances)
+        .table_keep_resident(64 << 10);
+    match page_scan {
+        true => pool
+            .pagemap_scan(wasmtime::Enabled::Yes)
+            .linear_memory_keep_resident(16 << 20),
+        false => pool
+            .pagemap_scan(wasmtime::Enabled::No)
+            .linear_memory_keep_resident(2 << 20),
+    };
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
 impl Runtime {
     /// `cache_dir` keeps compiled components across runs; `None` compiles in memory only.
     pub fn new(limits: &LimitsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        config.epoch_interruption(true);
-        let instances = limits.instances;
-        let mut pool = PoolingAllocationConfig::default();
-        pool.max_memory_size((limits.max_memory_mb << 20) as usize)
-            .total_component_instances(instances)
-            .total_core_instances(instances * 4)
-            .total_memories(instances * 2)
-            .total_tables(instances * 2)
-            .total_stacks(instances)
-            // Reusing a slot resets its memory; zeroing the first pages in place is cheaper
-            // than unmapping them and taking page faults on the next call.
-            .linear_memory_keep_resident(2 << 20)
-            .table_keep_resident(64 << 10);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config)
+        // Where Linux can say which pages a call wrote (PAGEMAP_SCAN, 6.7+), a reused slot
+        // puts back only those, in place, up to 16 MiB: a Python or JavaScript plugin's
+        // heap image stays mapped instead of being unmapped and faulted in again on every
+        // call (bench (a): JavaScript 2.0 -> 1.1 ms, Python ~2.8 -> ~2.2 ms, Rust the
+        // same). Without it, zeroing that much in place would cost more than it saves:
+        // the first 2 MiB are zeroed in place, the rest unmapped.
+        let engine = Engine::new(&engine_config(limits, true))
+            .or_else(|_| Engine::new(&engine_config(limits, false)))
             .map_err(anyhow::Error::from)
             .context("cannot start the wasm engine")?;
         let mut linker = Linker::new(&engine);
