@@ -240,7 +240,12 @@ pub fn serve(sandbox: &Sandbox) -> Served {
 
 /// Waits (a few seconds at most) until `done` holds.
 pub fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    eventually_within(Duration::from_secs(10), what, done)
+}
+
+/// Waits up to `patience` until `done` holds (work whose time grows with its size).
+pub fn eventually_within(patience: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + patience;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
