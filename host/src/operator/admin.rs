@@ -39,12 +39,8 @@ pub fn grant(
     perms: &[Permission],
     now: Millis,
 ) -> anyhow::Result<()> {
-    db.write(|tx| {
-        for p in perms {
-            store::plugins::grant(tx, plugin, *p, now)?;
-        }
-        let detail = format!("{plugin}: {}", permission_names(perms));
-        audit(tx, actor, "plugins.grant", None, &detail, now)
+    change_grants(db, actor, plugin, perms, now, "plugins.grant", |tx, p| {
+        store::plugins::grant(tx, plugin, p, now)
     })
 }
 
@@ -56,13 +52,27 @@ pub fn revoke(
     perms: &[Permission],
     now: Millis,
 ) -> anyhow::Result<()> {
+    change_grants(db, actor, plugin, perms, now, "plugins.revoke", |tx, p| {
+        store::plugins::revoke(tx, plugin, p)
+    })
+}
+
+/// `change` applied to each permission of an installed plugin, audited as `action`, all
+/// or nothing.
+fn change_grants(
+    db: &Db,
+    actor: &str,
+    plugin: &str,
+    perms: &[Permission],
+    now: Millis,
+    action: &str,
+    change: impl Fn(&rusqlite::Connection, Permission) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     db.write(|tx| {
         store::plugins::require(tx, plugin)?;
-        for p in perms {
-            store::plugins::revoke(tx, plugin, *p)?;
-        }
+        perms.iter().try_for_each(|p| change(tx, *p))?;
         let detail = format!("{plugin}: {}", permission_names(perms));
-        audit(tx, actor, "plugins.revoke", None, &detail, now)
+        audit(tx, actor, action, None, &detail, now)
     })
 }
 

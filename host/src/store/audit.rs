@@ -3,6 +3,7 @@
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use super::conditions::Conditions;
 use crate::clock::Millis;
 use crate::domain::permission::Permission;
 
@@ -80,48 +81,39 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
-/// Audit rows, oldest first (the last `limit` of them). Only the conditions asked for are
-/// in the SQL, so a lead's or a plugin's rows are read through their index, not by walking
-/// the whole log.
+/// Audit rows, oldest first (the last `limit` of them); a lead's or a plugin's rows are
+/// read through their index, not by walking the whole log.
 pub fn list(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Vec<AuditRow>> {
-    let mut conditions = Vec::new();
-    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    let mut conditions = Conditions::default();
     if let Some(plugin) = &filter.plugin {
-        values.push(plugin);
-        conditions.push(format!("a.plugin = ?{}", values.len()));
+        conditions.bind("a.plugin = ?", plugin);
     }
     if let Some(lead_id) = &filter.lead_id {
-        values.push(lead_id);
-        conditions.push(format!("a.lead_id = ?{}", values.len()));
+        conditions.bind("a.lead_id = ?", lead_id);
     }
     if let Some(action) = &filter.action {
-        values.push(action);
-        conditions.push(format!("a.action = ?{}", values.len()));
+        conditions.bind("a.action = ?", action);
     }
     if filter.denied_only {
-        conditions.push("a.allowed = 0".into());
+        conditions.fixed("a.allowed = 0");
     }
-    values.push(&filter.limit);
-    let filter_sql = match conditions.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", conditions.join(" AND ")),
-    };
     // Newest first in the order of the index that serves the filter: a plugin's rows by
     // time (its index is on plugin and time), everything else by id.
     let newest_first = match (&filter.plugin, filter.lead_id) {
         (Some(_), None) => "a.at DESC, a.id DESC",
         _ => "a.id DESC",
     };
+    let limit = conditions.then(&filter.limit);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT * FROM (
            SELECT a.id, a.at, a.plugin, a.action, a.permission, l.handle, a.allowed, a.detail
            FROM audit a LEFT JOIN leads l ON l.id = a.lead_id
-           {filter_sql}
-           ORDER BY {newest_first} LIMIT ?{})
+           {}
+           ORDER BY {newest_first} LIMIT {limit})
          ORDER BY at, id",
-        values.len()
+        conditions.where_clause()
     ))?;
-    let rows = stmt.query_map(values.as_slice(), |r| {
+    let rows = stmt.query_map(conditions.values(), |r| {
         Ok(AuditRow {
             id: r.get(0)?,
             at: r.get(1)?,

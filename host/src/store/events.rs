@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::conditions::Conditions;
 use crate::clock::Millis;
 use crate::store::usage::CallCost;
 
@@ -324,45 +325,35 @@ pub struct EventFilter<'a> {
     pub limit: u32,
 }
 
-/// Events newest first. Only the conditions asked for are in the SQL, so each one can use
-/// its index (a lead's page must not walk every event).
+/// Events newest first; each condition asked for reads its index (a lead's page must not
+/// walk every event).
 pub fn list(conn: &Connection, filter: &EventFilter<'_>) -> anyhow::Result<Vec<EventSummary>> {
-    let mut conditions = Vec::new();
-    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    let mut conditions = Conditions::default();
     if let Some(lead_id) = &filter.lead_id {
-        values.push(lead_id);
-        conditions.push(format!("e.lead_id = ?{}", values.len()));
+        conditions.bind("e.lead_id = ?", lead_id);
     }
-    if filter.failed_only {
-        let of_plugin = match &filter.plugin {
-            Some(plugin) => {
-                values.push(plugin);
-                format!(" AND plugin = ?{}", values.len())
-            }
-            None => String::new(),
-        };
-        conditions.push(format!(
-            "e.id IN (SELECT event_id FROM event_results WHERE status != 'done'{of_plugin})"
-        ));
-    } else if let Some(plugin) = &filter.plugin {
-        values.push(plugin);
-        conditions.push(format!(
-            "e.id IN (SELECT event_id FROM event_results WHERE plugin = ?{})",
-            values.len()
-        ));
+    match (filter.failed_only, &filter.plugin) {
+        (true, Some(plugin)) => conditions.bind(
+            "e.id IN (SELECT event_id FROM event_results WHERE status != 'done' AND plugin = ?)",
+            plugin,
+        ),
+        (true, None) => {
+            conditions.fixed("e.id IN (SELECT event_id FROM event_results WHERE status != 'done')")
+        }
+        (false, Some(plugin)) => conditions.bind(
+            "e.id IN (SELECT event_id FROM event_results WHERE plugin = ?)",
+            plugin,
+        ),
+        (false, None) => {}
     }
-    values.push(&filter.limit);
-    let filter_sql = match conditions.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", conditions.join(" AND ")),
-    };
+    let limit = conditions.then(&filter.limit);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT e.id, e.kind, l.handle, e.status, e.created_at FROM events e JOIN leads l ON l.id = e.lead_id
-         {filter_sql} ORDER BY e.id DESC LIMIT ?{}",
-        values.len()
+         {} ORDER BY e.id DESC LIMIT {limit}",
+        conditions.where_clause()
     ))?;
     let rows = stmt
-        .query_map(values.as_slice(), |r| {
+        .query_map(conditions.values(), |r| {
             let kind: String = r.get(1)?;
             Ok(EventSummary {
                 id: r.get(0)?,

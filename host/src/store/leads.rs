@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::conditions::Conditions;
 use crate::clock::Millis;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::leads::csv_import::LeadRecord;
@@ -89,41 +90,39 @@ pub struct LeadFilter {
 }
 
 pub fn list(conn: &Connection, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>> {
-    // Only the conditions asked for are in the SQL: `?1 IS NULL OR status = ?1` would keep
-    // SQLite from using the index on each, and `leads.query` runs on the hot path.
-    let mut conditions = Vec::new();
-    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    // `leads.query` runs on the hot path: each condition must be able to use its index.
+    let mut conditions = Conditions::default();
     let status = filter.status.map(|s| s.as_str());
     if let Some(status) = &status {
-        values.push(status);
-        conditions.push(format!("status = ?{}", values.len()));
+        conditions.bind("status = ?", status);
     }
     if let Some(tag) = &filter.tag {
-        values.push(tag);
-        conditions.push(format!(
-            "id IN (SELECT lead_id FROM lead_tags WHERE tag = ?{})",
-            values.len()
-        ));
+        conditions.bind("id IN (SELECT lead_id FROM lead_tags WHERE tag = ?)", tag);
     }
     if let Some(before) = &filter.last_contact_before {
-        values.push(before);
-        conditions.push(format!(
-            "max(coalesce(last_inbound_at, 0), coalesce(last_outbound_at, 0)) < ?{}",
-            values.len()
-        ));
+        conditions.bind(
+            "max(coalesce(last_inbound_at, 0), coalesce(last_outbound_at, 0)) < ?",
+            before,
+        );
     }
     let limit = filter.limit.map_or(-1, i64::from);
-    values.push(&limit);
-    let filter_sql = match conditions.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", conditions.join(" AND ")),
-    };
+    select_leads(conn, conditions, "ORDER BY id", &limit)
+}
+
+/// The leads `conditions` select, in `order`, at most `limit`, with their details.
+fn select_leads<'a>(
+    conn: &Connection,
+    mut conditions: Conditions<'a>,
+    order: &str,
+    limit: &'a dyn rusqlite::ToSql,
+) -> anyhow::Result<Vec<Lead>> {
+    let limit = conditions.then(limit);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {LEAD_COLUMNS} FROM leads {filter_sql} ORDER BY id LIMIT ?{}",
-        values.len()
+        "SELECT {LEAD_COLUMNS} FROM leads {} {order} LIMIT {limit}",
+        conditions.where_clause()
     ))?;
     let rows = stmt
-        .query_map(values.as_slice(), lead_from_row)?
+        .query_map(conditions.values(), lead_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter().map(|l| with_details(conn, l)).collect()
 }
@@ -143,54 +142,37 @@ pub struct LeadSearch {
 }
 
 pub fn search(conn: &Connection, search: &LeadSearch) -> anyhow::Result<Vec<Lead>> {
-    let mut conditions = Vec::new();
-    let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-    let mut add = |condition: &str, value: Box<dyn rusqlite::ToSql>| {
-        values.push(value);
-        conditions.push(condition.replace('?', &format!("?{}", values.len())));
-    };
-    if let Some(text) = &search.text {
+    let mut conditions = Conditions::default();
+    let pattern = search.text.as_ref().map(|text| {
         let escaped = text
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        add(
+        format!("%{escaped}%")
+    });
+    if let Some(pattern) = &pattern {
+        conditions.bind(
             "(handle LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')",
-            Box::new(format!("%{escaped}%")),
+            pattern,
         );
     }
-    if let Some(status) = search.status {
-        add("status = ?", Box::new(status.as_str()));
+    let status = search.status.map(|s| s.as_str());
+    if let Some(status) = &status {
+        conditions.bind("status = ?", status);
     }
     if let Some(tag) = &search.tag {
-        add(
-            "id IN (SELECT lead_id FROM lead_tags WHERE tag = ?)",
-            Box::new(tag.clone()),
-        );
+        conditions.bind("id IN (SELECT lead_id FROM lead_tags WHERE tag = ?)", tag);
     }
-    if let Some(account_id) = search.account_id {
-        add("account_id = ?", Box::new(account_id));
+    if let Some(account_id) = &search.account_id {
+        conditions.bind("account_id = ?", account_id);
     }
-    if let Some(score) = search.min_score {
-        add("score >= ?", Box::new(score));
+    if let Some(score) = &search.min_score {
+        conditions.bind("score >= ?", score);
     }
-    if let Some(before) = search.before_id {
-        add("id < ?", Box::new(before));
+    if let Some(before) = &search.before_id {
+        conditions.bind("id < ?", before);
     }
-    values.push(Box::new(search.limit));
-    let filter_sql = match conditions.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", conditions.join(" AND ")),
-    };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {LEAD_COLUMNS} FROM leads {filter_sql} ORDER BY id DESC LIMIT ?{}",
-        values.len()
-    ))?;
-    let params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v.as_ref()).collect();
-    let rows = stmt
-        .query_map(params.as_slice(), lead_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().map(|l| with_details(conn, l)).collect()
+    select_leads(conn, conditions, "ORDER BY id DESC", &search.limit)
 }
 
 /// What [`upsert`] did with a record.

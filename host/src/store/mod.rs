@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod cipher;
+pub mod conditions;
 pub mod console;
 pub mod events;
 pub mod leads;

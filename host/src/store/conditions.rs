@@ -1,0 +1,43 @@
+//! A `WHERE` clause holding only the conditions a caller asked for. `?1 IS NULL OR x = ?1`
+//! would keep SQLite from using the index that serves each condition, so lists filtered
+//! in many ways (leads, events, the audit) build their SQL from the filters given.
+
+use rusqlite::ToSql;
+
+#[derive(Default)]
+pub struct Conditions<'a> {
+    sql: Vec<String>,
+    values: Vec<&'a dyn ToSql>,
+}
+
+impl<'a> Conditions<'a> {
+    /// Adds `condition`, whose every `?` is `value`.
+    pub fn bind(&mut self, condition: &str, value: &'a dyn ToSql) {
+        self.values.push(value);
+        self.sql
+            .push(condition.replace('?', &format!("?{}", self.values.len())));
+    }
+
+    /// Adds a condition with no value.
+    pub fn fixed(&mut self, condition: &str) {
+        self.sql.push(condition.to_owned());
+    }
+
+    /// `WHERE …`, or nothing when no condition was given.
+    pub fn where_clause(&self) -> String {
+        match self.sql.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", self.sql.join(" AND ")),
+        }
+    }
+
+    /// Binds one more value after the conditions (a `LIMIT`); returns its placeholder.
+    pub fn then(&mut self, value: &'a dyn ToSql) -> String {
+        self.values.push(value);
+        format!("?{}", self.values.len())
+    }
+
+    pub fn values(&self) -> &[&'a dyn ToSql] {
+        &self.values
+    }
+}
