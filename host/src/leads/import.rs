@@ -310,7 +310,7 @@ impl<'a> Import<'a> {
             if import.options.strict && import.report.rejected_count > 0 {
                 return Err(import.strict_error());
             }
-            db.write(|tx| import.write_batch(tx, rows))
+            db.write_unchecked(|tx| import.write_batch(tx, rows))
         });
         let stored = self.report.imported + self.report.merged;
         match written {
@@ -341,8 +341,13 @@ impl<'a> Import<'a> {
         let source = self.options.source;
         std::thread::scope(|scope| {
             let (sender, batches) = std::sync::mpsc::sync_channel(0);
+            // Stored leads go back to this thread to be freed: memory freed by another
+            // thread than the one that allocated it costs a lock on the allocator's arena,
+            // which the two threads then fought over on every row.
+            let (recycle, stored) = std::sync::mpsc::channel::<Vec<LeadRecord>>();
             scope.spawn(move || {
                 loop {
+                    stored.try_iter().for_each(drop);
                     let mut rows = Vec::with_capacity(batch_rows);
                     let mut more = true;
                     while rows.len() < batch_rows {
@@ -365,10 +370,9 @@ impl<'a> Import<'a> {
                     }
                 }
             });
-            let mut leads = Vec::with_capacity(batch_rows);
             for batch in batches {
                 let (rows, bytes, _) = batch.with_context(|| format!("cannot import {source}"))?;
-                leads.clear();
+                let mut leads = Vec::with_capacity(rows.len());
                 self.progress.rows += rows.len() as u64;
                 self.progress.bytes = bytes;
                 for row in rows {
@@ -378,6 +382,8 @@ impl<'a> Import<'a> {
                     }
                 }
                 write(self, &leads)?;
+                // The reader is gone at the end of the input; then they are freed here.
+                let _ = recycle.send(leads);
                 self.observer.progress(&self.progress);
             }
             Ok(())

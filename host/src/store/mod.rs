@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
-use rusqlite::{Connection, Transaction, TransactionBehavior, TransactionState};
+use rusqlite::{
+    Connection, OptionalExtension as _, Transaction, TransactionBehavior, TransactionState,
+};
 
 use cipher::DbKey;
 
@@ -44,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_retention_and_vacuum.sql"),
     include_str!("migrations/0012_console.sql"),
     include_str!("migrations/0013_console_queue_and_links.sql"),
+    include_str!("migrations/0014_lean_import_tables.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -240,6 +243,39 @@ impl Db {
         tx.commit()?;
         Ok(result)
     }
+
+    /// Like [`Db::write`] without checking foreign keys, for bulk writes whose every
+    /// reference holds by construction: checking them is a lookup per row, half the time
+    /// of a lead import. Only for rows that name what the same transaction stored or what
+    /// it checked exists; the checks are back on for whatever runs next, also after an
+    /// error or a panic in `f`.
+    pub fn write_unchecked<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        struct Recheck<'c>(MutexGuard<'c, Connection>);
+        impl Drop for Recheck<'_> {
+            fn drop(&mut self) {
+                // Outside any transaction (`f`'s was committed or rolled back by now), so
+                // the pragma takes effect.
+                if !self.0.is_autocommit() {
+                    let _ = self.0.execute_batch("ROLLBACK");
+                }
+                let _ = self.0.pragma_update(None, "foreign_keys", "ON");
+            }
+        }
+        let mut conn = Recheck(self.lock());
+        if !conn.0.is_autocommit() {
+            conn.0.prepare_cached("ROLLBACK")?.execute([])?;
+        }
+        conn.0.pragma_update(None, "foreign_keys", "OFF")?;
+        let tx = conn
+            .0
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let result = f(&tx)?;
+        tx.commit()?;
+        Ok(result)
+    }
 }
 
 /// `path` as the path part of a `file:` URI.
@@ -275,14 +311,32 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<usize> {
         "the database has schema version {current}, newer than this outreach ({}); upgrade outreach",
         MIGRATIONS.len()
     );
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .with_context(|| format!("migration {}", index + 1))?;
-        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
-        tx.commit()?;
+    if current == MIGRATIONS.len() {
+        return Ok(current);
     }
-    Ok(current)
+    // A migration rebuilds a table by copying it and dropping the old one, which with
+    // foreign keys enforced would delete every row referencing it (ON DELETE CASCADE).
+    // So they are off while migrating, and each migration must leave no reference broken.
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = (|| {
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("migration {}", index + 1))?;
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?;
+            if let Some(table) = broken {
+                anyhow::bail!("migration {} left a broken reference in {table}", index + 1);
+            }
+            tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(current)
+    })();
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    migrated
 }
 
 #[cfg(test)]
@@ -333,6 +387,105 @@ mod tests {
         );
         drop(Db::open(&path, None).unwrap());
         assert!(!holds(raw()), "the upgrade rewrote the file without them");
+    }
+
+    #[test]
+    fn tags_fields_and_events_keep_every_row_and_reference_through_migration_14() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.db");
+        {
+            // A file as version 13 left it, written with foreign keys enforced.
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+            for sql in &MIGRATIONS[..13] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 13;
+                 INSERT INTO leads (id, handle, created_at, updated_at) VALUES (7, 'mara', 0, 0);
+                 INSERT INTO lead_tags (lead_id, tag) VALUES (7, 'vip'), (7, 'yoga');
+                 INSERT INTO lead_fields (lead_id, key, value) VALUES (7, 'followers', '12,400');
+                 INSERT INTO events (id, kind, lead_id, payload, dedupe_key, created_at, next_attempt_at)
+                   VALUES (40, 'inbound', 7, '{}', 'ig:m1', 0, 0),
+                          (41, 'lead-imported', 7, '{}', NULL, 0, 0);
+                 INSERT INTO event_results (event_id, plugin, status, attempts, updated_at)
+                   VALUES (40, 'ai-reply', 'done', 1, 0);",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path, None).unwrap();
+        let count = |sql: &str| db.read(|c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?));
+        assert_eq!(
+            count("SELECT count(*) FROM lead_tags WHERE lead_id = 7").unwrap(),
+            2
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM lead_fields WHERE lead_id = 7").unwrap(),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM events WHERE lead_id = 7").unwrap(),
+            2
+        );
+        // Rebuilding `events` did not cascade into the results that name its rows.
+        assert_eq!(count("SELECT count(*) FROM event_results").unwrap(), 1);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM sqlite_schema
+                 WHERE name IN ('lead_tags', 'lead_fields') AND sql LIKE '%WITHOUT ROWID'"
+            )
+            .unwrap(),
+            2
+        );
+        db.write(|tx| {
+            // Dedupe keys are still unique; events without one still are not.
+            let again = tx.execute(
+                "INSERT OR IGNORE INTO events (kind, lead_id, payload, dedupe_key, created_at, next_attempt_at)
+                 VALUES ('inbound', 7, '{}', 'ig:m1', 1, 1), ('lead-imported', 7, '{}', NULL, 1, 1)",
+                [],
+            )?;
+            assert_eq!(again, 1);
+            // A tag for a lead that does not exist is refused: references are checked again.
+            let orphan = tx.execute("INSERT INTO lead_tags (lead_id, tag) VALUES (99, 'x')", []);
+            assert!(orphan.is_err(), "{orphan:?}");
+            tx.execute("DELETE FROM leads WHERE id = 7", [])?;
+            Ok(())
+        })
+        .unwrap();
+        for table in ["lead_tags", "lead_fields", "events", "event_results"] {
+            assert_eq!(
+                count(&format!("SELECT count(*) FROM {table}")).unwrap(),
+                0,
+                "{table}"
+            );
+        }
+    }
+
+    #[test]
+    fn references_are_checked_again_after_an_unchecked_write_fails_or_panics() {
+        let db = Db::open_in_memory().unwrap();
+        let orphan_tag = |tx: &Transaction<'_>| -> anyhow::Result<()> {
+            tx.execute("INSERT INTO lead_tags (lead_id, tag) VALUES (99, 'x')", [])?;
+            Ok(())
+        };
+        db.write_unchecked(|tx| -> anyhow::Result<()> {
+            orphan_tag(tx)?;
+            anyhow::bail!("the import failed")
+        })
+        .unwrap_err();
+        assert!(db.write(orphan_tag).is_err(), "checked after an error");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.write_unchecked(|tx| -> anyhow::Result<()> {
+                orphan_tag(tx)?;
+                panic!("in an import")
+            })
+        }));
+        assert!(panicked.is_err());
+        assert!(db.write(orphan_tag).is_err(), "checked after a panic");
+        let kept: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM lead_tags", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(kept, 0, "neither unchecked write landed");
     }
 
     #[test]
