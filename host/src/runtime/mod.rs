@@ -191,8 +191,9 @@ impl Runtime {
         // puts back only those, in place, up to 16 MiB: a Python or JavaScript plugin's
         // heap image stays mapped instead of being unmapped and faulted in again on every
         // call (bench (a): JavaScript 2.0 -> 1.1 ms, Python ~2.8 -> ~2.2 ms, Rust the
-        // same). Without it, zeroing that much in place would cost more than it saves:
-        // the first 2 MiB are zeroed in place, the rest unmapped.
+        // same; and -> 0.6 / 1.6 ms with the vendored wasmtime's longer scan, see
+        // vendor/README.md). Without it, zeroing that much in place would cost more than it
+        // saves: the first 2 MiB are zeroed in place, the rest unmapped.
         let engine = Engine::new(&engine_config(limits, true))
             .or_else(|_| Engine::new(&engine_config(limits, false)))
             .map_err(anyhow::Error::from)
