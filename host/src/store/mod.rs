@@ -211,10 +211,7 @@ impl Db {
     /// parsed all its SQL again.)
     pub fn read<R>(&self, f: impl FnOnce(&Connection) -> anyhow::Result<R>) -> anyhow::Result<R> {
         let conn = self.lock();
-        if !conn.is_autocommit() {
-            // A panic inside an earlier read or write left its transaction open.
-            conn.prepare_cached("ROLLBACK")?.execute([])?;
-        }
+        end_left_transaction(&conn)?;
         conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
         let result = f(&conn);
         let wrote = conn.transaction_state(None::<&str>)? == TransactionState::Write;
@@ -234,14 +231,7 @@ impl Db {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
-        let mut conn = self.lock();
-        if !conn.is_autocommit() {
-            conn.prepare_cached("ROLLBACK")?.execute([])?;
-        }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let result = f(&tx)?;
-        tx.commit()?;
-        Ok(result)
+        in_write_transaction(&mut self.lock(), f)
     }
 
     /// Like [`Db::write`] without checking foreign keys, for bulk writes whose every
@@ -265,17 +255,31 @@ impl Db {
             }
         }
         let mut conn = Recheck(self.lock());
-        if !conn.0.is_autocommit() {
-            conn.0.prepare_cached("ROLLBACK")?.execute([])?;
-        }
+        end_left_transaction(&conn.0)?;
+        // Only outside a transaction does the pragma take effect.
         conn.0.pragma_update(None, "foreign_keys", "OFF")?;
-        let tx = conn
-            .0
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let result = f(&tx)?;
-        tx.commit()?;
-        Ok(result)
+        in_write_transaction(&mut conn.0, f)
     }
+}
+
+/// Rolls back a transaction an earlier read or write left open by panicking.
+fn end_left_transaction(conn: &Connection) -> anyhow::Result<()> {
+    if !conn.is_autocommit() {
+        conn.prepare_cached("ROLLBACK")?.execute([])?;
+    }
+    Ok(())
+}
+
+/// Runs `f` in one write transaction on `conn`, taking the write lock as it begins.
+fn in_write_transaction<R>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
+    end_left_transaction(conn)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let result = f(&tx)?;
+    tx.commit()?;
+    Ok(result)
 }
 
 /// `path` as the path part of a `file:` URI.
