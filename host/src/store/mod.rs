@@ -452,6 +452,13 @@ mod tests {
             // A tag for a lead that does not exist is refused: references are checked again.
             let orphan = tx.execute("INSERT INTO lead_tags (lead_id, tag) VALUES (99, 'x')", []);
             assert!(orphan.is_err(), "{orphan:?}");
+            // An event of no known kind is refused, as before.
+            let unknown = tx.execute(
+                "INSERT INTO events (kind, lead_id, payload, created_at, next_attempt_at)
+                 VALUES ('lead-imported ', 7, '{}', 1, 1)",
+                [],
+            );
+            assert!(unknown.is_err(), "{unknown:?}");
             tx.execute("DELETE FROM leads WHERE id = 7", [])?;
             Ok(())
         })
