@@ -88,7 +88,7 @@ impl Db {
         conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
         conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        reuse_statements(&conn)?;
         let from = migrate(&mut conn)
             .with_context(|| format!("cannot migrate database {}", path.display()))?;
         if (1..SECURE_DELETE_SINCE).contains(&from) {
@@ -128,7 +128,7 @@ impl Db {
             })
             .with_context(|| format!("cannot open database {} to read it", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        reuse_statements(&conn)?;
         let version =
             conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
         anyhow::ensure!(
@@ -148,7 +148,7 @@ impl Db {
     pub fn open_in_memory() -> anyhow::Result<Self> {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        reuse_statements(&conn)?;
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -260,6 +260,20 @@ impl Db {
         conn.0.pragma_update(None, "foreign_keys", "OFF")?;
         in_write_transaction(&mut conn.0, f)
     }
+}
+
+/// Keeps prepared statements for reuse, and reuses them whatever is bound to them. By
+/// default SQLite prepares a statement again whenever a new value is bound to a parameter
+/// the plan might depend on: `status = ?` on leads (a partial index covers one status)
+/// was parsed and planned anew on every call. With the query planner stability guarantee
+/// the plan is chosen once, without looking at the values.
+fn reuse_statements(conn: &Connection) -> anyhow::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
 }
 
 /// Rolls back a transaction an earlier read or write left open by panicking.
@@ -470,6 +484,23 @@ mod tests {
                 "{table}"
             );
         }
+    }
+
+    #[test]
+    fn a_statement_is_planned_once_whatever_is_bound_to_it() {
+        let db = Db::open_in_memory().unwrap();
+        let reprepared = db
+            .read(|c| {
+                let mut statement = c.prepare_cached("SELECT id FROM leads WHERE status = ?1")?;
+                for status in ["new", "needs-human", "contacted", "new"] {
+                    statement
+                        .query_map([status], |r| r.get::<_, i64>(0))?
+                        .count();
+                }
+                Ok(statement.get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .unwrap();
+        assert_eq!(reprepared, 0);
     }
 
     #[test]
