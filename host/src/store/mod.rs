@@ -248,9 +248,7 @@ impl Db {
             fn drop(&mut self) {
                 // Outside any transaction (`f`'s was committed or rolled back by now), so
                 // the pragma takes effect.
-                if !self.0.is_autocommit() {
-                    let _ = self.0.execute_batch("ROLLBACK");
-                }
+                let _ = end_left_transaction(&self.0);
                 let _ = self.0.pragma_update(None, "foreign_keys", "ON");
             }
         }
