@@ -139,17 +139,47 @@ fn a_plugin_that_outlives_its_wall_clock_budget_is_cancelled() {
 /// lead, is there for the next.
 #[test]
 fn nothing_a_call_left_in_memory_reaches_the_next() {
+    let sandbox = remembering_sandbox();
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_each_call_remembers_nothing(&sandbox);
+}
+
+/// The same where the kernel will not seal a memory image: the plugin's memory is then
+/// initialized by copying, and slots must be cleaned just as well.
+#[test]
+fn nothing_a_call_left_in_memory_reaches_the_next_without_a_sealed_image() {
+    let sandbox = remembering_sandbox();
+    // Compiled in memory (not loaded from the cache, whose image is the mapped file).
+    std::fs::remove_dir_all(sandbox.path(".outreach-cache")).unwrap();
+    let mut run = sandbox.command(&["run", "--until-idle"]);
+    support::without_sealed_images(&mut run);
+    let out = run.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_each_call_remembers_nothing(&sandbox);
+}
+
+const REMEMBERING: usize = 12;
+
+/// The hostile plugin installed and one "remember" message each from several leads.
+fn remembering_sandbox() -> Sandbox {
     let mut sandbox = Sandbox::new(CONFIG);
     sandbox.at("2026-11-26T10:00:00Z");
     sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
-    let handles: Vec<String> = (0..12).map(|i| format!("remember{i}")).collect();
-    for handle in &handles {
-        sandbox.ok(&["inbox", "push", handle, "remember"]);
+    for i in 0..REMEMBERING {
+        sandbox.ok(&["inbox", "push", &format!("remember{i}"), "remember"]);
     }
-    sandbox.ok(&["run", "--until-idle"]);
-    for handle in &handles {
+    sandbox
+}
+
+fn assert_each_call_remembers_nothing(sandbox: &Sandbox) {
+    for i in 0..REMEMBERING {
+        let handle = format!("remember{i}");
         assert_eq!(
-            sandbox.conversation(handle),
+            sandbox.conversation(&handle),
             vec!["< remember", "> call 1, remembered []"],
             "{handle}"
         );

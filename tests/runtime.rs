@@ -301,67 +301,14 @@ fn plugin_call_shows_denied_host_calls_and_fails_with_the_hook() {
     );
 }
 
-/// A seccomp filter that makes `fcntl(fd, F_ADD_SEALS, …)` fail with EBUSY and allows every
-/// other call: what a kernel does when pages just written to a memfd are still pinned.
-fn refuse_seals() -> Vec<libc::sock_filter> {
-    const NR: u32 = 0; // offsetof(struct seccomp_data, nr)
-    const ARG1_LOW: u32 = 24; // offsetof(struct seccomp_data, args[1]), low half on little-endian
-    let stmt = |code: u32, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump_unless_equal = |k: u32, skip: u8| libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt: 0,
-        jf: skip,
-        k,
-    };
-    vec![
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, NR),
-        jump_unless_equal(libc::SYS_fcntl as u32, 3),
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARG1_LOW),
-        jump_unless_equal(libc::F_ADD_SEALS as u32, 1),
-        stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | libc::EBUSY as u32,
-        ),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-    ]
-}
-
-/// Installs `filter` on the calling thread (and what it starts or execs). Only system
-/// calls: safe between fork and exec.
-fn install(filter: &[libc::sock_filter]) -> std::io::Result<()> {
-    let program = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut _,
-    };
-    // SAFETY: prctl with these arguments reads only `program`, which outlives the call.
-    let installed = unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-            && libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &program as *const libc::sock_fprog,
-            ) == 0
-    };
-    if installed {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 #[test]
 fn plugins_run_where_the_kernel_refuses_to_seal_their_memory_image() {
     // The filter does what it says: on a thread of this process (a filter installed
     // without TSYNC holds for its thread only), sealing a fresh memfd fails with EBUSY.
-    let filter = refuse_seals();
+    let filter = support::refuse_seals();
     let seal_errno = std::thread::scope(|s| {
         s.spawn(|| {
-            install(&filter).expect("cannot install a seccomp filter");
+            support::install(&filter).expect("cannot install a seccomp filter");
             // SAFETY: plain system calls on a descriptor this closure owns.
             unsafe {
                 let fd = libc::memfd_create(c"image".as_ptr(), libc::MFD_ALLOW_SEALING);
@@ -396,10 +343,7 @@ fn plugins_run_where_the_kernel_refuses_to_seal_their_memory_image() {
         "--grant-requested",
         "--json",
     ]);
-    // SAFETY: `install` makes system calls only; `filter` was built before the fork.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut call, move || install(&filter));
-    }
+    support::without_sealed_images(&mut call);
     let out = call.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -291,3 +291,66 @@ pub fn filters_like_big_accounts(sandbox: &Sandbox, wasm: &str) {
         "{events}"
     );
 }
+
+/// A seccomp filter that makes `fcntl(fd, F_ADD_SEALS, …)` fail with EBUSY and allows every
+/// other call: what a kernel does when pages just written to a memfd are still pinned.
+pub fn refuse_seals() -> Vec<libc::sock_filter> {
+    const NR: u32 = 0; // offsetof(struct seccomp_data, nr)
+    const ARG1_LOW: u32 = 24; // offsetof(struct seccomp_data, args[1]), low half on little-endian
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump_unless_equal = |k: u32, skip: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt: 0,
+        jf: skip,
+        k,
+    };
+    vec![
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, NR),
+        jump_unless_equal(libc::SYS_fcntl as u32, 3),
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARG1_LOW),
+        jump_unless_equal(libc::F_ADD_SEALS as u32, 1),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EBUSY as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+/// Installs `filter` on the calling thread (and what it starts or execs). Only system
+/// calls: safe between fork and exec.
+pub fn install(filter: &[libc::sock_filter]) -> std::io::Result<()> {
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut _,
+    };
+    // SAFETY: prctl with these arguments reads only `program`, which outlives the call.
+    let installed = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            ) == 0
+    };
+    if installed {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Runs `command` as on a kernel that refuses every memfd seal (see [`refuse_seals`]): a
+/// plugin compiled in memory then gets no sealed memory image.
+pub fn without_sealed_images(command: &mut Command) {
+    let filter = refuse_seals();
+    // SAFETY: `install` makes system calls only; `filter` was built before the fork.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(command, move || install(&filter));
+    }
+}
