@@ -319,10 +319,26 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
 }
 
 /// The native twins of lead-scorer and ai-reply: the same decisions through the same host
-/// calls.
+/// calls, in the same order, so (c) and (d) measure what the sandbox costs and nothing else.
 struct NativeFlow;
 
 const KEYWORDS: &str = "coach,founder,shop,studio,agency,fitness";
+const HANDOVER_WORDS: &str = "human,agent,person,refund,complaint,lawyer,manager";
+
+/// ai-reply's trigger-word match: the first trigger found in `text` as whole words.
+fn handover_word<'a>(text: &str, triggers: &'a str) -> Option<&'a str> {
+    let words = |t: &str| {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+    };
+    let text = words(text);
+    triggers.split(',').map(str::trim).find(|trigger| {
+        let phrase = words(trigger);
+        !phrase.is_empty() && text.windows(phrase.len()).any(|w| w == phrase)
+    })
+}
 
 fn native_score(lead: &wit::Lead, keywords: &str) -> u8 {
     let field = |k: &str| {
@@ -377,19 +393,47 @@ impl NativeHooks for NativeFlow {
                     }))
                 }
                 HookInput::Reply(event) => {
-                    let _prompt = settings::Host::get(host, "system_prompt".into()).await;
-                    let conversation = messaging::Host::history(host, event.lead.id, 10)
+                    // ai-reply's host calls, in its order: three settings, the history, the
+                    // model.
+                    let words = settings::Host::get(host, "handover_words".into())
+                        .await
+                        .unwrap_or_else(|| HANDOVER_WORDS.into());
+                    if let Some(word) = handover_word(&event.text, &words) {
+                        return Ok(HookOutput::Reply(wit_hooks::ReplyAction::HandOver(
+                            format!("trigger word '{word}'"),
+                        )));
+                    }
+                    let system_prompt = settings::Host::get(host, "system_prompt".into())
+                        .await
+                        .unwrap_or_else(|| "You are helpful.".into());
+                    let limit = settings::Host::get(host, "history".into())
+                        .await
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(10);
+                    let mut conversation = messaging::Host::history(host, event.lead.id, limit)
                         .await
                         .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
+                    let has_event = conversation.last().is_some_and(|m| {
+                        m.direction == wit::Direction::Inbound && m.text == event.text
+                    });
+                    if !has_event {
+                        conversation.push(wit::Message {
+                            direction: wit::Direction::Inbound,
+                            text: event.text,
+                            at: event.at,
+                        });
+                    }
                     let request = ai::GenerateRequest {
-                        system_prompt: "You are helpful.".into(),
+                        system_prompt,
                         conversation,
-                        max_tokens: None,
+                        max_tokens: Some(300),
                     };
                     let reply = ai::Host::generate(host, request)
                         .await
                         .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
-                    Ok(HookOutput::Reply(wit_hooks::ReplyAction::Send(reply.text)))
+                    Ok(HookOutput::Reply(wit_hooks::ReplyAction::Send(
+                        reply.text.trim().into(),
+                    )))
                 }
                 HookInput::FollowUp(_) => Ok(HookOutput::FollowUp(
                     wit_hooks::FollowUpAction::Stop("not part of this flow".into()),
