@@ -39,6 +39,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use outreach::ai::AiProvider;
 use outreach::clock::{ManualClock, parse_rfc3339};
 use outreach::config::Config;
@@ -52,6 +53,8 @@ use outreach::store::cipher::DbKey;
 use outreach::store::{self, Db};
 
 const LEADS: usize = 300;
+/// The plugins of the (b)/(c)/(d) flow: a filter and a reply hook.
+const FLOW_PLUGINS: [&str; 2] = ["lead-scorer", "ai-reply"];
 const INSTANCE_ROUNDS: usize = 5;
 const INSTANCE_CALLS: usize = 2_000;
 const FLOW_ROUNDS: usize = 5;
@@ -449,6 +452,9 @@ struct FlowRun {
     stats: RunStats,
     populate: Duration,
     elapsed: Duration,
+    /// The mean wall time of one hook call (instantiation included) of each of
+    /// [`FLOW_PLUGINS`], in µs: where the sandbox's cost per event goes.
+    hook_call_us: Vec<f64>,
 }
 
 impl FlowRun {
@@ -468,7 +474,7 @@ async fn run_flow(
 ) -> anyhow::Result<FlowRun> {
     let populating = Instant::now();
     let services = services(Db::open(db_file, key)?);
-    for name in ["lead-scorer", "ai-reply"] {
+    for name in FLOW_PLUGINS {
         install(runtime, &services, bundled::find(name).unwrap().wasm).await?;
     }
     let now = parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
@@ -512,12 +518,19 @@ async fn run_flow(
     let start = Instant::now();
     let stats = engine.run_until_idle().await?;
     let elapsed = start.elapsed();
+    let mut hook_call_us = Vec::new();
+    for name in FLOW_PLUGINS {
+        let usage = services.db.read(|c| store::usage::get(c, name))?;
+        let usage = usage.with_context(|| format!("{name} recorded no hook calls"))?;
+        hook_call_us.push(usage.total_wall_us as f64 / usage.calls.max(1) as f64);
+    }
     assert_eq!(stats.events as usize, 2 * leads);
     assert_eq!(stats.sent as usize, leads, "every reply delivered");
     Ok(FlowRun {
         stats,
         populate,
         elapsed,
+        hook_call_us,
     })
 }
 

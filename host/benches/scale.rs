@@ -9,7 +9,7 @@ use std::sync::Arc;
 use outreach::engine::{Executor, NativeHooks};
 use outreach::runtime::Runtime;
 
-use super::{FlowRun, NativeFlow, env_counts, run_flow, thousands, webhooks};
+use super::{FLOW_PLUGINS, FlowRun, NativeFlow, env_counts, run_flow, thousands, webhooks};
 
 const DEFAULT_LEADS: &[usize] = &[10_000, 100_000];
 
@@ -63,6 +63,17 @@ pub async fn bench(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
         println!(
             "        wasm/native {:.2}",
             wasm.events_per_sec() / rust.events_per_sec()
+        );
+        let calls = FLOW_PLUGINS
+            .iter()
+            .zip(wasm.hook_call_us.iter().zip(&rust.hook_call_us))
+            .map(|(name, (wasm, rust))| {
+                format!("{name} {wasm:.0} vs {rust:.0} µs (+{:.0})", wasm - rust)
+            })
+            .collect::<Vec<_>>();
+        println!(
+            "        one hook call, wasm vs native: {}",
+            calls.join(", ")
         );
         let empty = webhooks::on_empty(&file("empty"))?;
         let history = webhooks::on_history(&file("wasm"), leads)?;
