@@ -308,7 +308,7 @@ fn plugins_run_where_the_kernel_refuses_to_seal_their_memory_image() {
     let filter = support::refuse_seals();
     let seal_errno = std::thread::scope(|s| {
         s.spawn(|| {
-            support::install(&filter).expect("cannot install a seccomp filter");
+            support::install_seccomp_filter(&filter).expect("cannot install a seccomp filter");
             // SAFETY: plain system calls on a descriptor this closure owns.
             unsafe {
                 let fd = libc::memfd_create(c"image".as_ptr(), libc::MFD_ALLOW_SEALING);

@@ -324,7 +324,7 @@ pub fn refuse_seals() -> Vec<libc::sock_filter> {
 
 /// Installs `filter` on the calling thread (and what it starts or execs). Only system
 /// calls: safe between fork and exec.
-pub fn install(filter: &[libc::sock_filter]) -> std::io::Result<()> {
+pub fn install_seccomp_filter(filter: &[libc::sock_filter]) -> std::io::Result<()> {
     let program = libc::sock_fprog {
         len: filter.len() as u16,
         filter: filter.as_ptr() as *mut _,
@@ -349,8 +349,10 @@ pub fn install(filter: &[libc::sock_filter]) -> std::io::Result<()> {
 /// plugin compiled in memory then gets no sealed memory image.
 pub fn without_sealed_images(command: &mut Command) {
     let filter = refuse_seals();
-    // SAFETY: `install` makes system calls only; `filter` was built before the fork.
+    // SAFETY: `install_seccomp_filter` makes system calls only; `filter` was built before the fork.
     unsafe {
-        std::os::unix::process::CommandExt::pre_exec(command, move || install(&filter));
+        std::os::unix::process::CommandExt::pre_exec(command, move || {
+            install_seccomp_filter(&filter)
+        });
     }
 }
