@@ -116,6 +116,9 @@ pub struct AiConfig {
     pub app_url: Option<String>,
     /// Sent as `X-OpenRouter-Title` and `X-Title`; off unless set.
     pub app_title: Option<String>,
+    /// Requests to the provider in flight at once, across all hook calls; the rest wait
+    /// their turn (within their call's deadline).
+    pub max_concurrent: u32,
 }
 
 impl Default for AiConfig {
@@ -135,6 +138,7 @@ impl Default for AiConfig {
             max_message_chars: 1000,
             app_url: None,
             app_title: None,
+            max_concurrent: 64,
         }
     }
 }
@@ -200,6 +204,21 @@ pub struct EngineConfig {
     pub retry_backoff_seconds: u64,
     /// How often `outreach run` looks for new work.
     pub poll_ms: u64,
+    /// Leads whose events are handled at once (one event per lead at a time); at most
+    /// `limits.instances`. Unset: three quarters of `limits.instances`, leaving instances
+    /// for the rest of the process.
+    pub concurrency: Option<u32>,
+}
+
+impl EngineConfig {
+    /// Leads handled at once: the setting (or its default), within the instances the
+    /// runtime keeps ready, since each hook call takes one.
+    pub fn concurrency(&self, limits: &LimitsConfig) -> usize {
+        let instances = limits.instances.max(1);
+        self.concurrency
+            .unwrap_or(instances * 3 / 4)
+            .clamp(1, instances) as usize
+    }
 }
 
 impl Default for EngineConfig {
@@ -208,6 +227,7 @@ impl Default for EngineConfig {
             max_attempts: 3,
             retry_backoff_seconds: 60,
             poll_ms: 1_000,
+            concurrency: None,
         }
     }
 }
@@ -345,6 +365,18 @@ impl Config {
             ("limits.text_chars", l.text_chars.into(), 16, 100_000),
             // Each instance reserves address space in the pooling allocator.
             ("limits.instances", l.instances.into(), 1, 10_000),
+            (
+                "engine.concurrency",
+                self.engine.concurrency.unwrap_or(1).into(),
+                1,
+                10_000,
+            ),
+            (
+                "ai.max_concurrent",
+                self.ai.max_concurrent.into(),
+                1,
+                10_000,
+            ),
         ];
         let r = &self.retention;
         let retention = [

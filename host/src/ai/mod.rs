@@ -1,7 +1,12 @@
 //! AI replies: an OpenAI-compatible chat-completions endpoint (OpenRouter by default) through
 //! async-openai, or, with no API key set, an offline provider that answers from a template
-//! and says so. The key is read from the environment, never stored or printed.
+//! and says so. The key is read from the environment, never stored or printed. Every
+//! request goes through one [`throttle::Throttle`]: bounded in flight, held back together
+//! after a rate limit.
 
+mod throttle;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::Client;
@@ -54,6 +59,7 @@ pub struct RemoteAi {
     timeout: Duration,
     retries: u32,
     retry_backoff: Duration,
+    throttle: Arc<throttle::Throttle>,
 }
 
 pub enum AiProvider {
@@ -95,15 +101,26 @@ impl AiProvider {
                 }
             }
         }
+        let retry_backoff = Duration::from_millis(config.retry_backoff_ms);
+        let throttle = throttle::Throttle::new(config.max_concurrent, retry_backoff);
+        let http = reqwest::Client::new();
+        let through_throttle = throttle.clone();
+        let service = tower::service_fn(
+            move |request: async_openai::middleware::HttpRequestFactory| {
+                let (throttle, http) = (through_throttle.clone(), http.clone());
+                async move { throttle.send(&http, request).await }
+            },
+        );
         Self::Remote(Box::new(RemoteAi {
-            client: Client::with_config(client_config),
+            client: Client::with_config(client_config).with_http_service(service),
             base: config.base_url.trim_end_matches('/').to_owned(),
             api_key: key.trim().to_owned(),
             model: config.model.clone(),
             host,
             timeout: Duration::from_secs(config.timeout_seconds),
             retries: config.retries,
-            retry_backoff: Duration::from_millis(config.retry_backoff_ms),
+            retry_backoff,
+            throttle,
         }))
     }
 
@@ -115,6 +132,14 @@ impl AiProvider {
                 format!("{} (model {})", remote.host, model.unwrap_or(&remote.model))
             }
             Self::Offline { .. } => "the offline template (nothing leaves this machine)".into(),
+        }
+    }
+
+    /// Requests waiting on the provider right now (none offline).
+    pub fn in_flight(&self) -> u32 {
+        match self {
+            Self::Remote(remote) => remote.throttle.in_flight(),
+            Self::Offline { .. } => 0,
         }
     }
 

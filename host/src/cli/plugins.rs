@@ -67,7 +67,8 @@ pub enum PluginCommand {
     /// Write a new plugin project in ./NAME that builds, tests and installs as written.
     New(super::scaffold::NewArgs),
     /// Show settings, or set KEY=VALUE pairs. `limits.fuel`, `limits.memory-mb` and
-    /// `limits.timeout-ms` bound the plugin's calls (within the config's caps).
+    /// `limits.timeout-ms` bound the plugin's calls (within the config's caps);
+    /// `limits.concurrency` how many of them run at once.
     Config {
         name: String,
         /// KEY=VALUE to set.

@@ -71,13 +71,15 @@ pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
         .run_until_idle_reporting(|stats| {
             let seconds = started.elapsed().as_secs_f64().max(0.001);
             bar.set_message(format!(
-                "{} events ({:.0}/s), {} hook calls ({:.0}/s), {} sent ({:.0}/s)",
+                "{} events ({:.0}/s), {} hook calls ({:.0}/s), {} sent ({:.0}/s); {} in flight, {} waiting on the AI provider",
                 stats.events,
                 f64::from(stats.events) / seconds,
                 stats.hook_calls,
                 f64::from(stats.hook_calls) / seconds,
                 stats.sent,
                 f64::from(stats.sent) / seconds,
+                stats.in_flight,
+                stats.ai_in_flight,
             ));
             bar.tick();
         })

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::time::Duration;
 
-use super::{Engine, RunStats};
+use super::Engine;
 use crate::channels::account::Account;
 use crate::channels::safety::{Decision, SendingRules};
 use crate::channels::{Attempt, Channel, Delivery, SendError, window_open};
@@ -101,7 +101,7 @@ impl Engine {
     }
 
     /// Returns how many messages went out.
-    pub(super) async fn deliver_due(&self, stats: &mut RunStats) -> anyhow::Result<usize> {
+    pub(super) async fn deliver_due(&self) -> anyhow::Result<usize> {
         let now = self.now();
         let due = self
             .db()
@@ -172,7 +172,6 @@ impl Engine {
                 sent += 1;
             }
         }
-        stats.sent += sent as u32;
         Ok(sent)
     }
 

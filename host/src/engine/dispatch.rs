@@ -1,5 +1,7 @@
 //! Routing one event to the plugins that handle it, with retries and parking.
 
+use std::sync::Arc;
+
 use super::{Engine, Executor, RunStats, apply};
 use crate::clock::{Millis, SECOND};
 use crate::consent::{Permission, project_lead};
@@ -21,16 +23,16 @@ pub const HOST: &str = "(host)";
 pub const FILTERED_OUT: &str = "filtered-out";
 
 /// What came of offering an event to one plugin, to be recorded.
-enum Verdict<'p> {
+enum Verdict {
     Applied {
-        handed: Handed<'p>,
+        handed: Handed,
         attempts: u32,
         cost: CallCost,
         output: HookOutput,
         staged: Vec<StagedSend>,
     },
     Failed {
-        handed: Handed<'p>,
+        handed: Handed,
         attempts: u32,
         cost: CallCost,
         parked: bool,
@@ -40,44 +42,78 @@ enum Verdict<'p> {
     HostRule(String),
 }
 
+/// What a lead's turn hands its hooks: one event, and with an inbound message the older
+/// messages of the same lead still waiting, which its reply hook answers together.
+pub(super) struct Turn {
+    pub event: Event,
+    /// Older inbound events of the lead, oldest first (only with an inbound `event`).
+    pub burst: Vec<Event>,
+}
+
 /// What is left to write of an event once its plugins have run: its last verdict and its
 /// end (finished, or waiting for a retry).
-struct Ending<'a> {
-    event: &'a Event,
+pub(super) struct Ending {
+    event: Event,
+    /// Older messages answered by this event's reply hook: finished with it.
+    answered_with: Vec<Event>,
     /// Take off the tag an earlier filtering left (a first evaluation).
     untag: bool,
-    verdict: Option<Verdict<'a>>,
+    verdict: Option<Verdict>,
     next_retry: Option<Millis>,
     now: Millis,
+    installed: Arc<[InstalledPlugin]>,
+    /// What handling the event added to the run's totals.
+    pub tally: RunStats,
 }
 
 /// Endings not committed yet. They are committed together: events' last writes mostly land
 /// on the same few pages (the ends of the events, results, audit and outbox indexes), and
-/// one commit writes each of those pages once instead of once per event.
+/// one commit writes each of those pages once instead of once per event. The lead of an
+/// ending not committed yet gets no other event handled (see `flight`), so the next event
+/// about it sees what this one did.
 #[derive(Default)]
-struct Endings<'a> {
-    list: Vec<Ending<'a>>,
-    since: Option<std::time::Instant>,
+pub(super) struct Endings {
+    list: Vec<Ending>,
+    since: Option<tokio::time::Instant>,
 }
 
-impl<'a> Endings<'a> {
+impl Endings {
     /// Events whose endings wait at most: a crash makes that many run again.
     const MOST: usize = 50;
     /// How long an ending waits at most, so that slow hooks (an AI reply takes seconds)
-    /// do not keep finished events out of view.
+    /// do not keep finished events (and their replies) out of view.
     const LONGEST: std::time::Duration = std::time::Duration::from_millis(250);
 
-    fn push(&mut self, ending: Ending<'a>) {
-        self.since.get_or_insert_with(std::time::Instant::now);
+    pub fn push(&mut self, ending: Ending) {
+        self.since.get_or_insert_with(tokio::time::Instant::now);
         self.list.push(ending);
     }
 
-    fn is_due(&self) -> bool {
-        self.list.len() >= Self::MOST || self.since.is_some_and(|t| t.elapsed() >= Self::LONGEST)
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 
-    fn is_about(&self, lead_id: i64) -> bool {
-        self.list.iter().any(|e| e.event.lead_id == lead_id)
+    pub fn is_full(&self) -> bool {
+        self.list.len() >= Self::MOST
+    }
+
+    /// When the oldest ending must be committed at the latest.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.since.map(|since| since + Self::LONGEST)
+    }
+
+    /// What the events of these endings add to the run's totals.
+    pub fn tally(&self) -> RunStats {
+        let mut total = RunStats::default();
+        for ending in &self.list {
+            total.add(&ending.tally);
+        }
+        total
+    }
+
+    /// The leads whose endings these are.
+    pub fn leads(&self) -> impl Iterator<Item = i64> + '_ {
+        self.list.iter().map(|e| e.event.lead_id)
     }
 }
 
@@ -85,18 +121,18 @@ impl<'a> Endings<'a> {
 /// what came of the call, in one commit: if the process dies during the call, the event
 /// runs again and the row is written then (whatever the plugin did through the host in
 /// the lost call is audited by those calls themselves).
-struct Handed<'p> {
-    plugin: &'p str,
+struct Handed {
+    plugin: String,
     hook: Hook,
     lead_id: i64,
     pii: bool,
     at: Millis,
 }
 
-impl Handed<'_> {
+impl Handed {
     fn audit(&self, tx: &rusqlite::Connection) -> anyhow::Result<()> {
         let entry = store::audit::Entry {
-            plugin: self.plugin,
+            plugin: &self.plugin,
             action: &format!("{}.event", self.hook.as_str()),
             permission: None,
             lead_id: Some(self.lead_id),
@@ -120,47 +156,10 @@ fn hook_of(kind: EventKind) -> Hook {
 }
 
 impl Engine {
-    pub(super) async fn process_due_events(&self, stats: &mut RunStats) -> anyhow::Result<usize> {
-        let due = self
-            .db()
-            .read(|c| store::events::due(c, self.now(), super::EVENT_BATCH))?;
-        if due.is_empty() {
-            return Ok(0);
-        }
-        // Read once per batch, not per event: installing, enabling or removing a plugin
-        // shows from the next batch on. Grants are not taken from here; every host call
-        // asks for them afresh, so a revocation holds from the next call.
-        let plugins = self.db().read(store::plugins::list)?;
-        let mut endings = Endings::default();
-        for event in &due {
-            // An event about a lead whose last event is not committed yet must see it.
-            if endings.is_due() || endings.is_about(event.lead_id) {
-                self.commit_endings(&mut endings, &plugins)?;
-            }
-            match self.process_event(event, &plugins, stats).await {
-                Ok(ending) => endings.push(ending),
-                Err(error) => {
-                    // Keep what the events before this one did; the error is what counts.
-                    if let Err(also) = self.commit_endings(&mut endings, &plugins) {
-                        tracing::warn!("could not commit the events before a failure: {also:#}");
-                    }
-                    return Err(error);
-                }
-            }
-            stats.events += 1;
-        }
-        self.commit_endings(&mut endings, &plugins)?;
-        Ok(due.len())
-    }
-
     /// Writes the endings of several events in one transaction. Each is its event's last
     /// write: if the process dies first, those events run again (nothing left the machine
     /// meanwhile: sends are only queued here and delivered after the commit).
-    fn commit_endings(
-        &self,
-        endings: &mut Endings<'_>,
-        installed: &[InstalledPlugin],
-    ) -> anyhow::Result<()> {
+    pub(super) fn commit_endings(&self, endings: &mut Endings) -> anyhow::Result<()> {
         if endings.list.is_empty() {
             return Ok(());
         }
@@ -168,7 +167,7 @@ impl Engine {
         endings.since = None;
         self.db().write(|tx| {
             list.into_iter()
-                .try_for_each(|ending| self.end_event(tx, ending, installed))
+                .try_for_each(|ending| self.end_event(tx, ending))
         })
     }
 
@@ -218,26 +217,56 @@ impl Engine {
             .collect()
     }
 
-    /// Offers the event to its plugins, each seeing what the one before it did, and returns
-    /// what is left to write: the last plugin's verdict and the event's end.
-    async fn process_event<'a>(
+    /// Offers the turn's event to its plugins, each seeing what the one before it did, and
+    /// returns what is left to write: the last plugin's verdict and the event's end. `None`
+    /// when the event is no longer waiting (replayed, finished or forgotten meanwhile).
+    pub(super) async fn process_event(
         &self,
-        event: &'a Event,
-        installed: &'a [InstalledPlugin],
-        stats: &mut RunStats,
-    ) -> anyhow::Result<Ending<'a>> {
+        turn: Turn,
+        installed: Arc<[InstalledPlugin]>,
+    ) -> anyhow::Result<Option<Ending>> {
+        let Turn { mut event, burst } = turn;
         let now = self.now();
-        let (earlier, schedule) = self.db().read(|c| {
+        let mut tally = RunStats::default();
+        let read = self.db().read(|c| {
+            if !store::events::is_pending(c, event.id)? {
+                return Ok(None);
+            }
             let schedule = match event.payload.schedule_id {
                 Some(id) => store::schedules::get(c, id)?,
                 None => None,
             };
-            Ok((store::events::results(c, event.id)?, schedule))
+            let earlier = store::events::results(c, event.id)?;
+            // Older messages join the answer only while nothing was decided about them or
+            // about this one yet; a retry is answered alone.
+            let mut answered_with = Vec::new();
+            if earlier.is_empty() {
+                for older in burst {
+                    if store::events::is_pending(c, older.id)?
+                        && store::events::results(c, older.id)?.is_empty()
+                    {
+                        answered_with.push(older);
+                    }
+                }
+            }
+            Ok(Some((earlier, schedule, answered_with)))
         })?;
+        let Some((earlier, schedule, answered_with)) = read else {
+            return Ok(None);
+        };
+        if !answered_with.is_empty() {
+            // The reply hook sees every waiting message of the burst, oldest first, as one.
+            let texts = answered_with
+                .iter()
+                .chain(std::iter::once(&event))
+                .filter_map(|e| e.payload.text.as_deref());
+            event.payload.text = Some(texts.collect::<Vec<_>>().join("\n"));
+        }
+        tally.events = 1 + answered_with.len() as u32;
         // A first attempt is a fresh evaluation by the filters, without the verdict of an
         // earlier import; a retry keeps the verdicts of the filters that already decided.
         let mut untag = event.kind == EventKind::LeadImported && earlier.is_empty();
-        let plugins = Self::plugins_for(event, installed);
+        let plugins = Self::plugins_for(&event, &installed);
         if plugins.is_empty() && event.kind == EventKind::FollowUp {
             // The sequence's plugin is disabled or gone: look again in an hour.
             if let Some(id) = event.payload.schedule_id {
@@ -257,7 +286,7 @@ impl Engine {
             if untag {
                 lead.tags.retain(|tag| tag != FILTERED_OUT);
             }
-            if let Some(reason) = Self::host_rule(event, &lead, schedule.as_ref()) {
+            if let Some(reason) = Self::host_rule(&event, &lead, schedule.as_ref()) {
                 last_verdict = Some(Verdict::HostRule(reason));
                 break;
             }
@@ -266,8 +295,10 @@ impl Engine {
                 continue;
             }
             let attempts = previous.map_or(0, |r| r.attempts) + 1;
-            let (invocation, handed) = self.invoke(plugin, event, &lead, schedule.as_ref()).await?;
-            stats.hook_calls += 1;
+            let (invocation, handed) = self
+                .invoke(plugin, &event, &lead, schedule.as_ref())
+                .await?;
+            tally.hook_calls += 1;
             let verdict = match invocation.result {
                 Ok(output) => Verdict::Applied {
                     handed,
@@ -277,12 +308,12 @@ impl Engine {
                     staged: invocation.call.staged_sends,
                 },
                 Err(failure) => {
-                    stats.hook_failures += 1;
+                    tally.hook_failures += 1;
                     let reason = format!("plugin {name} {failure}");
                     tracing::warn!(event = event.id, attempt = attempts, "{reason}");
                     let parked = attempts >= self.services.config.engine.max_attempts;
                     if parked {
-                        stats.parked += 1;
+                        tally.parked += 1;
                     } else {
                         let backoff =
                             self.services.config.engine.retry_backoff_seconds as Millis * SECOND;
@@ -306,37 +337,52 @@ impl Engine {
                     if std::mem::take(&mut untag) {
                         store::leads::remove_tag(tx, event.lead_id, FILTERED_OUT)?;
                     }
-                    self.record_verdict(tx, event, verdict, now)
+                    self.record_verdict(tx, &event, verdict, now)
                 })?;
             }
         }
-        Ok(Ending {
+        let installed = installed.clone();
+        Ok(Some(Ending {
             event,
+            answered_with,
             untag,
             verdict: last_verdict,
             next_retry,
             now,
-        })
+            installed,
+            tally,
+        }))
     }
 
-    fn end_event(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        ending: Ending<'_>,
-        installed: &[InstalledPlugin],
-    ) -> anyhow::Result<()> {
+    fn end_event(&self, tx: &rusqlite::Transaction<'_>, ending: Ending) -> anyhow::Result<()> {
         let Ending {
             event,
+            answered_with,
             untag,
             verdict,
             next_retry,
             now,
+            installed,
+            tally: _,
         } = ending;
         if untag {
             store::leads::remove_tag(tx, event.lead_id, FILTERED_OUT)?;
         }
+        // The older messages of a burst end as the newest did: answered with it, or
+        // ended by the same host rule.
+        let together = match &verdict {
+            Some(Verdict::HostRule(reason)) => reason.clone(),
+            _ => format!("answered together with event #{}", event.id),
+        };
+        for older in &answered_with {
+            if store::events::get(tx, older.id)?.is_some() {
+                let result = PluginResult::done(HOST, 0, together.clone(), now);
+                store::events::record_result(tx, older.id, &result)?;
+                store::events::finish(tx, older.id, now)?;
+            }
+        }
         if let Some(verdict) = verdict {
-            self.record_verdict(tx, event, verdict, now)?;
+            self.record_verdict(tx, &event, verdict, now)?;
         }
         match next_retry {
             Some(at) => store::events::retry_at(tx, event.id, at),
@@ -346,7 +392,7 @@ impl Engine {
                         .iter()
                         .filter(|p| p.enabled && p.manifest.hooks.contains(&Hook::FollowUp))
                         .map(InstalledPlugin::name);
-                    apply::start_sequences_if_kept(tx, event, sequences, now)?;
+                    apply::start_sequences_if_kept(tx, &event, sequences, now)?;
                 }
                 // A plugin waiting for a retry that will not come (disabled meanwhile, or a
                 // host rule ended the event) is parked, not left "retrying" forever.
@@ -361,7 +407,7 @@ impl Engine {
         &self,
         tx: &rusqlite::Transaction<'_>,
         event: &Event,
-        verdict: Verdict<'_>,
+        verdict: Verdict,
         now: Millis,
     ) -> anyhow::Result<()> {
         if store::events::get(tx, event.id)?.is_none() {
@@ -378,7 +424,7 @@ impl Engine {
                 staged,
             } => {
                 handed.audit(tx)?;
-                let plugin = handed.plugin;
+                let plugin = handed.plugin.as_str();
                 // The lead as it is now: the user or an opt-out may have changed it while
                 // the hook ran.
                 let outcome = match store::leads::get(tx, event.lead_id)? {
@@ -399,7 +445,7 @@ impl Engine {
                 reason,
             } => {
                 handed.audit(tx)?;
-                let plugin = handed.plugin;
+                let plugin = handed.plugin.as_str();
                 let status = if parked {
                     apply::stop_sequence(tx, event, &format!("parked: {reason}"))?;
                     ResultStatus::Parked
@@ -416,13 +462,13 @@ impl Engine {
         store::events::record_result(tx, event.id, &result)
     }
 
-    async fn invoke<'p>(
+    async fn invoke(
         &self,
-        plugin: &'p InstalledPlugin,
+        plugin: &InstalledPlugin,
         event: &Event,
         lead: &Lead,
         schedule: Option<&Schedule>,
-    ) -> anyhow::Result<(Invocation, Handed<'p>)> {
+    ) -> anyhow::Result<(Invocation, Handed)> {
         let name = plugin.name();
         let db = self.db();
         let (settings, pii) = db.read(|c| {
@@ -432,9 +478,12 @@ impl Engine {
             ))
         })?;
         let limits = Limits::for_plugin(&self.services.config.limits, &settings);
+        // A plugin held to N calls at once waits here for its turn, inside no transaction.
+        let _slot = self.plugin_slots.enter(name, &settings).await;
+        let _counted = self.calls_in_flight.enter(name);
         let seen: wit::Lead = project_lead(lead, pii).into();
         let handed = Handed {
-            plugin: name,
+            plugin: name.to_owned(),
             hook: hook_of(event.kind),
             lead_id: lead.id,
             pii,

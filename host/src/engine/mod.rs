@@ -7,8 +7,11 @@
 //! deletes what the retention settings say is old ([`retention`]).
 
 mod apply;
+#[cfg(test)]
+mod concurrent_tests;
 mod deliver;
 mod dispatch;
+mod flight;
 mod followups;
 pub mod ingest;
 #[cfg(test)]
@@ -25,12 +28,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use self::flight::CallsInFlight;
+use self::flight::{Flights, PluginSlots};
 use crate::clock::Millis;
 use crate::runtime::host::{HostServices, HostState};
 use crate::runtime::{HookFailure, HookInput, HookOutput, Runtime};
 use crate::store::{self, Db};
 
-/// What a run did, for the CLI and tests.
+/// What a run did, for the CLI and tests, and what is under way as it goes.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct RunStats {
     pub events: u32,
@@ -38,6 +43,20 @@ pub struct RunStats {
     pub hook_failures: u32,
     pub parked: u32,
     pub sent: u32,
+    /// Leads whose event is being handled right now.
+    pub in_flight: u32,
+    /// Requests waiting on the AI provider right now.
+    pub ai_in_flight: u32,
+}
+
+impl RunStats {
+    fn add(&mut self, more: &RunStats) {
+        self.events += more.events;
+        self.hook_calls += more.hook_calls;
+        self.hook_failures += more.hook_failures;
+        self.parked += more.parked;
+        self.sent += more.sent;
+    }
 }
 
 /// Flow logic compiled into the host instead of loaded as a component. It gets the same
@@ -65,13 +84,19 @@ pub struct Engine {
     /// When retention last ran, once read (`i64::MIN` until then): a pass then asks the
     /// database only when an hour is up.
     retention_ran_at: std::sync::atomic::AtomicI64,
+    /// Plugins held to a number of calls at once.
+    plugin_slots: PluginSlots,
+    calls_in_flight: Arc<CallsInFlight>,
 }
 
-/// Events handled per pass; a pass then delivers, so a large backlog does not starve sending.
+/// Due events read at once to be handed out, and due follow-up steps queued per pass.
 const EVENT_BATCH: u32 = 200;
 
 /// Outbox rows read per delivery pass: memory stays bounded however large the backlog.
 const DELIVERY_BATCH: u32 = 200;
+
+/// How long retention waits for a moment with nothing in flight.
+const RETENTION_PATIENCE: Duration = Duration::from_secs(3600);
 
 /// Pauses after a failed pass: doubled each time, up to the longest.
 const FIRST_RETRY_WAIT: Duration = Duration::from_millis(50);
@@ -85,7 +110,14 @@ impl Engine {
             services,
             executor,
             retention_ran_at: std::sync::atomic::AtomicI64::new(Millis::MIN),
+            plugin_slots: PluginSlots::default(),
+            calls_in_flight: Arc::default(),
         })
+    }
+
+    /// The hook calls of each plugin running now, as they change.
+    pub fn calls_in_flight(&self) -> Arc<CallsInFlight> {
+        self.calls_in_flight.clone()
     }
 
     pub fn db(&self) -> &Db {
@@ -96,66 +128,111 @@ impl Engine {
         self.services.clock.now()
     }
 
-    /// One pass over everything due now; returns whether anything was done.
-    pub async fn tick(&self, stats: &mut RunStats) -> anyhow::Result<bool> {
-        // Profiles first: a reply hook then sees the lead's real handle.
-        let profiles = self.look_up_handles().await?;
-        let followups = self.enqueue_due_followups()?;
-        let events = self.process_due_events(stats).await?;
-        let sent = self.deliver_due(stats).await?;
-        self.apply_retention_if_due()?;
-        Ok(profiles + followups + events + sent > 0)
-    }
-
-    /// Works until nothing more is due at the clock's current time. A pass that fails
-    /// because another process holds the database is tried again after a pause; any other
-    /// failure, or a database busy for too long, ends the run.
+    /// Works until nothing more is due at the clock's current time and no hook call is
+    /// left in flight. A pass that fails because another process holds the database is
+    /// tried again after a pause; any other failure, or a database busy for too long, ends
+    /// the run.
     pub async fn run_until_idle(&self) -> anyhow::Result<RunStats> {
         self.run_until_idle_reporting(|_| {}).await
     }
 
-    /// [`Engine::run_until_idle`], telling `progress` the totals after every pass.
+    /// [`Engine::run_until_idle`], telling `progress` the totals as it goes.
     pub async fn run_until_idle_reporting(
         &self,
-        mut progress: impl FnMut(&RunStats),
+        progress: impl FnMut(&RunStats),
     ) -> anyhow::Result<RunStats> {
-        let mut stats = RunStats::default();
-        let mut failures = 0;
-        loop {
-            let pass = self.tick(&mut stats).await;
-            progress(&stats);
-            match pass {
-                Ok(true) => failures = 0,
-                Ok(false) => return Ok(stats),
-                Err(e) if store::is_busy(&e) && failures < BUSY_RETRIES => {
-                    failures += 1;
-                    self.pause_after_failure(failures, &e).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.work(true, progress).await
     }
 
     /// Works forever, looking for new work every `engine.poll_ms`. A failed pass is logged
     /// and tried again after a growing pause: the service (and the webhook endpoint beside
     /// it) outlives a busy database, a full disk or a bad row.
     pub async fn run_forever(&self) -> anyhow::Result<()> {
+        self.work(false, |_| {}).await.map(|_| ())
+    }
+
+    /// The engine's loop: hook calls of many leads in flight at once ([`flight`]), and
+    /// beside them, in every pass, the chores that do not wait for them — profile lookups,
+    /// due follow-ups, delivery of the outbox, retention.
+    async fn work(
+        &self,
+        until_idle: bool,
+        mut progress: impl FnMut(&RunStats),
+    ) -> anyhow::Result<RunStats> {
         let poll = Duration::from_millis(self.services.config.engine.poll_ms);
+        let mut flights = Flights::new(self);
         let mut stats = RunStats::default();
         let mut failures = 0;
         loop {
-            match self.tick(&mut stats).await {
-                Ok(true) => failures = 0,
-                Ok(false) => {
+            let pass = self.pass(&mut flights, &mut stats).await;
+            stats.in_flight = flights.running() as u32;
+            stats.ai_in_flight = self.services.ai.in_flight();
+            progress(&stats);
+            let worked = match pass {
+                Ok(worked) => {
                     failures = 0;
-                    tokio::time::sleep(poll).await;
+                    worked
                 }
-                Err(e) => {
+                Err(error) => {
+                    // What is in flight runs again, as after a crash: nothing of it left
+                    // the machine before its ending was committed.
+                    flights.abandon(&mut stats);
+                    let retry = !until_idle || (store::is_busy(&error) && failures < BUSY_RETRIES);
+                    if !retry {
+                        return Err(error);
+                    }
                     failures += 1;
-                    self.pause_after_failure(failures, &e).await;
+                    self.pause_after_failure(failures, &error).await;
+                    continue;
+                }
+            };
+            if worked {
+                continue;
+            }
+            if flights.is_idle() {
+                if until_idle {
+                    return Ok(stats);
+                }
+                tokio::time::sleep(poll).await;
+            } else {
+                // Hooks are still out: chores again once some of them are committed (their
+                // replies are then due), or after the poll interval at the latest.
+                if let Err(error) = flights.drive_until_commit(poll, &mut stats).await {
+                    flights.abandon(&mut stats);
+                    if until_idle && !store::is_busy(&error) {
+                        return Err(error);
+                    }
+                    failures += 1;
+                    self.pause_after_failure(failures, &error).await;
                 }
             }
         }
+    }
+
+    /// One pass of chores with the hooks in flight kept going; returns whether anything
+    /// was done or landed.
+    async fn pass(&self, flights: &mut Flights<'_>, stats: &mut RunStats) -> anyhow::Result<bool> {
+        // Profiles before new events are handed out: a reply hook then sees the lead's
+        // real handle.
+        let profiles = flights
+            .drive_during(self.look_up_handles(), false, stats)
+            .await??;
+        let followups = self.enqueue_due_followups()?;
+        // What became due since the last pass (the follow-ups just queued, retries whose
+        // time came, messages that arrived) is read afresh once per pass.
+        flights.mark_stale();
+        let started = flights.top_up()?;
+        let sent = flights
+            .drive_during(self.deliver_due(), true, stats)
+            .await??;
+        stats.sent += sent as u32;
+        // Retention deletes by age and keeps each table's newest row: it waits for a moment
+        // when no hook call is in flight (so what this pass handed out is written first),
+        // or an hour at most.
+        if flights.is_idle() || flights.busy_for() >= RETENTION_PATIENCE {
+            self.apply_retention_if_due()?;
+        }
+        Ok(profiles + started + followups + sent > 0 || flights.take_progress())
     }
 
     async fn pause_after_failure(&self, failures: u32, error: &anyhow::Error) {

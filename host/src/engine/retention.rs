@@ -1,4 +1,5 @@
-//! The `[retention]` settings, applied by the engine once an hour (and on its first pass).
+//! The `[retention]` settings, applied by the engine once an hour, at a moment when no hook
+//! call is in flight (or an hour late at most), and on its first such pass.
 
 use super::Engine;
 use std::sync::atomic::Ordering;

@@ -21,11 +21,13 @@ use crate::store::{self, Db};
 const NOW: Millis = 1_790_000_000_000;
 
 /// Hands every conversation over to a person, and counts the reply hooks it ran. With
-/// `forget` set, the user erases that lead while its hook runs.
+/// `forget` set, the user erases that lead while its hook runs; with `writes_again`, that
+/// lead writes again while its first hook runs.
 #[derive(Default)]
 struct HandOver {
     replies: AtomicU32,
     forget: Option<(Db, String)>,
+    writes_again: Option<(Db, String)>,
 }
 
 impl NativeHooks for HandOver {
@@ -47,6 +49,12 @@ impl NativeHooks for HandOver {
                             store::leads::forget(tx, &lead, NOW)
                         })
                         .unwrap();
+                    }
+                    if let Some((db, handle)) = &self.writes_again
+                        && &event.lead.handle == handle
+                        && event.text != "Hello?"
+                    {
+                        inbound(db, handle, "Hello?");
                     }
                     Ok(HookOutput::Reply(wit_hooks::ReplyAction::HandOver(
                         "asked for a person".into(),
@@ -99,14 +107,17 @@ fn inbound(db: &Db, handle: &str, text: &str) {
 
 #[tokio::test]
 async fn the_next_event_about_a_lead_sees_what_the_last_one_did() {
-    let hooks = Arc::new(HandOver::default());
-    let (db, engine) = engine_with(hooks.clone());
-    // Two messages from one lead, with others between them, all handled in one pass.
+    let db = Db::open_in_memory().unwrap();
+    let hooks = Arc::new(HandOver {
+        writes_again: Some((db.clone(), "anna".into())),
+        ..HandOver::default()
+    });
+    let (db, engine) = engine_on(db, hooks.clone());
+    // Anna writes again while her first message is being handled, with others running too.
     inbound(&db, "anna", "Can I talk to someone?");
     for i in 0..5 {
         inbound(&db, &format!("other{i}"), "Hello");
     }
-    inbound(&db, "anna", "Hello?");
 
     let stats = engine.run_until_idle().await.unwrap();
 

@@ -119,9 +119,14 @@ pub fn configure(
     })
 }
 
-/// `limits.*` settings bound the plugin's calls.
+/// `limits.*` settings bound the plugin's calls (`limits.concurrency`: how many at once).
 fn check_limit_setting(key: &str, value: &str) -> anyhow::Result<()> {
-    const KEYS: [&str; 3] = ["limits.fuel", "limits.memory-mb", "limits.timeout-ms"];
+    const KEYS: [&str; 4] = [
+        "limits.fuel",
+        "limits.memory-mb",
+        "limits.timeout-ms",
+        "limits.concurrency",
+    ];
     if !key.starts_with("limits.") {
         return Ok(());
     }

@@ -110,6 +110,16 @@ pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Eve
         .collect::<Result<_, _>>()?)
 }
 
+/// Whether the event still waits to be handled (not finished, replayed or forgotten since
+/// it was read).
+pub fn is_pending(conn: &Connection, id: i64) -> anyhow::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT status = 'pending' FROM events WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Event>> {
     Ok(conn
         .prepare_cached(

@@ -69,12 +69,14 @@ outreach_sdk::export_plugin!(AiReply);
 
 /// The recent history ending with the event's message. The host may or may not have
 /// stored the inbound message before calling the hook, so it is added only if missing.
+/// (Several messages sent in a row arrive as one event whose text holds them all, one per
+/// line, stamped with the last one's time: the history has them already.)
 fn conversation(event: Inbound) -> Result<Vec<Message>> {
     let limit = settings::get_or("history", DEFAULT_HISTORY)?;
     let mut messages = messaging::history(event.lead.id, limit)?;
-    let has_event = messages
-        .last()
-        .is_some_and(|m| m.direction == Direction::Inbound && m.text == event.text);
+    let has_event = messages.last().is_some_and(|m| {
+        m.direction == Direction::Inbound && (m.text == event.text || m.at == event.at)
+    });
     if !has_event {
         messages.push(Message {
             direction: Direction::Inbound,

@@ -121,6 +121,31 @@ fn message_already_in_history_is_not_repeated_and_history_is_limited() {
 }
 
 #[test]
+fn a_burst_of_messages_is_asked_about_once_with_each_message_once() {
+    // Three lines sent in a row reach the hook as one event, stamped with the last one.
+    let host = host()
+        .with_message(1, message(Direction::Inbound, "hi", DEFAULT_NOW - 2))
+        .with_message(
+            1,
+            message(Direction::Inbound, "how much is it", DEFAULT_NOW - 1),
+        )
+        .with_message(
+            1,
+            message(Direction::Inbound, "for two people?", DEFAULT_NOW),
+        )
+        .install();
+    let action = AiReply::reply(inbound("hi\nhow much is it\nfor two people?")).unwrap();
+    assert!(matches!(action, ReplyAction::Send(_)), "{action:?}");
+    let [request] = host.ai_requests().try_into().unwrap();
+    let texts: Vec<&str> = request
+        .conversation
+        .iter()
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(texts, ["hi", "how much is it", "for two people?"]);
+}
+
+#[test]
 fn invalid_history_setting_is_an_error() {
     host().with_setting("history", "lots").install();
     assert!(
