@@ -163,6 +163,7 @@ pub async fn bench() -> anyhow::Result<()> {
         Db::open(&file, None)?,
         clock,
         Config::default().sending,
+        Arc::default(),
     );
     let first = get(&router, "/console").await?;
     println!(

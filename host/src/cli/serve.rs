@@ -150,12 +150,14 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let console_db = || {
         Db::open(app.db.path(), key.as_ref()).context("cannot open the database for the console")
     };
+    let engine = app.engine()?;
     let mut router =
         bridge::router(inbound.clone(), instagram.max_body_bytes).merge(crate::console::router(
             console_db()?,
             console_db()?,
             app.clock.clone(),
             app.config.sending.clone(),
+            engine.calls_in_flight(),
         ));
     let webhook_on = webhook.is_some();
     if let Some(config) = webhook {
@@ -165,7 +167,6 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
-    let engine = app.engine()?;
     let address = listener.local_addr()?;
     if webhook_on {
         println!(

@@ -30,6 +30,7 @@ use auth::{Session, Throttle};
 
 use crate::clock::Clock;
 use crate::config::SendingConfig;
+use crate::engine::CallsInFlight;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -46,12 +47,22 @@ struct Console {
     /// Password checks (argon2, ~20 MB and tens of ms each) run one at a time, off the
     /// async threads: a flood of logins queues here instead of starving the webhooks.
     password_checks: Arc<tokio::sync::Semaphore>,
+    /// The engine's hook calls running now, by plugin.
+    calls_in_flight: Arc<CallsInFlight>,
 }
 
 /// The console's routes, all under `/console`. `db` serves the pages and changes,
-/// `background` (another connection to the same file) reports, exports and imports.
-pub fn router(db: Db, background: Db, clock: Arc<dyn Clock>, sending: SendingConfig) -> Router {
+/// `background` (another connection to the same file) reports, exports and imports;
+/// `calls_in_flight` is the engine's running beside it.
+pub fn router(
+    db: Db,
+    background: Db,
+    clock: Arc<dyn Clock>,
+    sending: SendingConfig,
+    calls_in_flight: Arc<CallsInFlight>,
+) -> Router {
     let console = Console {
+        calls_in_flight,
         db,
         background,
         imports: Arc::default(),

@@ -33,6 +33,8 @@ struct PluginView {
     settings: Vec<(String, String)>,
     usage: Option<PluginUsage>,
     failed: Vec<EventSummary>,
+    /// Its hook calls running now.
+    in_flight: u32,
 }
 
 async fn list(State(console): State<Console>, session: Session) -> Response {
@@ -48,6 +50,7 @@ async fn list(State(console): State<Console>, session: Session) -> Response {
                     ..Default::default()
                 };
                 Ok(PluginView {
+                    in_flight: console.calls_in_flight.of(&name),
                     settings: store::plugins::settings(c, &name)?,
                     usage: store::usage::get(c, &name)?,
                     failed: store::events::list(c, &filter)?,
@@ -60,8 +63,8 @@ async fn list(State(console): State<Console>, session: Session) -> Response {
     shown("plugins", page)
 }
 
-fn usage_line(usage: Option<&PluginUsage>) -> String {
-    match usage {
+fn usage_line(usage: Option<&PluginUsage>, in_flight: u32) -> String {
+    let so_far = match usage {
         None => "no hook calls yet".into(),
         Some(u) => format!(
             "{} hook calls, {} failed · p50 {} · p99 {} · {} in all · {} fuel in all · memory up to {}",
@@ -73,6 +76,10 @@ fn usage_line(usage: Option<&PluginUsage>) -> String {
             fuel(u.total_fuel),
             bytes(u.max_memory)
         ),
+    };
+    match in_flight {
+        0 => so_far,
+        running => format!("{running} running now · {so_far}"),
     }
 }
 
@@ -194,7 +201,7 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
         hooks = escape(&hooks.join(", ")),
         installed = format(p.installed_at),
         sha = escape(&p.sha256[..p.sha256.len().min(12)]),
-        usage = usage_line(view.usage.as_ref()),
+        usage = usage_line(view.usage.as_ref(), view.in_flight),
         permissions = match permissions.is_empty() {
             true => "<p>It asks for nothing.</p>".into(),
             false => table(&["Permission", "What it allows", "State", ""], &permissions),
