@@ -1,0 +1,313 @@
+//! The engine answers many conversations at once, on the real binary: `outreach serve`
+//! killed (SIGKILL) again and again while 64 AI replies are in flight, restarted,
+//! and left to finish — every message answered exactly once through the bridge channel;
+//! and a grant revoked while calls are in flight holds from the next call.
+//!
+//! The AI provider and the bridge's sender are small servers on 127.0.0.1 speaking their
+//! real wire formats; the provider takes its time, as real ones do.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use outreach::channels::signing;
+use serde_json::{Value, json};
+use support::{Sandbox, Served, eventually_within, serve};
+
+const SECRET: &str = "bridge-shared-secret";
+const AI_KEY: &str = "sk-or-v1-concurrency-test";
+const LEADS: usize = 64;
+
+/// A slow OpenAI-compatible provider that answers "Answer to: <the last user message>".
+#[derive(Default)]
+struct Provider {
+    latency_ms: AtomicUsize,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    requests: AtomicUsize,
+    /// Which `serve` is asking (the test counts up at each restart): requests a killed
+    /// process left are still being answered when the next one starts.
+    generation: AtomicUsize,
+    /// Per generation: requests that arrived, and those answered.
+    by_generation: Mutex<BTreeMap<usize, (usize, usize)>>,
+}
+
+impl Provider {
+    /// Requests of the current `serve` being answered now.
+    fn in_flight_now(&self) -> usize {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let by_generation = self.by_generation.lock().unwrap();
+        by_generation
+            .get(&generation)
+            .map_or(0, |(arrived, answered)| arrived - answered)
+    }
+}
+
+async fn completion(State(ai): State<Arc<Provider>>, Json(body): Json<Value>) -> Json<Value> {
+    let now = ai.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    ai.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    ai.requests.fetch_add(1, Ordering::SeqCst);
+    let generation = ai.generation.load(Ordering::SeqCst);
+    ai.by_generation
+        .lock()
+        .unwrap()
+        .entry(generation)
+        .or_default()
+        .0 += 1;
+    let wait = ai.latency_ms.load(Ordering::SeqCst) as u64;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    ai.in_flight.fetch_sub(1, Ordering::SeqCst);
+    ai.by_generation
+        .lock()
+        .unwrap()
+        .entry(generation)
+        .or_default()
+        .1 += 1;
+    let asked = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Json(json!({
+        "id": "gen-1", "object": "chat.completion", "created": 1_764_000_000,
+        "model": "test/slow",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": format!("Answer to: {asked}")}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    }))
+}
+
+/// What the bridge's sender received: (idempotency key, handle, text).
+type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+async fn bridge_outbox(
+    State(received): State<Received>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> axum::http::StatusCode {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    received.lock().unwrap().push((
+        key,
+        body["to"]["handle"].as_str().unwrap_or_default().to_owned(),
+        body["text"].as_str().unwrap_or_default().to_owned(),
+    ));
+    axum::http::StatusCode::ACCEPTED
+}
+
+async fn start(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+async fn start_provider(latency_ms: usize) -> (String, Arc<Provider>) {
+    let ai = Arc::new(Provider::default());
+    ai.latency_ms.store(latency_ms, Ordering::SeqCst);
+    let app = axum::Router::new()
+        .route("/api/v1/chat/completions", post(completion))
+        .with_state(ai.clone());
+    (start(app).await, ai)
+}
+
+/// A sandbox with the bridge account `wa`, ai-reply installed and granted, and the
+/// provider at `ai_base`.
+fn sandbox(ai_base: &str, bridge_base: &str) -> Sandbox {
+    let config = format!(
+        "[engine]\npoll_ms = 20\nconcurrency = 64\n\n[limits]\ninstances = 64\n\n[ai]\nbase_url = \"{ai_base}/api/v1\"\ntimeout_seconds = 60\n"
+    );
+    let mut sandbox = Sandbox::new(&config);
+    sandbox.env.push((
+        "OUTREACH_SECRET_KEY".into(),
+        "a long test key for sealing secrets".into(),
+    ));
+    sandbox
+        .env
+        .push(("OUTREACH_BRIDGE_SECRET".into(), SECRET.into()));
+    sandbox
+        .env
+        .push(("OPENROUTER_API_KEY".into(), AI_KEY.into()));
+    let url = format!("{bridge_base}/outbox");
+    sandbox.ok(&[
+        "account",
+        "add",
+        "wa",
+        "--channel",
+        "bridge",
+        "--bridge-url",
+        &url,
+        "--daily-cap",
+        "1000",
+    ]);
+    sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
+    sandbox
+}
+
+async fn write_in(served: &Served, handle: &str, id: &str, text: &str) {
+    let body = serde_json::to_vec(&json!({"id": id, "handle": handle, "text": text})).unwrap();
+    let status = reqwest::Client::new()
+        .post(format!("{}/webhooks/bridge/wa", served.base()))
+        .header(
+            "X-Outreach-Signature",
+            signing::sign(SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200);
+}
+
+async fn wait_for(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_serve_with_dozens_of_ai_replies_in_flight_answers_every_message_once() {
+    let (ai_base, ai) = start_provider(1_500).await;
+    let received: Received = Arc::default();
+    let bridge_base = start(
+        axum::Router::new()
+            .route("/outbox", post(bridge_outbox))
+            .with_state(received.clone()),
+    )
+    .await;
+    let sandbox = sandbox(&ai_base, &bridge_base);
+
+    // 64 people write at once; the service starts answering all of them together.
+    let served = serve(&sandbox);
+    for i in 0..LEADS {
+        write_in(
+            &served,
+            &format!("writer{i}"),
+            &format!("m{i}"),
+            &format!("question {i}"),
+        )
+        .await;
+    }
+    let mut in_flight_at_kills = Vec::new();
+    let mut served = Some(served);
+    for round in 0..3 {
+        // Killed once dozens of this process's replies are being made (the provider holds
+        // each 1.5 s), at a different point of them each time.
+        wait_for(
+            "every lead's AI request in flight",
+            Duration::from_secs(30),
+            || ai.in_flight_now() == LEADS,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300 * round)).await;
+        in_flight_at_kills.push(ai.in_flight_now());
+        drop(served.take()); // SIGKILL
+        ai.generation.fetch_add(1, Ordering::SeqCst);
+        served = Some(serve(&sandbox));
+    }
+    // Then it is left to finish, faster.
+    ai.latency_ms.store(50, Ordering::SeqCst);
+    eventually_within(Duration::from_secs(60), "every lead to be answered", || {
+        let received = received.lock().unwrap();
+        let answered: std::collections::HashSet<&str> = received
+            .iter()
+            .map(|(_, handle, _)| handle.as_str())
+            .collect();
+        answered.len() == LEADS
+    });
+    // A moment for anything that would go out twice.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(served);
+
+    eprintln!(
+        "AI requests in flight at the kills: {in_flight_at_kills:?}; at most {} at once; {} requests in all",
+        ai.most_in_flight.load(Ordering::SeqCst),
+        ai.requests.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        in_flight_at_kills, [LEADS; 3],
+        "every kill came with all replies in flight"
+    );
+    // Exactly one reply per lead, to that lead's own question: a send repeated after a
+    // crash reuses its idempotency key, which the sender dedupes on.
+    let mut replies: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (key, handle, text) in received.lock().unwrap().iter() {
+        let keys = replies.entry(handle.clone()).or_default();
+        if !keys.iter().any(|(k, _)| k == key) {
+            keys.push((key.clone(), text.clone()));
+        }
+    }
+    assert_eq!(replies.len(), LEADS, "lost: {replies:?}");
+    for (handle, got) in &replies {
+        let i = handle.strip_prefix("writer").unwrap();
+        assert_eq!(
+            got,
+            &[(got[0].0.clone(), format!("Answer to: question {i}"))],
+            "{handle}"
+        );
+    }
+    let events = sandbox.json(&["events", "--limit", "1000"]);
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), LEADS);
+    assert!(events.iter().all(|e| e["status"] == "done"), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_revoked_while_replies_are_in_flight_holds_from_the_next_call() {
+    let (ai_base, ai) = start_provider(1_000).await;
+    let received: Received = Arc::default();
+    let bridge_base = start(
+        axum::Router::new()
+            .route("/outbox", post(bridge_outbox))
+            .with_state(received.clone()),
+    )
+    .await;
+    let sandbox = sandbox(&ai_base, &bridge_base);
+    // One call at a time for this plugin: the second lead's call starts after the revoke.
+    sandbox.ok(&["plugin", "config", "ai-reply", "limits.concurrency=1"]);
+    let served = serve(&sandbox);
+    write_in(&served, "first", "g1", "hello").await;
+    write_in(&served, "second", "g2", "hello").await;
+    wait_for("the first AI request", Duration::from_secs(20), || {
+        ai.in_flight.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // While the first reply is being made, the user takes back `ai:generate`.
+    sandbox.ok(&["plugin", "revoke", "ai-reply", "ai:generate"]);
+    eventually_within(Duration::from_secs(20), "both events to be handled", || {
+        let events = sandbox.json(&["events"]);
+        let events = events.as_array().unwrap();
+        events.len() == 2 && events.iter().all(|e| e["status"] == "done")
+    });
+    drop(served);
+    assert_eq!(
+        ai.requests.load(Ordering::SeqCst),
+        1,
+        "no request after the revoke"
+    );
+    assert_eq!(ai.most_in_flight.load(Ordering::SeqCst), 1);
+    let second = sandbox.lead("second");
+    assert_eq!(second["lead"]["status"], "needs-human", "{second}");
+    let denied = sandbox
+        .audit()
+        .into_iter()
+        .any(|row| row["action"] == "ai.generate" && row["allowed"] == false);
+    assert!(denied, "the refused call is audited");
+}
