@@ -9,18 +9,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Engine, Executor, NativeHooks, ingest};
-use crate::ai::AiProvider;
-use crate::clock::{ManualClock, Millis};
+use super::tests::{inbound, reply_engine};
+use super::{Engine, NativeHooks};
 use crate::config::Config;
 use crate::consent::Permission;
 use crate::runtime::bindings::wit_hooks;
-use crate::runtime::host::{HostServices, HostState};
-use crate::runtime::manifest::{Hook, Manifest};
+use crate::runtime::host::HostState;
 use crate::runtime::{HookFailure, HookInput, HookOutput};
-use crate::store::{self, Db};
-
-const NOW: Millis = 1_790_000_000_000;
+use crate::store::Db;
 
 /// What a reply hook does besides answering: called with the lead's handle and the text
 /// it was handed, while the call is under way.
@@ -135,43 +131,13 @@ impl NativeHooks for Answering {
 }
 
 fn engine(db: &Db, hooks: Arc<Answering>, config: Config) -> Engine {
-    let services = Arc::new(HostServices {
-        db: db.clone(),
-        clock: Arc::new(ManualClock::new(NOW)),
-        ai: AiProvider::from_config(&config.ai, |_| None),
-        config: Arc::new(config),
-    });
-    let manifest = Manifest {
-        name: "answering".into(),
-        version: "1".into(),
-        description: String::new(),
-        hooks: vec![Hook::Reply],
-        permissions: vec![Permission::MessagesSend],
-    };
-    db.write(|tx| {
-        store::plugins::install(tx, &manifest, "0.1.0", b"native", "native", NOW)?;
-        store::plugins::grant(tx, "answering", Permission::MessagesSend, NOW)
-    })
-    .unwrap();
-    Engine::new(services, Executor::Native(hooks)).unwrap()
+    reply_engine(db, "answering", Permission::MessagesSend, hooks, config)
 }
 
 fn no_cap() -> Config {
     let mut config = Config::default();
     config.sending.daily_cap = 100_000;
     config
-}
-
-fn inbound(db: &Db, handle: &str, text: &str) {
-    let message = ingest::InboundMessage {
-        account: 1,
-        from: ingest::Sender::Handle(handle),
-        text,
-        at: NOW,
-        source: "test",
-        dedupe_key: None,
-    };
-    ingest::inbound(db, &Config::default().consent, &message, NOW).unwrap();
 }
 
 fn count(db: &Db, sql: &str) -> i64 {

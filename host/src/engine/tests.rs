@@ -18,7 +18,7 @@ use crate::runtime::manifest::{Hook, Manifest};
 use crate::runtime::{HookFailure, HookInput, HookOutput};
 use crate::store::{self, Db};
 
-const NOW: Millis = 1_790_000_000_000;
+pub(super) const NOW: Millis = 1_790_000_000_000;
 
 /// Hands every conversation over to a person, and counts the reply hooks it ran. With
 /// `forget` set, the user erases that lead while its hook runs; with `writes_again`, that
@@ -71,7 +71,25 @@ fn engine_with(hooks: Arc<HandOver>) -> (Db, Engine) {
 }
 
 fn engine_on(db: Db, hooks: Arc<HandOver>) -> (Db, Engine) {
-    let config = Config::default();
+    let engine = reply_engine(
+        &db,
+        "handover",
+        Permission::LeadsRead,
+        hooks,
+        Config::default(),
+    );
+    (db, engine)
+}
+
+/// An engine on `db` whose one plugin, `plugin`, is a reply hook run by `hooks`, granted
+/// `permission`, with `config` and the clock at [`NOW`].
+pub(super) fn reply_engine(
+    db: &Db,
+    plugin: &str,
+    permission: Permission,
+    hooks: Arc<dyn NativeHooks>,
+    config: Config,
+) -> Engine {
     let services = Arc::new(HostServices {
         db: db.clone(),
         clock: Arc::new(ManualClock::new(NOW)),
@@ -79,21 +97,22 @@ fn engine_on(db: Db, hooks: Arc<HandOver>) -> (Db, Engine) {
         config: Arc::new(config),
     });
     let manifest = Manifest {
-        name: "handover".into(),
+        name: plugin.into(),
         version: "1".into(),
         description: String::new(),
         hooks: vec![Hook::Reply],
-        permissions: vec![Permission::LeadsRead],
+        permissions: vec![permission],
     };
     db.write(|tx| {
         store::plugins::install(tx, &manifest, "0.1.0", b"native", "native", NOW)?;
-        store::plugins::grant(tx, "handover", Permission::LeadsRead, NOW)
+        store::plugins::grant(tx, plugin, permission, NOW)
     })
     .unwrap();
-    (db, Engine::new(services, Executor::Native(hooks)).unwrap())
+    Engine::new(services, Executor::Native(hooks)).unwrap()
 }
 
-fn inbound(db: &Db, handle: &str, text: &str) {
+/// A message from `handle` on the sandbox account, received at [`NOW`].
+pub(super) fn inbound(db: &Db, handle: &str, text: &str) {
     let message = ingest::InboundMessage {
         account: 1,
         from: ingest::Sender::Handle(handle),
