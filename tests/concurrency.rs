@@ -37,6 +37,10 @@ struct Provider {
     generation: AtomicUsize,
     /// Per generation: requests that arrived, and those answered.
     by_generation: Mutex<BTreeMap<usize, (usize, usize)>>,
+    /// Requests still to refuse with a 429 and `Retry-After: 2`.
+    refuse: AtomicUsize,
+    /// When each request arrived.
+    arrivals: Mutex<Vec<std::time::Instant>>,
 }
 
 impl Provider {
@@ -50,7 +54,26 @@ impl Provider {
     }
 }
 
-async fn completion(State(ai): State<Arc<Provider>>, Json(body): Json<Value>) -> Json<Value> {
+async fn completion(
+    State(ai): State<Arc<Provider>>,
+    Json(body): Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    ai.arrivals.lock().unwrap().push(std::time::Instant::now());
+    let refused = ai
+        .refuse
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if refused {
+        let error = json!({"error": {"message": "Rate limit exceeded", "type": "rate_limit_error",
+                                     "param": null, "code": 429}});
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "2")],
+            Json(error),
+        )
+            .into_response();
+    }
     let now = ai.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     ai.most_in_flight.fetch_max(now, Ordering::SeqCst);
     ai.requests.fetch_add(1, Ordering::SeqCst);
@@ -83,6 +106,7 @@ async fn completion(State(ai): State<Arc<Provider>>, Json(body): Json<Value>) ->
                      "message": {"role": "assistant", "content": format!("Answer to: {asked}")}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
     }))
+    .into_response()
 }
 
 /// What the bridge's sender received: (idempotency key, handle, text).
@@ -122,11 +146,25 @@ async fn start_provider(latency_ms: usize) -> (String, Arc<Provider>) {
     (start(app).await, ai)
 }
 
+/// The bridge's sender: its base URL and what it receives.
+async fn start_bridge() -> (String, Received) {
+    let received: Received = Arc::default();
+    let app = axum::Router::new()
+        .route("/outbox", post(bridge_outbox))
+        .with_state(received.clone());
+    (start(app).await, received)
+}
+
 /// A sandbox with the bridge account `wa`, ai-reply installed and granted, and the
 /// provider at `ai_base`.
 fn sandbox(ai_base: &str, bridge_base: &str) -> Sandbox {
+    sandbox_with(ai_base, bridge_base, "")
+}
+
+/// [`sandbox`] with `extra_ai` lines in the `[ai]` section.
+fn sandbox_with(ai_base: &str, bridge_base: &str, extra_ai: &str) -> Sandbox {
     let config = format!(
-        "[engine]\npoll_ms = 20\nconcurrency = 64\n\n[limits]\ninstances = 64\n\n[ai]\nbase_url = \"{ai_base}/api/v1\"\ntimeout_seconds = 60\n"
+        "[engine]\npoll_ms = 20\nconcurrency = 64\n\n[limits]\ninstances = 64\n\n[ai]\nbase_url = \"{ai_base}/api/v1\"\ntimeout_seconds = 60\n{extra_ai}"
     );
     let mut sandbox = Sandbox::new(&config);
     sandbox.env.push((
@@ -185,13 +223,7 @@ async fn wait_for(what: &str, within: Duration, done: impl Fn() -> bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_serve_with_dozens_of_ai_replies_in_flight_answers_every_message_once() {
     let (ai_base, ai) = start_provider(1_500).await;
-    let received: Received = Arc::default();
-    let bridge_base = start(
-        axum::Router::new()
-            .route("/outbox", post(bridge_outbox))
-            .with_state(received.clone()),
-    )
-    .await;
+    let (bridge_base, received) = start_bridge().await;
     let sandbox = sandbox(&ai_base, &bridge_base);
 
     // 64 people write at once; the service starts answering all of them together.
@@ -272,13 +304,7 @@ async fn killing_serve_with_dozens_of_ai_replies_in_flight_answers_every_message
 #[tokio::test(flavor = "multi_thread")]
 async fn a_grant_revoked_while_replies_are_in_flight_holds_from_the_next_call() {
     let (ai_base, ai) = start_provider(1_000).await;
-    let received: Received = Arc::default();
-    let bridge_base = start(
-        axum::Router::new()
-            .route("/outbox", post(bridge_outbox))
-            .with_state(received.clone()),
-    )
-    .await;
+    let (bridge_base, received) = start_bridge().await;
     let sandbox = sandbox(&ai_base, &bridge_base);
     // One call at a time for this plugin: the second lead's call starts after the revoke.
     sandbox.ok(&["plugin", "config", "ai-reply", "limits.concurrency=1"]);
@@ -296,6 +322,12 @@ async fn a_grant_revoked_while_replies_are_in_flight_holds_from_the_next_call() 
         let events = events.as_array().unwrap();
         events.len() == 2 && events.iter().all(|e| e["status"] == "done")
     });
+    // The call under way when the grant went finished as it began: its answer went out.
+    eventually_within(
+        Duration::from_secs(10),
+        "the first answer to go out",
+        || received.lock().unwrap().len() == 1,
+    );
     drop(served);
     assert_eq!(
         ai.requests.load(Ordering::SeqCst),
@@ -303,6 +335,7 @@ async fn a_grant_revoked_while_replies_are_in_flight_holds_from_the_next_call() 
         "no request after the revoke"
     );
     assert_eq!(ai.most_in_flight.load(Ordering::SeqCst), 1);
+    assert_eq!(received.lock().unwrap()[0].1, "first");
     let second = sandbox.lead("second");
     assert_eq!(second["lead"]["status"], "needs-human", "{second}");
     let denied = sandbox
@@ -310,4 +343,53 @@ async fn a_grant_revoked_while_replies_are_in_flight_holds_from_the_next_call() 
         .into_iter()
         .any(|row| row["action"] == "ai.generate" && row["allowed"] == false);
     assert!(denied, "the refused call is audited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_to_the_provider_are_bounded_across_all_calls() {
+    let (ai_base, ai) = start_provider(300).await;
+    let (bridge_base, received) = start_bridge().await;
+    let sandbox = sandbox_with(&ai_base, &bridge_base, "max_concurrent = 3\n");
+    let served = serve(&sandbox);
+    for i in 0..12 {
+        write_in(&served, &format!("asker{i}"), &format!("b{i}"), "hello").await;
+    }
+    eventually_within(Duration::from_secs(30), "every lead to be answered", || {
+        received.lock().unwrap().len() == 12
+    });
+    drop(served);
+    assert_eq!(ai.requests.load(Ordering::SeqCst), 12);
+    assert_eq!(
+        ai.most_in_flight.load(Ordering::SeqCst),
+        3,
+        "ai.max_concurrent = 3 with 12 hook calls at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_holds_every_call_back_for_its_retry_after() {
+    let (ai_base, ai) = start_provider(50).await;
+    ai.refuse.store(1, Ordering::SeqCst);
+    let (bridge_base, received) = start_bridge().await;
+    // One request at a time: the first is refused, the rest wait for their turn behind it.
+    let sandbox = sandbox_with(&ai_base, &bridge_base, "max_concurrent = 1\n");
+    let served = serve(&sandbox);
+    for i in 0..6 {
+        write_in(&served, &format!("patient{i}"), &format!("r{i}"), "hello").await;
+    }
+    eventually_within(Duration::from_secs(30), "every lead to be answered", || {
+        received.lock().unwrap().len() == 6
+    });
+    drop(served);
+    let arrivals = ai.arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 7, "six answers and the one refused");
+    // Whatever the other calls were doing, none asked again within the 2 s the provider
+    // said (retry_backoff_ms alone would have let them after 0.5 s).
+    let refused_at = arrivals[0];
+    let next = arrivals[1..].iter().min().unwrap();
+    assert!(
+        next.duration_since(refused_at) >= Duration::from_millis(1_900),
+        "a request {:?} after the 429",
+        next.duration_since(refused_at)
+    );
 }
