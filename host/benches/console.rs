@@ -15,7 +15,7 @@ use outreach::clock::{Clock, DAY, ManualClock};
 use outreach::config::Config;
 use outreach::store::{self, Db};
 
-use super::{median, thousands};
+use super::{median, spawn_serve, thousands};
 
 const LEADS: i64 = 100_000;
 const MESSAGES_PER_LEAD: i64 = 10;
@@ -93,29 +93,13 @@ async fn get(router: &axum::Router, path: &str) -> anyhow::Result<Duration> {
 /// The real binary, started on `file`: the time until it has served the inbox to a
 /// logged-in browser (process start, opening the file, the engine, the first page).
 async fn first_page_of_serve(file: &std::path::Path) -> anyhow::Result<Duration> {
-    use std::io::BufRead as _;
     let started = Instant::now();
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_outreach"))
-        .args([
-            "--db",
-            file.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_outreach"));
+    command
+        .args(["--db", file.to_str().unwrap()])
         .env("OUTREACH_NOW", "2027-01-15T08:00:00Z")
-        .current_dir(file.parent().unwrap())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    std::io::BufReader::new(serve.stdout.take().unwrap()).read_line(&mut line)?;
-    let root = line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|url| url.split("/console").next())
-        .ok_or_else(|| anyhow::anyhow!("serve said {line:?}"))?
-        .to_owned();
+        .current_dir(file.parent().unwrap());
+    let (mut serve, root) = spawn_serve(command)?;
     let page = reqwest::Client::new()
         .get(format!("{root}/console"))
         .header(header::COOKIE, format!("outreach_session={TOKEN}"))

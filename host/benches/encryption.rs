@@ -23,9 +23,17 @@ pub async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
     for round in 0..FLOW_ROUNDS {
         let file = |kind: &str| dir.path().join(format!("flow-{round}-{kind}.db"));
         let executor = || Executor::Wasm(runtime.clone());
-        let run = run_flow(runtime, executor(), &file("plain"), LEADS, None).await?;
+        let run = run_flow(runtime, executor(), &file("plain"), LEADS, None, None).await?;
         plain.push(run.events_per_sec());
-        let run = run_flow(runtime, executor(), &file("sqlcipher"), LEADS, Some(&key)).await?;
+        let run = run_flow(
+            runtime,
+            executor(),
+            &file("sqlcipher"),
+            LEADS,
+            Some(&key),
+            None,
+        )
+        .await?;
         encrypted.push(run.events_per_sec());
     }
     let (plain, encrypted) = (median(plain), median(encrypted));

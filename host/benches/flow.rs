@@ -18,10 +18,15 @@
 //! (h) what encryption at rest costs: the (b) flow and a 100k-lead import on a file
 //!     encrypted with SQLCipher, as ratios to the same on a plain file ([`encryption`]);
 //! (i) the console's pages on 100k leads and 1M messages: server time per page, and the
-//!     time from opening the file to the first page ([`console`]).
+//!     time from opening the file to the first page ([`console`]);
+//! (j) what people wait for when the AI provider is slow: N leads write at once and
+//!     ai-reply answers each through an OpenAI-compatible endpoint on 127.0.0.1 that takes
+//!     1 s a request; the wall time until every reply is sent, at the default concurrency
+//!     and at `engine.concurrency = 1` ([`latency`]); (b) and (d) also run at concurrency 1
+//!     as the baseline of the CPU-bound flow.
 //!
 //! Environment, for a quicker run (defaults are the real sizes):
-//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h,i`: the sections to run (default all);
+//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h,i,j`: the sections to run (default all);
 //! - `OUTREACH_BENCH_LEADS=10000,100000`: the lead counts of (d);
 //! - `OUTREACH_BENCH_INSTANCES=1000`: the live instances of (e);
 //! - `OUTREACH_BENCH_IMPORT_ROWS=1000000`: the rows of (f)'s file.
@@ -30,6 +35,7 @@ mod console;
 mod encryption;
 mod import;
 mod languages;
+mod latency;
 mod live;
 mod scale;
 mod webhooks;
@@ -93,6 +99,9 @@ fn main() -> anyhow::Result<()> {
         }
         if section("i") {
             console::bench().await?;
+        }
+        if section("j") {
+            latency::bench(&runtime).await?;
         }
         anyhow::Ok(())
     })?;
@@ -163,14 +172,24 @@ fn proc_status_kib(path: &str, field: &str) -> Option<u64> {
 }
 
 fn services(db: Db) -> Arc<HostServices> {
+    services_with(db, |_| {}, |_| None)
+}
+
+/// [`services`] with the config changed by `edit` and the AI key looked up in `env`.
+fn services_with(
+    db: Db,
+    edit: impl FnOnce(&mut Config),
+    env: impl Fn(&str) -> Option<String>,
+) -> Arc<HostServices> {
     let mut config = Config::default();
     config.sending.daily_cap = u32::MAX;
+    edit(&mut config);
     Arc::new(HostServices {
         db,
         clock: Arc::new(ManualClock::new(
             parse_rfc3339("2026-11-26T10:00:00Z").unwrap(),
         )),
-        ai: AiProvider::from_config(&config.ai, |_| None),
+        ai: AiProvider::from_config(&config.ai, env),
         config: Arc::new(config),
     })
 }
@@ -189,6 +208,48 @@ async fn install(
             .iter()
             .try_for_each(|p| store::plugins::grant(tx, &manifest.name, *p, 0))
     })
+}
+
+/// Each of `handles` writes "How much is it?" on the sandbox account at `now`.
+fn write_in(
+    services: &HostServices,
+    handles: impl Iterator<Item = String>,
+    now: i64,
+) -> anyhow::Result<()> {
+    for handle in handles {
+        let message = ingest::InboundMessage {
+            account: 1,
+            from: ingest::Sender::Handle(&handle),
+            text: "How much is it?",
+            at: now,
+            source: "bench",
+            dedupe_key: None,
+        };
+        ingest::inbound(&services.db, &services.config.consent, &message, now)?;
+    }
+    Ok(())
+}
+
+/// Starts `outreach serve` as `command` says (with `--listen 127.0.0.1:0`) and returns it
+/// with the address it printed, `http://127.0.0.1:<port>`.
+fn spawn_serve(
+    mut command: std::process::Command,
+) -> anyhow::Result<(std::process::Child, String)> {
+    use std::io::BufRead as _;
+    let mut serve = command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(serve.stdout.take().unwrap()).read_line(&mut line)?;
+    let root = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|url| url.split("/console").next())
+        .ok_or_else(|| anyhow::anyhow!("serve said {line:?}"))?
+        .to_owned();
+    Ok((serve, root))
 }
 
 fn median(mut samples: Vec<f64>) -> f64 {
@@ -464,16 +525,22 @@ impl FlowRun {
 }
 
 /// Imports `leads` leads (one transaction) and their inbound messages, then runs the engine
-/// until idle, on a database file encrypted with `key` if there is one.
+/// until idle, on a database file encrypted with `key` if there is one, with
+/// `engine.concurrency` set to `concurrency` (`None`: the default).
 async fn run_flow(
     runtime: &Arc<Runtime>,
     executor: Executor,
     db_file: &std::path::Path,
     leads: usize,
     key: Option<&DbKey>,
+    concurrency: Option<u32>,
 ) -> anyhow::Result<FlowRun> {
     let populating = Instant::now();
-    let services = services(Db::open(db_file, key)?);
+    let services = services_with(
+        Db::open(db_file, key)?,
+        |config| config.engine.concurrency = concurrency,
+        |_| None,
+    );
     for name in FLOW_PLUGINS {
         install(runtime, &services, bundled::find(name).unwrap().wasm).await?;
     }
@@ -501,18 +568,7 @@ async fn run_flow(
         }
         Ok(())
     })?;
-    for i in 0..leads {
-        let handle = format!("lead_{i}");
-        let message = ingest::InboundMessage {
-            account: 1,
-            from: ingest::Sender::Handle(&handle),
-            text: "How much is it?",
-            at: now,
-            source: "bench",
-            dedupe_key: None,
-        };
-        ingest::inbound(&services.db, &services.config.consent, &message, now)?;
-    }
+    write_in(&services, (0..leads).map(|i| format!("lead_{i}")), now)?;
     let populate = populating.elapsed();
     let engine = Engine::new(services.clone(), executor)?;
     let start = Instant::now();
@@ -537,32 +593,26 @@ async fn run_flow(
 async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let native: Arc<dyn NativeHooks> = Arc::new(NativeFlow);
-    let (mut wasm, mut rust) = (Vec::new(), Vec::new());
-    // Alternate the two so machine noise falls on both alike.
+    let (mut wasm, mut rust, mut one_at_a_time) = (Vec::new(), Vec::new(), Vec::new());
+    // Alternate the runs so machine noise falls on all alike.
     for round in 0..FLOW_ROUNDS {
         let file = |kind: &str| dir.path().join(format!("flow-{round}-{kind}.db"));
-        let run = run_flow(
-            runtime,
-            Executor::Wasm(runtime.clone()),
-            &file("wasm"),
-            LEADS,
-            None,
-        )
-        .await?;
+        let wasm_executor = || Executor::Wasm(runtime.clone());
+        let run = run_flow(runtime, wasm_executor(), &file("wasm"), LEADS, None, None).await?;
         wasm.push(run.events_per_sec());
-        let run = run_flow(
-            runtime,
-            Executor::Native(native.clone()),
-            &file("native"),
-            LEADS,
-            None,
-        )
-        .await?;
+        let native = Executor::Native(native.clone());
+        let run = run_flow(runtime, native, &file("native"), LEADS, None, None).await?;
         rust.push(run.events_per_sec());
+        let run = run_flow(runtime, wasm_executor(), &file("one"), LEADS, None, Some(1)).await?;
+        one_at_a_time.push(run.events_per_sec());
     }
-    let (wasm, rust) = (median(wasm), median(rust));
+    let (wasm, rust, one) = (median(wasm), median(rust), median(one_at_a_time));
     println!(
-        "(b) flow with wasm plugins: {wasm:.0} events/s ({LEADS} leads: filter + reply + delivery, SQLite file, median of {FLOW_ROUNDS})"
+        "(b) flow with wasm plugins: {wasm:.0} events/s ({LEADS} leads: filter + reply + delivery, SQLite file, default concurrency, median of {FLOW_ROUNDS})"
+    );
+    println!(
+        "    the same at engine.concurrency = 1: {one:.0} events/s; default/1: {:.2} (goal: >= 0.95)",
+        wasm / one
     );
     println!("(c) same flow, native hooks: {rust:.0} events/s");
     println!("    ratio (b)/(c): {:.2}", wasm / rust);

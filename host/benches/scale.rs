@@ -34,6 +34,7 @@ pub async fn bench(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
             &file("wasm"),
             leads,
             None,
+            None,
         )
         .await?;
         let rust = run_flow(
@@ -42,6 +43,16 @@ pub async fn bench(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
             &file("native"),
             leads,
             None,
+            None,
+        )
+        .await?;
+        let one_at_a_time = run_flow(
+            runtime,
+            Executor::Wasm(runtime.clone()),
+            &file("one"),
+            leads,
+            None,
+            Some(1),
         )
         .await?;
         let line = |name: &str, run: &FlowRun| {
@@ -60,6 +71,11 @@ pub async fn bench(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
         );
         line("wasm", &wasm);
         line("native", &rust);
+        line("wasm, engine.concurrency = 1", &one_at_a_time);
+        println!(
+            "        wasm default/1 {:.2} (goal: >= 0.95)",
+            wasm.events_per_sec() / one_at_a_time.events_per_sec()
+        );
         println!(
             "        wasm/native {:.2}",
             wasm.events_per_sec() / rust.events_per_sec()
@@ -87,7 +103,7 @@ pub async fn bench(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
             history.per_sec / empty.per_sec,
         );
         // Each size's databases go once measured: 100k leads' history is a few hundred MB.
-        for kind in ["wasm", "native", "empty"] {
+        for kind in ["wasm", "native", "empty", "one"] {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file(kind).display()));
             }

@@ -205,8 +205,8 @@ pub struct EngineConfig {
     /// How often `outreach run` looks for new work.
     pub poll_ms: u64,
     /// Leads whose events are handled at once (one event per lead at a time); at most
-    /// `limits.instances`. Unset: three quarters of `limits.instances`, leaving instances
-    /// for the rest of the process.
+    /// `limits.instances`. Unset: `limits.instances` less a few (8, or a quarter of a
+    /// small pool) left for the rest of the process (reading a manifest takes one too).
     pub concurrency: Option<u32>,
 }
 
@@ -215,8 +215,9 @@ impl EngineConfig {
     /// runtime keeps ready, since each hook call takes one.
     pub fn concurrency(&self, limits: &LimitsConfig) -> usize {
         let instances = limits.instances.max(1);
+        let spare = (instances / 4).min(8);
         self.concurrency
-            .unwrap_or(instances * 3 / 4)
+            .unwrap_or(instances - spare)
             .clamp(1, instances) as usize
     }
 }
