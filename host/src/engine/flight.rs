@@ -3,7 +3,9 @@
 //! A hook call mostly waits (an AI reply takes seconds), so the engine keeps up to
 //! `engine.concurrency` of them going at once on one task, as futures: a call waiting on the
 //! network holds no thread, no transaction and no database connection (every host call takes
-//! the connection for one short statement or transaction). What keeps one lead's events in
+//! the connection for one short statement or transaction). A new turn starts once every
+//! running one has been polled, so calls pile up only while they wait: calls that only
+//! compute run one after the other. What keeps one lead's events in
 //! order: a lead is *in flight* from the moment one of its events is handed out until that
 //! event's ending is committed, and no other event of a lead in flight is handed out, so the
 //! next one sees what the last one did (a reply queued, a hand-over, an opt-out).
@@ -15,7 +17,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -51,6 +55,11 @@ pub(super) struct Flights<'e> {
     progressed: bool,
     /// Since when something has been in flight without a pause.
     busy_since: Option<tokio::time::Instant>,
+    /// Turns handed out and not polled yet. The next turn starts only once every running
+    /// one has been polled: a hook that waits (on the AI) makes room for the next lead at
+    /// once, while hooks that only compute run one after the other, as fast as one at a
+    /// time, without filling instance slots with calls paused at an epoch tick.
+    unpolled: Arc<AtomicUsize>,
 }
 
 impl<'e> Flights<'e> {
@@ -67,6 +76,7 @@ impl<'e> Flights<'e> {
             stale: true,
             progressed: false,
             busy_since: None,
+            unpolled: Arc::default(),
         }
     }
 
@@ -96,23 +106,49 @@ impl<'e> Flights<'e> {
         self.stale = true;
     }
 
-    /// Hands out due events while there is room; returns how many turns started.
-    pub fn top_up(&mut self) -> anyhow::Result<usize> {
-        let mut started = 0;
-        while self.running.len() < self.limit {
-            let Some(turn) = self.next_turn()? else { break };
-            let lead = turn.event.lead_id;
-            self.leads.insert(lead);
-            let engine = self.engine;
-            let plugins = self.plugins.clone();
-            self.running.push(Box::pin(async move {
-                (lead, engine.process_event(turn, plugins).await)
-            }));
-            self.busy_since
-                .get_or_insert_with(tokio::time::Instant::now);
-            started += 1;
+    /// Hands out the next due event if there is room and every running turn has had its
+    /// first poll; returns whether a turn started.
+    pub fn top_up(&mut self) -> anyhow::Result<bool> {
+        if self.running.len() >= self.limit || self.unpolled.load(Ordering::Relaxed) > 0 {
+            return Ok(false);
         }
-        Ok(started)
+        let Some(turn) = self.next_turn()? else {
+            return Ok(false);
+        };
+        let lead = turn.event.lead_id;
+        self.leads.insert(lead);
+        let (engine, plugins) = (self.engine, self.plugins.clone());
+        let unpolled = self.unpolled.clone();
+        unpolled.fetch_add(1, Ordering::Relaxed);
+        self.running.push(Box::pin(async move {
+            unpolled.fetch_sub(1, Ordering::Relaxed);
+            (lead, engine.process_event(turn, plugins).await)
+        }));
+        self.busy_since
+            .get_or_insert_with(tokio::time::Instant::now);
+        Ok(true)
+    }
+
+    /// Hands out turns while there is room, each polled once before the next starts, and
+    /// lands what finishes meanwhile; stops after a commit. Returns whether it committed.
+    async fn fill(&mut self, stats: &mut RunStats) -> anyhow::Result<bool> {
+        loop {
+            if self.top_up_or_commit(stats)? {
+                return Ok(true);
+            }
+            if self.unpolled.load(Ordering::Relaxed) == 0 {
+                return Ok(false);
+            }
+            // One poll with this task's waker, whatever it gives: the new turn runs until it
+            // waits or ends.
+            let polled =
+                std::future::poll_fn(|cx| Poll::Ready(self.running.poll_next_unpin(cx))).await;
+            if let Poll::Ready(Some((lead, landed))) = polled
+                && self.land(lead, landed, stats)?
+            {
+                return Ok(true);
+            }
+        }
     }
 
     /// The next turn of a lead not in flight, reading due events again when the backlog has
@@ -178,7 +214,7 @@ impl<'e> Flights<'e> {
         let mut chore = pin!(chore);
         loop {
             if top_up {
-                self.top_up_or_commit(stats)?;
+                self.fill(stats).await?;
             }
             let deadline = self.endings.deadline();
             tokio::select! {
@@ -201,7 +237,7 @@ impl<'e> Flights<'e> {
     ) -> anyhow::Result<()> {
         let give_up = tokio::time::Instant::now() + patience;
         loop {
-            if self.top_up_or_commit(stats)? || self.is_idle() {
+            if self.fill(stats).await? || self.is_idle() {
                 return Ok(());
             }
             let deadline = self.endings.deadline();
@@ -251,9 +287,8 @@ impl<'e> Flights<'e> {
         Ok(false)
     }
 
-    /// Hands out what there is room for; when nothing could be handed out and nothing runs,
-    /// commits what ended (the leads it holds may have the next events). Returns whether it
-    /// committed.
+    /// Hands out the next turn if it may start; when nothing runs, commits what ended (the
+    /// leads it holds may have the next events). Returns whether it committed.
     fn top_up_or_commit(&mut self, stats: &mut RunStats) -> anyhow::Result<bool> {
         self.top_up()?;
         if self.running.is_empty() && !self.endings.is_empty() {

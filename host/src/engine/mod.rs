@@ -221,7 +221,7 @@ impl Engine {
         // What became due since the last pass (the follow-ups just queued, retries whose
         // time came, messages that arrived) is read afresh once per pass.
         flights.mark_stale();
-        let started = flights.top_up()?;
+        let started = usize::from(flights.top_up()?);
         let sent = flights
             .drive_during(self.deliver_due(), true, stats)
             .await??;
