@@ -29,6 +29,7 @@ use outreach::plugin::{clock, leads, log, storage};
 
 const YEAR_MS: i64 = 31_556_952_000;
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Attacker;
 
 fn year_of(ms: i64) -> i64 {
@@ -128,4 +129,7 @@ impl Guest for Attacker {
     }
 }
 
+// Only in the component: a native `cdylib` (`cargo build --workspace`) cannot link these
+// symbol names (`outreach:plugin/hooks@0.1.0#reply`).
+#[cfg(target_arch = "wasm32")]
 export!(Attacker);
