@@ -328,6 +328,8 @@ impl<'e> Flights<'e> {
             tracing::warn!("could not commit the events that had ended: {e:#}");
         }
         self.running = FuturesUnordered::new();
+        // Turns dropped before their first poll never count themselves down.
+        self.unpolled = Arc::default();
         self.leads.clear();
         self.backlog.clear();
         self.stale = true;
