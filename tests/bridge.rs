@@ -5,27 +5,11 @@ mod support;
 
 use outreach::channels::signing;
 use serde_json::{Value, json};
-use support::{Sandbox, eventually, hostile_wasm, serve};
+use support::{Sandbox, deliver_to_bridge as deliver, eventually, hostile_wasm, serve};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SECRET: &str = "bridge-shared-secret";
-
-async fn deliver(base: &str, account: &str, body: &Value, secret: &str) -> u16 {
-    let body = serde_json::to_vec(body).unwrap();
-    reqwest::Client::new()
-        .post(format!("{base}/webhooks/bridge/{account}"))
-        .header(
-            "X-Outreach-Signature",
-            signing::sign(secret.as_bytes(), &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_go_out_signed_and_come_in_verified_through_the_bridge() {

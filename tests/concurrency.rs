@@ -17,9 +17,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use outreach::channels::signing;
 use serde_json::{Value, json};
-use support::{Sandbox, Served, eventually_within, serve};
+use support::{Sandbox, Served, deliver_to_bridge, eventually_within, serve};
 
 const SECRET: &str = "bridge-shared-secret";
 const AI_KEY: &str = "sk-or-v1-concurrency-test";
@@ -194,19 +193,11 @@ fn sandbox_with(ai_base: &str, bridge_base: &str, extra_ai: &str) -> Sandbox {
 }
 
 async fn write_in(served: &Served, handle: &str, id: &str, text: &str) {
-    let body = serde_json::to_vec(&json!({"id": id, "handle": handle, "text": text})).unwrap();
-    let status = reqwest::Client::new()
-        .post(format!("{}/webhooks/bridge/wa", served.base()))
-        .header(
-            "X-Outreach-Signature",
-            signing::sign(SECRET.as_bytes(), &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status.as_u16(), 200);
+    let message = json!({"id": id, "handle": handle, "text": text});
+    assert_eq!(
+        deliver_to_bridge(served.base(), "wa", &message, SECRET).await,
+        200
+    );
 }
 
 async fn wait_for(what: &str, within: Duration, done: impl Fn() -> bool) {

@@ -238,6 +238,24 @@ pub fn serve(sandbox: &Sandbox) -> Served {
     Served { child, url }
 }
 
+/// POSTs `body` to `serve`'s bridge endpoint of `account` at `base`, signed with `secret`
+/// as a bridge signs it; returns the HTTP status.
+pub async fn deliver_to_bridge(base: &str, account: &str, body: &Value, secret: &str) -> u16 {
+    let body = serde_json::to_vec(body).unwrap();
+    reqwest::Client::new()
+        .post(format!("{base}/webhooks/bridge/{account}"))
+        .header(
+            "X-Outreach-Signature",
+            outreach::channels::signing::sign(secret.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Waits (a few seconds at most) until `done` holds.
 pub fn eventually(what: &str, done: impl Fn() -> bool) {
     eventually_within(Duration::from_secs(10), what, done)
