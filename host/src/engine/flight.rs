@@ -163,6 +163,11 @@ impl<'e> Flights<'e> {
         self.stale = false;
         let db = self.engine.db();
         let due = db.read(|c| store::events::due(c, self.engine.now(), super::EVENT_BATCH))?;
+        if due.is_empty() {
+            // An idle service looks every poll: no plugin list to read for nothing.
+            self.backlog.clear();
+            return Ok(None);
+        }
         // Read once per backlog, not per event: installing, enabling or removing a plugin
         // shows from the next read on. Grants are not taken from here; every host call
         // asks for them afresh, so a revocation holds from the next call.
