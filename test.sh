@@ -57,5 +57,5 @@ export PATH="$PWD/$venv/bin:$PATH"
 # componentize-js, pinned by the example's package-lock.json.
 npm ci --prefix examples/big-accounts-js --no-audit --no-fund --silent
 
-# The test build also builds the plugin components (host/build.rs) into target/plugins.
+# The test build also builds the plugin components (crates/runtime/build.rs) into target/plugins.
 exec cargo test --workspace --locked "$@"

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use outreach::clock::parse_rfc3339;
 use outreach::config::Config;
+use outreach::domain::lead::LeadRecord;
 use outreach::engine::ingest;
-use outreach::leads::csv_import::LeadRecord;
 use outreach::store::{self, Db};
 
 /// Messages per measurement, each from its own lead.

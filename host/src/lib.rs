@@ -10,19 +10,18 @@
 //! rules ([`operator`]), from the CLI or the web console ([`console`]). The `outreach`
 //! binary is the [`cli`].
 
-pub mod ai;
-pub mod channels;
+// The layers below, under the names the host's modules have always used for them.
+pub use outreach_ai as ai;
+pub use outreach_channels as channels;
+pub use outreach_domain as domain;
+pub use outreach_domain::{clock, config, secrets, text};
+pub use outreach_engine as engine;
+pub use outreach_runtime as runtime;
+pub use outreach_runtime::consent;
+pub use outreach_store as store;
+
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod consent;
 pub mod console;
-pub mod domain;
-pub mod engine;
 pub mod figures;
 pub mod leads;
 pub mod operator;
-pub mod runtime;
-pub mod secrets;
-pub mod store;
-pub mod text;

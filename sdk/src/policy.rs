@@ -1,5 +1,5 @@
 //! The rules every host call follows, whoever answers it. The outreach host compiles this
-//! same file (`host/src/consent.rs` includes it), and so does this SDK's fake host, so the
+//! same file (`crates/runtime/src/consent.rs` includes it), and so does this SDK's fake host, so the
 //! two cannot drift: what a plugin's unit tests see denied is what the real host denies.
 //!
 //! Pure decisions only, on plain facts (is this the event's lead, is the lead

@@ -1,12 +1,13 @@
 //! `outreach account …`: the accounts messages go out through, their channels and rules.
 
 use anyhow::Context as _;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 
 use super::App;
 use super::data::OPERATOR;
 use super::output::{json, or_dash, table};
-use crate::channels::account::{ChannelKind, ChannelSettings, RuleOverrides};
+use crate::domain::account::{ChannelKind, ChannelSettings, RuleOverrides};
 use crate::operator::admin;
 use crate::secrets::SecretKey;
 use crate::store::{self, accounts::NewAccount};
@@ -35,10 +36,18 @@ pub enum AccountCommand {
     Remove { name: String },
 }
 
+/// `--channel`: the domain's channel kinds, each with its description in `--help`.
+fn channel_kind() -> impl clap::builder::TypedValueParser<Value = ChannelKind> {
+    let kinds = ChannelKind::ALL
+        .map(|kind| clap::builder::PossibleValue::new(kind.as_str()).help(kind.describe()));
+    clap::builder::PossibleValuesParser::new(kinds)
+        .map(|name| ChannelKind::parse(&name).expect("clap accepts only the listed channels"))
+}
+
 #[derive(Debug, Args)]
 pub struct AddArgs {
     name: String,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = channel_kind())]
     channel: ChannelKind,
     /// Instagram: the professional account's id (the webhook's entry.id).
     #[arg(long)]

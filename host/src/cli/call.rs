@@ -18,8 +18,9 @@ use super::output::{self, safe};
 use super::plugins::{check_requested, load_source, names, parse_permissions};
 use crate::ai::AiProvider;
 use crate::consent::{Permission, project_lead};
+use crate::domain::handle::normalize_handle;
+use crate::domain::lead::LeadRecord;
 use crate::engine::ingest;
-use crate::leads::csv_import::{LeadRecord, normalize_handle};
 use crate::runtime::bindings::{wit, wit_hooks};
 use crate::runtime::host::{CallContext, HostServices};
 use crate::runtime::manifest::Hook;
@@ -255,7 +256,7 @@ fn lead_record(args: &CallArgs) -> anyhow::Result<LeadRecord> {
         .tags
         .iter()
         .map(|t| {
-            crate::leads::valid_tag(t)
+            crate::domain::lead::valid_tag(t)
                 .map(str::to_owned)
                 .map_err(|why| anyhow::anyhow!("tag {t:?}: {why}"))
         })

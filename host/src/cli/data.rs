@@ -153,7 +153,7 @@ struct Export {
     leads: Vec<ExportedLead>,
     plugins: Vec<ExportedPlugin>,
     /// Credentials are never part of it: only whether they are set.
-    accounts: Vec<crate::channels::account::Account>,
+    accounts: Vec<crate::domain::account::Account>,
     plugin_storage: Vec<serde_json::Value>,
     audit: Vec<store::audit::AuditRow>,
 }
@@ -161,7 +161,7 @@ struct Export {
 #[derive(Serialize)]
 struct ExportedLead {
     #[serde(flatten)]
-    lead: crate::leads::Lead,
+    lead: crate::domain::lead::Lead,
     messages: Vec<store::messages::Message>,
 }
 

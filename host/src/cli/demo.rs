@@ -6,7 +6,7 @@ use super::output::safe;
 use super::plugins::{GrantChoice, install};
 use super::work::{print_audit_summary, print_conversation};
 use super::{App, Cli};
-use crate::channels::account::DEFAULT_ACCOUNT;
+use crate::domain::account::DEFAULT_ACCOUNT;
 use crate::leads::import::{ImportOptions, Settings, import_bytes};
 use crate::store;
 

@@ -10,8 +10,8 @@ use clap::Args;
 use super::App;
 use super::output::safe;
 use crate::ai::AiProvider;
-use crate::channels::account::ChannelKind;
 use crate::channels::{Channel, SendError};
+use crate::domain::account::ChannelKind;
 use crate::store;
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::App;
 use super::data::OPERATOR;
 use super::output::{json, or_dash, safe, table};
-use crate::leads::LeadStatus;
+use crate::domain::lead::LeadStatus;
 use crate::leads::csv_import::Reject;
 use crate::leads::import::{
     DEFAULT_BATCH_ROWS, ImportOptions, Observer, Phase, Progress, Settings, import_file,
@@ -284,7 +284,7 @@ impl Observer for ImportWatch<'_> {
 
 #[derive(Serialize)]
 struct LeadDetail {
-    lead: crate::leads::Lead,
+    lead: crate::domain::lead::Lead,
     messages: Vec<store::messages::Message>,
     outbox: Vec<store::outbox::OutboxRow>,
     follow_ups: Vec<store::schedules::Schedule>,

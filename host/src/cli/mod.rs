@@ -26,9 +26,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::ai::AiProvider;
-use crate::channels::account::DEFAULT_ACCOUNT;
 use crate::clock::{Clock, ManualClock, Millis, SystemClock};
 use crate::config::Config;
+use crate::domain::account::DEFAULT_ACCOUNT;
 use crate::engine::{Engine, Executor, ingest};
 use crate::runtime::Runtime;
 use crate::runtime::host::HostServices;

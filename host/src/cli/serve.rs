@@ -8,12 +8,12 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::App;
-use crate::channels::account::ChannelKind;
 use crate::channels::bridge::{self, BridgeInbox, BridgeMessage};
 use crate::channels::instagram_webhook::{self, InboundMessage, InboundSink, WebhookConfig};
 use crate::channels::open_credentials;
 use crate::clock::Clock;
 use crate::config::ConsentConfig;
+use crate::domain::account::ChannelKind;
 use crate::engine::ingest::{self, InstagramReceived, Sender};
 use crate::store::cipher::DbKey;
 use crate::store::{self, Db};
@@ -105,7 +105,7 @@ impl BridgeInbox for StoreInbound {
 
     fn receive(&self, account: &str, m: BridgeMessage) -> anyhow::Result<bool> {
         let account = self.db.read(|c| store::accounts::require(c, account))?;
-        let handle = crate::leads::csv_import::normalize_handle(&m.handle).map_err(|reason| {
+        let handle = crate::domain::handle::normalize_handle(&m.handle).map_err(|reason| {
             anyhow::anyhow!("bridge message {}: invalid handle: {reason}", m.id)
         })?;
         let now = self.clock.now();

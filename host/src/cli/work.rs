@@ -7,7 +7,7 @@ use super::App;
 use super::data::OPERATOR;
 use super::output::{self, json, or_dash, safe, table};
 use crate::clock::{Millis, format};
-use crate::leads::csv_import::normalize_handle;
+use crate::domain::handle::normalize_handle;
 use crate::operator::admin;
 use crate::store::{self, audit::AuditFilter};
 
@@ -245,7 +245,7 @@ pub fn conversations(app: &App, cmd: ConversationsCommand) -> anyhow::Result<()>
     Ok(())
 }
 
-pub fn print_conversation(lead: &crate::leads::Lead, messages: &[store::messages::Message]) {
+pub fn print_conversation(lead: &crate::domain::lead::Lead, messages: &[store::messages::Message]) {
     let handle = safe(&lead.handle);
     println!("@{handle} — {}", lead.status);
     for m in messages {

@@ -13,22 +13,8 @@ use std::io::{ErrorKind, Read};
 
 use csv::{ByteRecord, StringRecord};
 
-/// One valid lead row, after normalisation and merging of later rows that
-/// named the same handle.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeadRecord {
-    /// 1-based physical line where the record starts (the header is line 1).
-    pub line: u64,
-    pub handle: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    /// Sorted and deduplicated.
-    pub tags: Vec<String>,
-    pub notes: Option<String>,
-    /// Keyed by the header as written (trimmed); values are never empty.
-    pub custom: BTreeMap<String, String>,
-}
+pub use crate::domain::handle::normalize_handle;
+pub use crate::domain::lead::LeadRecord;
 
 /// A row that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -95,7 +81,6 @@ impl fmt::Display for TooLarge {
     }
 }
 
-const MAX_HANDLE_LEN: usize = 30;
 const MIN_PHONE_DIGITS: usize = 7;
 
 // Far beyond any real leads file. They bound what one record can cost, so a
@@ -209,61 +194,6 @@ pub fn is_utf8(mut input: impl Read) -> std::io::Result<bool> {
             return Ok(true);
         }
     }
-}
-
-/// Normalises an Instagram handle, a `@handle` or a profile URL to the bare
-/// lower-case handle. `Err` holds a reason fit to show the user.
-pub fn normalize_handle(raw: &str) -> Result<String, String> {
-    let written = raw.trim();
-    let candidate = profile_url_segment(written).unwrap_or(written);
-    let candidate = candidate.strip_prefix('@').unwrap_or(candidate);
-    let handle = candidate.to_ascii_lowercase();
-    if handle.is_empty() {
-        return Err("handle is empty".to_owned());
-    }
-    if !handle
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
-    {
-        return Err(format!(
-            "handle {written:?} has a character other than letters, digits, '.' and '_'"
-        ));
-    }
-    // Only ASCII is left, so bytes and characters agree.
-    if handle.len() > MAX_HANDLE_LEN {
-        return Err(format!(
-            "handle is {} characters, the limit is {MAX_HANDLE_LEN}",
-            handle.len()
-        ));
-    }
-    if handle.starts_with('.') {
-        return Err(format!("handle {written:?} starts with '.'"));
-    }
-    if handle.ends_with('.') {
-        return Err(format!("handle {written:?} ends with '.'"));
-    }
-    if handle.contains("..") {
-        return Err(format!("handle {written:?} contains \"..\""));
-    }
-    Ok(handle)
-}
-
-/// The first path segment of an `instagram.com` profile link, if `written`
-/// is one.
-fn profile_url_segment(written: &str) -> Option<&str> {
-    let rest = strip_prefix_ignore_case(written, "https://")
-        .or_else(|| strip_prefix_ignore_case(written, "http://"))
-        .unwrap_or(written);
-    let rest = strip_prefix_ignore_case(rest, "www.").unwrap_or(rest);
-    let path = strip_prefix_ignore_case(rest, "instagram.com/")?;
-    let end = path.find(['/', '?', '#']).unwrap_or(path.len());
-    Some(&path[..end])
-}
-
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
 }
 
 /// A record's fields, or the limit it went past.

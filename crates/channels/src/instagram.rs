@@ -1,0 +1,355 @@
+//! The Instagram Messaging API (Graph API): sending a text message to a lead by their
+//! Instagram-scoped id, Meta's error bodies mapped to what the outbox should do, and the
+//! Conversations API to find out whether a send with an unknown outcome arrived.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Attempt, Delivery, SendError};
+use crate::clock::{Millis, SECOND};
+use crate::domain::account::ChannelSettings;
+use crate::domain::lead::Lead;
+
+pub const DEFAULT_BASE_URL: &str = "https://graph.instagram.com";
+pub const DEFAULT_API_VERSION: &str = "v21.0";
+/// Meta's limit for a text message, counted in bytes to be safe with any script.
+pub const TEXT_MAX_BYTES: usize = 1000;
+/// How far Meta's clock (a message's `created_time`) may run behind ours. A message created
+/// that long before our attempt began may still be ours, unless it is attributed elsewhere.
+pub const CLOCK_SKEW: Millis = 10 * SECOND;
+
+pub struct InstagramClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    timeout: Duration,
+}
+
+/// Meta's error body: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
+/// What the User Profile API tells about a lead.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Profile {
+    pub username: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: GraphError,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    error_subcode: Option<i64>,
+}
+
+impl InstagramClient {
+    pub fn new(
+        settings: &ChannelSettings,
+        token: String,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let base = settings
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL)
+            .trim_end_matches('/');
+        let version = settings
+            .api_version
+            .as_deref()
+            .unwrap_or(DEFAULT_API_VERSION);
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(Self {
+            http,
+            base: format!("{base}/{version}"),
+            token,
+            timeout,
+        })
+    }
+
+    /// How long after a send began it may still reach the conversation: our request
+    /// timeout, and a second for Meta to list what it took.
+    pub fn settle_time(&self) -> Millis {
+        Millis::try_from(self.timeout.as_millis()).unwrap_or(Millis::MAX / 2) + SECOND
+    }
+
+    fn recipient(lead: &Lead) -> Result<&str, SendError> {
+        lead.channel_user_id.as_deref().ok_or_else(|| {
+            SendError::Permanent(
+                "the lead has no Instagram id yet: they must message the account first".into(),
+            )
+        })
+    }
+
+    /// Sends a text; Meta answers `{"recipient_id": "...", "message_id": "..."}`.
+    pub async fn send(&self, lead: &Lead, text: &str) -> Result<Delivery, SendError> {
+        if text.len() > TEXT_MAX_BYTES {
+            return Err(SendError::Permanent(format!(
+                "text is {} bytes; Instagram takes at most {TEXT_MAX_BYTES}",
+                text.len()
+            )));
+        }
+        let body =
+            json!({ "recipient": { "id": Self::recipient(lead)? }, "message": { "text": text } });
+        let response = self
+            .http
+            .post(format!("{}/me/messages", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            // Meta took it; an unreadable answer only costs us its id.
+            let body = response.text().await.unwrap_or_default();
+            let message_id = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|answer| answer["message_id"].as_str().map(str::to_owned));
+            return Ok(Delivery { message_id });
+        }
+        let body = response.text().await.unwrap_or_default();
+        // A server error on a send can come after Meta took the message: find out before
+        // sending it again.
+        Err(match classify(status, &body) {
+            SendError::Transient(why) => SendError::Unknown(why),
+            other => other,
+        })
+    }
+
+    /// A GET on the Graph API, answered with JSON.
+    async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<serde_json::Value, SendError> {
+        let response = self
+            .http
+            .get(format!("{}/{path}", self.base))
+            .bearer_auth(&self.token)
+            .query(query)
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body));
+        }
+        serde_json::from_str(&body)
+            .map_err(|_| SendError::Transient(format!("unreadable answer from /{path}")))
+    }
+
+    /// A lead's Instagram username and name, by their Instagram-scoped id (the User Profile
+    /// API, which answers for people who messaged the account).
+    pub async fn profile(&self, igsid: &str) -> Result<Profile, SendError> {
+        let profile = self.get_json(igsid, &[("fields", "username,name")]).await?;
+        serde_json::from_value(profile)
+            .map_err(|_| SendError::Permanent("unreadable profile".into()))
+    }
+
+    /// Who the token belongs to (`@username`), for `outreach doctor`.
+    pub async fn whoami(&self) -> Result<String, SendError> {
+        let me = self
+            .get_json("me", &[("fields", "user_id,username")])
+            .await?;
+        Ok(me["username"]
+            .as_str()
+            .map_or_else(|| "an unnamed account".into(), |u| format!("@{u}")))
+    }
+
+    /// Asks the Conversations API whether our message is in the conversation: a message
+    /// with our text, created at or after the attempt began, that no other outbox row has
+    /// taken. Returns it (with its id) when there is one.
+    pub async fn was_delivered(
+        &self,
+        lead: &Lead,
+        text: &str,
+        attempt: &Attempt,
+    ) -> Result<Option<Delivery>, SendError> {
+        // What `send` refuses before any request cannot have arrived.
+        let Some(recipient) = lead.channel_user_id.as_deref() else {
+            return Ok(None);
+        };
+        if text.len() > TEXT_MAX_BYTES {
+            return Ok(None);
+        }
+        let query = [
+            ("platform", "instagram"),
+            ("user_id", recipient),
+            ("fields", "messages{id,message,created_time}"),
+        ];
+        let listing = self.get_json("me/conversations", &query).await?;
+        let earliest = earliest_match(attempt);
+        let messages = listing["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|conversation| {
+                conversation["messages"]["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            });
+        let found = messages.filter(|m| {
+            let id = m["id"].as_str();
+            m["message"].as_str() == Some(text)
+                && !id.is_some_and(|id| attempt.taken.contains(id))
+                // Asked for, so always there; if not, at most once wins over a lost message.
+                && m["created_time"]
+                    .as_str()
+                    .and_then(parse_graph_time)
+                    .is_none_or(|at| at >= earliest)
+        });
+        // One created after the attempt began before one only the skew allows, then the
+        // oldest (Meta lists newest first): the one closest to our attempt.
+        let began = attempt.started_at.div_euclid(SECOND) * SECOND;
+        Ok(found
+            .min_by_key(|m| {
+                let at = m["created_time"].as_str().and_then(parse_graph_time);
+                (at.is_some_and(|at| at < began), at)
+            })
+            .map(|m| Delivery {
+                message_id: m["id"].as_str().map(str::to_owned),
+            }))
+    }
+}
+
+/// The earliest `created_time` (whole seconds, Meta's clock) a message may have to be the
+/// attempt's: from the second the attempt began, less the clock skew Meta's clock may have,
+/// but never back to (or before) the second another row delivered the same text without a
+/// known id — that message may be the one created then. Messages attributed by id are
+/// excluded separately, whatever their time.
+fn earliest_match(attempt: &Attempt) -> Millis {
+    let second = |at: Millis| at.div_euclid(SECOND) * SECOND;
+    let began = second(attempt.started_at);
+    let skewed = began - CLOCK_SKEW;
+    match attempt.unidentified_before {
+        Some(other) => skewed.max(second(other) + SECOND).min(began),
+        None => skewed,
+    }
+}
+
+/// Graph API times look like `2026-11-26T10:00:00+0000`.
+fn parse_graph_time(text: &str) -> Option<Millis> {
+    chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z")
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// A request that failed without an HTTP answer. If the connection was never made nothing
+/// was sent; any other failure may have happened after Meta received the message.
+fn request_failure(error: reqwest::Error) -> SendError {
+    if error.is_connect() {
+        SendError::Transient("cannot connect to the Graph API".into())
+    } else if error.is_timeout() {
+        SendError::Unknown("no answer from the Graph API in time".into())
+    } else {
+        SendError::Unknown("the connection to the Graph API failed".into())
+    }
+}
+
+/// Maps an HTTP status and Meta's error body to what the outbox should do.
+fn classify(status: u16, body: &str) -> SendError {
+    let error = serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error);
+    let (code, subcode, message) = match &error {
+        Some(e) => (
+            e.code,
+            e.error_subcode,
+            e.message.chars().take(200).collect::<String>(),
+        ),
+        None => (0, None, format!("HTTP {status}")),
+    };
+    match (code, subcode) {
+        (190, _) => SendError::Credentials(message),
+        (10, _) | (_, Some(2534022)) => SendError::WindowClosed,
+        (4 | 17 | 32 | 613, _) => SendError::RateLimited(message),
+        _ if status == 429 => SendError::RateLimited(message),
+        (100, Some(2534014)) => {
+            SendError::Permanent(format!("Instagram user not found: {message}"))
+        }
+        (551, _) => SendError::Permanent(format!("the person is not available: {message}")),
+        (1 | 2, _) => SendError::Transient(message),
+        _ if status >= 500 => SendError::Transient(message),
+        _ => SendError::Permanent(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(code: i64, subcode: Option<i64>) -> String {
+        json!({"error": {"message": "m", "type": "OAuthException", "code": code, "error_subcode": subcode, "fbtrace_id": "x"}})
+            .to_string()
+    }
+
+    #[test]
+    fn meta_errors_map_to_what_the_outbox_does() {
+        assert_eq!(
+            classify(400, &body(190, Some(463))),
+            SendError::Credentials("m".into())
+        );
+        assert_eq!(
+            classify(400, &body(10, Some(2534022))),
+            SendError::WindowClosed
+        );
+        assert_eq!(
+            classify(400, &body(100, Some(2534022))),
+            SendError::WindowClosed
+        );
+        assert_eq!(
+            classify(400, &body(613, None)),
+            SendError::RateLimited("m".into())
+        );
+        assert_eq!(
+            classify(429, "not json"),
+            SendError::RateLimited("HTTP 429".into())
+        );
+        assert!(
+            matches!(classify(400, &body(100, Some(2534014))), SendError::Permanent(m) if m.contains("not found"))
+        );
+        assert_eq!(
+            classify(500, &body(2, None)),
+            SendError::Transient("m".into())
+        );
+        assert_eq!(classify(503, ""), SendError::Transient("HTTP 503".into()));
+        assert_eq!(
+            classify(400, &body(100, None)),
+            SendError::Permanent("m".into())
+        );
+    }
+
+    #[test]
+    fn graph_times_parse() {
+        assert_eq!(parse_graph_time("1970-01-01T00:00:01+0000"), Some(1000));
+        assert_eq!(parse_graph_time("yesterday"), None);
+    }
+
+    #[test]
+    fn a_match_is_created_after_the_attempt_began_less_only_the_clock_skew() {
+        let attempt = |started_at, unidentified_before| Attempt {
+            started_at,
+            unidentified_before,
+            ..Attempt::default()
+        };
+        // Graph times are whole seconds: the second the attempt began counts.
+        assert_eq!(
+            earliest_match(&attempt(100_700, None)),
+            100_000 - CLOCK_SKEW
+        );
+        // An earlier delivery of the same text without a known id: the skew stops after it…
+        assert_eq!(earliest_match(&attempt(100_700, Some(95_200))), 96_000);
+        // …and never reaches past the attempt's own second.
+        assert_eq!(earliest_match(&attempt(100_700, Some(100_100))), 100_000);
+    }
+}

@@ -1,0 +1,26 @@
+//! The bottom layer of the outreach host: the vocabulary every other crate shares — a lead
+//! and its handle, a permission, a plugin's manifest, a sending account and its send-safety
+//! rules — and the leaves everything uses: the user's settings ([`config`]), time
+//! ([`clock`]), text checks ([`text`]) and sealed credentials ([`secrets`]).
+//!
+//! It depends on no other outreach crate; every one depends on it. So the store can hold a
+//! manifest without importing the runtime that reads it, and cargo refuses an import that
+//! would run the other way.
+
+pub mod account;
+pub mod clock;
+pub mod config;
+pub mod handle;
+pub mod lead;
+pub mod manifest;
+pub mod permission;
+pub mod secrets;
+pub mod sending;
+pub mod text;
+
+use sha2::Digest as _;
+
+/// The lower-case hex SHA-256 of `bytes` (plugin binaries, suppressed handles).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,293 @@
+//! Applying what a hook returned. Runs inside the transaction that records the hook's
+//! result, so a crash never leaves a decision half applied, and every queued message is
+//! keyed to its event so replaying the event never queues it twice.
+
+use std::collections::BTreeSet;
+
+use rusqlite::Connection;
+
+use super::dispatch::FILTERED_OUT;
+use crate::clock::{MINUTE, Millis};
+use crate::config::LimitsConfig;
+use crate::consent::Permission;
+use crate::consent::policy::{self, Call, Reach, Refusal};
+use crate::domain::lead::{Lead, LeadStatus, valid_tag};
+use crate::runtime::HookOutput;
+use crate::runtime::bindings::wit_hooks::{FilterDecision, FollowUpAction, ReplyAction};
+use crate::runtime::host::StagedSend;
+use crate::runtime::host::messaging::validate_text;
+use crate::store::events::{Event, EventKind};
+use crate::store::{self};
+use crate::text;
+
+/// The earliest a follow-up step may be due again after being handled, so a plugin that asks
+/// for "now" cannot spin.
+const MIN_FOLLOW_UP_WAIT: Millis = MINUTE;
+
+/// Applies a hook's output; returns a one-line summary of what was done.
+pub fn apply(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    lead: &Lead,
+    output: HookOutput,
+    limits: &LimitsConfig,
+    now: Millis,
+) -> anyhow::Result<String> {
+    match output {
+        HookOutput::Filter(decision) => apply_filter(tx, plugin, lead, decision, limits, now),
+        HookOutput::Reply(action) => apply_reply(tx, plugin, event, lead, action, limits, now),
+        HookOutput::FollowUp(action) => {
+            apply_follow_up(tx, plugin, event, lead, action, limits, now)
+        }
+    }
+}
+
+/// Queues what the hook sent with `messaging.send`, each keyed to the event and its place
+/// in the call; returns what to add to the summary.
+pub fn queue_staged(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    staged: &[StagedSend],
+    now: Millis,
+) -> anyhow::Result<String> {
+    for (n, send) in staged.iter().enumerate() {
+        let key = format!("{plugin}:{}:send:{n}", event.id);
+        store::outbox::enqueue(
+            tx,
+            &key,
+            send.lead_id,
+            plugin,
+            Some(event.id),
+            &send.text,
+            now,
+        )?;
+    }
+    Ok(match staged.len() {
+        0 => String::new(),
+        queued => format!("; queued {queued} message(s) via messaging.send"),
+    })
+}
+
+fn apply_filter(
+    tx: &Connection,
+    plugin: &str,
+    lead: &Lead,
+    d: FilterDecision,
+    limits: &LimitsConfig,
+    now: Millis,
+) -> anyhow::Result<String> {
+    let mut tags: BTreeSet<&str> = lead.tags.iter().map(String::as_str).collect();
+    let mut refused = Vec::new();
+    for tag in &d.tags {
+        match valid_tag(tag) {
+            Ok(tag) if tags.contains(tag) => {}
+            Ok(tag) if tags.len() < limits.tags_per_lead as usize => {
+                store::leads::add_tag(tx, lead.id, tag)?;
+                tags.insert(tag);
+            }
+            Ok(_) => refused.push(format!(
+                "the lead carries the most tags allowed ({})",
+                limits.tags_per_lead
+            )),
+            Err(why) => refused.push(why),
+        }
+    }
+    if let Some(score) = d.score {
+        store::leads::set_score(tx, lead.id, score.min(100), now)?;
+    }
+    let mut summary = if d.keep { "kept" } else { "dropped" }.to_string();
+    if let Some(score) = d.score {
+        summary.push_str(&format!(" (score {score})"));
+    }
+    if !d.keep {
+        store::leads::add_tag(tx, lead.id, FILTERED_OUT)?;
+    }
+    // Why, whichever way it went: a reason for keeping a lead is as useful to read later.
+    let reason = match d.reason {
+        Some(reason) => Some(reason),
+        None if !d.keep => Some(format!("dropped by {plugin}")),
+        None => None,
+    };
+    if let Some(reason) = reason {
+        summary.push_str(&format!(
+            ": {}",
+            text::from_plugin(&reason, limits.text_chars as usize)
+        ));
+    }
+    if let Some(first) = refused.first() {
+        summary.push_str(&format!("; {} tag(s) not added: {first}", refused.len()));
+    }
+    Ok(summary)
+}
+
+/// Checks that a message returned by a hook may be queued, and queues it. `Ok(false)`: it
+/// was queued before (the event is being replayed).
+fn queue_returned_message(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    lead: &Lead,
+    action: &str,
+    text: &str,
+    now: Millis,
+) -> anyhow::Result<Result<bool, String>> {
+    // The rules of `messaging.send`, for the event's own lead.
+    let granted = store::plugins::is_granted(tx, plugin, Permission::MessagesSend)?;
+    let rules = policy::check_grants(Call::MessagingSend, Reach::EventLead, |_| granted)
+        .and_then(|()| policy::conversation_open(lead.is_do_not_contact()));
+    let denial = match rules {
+        Err(Refusal::NotGranted(permission)) => {
+            Some(format!("permission {permission} not granted"))
+        }
+        Err(refusal) => Some(refusal.message()),
+        Ok(()) if !crate::channels::window_open(tx, lead, now)? => {
+            Some(Refusal::WindowClosed.message())
+        }
+        Ok(()) => validate_text(text)
+            .err()
+            .map(|e| crate::runtime::bindings::describe(&e)),
+    };
+    let entry = store::audit::Entry {
+        plugin,
+        action,
+        permission: Some(Permission::MessagesSend),
+        lead_id: Some(lead.id),
+        allowed: denial.is_none(),
+        detail: denial.as_deref(),
+    };
+    store::audit::record(tx, &entry, now)?;
+    if let Some(denial) = denial {
+        return Ok(Err(denial));
+    }
+    let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
+    Ok(Ok(store::outbox::enqueue(
+        tx,
+        &key,
+        lead.id,
+        plugin,
+        Some(event.id),
+        text,
+        now,
+    )?))
+}
+
+fn apply_reply(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    lead: &Lead,
+    action: ReplyAction,
+    limits: &LimitsConfig,
+    now: Millis,
+) -> anyhow::Result<String> {
+    Ok(match action {
+        ReplyAction::NoReply => "no reply".into(),
+        ReplyAction::Send(text) => {
+            match queue_returned_message(tx, plugin, event, lead, "reply.send", &text, now)? {
+                Ok(true) => "queued a reply".into(),
+                Ok(false) => "reply already queued before (replay)".into(),
+                Err(denial) => format!("reply not sent: {denial}"),
+            }
+        }
+        ReplyAction::HandOver(reason) => {
+            store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, now)?;
+            store::leads::withdraw_automation(tx, lead.id, "handed over to a human", false)?;
+            format!(
+                "handed over to a human: {}",
+                text::from_plugin(&reason, limits.text_chars as usize)
+            )
+        }
+    })
+}
+
+fn apply_follow_up(
+    tx: &Connection,
+    plugin: &str,
+    event: &Event,
+    lead: &Lead,
+    action: FollowUpAction,
+    limits: &LimitsConfig,
+    now: Millis,
+) -> anyhow::Result<String> {
+    let Some(schedule) = event.payload.schedule_id else {
+        return Ok("no sequence to follow up".into());
+    };
+    let not_before = |t: Millis| t.max(now + MIN_FOLLOW_UP_WAIT);
+    Ok(match action {
+        FollowUpAction::Send(send) => {
+            match queue_returned_message(
+                tx,
+                plugin,
+                event,
+                lead,
+                "follow-up.send",
+                &send.text,
+                now,
+            )? {
+                Ok(queued) => {
+                    let step = event.payload.step.unwrap_or(0);
+                    let next = send.next_at.map(not_before);
+                    // Guarded by the step, so a replayed event cannot skip one.
+                    store::schedules::advance(tx, schedule, step, next)?;
+                    let what = if queued {
+                        "queued"
+                    } else {
+                        "already queued (replay)"
+                    };
+                    let then = next.map_or_else(
+                        || "sequence complete".to_string(),
+                        |at| format!("next due {}", crate::clock::format(at)),
+                    );
+                    format!("step {}: {what}; {then}", step + 1)
+                }
+                Err(denial) => {
+                    store::schedules::stop(tx, schedule, &denial)?;
+                    format!("follow-up not sent, sequence stopped: {denial}")
+                }
+            }
+        }
+        FollowUpAction::WaitUntil(at) => {
+            store::schedules::postpone(tx, schedule, not_before(at))?;
+            format!("waiting until {}", crate::clock::format(not_before(at)))
+        }
+        FollowUpAction::Stop(reason) => {
+            let reason = text::from_plugin(&reason, limits.text_chars as usize);
+            store::schedules::stop(tx, schedule, &reason)?;
+            format!("sequence stopped: {reason}")
+        }
+    })
+}
+
+/// Ends the follow-up sequence an event belongs to, when it is a follow-up event.
+pub fn stop_sequence(tx: &Connection, event: &Event, reason: &str) -> anyhow::Result<()> {
+    if let (EventKind::FollowUp, Some(id)) = (event.kind, event.payload.schedule_id) {
+        store::schedules::stop(tx, id, reason)?;
+    }
+    Ok(())
+}
+
+/// After the filters: a lead that every filter kept (none failed, none dropped it) starts
+/// every follow-up plugin's sequence. A failed filter keeps the lead out: automation never
+/// starts on a decision that was not made.
+pub fn start_sequences_if_kept<'p>(
+    tx: &Connection,
+    event: &Event,
+    follow_up_plugins: impl IntoIterator<Item = &'p str>,
+    now: Millis,
+) -> anyhow::Result<()> {
+    let Some(lead) = store::leads::get(tx, event.lead_id)? else {
+        return Ok(());
+    };
+    let failed = store::events::results(tx, event.id)?
+        .iter()
+        .any(|r| r.status != store::events::ResultStatus::Done);
+    if failed || lead.is_do_not_contact() || lead.tags.iter().any(|t| t == FILTERED_OUT) {
+        return Ok(());
+    }
+    for plugin in follow_up_plugins {
+        store::schedules::start(tx, plugin, lead.id, now)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! The engine's cost per event must not grow with the database. This test runs every kind
+//! of event (import, inbound reply, follow-up, delivery, a webhook-style account lookup,
+//! `leads.query`, forgetting a lead) on a database with history in it, records every SQL
+//! statement the host ran, and asks SQLite how it plans each: none may scan a whole table
+//! that grows with use, nor sort a growing range to return its first few rows. A query
+//! added later without its index fails here.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use super::{Engine, Executor, NativeHooks};
+use crate::ai::AiProvider;
+use crate::clock::{Clock as _, HOUR, ManualClock, Millis};
+use crate::config::Config;
+use crate::consent::Permission;
+use crate::domain::lead::LeadRecord;
+use crate::domain::lead::LeadStatus;
+use crate::ingest;
+use crate::runtime::bindings::outreach::plugin::{leads, messaging};
+use crate::runtime::bindings::wit_hooks;
+use crate::runtime::host::{HostServices, HostState};
+use crate::runtime::manifest::{Hook, Manifest};
+use crate::runtime::{HookFailure, HookInput, HookOutput};
+use crate::store::{self, Db};
+
+/// Tables that grow with leads, messages and time.
+const GROWING: &[&str] = &[
+    "leads",
+    "lead_tags",
+    "lead_fields",
+    "messages",
+    "events",
+    "event_results",
+    "outbox",
+    "schedules",
+    "audit",
+    "plugin_kv",
+];
+
+const START: Millis = 1_790_000_000_000;
+const HISTORY_LEADS: usize = 1_000;
+
+/// Replies after reading the conversation and querying leads; follows up once; keeps
+/// every lead with a tag.
+struct Flow;
+
+impl NativeHooks for Flow {
+    fn call<'a>(
+        &'a self,
+        _plugin: &'a str,
+        host: &'a mut HostState,
+        input: HookInput,
+    ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            let failed = |e| HookFailure::Plugin(format!("{e:?}"));
+            Ok(match input {
+                HookInput::Filter(_) => HookOutput::Filter(wit_hooks::FilterDecision {
+                    keep: true,
+                    reason: None,
+                    tags: vec!["new".into()],
+                    score: Some(50),
+                }),
+                HookInput::Reply(event) => {
+                    messaging::Host::history(host, event.lead.id, 10)
+                        .await
+                        .map_err(failed)?;
+                    for (status, tag) in [
+                        (Some(LeadStatus::Replied.into()), None),
+                        (None, Some("vip".to_string())),
+                        (None, None),
+                    ] {
+                        let query = leads::LeadQuery {
+                            status,
+                            tag,
+                            last_contact_before: None,
+                            limit: 20,
+                        };
+                        leads::Host::query(host, query).await.map_err(failed)?;
+                    }
+                    HookOutput::Reply(wit_hooks::ReplyAction::Send("Thanks!".into()))
+                }
+                HookInput::FollowUp(_) => {
+                    HookOutput::FollowUp(wit_hooks::FollowUpAction::Send(wit_hooks::FollowUpSend {
+                        text: "Hi there".into(),
+                        next_at: None,
+                    }))
+                }
+            })
+        })
+    }
+}
+
+fn record(handle: &str) -> LeadRecord {
+    LeadRecord {
+        line: 2,
+        handle: handle.into(),
+        name: Some("Someone".into()),
+        email: None,
+        phone: None,
+        tags: vec!["vip".into()],
+        notes: None,
+        custom: Default::default(),
+    }
+}
+
+fn inbound(db: &Db, config: &Config, handle: &str, at: Millis) {
+    let message = ingest::InboundMessage {
+        account: 1,
+        from: ingest::Sender::Handle(handle),
+        text: "How much is it?",
+        at,
+        source: "test",
+        dedupe_key: None,
+    };
+    ingest::inbound(db, &config.consent, &message, at).unwrap();
+}
+
+#[tokio::test]
+async fn no_hot_query_scans_a_growing_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("plans.db"), None).unwrap();
+    let mut config = Config::default();
+    config.sending.daily_cap = 1_000_000;
+    let clock = Arc::new(ManualClock::new(START));
+    let services = Arc::new(HostServices {
+        db: db.clone(),
+        clock: clock.clone(),
+        ai: AiProvider::from_config(&config.ai, |_| None),
+        config: Arc::new(config.clone()),
+    });
+    let manifest = Manifest {
+        name: "flow".into(),
+        version: "1".into(),
+        description: String::new(),
+        hooks: vec![Hook::Filter, Hook::Reply, Hook::FollowUp],
+        permissions: Permission::ALL.to_vec(),
+    };
+    db.write(|tx| {
+        store::plugins::install(tx, &manifest, "0.1.0", b"native", "native", START)?;
+        Permission::ALL
+            .iter()
+            .try_for_each(|p| store::plugins::grant(tx, "flow", *p, START))
+    })
+    .unwrap();
+    let engine = Engine::new(services, Executor::Native(Arc::new(Flow))).unwrap();
+
+    // History: leads imported, filtered, followed up, written to and answered.
+    db.write(|tx| {
+        for i in 0..HISTORY_LEADS {
+            let id = store::leads::upsert(tx, &record(&format!("old{i}")), 1, START)?.id();
+            ingest::lead_imported(tx, id, START)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    for i in 0..HISTORY_LEADS / 4 {
+        inbound(&db, &config, &format!("old{i}"), START);
+    }
+    engine.run_until_idle().await.unwrap();
+    clock.set(START + 48 * HOUR);
+    engine.run_until_idle().await.unwrap();
+    db.write(|tx| Ok(tx.execute_batch("ANALYZE")?)).unwrap();
+
+    // Now record what one more of everything costs.
+    let statements = Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = statements.clone();
+    db.trace_statements(move |sql| {
+        seen.lock().unwrap().insert(sql.to_owned());
+    });
+    db.write(|tx| {
+        let id = store::leads::upsert(tx, &record("fresh"), 1, clock.now())?.id();
+        ingest::lead_imported(tx, id, clock.now())
+    })
+    .unwrap();
+    inbound(&db, &config, "old7", clock.now());
+    engine.run_until_idle().await.unwrap();
+    clock.set(clock.now() + 48 * HOUR);
+    engine.run_until_idle().await.unwrap();
+    db.read(|c| store::accounts::by_instagram_id(c, "1784"))
+        .unwrap();
+    db.write(|tx| {
+        let lead = store::leads::by_handle(tx, "old9")?.unwrap();
+        store::leads::forget(tx, &lead, clock.now())
+    })
+    .unwrap();
+    db.stop_tracing();
+
+    let statements = statements.lock().unwrap().clone();
+    assert!(statements.len() > 20, "traced {statements:#?}");
+    let scans = unbounded_reads(&db, &statements);
+    assert!(
+        scans.is_empty(),
+        "full scans on the hot path:\n{}",
+        scans.join("\n")
+    );
+}
+
+/// The console's lists (inbox, leads with each filter, a lead's page, the audit with each
+/// filter) read through indexes too, on a database with history: their cost follows the
+/// page, not the tables. Two reads are scans on purpose and left out: the free-text search
+/// (`LIKE '%…%'` can use no index) and the analytics' counts over everything.
+#[test]
+fn the_consoles_lists_read_only_what_they_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("console.db"), None).unwrap();
+    db.write(|tx| {
+        for i in 0..HISTORY_LEADS {
+            let id = store::leads::upsert(tx, &record(&format!("old{i}")), 1, START)?.id();
+            let at = START + i as Millis;
+            store::messages::insert(
+                tx,
+                id,
+                store::messages::Direction::Inbound,
+                "hi",
+                at,
+                "sandbox",
+            )?;
+            store::leads::record_contact(tx, id, true, at)?;
+            if i % 50 == 0 {
+                store::leads::set_status(tx, id, LeadStatus::NeedsHuman, at)?;
+            }
+            store::audit::record_action(
+                tx,
+                "operator:cli",
+                "leads.resume",
+                Some(id),
+                true,
+                "",
+                at,
+            )?;
+            ingest::lead_imported(tx, id, at)?;
+        }
+        Ok(tx.execute_batch("ANALYZE")?)
+    })
+    .unwrap();
+    let statements = Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = statements.clone();
+    db.trace_statements(move |sql| {
+        seen.lock().unwrap().insert(sql.to_owned());
+    });
+    db.read(|c| {
+        store::console::inbox(c, 200)?;
+        let lead = store::leads::by_handle(c, "old7")?.unwrap();
+        store::messages::recent(c, lead.id, 500)?;
+        store::outbox::for_lead(c, lead.id)?;
+        let by_lead = store::events::EventFilter {
+            lead_id: Some(lead.id),
+            limit: 500,
+            ..Default::default()
+        };
+        store::events::list(c, &by_lead)?;
+        for search in [
+            store::leads::LeadSearch::default(),
+            store::leads::LeadSearch {
+                status: Some(LeadStatus::NeedsHuman),
+                ..Default::default()
+            },
+            store::leads::LeadSearch {
+                tag: Some("vip".into()),
+                account_id: Some(1),
+                before_id: Some(500),
+                ..Default::default()
+            },
+        ] {
+            store::leads::search(
+                c,
+                &store::leads::LeadSearch {
+                    limit: 100,
+                    ..search
+                },
+            )?;
+        }
+        for filter in [
+            store::audit::AuditFilter::default(),
+            store::audit::AuditFilter {
+                lead_id: Some(lead.id),
+                ..Default::default()
+            },
+            store::audit::AuditFilter {
+                plugin: Some("operator:cli".into()),
+                ..Default::default()
+            },
+        ] {
+            store::audit::list(
+                c,
+                &store::audit::AuditFilter {
+                    limit: 500,
+                    ..filter
+                },
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    db.stop_tracing();
+    let statements = statements.lock().unwrap().clone();
+    assert!(statements.len() > 8, "traced {statements:#?}");
+    let scans = unbounded_reads(&db, &statements);
+    assert!(
+        scans.is_empty(),
+        "the console reads whole tables:\n{}",
+        scans.join("\n")
+    );
+}
+
+/// The statements among `statements` that scan a growing table, or sort what one yields
+/// before a LIMIT.
+fn unbounded_reads(db: &Db, statements: &BTreeSet<String>) -> Vec<String> {
+    let mut scans = Vec::new();
+    for sql in statements {
+        let plan = db.read(|c| query_plan(c, sql)).unwrap();
+        let growing = |name: &str| is_growing(name, sql);
+        for (parent, step) in &plan {
+            let table_scan = step
+                .strip_prefix("SCAN ")
+                .and_then(|rest| rest.split(' ').next())
+                .is_some_and(growing);
+            // A scan of a partial index holds only the rows it is for; one with no
+            // condition stops at its LIMIT.
+            let bounded =
+                step.contains("USING") || (!sql.contains("WHERE") && sql.contains("LIMIT"));
+            if table_scan && !bounded {
+                scans.push(format!("{step}\n    in: {}", sql.trim()));
+            }
+            // Sorting what a growing table yields, before a LIMIT, reads every row in
+            // range however few it returns (sorting a limited subquery's rows is fine).
+            let sorts_growing = step.starts_with("USE TEMP B-TREE FOR ORDER BY")
+                && plan.iter().any(|(sibling, other)| {
+                    sibling == parent
+                        && other
+                            .strip_prefix("SEARCH ")
+                            .or_else(|| other.strip_prefix("SCAN "))
+                            .and_then(|rest| rest.split(' ').next())
+                            .is_some_and(growing)
+                });
+            if sorts_growing && sql.contains("LIMIT") {
+                scans.push(format!(
+                    "{step} (a sort before LIMIT)\n    in: {}",
+                    sql.trim()
+                ));
+            }
+        }
+    }
+    scans
+}
+
+/// Whether `name`, as a plan step names it, is a growing table: by its name, or by an
+/// alias `sql` gives it (`FROM audit a`, `JOIN leads AS l`), which is all the plan shows.
+fn is_growing(name: &str, sql: &str) -> bool {
+    if GROWING.contains(&name) {
+        return true;
+    }
+    let words: Vec<&str> = sql
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.iter().enumerate().any(|(i, word)| {
+        *word == name
+            && match i {
+                0 => false,
+                _ if words[i - 1].eq_ignore_ascii_case("AS") => {
+                    i >= 2 && GROWING.contains(&words[i - 2])
+                }
+                _ => GROWING.contains(&words[i - 1]),
+            }
+    })
+}
+
+/// SQLite's plan for `sql`, one step per line: the step it is part of, and what it does.
+fn query_plan(conn: &rusqlite::Connection, sql: &str) -> anyhow::Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
+    let steps = stmt.query_map(rusqlite::params_from_iter(unbound), |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, String>(3)?))
+    })?;
+    Ok(steps.collect::<Result<_, _>>()?)
+}

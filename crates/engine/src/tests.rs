@@ -1,0 +1,218 @@
+//! The engine's pass with hooks compiled in: what one event leaves behind is seen by the
+//! next event about the same lead, even though events' last writes are committed together.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{Engine, Executor, NativeHooks, ingest};
+use crate::ai::AiProvider;
+use crate::clock::{ManualClock, Millis};
+use crate::config::Config;
+use crate::consent::Permission;
+use crate::domain::lead::LeadStatus;
+use crate::runtime::bindings::wit_hooks;
+use crate::runtime::host::{HostServices, HostState};
+use crate::runtime::manifest::{Hook, Manifest};
+use crate::runtime::{HookFailure, HookInput, HookOutput};
+use crate::store::{self, Db};
+
+pub(super) const NOW: Millis = 1_790_000_000_000;
+
+/// Hands every conversation over to a person, and counts the reply hooks it ran. With
+/// `forget` set, the user erases that lead while its hook runs; with `writes_again`, that
+/// lead writes again while its first hook runs.
+#[derive(Default)]
+struct HandOver {
+    replies: AtomicU32,
+    forget: Option<(Db, String)>,
+    writes_again: Option<(Db, String)>,
+}
+
+impl NativeHooks for HandOver {
+    fn call<'a>(
+        &'a self,
+        _plugin: &'a str,
+        _host: &'a mut HostState,
+        input: HookInput,
+    ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            match input {
+                HookInput::Reply(event) => {
+                    self.replies.fetch_add(1, Ordering::SeqCst);
+                    if let Some((db, handle)) = &self.forget
+                        && &event.lead.handle == handle
+                    {
+                        db.write(|tx| {
+                            let lead = store::leads::require_handle(tx, handle)?;
+                            store::leads::forget(tx, &lead, NOW)
+                        })
+                        .unwrap();
+                    }
+                    if let Some((db, handle)) = &self.writes_again
+                        && &event.lead.handle == handle
+                        && event.text != "Hello?"
+                    {
+                        inbound(db, handle, "Hello?");
+                    }
+                    Ok(HookOutput::Reply(wit_hooks::ReplyAction::HandOver(
+                        "asked for a person".into(),
+                    )))
+                }
+                _ => Err(HookFailure::Plugin("only replies here".into())),
+            }
+        })
+    }
+}
+
+fn engine_with(hooks: Arc<HandOver>) -> (Db, Engine) {
+    engine_on(Db::open_in_memory().unwrap(), hooks)
+}
+
+fn engine_on(db: Db, hooks: Arc<HandOver>) -> (Db, Engine) {
+    let engine = reply_engine(
+        &db,
+        "handover",
+        Permission::LeadsRead,
+        hooks,
+        Config::default(),
+    );
+    (db, engine)
+}
+
+/// An engine on `db` whose one plugin, `plugin`, is a reply hook run by `hooks`, granted
+/// `permission`, with `config` and the clock at [`NOW`].
+pub(super) fn reply_engine(
+    db: &Db,
+    plugin: &str,
+    permission: Permission,
+    hooks: Arc<dyn NativeHooks>,
+    config: Config,
+) -> Engine {
+    let services = Arc::new(HostServices {
+        db: db.clone(),
+        clock: Arc::new(ManualClock::new(NOW)),
+        ai: AiProvider::from_config(&config.ai, |_| None),
+        config: Arc::new(config),
+    });
+    let manifest = Manifest {
+        name: plugin.into(),
+        version: "1".into(),
+        description: String::new(),
+        hooks: vec![Hook::Reply],
+        permissions: vec![permission],
+    };
+    db.write(|tx| {
+        store::plugins::install(tx, &manifest, "0.1.0", b"native", "native", NOW)?;
+        store::plugins::grant(tx, plugin, permission, NOW)
+    })
+    .unwrap();
+    Engine::new(services, Executor::Native(hooks)).unwrap()
+}
+
+/// A message from `handle` on the sandbox account, received at [`NOW`].
+pub(super) fn inbound(db: &Db, handle: &str, text: &str) {
+    let message = ingest::InboundMessage {
+        account: 1,
+        from: ingest::Sender::Handle(handle),
+        text,
+        at: NOW,
+        source: "test",
+        dedupe_key: None,
+    };
+    ingest::inbound(db, &Config::default().consent, &message, NOW).unwrap();
+}
+
+#[tokio::test]
+async fn the_next_event_about_a_lead_sees_what_the_last_one_did() {
+    let db = Db::open_in_memory().unwrap();
+    let hooks = Arc::new(HandOver {
+        writes_again: Some((db.clone(), "anna".into())),
+        ..HandOver::default()
+    });
+    let (db, engine) = engine_on(db, hooks.clone());
+    // Anna writes again while her first message is being handled, with others running too.
+    inbound(&db, "anna", "Can I talk to someone?");
+    for i in 0..5 {
+        inbound(&db, &format!("other{i}"), "Hello");
+    }
+
+    let stats = engine.run_until_idle().await.unwrap();
+
+    assert_eq!(stats.events, 7);
+    // Anna's second message found her with a person already: no hook ran for it.
+    assert_eq!(hooks.replies.load(Ordering::SeqCst), 6);
+    let anna = db
+        .read(|c| store::leads::by_handle(c, "anna"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(anna.status, LeadStatus::NeedsHuman);
+    let ended_by_host: i64 = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM event_results WHERE plugin = '(host)'
+                   AND outcome = 'lead is with a human'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(ended_by_host, 1);
+}
+
+#[tokio::test]
+async fn every_event_of_a_pass_is_finished_and_audited() {
+    let hooks = Arc::new(HandOver::default());
+    let (db, engine) = engine_with(hooks.clone());
+    // More than one group of endings, fewer than a pass.
+    for i in 0..120 {
+        inbound(&db, &format!("lead{i}"), "Hi");
+    }
+
+    let stats = engine.run_until_idle().await.unwrap();
+
+    assert_eq!(stats.events, 120);
+    let (unfinished, handed, results): (i64, i64, i64) = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM events WHERE status != 'done'),
+                        (SELECT count(*) FROM audit WHERE action = 'reply.event'),
+                        (SELECT count(*) FROM event_results WHERE status = 'done')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!((unfinished, handed, results), (0, 120, 120));
+}
+
+#[tokio::test]
+async fn a_lead_forgotten_while_its_hook_runs_leaves_the_rest_of_the_pass_alone() {
+    let db = Db::open_in_memory().unwrap();
+    let hooks = Arc::new(HandOver {
+        forget: Some((db.clone(), "gone".into())),
+        ..HandOver::default()
+    });
+    let (db, engine) = engine_on(db, hooks);
+    inbound(&db, "before", "Hi");
+    inbound(&db, "gone", "Hi");
+    inbound(&db, "after", "Hi");
+
+    let stats = engine.run_until_idle().await.unwrap();
+
+    assert_eq!(stats.events, 3);
+    let (leads, unfinished, results): (i64, i64, i64) = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM leads),
+                        (SELECT count(*) FROM events WHERE status != 'done'),
+                        (SELECT count(*) FROM event_results)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap();
+    // The forgotten lead's event went with them; the others were handled once.
+    assert_eq!((leads, unfinished, results), (2, 0, 2));
+}

@@ -1,0 +1,83 @@
+//! `outreach:plugin/messaging`: conversation history and queuing messages (staged until the
+//! hook returns, then put in the outbox under an idempotency key).
+
+use super::{HostState, StagedSend, storage_failure, to_id};
+use crate::bindings::outreach::plugin::messaging::Host;
+use crate::bindings::wit;
+use crate::consent::policy::{Call, HISTORY_CAP, SENDS_PER_CALL};
+use crate::consent::{Permission, redact_personal};
+use crate::store;
+
+/// Meta's limit for an Instagram text message; the sandbox keeps to it so nothing that works
+/// there fails on the real channel.
+pub const TEXT_MAX_BYTES: usize = 1000;
+
+/// Checks a message text against the channel limits. Line breaks are fine in a DM; other
+/// control characters have no place in one and would act on the terminal that shows it.
+pub fn validate_text(text: &str) -> Result<(), wit::Error> {
+    if text.trim().is_empty() {
+        return Err(wit::Error::Invalid("message text is empty".into()));
+    }
+    crate::text::reject_unsafe(text, true)
+        .map_err(|why| wit::Error::Invalid(format!("message text {why}")))?;
+    if text.len() > TEXT_MAX_BYTES {
+        return Err(wit::Error::Invalid(format!(
+            "message text is {} bytes; the limit is {TEXT_MAX_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Host for HostState {
+    async fn history(&mut self, lead: u64, limit: u32) -> Result<Vec<wit::Message>, wit::Error> {
+        self.enter()?;
+        let id = to_id(lead)?;
+        let permission = Self::own_permission(Call::MessagingHistory);
+        self.reach("messaging.history", Call::MessagingHistory, id)?;
+        self.check("messaging.history", permission, Some(id))?;
+        let target = self.contactable_lead("messaging.history", permission, id)?;
+        let mut messages = self
+            .services
+            .db
+            .read(|c| store::messages::recent(c, id, limit.min(HISTORY_CAP)))
+            .map_err(storage_failure)?;
+        self.call.saw_lead(id);
+        // Leads write their email and phone into messages: without `leads:read-pii` the
+        // conversation must not show what the lead's record would not.
+        if !self.granted(Permission::LeadsReadPii) {
+            for message in &mut messages {
+                message.text = redact_personal(&message.text, std::slice::from_ref(&target));
+            }
+        }
+        Ok(messages.into_iter().map(Into::into).collect())
+    }
+
+    async fn send(&mut self, lead: u64, text: String) -> Result<(), wit::Error> {
+        self.enter()?;
+        let id = to_id(lead)?;
+        let permission = Self::own_permission(Call::MessagingSend);
+        self.reach("messaging.send", Call::MessagingSend, id)?;
+        self.require("messaging.send", permission, Some(id))?;
+        let target = self.contactable_lead("messaging.send", permission, id)?;
+        self.check_window("messaging.send", &target)?;
+        validate_text(&text)?;
+        if self.call.staged_sends.len() >= SENDS_PER_CALL {
+            return Err(wit::Error::LimitExceeded(format!(
+                "{SENDS_PER_CALL} messages per hook call"
+            )));
+        }
+        // Allowed only now that nothing refuses it any more.
+        self.audit(
+            "messaging.send",
+            Some(Permission::MessagesSend),
+            Some(id),
+            true,
+            None,
+        );
+        self.call
+            .staged_sends
+            .push(StagedSend { lead_id: id, text });
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! A plugin's manifest as the host stores and shows it, read from the component's own
+//! `manifest` export and validated before anything is installed.
+
+use super::bindings::wit;
+use crate::domain::manifest::{DESCRIPTION_MAX_CHARS, VERSION_MAX_CHARS};
+pub use crate::domain::manifest::{Hook, Manifest};
+use crate::domain::permission::Permission;
+
+/// Checks what the plugin declared; the error names the field. Every field is shown to
+/// the user before anything is granted, so none may be long enough to push the
+/// permission list off the screen or hold characters that rewrite the terminal.
+pub fn from_wit(m: wit::PluginManifest) -> Result<Manifest, String> {
+    let name_ok = !m.name.is_empty()
+        && m.name.len() <= 64
+        && m.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !name_ok {
+        return Err(format!(
+            "manifest field `name` is \"{}\"; it must be 1-64 of lower-case letters, digits and '-'",
+            crate::text::from_plugin(&m.name, 80)
+        ));
+    }
+    if m.version.trim().is_empty() {
+        return Err("manifest field `version` is empty".into());
+    }
+    for (field, value, max_chars) in [
+        ("version", &m.version, VERSION_MAX_CHARS),
+        ("description", &m.description, DESCRIPTION_MAX_CHARS),
+    ] {
+        let chars = value.chars().count();
+        if chars > max_chars {
+            return Err(format!(
+                "manifest field `{field}` has {chars} characters; the limit is {max_chars}"
+            ));
+        }
+        crate::text::reject_unsafe(value, false)
+            .map_err(|why| format!("manifest field `{field}` {why}"))?;
+    }
+    let mut hooks: Vec<Hook> = m
+        .hooks
+        .into_iter()
+        .map(|h| match h {
+            wit::Hook::Filter => Hook::Filter,
+            wit::Hook::Reply => Hook::Reply,
+            wit::Hook::FollowUp => Hook::FollowUp,
+        })
+        .collect();
+    hooks.sort();
+    hooks.dedup();
+    let mut permissions: Vec<Permission> =
+        m.permissions.into_iter().map(Permission::from).collect();
+    permissions.sort();
+    permissions.dedup();
+    Ok(Manifest {
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        hooks,
+        permissions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(name: &str, version: &str, description: &str) -> wit::PluginManifest {
+        wit::PluginManifest {
+            name: name.into(),
+            version: version.into(),
+            description: description.into(),
+            hooks: vec![wit::Hook::Reply],
+            permissions: vec![wit::Permission::MessagesSend],
+        }
+    }
+
+    #[test]
+    fn fields_shown_before_granting_are_bounded_and_inert() {
+        assert!(from_wit(manifest("ok", "1.0.0", "Fine.")).is_ok());
+        let hidden = "\u{1b}[8mrequests: nothing";
+        let error = from_wit(manifest("ok", "1.0.0", hidden)).unwrap_err();
+        assert_eq!(
+            error,
+            "manifest field `description` contains the control character U+001B at character 1"
+        );
+        let error = from_wit(manifest("ok", "1.0\u{202E}", "")).unwrap_err();
+        assert!(
+            error.starts_with("manifest field `version` contains"),
+            "{error}"
+        );
+        let error = from_wit(manifest("ok", "1", &"x".repeat(1 << 20))).unwrap_err();
+        assert_eq!(
+            error,
+            "manifest field `description` has 1048576 characters; the limit is 1000"
+        );
+        let error = from_wit(manifest(
+            &format!("\u{1b}]0;{}", "x".repeat(1 << 20)),
+            "1",
+            "",
+        ))
+        .unwrap_err();
+        assert!(error.len() < 300 && !error.contains('\u{1b}'), "{error}");
+    }
+}

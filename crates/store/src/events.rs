@@ -1,0 +1,384 @@
+//! The event queue: every lead import, inbound message and due follow-up is stored here
+//! before any plugin sees it, with one result row per plugin that handled it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::conditions::Conditions;
+use crate::clock::Millis;
+use crate::usage::CallCost;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    LeadImported,
+    Inbound,
+    FollowUp,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LeadImported => "lead-imported",
+            Self::Inbound => "inbound",
+            Self::FollowUp => "follow-up",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "inbound" => Self::Inbound,
+            "follow-up" => Self::FollowUp,
+            _ => Self::LeadImported,
+        }
+    }
+}
+
+/// What an event carries besides its lead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Payload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: i64,
+    pub kind: EventKind,
+    pub lead_id: i64,
+    pub plugin: Option<String>,
+    pub payload: Payload,
+    pub created_at: Millis,
+}
+
+pub struct NewEvent<'a> {
+    pub kind: EventKind,
+    pub lead_id: i64,
+    pub plugin: Option<&'a str>,
+    pub payload: Payload,
+    /// Events with the same key are stored once.
+    pub dedupe_key: Option<String>,
+}
+
+/// Stores an event; returns its id, or `None` when an event with the same dedupe key exists.
+pub fn insert(conn: &Connection, event: &NewEvent<'_>, now: Millis) -> anyhow::Result<Option<i64>> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (kind, lead_id, plugin, payload, dedupe_key, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )?
+        .execute(params![
+            event.kind.as_str(),
+            event.lead_id,
+            event.plugin,
+            serde_json::to_string(&event.payload)?,
+            event.dedupe_key,
+            now
+        ])?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+}
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let kind: String = r.get(1)?;
+    let payload: String = r.get(4)?;
+    Ok(Event {
+        id: r.get(0)?,
+        kind: EventKind::parse(&kind),
+        lead_id: r.get(2)?,
+        plugin: r.get(3)?,
+        payload: serde_json::from_str(&payload).unwrap_or_default(),
+        created_at: r.get(5)?,
+    })
+}
+
+/// Pending events whose next attempt is due, the longest due first (in the order of the
+/// `events_due` index: no sort of every pending event to find the first few).
+pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, lead_id, plugin, payload, created_at FROM events
+         WHERE status = 'pending' AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id LIMIT ?2",
+    )?;
+    Ok(stmt
+        .query_map(params![now, limit], event_from_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Whether the event still waits to be handled (not finished, replayed or forgotten since
+/// it was read).
+pub fn is_pending(conn: &Connection, id: i64) -> anyhow::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT status = 'pending' FROM events WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Event>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, kind, lead_id, plugin, payload, created_at FROM events WHERE id = ?1",
+        )?
+        .query_row([id], event_from_row)
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultStatus {
+    Done,
+    Retry,
+    Parked,
+}
+
+impl ResultStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Retry => "retry",
+            Self::Parked => "parked",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "done" => Self::Done,
+            "parked" => Self::Parked,
+            _ => Self::Retry,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginResult {
+    pub plugin: String,
+    pub status: ResultStatus,
+    pub attempts: u32,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub updated_at: Millis,
+    /// What the last attempt's hook call cost (none for the host's own decisions).
+    pub cost: Option<CallCost>,
+}
+
+impl PluginResult {
+    pub fn done(plugin: &str, attempts: u32, outcome: String, now: Millis) -> Self {
+        let status = ResultStatus::Done;
+        Self {
+            plugin: plugin.into(),
+            status,
+            attempts,
+            outcome: Some(outcome),
+            error: None,
+            updated_at: now,
+            cost: None,
+        }
+    }
+
+    pub fn failed(
+        plugin: &str,
+        status: ResultStatus,
+        attempts: u32,
+        error: String,
+        now: Millis,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            status,
+            attempts,
+            outcome: None,
+            error: Some(error),
+            updated_at: now,
+            cost: None,
+        }
+    }
+
+    pub fn with_cost(self, cost: CallCost) -> Self {
+        Self {
+            cost: Some(cost),
+            ..self
+        }
+    }
+}
+
+/// What each plugin did with an event so far, in the order they handled it.
+pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginResult>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT plugin, status, attempts, outcome, error, updated_at, wall_us, fuel, peak_memory
+         FROM event_results WHERE event_id = ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([event_id], |r| {
+        let status: String = r.get(1)?;
+        let cost = r
+            .get::<_, Option<i64>>(6)?
+            .map(|wall_us| -> rusqlite::Result<_> {
+                Ok(CallCost {
+                    wall_us: wall_us as u64,
+                    fuel: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u64,
+                    peak_memory: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u64,
+                })
+            });
+        Ok(PluginResult {
+            plugin: r.get(0)?,
+            status: ResultStatus::parse(&status),
+            attempts: r.get(2)?,
+            outcome: r.get(3)?,
+            error: r.get(4)?,
+            updated_at: r.get(5)?,
+            cost: cost.transpose()?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records (or updates, on a retry) what a plugin did with the event; the cost of its hook
+/// call, when it made one, also goes to the plugin's totals.
+pub fn record_result(
+    conn: &Connection,
+    event_id: i64,
+    result: &PluginResult,
+) -> anyhow::Result<()> {
+    let PluginResult {
+        plugin,
+        status,
+        attempts,
+        outcome,
+        error,
+        updated_at: now,
+        cost,
+    } = result;
+    let column = |pick: fn(&CallCost) -> u64| cost.as_ref().map(|c| pick(c) as i64);
+    conn.prepare_cached(
+        "INSERT INTO event_results
+           (event_id, plugin, status, attempts, outcome, error, updated_at, wall_us, fuel, peak_memory)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (event_id, plugin) DO UPDATE SET status = ?3, attempts = ?4, outcome = ?5,
+           error = ?6, updated_at = ?7, wall_us = ?8, fuel = ?9, peak_memory = ?10",
+    )?
+    .execute(params![
+        event_id,
+        plugin,
+        status.as_str(),
+        attempts,
+        outcome,
+        error,
+        now,
+        column(|c| c.wall_us),
+        column(|c| c.fuel),
+        column(|c| c.peak_memory),
+    ])?;
+    if let Some(cost) = cost {
+        super::usage::record(conn, plugin, cost, *status != ResultStatus::Done)?;
+    }
+    Ok(())
+}
+
+/// Parks the results still waiting for a retry when the event ends without one.
+pub fn park_unfinished(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE event_results SET status = 'parked', updated_at = ?2,
+           error = coalesce(error || '; ', '') || 'not retried: the event ended'
+         WHERE event_id = ?1 AND status = 'retry'",
+    )?
+    .execute(params![event_id, now])?;
+    Ok(())
+}
+
+pub fn finish(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE events SET status = 'done', finished_at = ?2 WHERE id = ?1")?
+        .execute(params![event_id, now])?;
+    super::schedules::clear_pending(conn, event_id)
+}
+
+pub fn retry_at(conn: &Connection, event_id: i64, at: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE events SET status = 'pending', next_attempt_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![event_id, at])?;
+    Ok(())
+}
+
+/// Puts an event back in the queue with its results cleared, as after a crash. Sends stay
+/// idempotent: outbox rows are keyed to the event.
+pub fn replay(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<bool> {
+    conn.execute("DELETE FROM event_results WHERE event_id = ?1", [event_id])?;
+    let changed = conn.execute(
+        "UPDATE events SET status = 'pending', next_attempt_at = ?2, finished_at = NULL WHERE id = ?1",
+        params![event_id, now],
+    )?;
+    Ok(changed == 1)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    pub id: i64,
+    pub kind: EventKind,
+    pub lead: String,
+    pub status: String,
+    pub created_at: Millis,
+    pub results: Vec<PluginResult>,
+}
+
+/// Which events [`list`] returns.
+#[derive(Debug, Default)]
+pub struct EventFilter<'a> {
+    /// Only events with a parked or retrying plugin result (of `plugin`'s, when set).
+    pub failed_only: bool,
+    pub plugin: Option<&'a str>,
+    pub lead_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// Events newest first; each condition asked for reads its index (a lead's page must not
+/// walk every event).
+pub fn list(conn: &Connection, filter: &EventFilter<'_>) -> anyhow::Result<Vec<EventSummary>> {
+    let mut conditions = Conditions::default();
+    if let Some(lead_id) = &filter.lead_id {
+        conditions.bind("e.lead_id = ?", lead_id);
+    }
+    match (filter.failed_only, &filter.plugin) {
+        (true, Some(plugin)) => conditions.bind(
+            "e.id IN (SELECT event_id FROM event_results WHERE status != 'done' AND plugin = ?)",
+            plugin,
+        ),
+        (true, None) => {
+            conditions.fixed("e.id IN (SELECT event_id FROM event_results WHERE status != 'done')")
+        }
+        (false, Some(plugin)) => conditions.bind(
+            "e.id IN (SELECT event_id FROM event_results WHERE plugin = ?)",
+            plugin,
+        ),
+        (false, None) => {}
+    }
+    let limit = conditions.then(&filter.limit);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT e.id, e.kind, l.handle, e.status, e.created_at FROM events e JOIN leads l ON l.id = e.lead_id
+         {} ORDER BY e.id DESC LIMIT {limit}",
+        conditions.where_clause()
+    ))?;
+    let rows = stmt
+        .query_map(conditions.values(), |r| {
+            let kind: String = r.get(1)?;
+            Ok(EventSummary {
+                id: r.get(0)?,
+                kind: EventKind::parse(&kind),
+                lead: r.get(2)?,
+                status: r.get(3)?,
+                created_at: r.get(4)?,
+                results: Vec::new(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|mut e| {
+            e.results = results(conn, e.id)?;
+            Ok(e)
+        })
+        .collect()
+}

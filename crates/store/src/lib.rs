@@ -1,0 +1,577 @@
+//! The store layer of the outreach host, above the domain and below everything else.
+//!
+//! The SQLite file: opening it (SQLCipher key, WAL, foreign keys, secure delete), versioned
+//! migrations, clearing erased data out of the write-ahead log, and one submodule of
+//! queries per table group. Only the host opens it; plugins reach data through host calls.
+//!
+//! Query functions take a `&Connection` so that callers compose several of them inside one
+//! transaction with [`Db::write`].
+
+// The domain crate under the names the store's modules use for it.
+use outreach_domain as domain;
+use outreach_domain::{clock, config};
+
+pub mod accounts;
+pub mod audit;
+pub mod cipher;
+pub mod conditions;
+pub mod console;
+pub mod events;
+pub mod leads;
+pub mod messages;
+pub mod outbox;
+pub mod person;
+pub mod plugins;
+pub mod retention;
+pub mod schedules;
+pub mod stats;
+mod trace;
+pub mod unrouted;
+pub mod usage;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context as _;
+use rusqlite::{
+    Connection, OptionalExtension as _, Transaction, TransactionBehavior, TransactionState,
+};
+
+use cipher::DbKey;
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_suppressed_handles.sql"),
+    include_str!("migrations/0003_accounts.sql"),
+    include_str!("migrations/0004_profile_lookup.sql"),
+    include_str!("migrations/0005_kv_usage.sql"),
+    include_str!("migrations/0006_unrouted_webhooks.sql"),
+    include_str!("migrations/0007_send_attempts.sql"),
+    include_str!("migrations/0008_hot_path_indexes.sql"),
+    include_str!("migrations/0009_call_costs.sql"),
+    include_str!("migrations/0010_plugin_contract.sql"),
+    include_str!("migrations/0011_retention_and_vacuum.sql"),
+    include_str!("migrations/0012_console.sql"),
+    include_str!("migrations/0013_console_queue_and_links.sql"),
+    include_str!("migrations/0014_lean_import_tables.sql"),
+];
+
+/// The first schema version whose deletions were all zeroed (`secure_delete`).
+const SECURE_DELETE_SINCE: usize = 11;
+
+/// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than the
+/// engine's hot path uses: statements pushed each other out and every event parsed its SQL
+/// again (a fifth of the engine's time).
+const STATEMENT_CACHE: usize = 256;
+
+/// The page cache of the connection, in KiB (an upper bound: pages are taken as needed).
+const PAGE_CACHE_KIB: i64 = 64 * 1024;
+
+/// A handle to the open database, cheap to clone. One connection behind a mutex: every
+/// statement is short, and a single writer is what SQLite wants anyway.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    encrypted: bool,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// With a key, a new file is created encrypted and an existing one must be encrypted
+    /// with that key.
+    pub fn open(path: &Path, key: Option<&DbKey>) -> anyhow::Result<Self> {
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        cipher::unlock(&conn, path, key)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Deleted rows are overwritten with zeros, not left in free space for `strings`
+        // to find; [`Db::clear_log`] then takes their old copies out of the WAL.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // SQLite's default page cache is 2 MiB; the hot path's indexes over 100k leads'
+        // history are larger, and a page not cached is a system call and a WAL lookup.
+        conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        reuse_statements(&conn)?;
+        let from = migrate(&mut conn)
+            .with_context(|| format!("cannot migrate database {}", path.display()))?;
+        if (1..SECURE_DELETE_SINCE).contains(&from) {
+            // Once: rewrite the file without what earlier versions left in free pages.
+            conn.execute_batch("VACUUM")
+                .with_context(|| format!("cannot vacuum database {}", path.display()))?;
+        }
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+            encrypted: key.is_some(),
+        })
+    }
+
+    /// Opens an existing database the user may only read (a file or folder without write
+    /// permission, a read-only mount), for the commands that only look. Any write then
+    /// fails with SQLite's "attempt to write a readonly database". In WAL mode SQLite needs
+    /// to create the `-shm` file even to read; where it cannot, the file is read as
+    /// immutable (fine for a listing; a writer elsewhere could make such a read fail).
+    pub fn open_read_only(path: &Path, key: Option<&DbKey>) -> anyhow::Result<Self> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let readable = |conn: Connection| -> anyhow::Result<Connection> {
+            cipher::unlock(&conn, path, key)?;
+            Ok(conn)
+        };
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(anyhow::Error::from)
+            .and_then(readable)
+            .or_else(|_| {
+                let uri = format!("file:{}?immutable=1", uri_escape(path));
+                Connection::open_with_flags(uri, flags)
+                    .map_err(anyhow::Error::from)
+                    .and_then(readable)
+            })
+            .with_context(|| format!("cannot open database {} to read it", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        reuse_statements(&conn)?;
+        let version =
+            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+        anyhow::ensure!(
+            version == MIGRATIONS.len(),
+            "database {} has schema version {version} and this outreach needs {}; it is read-only here, so run `outreach init` where it can be written",
+            path.display(),
+            MIGRATIONS.len()
+        );
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+            encrypted: key.is_some(),
+        })
+    }
+
+    /// An in-memory database, for unit tests.
+    pub fn open_in_memory() -> anyhow::Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        reuse_statements(&conn)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: PathBuf::from(":memory:"),
+            encrypted: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the file is encrypted (opened with a key).
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// Copies everything in the write-ahead log into the file and truncates the log to
+    /// nothing, so that the old copies of rows just erased are gone from both. A reader in
+    /// another process (the engine, a listing) can hold the log; this waits for it up to
+    /// `patience` and otherwise fails, so an erasure never reports success with data left.
+    pub fn clear_log(&self, patience: std::time::Duration) -> anyhow::Result<()> {
+        if self.path == Path::new(":memory:") {
+            return Ok(());
+        }
+        let conn = self.lock();
+        let started = std::time::Instant::now();
+        loop {
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .context("cannot checkpoint the write-ahead log")?;
+            let log_left =
+                std::fs::metadata(cipher::sibling(&self.path, "wal")).map_or(0, |log| log.len());
+            if busy == 0 && log_left == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < patience,
+                "the erased data is gone from {}, but its old copy in {}-wal could not be cleared: another process keeps reading the database; stop it and run the command again",
+                self.path.display(),
+                self.path.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (statements are atomic),
+        // so a poisoned mutex is still safe to use.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs queries that change nothing, in one read transaction: they all see the same
+    /// snapshot of the file. A write slipped in here is undone and fails loudly instead of
+    /// landing outside a write transaction.
+    ///
+    /// (Not `PRAGMA query_only`: toggling it expires every prepared statement, so each read
+    /// parsed all its SQL again.)
+    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> anyhow::Result<R>) -> anyhow::Result<R> {
+        let conn = self.lock();
+        end_left_transaction(&conn)?;
+        conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        let result = f(&conn);
+        let wrote = conn.transaction_state(None::<&str>)? == TransactionState::Write;
+        conn.prepare_cached("ROLLBACK")?.execute([])?;
+        anyhow::ensure!(
+            !wrote,
+            "a write was attempted inside a read of the database"
+        );
+        result
+    }
+
+    /// Runs `f` in one transaction: all of it lands, or none of it. The transaction takes
+    /// the write lock when it begins (`BEGIN IMMEDIATE`), so another process writing to the
+    /// file makes it wait (up to the busy timeout) rather than fail halfway with
+    /// "database is locked", as a read that turns into a write would.
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        in_write_transaction(&mut self.lock(), f)
+    }
+
+    /// Like [`Db::write`] without checking foreign keys, for bulk writes whose every
+    /// reference holds by construction: checking them is a lookup per row, half the time
+    /// of a lead import. Only for rows that name what the same transaction stored or what
+    /// it checked exists; the checks are back on for whatever runs next, also after an
+    /// error or a panic in `f`.
+    pub fn write_unchecked<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        struct Recheck<'c>(MutexGuard<'c, Connection>);
+        impl Drop for Recheck<'_> {
+            fn drop(&mut self) {
+                // Outside any transaction (`f`'s was committed or rolled back by now), so
+                // the pragma takes effect.
+                let _ = end_left_transaction(&self.0);
+                let _ = self.0.pragma_update(None, "foreign_keys", "ON");
+            }
+        }
+        let mut conn = Recheck(self.lock());
+        end_left_transaction(&conn.0)?;
+        // Only outside a transaction does the pragma take effect.
+        conn.0.pragma_update(None, "foreign_keys", "OFF")?;
+        in_write_transaction(&mut conn.0, f)
+    }
+}
+
+/// Keeps prepared statements for reuse, and reuses them whatever is bound to them. By
+/// default SQLite prepares a statement again whenever a new value is bound to a parameter
+/// the plan might depend on: `status = ?` on leads (a partial index covers one status)
+/// was parsed and planned anew on every call. With the query planner stability guarantee
+/// the plan is chosen once, without looking at the values.
+fn reuse_statements(conn: &Connection) -> anyhow::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
+/// Rolls back a transaction an earlier read or write left open by panicking.
+fn end_left_transaction(conn: &Connection) -> anyhow::Result<()> {
+    if !conn.is_autocommit() {
+        conn.prepare_cached("ROLLBACK")?.execute([])?;
+    }
+    Ok(())
+}
+
+/// Runs `f` in one write transaction on `conn`, taking the write lock as it begins.
+fn in_write_transaction<R>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
+    end_left_transaction(conn)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let result = f(&tx)?;
+    tx.commit()?;
+    Ok(result)
+}
+
+/// `path` as the path part of a `file:` URI.
+fn uri_escape(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `error` is SQLite saying another connection holds the database: worth trying
+/// again after a pause, unlike any other store error.
+pub fn is_busy(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        })
+    })
+}
+
+/// Brings the schema up to date; returns the version it found.
+fn migrate(conn: &mut Connection) -> anyhow::Result<usize> {
+    let current = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    anyhow::ensure!(
+        current <= MIGRATIONS.len(),
+        "the database has schema version {current}, newer than this outreach ({}); upgrade outreach",
+        MIGRATIONS.len()
+    );
+    if current == MIGRATIONS.len() {
+        return Ok(current);
+    }
+    // A migration rebuilds a table by copying it and dropping the old one, which with
+    // foreign keys enforced would delete every row referencing it (ON DELETE CASCADE).
+    // So they are off while migrating, and each migration must leave no reference broken.
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = (|| {
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("migration {}", index + 1))?;
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?;
+            if let Some(table) = broken {
+                anyhow::bail!("migration {} left a broken reference in {table}", index + 1);
+            }
+            tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(current)
+    })();
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    migrated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_reopen_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.db");
+        Db::open(&path, None).unwrap();
+        let db = Db::open(&path, None).unwrap();
+        let version = db
+            .read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?))
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn a_database_from_before_secure_delete_is_vacuumed_once_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.db");
+        Db::open(&path, None).unwrap();
+        {
+            // As version 10 left it (what later migrations add taken out again): a deleted
+            // lead's bytes still in a free page.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "PRAGMA secure_delete = OFF;
+                 INSERT INTO leads (handle, name, created_at, updated_at)
+                   VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
+                 DELETE FROM leads WHERE handle = 'old-lead';
+                 DROP INDEX outbox_queued_by_event;
+                 DROP INDEX leads_needing_a_person;
+                 DROP TABLE console_login_links;
+                 DROP TABLE console_sessions;
+                 DROP TABLE console_users;
+                 PRAGMA user_version = 10;
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .unwrap();
+        }
+        let raw = || std::fs::read(&path).unwrap();
+        let holds = |bytes: Vec<u8>| bytes.windows(10).any(|w| w == b"Erased-Lon");
+        assert!(
+            holds(raw()),
+            "the test needs the old bytes in the file first"
+        );
+        drop(Db::open(&path, None).unwrap());
+        assert!(!holds(raw()), "the upgrade rewrote the file without them");
+    }
+
+    #[test]
+    fn tags_fields_and_events_keep_every_row_and_reference_through_migration_14() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.db");
+        {
+            // A file as version 13 left it, written with foreign keys enforced.
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+            for sql in &MIGRATIONS[..13] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 13;
+                 INSERT INTO leads (id, handle, created_at, updated_at) VALUES (7, 'mara', 0, 0);
+                 INSERT INTO lead_tags (lead_id, tag) VALUES (7, 'vip'), (7, 'yoga');
+                 INSERT INTO lead_fields (lead_id, key, value) VALUES (7, 'followers', '12,400');
+                 INSERT INTO events (id, kind, lead_id, payload, dedupe_key, created_at, next_attempt_at)
+                   VALUES (40, 'inbound', 7, '{}', 'ig:m1', 0, 0),
+                          (41, 'lead-imported', 7, '{}', NULL, 0, 0);
+                 INSERT INTO event_results (event_id, plugin, status, attempts, updated_at)
+                   VALUES (40, 'ai-reply', 'done', 1, 0);",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path, None).unwrap();
+        let count = |sql: &str| db.read(|c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?));
+        assert_eq!(
+            count("SELECT count(*) FROM lead_tags WHERE lead_id = 7").unwrap(),
+            2
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM lead_fields WHERE lead_id = 7").unwrap(),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM events WHERE lead_id = 7").unwrap(),
+            2
+        );
+        // Rebuilding `events` did not cascade into the results that name its rows.
+        assert_eq!(count("SELECT count(*) FROM event_results").unwrap(), 1);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM sqlite_schema
+                 WHERE name IN ('lead_tags', 'lead_fields') AND sql LIKE '%WITHOUT ROWID'"
+            )
+            .unwrap(),
+            2
+        );
+        db.write(|tx| {
+            // Dedupe keys are still unique; events without one still are not.
+            let again = tx.execute(
+                "INSERT OR IGNORE INTO events (kind, lead_id, payload, dedupe_key, created_at, next_attempt_at)
+                 VALUES ('inbound', 7, '{}', 'ig:m1', 1, 1), ('lead-imported', 7, '{}', NULL, 1, 1)",
+                [],
+            )?;
+            assert_eq!(again, 1);
+            // A tag for a lead that does not exist is refused: references are checked again.
+            let orphan = tx.execute("INSERT INTO lead_tags (lead_id, tag) VALUES (99, 'x')", []);
+            assert!(orphan.is_err(), "{orphan:?}");
+            // An event of no known kind is refused, as before.
+            let unknown = tx.execute(
+                "INSERT INTO events (kind, lead_id, payload, created_at, next_attempt_at)
+                 VALUES ('lead-imported ', 7, '{}', 1, 1)",
+                [],
+            );
+            assert!(unknown.is_err(), "{unknown:?}");
+            tx.execute("DELETE FROM leads WHERE id = 7", [])?;
+            Ok(())
+        })
+        .unwrap();
+        for table in ["lead_tags", "lead_fields", "events", "event_results"] {
+            assert_eq!(
+                count(&format!("SELECT count(*) FROM {table}")).unwrap(),
+                0,
+                "{table}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_statement_is_planned_once_whatever_is_bound_to_it() {
+        let db = Db::open_in_memory().unwrap();
+        let reprepared = db
+            .read(|c| {
+                let mut statement = c.prepare_cached("SELECT id FROM leads WHERE status = ?1")?;
+                for status in ["new", "needs-human", "contacted", "new"] {
+                    statement
+                        .query_map([status], |r| r.get::<_, i64>(0))?
+                        .count();
+                }
+                Ok(statement.get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .unwrap();
+        assert_eq!(reprepared, 0);
+    }
+
+    #[test]
+    fn references_are_checked_again_after_an_unchecked_write_fails_or_panics() {
+        let db = Db::open_in_memory().unwrap();
+        let orphan_tag = |tx: &Transaction<'_>| -> anyhow::Result<()> {
+            tx.execute("INSERT INTO lead_tags (lead_id, tag) VALUES (99, 'x')", [])?;
+            Ok(())
+        };
+        db.write_unchecked(|tx| -> anyhow::Result<()> {
+            orphan_tag(tx)?;
+            anyhow::bail!("the import failed")
+        })
+        .unwrap_err();
+        assert!(db.write(orphan_tag).is_err(), "checked after an error");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.write_unchecked(|tx| -> anyhow::Result<()> {
+                orphan_tag(tx)?;
+                panic!("in an import")
+            })
+        }));
+        assert!(panicked.is_err());
+        assert!(db.write(orphan_tag).is_err(), "checked after a panic");
+        let kept: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM lead_tags", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(kept, 0, "neither unchecked write landed");
+    }
+
+    #[test]
+    fn a_write_inside_a_read_fails_and_is_undone() {
+        let db = Db::open_in_memory().unwrap();
+        let error = db
+            .read(|c| {
+                c.execute(
+                    "INSERT INTO suppressed_handles (handle_sha256, at) VALUES ('x', 0)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("write was attempted inside a read"),
+            "{error}"
+        );
+        let rows: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM suppressed_handles", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn a_panic_inside_a_read_leaves_the_connection_usable() {
+        let db = Db::open_in_memory().unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.read(|_| -> anyhow::Result<()> { panic!("in a read") })
+        }));
+        assert!(panicked.is_err());
+        db.write(|tx| {
+            Ok(tx.execute(
+                "INSERT INTO suppressed_handles (handle_sha256, at) VALUES ('x', 0)",
+                [],
+            )?)
+        })
+        .unwrap();
+    }
+}

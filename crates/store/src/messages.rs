@@ -1,0 +1,79 @@
+//! Conversations: every message in and out, per lead.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub direction: Direction,
+    pub text: String,
+    pub at: Millis,
+    pub source: String,
+}
+
+pub fn insert(
+    conn: &Connection,
+    lead_id: i64,
+    direction: Direction,
+    text: &str,
+    at: Millis,
+    source: &str,
+) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages (lead_id, direction, text, at, source) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![lead_id, direction.as_str(), text, at, source])?;
+    crate::leads::record_contact(conn, lead_id, direction == Direction::Inbound, at)
+}
+
+/// When the lead last wrote through `source` (a channel's name).
+pub fn last_inbound_via(
+    conn: &Connection,
+    lead_id: i64,
+    source: &str,
+) -> anyhow::Result<Option<Millis>> {
+    Ok(conn
+        .prepare_cached("SELECT max(at) FROM messages WHERE lead_id = ?1 AND direction = 'inbound' AND source = ?2")?
+        .query_row(params![lead_id, source], |r| r.get(0))?)
+}
+
+/// The last `limit` messages with a lead, oldest first.
+pub fn recent(conn: &Connection, lead_id: i64, limit: u32) -> anyhow::Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT direction, text, at, source FROM
+           (SELECT * FROM messages WHERE lead_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2)
+         ORDER BY at, id",
+    )?;
+    let rows = stmt.query_map(params![lead_id, limit], |r| {
+        let direction: String = r.get(0)?;
+        Ok(Message {
+            direction: if direction == "inbound" {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            text: r.get(1)?,
+            at: r.get(2)?,
+            source: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
