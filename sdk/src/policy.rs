@@ -3,8 +3,10 @@
 //! two cannot drift: what a plugin's unit tests see denied is what the real host denies.
 //!
 //! Pure decisions only, on plain facts (is this the event's lead, is the lead
-//! do-not-contact, is a permission granted): each side loads the facts its own way, turns a
-//! [`Refusal`] into its error type, and does its own bookkeeping (the host's audit log).
+//! do-not-contact, is a permission granted, how much storage is used): each side loads the
+//! facts its own way, turns a [`Refusal`] into its error type, and does its own bookkeeping
+//! (the host's audit log). Every limit a plugin can run into in a host call is here too
+//! (text, tags, sends, storage, hidden settings), so the fake host refuses what the host does.
 //! `Permission` is the including module's: the WIT permission, with the same variants on
 //! both sides.
 
@@ -16,6 +18,22 @@ pub const QUERY_CAP: u32 = 500;
 pub const HISTORY_CAP: u32 = 50;
 /// Messages one hook call may queue.
 pub const SENDS_PER_CALL: usize = 5;
+/// Meta's limit for an Instagram text message, in bytes; the sandbox keeps to it so nothing
+/// that works there fails on the real channel.
+pub const TEXT_MAX_BYTES: usize = 1000;
+/// The longest tag, in characters.
+pub const TAG_MAX_CHARS: usize = 64;
+/// Tags a lead carries at most, unless the host's `limits.tags_per_lead` says otherwise.
+pub const TAGS_PER_LEAD: u32 = 50;
+/// The longest storage key, in bytes.
+pub const STORAGE_KEY_MAX_BYTES: usize = 256;
+/// The largest stored value, in bytes.
+pub const STORAGE_VALUE_MAX_BYTES: usize = 64 * 1024;
+/// What one plugin may keep in storage, keys and values together, in bytes.
+pub const STORAGE_QUOTA_BYTES: u64 = 1024 * 1024;
+/// Settings under this prefix set the host's bounds on the plugin; the plugin is not shown
+/// them.
+pub const LIMIT_SETTINGS: &str = "limits.";
 
 /// What a host call does, as far as permissions go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +81,10 @@ pub enum Refusal {
     CannotLiftDoNotContact,
     /// A score outside 0-100.
     ScoreOutOfRange(u8),
+    /// A text, tag or key the host does not take, and why.
+    Invalid(String),
+    /// Past a limit of one call or of the plugin's storage, named.
+    OverLimit(String),
 }
 
 impl Refusal {
@@ -75,7 +97,13 @@ impl Refusal {
             Self::WindowClosed => "messaging window closed".into(),
             Self::CannotLiftDoNotContact => "a plugin cannot lift do-not-contact".into(),
             Self::ScoreOutOfRange(score) => format!("score is {score}; it must be 0-100"),
+            Self::Invalid(why) | Self::OverLimit(why) => why.clone(),
         }
+    }
+
+    /// Whether the plugin is told `limit-exceeded`.
+    pub fn is_over_limit(&self) -> bool {
+        matches!(self, Self::OverLimit(_))
     }
 
     /// Whether the plugin is told `unavailable` (a state of the lead or channel) rather
@@ -169,6 +197,115 @@ pub fn score(score: u8) -> Result<(), Refusal> {
     }
 }
 
+/// A character a terminal would act on: control characters and the bidirectional
+/// overrides and isolates that make text read differently from what it is.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The first character of `text` a terminal would act on, allowing line breaks and tabs
+/// when `multiline`, as an error naming it and its position.
+pub fn reject_unsafe(text: &str, multiline: bool) -> Result<(), String> {
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\t' | '\r');
+    match text
+        .chars()
+        .enumerate()
+        .find(|&(_, c)| is_unsafe_char(c) && !allowed(c))
+    {
+        Some((at, c)) => Err(format!(
+            "contains the control character U+{:04X} at character {}",
+            c as u32,
+            at + 1
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A message's text: not empty, no character that would act on a terminal (line breaks
+/// are fine in a DM), within the channel's length.
+pub fn message_text(text: &str) -> Result<(), Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::Invalid("message text is empty".into()));
+    }
+    reject_unsafe(text, true).map_err(|why| Refusal::Invalid(format!("message text {why}")))?;
+    if text.len() > TEXT_MAX_BYTES {
+        return Err(Refusal::Invalid(format!(
+            "message text is {} bytes; the limit is {TEXT_MAX_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Room for one more message in a call that queued `queued` already.
+pub fn send_room(queued: usize) -> Result<(), Refusal> {
+    if queued >= SENDS_PER_CALL {
+        Err(Refusal::OverLimit(format!(
+            "{SENDS_PER_CALL} messages per hook call"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// A tag as it is stored: trimmed, 1-[`TAG_MAX_CHARS`] characters, nothing that would act on
+/// the terminal of whoever lists the lead's tags.
+pub fn tag(tag: &str) -> Result<&str, Refusal> {
+    let tag = tag.trim();
+    let chars = tag.chars().count();
+    if chars == 0 || chars > TAG_MAX_CHARS {
+        return Err(Refusal::Invalid(format!(
+            "a tag has 1-{TAG_MAX_CHARS} characters; got {chars}"
+        )));
+    }
+    reject_unsafe(tag, false).map_err(|why| Refusal::Invalid(format!("the tag {why}")))?;
+    Ok(tag)
+}
+
+/// Room for a tag on a lead that carries `carried` tags, `already` among them or not.
+pub fn tag_room(carried: usize, already: bool, most: u32) -> Result<(), Refusal> {
+    if carried >= most as usize && !already {
+        Err(Refusal::OverLimit(format!(
+            "a lead carries at most {most} tags"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// A storage key: 1-[`STORAGE_KEY_MAX_BYTES`] bytes.
+pub fn storage_key(key: &str) -> Result<(), Refusal> {
+    if key.is_empty() || key.len() > STORAGE_KEY_MAX_BYTES {
+        Err(Refusal::Invalid(format!(
+            "a key has 1-{STORAGE_KEY_MAX_BYTES} bytes; got {}",
+            key.len()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Storing `value` under `key` when the plugin's other keys and values take `used` bytes.
+pub fn storage_set(key: &str, value: &[u8], used: u64) -> Result<(), Refusal> {
+    storage_key(key)?;
+    if value.len() > STORAGE_VALUE_MAX_BYTES {
+        return Err(Refusal::OverLimit(format!(
+            "a value has at most {STORAGE_VALUE_MAX_BYTES} bytes"
+        )));
+    }
+    if used + (key.len() + value.len()) as u64 > STORAGE_QUOTA_BYTES {
+        return Err(Refusal::OverLimit(format!(
+            "storage quota of {STORAGE_QUOTA_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a plugin is shown its setting `key` (the host's bounds on it are not).
+pub fn setting_visible(key: &str) -> bool {
+    !key.starts_with(LIMIT_SETTINGS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +368,30 @@ mod tests {
         assert_eq!(window(false), Err(Refusal::WindowClosed));
         assert_eq!(score(101), Err(Refusal::ScoreOutOfRange(101)));
         assert_eq!(score(100), Ok(()));
+    }
+
+    #[test]
+    fn every_limit_refuses_one_past_it_and_takes_it_exactly() {
+        assert!(message_text(&"a".repeat(TEXT_MAX_BYTES)).is_ok());
+        assert!(message_text(&"a".repeat(TEXT_MAX_BYTES + 1)).is_err());
+        assert!(message_text("two\nlines").is_ok());
+        assert!(message_text(" ").is_err());
+        assert!(message_text("rtl\u{202E} gnp.exe").is_err());
+        assert_eq!(send_room(SENDS_PER_CALL - 1), Ok(()));
+        assert!(send_room(SENDS_PER_CALL).unwrap_err().is_over_limit());
+        assert_eq!(tag(" vip "), Ok("vip"));
+        assert!(tag(&"t".repeat(TAG_MAX_CHARS)).is_ok());
+        assert!(tag(&"t".repeat(TAG_MAX_CHARS + 1)).is_err());
+        assert!(tag("a\u{1b}[2J").is_err());
+        assert!(tag_room(TAGS_PER_LEAD as usize, true, TAGS_PER_LEAD).is_ok());
+        assert!(tag_room(TAGS_PER_LEAD as usize, false, TAGS_PER_LEAD).is_err());
+        assert!(storage_key(&"k".repeat(STORAGE_KEY_MAX_BYTES)).is_ok());
+        assert!(storage_key("").is_err());
+        let value = vec![0; STORAGE_VALUE_MAX_BYTES];
+        assert!(storage_set("k", &value, 0).is_ok());
+        assert!(storage_set("k", &[0; STORAGE_VALUE_MAX_BYTES + 1], 0).is_err());
+        assert!(storage_set("k", &value, STORAGE_QUOTA_BYTES - value.len() as u64 - 1).is_ok());
+        assert!(storage_set("k", &value, STORAGE_QUOTA_BYTES - value.len() as u64).is_err());
+        assert!(setting_visible("greeting") && !setting_visible("limits.fuel"));
     }
 }

@@ -187,7 +187,7 @@ impl Default for LimitsConfig {
             log_lines: 100,
             log_bytes: 64 * 1024,
             audited_denials: 10,
-            tags_per_lead: 50,
+            tags_per_lead: crate::policy::TAGS_PER_LEAD,
             tags_per_decision: 20,
             text_chars: 500,
             instances: 64,

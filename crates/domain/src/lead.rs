@@ -8,21 +8,12 @@ use serde::Serialize;
 
 use crate::clock::Millis;
 
-/// The longest tag, in characters.
-pub const TAG_MAX_CHARS: usize = 64;
+pub use crate::policy::TAG_MAX_CHARS;
 
 /// A tag as the host stores it: trimmed, 1-64 characters, and nothing in it that would act
-/// on the terminal of whoever lists the lead's tags.
+/// on the terminal of whoever lists the lead's tags (the shared policy's rule).
 pub fn valid_tag(tag: &str) -> Result<&str, String> {
-    let tag = tag.trim();
-    let chars = tag.chars().count();
-    if chars == 0 || chars > TAG_MAX_CHARS {
-        return Err(format!(
-            "a tag has 1-{TAG_MAX_CHARS} characters; got {chars}"
-        ));
-    }
-    crate::text::reject_unsafe(tag, false).map_err(|why| format!("the tag {why}"))?;
-    Ok(tag)
+    crate::policy::tag(tag).map_err(|refusal| refusal.message())
 }
 
 /// Where a lead is in the outreach flow (the WIT `lead-status`).

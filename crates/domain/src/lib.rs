@@ -14,9 +14,16 @@ pub mod handle;
 pub mod lead;
 pub mod manifest;
 pub mod permission;
+/// The rules every host call follows, and every limit a plugin can run into in one: one
+/// source file that the SDK's fake host compiles too, so the two cannot disagree.
+#[path = "../../../sdk/src/policy.rs"]
+pub mod policy;
 pub mod secrets;
 pub mod sending;
 pub mod text;
+
+// What the shared policy calls `super::Permission`.
+use permission::Permission;
 
 use sha2::Digest as _;
 

@@ -5,30 +5,7 @@
 
 use std::borrow::Cow;
 
-/// Whether `c` can change how a terminal shows the text around it: C0 and C1 controls, DEL,
-/// and the Unicode bidi embeddings, overrides and isolates. `\n` and `\t` count too; callers
-/// that accept line breaks say so.
-pub fn is_unsafe_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// The first character of `text` a terminal would act on, allowing line breaks and tabs
-/// when `multiline`, as an error naming it and its position.
-pub fn reject_unsafe(text: &str, multiline: bool) -> Result<(), String> {
-    let allowed = |c: char| multiline && matches!(c, '\n' | '\t' | '\r');
-    match text
-        .chars()
-        .enumerate()
-        .find(|&(_, c)| is_unsafe_char(c) && !allowed(c))
-    {
-        Some((at, c)) => Err(format!(
-            "contains the control character U+{:04X} at character {}",
-            c as u32,
-            at + 1
-        )),
-        None => Ok(()),
-    }
-}
+pub use crate::policy::{is_unsafe_char, reject_unsafe};
 
 /// `text` safe to print on one terminal line: every unsafe character is shown as an escape
 /// (`\n`, `\u{1b}`), so nothing is hidden and nothing acts on the terminal.

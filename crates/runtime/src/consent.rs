@@ -8,8 +8,7 @@ use crate::domain::lead::Lead;
 /// The permission, purpose-limit, personal-field, do-not-contact and messaging-window rules,
 /// in one pure file shared with the SDK's fake host: both compile the same source, so a
 /// plugin's unit tests and the real host cannot disagree.
-#[path = "../../../sdk/src/policy.rs"]
-pub mod policy;
+pub use crate::domain::policy;
 
 pub use crate::domain::permission::Permission;
 

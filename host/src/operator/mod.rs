@@ -11,7 +11,6 @@ use crate::clock::Millis;
 use crate::consent::policy;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::domain::sha256_hex;
-use crate::runtime::host::messaging::validate_text;
 use crate::store::{self, Db};
 use crate::text::terminal_safe as safe;
 
@@ -32,9 +31,9 @@ pub fn reply(
             .err()
             .map(|refusal| refusal.message())
             .or_else(|| {
-                validate_text(text)
+                policy::message_text(text)
                     .err()
-                    .map(|e| crate::runtime::bindings::describe(&e))
+                    .map(|refusal| format!("invalid: {}", refusal.message()))
             });
         let audit = |allowed: bool, detail: &str| {
             store::audit::record_action(

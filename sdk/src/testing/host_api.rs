@@ -4,7 +4,7 @@
 
 use super::{FakeHost, State};
 use crate::host::HostApi;
-use crate::policy::{self, Call, HISTORY_CAP, QUERY_CAP, Reach, Refusal};
+use crate::policy::{self, Call, HISTORY_CAP, QUERY_CAP, Reach, Refusal, TAGS_PER_LEAD};
 use crate::{
     Error, GenerateRequest, Generated, Lead, LeadQuery, LeadStatus, Level, Message, Result,
 };
@@ -13,6 +13,7 @@ fn refused(refusal: Refusal) -> Error {
     match refusal {
         Refusal::NotGranted(permission) => Error::PermissionDenied(permission),
         refusal if refusal.is_unavailable() => Error::Unavailable(refusal.message()),
+        refusal if refusal.is_over_limit() => Error::LimitExceeded(refusal.message()),
         refusal => Error::Invalid(refusal.message()),
     }
 }
@@ -101,12 +102,10 @@ impl HostApi for FakeHost {
 
     fn leads_add_tag(&self, id: u64, tag: &str) -> Result<()> {
         self.state.borrow_mut().write_lead(id, |lead| {
-            if !(1..=64).contains(&tag.chars().count()) {
-                return Err(Error::Invalid(format!(
-                    "tag {tag:?} must be 1-64 characters"
-                )));
-            }
-            if !lead.tags.iter().any(|t| t == tag) {
+            let tag = policy::tag(tag).map_err(refused)?;
+            let already = lead.tags.iter().any(|t| t == tag);
+            policy::tag_room(lead.tags.len(), already, TAGS_PER_LEAD).map_err(refused)?;
+            if !already {
                 lead.tags.push(tag.into());
             }
             Ok(())
@@ -115,7 +114,7 @@ impl HostApi for FakeHost {
 
     fn leads_remove_tag(&self, id: u64, tag: &str) -> Result<()> {
         self.state.borrow_mut().write_lead(id, |lead| {
-            lead.tags.retain(|t| t != tag);
+            lead.tags.retain(|t| t != tag.trim());
             Ok(())
         })
     }
@@ -141,6 +140,9 @@ impl HostApi for FakeHost {
         let mut s = self.state.borrow_mut();
         s.permit(Call::MessagingSend, Some(lead))?;
         s.contactable(lead)?;
+        policy::message_text(text).map_err(refused)?;
+        policy::send_room(s.sends_this_call).map_err(refused)?;
+        s.sends_this_call += 1;
         s.sent.push((lead, text.into()));
         Ok(())
     }
@@ -163,12 +165,21 @@ impl HostApi for FakeHost {
     fn storage_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let s = self.state.borrow();
         s.permit(Call::Storage, None)?;
+        policy::storage_key(key).map_err(refused)?;
         Ok(s.storage.get(key).cloned())
     }
 
     fn storage_set(&self, key: &str, value: &[u8]) -> Result<()> {
         let mut s = self.state.borrow_mut();
         s.permit(Call::Storage, None)?;
+        // What the plugin's other keys take: a value replaced does not count against itself.
+        let used = s
+            .storage
+            .iter()
+            .filter(|(k, _)| k.as_str() != key)
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum();
+        policy::storage_set(key, value, used).map_err(refused)?;
         s.storage.insert(key.into(), value.into());
         Ok(())
     }
@@ -176,11 +187,15 @@ impl HostApi for FakeHost {
     fn storage_delete(&self, key: &str) -> Result<()> {
         let mut s = self.state.borrow_mut();
         s.permit(Call::Storage, None)?;
+        policy::storage_key(key).map_err(refused)?;
         s.storage.remove(key);
         Ok(())
     }
 
     fn settings_get(&self, key: &str) -> Option<String> {
+        if !policy::setting_visible(key) {
+            return None;
+        }
         self.state.borrow().settings.get(key).cloned()
     }
 
@@ -188,6 +203,7 @@ impl HostApi for FakeHost {
         let s = self.state.borrow();
         s.settings
             .iter()
+            .filter(|(k, _)| policy::setting_visible(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }

@@ -57,6 +57,8 @@ struct State {
     ai: Ai,
     ai_requests: Vec<GenerateRequest>,
     sent: Vec<(u64, String)>,
+    /// Messages queued since [`FakeHost::install`]: one installed fake is one hook call.
+    sends_this_call: usize,
     logs: Vec<(Level, String)>,
 }
 
@@ -89,6 +91,7 @@ impl FakeHost {
             ai: offline,
             ai_requests: Vec::new(),
             sent: Vec::new(),
+            sends_this_call: 0,
             logs: Vec::new(),
         };
         Self {
@@ -161,8 +164,10 @@ impl FakeHost {
     }
 
     /// Makes this fake the host of the SDK's calls on the current thread, replacing any
-    /// other, and returns it for inspection.
+    /// other, and returns it for inspection. The per-call limits (messages queued) count
+    /// from here, as for one hook call of the real host.
     pub fn install(self) -> Self {
+        self.state.borrow_mut().sends_this_call = 0;
         crate::host::fake::install(Rc::new(self.clone()));
         self
     }

@@ -1,6 +1,6 @@
 //! `outreach:plugin/leads`: reading leads (projected by the grants) and changing them.
 
-use super::{HostState, storage_failure, to_id};
+use super::{HostState, refused, storage_failure, to_id};
 use crate::bindings::outreach::plugin::leads::{Host, LeadQuery};
 use crate::bindings::wit;
 use crate::consent::Permission;
@@ -91,13 +91,10 @@ impl Host for HostState {
     async fn add_tag(&mut self, id: u64, tag: String) -> Result<(), wit::Error> {
         self.enter()?;
         let lead = self.writable_lead("leads.add-tag", id)?;
-        let tag = crate::domain::lead::valid_tag(&tag).map_err(wit::Error::Invalid)?;
-        let most = self.budget.limits().tags_per_lead;
-        if lead.tags.len() >= most as usize && !lead.tags.iter().any(|t| t == tag) {
-            return Err(wit::Error::LimitExceeded(format!(
-                "a lead carries at most {most} tags"
-            )));
-        }
+        let tag = policy::tag(&tag).map_err(refused)?;
+        let already = lead.tags.iter().any(|t| t == tag);
+        policy::tag_room(lead.tags.len(), already, self.budget.limits().tags_per_lead)
+            .map_err(refused)?;
         self.wrote("leads.add-tag", lead.id);
         self.services
             .db

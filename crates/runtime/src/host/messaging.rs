@@ -1,32 +1,18 @@
 //! `outreach:plugin/messaging`: conversation history and queuing messages (staged until the
 //! hook returns, then put in the outbox under an idempotency key).
 
-use super::{HostState, StagedSend, storage_failure, to_id};
+use super::{HostState, StagedSend, refused, storage_failure, to_id};
 use crate::bindings::outreach::plugin::messaging::Host;
 use crate::bindings::wit;
-use crate::consent::policy::{Call, HISTORY_CAP, SENDS_PER_CALL};
+use crate::consent::policy::{self, Call, HISTORY_CAP};
 use crate::consent::{Permission, redact_personal};
 use crate::store;
 
-/// Meta's limit for an Instagram text message; the sandbox keeps to it so nothing that works
-/// there fails on the real channel.
-pub const TEXT_MAX_BYTES: usize = 1000;
+pub use crate::consent::policy::TEXT_MAX_BYTES;
 
-/// Checks a message text against the channel limits. Line breaks are fine in a DM; other
-/// control characters have no place in one and would act on the terminal that shows it.
+/// Checks a message text against the channel limits (the shared policy's rule).
 pub fn validate_text(text: &str) -> Result<(), wit::Error> {
-    if text.trim().is_empty() {
-        return Err(wit::Error::Invalid("message text is empty".into()));
-    }
-    crate::text::reject_unsafe(text, true)
-        .map_err(|why| wit::Error::Invalid(format!("message text {why}")))?;
-    if text.len() > TEXT_MAX_BYTES {
-        return Err(wit::Error::Invalid(format!(
-            "message text is {} bytes; the limit is {TEXT_MAX_BYTES}",
-            text.len()
-        )));
-    }
-    Ok(())
+    policy::message_text(text).map_err(refused)
 }
 
 impl Host for HostState {
@@ -62,11 +48,7 @@ impl Host for HostState {
         let target = self.contactable_lead("messaging.send", permission, id)?;
         self.check_window("messaging.send", &target)?;
         validate_text(&text)?;
-        if self.call.staged_sends.len() >= SENDS_PER_CALL {
-            return Err(wit::Error::LimitExceeded(format!(
-                "{SENDS_PER_CALL} messages per hook call"
-            )));
-        }
+        policy::send_room(self.call.staged_sends.len()).map_err(refused)?;
         // Allowed only now that nothing refuses it any more.
         self.audit(
             "messaging.send",

@@ -373,10 +373,11 @@ impl HostState {
 }
 
 /// A refusal of the shared rules, as the plugin sees it.
-fn refused(refusal: Refusal) -> wit::Error {
+pub(super) fn refused(refusal: Refusal) -> wit::Error {
     match refusal {
         Refusal::NotGranted(permission) => wit::Error::PermissionDenied(permission.into()),
         refusal if refusal.is_unavailable() => wit::Error::Unavailable(refusal.message()),
+        refusal if refusal.is_over_limit() => wit::Error::LimitExceeded(refusal.message()),
         refusal => wit::Error::Invalid(refusal.message()),
     }
 }

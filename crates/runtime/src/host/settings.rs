@@ -3,11 +3,8 @@
 
 use super::HostState;
 use crate::bindings::outreach::plugin::settings::Host;
+use crate::consent::policy::setting_visible as visible;
 use crate::store;
-
-fn visible(key: &str) -> bool {
-    !key.starts_with("limits.")
-}
 
 // Settings and the clock return no error to the guest: past its limits a call gets nothing,
 // and the store's call hook stops the guest as the call returns.

@@ -1,24 +1,15 @@
 //! `outreach:plugin/storage`: a key-value store private to each plugin, with a quota.
 
-use super::{HostState, storage_failure};
+use super::{HostState, refused, storage_failure};
 use crate::bindings::outreach::plugin::storage::Host;
 use crate::bindings::wit;
-use crate::consent::policy::Call;
+use crate::consent::policy::{self, Call};
 use crate::store;
-
-const KEY_MAX_BYTES: usize = 256;
-const VALUE_MAX_BYTES: usize = 64 * 1024;
-const QUOTA_BYTES: u64 = 1024 * 1024;
 
 impl HostState {
     fn storage_key<'k>(&self, action: &str, key: &'k str) -> Result<&'k str, wit::Error> {
         self.check(action, Self::own_permission(Call::Storage), None)?;
-        if key.is_empty() || key.len() > KEY_MAX_BYTES {
-            return Err(wit::Error::Invalid(format!(
-                "a key has 1-{KEY_MAX_BYTES} bytes; got {}",
-                key.len()
-            )));
-        }
+        policy::storage_key(key).map_err(refused)?;
         Ok(key)
     }
 }
@@ -41,11 +32,9 @@ impl Host for HostState {
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), wit::Error> {
         self.enter()?;
         let key = self.storage_key("storage.set", &key)?;
-        if value.len() > VALUE_MAX_BYTES {
-            return Err(wit::Error::LimitExceeded(format!(
-                "a value has at most {VALUE_MAX_BYTES} bytes"
-            )));
-        }
+        // The value's own size is refused before the store is touched; the quota inside the
+        // write, against what is stored then.
+        policy::storage_set(key, &value, 0).map_err(refused)?;
         let plugin = &self.call.plugin;
         self.services
             .db
@@ -57,10 +46,8 @@ impl Host for HostState {
                     return Ok(Err(wit::Error::NotFound));
                 }
                 let used = store::plugins::kv_usage(tx, plugin, key)?;
-                if used + (key.len() + value.len()) as u64 > QUOTA_BYTES {
-                    return Ok(Err(wit::Error::LimitExceeded(format!(
-                        "storage quota of {QUOTA_BYTES} bytes"
-                    ))));
+                if let Err(refusal) = policy::storage_set(key, &value, used) {
+                    return Ok(Err(refused(refusal)));
                 }
                 store::plugins::kv_set(tx, plugin, key, &value)?;
                 Ok(Ok(()))

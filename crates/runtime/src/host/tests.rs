@@ -728,3 +728,164 @@ fn sdk_permission(permission: Permission) -> outreach_sdk::Permission {
         Permission::Storage => P::Storage,
     }
 }
+
+/// What a plugin asks in the limit walk below.
+enum Ask {
+    Send(String),
+    AddTag(String),
+    StorageGet(String),
+    StorageSet(String, usize),
+    Setting(&'static str),
+}
+
+async fn ask_host_limit(host: &mut HostState, lead: u64, ask: &Ask) -> Answer {
+    match ask {
+        Ask::Send(text) => host_answer(messaging::Host::send(host, lead, text.clone()).await),
+        Ask::AddTag(tag) => host_answer(leads::Host::add_tag(host, lead, tag.clone()).await),
+        Ask::StorageGet(key) => host_answer(storage::Host::get(host, key.clone()).await),
+        Ask::StorageSet(key, len) => {
+            host_answer(storage::Host::set(host, key.clone(), vec![7; *len]).await)
+        }
+        Ask::Setting(key) => match settings::Host::get(host, key.to_string()).await {
+            Some(_) => Answer::Done,
+            None => Answer::NotFound,
+        },
+    }
+}
+
+fn ask_fake_limit(lead: u64, ask: &Ask) -> Answer {
+    use outreach_sdk as sdk;
+    match ask {
+        Ask::Send(text) => fake_answer(sdk::messaging::send(lead, text)),
+        Ask::AddTag(tag) => fake_answer(sdk::leads::add_tag(lead, tag)),
+        Ask::StorageGet(key) => fake_answer(sdk::storage::get(key)),
+        Ask::StorageSet(key, len) => fake_answer(sdk::storage::set(key, &vec![7; *len])),
+        Ask::Setting(key) => match sdk::settings::get(key) {
+            Some(_) => Answer::Done,
+            None => Answer::NotFound,
+        },
+    }
+}
+
+/// Every limit of the shared policy walked to one past it, on the real host and on the
+/// SDK's fake host: message text (empty, a control character, one byte too long), messages
+/// per call, tags (length, control characters, tags per lead), storage (key length, value
+/// size, quota) and the hidden `limits.*` settings. Both must answer every step alike, and
+/// the answers must be the refusals the policy names (so neither may simply accept).
+#[tokio::test]
+async fn the_sdk_fake_host_refuses_every_limit_as_the_host_does() {
+    use outreach_sdk::testing::{FakeHost, lead};
+    use policy::{
+        SENDS_PER_CALL, STORAGE_KEY_MAX_BYTES, STORAGE_QUOTA_BYTES, STORAGE_VALUE_MAX_BYTES,
+        TAG_MAX_CHARS, TAGS_PER_LEAD, TEXT_MAX_BYTES,
+    };
+
+    use crate::consent::policy;
+
+    let f = fixture();
+    for p in Permission::ALL {
+        f.grant(p);
+    }
+    f.db.write(|tx| {
+        store::plugins::set_setting(tx, PLUGIN, "greeting", Some("hi"))?;
+        store::plugins::set_setting(tx, PLUGIN, "limits.fuel", Some("5000"))
+    })
+    .unwrap();
+    let anna = f.anna as u64;
+    let fake = FakeHost::new()
+        .with_event_lead(anna)
+        .with_lead(lead(anna, "anna"))
+        .with_setting("greeting", "hi")
+        .with_setting("limits.fuel", "5000");
+
+    // One hook call: the sends count against it.
+    let mut sends = vec![
+        (Ask::Send(" ".into()), Answer::Invalid),
+        (Ask::Send("rtl\u{202E} gnp.exe".into()), Answer::Invalid),
+        (Ask::Send("a".repeat(TEXT_MAX_BYTES + 1)), Answer::Invalid),
+        (Ask::Send("a".repeat(TEXT_MAX_BYTES)), Answer::Done),
+    ];
+    for n in 1..SENDS_PER_CALL {
+        sends.push((Ask::Send(format!("line\n{n}")), Answer::Done));
+    }
+    sends.push((Ask::Send("one too many".into()), Answer::OverLimit));
+
+    // Each its own call: these limits hold across calls.
+    let mut others = vec![
+        (Ask::AddTag(String::new()), Answer::Invalid),
+        (Ask::AddTag("t".repeat(TAG_MAX_CHARS + 1)), Answer::Invalid),
+        (Ask::AddTag("a\u{1b}[2J".into()), Answer::Invalid),
+        (Ask::AddTag(" vip ".into()), Answer::Done),
+    ];
+    for n in 1..TAGS_PER_LEAD {
+        others.push((Ask::AddTag(format!("tag-{n}")), Answer::Done));
+    }
+    others.push((Ask::AddTag("one-too-many".into()), Answer::OverLimit));
+    others.push((Ask::AddTag("vip".into()), Answer::Done));
+    others.push((
+        Ask::StorageGet("k".repeat(STORAGE_KEY_MAX_BYTES + 1)),
+        Answer::Invalid,
+    ));
+    others.push((
+        Ask::StorageSet("k".repeat(STORAGE_KEY_MAX_BYTES), 1),
+        Answer::Done,
+    ));
+    others.push((
+        Ask::StorageSet("big".into(), STORAGE_VALUE_MAX_BYTES + 1),
+        Answer::OverLimit,
+    ));
+    let fits = (STORAGE_QUOTA_BYTES as usize) / (STORAGE_VALUE_MAX_BYTES + 3);
+    for n in 0..fits {
+        others.push((
+            Ask::StorageSet(format!("v{n:02}"), STORAGE_VALUE_MAX_BYTES),
+            Answer::Done,
+        ));
+    }
+    others.push((
+        Ask::StorageSet("over".into(), STORAGE_VALUE_MAX_BYTES),
+        Answer::OverLimit,
+    ));
+    // Replacing a value does not count it twice.
+    others.push((
+        Ask::StorageSet("v00".into(), STORAGE_VALUE_MAX_BYTES),
+        Answer::Done,
+    ));
+    others.push((Ask::Setting("greeting"), Answer::Done));
+    others.push((Ask::Setting("limits.fuel"), Answer::NotFound));
+
+    let fake = fake.install();
+    let mut call = f.host();
+    for (ask, expected) in &sends {
+        let from_host = ask_host_limit(&mut call, anna, ask).await;
+        let from_fake = ask_fake_limit(anna, ask);
+        assert_eq!(
+            (&from_host, &from_fake),
+            (expected, expected),
+            "step {}",
+            describe(ask)
+        );
+    }
+    assert_eq!(fake.sent().len(), SENDS_PER_CALL);
+    for (ask, expected) in &others {
+        let from_host = ask_host_limit(&mut f.host(), anna, ask).await;
+        let from_fake = ask_fake_limit(anna, ask);
+        assert_eq!(
+            (&from_host, &from_fake),
+            (expected, expected),
+            "step {}",
+            describe(ask)
+        );
+    }
+    assert_eq!(fake.lead(anna).unwrap().tags.len(), TAGS_PER_LEAD as usize);
+}
+
+fn describe(ask: &Ask) -> String {
+    let short = |s: &str| s.chars().take(20).collect::<String>();
+    match ask {
+        Ask::Send(text) => format!("send {:?} ({} bytes)", short(text), text.len()),
+        Ask::AddTag(tag) => format!("add-tag {:?} ({} chars)", short(tag), tag.chars().count()),
+        Ask::StorageGet(key) => format!("storage.get of a {}-byte key", key.len()),
+        Ask::StorageSet(key, len) => format!("storage.set {:?} of {len} bytes", short(key)),
+        Ask::Setting(key) => format!("settings.get {key:?}"),
+    }
+}

@@ -1,0 +1,157 @@
+//! Every permission walked through each place it must appear: the WIT contract, the host's
+//! `Permission` (its name and description), the shared policy (the host call it guards),
+//! the SDK's fake host (which must deny that call without it) and the README's table. A
+//! permission added in one place and forgotten in another fails here, naming both.
+
+use std::path::Path;
+
+use outreach::consent::Permission;
+use outreach::consent::policy::{self, Call, Reach};
+use outreach_sdk::testing::{FakeHost, lead};
+
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn read(path: &str) -> String {
+    let path = Path::new(REPO).join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The cases of `enum permission` in the WIT, in order.
+fn wit_permissions() -> Vec<String> {
+    let wit = read("wit/plugin.wit");
+    let start = wit
+        .find("enum permission {")
+        .expect("the WIT declares enum permission");
+    let body = &wit[start..start + wit[start..].find('}').unwrap()];
+    body.lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .map(|l| l.trim_end_matches(',').to_string())
+        .collect()
+}
+
+const CALLS: [Call; 7] = [
+    Call::LeadsGet,
+    Call::LeadsQuery,
+    Call::LeadsWrite,
+    Call::MessagingHistory,
+    Call::MessagingSend,
+    Call::AiGenerate,
+    Call::Storage,
+];
+
+/// `call` made through the SDK against the installed fake host, about lead 2 (not the
+/// event's lead 1, so the purpose limit applies too).
+fn make(call: Call) -> outreach_sdk::Result<()> {
+    use outreach_sdk as sdk;
+    match call {
+        Call::LeadsGet => sdk::leads::get(2).map(drop),
+        Call::LeadsQuery => sdk::leads::query(&sdk::LeadQuery {
+            status: None,
+            tag: None,
+            last_contact_before: None,
+            limit: 10,
+        })
+        .map(drop),
+        Call::LeadsWrite => sdk::leads::set_score(2, 50),
+        Call::MessagingHistory => sdk::messaging::history(2, 10).map(drop),
+        Call::MessagingSend => sdk::messaging::send(2, "hi"),
+        Call::AiGenerate => sdk::ai::generate(&sdk::GenerateRequest {
+            system_prompt: String::new(),
+            conversation: vec![],
+            max_tokens: None,
+        })
+        .map(drop),
+        Call::Storage => sdk::storage::set("k", b"v"),
+    }
+}
+
+/// The host's permission as the SDK's (the same WIT enum, generated for the guest side).
+fn sdk_permission(permission: Permission) -> outreach_sdk::Permission {
+    use outreach_sdk::Permission as P;
+    match permission {
+        Permission::LeadsRead => P::LeadsRead,
+        Permission::LeadsReadPii => P::LeadsReadPii,
+        Permission::LeadsWrite => P::LeadsWrite,
+        Permission::MessagesRead => P::MessagesRead,
+        Permission::MessagesSend => P::MessagesSend,
+        Permission::AiGenerate => P::AiGenerate,
+        Permission::Storage => P::Storage,
+    }
+}
+
+#[test]
+fn every_permission_is_in_the_wit_the_host_the_policy_the_fake_host_and_the_readme() {
+    let wit = wit_permissions();
+    let host: Vec<String> = Permission::ALL
+        .iter()
+        .map(|p| p.as_str().replace(':', "-"))
+        .collect();
+    assert_eq!(host, wit, "the host's permissions, in the WIT's order");
+
+    let readme = read("README.md");
+    for permission in Permission::ALL {
+        let name = permission.as_str();
+        assert_eq!(
+            name.parse::<Permission>(),
+            Ok(permission),
+            "{name} parses back"
+        );
+
+        let row = format!("| `{name}` | {}", permission.describe());
+        assert!(
+            readme.lines().any(|l| l.starts_with(&row)),
+            "README's permission table has no row {row:?}"
+        );
+
+        let guarded: Vec<Call> = CALLS
+            .into_iter()
+            .filter(|call| policy::needed(*call, Reach::OtherLead).any(|p| p == permission))
+            .collect();
+        if permission == Permission::LeadsReadPii {
+            // It guards no call but what a call shows: personal fields.
+            assert!(!policy::shows_personal_fields(false, false));
+            let fake = without(permission);
+            let seen = outreach_sdk::leads::get(1).unwrap();
+            assert_eq!(
+                seen.email, None,
+                "the fake host shows personal fields without {name}"
+            );
+            drop(fake);
+            continue;
+        }
+        assert!(
+            !guarded.is_empty(),
+            "{name} guards no host call in the policy"
+        );
+        for call in guarded {
+            let _fake = without(permission);
+            assert_eq!(
+                make(call),
+                Err(outreach_sdk::Error::PermissionDenied(sdk_permission(
+                    permission
+                ))),
+                "the fake host lets {call:?} through without {name}"
+            );
+        }
+    }
+}
+
+/// A fake host with every permission but `missing`, two leads (1 is the event's, with an
+/// email) and installed on this thread.
+fn without(missing: Permission) -> FakeHost {
+    let grants: Vec<outreach_sdk::Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != missing)
+        .map(sdk_permission)
+        .collect();
+    let mut first = lead(1, "anna");
+    first.email = Some("anna@example.com".into());
+    FakeHost::new()
+        .grant_only(&grants)
+        .with_event_lead(1)
+        .with_lead(first)
+        .with_lead(lead(2, "ben"))
+        .install()
+}
