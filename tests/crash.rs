@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use outreach::channels::instagram_webhook::signature_header;
+use outreach::channels::instagram::webhook::signature_header;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use outreach::channels::instagram_webhook::signature_header;
+use outreach::channels::instagram::webhook::signature_header;
 use serde_json::{Value, json};
 use support::{Sandbox, Served, eventually, hostile_wasm, serve};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};

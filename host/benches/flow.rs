@@ -49,10 +49,12 @@ use anyhow::Context;
 use outreach::ai::AiProvider;
 use outreach::clock::{ManualClock, parse_rfc3339};
 use outreach::config::Config;
+use outreach::domain::lead::Lead;
 use outreach::domain::lead::LeadRecord;
 use outreach::engine::{Engine, Executor, NativeHooks, RunStats, ingest};
 use outreach::runtime::bindings::outreach::plugin::{ai, messaging, settings};
-use outreach::runtime::bindings::{wit, wit_hooks};
+use outreach::runtime::bindings::wit;
+use outreach::runtime::hooks;
 use outreach::runtime::host::{CallContext, HostServices, HostState};
 use outreach::runtime::{HookFailure, HookInput, HookOutput, Limits, Runtime, bundled, sha256_hex};
 use outreach::store::cipher::DbKey;
@@ -258,7 +260,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
 }
 
 /// One stored lead for hook calls that need one, as the plugin sees it.
-fn bench_lead(services: &HostServices) -> anyhow::Result<(i64, wit::Lead)> {
+fn bench_lead(services: &HostServices) -> anyhow::Result<(i64, Lead)> {
     let lead_id = services.db.write(|tx| {
         let record = LeadRecord {
             line: 1,
@@ -272,11 +274,10 @@ fn bench_lead(services: &HostServices) -> anyhow::Result<(i64, wit::Lead)> {
         };
         Ok(store::leads::upsert(tx, &record, 1, 0)?.id())
     })?;
-    let lead: wit::Lead = services
+    let lead = services
         .db
         .read(|c| store::leads::get(c, lead_id))?
-        .unwrap()
-        .into();
+        .unwrap();
     Ok((lead_id, lead))
 }
 
@@ -292,15 +293,15 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
     install(runtime, &services, &echo).await?;
     let (lead_id, lead) = bench_lead(&services)?;
     let limits = Limits::for_plugin(&services.config.limits, &[]);
-    let big_lead = wit::Lead {
-        custom_fields: vec![("followers".into(), "3.2k".into())],
+    let big_lead = Lead {
+        custom: [("followers".to_string(), "3.2k".to_string())].into(),
         ..lead.clone()
     };
     let mut cases: Vec<(String, Vec<u8>, HookInput)> = vec![
         (
             "followup (follow-up hook: 1 settings read, clock, template)".into(),
             followup.to_vec(),
-            HookInput::FollowUp(wit_hooks::FollowUpDue {
+            HookInput::FollowUp(hooks::FollowUpDue {
                 event_id: 1,
                 lead: lead.clone(),
                 step: 0,
@@ -311,7 +312,7 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
             "hostile fixture (reply hook: echo, no host calls; imports more of WASI: files, sockets)"
                 .into(),
             echo.clone(),
-            HookInput::Reply(wit_hooks::Inbound {
+            HookInput::Reply(hooks::Inbound {
                 event_id: 1,
                 lead: lead.clone(),
                 text: "hi".into(),
@@ -404,13 +405,8 @@ fn handover_word<'a>(text: &str, triggers: &'a str) -> Option<&'a str> {
     })
 }
 
-fn native_score(lead: &wit::Lead, keywords: &str) -> u8 {
-    let field = |k: &str| {
-        lead.custom_fields
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    };
+fn native_score(lead: &Lead, keywords: &str) -> u8 {
+    let field = |k: &str| lead.custom.get(k).map(String::as_str);
     let text = [field("bio"), lead.notes.as_deref()]
         .into_iter()
         .flatten()
@@ -449,7 +445,7 @@ impl NativeHooks for NativeFlow {
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(20);
                     let score = native_score(&lead, &keywords);
-                    Ok(HookOutput::Filter(wit_hooks::FilterDecision {
+                    Ok(HookOutput::Filter(hooks::FilterDecision {
                         keep: score >= min,
                         reason: Some(format!("score {score}")),
                         tags: vec![],
@@ -463,9 +459,9 @@ impl NativeHooks for NativeFlow {
                         .await
                         .unwrap_or_else(|| HANDOVER_WORDS.into());
                     if let Some(word) = handover_word(&event.text, &words) {
-                        return Ok(HookOutput::Reply(wit_hooks::ReplyAction::HandOver(
-                            format!("trigger word '{word}'"),
-                        )));
+                        return Ok(HookOutput::Reply(hooks::ReplyAction::HandOver(format!(
+                            "trigger word '{word}'"
+                        ))));
                     }
                     let system_prompt = settings::Host::get(host, "system_prompt".into())
                         .await
@@ -474,9 +470,10 @@ impl NativeHooks for NativeFlow {
                         .await
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(10);
-                    let mut conversation = messaging::Host::history(host, event.lead.id, limit)
-                        .await
-                        .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
+                    let mut conversation =
+                        messaging::Host::history(host, event.lead.id as u64, limit)
+                            .await
+                            .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
                     let has_event = conversation.last().is_some_and(|m| {
                         m.direction == wit::Direction::Inbound && m.text == event.text
                     });
@@ -495,13 +492,13 @@ impl NativeHooks for NativeFlow {
                     let reply = ai::Host::generate(host, request)
                         .await
                         .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
-                    Ok(HookOutput::Reply(wit_hooks::ReplyAction::Send(
+                    Ok(HookOutput::Reply(hooks::ReplyAction::Send(
                         reply.text.trim().into(),
                     )))
                 }
-                HookInput::FollowUp(_) => Ok(HookOutput::FollowUp(
-                    wit_hooks::FollowUpAction::Stop("not part of this flow".into()),
-                )),
+                HookInput::FollowUp(_) => Ok(HookOutput::FollowUp(hooks::FollowUpAction::Stop(
+                    "not part of this flow".into(),
+                ))),
             }
         })
     }

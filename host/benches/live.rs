@@ -49,7 +49,7 @@ pub async fn bench() -> anyhow::Result<()> {
     let call_limits = Limits::for_plugin(&services.config.limits, &[]);
     let event = wit_hooks::FollowUpDue {
         event_id: 1,
-        lead,
+        lead: lead.into(),
         step: 0,
         started_at: 0,
     };

@@ -16,9 +16,9 @@ use axum::routing::post;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::instagram_webhook::read_body;
 use super::{Delivery, SendError, signing};
 use crate::domain::lead::Lead;
+use crate::http_body::read_body;
 
 pub const SIGNATURE_HEADER: &str = "X-Outreach-Signature";
 

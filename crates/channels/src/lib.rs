@@ -1,7 +1,7 @@
 //! Channels deliver outbox messages to leads. Every account has one: the sandbox (the
 //! embedded default: a delivery is recorded in the conversation and nothing leaves the
 //! machine), the Instagram Messaging API ([`instagram`], with its webhook endpoint in
-//! [`instagram_webhook`]), or an HTTP bridge to a sender the user runs. [`safety`] holds
+//! [`instagram::webhook`]), or an HTTP bridge to a sender the user runs. [`safety`] holds
 //! the send-safety rules every channel is subject to (from the domain crate, as are accounts).
 
 // The layers below under the names the module paths use.
@@ -10,8 +10,9 @@ use outreach_domain::{clock, secrets};
 use outreach_store as store;
 
 pub mod bridge;
+mod http_body;
+pub mod inbound;
 pub mod instagram;
-pub mod instagram_webhook;
 pub use crate::domain::sending as safety;
 pub mod signing;
 

@@ -6,19 +6,20 @@ use std::collections::BTreeSet;
 
 use rusqlite::Connection;
 
-use super::dispatch::FILTERED_OUT;
 use crate::clock::{MINUTE, Millis};
 use crate::config::LimitsConfig;
 use crate::consent::Permission;
 use crate::consent::policy::{self, Call, Reach, Refusal};
 use crate::domain::lead::{Lead, LeadStatus, valid_tag};
 use crate::runtime::HookOutput;
-use crate::runtime::bindings::wit_hooks::{FilterDecision, FollowUpAction, ReplyAction};
+use crate::runtime::hooks::{FilterDecision, FollowUpAction, ReplyAction};
 use crate::runtime::host::StagedSend;
-use crate::runtime::host::messaging::validate_text;
 use crate::store::events::{Event, EventKind};
 use crate::store::{self};
 use crate::text;
+
+/// The tag a lead gets when a filter drops it.
+pub const FILTERED_OUT: &str = "filtered-out";
 
 /// The earliest a follow-up step may be due again after being handled, so a plugin that asks
 /// for "now" cannot spin.
@@ -145,9 +146,9 @@ fn queue_returned_message(
         Ok(()) if !crate::channels::window_open(tx, lead, now)? => {
             Some(Refusal::WindowClosed.message())
         }
-        Ok(()) => validate_text(text)
+        Ok(()) => policy::message_text(text)
             .err()
-            .map(|e| crate::runtime::bindings::describe(&e)),
+            .map(|refusal| format!("invalid: {}", refusal.message())),
     };
     let entry = store::audit::Entry {
         plugin,

@@ -13,7 +13,7 @@ use super::tests::{inbound, reply_engine};
 use super::{Engine, NativeHooks};
 use crate::config::Config;
 use crate::consent::Permission;
-use crate::runtime::bindings::wit_hooks;
+use crate::runtime::hooks;
 use crate::runtime::host::HostState;
 use crate::runtime::{HookFailure, HookInput, HookOutput};
 use crate::store::Db;
@@ -122,7 +122,7 @@ impl NativeHooks for Answering {
                 self.saw_watched_sent.lock().unwrap().push(sent);
             }
             self.leave(&handle);
-            Ok(HookOutput::Reply(wit_hooks::ReplyAction::Send(format!(
+            Ok(HookOutput::Reply(hooks::ReplyAction::Send(format!(
                 "re: {}",
                 event.text.replace('\n', " / ")
             ))))

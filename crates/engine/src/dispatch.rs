@@ -2,45 +2,21 @@
 
 use std::sync::Arc;
 
-use super::{Engine, Executor, RunStats, apply};
+use super::apply::FILTERED_OUT;
+use super::ending::{Ending, Handed, Verdict};
+use super::{Engine, Executor, RunStats};
 use crate::clock::{Millis, SECOND};
 use crate::consent::{Permission, project_lead};
 use crate::domain::lead::{Lead, LeadStatus};
-use crate::runtime::bindings::{wit, wit_hooks};
-use crate::runtime::host::{CallContext, HostState, StagedSend};
+use crate::runtime::hooks::HookEvent;
+use crate::runtime::host::{CallContext, HostState};
 use crate::runtime::manifest::Hook;
-use crate::runtime::{HookInput, HookOutput, Invocation, Limits};
-use crate::store::events::{Event, EventKind, PluginResult, ResultStatus};
+use crate::runtime::{HookInput, Invocation, Limits};
+use crate::store::events::{Event, EventKind, ResultStatus};
 use crate::store::plugins::InstalledPlugin;
 use crate::store::schedules::Schedule;
 use crate::store::usage::CallCost;
 use crate::store::{self};
-
-/// The name results of host decisions are recorded under.
-pub const HOST: &str = "(host)";
-
-/// The tag a lead gets when a filter drops it.
-pub const FILTERED_OUT: &str = "filtered-out";
-
-/// What came of offering an event to one plugin, to be recorded.
-enum Verdict {
-    Applied {
-        handed: Handed,
-        attempts: u32,
-        cost: CallCost,
-        output: HookOutput,
-        staged: Vec<StagedSend>,
-    },
-    Failed {
-        handed: Handed,
-        attempts: u32,
-        cost: CallCost,
-        parked: bool,
-        reason: String,
-    },
-    /// A host rule ended the event before the plugin was asked.
-    HostRule(String),
-}
 
 /// What a lead's turn hands its hooks: one event, and with an inbound message the older
 /// messages of the same lead still waiting, which its reply hook answers together.
@@ -48,103 +24,6 @@ pub(super) struct Turn {
     pub event: Event,
     /// Older inbound events of the lead, oldest first (only with an inbound `event`).
     pub burst: Vec<Event>,
-}
-
-/// What is left to write of an event once its plugins have run: its last verdict and its
-/// end (finished, or waiting for a retry).
-pub(super) struct Ending {
-    event: Event,
-    /// Older messages answered by this event's reply hook: finished with it.
-    answered_with: Vec<Event>,
-    /// Take off the tag an earlier filtering left (a first evaluation).
-    untag: bool,
-    verdict: Option<Verdict>,
-    next_retry: Option<Millis>,
-    now: Millis,
-    installed: Arc<[InstalledPlugin]>,
-    /// What handling the event added to the run's totals.
-    pub tally: RunStats,
-}
-
-/// Endings not committed yet. They are committed together: events' last writes mostly land
-/// on the same few pages (the ends of the events, results, audit and outbox indexes), and
-/// one commit writes each of those pages once instead of once per event. The lead of an
-/// ending not committed yet gets no other event handled (see `flight`), so the next event
-/// about it sees what this one did.
-#[derive(Default)]
-pub(super) struct Endings {
-    list: Vec<Ending>,
-    since: Option<tokio::time::Instant>,
-}
-
-impl Endings {
-    /// Events whose endings wait at most: a crash makes that many run again.
-    const MOST: usize = 50;
-    /// How long an ending waits at most, so that slow hooks (an AI reply takes seconds)
-    /// do not keep finished events (and their replies) out of view.
-    const LONGEST: std::time::Duration = std::time::Duration::from_millis(250);
-
-    pub fn push(&mut self, ending: Ending) {
-        self.since.get_or_insert_with(tokio::time::Instant::now);
-        self.list.push(ending);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
-    pub fn is_full(&self) -> bool {
-        self.list.len() >= Self::MOST
-    }
-
-    /// When the oldest ending must be committed at the latest.
-    pub fn deadline(&self) -> Option<tokio::time::Instant> {
-        self.since.map(|since| since + Self::LONGEST)
-    }
-
-    /// What the events of these endings add to the run's totals.
-    pub fn tally(&self) -> RunStats {
-        let mut total = RunStats::default();
-        for ending in &self.list {
-            total.add(&ending.tally);
-        }
-        total
-    }
-
-    /// The leads whose endings these are.
-    pub fn leads(&self) -> impl Iterator<Item = i64> + '_ {
-        self.list.iter().map(|e| e.event.lead_id)
-    }
-}
-
-/// What a plugin was handed with the event, for the audit log. The row is written with
-/// what came of the call, in one commit: if the process dies during the call, the event
-/// runs again and the row is written then (whatever the plugin did through the host in
-/// the lost call is audited by those calls themselves).
-struct Handed {
-    plugin: String,
-    hook: Hook,
-    lead_id: i64,
-    pii: bool,
-    at: Millis,
-}
-
-impl Handed {
-    fn audit(&self, tx: &rusqlite::Connection) -> anyhow::Result<()> {
-        let entry = store::audit::Entry {
-            plugin: &self.plugin,
-            action: &format!("{}.event", self.hook.as_str()),
-            permission: None,
-            lead_id: Some(self.lead_id),
-            allowed: true,
-            detail: Some(if self.pii {
-                "handed the event's lead with personal fields"
-            } else {
-                "handed the event's lead"
-            }),
-        };
-        store::audit::record(tx, &entry, self.at)
-    }
 }
 
 fn hook_of(kind: EventKind) -> Hook {
@@ -156,21 +35,6 @@ fn hook_of(kind: EventKind) -> Hook {
 }
 
 impl Engine {
-    /// Writes the endings of several events in one transaction. Each is its event's last
-    /// write: if the process dies first, those events run again (nothing left the machine
-    /// meanwhile: sends are only queued here and delivered after the commit).
-    pub(super) fn commit_endings(&self, endings: &mut Endings) -> anyhow::Result<()> {
-        if endings.list.is_empty() {
-            return Ok(());
-        }
-        let list = std::mem::take(&mut endings.list);
-        endings.since = None;
-        self.db().write(|tx| {
-            list.into_iter()
-                .try_for_each(|ending| self.end_event(tx, ending))
-        })
-    }
-
     /// Why no plugin should see this event (for this lead, now), if there is a reason.
     /// These are the host's rules: they hold whatever a plugin would decide.
     fn host_rule(event: &Event, lead: &Lead, schedule: Option<&Schedule>) -> Option<String> {
@@ -354,114 +218,6 @@ impl Engine {
         }))
     }
 
-    fn end_event(&self, tx: &rusqlite::Transaction<'_>, ending: Ending) -> anyhow::Result<()> {
-        let Ending {
-            event,
-            answered_with,
-            untag,
-            verdict,
-            next_retry,
-            now,
-            installed,
-            tally: _,
-        } = ending;
-        if untag {
-            store::leads::remove_tag(tx, event.lead_id, FILTERED_OUT)?;
-        }
-        // The older messages of a burst end as the newest did: answered with it, or
-        // ended by the same host rule.
-        let together = match &verdict {
-            Some(Verdict::HostRule(reason)) => reason.clone(),
-            _ => format!("answered together with event #{}", event.id),
-        };
-        for older in &answered_with {
-            if store::events::get(tx, older.id)?.is_some() {
-                let result = PluginResult::done(HOST, 0, together.clone(), now);
-                store::events::record_result(tx, older.id, &result)?;
-                store::events::finish(tx, older.id, now)?;
-            }
-        }
-        if let Some(verdict) = verdict {
-            self.record_verdict(tx, &event, verdict, now)?;
-        }
-        match next_retry {
-            Some(at) => store::events::retry_at(tx, event.id, at),
-            None => {
-                if event.kind == EventKind::LeadImported {
-                    let sequences = installed
-                        .iter()
-                        .filter(|p| p.enabled && p.manifest.hooks.contains(&Hook::FollowUp))
-                        .map(InstalledPlugin::name);
-                    apply::start_sequences_if_kept(tx, &event, sequences, now)?;
-                }
-                // A plugin waiting for a retry that will not come (disabled meanwhile, or a
-                // host rule ended the event) is parked, not left "retrying" forever.
-                store::events::park_unfinished(tx, event.id, now)?;
-                store::events::finish(tx, event.id, now)
-            }
-        }
-    }
-
-    /// Records what one plugin (or a host rule) decided about the event, and applies it.
-    fn record_verdict(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        event: &Event,
-        verdict: Verdict,
-        now: Millis,
-    ) -> anyhow::Result<()> {
-        if store::events::get(tx, event.id)?.is_none() {
-            // The lead was forgotten while the hook ran, and the event with it: there is
-            // nothing to record (and nothing of theirs may be written again).
-            return Ok(());
-        }
-        let result = match verdict {
-            Verdict::Applied {
-                handed,
-                attempts,
-                cost,
-                output,
-                staged,
-            } => {
-                handed.audit(tx)?;
-                let plugin = handed.plugin.as_str();
-                // The lead as it is now: the user or an opt-out may have changed it while
-                // the hook ran.
-                let outcome = match store::leads::get(tx, event.lead_id)? {
-                    Some(current) => {
-                        let limits = &self.services.config.limits;
-                        apply::apply(tx, plugin, event, &current, output, limits, now)?
-                            + &apply::queue_staged(tx, plugin, event, &staged, now)?
-                    }
-                    None => "nothing applied: the lead was forgotten meanwhile".into(),
-                };
-                PluginResult::done(plugin, attempts, outcome, now).with_cost(cost)
-            }
-            Verdict::Failed {
-                handed,
-                attempts,
-                cost,
-                parked,
-                reason,
-            } => {
-                handed.audit(tx)?;
-                let plugin = handed.plugin.as_str();
-                let status = if parked {
-                    apply::stop_sequence(tx, event, &format!("parked: {reason}"))?;
-                    ResultStatus::Parked
-                } else {
-                    ResultStatus::Retry
-                };
-                PluginResult::failed(plugin, status, attempts, reason, now).with_cost(cost)
-            }
-            Verdict::HostRule(reason) => {
-                apply::stop_sequence(tx, event, &reason)?;
-                PluginResult::done(HOST, 0, reason, now)
-            }
-        };
-        store::events::record_result(tx, event.id, &result)
-    }
-
     async fn invoke(
         &self,
         plugin: &InstalledPlugin,
@@ -481,7 +237,6 @@ impl Engine {
         // A plugin held to N calls at once waits here for its turn, inside no transaction.
         let _slot = self.plugin_slots.enter(name, &settings).await;
         let _counted = self.calls_in_flight.enter(name);
-        let seen: wit::Lead = project_lead(lead, pii).into();
         let handed = Handed {
             plugin: name.to_owned(),
             hook: hook_of(event.kind),
@@ -489,24 +244,17 @@ impl Engine {
             pii,
             at: self.now(),
         };
-        let input = match event.kind {
-            EventKind::LeadImported => HookInput::Filter(seen),
-            EventKind::Inbound => HookInput::Reply(wit_hooks::Inbound {
-                event_id: event.id as u64,
-                lead: seen,
-                text: event.payload.text.clone().unwrap_or_default(),
+        let input = HookInput::new(
+            hook_of(event.kind),
+            project_lead(lead, pii),
+            HookEvent {
+                id: event.id,
+                text: event.payload.text.as_deref().unwrap_or_default(),
                 at: event.payload.at.unwrap_or(event.created_at),
-            }),
-            EventKind::FollowUp => {
-                let started_at = schedule.map_or(event.created_at, |s| s.started_at);
-                HookInput::FollowUp(wit_hooks::FollowUpDue {
-                    event_id: event.id as u64,
-                    lead: seen,
-                    step: event.payload.step.unwrap_or(0),
-                    started_at,
-                })
-            }
-        };
+                step: event.payload.step.unwrap_or(0),
+                started_at: schedule.map_or(event.created_at, |s| s.started_at),
+            },
+        );
         let call = CallContext::new(name, event.id, Some(lead.id));
         let invocation = match &self.executor {
             Executor::Wasm(runtime) => {

@@ -26,7 +26,8 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::dispatch::{Ending, Endings, Turn};
+use super::dispatch::Turn;
+use super::ending::{Ending, Endings};
 use super::{Engine, RunStats};
 use crate::store::events::{Event, EventKind};
 use crate::store::plugins::InstalledPlugin;

@@ -170,7 +170,7 @@ pub enum InstagramReceived {
 pub fn instagram_webhook(
     db: &Db,
     consent: &ConsentConfig,
-    m: &crate::channels::instagram_webhook::InboundMessage,
+    m: &crate::channels::inbound::InboundMessage,
     now: Millis,
 ) -> anyhow::Result<InstagramReceived> {
     db.write(|tx| {
@@ -249,7 +249,7 @@ pub fn route_unrouted(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::instagram_webhook::InboundMessage as Delivered;
+    use crate::channels::inbound::InboundMessage as Delivered;
     use crate::domain::account::{ChannelKind, ChannelSettings, RuleOverrides};
     use crate::store::accounts::NewAccount;
 

@@ -21,6 +21,7 @@ mod apply;
 mod concurrent_tests;
 mod deliver;
 mod dispatch;
+mod ending;
 mod flight;
 mod followups;
 pub mod ingest;

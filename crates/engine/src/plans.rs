@@ -19,7 +19,7 @@ use crate::domain::lead::LeadRecord;
 use crate::domain::lead::LeadStatus;
 use crate::ingest;
 use crate::runtime::bindings::outreach::plugin::{leads, messaging};
-use crate::runtime::bindings::wit_hooks;
+use crate::runtime::hooks;
 use crate::runtime::host::{HostServices, HostState};
 use crate::runtime::manifest::{Hook, Manifest};
 use crate::runtime::{HookFailure, HookInput, HookOutput};
@@ -56,14 +56,14 @@ impl NativeHooks for Flow {
         Box::pin(async move {
             let failed = |e| HookFailure::Plugin(format!("{e:?}"));
             Ok(match input {
-                HookInput::Filter(_) => HookOutput::Filter(wit_hooks::FilterDecision {
+                HookInput::Filter(_) => HookOutput::Filter(hooks::FilterDecision {
                     keep: true,
                     reason: None,
                     tags: vec!["new".into()],
                     score: Some(50),
                 }),
                 HookInput::Reply(event) => {
-                    messaging::Host::history(host, event.lead.id, 10)
+                    messaging::Host::history(host, event.lead.id as u64, 10)
                         .await
                         .map_err(failed)?;
                     for (status, tag) in [
@@ -79,10 +79,10 @@ impl NativeHooks for Flow {
                         };
                         leads::Host::query(host, query).await.map_err(failed)?;
                     }
-                    HookOutput::Reply(wit_hooks::ReplyAction::Send("Thanks!".into()))
+                    HookOutput::Reply(hooks::ReplyAction::Send("Thanks!".into()))
                 }
                 HookInput::FollowUp(_) => {
-                    HookOutput::FollowUp(wit_hooks::FollowUpAction::Send(wit_hooks::FollowUpSend {
+                    HookOutput::FollowUp(hooks::FollowUpAction::Send(hooks::FollowUpSend {
                         text: "Hi there".into(),
                         next_at: None,
                     }))

@@ -12,7 +12,7 @@ use crate::clock::{ManualClock, Millis};
 use crate::config::Config;
 use crate::consent::Permission;
 use crate::domain::lead::LeadStatus;
-use crate::runtime::bindings::wit_hooks;
+use crate::runtime::hooks;
 use crate::runtime::host::{HostServices, HostState};
 use crate::runtime::manifest::{Hook, Manifest};
 use crate::runtime::{HookFailure, HookInput, HookOutput};
@@ -56,7 +56,7 @@ impl NativeHooks for HandOver {
                     {
                         inbound(db, handle, "Hello?");
                     }
-                    Ok(HookOutput::Reply(wit_hooks::ReplyAction::HandOver(
+                    Ok(HookOutput::Reply(hooks::ReplyAction::HandOver(
                         "asked for a person".into(),
                     )))
                 }

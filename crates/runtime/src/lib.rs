@@ -18,8 +18,11 @@ pub mod bindings;
 pub mod bundled;
 pub mod consent;
 pub mod contract;
+pub mod hooks;
 pub mod host;
+mod limits;
 pub mod manifest;
+mod trap;
 
 use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher as _};
@@ -30,122 +33,24 @@ use std::time::Duration;
 use anyhow::Context as _;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
-    CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
     UpdateDeadline,
 };
 
-use self::bindings::{PluginPre, wit, wit_hooks};
+use self::bindings::PluginPre;
+pub use self::hooks::{HookInput, HookOutput};
 use self::host::{CallContext, HostServices, HostState};
+pub use self::limits::Limits;
+use self::limits::check_output;
 use self::manifest::Manifest;
+pub use self::trap::HookFailure;
+use self::trap::classify_trap;
 use crate::config::LimitsConfig;
 use crate::store::usage::CallCost;
 
 /// How often the engine's epoch advances. At each tick a running guest checks its call's
 /// deadline and budget and yields to the async executor, so no guest holds a thread longer.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// What one hook call may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub fuel: u64,
-    pub memory_bytes: usize,
-    pub timeout: Duration,
-    pub host_calls: u32,
-    pub log_lines: u32,
-    pub log_bytes: u64,
-    pub audited_denials: u32,
-    pub tags_per_lead: u32,
-    pub tags_per_decision: u32,
-    /// Characters kept of plugin-supplied text that the host stores or prints.
-    pub text_chars: usize,
-}
-
-impl Limits {
-    /// The defaults from the config, overridden by the plugin's `limits.fuel`,
-    /// `limits.memory-mb` and `limits.timeout-ms` settings, each clamped to its global cap.
-    pub fn for_plugin(config: &LimitsConfig, settings: &[(String, String)]) -> Self {
-        let setting = |key: &str, default: u64, cap: u64| {
-            settings
-                .iter()
-                .find(|(k, _)| k == key)
-                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-                .unwrap_or(default)
-                .min(cap)
-        };
-        Self {
-            fuel: setting("limits.fuel", config.fuel, config.max_fuel),
-            memory_bytes: (setting("limits.memory-mb", config.memory_mb, config.max_memory_mb)
-                << 20) as usize,
-            timeout: Duration::from_millis(setting(
-                "limits.timeout-ms",
-                config.timeout_ms,
-                config.max_timeout_ms,
-            )),
-            ..Self::from_config(config)
-        }
-    }
-
-    /// The configured defaults, for a call no plugin setting adjusts.
-    pub fn from_config(config: &LimitsConfig) -> Self {
-        Self {
-            fuel: config.fuel,
-            memory_bytes: (config.memory_mb << 20) as usize,
-            timeout: Duration::from_millis(config.timeout_ms),
-            host_calls: config.host_calls,
-            log_lines: config.log_lines,
-            log_bytes: config.log_bytes,
-            audited_denials: config.audited_denials,
-            tags_per_lead: config.tags_per_lead,
-            tags_per_decision: config.tags_per_decision,
-            text_chars: config.text_chars as usize,
-        }
-    }
-
-    /// What reading a manifest may use: little of anything, and no host call at all (the
-    /// contract says the export must not make one), so the first one stops it before it
-    /// touches any data.
-    fn for_manifest(config: &LimitsConfig) -> Self {
-        Self {
-            fuel: 100_000_000,
-            memory_bytes: (config.memory_mb.min(64) << 20) as usize,
-            timeout: Duration::from_secs(5),
-            host_calls: 0,
-            ..Self::from_config(config)
-        }
-    }
-}
-
-/// The input of one hook call.
-pub enum HookInput {
-    Filter(wit::Lead),
-    Reply(wit_hooks::Inbound),
-    FollowUp(wit_hooks::FollowUpDue),
-}
-
-/// What a hook returned.
-#[derive(Debug)]
-pub enum HookOutput {
-    Filter(wit_hooks::FilterDecision),
-    Reply(wit_hooks::ReplyAction),
-    FollowUp(wit_hooks::FollowUpAction),
-}
-
-/// Why a hook call failed; the message is shown to the user as is.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum HookFailure {
-    #[error("ran out of its CPU budget of {0} fuel")]
-    OutOfFuel(u64),
-    #[error("went over its memory limit of {0} MiB")]
-    OutOfMemory(usize),
-    #[error("did not finish within {0} ms")]
-    Timeout(u128),
-    #[error("went over its budget of {0}")]
-    Budget(String),
-    #[error("crashed: {0}")]
-    Trap(String),
-    #[error("returned an error: {0}")]
-    Plugin(String),
-}
 
 /// The result of a hook call and the context it ran in (which holds the messages it queued).
 pub struct Invocation {
@@ -390,19 +295,19 @@ impl Runtime {
         let outcome = tokio::time::timeout(limits.timeout, async {
             let plugin = pre.instantiate_async(&mut store).await?;
             let hooks = plugin.outreach_plugin_hooks();
-            let returned = match &input {
+            let returned = match input {
                 HookInput::Filter(lead) => hooks
-                    .call_filter(&mut store, lead)
+                    .call_filter(&mut store, &lead.into())
                     .await?
-                    .map(HookOutput::Filter),
+                    .map(|d| HookOutput::Filter(d.into())),
                 HookInput::Reply(event) => hooks
-                    .call_reply(&mut store, event)
+                    .call_reply(&mut store, &event.into())
                     .await?
-                    .map(HookOutput::Reply),
+                    .map(|a| HookOutput::Reply(a.into())),
                 HookInput::FollowUp(event) => hooks
-                    .call_follow_up(&mut store, event)
+                    .call_follow_up(&mut store, &event.into())
                     .await?
-                    .map(HookOutput::FollowUp),
+                    .map(|a| HookOutput::FollowUp(a.into())),
             };
             wasmtime::Result::Ok(returned)
         })
@@ -427,47 +332,6 @@ impl Runtime {
     }
 }
 
-/// What a hook returned, refused when it asks for more than one call may: the host applies
-/// a decision whole or not at all, so an oversized one fails the call with the reason.
-fn check_output(output: HookOutput, limits: &Limits) -> Result<HookOutput, HookFailure> {
-    if let HookOutput::Filter(decision) = &output {
-        let tags = decision.tags.len();
-        if tags > limits.tags_per_decision as usize {
-            return Err(HookFailure::Budget(format!(
-                "{} tags per filter decision (it returned {tags})",
-                limits.tags_per_decision
-            )));
-        }
-    }
-    Ok(output)
-}
-
-fn classify_trap(error: &wasmtime::Error, store: &Store<HostState>, limits: Limits) -> HookFailure {
-    if let Some(failure) = store.data().budget.exceeded() {
-        return failure;
-    }
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => return HookFailure::OutOfFuel(limits.fuel),
-        Some(Trap::Interrupt) => return HookFailure::Timeout(limits.timeout.as_millis()),
-        _ => {}
-    }
-    if store.data().memory.refused_growth() {
-        return HookFailure::OutOfMemory(limits.memory_bytes >> 20);
-    }
-    let trap = error
-        .downcast_ref::<Trap>()
-        .map_or_else(|| format!("{error:#}"), |t| t.to_string());
-    let stderr = store.data().stderr_text();
-    // A Python plugin's uncaught exception is what its author needs to see, not where the
-    // Python runtime (itself Rust) panicked about it.
-    let described = match (python_traceback(&stderr), panic_message(&stderr)) {
-        (Some(traceback), _) => format!("{traceback} ({trap})"),
-        (None, Some(panic)) => format!("{panic} ({trap})"),
-        (None, None) => trap,
-    };
-    HookFailure::Trap(crate::text::from_plugin(&described, limits.text_chars))
-}
-
 /// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives.
 fn start_epoch_ticker(engine: &Engine) {
     let engine = engine.weak();
@@ -486,91 +350,4 @@ fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
-/// A Rust guest prints its panic to stderr before aborting, which says more than
-/// "unreachable executed": `thread '…' panicked at src/lib.rs:4:5:` and the message below.
-fn panic_message(stderr: &str) -> Option<String> {
-    let mut lines = stderr.lines();
-    let header = lines.find(|l| l.contains(" panicked at "))?;
-    let location = header.split(" panicked at ").nth(1)?.trim_end_matches(':');
-    let message = lines
-        .next()
-        .map(str::trim)
-        .filter(|m| !m.is_empty() && !m.starts_with("note:"));
-    Some(match message {
-        Some(message) => format!("panicked at {location}: {message}"),
-        None => format!("panicked at {location}"),
-    })
-}
-
-/// The last Python traceback in a guest's stderr, as Python prints it (frames, then the
-/// exception), lines joined with " | " so it stays one line in `outreach events`.
-fn python_traceback(stderr: &str) -> Option<String> {
-    let start = stderr.rfind("Traceback (most recent call last):")?;
-    let lines: Vec<&str> = stderr[start..]
-        .lines()
-        .take_while(|l| !l.trim().is_empty() && !l.contains(" panicked at "))
-        .map(str::trim)
-        .collect();
-    Some(lines.join(" | "))
-}
-
 pub use crate::domain::sha256_hex;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plugin_limits_override_the_defaults_within_the_caps() {
-        let config = LimitsConfig::default();
-        let defaults = Limits::for_plugin(&config, &[]);
-        assert_eq!(defaults, Limits::from_config(&config));
-        assert_eq!(
-            (defaults.fuel, defaults.memory_bytes, defaults.timeout),
-            (config.fuel, 64 << 20, Duration::from_secs(30))
-        );
-        let settings = [
-            ("limits.fuel".to_string(), "5000".to_string()),
-            ("limits.memory-mb".to_string(), "100000".to_string()),
-            ("limits.timeout-ms".to_string(), "not a number".to_string()),
-        ];
-        let limits = Limits::for_plugin(&config, &settings);
-        assert_eq!(limits.fuel, 5000);
-        assert_eq!(
-            limits.memory_bytes,
-            (config.max_memory_mb << 20) as usize,
-            "clamped to the cap"
-        );
-        assert_eq!(
-            limits.timeout,
-            Duration::from_millis(config.timeout_ms),
-            "unreadable: the default"
-        );
-    }
-
-    #[test]
-    fn panic_messages_are_read_from_the_guests_stderr() {
-        let stderr = "\nthread '<unnamed>' (1) panicked at src/lib.rs:4:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(
-            panic_message(stderr).as_deref(),
-            Some("panicked at src/lib.rs:4:5: boom")
-        );
-        assert_eq!(panic_message("nothing here"), None);
-    }
-
-    #[test]
-    fn a_python_traceback_comes_before_the_runtime_panic() {
-        // What componentize-py 0.25.1 writes for an uncaught KeyError.
-        let stderr = "Traceback (most recent call last):\n  File \"/0/app.py\", line 39, in filter\nKeyError: 'missing'\n\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1293:29:\nPython function threw an unexpected exception\n";
-        assert_eq!(
-            python_traceback(stderr).as_deref(),
-            Some(
-                "Traceback (most recent call last): | File \"/0/app.py\", line 39, in filter | KeyError: 'missing'"
-            )
-        );
-        assert_eq!(
-            python_traceback("thread 'x' panicked at a.rs:1:1:\nboom\n"),
-            None
-        );
-    }
-}

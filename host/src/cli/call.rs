@@ -15,13 +15,13 @@ use serde_json::json;
 
 use super::App;
 use super::output::{self, safe};
-use super::plugins::{check_requested, load_source, names, parse_permissions};
+use super::plugin_args::{check_requested, load_source, names, parse_permissions};
 use crate::ai::AiProvider;
 use crate::consent::{Permission, project_lead};
 use crate::domain::handle::normalize_handle;
 use crate::domain::lead::LeadRecord;
 use crate::engine::ingest;
-use crate::runtime::bindings::{wit, wit_hooks};
+use crate::runtime::hooks::{FollowUpAction, HookEvent, ReplyAction};
 use crate::runtime::host::{CallContext, HostServices};
 use crate::runtime::manifest::Hook;
 use crate::runtime::{HookInput, HookOutput, Limits};
@@ -167,22 +167,17 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
     let lead = db
         .read(|c| store::leads::get(c, lead_id))?
         .context("the lead was not stored")?;
-    let seen: wit::Lead = project_lead(&lead, granted.contains(&Permission::LeadsReadPii)).into();
-    let input = match args.hook {
-        Hook::Filter => HookInput::Filter(seen),
-        Hook::Reply => HookInput::Reply(wit_hooks::Inbound {
-            event_id: event_id as u64,
-            lead: seen,
-            text: args.text.clone(),
+    let input = HookInput::new(
+        args.hook,
+        project_lead(&lead, granted.contains(&Permission::LeadsReadPii)),
+        HookEvent {
+            id: event_id,
+            text: &args.text,
             at: now,
-        }),
-        Hook::FollowUp => HookInput::FollowUp(wit_hooks::FollowUpDue {
-            event_id: event_id as u64,
-            lead: seen,
             step: args.step,
             started_at: now,
-        }),
-    };
+        },
+    );
     let limits = Limits::for_plugin(
         &app.config.limits,
         &db.read(|c| store::plugins::settings(c, &name))?,
@@ -281,18 +276,18 @@ fn describe_output(output: &HookOutput) -> serde_json::Value {
         HookOutput::Filter(d) => json!({
             "keep": d.keep, "reason": d.reason, "tags": d.tags, "score": d.score,
         }),
-        HookOutput::Reply(wit_hooks::ReplyAction::Send(text)) => json!({ "reply": text }),
-        HookOutput::Reply(wit_hooks::ReplyAction::NoReply) => json!({ "no_reply": true }),
-        HookOutput::Reply(wit_hooks::ReplyAction::HandOver(reason)) => {
+        HookOutput::Reply(ReplyAction::Send(text)) => json!({ "reply": text }),
+        HookOutput::Reply(ReplyAction::NoReply) => json!({ "no_reply": true }),
+        HookOutput::Reply(ReplyAction::HandOver(reason)) => {
             json!({ "hand_over": reason })
         }
-        HookOutput::FollowUp(wit_hooks::FollowUpAction::Send(send)) => {
+        HookOutput::FollowUp(FollowUpAction::Send(send)) => {
             json!({ "send": send.text, "next_at": send.next_at })
         }
-        HookOutput::FollowUp(wit_hooks::FollowUpAction::WaitUntil(at)) => {
+        HookOutput::FollowUp(FollowUpAction::WaitUntil(at)) => {
             json!({ "wait_until": at })
         }
-        HookOutput::FollowUp(wit_hooks::FollowUpAction::Stop(reason)) => json!({ "stop": reason }),
+        HookOutput::FollowUp(FollowUpAction::Stop(reason)) => json!({ "stop": reason }),
     }
 }
 

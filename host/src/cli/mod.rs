@@ -11,6 +11,7 @@ mod doctor;
 mod human;
 mod leads;
 mod output;
+mod plugin_args;
 mod plugins;
 mod scaffold;
 mod serve;

@@ -1,7 +1,6 @@
 //! `outreach plugin …`: installing plugins and granting, revoking and configuring them.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::Path;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -10,9 +9,9 @@ use serde::Serialize;
 use super::App;
 use super::data::OPERATOR;
 use super::output::{self, json, safe, table};
+use super::plugin_args::{check_requested, load_source, names, parse_permissions};
 use crate::consent::Permission;
 use crate::operator::admin;
-use crate::runtime::bundled;
 use crate::runtime::manifest::Manifest;
 use crate::runtime::sha256_hex;
 use crate::store;
@@ -141,54 +140,6 @@ pub enum GrantChoice {
     These(Vec<String>),
     /// Prompt on a terminal; grant nothing otherwise.
     Ask,
-}
-
-pub(super) fn parse_permissions(names: &[String]) -> anyhow::Result<Vec<Permission>> {
-    names
-        .iter()
-        .map(|n| n.parse::<Permission>().map_err(anyhow::Error::msg))
-        .collect()
-}
-
-/// Only what a plugin requests can be granted to it.
-pub(super) fn check_requested(manifest: &Manifest, granted: &[Permission]) -> anyhow::Result<()> {
-    if let Some(p) = granted.iter().find(|p| !manifest.permissions.contains(p)) {
-        anyhow::bail!(
-            "{} does not request {p}; it requests: {}",
-            manifest.name,
-            manifest.permission_list()
-        );
-    }
-    Ok(())
-}
-
-pub(super) fn names(perms: &[Permission]) -> String {
-    if perms.is_empty() {
-        return "nothing".into();
-    }
-    perms
-        .iter()
-        .map(|p| p.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The component bytes of a .wasm path or a bundled plugin's name.
-pub(super) fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
-    let path = Path::new(source);
-    if path.exists() {
-        return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
-    }
-    match bundled::find(source) {
-        Some(shipped) => Ok(shipped.wasm.to_vec()),
-        None => {
-            let known: Vec<_> = bundled::BUNDLED.iter().map(|s| s.name).collect();
-            anyhow::bail!(
-                "{source:?} is neither a file nor a bundled plugin ({})",
-                known.join(", ")
-            )
-        }
-    }
 }
 
 fn print_manifest(m: &Manifest) {

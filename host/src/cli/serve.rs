@@ -9,7 +9,8 @@ use clap::Args;
 
 use super::App;
 use crate::channels::bridge::{self, BridgeInbox, BridgeMessage};
-use crate::channels::instagram_webhook::{self, InboundMessage, InboundSink, WebhookConfig};
+use crate::channels::inbound::{InboundMessage, InboundSink};
+use crate::channels::instagram::webhook::{self as instagram_webhook, WebhookConfig};
 use crate::channels::open_credentials;
 use crate::clock::Clock;
 use crate::config::ConsentConfig;

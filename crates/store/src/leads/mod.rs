@@ -1,0 +1,313 @@
+//! Leads, their tags and custom fields: reading them, and the small updates (status, score,
+//! tags, contact times). Imports are in [`import`], the stand-in leads a channel creates in
+//! [`profiles`], do-not-contact and erasure in [`opt_out`].
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use rusqlite::{Connection, OptionalExtension, params};
+
+mod import;
+mod opt_out;
+mod profiles;
+
+pub use self::import::{Upserted, queue_lead_imported, upsert, upsert_batch};
+pub use self::opt_out::{forget, mark_do_not_contact, suppress, withdraw_automation};
+pub use self::profiles::{
+    awaiting_profile, get_or_create, get_or_create_by_channel_user, mark_profile_asked, set_profile,
+};
+
+use super::conditions::Conditions;
+use crate::clock::Millis;
+use crate::domain::lead::{Lead, LeadStatus};
+
+pub(super) const LEAD_COLUMNS: &str = "id, handle, name, email, phone, notes, status, score, dnc_reason, \
+                            created_at, last_inbound_at, last_outbound_at, account_id, channel_user_id";
+
+pub(super) fn lead_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
+    let status: String = row.get(6)?;
+    Ok(Lead {
+        id: row.get(0)?,
+        handle: row.get(1)?,
+        name: row.get(2)?,
+        email: row.get(3)?,
+        phone: row.get(4)?,
+        notes: row.get(5)?,
+        status: status.parse().unwrap_or(LeadStatus::New),
+        score: row.get(7)?,
+        dnc_reason: row.get(8)?,
+        created_at: row.get(9)?,
+        last_inbound_at: row.get(10)?,
+        last_outbound_at: row.get(11)?,
+        account_id: row.get(12)?,
+        channel_user_id: row.get(13)?,
+        tags: Vec::new(),
+        custom: BTreeMap::new(),
+    })
+}
+
+pub(super) fn with_details(conn: &Connection, mut lead: Lead) -> anyhow::Result<Lead> {
+    let mut tags =
+        conn.prepare_cached("SELECT tag FROM lead_tags WHERE lead_id = ?1 ORDER BY tag")?;
+    lead.tags = tags
+        .query_map([lead.id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut fields =
+        conn.prepare_cached("SELECT key, value FROM lead_fields WHERE lead_id = ?1 ORDER BY key")?;
+    lead.custom = fields
+        .query_map([lead.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(lead)
+}
+
+pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Lead>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE id = ?1"))?;
+    let lead = stmt.query_row([id], lead_from_row).optional()?;
+    lead.map(|l| with_details(conn, l)).transpose()
+}
+
+pub fn by_handle(conn: &Connection, handle: &str) -> anyhow::Result<Option<Lead>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE handle = ?1"
+    ))?;
+    let lead = stmt.query_row([handle], lead_from_row).optional()?;
+    lead.map(|l| with_details(conn, l)).transpose()
+}
+
+/// The lead a handle as a person types it names (`@Lena.Studio` is `lena.studio`); `None`
+/// for no such lead or a handle that cannot be one.
+pub fn find_handle(conn: &Connection, raw: &str) -> anyhow::Result<Option<Lead>> {
+    match crate::domain::handle::normalize_handle(raw) {
+        Ok(handle) => by_handle(conn, &handle),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The lead with this handle (as typed by a user: `@` and case are forgiven), or an error
+/// naming it.
+pub fn require_handle(conn: &Connection, raw: &str) -> anyhow::Result<Lead> {
+    let handle = crate::domain::handle::normalize_handle(raw)
+        .map_err(|reason| anyhow::anyhow!("invalid handle: {reason}"))?;
+    by_handle(conn, &handle)?.with_context(|| format!("no lead with handle @{handle}"))
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LeadFilter {
+    pub status: Option<LeadStatus>,
+    pub tag: Option<String>,
+    pub last_contact_before: Option<Millis>,
+    pub limit: Option<u32>,
+}
+
+pub fn list(conn: &Connection, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>> {
+    // `leads.query` runs on the hot path: each condition must be able to use its index.
+    let mut conditions = Conditions::default();
+    let status = filter.status.map(|s| s.as_str());
+    if let Some(status) = &status {
+        conditions.bind("status = ?", status);
+    }
+    if let Some(tag) = &filter.tag {
+        conditions.bind("id IN (SELECT lead_id FROM lead_tags WHERE tag = ?)", tag);
+    }
+    if let Some(before) = &filter.last_contact_before {
+        conditions.bind(
+            "max(coalesce(last_inbound_at, 0), coalesce(last_outbound_at, 0)) < ?",
+            before,
+        );
+    }
+    let limit = filter.limit.map_or(-1, i64::from);
+    select_leads(conn, conditions, "ORDER BY id", &limit)
+}
+
+/// The leads `conditions` select, in `order`, at most `limit`, with their details.
+fn select_leads<'a>(
+    conn: &Connection,
+    mut conditions: Conditions<'a>,
+    order: &str,
+    limit: &'a dyn rusqlite::ToSql,
+) -> anyhow::Result<Vec<Lead>> {
+    let limit = conditions.then(limit);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads {} {order} LIMIT {limit}",
+        conditions.where_clause()
+    ))?;
+    let rows = stmt
+        .query_map(conditions.values(), lead_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(|l| with_details(conn, l)).collect()
+}
+
+/// What the console's leads page looks for; the newest leads first, a page at a time.
+#[derive(Debug, Default)]
+pub struct LeadSearch {
+    /// Part of the handle, name or email.
+    pub text: Option<String>,
+    pub status: Option<LeadStatus>,
+    pub tag: Option<String>,
+    pub account_id: Option<i64>,
+    pub min_score: Option<u8>,
+    /// Leads older than this id (the next page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+pub fn search(conn: &Connection, search: &LeadSearch) -> anyhow::Result<Vec<Lead>> {
+    let mut conditions = Conditions::default();
+    let pattern = search.text.as_ref().map(|text| {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    if let Some(pattern) = &pattern {
+        conditions.bind(
+            "(handle LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')",
+            pattern,
+        );
+    }
+    let status = search.status.map(|s| s.as_str());
+    if let Some(status) = &status {
+        conditions.bind("status = ?", status);
+    }
+    if let Some(tag) = &search.tag {
+        conditions.bind("id IN (SELECT lead_id FROM lead_tags WHERE tag = ?)", tag);
+    }
+    if let Some(account_id) = &search.account_id {
+        conditions.bind("account_id = ?", account_id);
+    }
+    if let Some(score) = &search.min_score {
+        conditions.bind("score >= ?", score);
+    }
+    if let Some(before) = &search.before_id {
+        conditions.bind("id < ?", before);
+    }
+    select_leads(conn, conditions, "ORDER BY id DESC", &search.limit)
+}
+
+/// Changes a lead's status. Never lifts do-not-contact: only [`mark_do_not_contact`] sets
+/// it, and nothing undoes it.
+pub fn set_status(
+    conn: &Connection,
+    id: i64,
+    status: LeadStatus,
+    now: Millis,
+) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status != 'do-not-contact'",
+    )?
+    .execute(params![id, status.as_str(), now])?;
+    Ok(())
+}
+
+pub fn set_score(conn: &Connection, id: i64, score: u8, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE leads SET score = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, score, now])?;
+    Ok(())
+}
+
+pub fn add_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO lead_tags (lead_id, tag) VALUES (?1, ?2)")?
+        .execute(params![id, tag])?;
+    Ok(())
+}
+
+pub fn remove_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
+    conn.prepare_cached("DELETE FROM lead_tags WHERE lead_id = ?1 AND tag = ?2")?
+        .execute(params![id, tag])?;
+    Ok(())
+}
+
+pub fn record_contact(conn: &Connection, id: i64, inbound: bool, at: Millis) -> anyhow::Result<()> {
+    let column = if inbound {
+        "last_inbound_at"
+    } else {
+        "last_outbound_at"
+    };
+    conn.execute(
+        &format!("UPDATE leads SET {column} = max(coalesce({column}, 0), ?2), updated_at = ?2 WHERE id = ?1"),
+        params![id, at],
+    )?;
+    Ok(())
+}
+
+/// A lead we sent a first message to is `contacted`, unless they already moved on.
+pub fn mark_contacted(conn: &Connection, id: i64, now: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE leads SET status = 'contacted', updated_at = ?2 WHERE id = ?1 AND status = 'new'",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Db;
+    use crate::domain::lead::LeadRecord;
+
+    #[test]
+    fn a_batch_stores_tags_and_fields_as_one_record_at_a_time_would() {
+        let db = Db::open_in_memory().unwrap();
+        let record = |handle: &str, tags: &[&str], custom: &[(&str, &str)]| LeadRecord {
+            line: 2,
+            handle: handle.into(),
+            name: None,
+            email: None,
+            phone: None,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            notes: None,
+            custom: custom
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let odd = "say \"hi\"\\ \u{1F600}\n{\"x\":1}";
+        let batch = [
+            record("mara", &["vip"], &[("company", "First Co"), ("quote", odd)]),
+            record("jonas", &["vip", "cold"], &[("company", "Jonas Ltd")]),
+            // The same person again in the same batch: tags add up, the first value wins.
+            record(
+                "mara",
+                &["yoga"],
+                &[("company", "Second Co"), ("city", "Lyon")],
+            ),
+        ];
+        let mut stored = Vec::new();
+        db.write(|tx| upsert_batch(tx, &batch, 1, 0, &mut stored))
+            .unwrap();
+        let (mara, jonas) = (stored[0].id(), stored[1].id());
+        assert!(matches!(stored[2], Upserted::Merged(id) if id == mara));
+        let mara = db.read(|c| get(c, mara)).unwrap().unwrap();
+        assert_eq!(mara.tags, ["vip", "yoga"]);
+        assert_eq!(mara.custom["company"], "First Co");
+        assert_eq!(mara.custom["quote"], odd);
+        assert_eq!(mara.custom["city"], "Lyon");
+        let jonas = db.read(|c| get(c, jonas)).unwrap().unwrap();
+        assert_eq!(jonas.tags, ["cold", "vip"]);
+        assert_eq!(jonas.custom.len(), 1);
+        assert_eq!(jonas.custom["company"], "Jonas Ltd");
+    }
+
+    #[test]
+    fn an_opt_out_follows_the_person_to_a_new_instagram_id() {
+        let db = Db::open_in_memory().unwrap();
+        db.write(|tx| {
+            let jane = get_or_create(tx, 1, "jane", 0)?;
+            mark_do_not_contact(tx, jane.id, "said stop", 0)?;
+            let newcomer = get_or_create_by_channel_user(tx, 1, "9001", 10)?;
+            assert_eq!(newcomer.handle, "ig_9001");
+            assert!(!newcomer.is_do_not_contact());
+            assert!(
+                !set_profile(tx, newcomer.id, Some("jane"), Some("Jane"), 20)?,
+                "the handle stays with jane"
+            );
+            let newcomer = get(tx, newcomer.id)?.unwrap();
+            assert!(newcomer.is_do_not_contact(), "but so does her opt-out");
+            assert_eq!(newcomer.name.as_deref(), Some("Jane"));
+            Ok(())
+        })
+        .unwrap();
+    }
+}
