@@ -642,3 +642,31 @@ fn a_channels_refusal_quoting_the_message_stays_out_of_the_audit() {
     assert!(audit.contains("refused by the channel"), "{audit}");
     assert!(!audit.contains("Rhea-private-words"), "{audit}");
 }
+
+/// A file encrypted by an earlier build, whose SQLCipher used OpenSSL for its crypto,
+/// opens with its key in this one (SQLCipher's libtomcrypt provider: the same AES-256-CBC
+/// pages, HMAC-SHA512 and PBKDF2 key), is migrated, and takes new writes that the next
+/// open reads back; with a wrong key it stays closed.
+#[test]
+fn a_database_encrypted_by_the_openssl_build_opens_and_works_in_this_one() {
+    let mut sandbox = Sandbox::new("");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/made-with-openssl-sqlcipher.db"
+    );
+    std::fs::copy(fixture, sandbox.path("outreach.db")).unwrap();
+    sandbox
+        .env
+        .push(("OUTREACH_DB_KEY".into(), "a wrong key entirely".into()));
+    sandbox.fails(&["leads", "list"]);
+    sandbox.env.clear();
+    sandbox
+        .env
+        .push(("OUTREACH_DB_KEY".into(), "fixture key, not a secret".into()));
+    let lena = sandbox.lead("lena.studio");
+    assert_eq!(lena["lead"]["name"], "Lena", "{lena}");
+    sandbox.write("more.csv", "handle,name\nnew.one,New One\n");
+    sandbox.ok(&["leads", "import", "more.csv"]);
+    assert_eq!(sandbox.lead("new.one")["lead"]["name"], "New One");
+    assert_eq!(sandbox.lead("lena.studio")["lead"]["tags"][0], "vip");
+}
