@@ -91,6 +91,9 @@ fn each_crate_depends_on_the_layers_below_it_that_the_architecture_names() {
             depends_on.split(", ").map(str::to_owned).collect()
         };
         documented.sort();
-        assert_eq!(actual, documented, "{name} depends on {actual:?}; ARCHITECTURE.md says {depends_on:?}");
+        assert_eq!(
+            actual, documented,
+            "{name} depends on {actual:?}; ARCHITECTURE.md says {depends_on:?}"
+        );
     }
 }
