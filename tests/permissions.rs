@@ -31,16 +31,6 @@ fn wit_permissions() -> Vec<String> {
         .collect()
 }
 
-const CALLS: [Call; 7] = [
-    Call::LeadsGet,
-    Call::LeadsQuery,
-    Call::LeadsWrite,
-    Call::MessagingHistory,
-    Call::MessagingSend,
-    Call::AiGenerate,
-    Call::Storage,
-];
-
 /// `call` made through the SDK against the installed fake host, about lead 2 (not the
 /// event's lead 1, so the purpose limit applies too).
 fn make(call: Call) -> outreach_sdk::Result<()> {
@@ -105,7 +95,7 @@ fn every_permission_is_in_the_wit_the_host_the_policy_the_fake_host_and_the_read
             "README's permission table has no row {row:?}"
         );
 
-        let guarded: Vec<Call> = CALLS
+        let guarded: Vec<Call> = Call::ALL
             .into_iter()
             .filter(|call| policy::needed(*call, Reach::OtherLead).any(|p| p == permission))
             .collect();

@@ -47,6 +47,18 @@ pub enum Call {
     Storage,
 }
 
+impl Call {
+    pub const ALL: [Call; 7] = [
+        Call::LeadsGet,
+        Call::LeadsQuery,
+        Call::LeadsWrite,
+        Call::MessagingHistory,
+        Call::MessagingSend,
+        Call::AiGenerate,
+        Call::Storage,
+    ];
+}
+
 /// Which lead a call is about, next to the lead the hook's event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
@@ -310,19 +322,9 @@ pub fn setting_visible(key: &str) -> bool {
 mod tests {
     use super::*;
 
-    const CALLS: [Call; 7] = [
-        Call::LeadsGet,
-        Call::LeadsQuery,
-        Call::LeadsWrite,
-        Call::MessagingHistory,
-        Call::MessagingSend,
-        Call::AiGenerate,
-        Call::Storage,
-    ];
-
     #[test]
     fn the_event_lead_needs_only_the_calls_own_permission() {
-        for call in CALLS {
+        for call in Call::ALL {
             assert_eq!(purpose_permission(call, Reach::EventLead), None, "{call:?}");
         }
         assert_eq!(
