@@ -2,11 +2,12 @@
 # Runs every test: host, SDK, plugins, end-to-end. First it installs what the tests drive
 # besides the Rust toolchain, where it is missing:
 #   - the wasm32-wasip2 target the plugins are built for;
-#   - Debian packages: a C compiler, perl and make (SQLCipher, aws-lc and the vendored
-#     OpenSSL), strace (tests/data.rs watches for network connections), Chromium and its
-#     WebDriver (tests/browser.rs), Node.js with npm;
+#   - Debian packages: a C compiler, perl and make (SQLCipher and aws-lc), strace
+#     (tests/data.rs watches for network connections), Chromium and its WebDriver
+#     (tests/browser.rs), Node.js with npm, PostgreSQL (the store's PostgreSQL tests);
 #   - componentize-py 0.25.1, in a virtualenv under target/tools (tests/python.rs);
 #   - the JavaScript example's pinned componentize-js (`npm ci`, tests/javascript.rs).
+# Then it starts a throwaway PostgreSQL cluster for the run (stopped and deleted at the end).
 # A tool it cannot install stops it here, naming the tool, rather than failing a test later.
 # Arguments go to `cargo test` (`./test.sh --test concurrency`).
 set -euo pipefail
@@ -30,6 +31,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+[ -n "$(pg_bin)" ] && command -v psql >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         as_root=()
@@ -57,5 +60,28 @@ export PATH="$PWD/$venv/bin:$PATH"
 # componentize-js, pinned by the example's package-lock.json.
 npm ci --prefix examples/big-accounts-js --no-audit --no-fund --silent
 
+# A throwaway PostgreSQL cluster on a Unix socket only (no TCP port to collide with), for
+# this run. PostgreSQL refuses to run as root, so as root it runs as the `postgres` user
+# the package created.
+pg="$(mktemp -d /tmp/outreach-test-pg.XXXXXX)"
+as_postgres=()
+if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$pg"
+    as_postgres=(runuser -u postgres --)
+fi
+stop_postgres() {
+    "${as_postgres[@]}" "$(pg_bin)/pg_ctl" -D "$pg/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pg"
+}
+trap stop_postgres EXIT
+"${as_postgres[@]}" "$(pg_bin)/initdb" -D "$pg/data" -A trust -U postgres >"$pg/initdb.log" 2>&1 || {
+    say "initdb failed:"; cat "$pg/initdb.log" >&2; exit 1
+}
+"${as_postgres[@]}" "$(pg_bin)/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w \
+    -o "-k $pg -c listen_addresses=''" start >/dev/null || {
+    say "PostgreSQL did not start:"; cat "$pg/server.log" >&2; exit 1
+}
+export OUTREACH_TEST_POSTGRES="host=$pg user=postgres"
+
 # The test build also builds the plugin components (crates/runtime/build.rs) into target/plugins.
-exec cargo test --workspace --locked "$@"
+cargo test --workspace --locked "$@"

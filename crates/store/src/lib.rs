@@ -40,20 +40,20 @@ use rusqlite::{
 use cipher::DbKey;
 
 const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_initial.sql"),
-    include_str!("migrations/0002_suppressed_handles.sql"),
-    include_str!("migrations/0003_accounts.sql"),
-    include_str!("migrations/0004_profile_lookup.sql"),
-    include_str!("migrations/0005_kv_usage.sql"),
-    include_str!("migrations/0006_unrouted_webhooks.sql"),
-    include_str!("migrations/0007_send_attempts.sql"),
-    include_str!("migrations/0008_hot_path_indexes.sql"),
-    include_str!("migrations/0009_call_costs.sql"),
-    include_str!("migrations/0010_plugin_contract.sql"),
-    include_str!("migrations/0011_retention_and_vacuum.sql"),
-    include_str!("migrations/0012_console.sql"),
-    include_str!("migrations/0013_console_queue_and_links.sql"),
-    include_str!("migrations/0014_lean_import_tables.sql"),
+    include_str!("migrations/sqlite/0001_initial.sql"),
+    include_str!("migrations/sqlite/0002_suppressed_handles.sql"),
+    include_str!("migrations/sqlite/0003_accounts.sql"),
+    include_str!("migrations/sqlite/0004_profile_lookup.sql"),
+    include_str!("migrations/sqlite/0005_kv_usage.sql"),
+    include_str!("migrations/sqlite/0006_unrouted_webhooks.sql"),
+    include_str!("migrations/sqlite/0007_send_attempts.sql"),
+    include_str!("migrations/sqlite/0008_hot_path_indexes.sql"),
+    include_str!("migrations/sqlite/0009_call_costs.sql"),
+    include_str!("migrations/sqlite/0010_plugin_contract.sql"),
+    include_str!("migrations/sqlite/0011_retention_and_vacuum.sql"),
+    include_str!("migrations/sqlite/0012_console.sql"),
+    include_str!("migrations/sqlite/0013_console_queue_and_links.sql"),
+    include_str!("migrations/sqlite/0014_lean_import_tables.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
