@@ -3,7 +3,8 @@
 //! `leads.query`, forgetting a lead) on a database with history in it, records every SQL
 //! statement the host ran, and asks SQLite how it plans each: none may scan a whole table
 //! that grows with use, nor sort a growing range to return its first few rows. A query
-//! added later without its index fails here.
+//! added later without its index fails here. The same statements must run on PostgreSQL
+//! (`every_traced_statement_runs_on_postgres`).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -119,6 +120,18 @@ fn inbound(db: &Db, config: &Config, handle: &str, at: Millis) {
 
 #[tokio::test]
 async fn no_hot_query_scans_a_growing_table() {
+    let (_dir, db, statements) = hot_path_statements().await;
+    let scans = unbounded_reads(&db, &statements);
+    assert!(
+        scans.is_empty(),
+        "full scans on the hot path:\n{}",
+        scans.join("\n")
+    );
+}
+
+/// Every statement one more of each kind of event runs, on a database with history (kept
+/// in the returned directory).
+async fn hot_path_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("plans.db"), None).unwrap();
     let mut config = Config::default();
@@ -189,12 +202,7 @@ async fn no_hot_query_scans_a_growing_table() {
 
     let statements = statements.lock().unwrap().clone();
     assert!(statements.len() > 20, "traced {statements:#?}");
-    let scans = unbounded_reads(&db, &statements);
-    assert!(
-        scans.is_empty(),
-        "full scans on the hot path:\n{}",
-        scans.join("\n")
-    );
+    (dir, db, statements)
 }
 
 /// The console's lists (inbox, leads with each filter, a lead's page, the audit with each
@@ -203,6 +211,18 @@ async fn no_hot_query_scans_a_growing_table() {
 /// (`LIKE '%…%'` can use no index) and the analytics' counts over everything.
 #[test]
 fn the_consoles_lists_read_only_what_they_show() {
+    let (_dir, db, statements) = console_statements();
+    let scans = unbounded_reads(&db, &statements);
+    assert!(
+        scans.is_empty(),
+        "the console reads whole tables:\n{}",
+        scans.join("\n")
+    );
+}
+
+/// Every statement the console's lists run, on a database with history (kept in the
+/// returned directory).
+fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("console.db"), None).unwrap();
     db.write(|tx| {
@@ -297,12 +317,88 @@ fn the_consoles_lists_read_only_what_they_show() {
     db.stop_tracing();
     let statements = statements.lock().unwrap().clone();
     assert!(statements.len() > 8, "traced {statements:#?}");
-    let scans = unbounded_reads(&db, &statements);
+    (dir, db, statements)
+}
+
+/// What the hot path and the console run that PostgreSQL refuses, on purpose: SQLite's own
+/// spelling where the two have no common one. Each names a piece of the statement and why.
+const SQLITE_ONLY: &[(&str, &str)] = &[
+    (
+        "json_extract(settings, '$.ig_user_id')",
+        "the account lookup of a webhook must match its expression index; PostgreSQL's is \
+         `(settings::jsonb ->> 'ig_user_id')`",
+    ),
+    (
+        "max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0))",
+        "the inbox orders by the expression of its index; PostgreSQL's is `greatest(...)`",
+    ),
+    (
+        "ORDER BY rowid",
+        "a hook's results in the order the plugins ran: PostgreSQL has no rowid",
+    ),
+];
+
+/// The statements of the hot path and of the console are written once for both databases:
+/// each is prepared on a real PostgreSQL server with the PostgreSQL schema, and one that
+/// does not prepare fails this test unless `SQLITE_ONLY` names it; an entry of `SQLITE_ONLY`
+/// that no refused statement matches fails it too, so the list only shrinks.
+#[tokio::test]
+async fn every_traced_statement_runs_on_postgres() {
+    let mut statements = hot_path_statements().await.2;
+    statements.extend(console_statements().2);
+    let postgres = store::testing::PostgresScratch::create("statements");
+    let mut refused = Vec::new();
+    for (i, sql) in statements.iter().enumerate() {
+        if let Err(error) =
+            postgres.try_run(&format!("PREPARE s{i} AS {}", numbered_parameters(sql)))
+        {
+            refused.push((sql, error));
+        }
+    }
+    let unexplained: Vec<String> = refused
+        .iter()
+        .filter(|(sql, _)| !SQLITE_ONLY.iter().any(|(piece, _)| sql.contains(piece)))
+        .map(|(sql, error)| format!("{sql}\n  {error}"))
+        .collect();
     assert!(
-        scans.is_empty(),
-        "the console reads whole tables:\n{}",
-        scans.join("\n")
+        unexplained.is_empty(),
+        "{} of {} statements do not run on PostgreSQL; write them in a form both run \
+         (ARCHITECTURE.md, \"A migration\"):\n\n{}",
+        unexplained.len(),
+        statements.len(),
+        unexplained.join("\n\n")
     );
+    for (piece, why) in SQLITE_ONLY {
+        assert!(
+            refused.iter().any(|(sql, _)| sql.contains(piece)),
+            "`{piece}` runs on PostgreSQL now (or is no longer run): take it off SQLITE_ONLY ({why})"
+        );
+    }
+}
+
+/// SQLite's `?1` and `?` placeholders as PostgreSQL's `$1`.
+fn numbered_parameters(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut next = 0;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '?' {
+            out.push(c);
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        if digits.is_empty() {
+            next += 1;
+            digits = next.to_string();
+        }
+        out.push('$');
+        out.push_str(&digits);
+    }
+    out
 }
 
 /// The statements among `statements` that scan a growing table, or sort what one yields

@@ -109,7 +109,7 @@ pub fn list(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Vec<Audit
            SELECT a.id, a.at, a.plugin, a.action, a.permission, l.handle, a.allowed, a.detail
            FROM audit a LEFT JOIN leads l ON l.id = a.lead_id
            {}
-           ORDER BY {newest_first} LIMIT {limit})
+           ORDER BY {newest_first} LIMIT {limit}) AS newest
          ORDER BY at, id",
         conditions.where_clause()
     ))?;

@@ -51,7 +51,8 @@ pub fn add_login_link(
     expires_at: Millis,
 ) -> anyhow::Result<()> {
     conn.execute(
-        "INSERT OR IGNORE INTO console_users (name, password_hash, created_at) VALUES (?1, '', ?2)",
+        "INSERT INTO console_users (name, password_hash, created_at) VALUES (?1, '', ?2)
+         ON CONFLICT DO NOTHING",
         params![user, now],
     )?;
     conn.execute("DELETE FROM console_login_links", [])?;

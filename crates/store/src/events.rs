@@ -70,8 +70,9 @@ pub struct NewEvent<'a> {
 pub fn insert(conn: &Connection, event: &NewEvent<'_>, now: Millis) -> anyhow::Result<Option<i64>> {
     let inserted = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO events (kind, lead_id, plugin, payload, dedupe_key, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            "INSERT INTO events (kind, lead_id, plugin, payload, dedupe_key, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             event.kind.as_str(),

@@ -25,6 +25,8 @@ pub mod plugins;
 pub mod retention;
 pub mod schedules;
 pub mod stats;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod trace;
 pub mod unrouted;
 pub mod usage;
@@ -55,6 +57,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0013_console_queue_and_links.sql"),
     include_str!("migrations/sqlite/0014_lean_import_tables.sql"),
 ];
+
+/// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
+/// script of the whole schema (`tests/postgres_schema.rs` holds the two equal).
+pub const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_schema.sql")];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
 const SECURE_DELETE_SINCE: usize = 11;

@@ -59,7 +59,7 @@ pub fn last_inbound_via(
 pub fn recent(conn: &Connection, lead_id: i64, limit: u32) -> anyhow::Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(
         "SELECT direction, text, at, source FROM
-           (SELECT * FROM messages WHERE lead_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2)
+           (SELECT * FROM messages WHERE lead_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2) AS newest
          ORDER BY at, id",
     )?;
     let rows = stmt.query_map(params![lead_id, limit], |r| {

@@ -42,9 +42,10 @@ pub fn enqueue(
 ) -> anyhow::Result<bool> {
     let inserted = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO outbox
+            "INSERT INTO outbox
                (idempotency_key, account_id, lead_id, plugin, event_id, text, created_at, not_before)
-             VALUES (?1, (SELECT account_id FROM leads WHERE id = ?2), ?2, ?3, ?4, ?5, ?6, ?6)",
+             SELECT ?1, account_id, id, ?3, ?4, ?5, ?6, ?6 FROM leads WHERE id = ?2
+             ON CONFLICT DO NOTHING",
         )?
         .execute(params![key, lead_id, sender, event_id, text, now])?;
     Ok(inserted == 1)
@@ -77,7 +78,7 @@ pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Out
     let mut stmt = conn.prepare_cached(&format!(
         // In the order of the `outbox_queued` index, so no sort reads the whole backlog.
         "SELECT {COLUMNS} FROM outbox WHERE status = 'queued' AND not_before <= ?1
-           AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = outbox.account_id AND a.paused)
+           AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = outbox.account_id AND a.paused <> 0)
          ORDER BY not_before, id LIMIT ?2"
     ))?;
     Ok(stmt
@@ -219,10 +220,10 @@ pub fn sent_between(
             // An attempt with an unknown outcome (in flight, or cut off by a crash) may
             // have arrived: it counts until reconciled. Each half reads its own index.
             "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE account_id = ?1
-                       AND status = 'sent' AND sent_at >= ?2 AND sent_at < ?3 LIMIT ?4))
+                       AND status = 'sent' AND sent_at >= ?2 AND sent_at < ?3 LIMIT ?4) AS sent)
                   + (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE account_id = ?1
                        AND status = 'queued' AND attempted_at >= ?2 AND attempted_at < ?3
-                       LIMIT ?4))",
+                       LIMIT ?4) AS attempted)",
         )?
         .query_row(params![account, from, to, at_most], |r| r.get::<_, u32>(0))?
         .min(at_most))

@@ -195,7 +195,7 @@ pub fn grant(
         plugin.manifest.permission_list()
     );
     conn.execute(
-        "INSERT OR IGNORE INTO grants (plugin, permission, granted_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO grants (plugin, permission, granted_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![name, permission.as_str(), now],
     )?;
     Ok(())

@@ -35,7 +35,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
 /// Starts a plugin's sequence for a lead, due now; a sequence that exists is left alone.
 pub fn start(conn: &Connection, plugin: &str, lead_id: i64, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO schedules (plugin, lead_id, started_at, due_at) VALUES (?1, ?2, ?3, ?3)",
+        "INSERT INTO schedules (plugin, lead_id, started_at, due_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT DO NOTHING",
     )?
     .execute(params![plugin, lead_id, now])?;
     Ok(())

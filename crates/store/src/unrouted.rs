@@ -42,8 +42,9 @@ pub fn insert(
 ) -> anyhow::Result<bool> {
     let inserted = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO unrouted_webhooks (ig_user_id, sender_id, message_id, text, sent_at, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO unrouted_webhooks (ig_user_id, sender_id, message_id, text, sent_at, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             ig_user_id,

@@ -54,8 +54,10 @@ pub fn record(
     conn.prepare_cached(
         "INSERT INTO plugin_usage (plugin, calls, failures, wall_us, fuel, max_memory)
          VALUES (?1, 1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (plugin) DO UPDATE SET calls = calls + 1, failures = failures + ?2,
-           wall_us = wall_us + ?3, fuel = fuel + ?4, max_memory = max(max_memory, ?5)",
+         ON CONFLICT (plugin) DO UPDATE SET calls = plugin_usage.calls + 1,
+           failures = plugin_usage.failures + ?2, wall_us = plugin_usage.wall_us + ?3,
+           fuel = plugin_usage.fuel + ?4,
+           max_memory = CASE WHEN plugin_usage.max_memory > ?5 THEN plugin_usage.max_memory ELSE ?5 END",
     )?
     .execute(params![
         plugin,
@@ -66,7 +68,7 @@ pub fn record(
     ])?;
     conn.prepare_cached(
         "INSERT INTO plugin_usage_buckets (plugin, bucket, calls) VALUES (?1, ?2, 1)
-         ON CONFLICT (plugin, bucket) DO UPDATE SET calls = calls + 1",
+         ON CONFLICT (plugin, bucket) DO UPDATE SET calls = plugin_usage_buckets.calls + 1",
     )?
     .execute(params![plugin, bucket(cost.wall_us)])?;
     Ok(())

@@ -4,91 +4,12 @@
 //! columns, uniqueness and whether they are partial; triggers, and what the storage-usage
 //! triggers count. CHECK constraints are not compared (PostgreSQL rewrites their text).
 //!
-//! Run against a real server named by `OUTREACH_TEST_POSTGRES`, a libpq key=value connection
-//! string (`host=/tmp/outreach-pg.x user=postgres`); `./test.sh` starts a throwaway cluster
-//! and sets it. Each run works in a database of its own, dropped at the end.
+//! Run against a real server: `./test.sh` starts one (`outreach_store::testing`).
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use outreach_store::Db;
-
-/// The PostgreSQL migrations, in order.
-const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("../src/migrations/postgres/0001_schema.sql")];
-
-/// A throwaway database on the test server, dropped when the test ends.
-struct Scratch {
-    server: String,
-    name: String,
-}
-
-impl Scratch {
-    /// `label` tells apart the tests of one run, which share a process id.
-    fn create(label: &str) -> Self {
-        let server = std::env::var("OUTREACH_TEST_POSTGRES").unwrap_or_else(|_| {
-            panic!(
-                "OUTREACH_TEST_POSTGRES is not set: run ./test.sh, which starts a throwaway \
-                 PostgreSQL cluster and sets it (a libpq connection string such as \
-                 `host=/tmp/outreach-pg.x user=postgres`)"
-            )
-        });
-        let name = format!("outreach_{label}_{}", std::process::id());
-        let scratch = Self { server, name };
-        // Two commands: one `-c` of several would run them in a transaction, where CREATE
-        // DATABASE is refused.
-        scratch.psql_on(
-            &scratch.server,
-            &format!("DROP DATABASE IF EXISTS {}", scratch.name),
-        );
-        scratch.psql_on(
-            &scratch.server,
-            &format!("CREATE DATABASE {}", scratch.name),
-        );
-        scratch
-    }
-
-    /// Runs `sql` in the scratch database; returns its rows, fields split on `|`.
-    fn psql(&self, sql: &str) -> Vec<Vec<String>> {
-        let database = format!("{} dbname={}", self.server, self.name);
-        self.psql_on(&database, sql)
-            .lines()
-            .map(|line| line.split('|').map(str::to_owned).collect())
-            .collect()
-    }
-
-    fn psql_on(&self, conninfo: &str, sql: &str) -> String {
-        let output = Command::new("psql")
-            .args([
-                "--no-psqlrc",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-q",
-                "-At",
-                "-F",
-                "|",
-                "-d",
-                conninfo,
-            ])
-            .args(["-c", sql])
-            .output()
-            .expect("psql runs (./test.sh installs PostgreSQL's client and server)");
-        assert!(
-            output.status.success(),
-            "psql failed on {sql:.200}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["--no-psqlrc", "-q", "-d", &self.server, "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {}", self.name))
-            .output();
-    }
-}
+use outreach_store::testing::PostgresScratch;
 
 /// SQLite's declared type, PostgreSQL's data type: one of integer, text, blob.
 fn kind(declared: &str) -> &'static str {
@@ -201,9 +122,9 @@ fn sqlite_schema() -> BTreeSet<String> {
     .unwrap()
 }
 
-fn postgres_schema(scratch: &Scratch) -> BTreeSet<String> {
+fn postgres_schema(scratch: &PostgresScratch) -> BTreeSet<String> {
     let mut facts = BTreeSet::new();
-    for row in scratch.psql(
+    for row in scratch.run(
         "SELECT table_name, column_name, data_type, is_nullable, coalesce(column_default, '')
          FROM information_schema.columns WHERE table_schema = 'public'",
     ) {
@@ -231,7 +152,7 @@ fn postgres_schema(scratch: &Scratch) -> BTreeSet<String> {
         columns("c.conrelid", "c.conkey"),
         columns("c.confrelid", "c.confkey")
     );
-    for row in scratch.psql(&constraints) {
+    for row in scratch.run(&constraints) {
         let (table, from) = (&row[1], &row[2]);
         facts.insert(match row[0].as_str() {
             "p" => format!("primary key {table} ({from})"),
@@ -251,7 +172,7 @@ fn postgres_schema(scratch: &Scratch) -> BTreeSet<String> {
            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid)",
         columns("ix.indrelid", "ix.indkey::int2[]")
     );
-    for row in scratch.psql(&indexes) {
+    for row in scratch.run(&indexes) {
         facts.insert(format!(
             "index {} on {} ({}) unique={} partial={}",
             row[0],
@@ -261,24 +182,17 @@ fn postgres_schema(scratch: &Scratch) -> BTreeSet<String> {
             row[4] == "t"
         ));
     }
-    for row in scratch
-        .psql("SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal")
+    for row in
+        scratch.run("SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal")
     {
         facts.insert(format!("trigger {} on {}", row[0], row[1]));
     }
     facts
 }
 
-fn apply_postgres_migrations(scratch: &Scratch) {
-    for sql in POSTGRES_MIGRATIONS {
-        scratch.psql(sql);
-    }
-}
-
 #[test]
 fn postgres_and_sqlite_migrations_describe_the_same_schema() {
-    let scratch = Scratch::create("schema");
-    apply_postgres_migrations(&scratch);
+    let scratch = PostgresScratch::create("schema");
     let sqlite = sqlite_schema();
     let postgres = postgres_schema(&scratch);
     assert!(
@@ -308,8 +222,7 @@ fn postgres_and_sqlite_migrations_describe_the_same_schema() {
 /// databases: the same writes leave the same total.
 #[test]
 fn storage_usage_is_counted_alike_on_both_databases() {
-    let scratch = Scratch::create("usage");
-    apply_postgres_migrations(&scratch);
+    let scratch = PostgresScratch::create("usage");
     // The same statements but for a blob literal, which the two spell differently.
     let steps = |blob: fn(&str) -> String| {
         vec![
@@ -337,10 +250,10 @@ fn storage_usage_is_counted_alike_on_both_databases() {
             })
             .unwrap(),
         );
-        scratch.psql(postgres_sql);
+        scratch.run(postgres_sql);
         postgres_totals.push(
             scratch
-                .psql(usage)
+                .run(usage)
                 .first()
                 .map(|row| row[0].parse::<i64>().unwrap()),
         );

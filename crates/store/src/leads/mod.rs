@@ -208,8 +208,10 @@ pub fn set_score(conn: &Connection, id: i64, score: u8, now: Millis) -> anyhow::
 }
 
 pub fn add_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
-    conn.prepare_cached("INSERT OR IGNORE INTO lead_tags (lead_id, tag) VALUES (?1, ?2)")?
-        .execute(params![id, tag])?;
+    conn.prepare_cached(
+        "INSERT INTO lead_tags (lead_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![id, tag])?;
     Ok(())
 }
 
@@ -226,7 +228,10 @@ pub fn record_contact(conn: &Connection, id: i64, inbound: bool, at: Millis) -> 
         "last_outbound_at"
     };
     conn.execute(
-        &format!("UPDATE leads SET {column} = max(coalesce({column}, 0), ?2), updated_at = ?2 WHERE id = ?1"),
+        &format!(
+            "UPDATE leads SET {column} = CASE WHEN {column} > ?2 THEN {column} ELSE ?2 END,
+             updated_at = ?2 WHERE id = ?1"
+        ),
         params![id, at],
     )?;
     Ok(())

@@ -70,7 +70,7 @@ pub fn forget(conn: &Connection, lead: &Lead, now: Millis) -> anyhow::Result<()>
 /// Keeps an opted-out handle on the suppression list (as a hash) for when the lead is gone.
 pub fn suppress(conn: &Connection, handle: &str, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO suppressed_handles (handle_sha256, at) VALUES (?1, ?2)",
+        "INSERT INTO suppressed_handles (handle_sha256, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )?
     .execute(params![handle_hash(handle), now])?;
     Ok(())

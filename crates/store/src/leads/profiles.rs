@@ -18,7 +18,8 @@ pub fn get_or_create(
 ) -> anyhow::Result<Lead> {
     let created = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO leads (handle, created_at, updated_at, account_id) VALUES (?1, ?2, ?2, ?3)",
+            "INSERT INTO leads (handle, created_at, updated_at, account_id) VALUES (?1, ?2, ?2, ?3)
+             ON CONFLICT DO NOTHING",
         )?
         .execute(params![handle, now, account])?;
     if created == 1 {
