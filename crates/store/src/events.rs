@@ -68,21 +68,26 @@ pub struct NewEvent<'a> {
 
 /// Stores an event; returns its id, or `None` when an event with the same dedupe key exists.
 pub fn insert(conn: &Connection, event: &NewEvent<'_>, now: Millis) -> anyhow::Result<Option<i64>> {
-    let inserted = conn
+    // RETURNING rather than the connection's last row id, which PostgreSQL does not keep.
+    let id = conn
         .prepare_cached(
             "INSERT INTO events (kind, lead_id, plugin, payload, dedupe_key, created_at, next_attempt_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING RETURNING id",
         )?
-        .execute(params![
-            event.kind.as_str(),
-            event.lead_id,
-            event.plugin,
-            serde_json::to_string(&event.payload)?,
-            event.dedupe_key,
-            now
-        ])?;
-    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+        .query_row(
+            params![
+                event.kind.as_str(),
+                event.lead_id,
+                event.plugin,
+                serde_json::to_string(&event.payload)?,
+                event.dedupe_key,
+                now
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(id)
 }
 
 fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {

@@ -16,14 +16,15 @@ pub fn get_or_create(
     handle: &str,
     now: Millis,
 ) -> anyhow::Result<Lead> {
-    let created = conn
+    let created: Option<i64> = conn
         .prepare_cached(
             "INSERT INTO leads (handle, created_at, updated_at, account_id) VALUES (?1, ?2, ?2, ?3)
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING RETURNING id",
         )?
-        .execute(params![handle, now, account])?;
-    if created == 1 {
-        keep_suppressed(conn, conn.last_insert_rowid(), handle, now)?;
+        .query_row(params![handle, now, account], |row| row.get(0))
+        .optional()?;
+    if let Some(id) = created {
+        keep_suppressed(conn, id, handle, now)?;
     }
     by_handle(conn, handle)?.context("lead vanished while being created")
 }
