@@ -208,7 +208,7 @@ pub async fn bench() -> anyhow::Result<()> {
         })?;
         old.push(ms(started.elapsed()));
         let started = Instant::now();
-        let rows = db.read(|c| store::console::inbox(c, 200))?;
+        let rows = db.read(|c| store::console::inbox(c, 200, None))?;
         anyhow::ensure!(rows.len() == 200);
         new.push(ms(started.elapsed()));
     }

@@ -206,9 +206,14 @@ impl Drop for Served {
 
 /// Adds a console user with `password` (read by `console user add` from stdin).
 pub fn add_console_user(sandbox: &Sandbox, name: &str, password: &str) {
+    add_console_user_as(sandbox, name, password, &[]);
+}
+
+/// [`add_console_user`] with `access`: `--role agent --accounts shop`, say.
+pub fn add_console_user_as(sandbox: &Sandbox, name: &str, password: &str, access: &[&str]) {
     use std::io::Write as _;
     let mut add = sandbox
-        .command(&["console", "user", "add", name])
+        .command(&[&["console", "user", "add", name], access].concat())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,7 +1,8 @@
 //! The bottom layer of the outreach host: the vocabulary every other crate shares — a lead
 //! and its handle, a permission, a plugin's manifest, a sending account and its send-safety
-//! rules — and the leaves everything uses: the user's settings ([`config`]), time
-//! ([`clock`]), text checks ([`text`]) and sealed credentials ([`secrets`]).
+//! rules, who may reach what in the console ([`console_access`]) — and the leaves everything
+//! uses: the user's settings ([`config`]), time ([`clock`]), text checks ([`text`]) and
+//! sealed credentials ([`secrets`]).
 //!
 //! It depends on no other outreach crate; every one depends on it. So the store can hold a
 //! manifest without importing the runtime that reads it, and cargo refuses an import that
@@ -10,6 +11,7 @@
 pub mod account;
 pub mod clock;
 pub mod config;
+pub mod console_access;
 pub mod handle;
 pub mod lead;
 pub mod manifest;

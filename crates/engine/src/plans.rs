@@ -261,7 +261,9 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
         seen.lock().unwrap().insert(sql.to_owned());
     });
     db.read(|c| {
-        store::console::inbox(c, 200)?;
+        store::console::inbox(c, 200, None)?;
+        // An agent's inbox, narrowed to their accounts.
+        store::console::inbox(c, 200, Some(&[1, 2]))?;
         let lead = store::leads::by_handle(c, "old7")?.unwrap();
         store::messages::recent(c, lead.id, 500)?;
         store::outbox::for_lead(c, lead.id)?;
@@ -275,6 +277,10 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
             store::leads::LeadSearch::default(),
             store::leads::LeadSearch {
                 status: Some(LeadStatus::NeedsHuman),
+                ..Default::default()
+            },
+            store::leads::LeadSearch {
+                within_accounts: Some(vec![1, 2]),
                 ..Default::default()
             },
             store::leads::LeadSearch {

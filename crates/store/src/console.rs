@@ -1,8 +1,10 @@
 //! Console users and their sessions.
 
+use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::clock::Millis;
+use crate::domain::console_access::{Access, Role};
 
 pub fn add_user(
     conn: &Connection,
@@ -19,7 +21,7 @@ pub fn add_user(
     // the login links and the sessions they opened (users without one) end too.
     conn.execute(
         "DELETE FROM console_sessions
-         WHERE user = ?1 OR user IN (SELECT name FROM console_users WHERE password_hash = '')",
+         WHERE \"user\" = ?1 OR \"user\" IN (SELECT name FROM console_users WHERE password_hash = '')",
         [name],
     )?;
     conn.execute("DELETE FROM console_login_links", [])?;
@@ -89,24 +91,129 @@ pub fn start_session(
     expires_at: Millis,
 ) -> anyhow::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO console_sessions (token_sha256, user, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO console_sessions (token_sha256, \"user\", csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![token_sha256, user, csrf, expires_at])?;
     Ok(())
 }
 
-/// The user and CSRF token of a session still valid at `now`.
+/// A session still valid: whose it is, its CSRF token and what its user may reach.
+pub struct SessionRow {
+    pub user: String,
+    pub csrf: String,
+    pub access: Access,
+}
+
+/// The session of `token_sha256` if it is still valid at `now`, with its user's access as
+/// it is now (a role or accounts changed apply from the next request).
 pub fn session(
     conn: &Connection,
     token_sha256: &str,
     now: Millis,
-) -> anyhow::Result<Option<(String, String)>> {
-    Ok(conn
+) -> anyhow::Result<Option<SessionRow>> {
+    let found = conn
         .prepare_cached(
-            "SELECT user, csrf FROM console_sessions WHERE token_sha256 = ?1 AND expires_at > ?2",
+            "SELECT s.\"user\", s.csrf, u.role FROM console_sessions s
+             JOIN console_users u ON u.name = s.\"user\"
+             WHERE s.token_sha256 = ?1 AND s.expires_at > ?2",
         )?
-        .query_row(params![token_sha256, now], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        .query_row(params![token_sha256, now], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+        })
+        .optional()?;
+    let Some((user, csrf, role)) = found else {
+        return Ok(None);
+    };
+    let access = access(conn, &user, &role)?;
+    Ok(Some(SessionRow { user, csrf, access }))
+}
+
+/// What `user` may reach; `None` when there is no such user.
+pub fn user_access(conn: &Connection, user: &str) -> anyhow::Result<Option<Access>> {
+    let role: Option<String> = conn
+        .prepare_cached("SELECT role FROM console_users WHERE name = ?1")?
+        .query_row([user], |r| r.get(0))
+        .optional()?;
+    role.map(|role| access(conn, user, &role)).transpose()
+}
+
+fn access(conn: &Connection, user: &str, role: &str) -> anyhow::Result<Access> {
+    let role =
+        Role::parse(role).with_context(|| format!("console user {user} has role {role:?}"))?;
+    let accounts = conn
+        .prepare_cached("SELECT account_id FROM console_user_accounts WHERE \"user\" = ?1")?
+        .query_map([user], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Access { role, accounts })
+}
+
+/// One console user as `console user list` shows them.
+pub struct UserRow {
+    pub name: String,
+    pub role: Role,
+    /// The names of an agent's accounts.
+    pub accounts: Vec<String>,
+    pub has_password: bool,
+}
+
+pub fn users(conn: &Connection) -> anyhow::Result<Vec<UserRow>> {
+    let rows: Vec<(String, String, bool)> = conn
+        .prepare("SELECT name, role, password_hash != '' FROM console_users ORDER BY name")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(name, role, has_password)| {
+            let accounts = conn
+                .prepare_cached(
+                    "SELECT a.name FROM console_user_accounts u JOIN accounts a ON a.id = u.account_id
+                     WHERE u.\"user\" = ?1 ORDER BY a.name",
+                )?
+                .query_map([&name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(UserRow {
+                role: Role::parse(&role)
+                    .with_context(|| format!("console user {name} has role {role:?}"))?,
+                name,
+                accounts,
+                has_password,
+            })
+        })
+        .collect()
+}
+
+/// Sets what `user` may reach: their role and, for an agent, the accounts (an owner's list
+/// is cleared). Returns `false` when there is no such user.
+pub fn set_access(
+    conn: &Connection,
+    user: &str,
+    role: Role,
+    accounts: &[i64],
+) -> anyhow::Result<bool> {
+    let changed = conn.execute(
+        "UPDATE console_users SET role = ?2 WHERE name = ?1",
+        params![user, role.as_str()],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    conn.execute(
+        "DELETE FROM console_user_accounts WHERE \"user\" = ?1",
+        [user],
+    )?;
+    if role == Role::Agent {
+        for account in accounts {
+            conn.execute(
+                "INSERT INTO console_user_accounts (\"user\", account_id) VALUES (?1, ?2)",
+                params![user, account],
+            )?;
+        }
+    }
+    Ok(true)
+}
+
+/// Removes a console user; their sessions end with them. Returns `false` when there was none.
+pub fn remove_user(conn: &Connection, user: &str) -> anyhow::Result<bool> {
+    Ok(conn.execute("DELETE FROM console_users WHERE name = ?1", [user])? == 1)
 }
 
 pub fn end_session(conn: &Connection, token_sha256: &str, now: Millis) -> anyhow::Result<()> {
@@ -130,14 +237,25 @@ pub struct InboxRow {
 /// (the partial index of leads waiting for a person, then last contact), so its cost
 /// follows `limit`, not the number of leads. (`INDEXED BY`: SQLite's statistics would
 /// rather sort every waiting lead, and this fails loudly if the index goes missing.)
-pub fn inbox(conn: &Connection, limit: u32) -> anyhow::Result<Vec<InboxRow>> {
+/// `within_accounts` narrows it to those accounts' leads (an agent's); `None`: all.
+pub fn inbox(
+    conn: &Connection,
+    limit: u32,
+    within_accounts: Option<&[i64]>,
+) -> anyhow::Result<Vec<InboxRow>> {
+    let mut scope = crate::conditions::Conditions::default();
+    if let Some(accounts) = within_accounts {
+        scope.one_of("l.account_id", accounts);
+    }
+    // `WHERE x` of the scope, joined to the conditions below with AND.
+    let scope = scope.where_clause().replacen("WHERE", "AND", 1);
     const COLUMNS: &str = "l.handle, l.name, l.status,
         max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)),
         (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)";
     let waiting = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM leads l INDEXED BY leads_needing_a_person
-         WHERE l.status = 'needs-human'
+         WHERE l.status = 'needs-human' {scope}
          ORDER BY max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) DESC
          LIMIT ?1"
         ))?
@@ -148,7 +266,7 @@ pub fn inbox(conn: &Connection, limit: u32) -> anyhow::Result<Vec<InboxRow>> {
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM leads l
          WHERE max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) > 0
-           AND l.status != 'needs-human'
+           AND l.status != 'needs-human' {scope}
          ORDER BY max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) DESC
          LIMIT ?1"
         ))?

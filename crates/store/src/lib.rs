@@ -56,11 +56,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0012_console.sql"),
     include_str!("migrations/sqlite/0013_console_queue_and_links.sql"),
     include_str!("migrations/sqlite/0014_lean_import_tables.sql"),
+    include_str!("migrations/sqlite/0015_console_roles.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
 /// script of the whole schema (`tests/postgres_schema.rs` holds the two equal).
-pub const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_schema.sql")];
+pub const POSTGRES_MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_schema.sql"),
+    include_str!("migrations/postgres/0002_console_roles.sql"),
+];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
 const SECURE_DELETE_SINCE: usize = 11;
@@ -400,6 +404,8 @@ mod tests {
                  DELETE FROM leads WHERE handle = 'old-lead';
                  DROP INDEX outbox_queued_by_event;
                  DROP INDEX leads_needing_a_person;
+                 DROP INDEX leads_by_account;
+                 DROP TABLE console_user_accounts;
                  DROP TABLE console_login_links;
                  DROP TABLE console_sessions;
                  DROP TABLE console_users;

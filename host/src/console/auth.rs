@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::Console;
 use crate::clock::{HOUR, Millis, SECOND};
+use crate::domain::console_access::Access;
 use crate::domain::sha256_hex;
 use crate::store::{self, Db};
 
@@ -155,6 +156,8 @@ pub struct Session {
     pub user: String,
     pub csrf: String,
     pub token_sha256: String,
+    /// What the user may reach, as it is at this request.
+    pub access: Access,
 }
 
 impl Session {
@@ -202,9 +205,10 @@ impl FromRequestParts<Console> for Session {
                     .read(|c| store::console::session(c, &token_sha256, console.clock.now()))
                     .ok()
                     .flatten()
-                    .map(|(user, csrf)| Session {
-                        user,
-                        csrf,
+                    .map(|row| Session {
+                        user: row.user,
+                        csrf: row.csrf,
+                        access: row.access,
                         token_sha256,
                     })
             }

@@ -22,19 +22,27 @@ const INBOX_SIZE: u32 = 200;
 /// Messages, events and outbox rows a lead's page shows.
 const HISTORY: u32 = 500;
 
+/// What an owner or an agent may open; an agent's only for the leads of their accounts.
 pub fn routes() -> Router<Console> {
     Router::new()
         .route("/console", get(inbox))
         .route("/console/leads/{handle}", get(lead_page))
-        .route(
-            "/console/leads/{handle}/forget",
-            get(confirm_forget).post(forget),
-        )
         .route("/console/leads/{handle}/{action}", axum::routing::post(act))
 }
 
+/// What only an owner may open.
+pub fn owner_routes() -> Router<Console> {
+    Router::new().route(
+        "/console/leads/{handle}/forget",
+        get(confirm_forget).post(forget),
+    )
+}
+
 async fn inbox(State(console): State<Console>, session: Session) -> Response {
-    let rows = console.db.read(|c| store::console::inbox(c, INBOX_SIZE));
+    let accounts = session.access.account_filter();
+    let rows = console
+        .db
+        .read(|c| store::console::inbox(c, INBOX_SIZE, accounts.as_deref()));
     shown("inbox", rows.map(|rows| inbox_page(&session, &rows)))
 }
 
@@ -84,6 +92,9 @@ async fn lead_page(
         let Some(lead) = store::leads::find_handle(c, &handle)? else {
             return Ok(None);
         };
+        if !session.access.sees_account(lead.account_id) {
+            return Ok(None);
+        }
         let account = store::accounts::get(c, lead.account_id)?
             .map(|a| a.name)
             .unwrap_or_default();
@@ -267,6 +278,22 @@ async fn act(
 ) -> Response {
     let now = console.clock.now();
     let db = &console.db;
+    // Another account's lead is answered as one that does not exist.
+    let visible = db.read(|c| {
+        Ok(store::leads::find_handle(c, &handle)?
+            .is_some_and(|lead| session.access.sees_account(lead.account_id)))
+    });
+    match visible {
+        Ok(true) => {}
+        Ok(false) => {
+            return (
+                axum::http::StatusCode::NOT_FOUND,
+                pages::refused(&session, &format!("no lead @{handle}"), "/console/leads"),
+            )
+                .into_response();
+        }
+        Err(e) => return shown("lead", Err(e)),
+    }
     let result = match action.as_str() {
         "reply" => operator::reply(db, &actor, &handle, fields.get("text"), now)
             .and_then(|queued| queued.map(|_| ()).map_err(anyhow::Error::msg)),

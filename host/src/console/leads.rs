@@ -21,9 +21,14 @@ const PAGE: u32 = 100;
 /// The largest CSV the console takes (the CLI has no limit: it streams from disk).
 const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 
+/// What an owner or an agent may open (an agent sees their accounts' leads).
 pub fn routes() -> Router<Console> {
+    Router::new().route("/console/leads", get(list))
+}
+
+/// What only an owner may open: imports.
+pub fn owner_routes() -> Router<Console> {
     Router::new()
-        .route("/console/leads", get(list))
         .route(
             "/console/import",
             get(import_page)
@@ -56,7 +61,8 @@ async fn list(
     Query(query): Query<LeadQuery>,
 ) -> Response {
     let page = console.db.read(|c| {
-        let accounts = store::accounts::list(c)?;
+        let mut accounts = store::accounts::list(c)?;
+        accounts.retain(|account| session.access.sees_account(account.id));
         let search = LeadSearch {
             text: some(&query.q),
             status: some(&query.status).and_then(|s| s.parse().ok()),
@@ -65,6 +71,7 @@ async fn list(
                 .iter()
                 .find(|a| a.name == query.account)
                 .map(|a| a.id),
+            within_accounts: session.access.account_filter(),
             min_score: query.min_score.trim().parse().ok(),
             before_id: query.before,
             limit: PAGE,

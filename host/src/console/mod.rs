@@ -79,12 +79,37 @@ pub fn router(
         .route("/console/assets/console.js", get(script))
         .merge(conversations::routes())
         .merge(leads::routes())
-        .merge(plugins::routes())
-        .merge(audit::routes())
-        .merge(analytics::routes())
-        .merge(accounts::routes())
+        .merge(
+            Router::new()
+                .merge(conversations::owner_routes())
+                .merge(leads::owner_routes())
+                .merge(plugins::routes())
+                .merge(audit::routes())
+                .merge(analytics::routes())
+                .merge(accounts::routes())
+                .route_layer(axum::middleware::from_fn_with_state(
+                    console.clone(),
+                    owners_only,
+                )),
+        )
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
+}
+
+/// The sections only an owner may open (plugins, grants, accounts, imports, the audit and
+/// its export, analytics, forgetting a lead): a 404 for anyone else, as for a page that is
+/// not there. Without a session, the login, as everywhere.
+async fn owners_only(
+    State(console): State<Console>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match Session::from_request_parts(&mut parts, &console).await {
+        Err(to_login) => to_login,
+        Ok(session) if !session.access.is_owner() => StatusCode::NOT_FOUND.into_response(),
+        Ok(_) => next.run(Request::from_parts(parts, body)).await,
+    }
 }
 
 async fn security_headers(mut response: Response) -> Response {

@@ -47,13 +47,14 @@ pub fn lead_link(handle: &str) -> String {
     )
 }
 
-const SECTIONS: [(&str, &str); 6] = [
-    ("/console", "Inbox"),
-    ("/console/leads", "Leads"),
-    ("/console/plugins", "Plugins"),
-    ("/console/audit", "Audit"),
-    ("/console/analytics", "Analytics"),
-    ("/console/accounts", "Accounts"),
+/// The sections, and whether only an owner may open them.
+const SECTIONS: [(&str, &str, bool); 6] = [
+    ("/console", "Inbox", false),
+    ("/console/leads", "Leads", false),
+    ("/console/plugins", "Plugins", true),
+    ("/console/audit", "Audit", true),
+    ("/console/analytics", "Analytics", true),
+    ("/console/accounts", "Accounts", true),
 ];
 
 fn frame(title: &str, nav: &str, body: &str) -> Html<String> {
@@ -92,7 +93,8 @@ pub fn page_refreshing(
 fn navigation(session: &Session, current: &str) -> String {
     let links: String = SECTIONS
         .iter()
-        .map(|(href, label)| {
+        .filter(|(_, _, owners_only)| !owners_only || session.access.is_owner())
+        .map(|(href, label, _)| {
             let here = if *label == current {
                 " aria-current=\"page\""
             } else {

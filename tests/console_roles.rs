@@ -1,0 +1,307 @@
+//! Console roles against the real `outreach serve`: an agent reaches the leads and
+//! conversations of the accounts they are given and nothing else (another account's lead
+//! is a 404, as a lead that does not exist; the owner's sections are 404s); roles and users
+//! change from the command line, audited, and apply from the next request.
+
+mod support;
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use support::{Sandbox, Served, add_console_user_as};
+
+const PASSWORD: &str = "correct horse battery";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Two accounts, a lead with a message in each, an owner (olive) and an agent of the
+/// first account (adam), and `serve`.
+fn team() -> (Sandbox, Served) {
+    let sandbox = Sandbox::new("");
+    sandbox.ok(&["account", "add", "shop2", "--channel", "sandbox"]);
+    let first = sandbox.write("a.csv", "handle,name\nalice_a,Alice\n");
+    sandbox.ok(&["leads", "import", first.to_str().unwrap()]);
+    let second = sandbox.write("b.csv", "handle,name\nbob_b,Bob\n");
+    sandbox.ok(&[
+        "leads",
+        "import",
+        second.to_str().unwrap(),
+        "--account",
+        "shop2",
+    ]);
+    sandbox.ok(&["inbox", "push", "alice_a", "hello from the first shop"]);
+    sandbox.ok(&["inbox", "push", "bob_b", "hello from the second shop"]);
+    add_console_user_as(&sandbox, "olive", PASSWORD, &[]);
+    add_console_user_as(
+        &sandbox,
+        "adam",
+        PASSWORD,
+        &["--role", "agent", "--accounts", "default"],
+    );
+    let served = support::serve(&sandbox);
+    (sandbox, served)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A logged-in user: their session cookie and CSRF token.
+struct User {
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl User {
+    async fn log_in(served: &Served, name: &str) -> User {
+        let base = served.base().to_owned();
+        let response = client()
+            .post(format!("{base}/console/login"))
+            .header(CONTENT_TYPE, FORM)
+            .body(format!(
+                "user={name}&password={}",
+                PASSWORD.replace(' ', "+")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{name} logs in");
+        let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let mut user = User {
+            base,
+            cookie,
+            csrf: String::new(),
+        };
+        let (_, page) = user.get("/console").await;
+        user.csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a page carries the CSRF token")
+            .to_owned();
+        user
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = client()
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, fields: &str) -> StatusCode {
+        client()
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .header(CONTENT_TYPE, FORM)
+            .body(format!("csrf={}&{fields}", self.csrf))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+/// Every section only an owner may open, and a change in each.
+const OWNER_PAGES: &[&str] = &[
+    "/console/plugins",
+    "/console/audit",
+    "/console/audit.csv",
+    "/console/analytics",
+    "/console/accounts",
+    "/console/import",
+    "/console/leads/alice_a/forget",
+];
+const OWNER_CHANGES: &[&str] = &[
+    "/console/plugins/anything/disable",
+    "/console/events/1/replay",
+    "/console/accounts/default/pause",
+    "/console/accounts/shop2/pause",
+    "/console/leads/alice_a/forget",
+    "/console/import",
+];
+
+#[tokio::test]
+async fn an_agent_reaches_only_the_leads_of_their_accounts() {
+    let (sandbox, served) = team();
+    let adam = User::log_in(&served, "adam").await;
+    for list in ["/console", "/console/leads", "/console/leads?account=shop2"] {
+        let (status, page) = adam.get(list).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert!(
+            !page.contains("bob_b"),
+            "{list} shows the other account's lead"
+        );
+        if list != "/console/leads?account=shop2" {
+            assert!(page.contains("alice_a"), "{list} shows adam's lead");
+        }
+    }
+    let (status, page) = adam.get("/console/leads/alice_a").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("hello from the first shop"));
+    let bob_before = sandbox.lead("bob_b")["status"].clone();
+    // The other account's lead is answered as one that does not exist.
+    let (status, page) = adam.get("/console/leads/bob_b").await;
+    let (_, missing) = adam.get("/console/leads/nobody_here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!page.contains("hello from the second shop"));
+    assert_eq!(page.replace("bob_b", "nobody_here"), missing);
+    for action in ["reply", "resume", "convert", "block"] {
+        let status = adam
+            .post(
+                &format!("/console/leads/bob_b/{action}"),
+                "text=from+adam&reason=spam",
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{action} on bob_b");
+    }
+    assert_eq!(
+        sandbox.conversation("bob_b"),
+        ["< hello from the second shop"],
+        "nothing reached the other account's lead"
+    );
+    assert_eq!(sandbox.lead("bob_b")["status"], bob_before);
+    // Their own account's lead they answer.
+    let status = adam
+        .post("/console/leads/alice_a/reply", "text=hello+from+adam")
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    support::eventually("adam's reply reaches alice_a", || {
+        sandbox
+            .conversation("alice_a")
+            .contains(&"> hello from adam".to_owned())
+    });
+}
+
+#[tokio::test]
+async fn an_agent_opens_none_of_the_owners_sections() {
+    let (_sandbox, served) = team();
+    let adam = User::log_in(&served, "adam").await;
+    let olive = User::log_in(&served, "olive").await;
+    for page in OWNER_PAGES {
+        assert_eq!(
+            adam.get(page).await.0,
+            StatusCode::NOT_FOUND,
+            "adam: {page}"
+        );
+        assert_eq!(olive.get(page).await.0, StatusCode::OK, "olive: {page}");
+    }
+    for change in OWNER_CHANGES {
+        assert_eq!(
+            adam.post(change, "confirm=alice_a").await,
+            StatusCode::NOT_FOUND,
+            "adam: POST {change}"
+        );
+    }
+    let (_, inbox) = adam.get("/console").await;
+    for section in ["/console/plugins", "/console/audit", "/console/accounts"] {
+        assert!(
+            !inbox.contains(section),
+            "adam's navigation offers {section}"
+        );
+    }
+    let (_, inbox) = olive.get("/console").await;
+    assert!(inbox.contains("bob_b") && inbox.contains("alice_a"));
+    assert!(inbox.contains("/console/plugins"));
+    // Nothing adam tried changed anything an owner keeps.
+    let (_, accounts) = olive.get("/console/accounts").await;
+    assert!(!accounts.contains("paused by"), "{accounts}");
+}
+
+#[tokio::test]
+async fn roles_and_users_change_from_the_command_line_from_the_next_request() {
+    let (sandbox, served) = team();
+    let listed = sandbox.ok(&["console", "user", "list"]);
+    assert!(listed.contains("adam\tagent of default"), "{listed}");
+    assert!(listed.contains("olive\towner"), "{listed}");
+    // A new password is not a new role: adam stays an agent of the same account.
+    add_console_user_as(&sandbox, "adam", PASSWORD, &[]);
+    let listed = sandbox.ok(&["console", "user", "list"]);
+    assert!(listed.contains("adam\tagent of default"), "{listed}");
+    let adam = User::log_in(&served, "adam").await;
+
+    sandbox.ok(&[
+        "console",
+        "user",
+        "set",
+        "adam",
+        "--role",
+        "agent",
+        "--accounts",
+        "shop2",
+    ]);
+    let (_, inbox) = adam.get("/console").await;
+    assert!(
+        inbox.contains("bob_b") && !inbox.contains("alice_a"),
+        "{inbox}"
+    );
+    assert_eq!(
+        adam.get("/console/leads/alice_a").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    sandbox.ok(&["console", "user", "set", "adam", "--role", "owner"]);
+    assert_eq!(adam.get("/console/plugins").await.0, StatusCode::OK);
+
+    sandbox.ok(&["console", "user", "remove", "adam"]);
+    let gone = client()
+        .get(format!("{}/console", served.base()))
+        .header(COOKIE, &adam.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::SEE_OTHER, "the session ended");
+    assert_eq!(gone.headers()[LOCATION], "/console/login");
+
+    let actions: Vec<String> = sandbox
+        .audit()
+        .iter()
+        .filter_map(|row| row["action"].as_str().map(str::to_owned))
+        .filter(|action| action.starts_with("console.user."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "console.user.add",
+            "console.user.add",
+            "console.user.add",
+            "console.user.set",
+            "console.user.set",
+            "console.user.remove"
+        ]
+    );
+
+    for (args, says) in [
+        (
+            vec!["set", "nobody", "--role", "owner"],
+            "no console user \"nobody\"",
+        ),
+        (
+            vec!["set", "olive", "--role", "agent"],
+            "an agent needs --accounts",
+        ),
+        (
+            vec!["set", "olive", "--role", "agent", "--accounts", "nope"],
+            "no account \"nope\"",
+        ),
+        (
+            vec!["set", "olive", "--role", "owner", "--accounts", "default"],
+            "--accounts is for --role agent",
+        ),
+        (vec!["remove", "nobody"], "no console user \"nobody\""),
+    ] {
+        let error = sandbox.fails(&[&["console", "user"], args.as_slice()].concat());
+        assert!(error.contains(says), "{args:?}: {error}");
+    }
+    assert!(
+        sandbox
+            .ok(&["console", "user", "list"])
+            .contains("olive\towner")
+    );
+}
