@@ -23,18 +23,6 @@ impl<'a> Conditions<'a> {
         self.sql.push(condition.to_owned());
     }
 
-    /// `column` is one of `ids` (none: nothing matches). The ids are numbers, written into
-    /// the SQL as they are.
-    pub fn one_of(&mut self, column: &str, ids: &[i64]) {
-        self.sql.push(match ids {
-            [] => "0 = 1".to_owned(),
-            ids => {
-                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-                format!("{column} IN ({})", list.join(", "))
-            }
-        });
-    }
-
     /// `WHERE …`, or nothing when no condition was given.
     pub fn where_clause(&self) -> String {
         match self.sql.is_empty() {
@@ -51,5 +39,17 @@ impl<'a> Conditions<'a> {
 
     pub fn values(&self) -> &[&'a dyn ToSql] {
         &self.values
+    }
+}
+
+/// The condition that `column` is one of `ids` (none: nothing matches). The ids are numbers,
+/// written into the SQL as they are.
+pub fn one_of(column: &str, ids: &[i64]) -> String {
+    match ids {
+        [] => "0 = 1".to_owned(),
+        ids => {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            format!("{column} IN ({})", list.join(", "))
+        }
     }
 }

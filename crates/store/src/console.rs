@@ -138,13 +138,16 @@ pub fn user_access(conn: &Connection, user: &str) -> anyhow::Result<Option<Acces
 }
 
 fn access(conn: &Connection, user: &str, role: &str) -> anyhow::Result<Access> {
-    let role =
-        Role::parse(role).with_context(|| format!("console user {user} has role {role:?}"))?;
+    let role = parse_role(user, role)?;
     let accounts = conn
         .prepare_cached("SELECT account_id FROM console_user_accounts WHERE \"user\" = ?1")?
         .query_map([user], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(Access { role, accounts })
+}
+
+fn parse_role(user: &str, role: &str) -> anyhow::Result<Role> {
+    Role::parse(role).with_context(|| format!("console user {user} has role {role:?}"))
 }
 
 /// One console user as `console user list` shows them.
@@ -171,8 +174,7 @@ pub fn users(conn: &Connection) -> anyhow::Result<Vec<UserRow>> {
                 .query_map([&name], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             Ok(UserRow {
-                role: Role::parse(&role)
-                    .with_context(|| format!("console user {name} has role {role:?}"))?,
+                role: parse_role(&name, &role)?,
                 name,
                 accounts,
                 has_password,
@@ -181,21 +183,18 @@ pub fn users(conn: &Connection) -> anyhow::Result<Vec<UserRow>> {
         .collect()
 }
 
-/// Sets what `user` may reach: their role and, for an agent, the accounts (an owner's list
-/// is cleared). Returns `false` when there is no such user.
+/// Sets what an existing `user` may reach: their role and, for an agent, the accounts (an
+/// owner's list is cleared).
 pub fn set_access(
     conn: &Connection,
     user: &str,
     role: Role,
     accounts: &[i64],
-) -> anyhow::Result<bool> {
-    let changed = conn.execute(
+) -> anyhow::Result<()> {
+    conn.execute(
         "UPDATE console_users SET role = ?2 WHERE name = ?1",
         params![user, role.as_str()],
     )?;
-    if changed == 0 {
-        return Ok(false);
-    }
     conn.execute(
         "DELETE FROM console_user_accounts WHERE \"user\" = ?1",
         [user],
@@ -208,7 +207,7 @@ pub fn set_access(
             )?;
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Removes a console user; their sessions end with them. Returns `false` when there was none.
@@ -243,12 +242,14 @@ pub fn inbox(
     limit: u32,
     within_accounts: Option<&[i64]>,
 ) -> anyhow::Result<Vec<InboxRow>> {
-    let mut scope = crate::conditions::Conditions::default();
-    if let Some(accounts) = within_accounts {
-        scope.one_of("l.account_id", accounts);
-    }
-    // `WHERE x` of the scope, joined to the conditions below with AND.
-    let scope = scope.where_clause().replacen("WHERE", "AND", 1);
+    let scope = within_accounts
+        .map(|accounts| {
+            format!(
+                "AND {}",
+                crate::conditions::one_of("l.account_id", accounts)
+            )
+        })
+        .unwrap_or_default();
     const COLUMNS: &str = "l.handle, l.name, l.status,
         max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)),
         (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)";

@@ -68,11 +68,7 @@ pub fn run(app: &App, cmd: ConsoleCommand) -> anyhow::Result<()> {
                     safe(&name)
                 );
                 let (role, accounts) = resolve(tx, &name, &access)?;
-                anyhow::ensure!(
-                    store::console::set_access(tx, &name, role, &accounts)?,
-                    "no console user {:?} (`outreach console user list` shows them)",
-                    safe(&name)
-                );
+                store::console::set_access(tx, &name, role, &accounts)?;
                 audit(tx, app, "console.user.set", &name)
             })?;
             println!(
@@ -140,16 +136,11 @@ fn list(app: &App) -> anyhow::Result<()> {
         println!("no console users: `outreach console user add NAME` adds one");
     }
     for user in users {
-        let accounts = match user.role {
-            Role::Owner => String::new(),
-            Role::Agent if user.accounts.is_empty() => " of no account".into(),
-            Role::Agent => format!(" of {}", user.accounts.join(", ")),
-        };
         let password = match user.has_password {
             true => "",
             false => " (login link only, no password)",
         };
-        println!("{}\t{}{accounts}{password}", user.name, user.role.as_str());
+        println!("{}\t{}{password}", user.name, reach(&user));
     }
     Ok(())
 }
@@ -208,10 +199,15 @@ fn describe(conn: &rusqlite::Connection, user: &str) -> anyhow::Result<String> {
         .into_iter()
         .find(|row| row.name == user)
         .with_context(|| format!("no console user {:?}", safe(user)))?;
-    Ok(match row.role {
+    Ok(reach(&row))
+}
+
+fn reach(user: &store::console::UserRow) -> String {
+    match user.role {
         Role::Owner => "owner".into(),
-        Role::Agent => format!("agent of {}", row.accounts.join(", ")),
-    })
+        Role::Agent if user.accounts.is_empty() => "agent of no account".into(),
+        Role::Agent => format!("agent of {}", user.accounts.join(", ")),
+    }
 }
 
 fn audit(tx: &rusqlite::Connection, app: &App, action: &str, name: &str) -> anyhow::Result<()> {

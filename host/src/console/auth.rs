@@ -151,7 +151,9 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// A logged-in console user. As an extractor it refuses a request without a valid
-/// session: a page is redirected to the login, anything else is 401.
+/// session: a page is redirected to the login, anything else is 401. Read once a request:
+/// a route layer that looked it up leaves it in the request's extensions.
+#[derive(Clone)]
 pub struct Session {
     pub user: String,
     pub csrf: String,
@@ -186,6 +188,9 @@ impl FromRequestParts<Console> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        if let Some(session) = parts.extensions.get::<Session>() {
+            return Ok(session.clone());
+        }
         let token = parts
             .headers
             .get_all(header::COOKIE)

@@ -114,13 +114,18 @@ async fn lead_page(
     });
     match view {
         Ok(Some(view)) => render_lead(&session, &view).into_response(),
-        Ok(None) => (
-            axum::http::StatusCode::NOT_FOUND,
-            pages::refused(&session, &format!("no lead @{handle}"), "/console/leads"),
-        )
-            .into_response(),
+        Ok(None) => no_lead(&session, &handle),
         Err(e) => shown("lead", Err(e)),
     }
+}
+
+/// The answer for a lead that does not exist, and for another account's lead alike.
+fn no_lead(session: &Session, handle: &str) -> Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        pages::refused(session, &format!("no lead @{handle}"), "/console/leads"),
+    )
+        .into_response()
 }
 
 /// Who wrote an outbound message: a plugin, or a person (an actor with a colon).
@@ -285,13 +290,7 @@ async fn act(
     });
     match visible {
         Ok(true) => {}
-        Ok(false) => {
-            return (
-                axum::http::StatusCode::NOT_FOUND,
-                pages::refused(&session, &format!("no lead @{handle}"), "/console/leads"),
-            )
-                .into_response();
-        }
+        Ok(false) => return no_lead(&session, &handle),
         Err(e) => return shown("lead", Err(e)),
     }
     let result = match action.as_str() {

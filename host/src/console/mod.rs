@@ -108,7 +108,10 @@ async fn owners_only(
     match Session::from_request_parts(&mut parts, &console).await {
         Err(to_login) => to_login,
         Ok(session) if !session.access.is_owner() => StatusCode::NOT_FOUND.into_response(),
-        Ok(_) => next.run(Request::from_parts(parts, body)).await,
+        Ok(session) => {
+            parts.extensions.insert(session);
+            next.run(Request::from_parts(parts, body)).await
+        }
     }
 }
 
