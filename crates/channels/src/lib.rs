@@ -75,7 +75,11 @@ pub const INSTAGRAM_WINDOW: Millis = 24 * HOUR;
 /// Instagram allows it only within 24 hours of the lead's last message *on Instagram* (a
 /// message through another channel does not open it); there is no cold outreach through the
 /// official API.
-pub fn window_open(conn: &rusqlite::Connection, lead: &Lead, now: Millis) -> anyhow::Result<bool> {
+pub fn window_open(
+    conn: &crate::store::Conn<'_>,
+    lead: &Lead,
+    now: Millis,
+) -> anyhow::Result<bool> {
     let channel = store::accounts::get(conn, lead.account_id)?.map(|a| a.channel);
     Ok(match channel {
         Some(ChannelKind::Instagram) => {

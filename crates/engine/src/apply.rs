@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::Connection;
+use crate::store::Conn;
 
 use crate::clock::{MINUTE, Millis};
 use crate::config::LimitsConfig;
@@ -27,7 +27,7 @@ const MIN_FOLLOW_UP_WAIT: Millis = MINUTE;
 
 /// Applies a hook's output; returns a one-line summary of what was done.
 pub fn apply(
-    tx: &Connection,
+    tx: &Conn<'_>,
     plugin: &str,
     event: &Event,
     lead: &Lead,
@@ -47,7 +47,7 @@ pub fn apply(
 /// Queues what the hook sent with `messaging.send`, each keyed to the event and its place
 /// in the call; returns what to add to the summary.
 pub fn queue_staged(
-    tx: &Connection,
+    tx: &Conn<'_>,
     plugin: &str,
     event: &Event,
     staged: &[StagedSend],
@@ -72,7 +72,7 @@ pub fn queue_staged(
 }
 
 fn apply_filter(
-    tx: &Connection,
+    tx: &Conn<'_>,
     plugin: &str,
     lead: &Lead,
     d: FilterDecision,
@@ -126,7 +126,7 @@ fn apply_filter(
 /// Checks that a message returned by a hook may be queued, and queues it. `Ok(false)`: it
 /// was queued before (the event is being replayed).
 fn queue_returned_message(
-    tx: &Connection,
+    tx: &Conn<'_>,
     plugin: &str,
     event: &Event,
     lead: &Lead,
@@ -175,7 +175,7 @@ fn queue_returned_message(
 }
 
 fn apply_reply(
-    tx: &Connection,
+    tx: &Conn<'_>,
     plugin: &str,
     event: &Event,
     lead: &Lead,
@@ -204,7 +204,7 @@ fn apply_reply(
 }
 
 fn apply_follow_up(
-    tx: &Connection,
+    tx: &Conn<'_>,
     plugin: &str,
     event: &Event,
     lead: &Lead,
@@ -262,7 +262,7 @@ fn apply_follow_up(
 }
 
 /// Ends the follow-up sequence an event belongs to, when it is a follow-up event.
-pub fn stop_sequence(tx: &Connection, event: &Event, reason: &str) -> anyhow::Result<()> {
+pub fn stop_sequence(tx: &Conn<'_>, event: &Event, reason: &str) -> anyhow::Result<()> {
     if let (EventKind::FollowUp, Some(id)) = (event.kind, event.payload.schedule_id) {
         store::schedules::stop(tx, id, reason)?;
     }
@@ -273,7 +273,7 @@ pub fn stop_sequence(tx: &Connection, event: &Event, reason: &str) -> anyhow::Re
 /// every follow-up plugin's sequence. A failed filter keeps the lead out: automation never
 /// starts on a decision that was not made.
 pub fn start_sequences_if_kept<'p>(
-    tx: &Connection,
+    tx: &Conn<'_>,
     event: &Event,
     follow_up_plugins: impl IntoIterator<Item = &'p str>,
     now: Millis,

@@ -368,7 +368,7 @@ impl Engine {
 }
 
 fn audit_delivery(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::Conn<'_>,
     row: &OutboxRow,
     allowed: bool,
     detail: Option<&str>,

@@ -118,7 +118,7 @@ pub(super) struct Handed {
 }
 
 impl Handed {
-    fn audit(&self, tx: &rusqlite::Connection) -> anyhow::Result<()> {
+    fn audit(&self, tx: &crate::store::Conn<'_>) -> anyhow::Result<()> {
         let entry = store::audit::Entry {
             plugin: &self.plugin,
             action: &format!("{}.event", self.hook.as_str()),
@@ -151,7 +151,7 @@ impl Engine {
         })
     }
 
-    fn end_event(&self, tx: &rusqlite::Transaction<'_>, ending: Ending) -> anyhow::Result<()> {
+    fn end_event(&self, tx: &crate::store::Conn<'_>, ending: Ending) -> anyhow::Result<()> {
         let Ending {
             event,
             answered_with,
@@ -202,7 +202,7 @@ impl Engine {
     /// Records what one plugin (or a host rule) decided about the event, and applies it.
     pub(super) fn record_verdict(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &crate::store::Conn<'_>,
         event: &Event,
         verdict: Verdict,
         now: Millis,

@@ -2,7 +2,7 @@
 //! transaction as the data it is about, so nothing is lost between "received" and
 //! "processed".
 
-use rusqlite::Connection;
+use crate::store::Conn;
 
 use crate::clock::Millis;
 use crate::config::ConsentConfig;
@@ -12,7 +12,7 @@ use crate::store::messages::Direction;
 use crate::store::{self, Db};
 
 /// Queues the filter hooks for a lead that was imported or updated.
-pub fn lead_imported(conn: &Connection, lead_id: i64, now: Millis) -> anyhow::Result<()> {
+pub fn lead_imported(conn: &Conn<'_>, lead_id: i64, now: Millis) -> anyhow::Result<()> {
     let event = NewEvent {
         kind: EventKind::LeadImported,
         lead_id,
@@ -69,7 +69,7 @@ pub fn inbound(
 
 /// [`inbound`], inside the caller's write transaction.
 fn record_inbound(
-    tx: &Connection,
+    tx: &Conn<'_>,
     consent: &ConsentConfig,
     message: &InboundMessage<'_>,
     now: Millis,

@@ -412,7 +412,9 @@ fn numbered_parameters(sql: &str) -> String {
 fn unbounded_reads(db: &Db, statements: &BTreeSet<String>) -> Vec<String> {
     let mut scans = Vec::new();
     for sql in statements {
-        let plan = db.read(|c| query_plan(c, sql)).unwrap();
+        let plan = db
+            .read(|c| query_plan(c.as_sqlite().unwrap(), sql))
+            .unwrap();
         let growing = |name: &str| is_growing(name, sql);
         for (parent, step) in &plan {
             let table_scan = step

@@ -1,7 +1,7 @@
 //! Sending accounts and their sealed credentials.
 
+use crate::sql::{Conn, OptionalExtension, params};
 use anyhow::Context as _;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::Millis;
 use crate::domain::account::{Account, ChannelKind, ChannelSettings, RuleOverrides};
@@ -10,7 +10,7 @@ const COLUMNS: &str = "id, name, channel, paused, pause_reason, daily_cap, min_g
                        quiet_hours, timezone, warmup_start, warmup_step, ai_model, settings, \
                        credentials IS NOT NULL, next_send_at, created_at";
 
-fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+fn account_from_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<Account> {
     let channel: String = r.get(2)?;
     let settings: String = r.get(13)?;
     Ok(Account {
@@ -36,34 +36,34 @@ fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
-pub fn list(conn: &Connection) -> anyhow::Result<Vec<Account>> {
+pub fn list(conn: &Conn<'_>) -> anyhow::Result<Vec<Account>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM accounts ORDER BY id"))?;
     Ok(stmt
         .query_map([], account_from_row)?
         .collect::<Result<_, _>>()?)
 }
 
-pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Account>> {
+pub fn get(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<Account>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"))?
         .query_row([id], account_from_row)
         .optional()?)
 }
 
-pub fn find(conn: &Connection, name: &str) -> anyhow::Result<Option<Account>> {
+pub fn find(conn: &Conn<'_>, name: &str) -> anyhow::Result<Option<Account>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE name = ?1"))?
         .query_row([name], account_from_row)
         .optional()?)
 }
 
-pub fn require(conn: &Connection, name: &str) -> anyhow::Result<Account> {
+pub fn require(conn: &Conn<'_>, name: &str) -> anyhow::Result<Account> {
     find(conn, name)?
         .with_context(|| format!("no account named {name:?} (see `outreach account list`)"))
 }
 
 /// The Instagram account whose professional account id is `ig_user_id`.
-pub fn by_instagram_id(conn: &Connection, ig_user_id: &str) -> anyhow::Result<Option<Account>> {
+pub fn by_instagram_id(conn: &Conn<'_>, ig_user_id: &str) -> anyhow::Result<Option<Account>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM accounts
@@ -83,12 +83,12 @@ pub struct NewAccount<'a> {
     pub sealed_credentials: Option<Vec<u8>>,
 }
 
-pub fn add(conn: &Connection, new: &NewAccount<'_>, now: Millis) -> anyhow::Result<i64> {
+pub fn add(conn: &Conn<'_>, new: &NewAccount<'_>, now: Millis) -> anyhow::Result<i64> {
     let r = &new.rules;
-    conn.execute(
+    conn.query_row(
         "INSERT INTO accounts (name, channel, daily_cap, min_gap_seconds, jitter_seconds, quiet_hours, timezone,
            warmup_start, warmup_step, ai_model, settings, credentials, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
         params![
             new.name,
             new.channel.as_str(),
@@ -104,17 +104,15 @@ pub fn add(conn: &Connection, new: &NewAccount<'_>, now: Millis) -> anyhow::Resu
             new.sealed_credentials,
             now
         ],
+        |r| r.get(0),
     )
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-            anyhow::anyhow!("an account named {:?} exists already", new.name)
-        }
-        other => other.into(),
-    })?;
-    Ok(conn.last_insert_rowid())
+    .map_err(|e| match e.is_constraint_violation() {
+        true => anyhow::anyhow!("an account named {:?} exists already", new.name),
+        false => e.into(),
+    })
 }
 
-pub fn credentials(conn: &Connection, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
+pub fn credentials(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(conn.query_row(
         "SELECT credentials FROM accounts WHERE id = ?1",
         [id],
@@ -123,7 +121,7 @@ pub fn credentials(conn: &Connection, id: i64) -> anyhow::Result<Option<Vec<u8>>
 }
 
 /// Pauses (with the reason) or resumes an account: a paused account sends nothing.
-pub fn set_paused(conn: &Connection, id: i64, reason: Option<&str>) -> anyhow::Result<()> {
+pub fn set_paused(conn: &Conn<'_>, id: i64, reason: Option<&str>) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE accounts SET paused = ?2, pause_reason = ?3 WHERE id = ?1",
         params![id, reason.is_some(), reason],
@@ -132,7 +130,7 @@ pub fn set_paused(conn: &Connection, id: i64, reason: Option<&str>) -> anyhow::R
 }
 
 /// When the gap after the account's last send ends.
-pub fn set_next_send_at(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<()> {
+pub fn set_next_send_at(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE accounts SET next_send_at = ?2 WHERE id = ?1")?
         .execute(params![id, at])?;
     Ok(())
@@ -141,7 +139,7 @@ pub fn set_next_send_at(conn: &Connection, id: i64, at: Millis) -> anyhow::Resul
 /// Removes an account with its sealed credentials and forgets every lead it holds (as
 /// `leads forget` does, opt-outs staying suppressed). The sandbox account every database
 /// starts with stays. Returns how many leads were forgotten.
-pub fn remove(conn: &Connection, account: &Account, now: Millis) -> anyhow::Result<u64> {
+pub fn remove(conn: &Conn<'_>, account: &Account, now: Millis) -> anyhow::Result<u64> {
     anyhow::ensure!(
         account.id != crate::domain::account::DEFAULT_ACCOUNT,
         "the account {} is the built-in sandbox account and cannot be removed",

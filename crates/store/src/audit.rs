@@ -1,6 +1,6 @@
 //! The audit log: one row per host call that touched lead data or tried to send.
 
-use rusqlite::{Connection, params};
+use crate::sql::{Conn, params};
 use serde::Serialize;
 
 use super::conditions::Conditions;
@@ -18,7 +18,7 @@ pub struct Entry<'a> {
     pub detail: Option<&'a str>,
 }
 
-pub fn record(conn: &Connection, entry: &Entry<'_>, now: Millis) -> anyhow::Result<()> {
+pub fn record(conn: &Conn<'_>, entry: &Entry<'_>, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         // A lead forgotten while a call about them ran is not named again.
         "INSERT INTO audit (at, plugin, action, permission, lead_id, allowed, detail)
@@ -38,7 +38,7 @@ pub fn record(conn: &Connection, entry: &Entry<'_>, now: Millis) -> anyhow::Resu
 
 /// Records an action the host or a person took (no permission involved), as `actor`.
 pub fn record_action(
-    conn: &Connection,
+    conn: &Conn<'_>,
     actor: &str,
     action: &str,
     lead_id: Option<i64>,
@@ -83,7 +83,7 @@ pub struct AuditFilter {
 
 /// Audit rows, oldest first (the last `limit` of them); a lead's or a plugin's rows are
 /// read through their index, not by walking the whole log.
-pub fn list(conn: &Connection, filter: &AuditFilter) -> anyhow::Result<Vec<AuditRow>> {
+pub fn list(conn: &Conn<'_>, filter: &AuditFilter) -> anyhow::Result<Vec<AuditRow>> {
     let mut conditions = Conditions::default();
     if let Some(plugin) = &filter.plugin {
         conditions.bind("a.plugin = ?", plugin);
@@ -136,7 +136,7 @@ pub struct AuditCount {
     pub count: u64,
 }
 
-pub fn summary(conn: &Connection) -> anyhow::Result<Vec<AuditCount>> {
+pub fn summary(conn: &Conn<'_>) -> anyhow::Result<Vec<AuditCount>> {
     let mut stmt = conn.prepare_cached(
         "SELECT plugin, action, allowed, count(*) FROM audit GROUP BY plugin, action, allowed
          ORDER BY plugin, action, allowed DESC",

@@ -2,17 +2,17 @@
 //! would keep SQLite from using the index that serves each condition, so lists filtered
 //! in many ways (leads, events, the audit) build their SQL from the filters given.
 
-use rusqlite::ToSql;
+use crate::sql::Param;
 
 #[derive(Default)]
 pub struct Conditions<'a> {
     sql: Vec<String>,
-    values: Vec<&'a dyn ToSql>,
+    values: Vec<&'a dyn Param>,
 }
 
 impl<'a> Conditions<'a> {
     /// Adds `condition`, whose every `?` is `value`.
-    pub fn bind(&mut self, condition: &str, value: &'a dyn ToSql) {
+    pub fn bind(&mut self, condition: &str, value: &'a dyn Param) {
         self.values.push(value);
         self.sql
             .push(condition.replace('?', &format!("?{}", self.values.len())));
@@ -32,12 +32,12 @@ impl<'a> Conditions<'a> {
     }
 
     /// Binds one more value after the conditions (a `LIMIT`); returns its placeholder.
-    pub fn then(&mut self, value: &'a dyn ToSql) -> String {
+    pub fn then(&mut self, value: &'a dyn Param) -> String {
         self.values.push(value);
         format!("?{}", self.values.len())
     }
 
-    pub fn values(&self) -> &[&'a dyn ToSql] {
+    pub fn values(&self) -> &[&'a dyn Param] {
         &self.values
     }
 }

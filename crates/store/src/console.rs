@@ -1,13 +1,13 @@
 //! Console users and their sessions.
 
+use crate::sql::{Conn, OptionalExtension as _, params};
 use anyhow::Context as _;
-use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::clock::Millis;
 use crate::domain::console_access::{Access, Role};
 
 pub fn add_user(
-    conn: &Connection,
+    conn: &Conn<'_>,
     name: &str,
     password_hash: &str,
     now: Millis,
@@ -28,7 +28,7 @@ pub fn add_user(
     Ok(())
 }
 
-pub fn password_hash(conn: &Connection, name: &str) -> anyhow::Result<Option<String>> {
+pub fn password_hash(conn: &Conn<'_>, name: &str) -> anyhow::Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT password_hash FROM console_users WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
@@ -37,7 +37,7 @@ pub fn password_hash(conn: &Connection, name: &str) -> anyhow::Result<Option<Str
 
 /// Whether some console user can log in with a password (a user made for a one-time
 /// login link has none).
-pub fn has_password_users(conn: &Connection) -> anyhow::Result<bool> {
+pub fn has_password_users(conn: &Conn<'_>) -> anyhow::Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM console_users WHERE password_hash != '' LIMIT 1")?
         .exists([])?)
@@ -46,7 +46,7 @@ pub fn has_password_users(conn: &Connection) -> anyhow::Result<bool> {
 /// A one-time login link for `user` (created without a password if new); earlier links
 /// stop working.
 pub fn add_login_link(
-    conn: &Connection,
+    conn: &Conn<'_>,
     token_sha256: &str,
     user: &str,
     now: Millis,
@@ -67,7 +67,7 @@ pub fn add_login_link(
 
 /// The user a login link is for, if it is valid at `now`; the link is used up either way.
 pub fn take_login_link(
-    conn: &Connection,
+    conn: &Conn<'_>,
     token_sha256: &str,
     now: Millis,
 ) -> anyhow::Result<Option<String>> {
@@ -84,7 +84,7 @@ pub fn take_login_link(
 }
 
 pub fn start_session(
-    conn: &Connection,
+    conn: &Conn<'_>,
     token_sha256: &str,
     user: &str,
     csrf: &str,
@@ -107,7 +107,7 @@ pub struct SessionRow {
 /// The session of `token_sha256` if it is still valid at `now`, with its user's access as
 /// it is now (a role or accounts changed apply from the next request).
 pub fn session(
-    conn: &Connection,
+    conn: &Conn<'_>,
     token_sha256: &str,
     now: Millis,
 ) -> anyhow::Result<Option<SessionRow>> {
@@ -129,7 +129,7 @@ pub fn session(
 }
 
 /// What `user` may reach; `None` when there is no such user.
-pub fn user_access(conn: &Connection, user: &str) -> anyhow::Result<Option<Access>> {
+pub fn user_access(conn: &Conn<'_>, user: &str) -> anyhow::Result<Option<Access>> {
     let role: Option<String> = conn
         .prepare_cached("SELECT role FROM console_users WHERE name = ?1")?
         .query_row([user], |r| r.get(0))
@@ -137,7 +137,7 @@ pub fn user_access(conn: &Connection, user: &str) -> anyhow::Result<Option<Acces
     role.map(|role| access(conn, user, &role)).transpose()
 }
 
-fn access(conn: &Connection, user: &str, role: &str) -> anyhow::Result<Access> {
+fn access(conn: &Conn<'_>, user: &str, role: &str) -> anyhow::Result<Access> {
     let role = parse_role(user, role)?;
     let accounts = conn
         .prepare_cached("SELECT account_id FROM console_user_accounts WHERE \"user\" = ?1")?
@@ -159,7 +159,7 @@ pub struct UserRow {
     pub has_password: bool,
 }
 
-pub fn users(conn: &Connection) -> anyhow::Result<Vec<UserRow>> {
+pub fn users(conn: &Conn<'_>) -> anyhow::Result<Vec<UserRow>> {
     let rows: Vec<(String, String, bool)> = conn
         .prepare("SELECT name, role, password_hash != '' FROM console_users ORDER BY name")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -185,12 +185,7 @@ pub fn users(conn: &Connection) -> anyhow::Result<Vec<UserRow>> {
 
 /// Sets what an existing `user` may reach: their role and, for an agent, the accounts (an
 /// owner's list is cleared).
-pub fn set_access(
-    conn: &Connection,
-    user: &str,
-    role: Role,
-    accounts: &[i64],
-) -> anyhow::Result<()> {
+pub fn set_access(conn: &Conn<'_>, user: &str, role: Role, accounts: &[i64]) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE console_users SET role = ?2 WHERE name = ?1",
         params![user, role.as_str()],
@@ -211,11 +206,11 @@ pub fn set_access(
 }
 
 /// Removes a console user; their sessions end with them. Returns `false` when there was none.
-pub fn remove_user(conn: &Connection, user: &str) -> anyhow::Result<bool> {
+pub fn remove_user(conn: &Conn<'_>, user: &str) -> anyhow::Result<bool> {
     Ok(conn.execute("DELETE FROM console_users WHERE name = ?1", [user])? == 1)
 }
 
-pub fn end_session(conn: &Connection, token_sha256: &str, now: Millis) -> anyhow::Result<()> {
+pub fn end_session(conn: &Conn<'_>, token_sha256: &str, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "DELETE FROM console_sessions WHERE token_sha256 = ?1 OR expires_at <= ?2",
     )?
@@ -238,7 +233,7 @@ pub struct InboxRow {
 /// rather sort every waiting lead, and this fails loudly if the index goes missing.)
 /// `within_accounts` narrows it to those accounts' leads (an agent's); `None`: all.
 pub fn inbox(
-    conn: &Connection,
+    conn: &Conn<'_>,
     limit: u32,
     within_accounts: Option<&[i64]>,
 ) -> anyhow::Result<Vec<InboxRow>> {
@@ -276,7 +271,7 @@ pub fn inbox(
     Ok(waiting.into_iter().chain(recent).collect())
 }
 
-fn inbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxRow> {
+fn inbox_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<InboxRow> {
     Ok(InboxRow {
         handle: r.get(0)?,
         name: r.get(1)?,

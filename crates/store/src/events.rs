@@ -1,7 +1,7 @@
 //! The event queue: every lead import, inbound message and due follow-up is stored here
 //! before any plugin sees it, with one result row per plugin that handled it.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Conn, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::conditions::Conditions;
@@ -67,7 +67,7 @@ pub struct NewEvent<'a> {
 }
 
 /// Stores an event; returns its id, or `None` when an event with the same dedupe key exists.
-pub fn insert(conn: &Connection, event: &NewEvent<'_>, now: Millis) -> anyhow::Result<Option<i64>> {
+pub fn insert(conn: &Conn<'_>, event: &NewEvent<'_>, now: Millis) -> anyhow::Result<Option<i64>> {
     // RETURNING rather than the connection's last row id, which PostgreSQL does not keep.
     let id = conn
         .prepare_cached(
@@ -90,7 +90,7 @@ pub fn insert(conn: &Connection, event: &NewEvent<'_>, now: Millis) -> anyhow::R
     Ok(id)
 }
 
-fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+fn event_from_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<Event> {
     let kind: String = r.get(1)?;
     let payload: String = r.get(4)?;
     Ok(Event {
@@ -105,7 +105,7 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 
 /// Pending events whose next attempt is due, the longest due first (in the order of the
 /// `events_due` index: no sort of every pending event to find the first few).
-pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Event>> {
+pub fn due(conn: &Conn<'_>, now: Millis, limit: u32) -> anyhow::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, lead_id, plugin, payload, created_at FROM events
          WHERE status = 'pending' AND next_attempt_at <= ?1
@@ -118,7 +118,7 @@ pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Eve
 
 /// Whether the event still waits to be handled (not finished, replayed or forgotten since
 /// it was read).
-pub fn is_pending(conn: &Connection, id: i64) -> anyhow::Result<bool> {
+pub fn is_pending(conn: &Conn<'_>, id: i64) -> anyhow::Result<bool> {
     Ok(conn
         .prepare_cached("SELECT status = 'pending' FROM events WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
@@ -126,7 +126,7 @@ pub fn is_pending(conn: &Connection, id: i64) -> anyhow::Result<bool> {
         .unwrap_or(false))
 }
 
-pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Event>> {
+pub fn get(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<Event>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, kind, lead_id, plugin, payload, created_at FROM events WHERE id = ?1",
@@ -214,7 +214,7 @@ impl PluginResult {
 }
 
 /// What each plugin did with an event so far, in the order they handled it.
-pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginResult>> {
+pub fn results(conn: &Conn<'_>, event_id: i64) -> anyhow::Result<Vec<PluginResult>> {
     let mut stmt = conn.prepare_cached(
         "SELECT plugin, status, attempts, outcome, error, updated_at, wall_us, fuel, peak_memory
          FROM event_results WHERE event_id = ?1 ORDER BY rowid",
@@ -223,7 +223,7 @@ pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginRes
         let status: String = r.get(1)?;
         let cost = r
             .get::<_, Option<i64>>(6)?
-            .map(|wall_us| -> rusqlite::Result<_> {
+            .map(|wall_us| -> crate::sql::Result<_> {
                 Ok(CallCost {
                     wall_us: wall_us as u64,
                     fuel: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u64,
@@ -245,11 +245,7 @@ pub fn results(conn: &Connection, event_id: i64) -> anyhow::Result<Vec<PluginRes
 
 /// Records (or updates, on a retry) what a plugin did with the event; the cost of its hook
 /// call, when it made one, also goes to the plugin's totals.
-pub fn record_result(
-    conn: &Connection,
-    event_id: i64,
-    result: &PluginResult,
-) -> anyhow::Result<()> {
+pub fn record_result(conn: &Conn<'_>, event_id: i64, result: &PluginResult) -> anyhow::Result<()> {
     let PluginResult {
         plugin,
         status,
@@ -286,7 +282,7 @@ pub fn record_result(
 }
 
 /// Parks the results still waiting for a retry when the event ends without one.
-pub fn park_unfinished(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<()> {
+pub fn park_unfinished(conn: &Conn<'_>, event_id: i64, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE event_results SET status = 'parked', updated_at = ?2,
            error = coalesce(error || '; ', '') || 'not retried: the event ended'
@@ -296,13 +292,13 @@ pub fn park_unfinished(conn: &Connection, event_id: i64, now: Millis) -> anyhow:
     Ok(())
 }
 
-pub fn finish(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<()> {
+pub fn finish(conn: &Conn<'_>, event_id: i64, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE events SET status = 'done', finished_at = ?2 WHERE id = ?1")?
         .execute(params![event_id, now])?;
     super::schedules::clear_pending(conn, event_id)
 }
 
-pub fn retry_at(conn: &Connection, event_id: i64, at: Millis) -> anyhow::Result<()> {
+pub fn retry_at(conn: &Conn<'_>, event_id: i64, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE events SET status = 'pending', next_attempt_at = ?2 WHERE id = ?1",
     )?
@@ -312,7 +308,7 @@ pub fn retry_at(conn: &Connection, event_id: i64, at: Millis) -> anyhow::Result<
 
 /// Puts an event back in the queue with its results cleared, as after a crash. Sends stay
 /// idempotent: outbox rows are keyed to the event.
-pub fn replay(conn: &Connection, event_id: i64, now: Millis) -> anyhow::Result<bool> {
+pub fn replay(conn: &Conn<'_>, event_id: i64, now: Millis) -> anyhow::Result<bool> {
     conn.execute("DELETE FROM event_results WHERE event_id = ?1", [event_id])?;
     let changed = conn.execute(
         "UPDATE events SET status = 'pending', next_attempt_at = ?2, finished_at = NULL WHERE id = ?1",
@@ -343,7 +339,7 @@ pub struct EventFilter<'a> {
 
 /// Events newest first; each condition asked for reads its index (a lead's page must not
 /// walk every event).
-pub fn list(conn: &Connection, filter: &EventFilter<'_>) -> anyhow::Result<Vec<EventSummary>> {
+pub fn list(conn: &Conn<'_>, filter: &EventFilter<'_>) -> anyhow::Result<Vec<EventSummary>> {
     let mut conditions = Conditions::default();
     if let Some(lead_id) = &filter.lead_id {
         conditions.bind("e.lead_id = ?", lead_id);

@@ -24,6 +24,7 @@ pub mod person;
 pub mod plugins;
 pub mod retention;
 pub mod schedules;
+pub mod sql;
 pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -31,13 +32,14 @@ mod trace;
 pub mod unrouted;
 pub mod usage;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
-use rusqlite::{
-    Connection, OptionalExtension as _, Transaction, TransactionBehavior, TransactionState,
-};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, TransactionState};
+
+pub use sql::{Backend, Conn};
 
 use cipher::DbKey;
 
@@ -77,14 +79,33 @@ const STATEMENT_CACHE: usize = 256;
 /// The page cache of the connection, in KiB (an upper bound: pages are taken as needed).
 const PAGE_CACHE_KIB: i64 = 64 * 1024;
 
-/// A handle to the open database, cheap to clone. One connection behind a mutex: every
-/// statement is short, and a single writer is what SQLite wants anyway.
+/// A handle to the open database, cheap to clone: the SQLite file (one connection behind a
+/// mutex: every statement is short, and a single writer is what SQLite wants anyway) or a
+/// PostgreSQL server (a bounded pool).
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
-    encrypted: bool,
+    place: Place,
 }
+
+#[derive(Clone)]
+enum Place {
+    Sqlite {
+        conn: Arc<Mutex<Connection>>,
+        path: PathBuf,
+        encrypted: bool,
+    },
+    Postgres(Arc<sql::PgPool>),
+}
+
+/// Connections a worker opens to PostgreSQL at most: the engine's loop, the console and
+/// webhooks each hold one for a transaction at a time.
+const POSTGRES_CONNECTIONS: usize = 8;
+
+/// Held while migrating PostgreSQL, so that workers starting together migrate once; and,
+/// per transaction, by every write (see [`Db::write`]).
+const MIGRATION_LOCK: i64 = 0x6f75_7472_6561_6368; // "outreach"
+const WRITE_LOCK: i64 = 0x6f75_7472_6561_6377;
+const ENGINE_LOCK: i64 = 0x6f75_7472_6561_6365;
 
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -113,11 +134,7 @@ impl Db {
             conn.execute_batch("VACUUM")
                 .with_context(|| format!("cannot vacuum database {}", path.display()))?;
         }
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_owned(),
-            encrypted: key.is_some(),
-        })
+        Ok(Self::sqlite(conn, path.to_owned(), key.is_some()))
     }
 
     /// Opens an existing database the user may only read (a file or folder without write
@@ -154,11 +171,7 @@ impl Db {
             path.display(),
             MIGRATIONS.len()
         );
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_owned(),
-            encrypted: key.is_some(),
-        })
+        Ok(Self::sqlite(conn, path.to_owned(), key.is_some()))
     }
 
     /// An in-memory database, for unit tests.
@@ -167,20 +180,73 @@ impl Db {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         reuse_statements(&conn)?;
         migrate(&mut conn)?;
+        Ok(Self::sqlite(conn, PathBuf::from(":memory:"), false))
+    }
+
+    /// A handle with a connection of its own to the same data, for work that must not wait
+    /// behind this handle's (the console beside the engine). PostgreSQL's pool serves both.
+    pub fn another(&self, key: Option<&DbKey>) -> anyhow::Result<Self> {
+        match &self.place {
+            Place::Sqlite { path, .. } => Self::open(path, key),
+            Place::Postgres(_) => Ok(self.clone()),
+        }
+    }
+
+    fn sqlite(conn: Connection, path: PathBuf, encrypted: bool) -> Self {
+        Self {
+            place: Place::Sqlite {
+                conn: Arc::new(Mutex::new(conn)),
+                path,
+                encrypted,
+            },
+        }
+    }
+
+    /// Connects to the PostgreSQL database at `url` (a `postgres://` URL or a libpq
+    /// `key=value` string) and brings its schema up to date.
+    pub fn open_postgres(url: &str) -> anyhow::Result<Self> {
+        let pool = sql::PgPool::connect(url, POSTGRES_CONNECTIONS)?;
+        migrate_postgres(&pool)
+            .with_context(|| format!("cannot migrate the PostgreSQL database {}", pool.name))?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path: PathBuf::from(":memory:"),
-            encrypted: false,
+            place: Place::Postgres(Arc::new(pool)),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn backend(&self) -> Backend {
+        match self.place {
+            Place::Sqlite { .. } => Backend::Sqlite,
+            Place::Postgres(_) => Backend::Postgres,
+        }
     }
 
-    /// Whether the file is encrypted (opened with a key).
+    /// The SQLite file; `None` on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Sqlite { path, .. } => Some(path),
+            Place::Postgres(_) => None,
+        }
+    }
+
+    /// Where the data is, for messages: the file, or PostgreSQL's server and database
+    /// (never its password).
+    pub fn location(&self) -> String {
+        match &self.place {
+            Place::Sqlite { path, .. } => path.display().to_string(),
+            Place::Postgres(pool) => format!("postgres://{}", pool.name),
+        }
+    }
+
+    /// Whether the file is encrypted (opened with a key). PostgreSQL's encryption at rest
+    /// is the server's.
     pub fn is_encrypted(&self) -> bool {
-        self.encrypted
+        matches!(
+            self.place,
+            Place::Sqlite {
+                encrypted: true,
+                ..
+            }
+        )
     }
 
     /// Copies everything in the write-ahead log into the file and truncates the log to
@@ -188,7 +254,11 @@ impl Db {
     /// another process (the engine, a listing) can hold the log; this waits for it up to
     /// `patience` and otherwise fails, so an erasure never reports success with data left.
     pub fn clear_log(&self, patience: std::time::Duration) -> anyhow::Result<()> {
-        if self.path == Path::new(":memory:") {
+        let Place::Sqlite { path, .. } = &self.place else {
+            // The server's own log is the server's (its WAL recycles; VACUUM reclaims).
+            return Ok(());
+        };
+        if path == Path::new(":memory:") {
             return Ok(());
         }
         let conn = self.lock();
@@ -198,39 +268,44 @@ impl Db {
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
                 .context("cannot checkpoint the write-ahead log")?;
             let log_left =
-                std::fs::metadata(cipher::sibling(&self.path, "wal")).map_or(0, |log| log.len());
+                std::fs::metadata(cipher::sibling(path, "wal")).map_or(0, |log| log.len());
             if busy == 0 && log_left == 0 {
                 return Ok(());
             }
             anyhow::ensure!(
                 started.elapsed() < patience,
                 "the erased data is gone from {}, but its old copy in {}-wal could not be cleared: another process keeps reading the database; stop it and run the command again",
-                self.path.display(),
-                self.path.display()
+                path.display(),
+                path.display()
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
+    /// The SQLite connection. Only for what SQLite alone has (tracing, the log).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        let Place::Sqlite { conn, .. } = &self.place else {
+            panic!("SQLite's connection asked of a PostgreSQL store")
+        };
         // A panic while holding the lock leaves SQLite consistent (statements are atomic),
         // so a poisoned mutex is still safe to use.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs queries that change nothing, in one read transaction: they all see the same
-    /// snapshot of the file. A write slipped in here is undone and fails loudly instead of
+    /// snapshot of the data. A write slipped in here is undone and fails loudly instead of
     /// landing outside a write transaction.
     ///
-    /// (Not `PRAGMA query_only`: toggling it expires every prepared statement, so each read
-    /// parsed all its SQL again.)
-    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> anyhow::Result<R>) -> anyhow::Result<R> {
+    /// (On SQLite not `PRAGMA query_only`: toggling it expires every prepared statement, so
+    /// each read parsed all its SQL again.)
+    pub fn read<R>(&self, f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>) -> anyhow::Result<R> {
+        let Place::Sqlite { .. } = &self.place else {
+            return self.in_postgres_transaction(true, f);
+        };
         let conn = self.lock();
         end_left_transaction(&conn)?;
         conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
-        let result = f(&conn);
+        let result = f(&Conn::sqlite(&conn));
         let wrote = conn.transaction_state(None::<&str>)? == TransactionState::Write;
         conn.prepare_cached("ROLLBACK")?.execute([])?;
         anyhow::ensure!(
@@ -241,24 +316,26 @@ impl Db {
     }
 
     /// Runs `f` in one transaction: all of it lands, or none of it. The transaction takes
-    /// the write lock when it begins (`BEGIN IMMEDIATE`), so another process writing to the
-    /// file makes it wait (up to the busy timeout) rather than fail halfway with
-    /// "database is locked", as a read that turns into a write would.
-    pub fn write<R>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
-    ) -> anyhow::Result<R> {
-        in_write_transaction(&mut self.lock(), f)
+    /// the write lock when it begins, so writes happen one at a time, on PostgreSQL across
+    /// every worker too (a transaction-scoped advisory lock): the engine's rules (a send
+    /// claimed once, a daily cap counted exactly) hold as they do on one SQLite file. On
+    /// SQLite (`BEGIN IMMEDIATE`) another process writing to the file makes it wait, up to
+    /// the busy timeout, rather than fail halfway with "database is locked".
+    pub fn write<R>(&self, f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>) -> anyhow::Result<R> {
+        match &self.place {
+            Place::Sqlite { .. } => in_write_transaction(&mut self.lock(), f),
+            Place::Postgres(_) => self.in_postgres_transaction(false, f),
+        }
     }
 
     /// Like [`Db::write`] without checking foreign keys, for bulk writes whose every
     /// reference holds by construction: checking them is a lookup per row, half the time
     /// of a lead import. Only for rows that name what the same transaction stored or what
     /// it checked exists; the checks are back on for whatever runs next, also after an
-    /// error or a panic in `f`.
+    /// error or a panic in `f`. (PostgreSQL checks them always.)
     pub fn write_unchecked<R>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
+        f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
         struct Recheck<'c>(MutexGuard<'c, Connection>);
         impl Drop for Recheck<'_> {
@@ -269,12 +346,96 @@ impl Db {
                 let _ = self.0.pragma_update(None, "foreign_keys", "ON");
             }
         }
+        let Place::Sqlite { .. } = &self.place else {
+            return self.write(f);
+        };
         let mut conn = Recheck(self.lock());
         end_left_transaction(&conn.0)?;
         // Only outside a transaction does the pragma take effect.
         conn.0.pragma_update(None, "foreign_keys", "OFF")?;
         in_write_transaction(&mut conn.0, f)
     }
+
+    fn in_postgres_transaction<R>(
+        &self,
+        read_only: bool,
+        f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        let Place::Postgres(pool) = &self.place else {
+            unreachable!("only called for PostgreSQL")
+        };
+        let pooled = pool.take()?;
+        let cell = pooled.conn();
+        cell.borrow_mut().begin(read_only)?;
+        let conn = Conn::postgres(cell);
+        let result = (|| {
+            if !read_only {
+                conn.execute("SELECT pg_advisory_xact_lock(?1)", [WRITE_LOCK])?;
+            }
+            f(&conn)
+        })();
+        let ended = cell.borrow_mut().finish(result.is_ok());
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+}
+
+/// Held while this process runs the engine, so that a second engine keeps off the same
+/// data. Released when dropped or when the process ends, however it ends.
+pub struct EngineLock {
+    _held: HeldLock,
+}
+
+/// Held for what dropping it releases, never read.
+#[allow(dead_code)]
+enum HeldLock {
+    File(std::fs::File),
+    /// A session-level advisory lock, held by a connection of its own.
+    Postgres(sql::PgConn),
+}
+
+impl Db {
+    /// The engine's lock: on SQLite a lock file beside the database
+    /// ([`engine_file_lock`]); on PostgreSQL an advisory lock on the server.
+    pub fn hold_engine_lock(&self) -> anyhow::Result<EngineLock> {
+        let held = match &self.place {
+            Place::Sqlite { path, .. } => HeldLock::File(engine_file_lock(path)?),
+            Place::Postgres(pool) => {
+                let conn = RefCell::new(pool.open_one()?);
+                let got: bool = Conn::postgres(&conn).query_row(
+                    "SELECT pg_try_advisory_lock(?1)",
+                    [ENGINE_LOCK],
+                    |r| r.get(0),
+                )?;
+                anyhow::ensure!(
+                    got,
+                    "another outreach process is running the engine on postgres://{}; wait for it to finish or stop it",
+                    pool.name
+                );
+                HeldLock::Postgres(conn.into_inner())
+            }
+        };
+        Ok(EngineLock { _held: held })
+    }
+}
+
+/// The lock only one engine on the SQLite database at `db` holds; also taken by commands
+/// that replace the file. Keyed on the file itself, so a symlink or another spelling of
+/// the path finds the same lock. Released when the file is dropped or the process exits.
+pub fn engine_file_lock(db: &Path) -> anyhow::Result<std::fs::File> {
+    let db_file =
+        std::fs::canonicalize(db).with_context(|| format!("cannot resolve {}", db.display()))?;
+    let path = db_file.with_extension("db-engine.lock");
+    let lock = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another outreach process is running the engine on {}; wait for it to finish or stop it",
+            db.display()
+        )
+    })?;
+    Ok(lock)
 }
 
 /// Keeps prepared statements for reuse, and reuses them whatever is bound to them. By
@@ -302,11 +463,11 @@ fn end_left_transaction(conn: &Connection) -> anyhow::Result<()> {
 /// Runs `f` in one write transaction on `conn`, taking the write lock as it begins.
 fn in_write_transaction<R>(
     conn: &mut Connection,
-    f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<R>,
+    f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
     end_left_transaction(conn)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let result = f(&tx)?;
+    let result = f(&Conn::sqlite(&tx))?;
     tx.commit()?;
     Ok(result)
 }
@@ -323,17 +484,71 @@ fn uri_escape(path: &Path) -> String {
     out
 }
 
-/// Whether `error` is SQLite saying another connection holds the database: worth trying
-/// again after a pause, unlike any other store error.
+/// Whether `error` is the database saying another connection is in the way (SQLite's
+/// busy or locked; PostgreSQL's serialization failure, deadlock or lock timeout): worth
+/// trying again after a pause, unlike any other store error.
 pub fn is_busy(error: &anyhow::Error) -> bool {
+    let sqlite_busy = |e: &rusqlite::Error| {
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    };
+    let postgres_busy = |e: &tokio_postgres::Error| {
+        e.code()
+            .is_some_and(|code| matches!(code.code(), "40001" | "40P01" | "55P03"))
+    };
     error.chain().any(|cause| {
-        cause.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
-            matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
-        })
+        cause
+            .downcast_ref::<rusqlite::Error>()
+            .is_some_and(sqlite_busy)
+            || cause
+                .downcast_ref::<tokio_postgres::Error>()
+                .is_some_and(postgres_busy)
+            || cause.downcast_ref::<sql::Error>().is_some_and(|e| match e {
+                sql::Error::Sqlite(e) => sqlite_busy(e),
+                sql::Error::Postgres(e) => postgres_busy(e),
+                _ => false,
+            })
     })
+}
+
+/// Brings PostgreSQL's schema up to date, one worker at a time; the version is kept in
+/// `outreach_schema` (SQLite keeps it in `user_version`).
+fn migrate_postgres(pool: &sql::PgPool) -> anyhow::Result<()> {
+    let pooled = pool.take()?;
+    let cell = pooled.conn();
+    let conn = Conn::postgres(cell);
+    conn.execute("SELECT pg_advisory_lock(?1)", [MIGRATION_LOCK])?;
+    let migrated = (|| -> anyhow::Result<()> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS outreach_schema (version BIGINT NOT NULL);
+             INSERT INTO outreach_schema (version)
+               SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM outreach_schema)",
+        )?;
+        let current: i64 =
+            conn.query_row("SELECT version FROM outreach_schema", (), |r| r.get(0))?;
+        let current = current as usize;
+        anyhow::ensure!(
+            current <= POSTGRES_MIGRATIONS.len(),
+            "the database has schema version {current}, newer than this outreach ({}); upgrade outreach",
+            POSTGRES_MIGRATIONS.len()
+        );
+        for (index, migration) in POSTGRES_MIGRATIONS.iter().enumerate().skip(current) {
+            cell.borrow_mut().begin(false)?;
+            let applied = conn.execute_batch(migration).and_then(|()| {
+                conn.execute(
+                    "UPDATE outreach_schema SET version = ?1",
+                    [index as i64 + 1],
+                )
+            });
+            cell.borrow_mut().finish(applied.is_ok())?;
+            applied.with_context(|| format!("PostgreSQL migration {}", index + 1))?;
+        }
+        Ok(())
+    })();
+    conn.execute("SELECT pg_advisory_unlock(?1)", [MIGRATION_LOCK])?;
+    migrated
 }
 
 /// Brings the schema up to date; returns the version it found.
@@ -383,7 +598,10 @@ mod tests {
         Db::open(&path, None).unwrap();
         let db = Db::open(&path, None).unwrap();
         let version = db
-            .read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?))
+            .read(|c| {
+                let c = c.as_sqlite().unwrap();
+                Ok(c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?)
+            })
             .unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
     }
@@ -508,6 +726,7 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         let reprepared = db
             .read(|c| {
+                let c = c.as_sqlite().unwrap();
                 let mut statement = c.prepare_cached("SELECT id FROM leads WHERE status = ?1")?;
                 for status in ["new", "needs-human", "contacted", "new"] {
                     statement
@@ -523,7 +742,7 @@ mod tests {
     #[test]
     fn references_are_checked_again_after_an_unchecked_write_fails_or_panics() {
         let db = Db::open_in_memory().unwrap();
-        let orphan_tag = |tx: &Transaction<'_>| -> anyhow::Result<()> {
+        let orphan_tag = |tx: &Conn<'_>| -> anyhow::Result<()> {
             tx.execute("INSERT INTO lead_tags (lead_id, tag) VALUES (99, 'x')", [])?;
             Ok(())
         };

@@ -1,6 +1,6 @@
 //! Conversations: every message in and out, per lead.
 
-use rusqlite::{Connection, params};
+use crate::sql::{Conn, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
@@ -30,7 +30,7 @@ pub struct Message {
 }
 
 pub fn insert(
-    conn: &Connection,
+    conn: &Conn<'_>,
     lead_id: i64,
     direction: Direction,
     text: &str,
@@ -46,7 +46,7 @@ pub fn insert(
 
 /// When the lead last wrote through `source` (a channel's name).
 pub fn last_inbound_via(
-    conn: &Connection,
+    conn: &Conn<'_>,
     lead_id: i64,
     source: &str,
 ) -> anyhow::Result<Option<Millis>> {
@@ -56,7 +56,7 @@ pub fn last_inbound_via(
 }
 
 /// The last `limit` messages with a lead, oldest first.
-pub fn recent(conn: &Connection, lead_id: i64, limit: u32) -> anyhow::Result<Vec<Message>> {
+pub fn recent(conn: &Conn<'_>, lead_id: i64, limit: u32) -> anyhow::Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(
         "SELECT direction, text, at, source FROM
            (SELECT * FROM messages WHERE lead_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2) AS newest

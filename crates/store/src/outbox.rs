@@ -1,7 +1,7 @@
 //! The outbox: every message the host decided to send, keyed for idempotency, waiting for the
 //! channel worker to deliver it under the account's safety rules.
 
-use rusqlite::{Connection, params};
+use crate::sql::{Conn, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
@@ -32,7 +32,7 @@ pub struct OutboxRow {
 /// Queues a message unless one with the same key exists; returns whether it was queued.
 /// `sender` is the plugin, or the person, who wrote it; `event_id` the event it answers.
 pub fn enqueue(
-    conn: &Connection,
+    conn: &Conn<'_>,
     key: &str,
     lead_id: i64,
     sender: &str,
@@ -51,7 +51,7 @@ pub fn enqueue(
     Ok(inserted == 1)
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+fn row(r: &crate::sql::Row<'_>) -> crate::sql::Result<OutboxRow> {
     Ok(OutboxRow {
         id: r.get(0)?,
         lead_id: r.get(1)?,
@@ -74,7 +74,7 @@ const COLUMNS: &str = "id, lead_id, plugin, text, status, not_before, sent_at, d
 /// Up to `limit` queued messages that may go out now, those due first, leaving out the
 /// accounts that are paused: their messages wait for a resume and must not hold a batch
 /// place that another account's message could use.
-pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<OutboxRow>> {
+pub fn due(conn: &Conn<'_>, now: Millis, limit: u32) -> anyhow::Result<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         // In the order of the `outbox_queued` index, so no sort reads the whole backlog.
         "SELECT {COLUMNS} FROM outbox WHERE status = 'queued' AND not_before <= ?1
@@ -86,7 +86,7 @@ pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Out
         .collect::<Result<_, _>>()?)
 }
 
-pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<OutboxRow>> {
+pub fn for_lead(conn: &Conn<'_>, lead_id: i64) -> anyhow::Result<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM outbox WHERE lead_id = ?1 ORDER BY id"
     ))?;
@@ -95,7 +95,7 @@ pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<OutboxRow
 
 /// Records a delivery, with the channel's id for the message when it gave one.
 pub fn mark_sent(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     at: Millis,
     message_id: Option<&str>,
@@ -108,7 +108,7 @@ pub fn mark_sent(
     Ok(())
 }
 
-pub fn block(conn: &Connection, id: i64, reason: &str) -> anyhow::Result<()> {
+pub fn block(conn: &Conn<'_>, id: i64, reason: &str) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE outbox SET status = 'blocked', detail = ?2 WHERE id = ?1")?
         .execute(params![id, reason])?;
     Ok(())
@@ -116,7 +116,7 @@ pub fn block(conn: &Connection, id: i64, reason: &str) -> anyhow::Result<()> {
 
 /// Holds back an account's queued messages until `until` (it may not send before then).
 pub fn defer_account(
-    conn: &Connection,
+    conn: &Conn<'_>,
     account: i64,
     until: Millis,
     reason: &str,
@@ -130,7 +130,7 @@ pub fn defer_account(
 }
 
 /// Holds back one message until `until`.
-pub fn defer(conn: &Connection, id: i64, until: Millis, reason: &str) -> anyhow::Result<()> {
+pub fn defer(conn: &Conn<'_>, id: i64, until: Millis, reason: &str) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE outbox SET not_before = ?2, detail = ?3 WHERE id = ?1")?
         .execute(params![id, until, reason])?;
     Ok(())
@@ -145,7 +145,7 @@ pub fn defer(conn: &Connection, id: i64, until: Millis, reason: &str) -> anyhow:
 /// It is also the claim on the send: false, and nothing may be sent, when the row is no
 /// longer what `row` saw (blocked meanwhile, or another engine on the same file began a
 /// send of it first).
-pub fn begin_attempt(conn: &Connection, row: &OutboxRow, at: Millis) -> anyhow::Result<bool> {
+pub fn begin_attempt(conn: &Conn<'_>, row: &OutboxRow, at: Millis) -> anyhow::Result<bool> {
     let claimed = conn
         .prepare_cached(
             "UPDATE outbox SET attempted_at = coalesce(attempted_at, ?2),
@@ -158,7 +158,7 @@ pub fn begin_attempt(conn: &Connection, row: &OutboxRow, at: Millis) -> anyhow::
 
 /// The channel answered that nothing went out: there is nothing to reconcile and nothing
 /// to count toward the daily cap.
-pub fn clear_attempt(conn: &Connection, id: i64) -> anyhow::Result<()> {
+pub fn clear_attempt(conn: &Conn<'_>, id: i64) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE outbox SET attempted_at = NULL WHERE id = ?1")?
         .execute([id])?;
     Ok(())
@@ -167,7 +167,7 @@ pub fn clear_attempt(conn: &Connection, id: i64) -> anyhow::Result<()> {
 /// The channel message ids already attributed to a lead's outbox rows other than `except`:
 /// reconciling `except` must not take any of them for its own.
 pub fn attributed_ids(
-    conn: &Connection,
+    conn: &Conn<'_>,
     lead_id: i64,
     except: i64,
 ) -> anyhow::Result<std::collections::HashSet<String>> {
@@ -183,7 +183,7 @@ pub fn attributed_ids(
 /// before ids were kept, or by a channel that gives none), at or before `at`: a message
 /// created then may be that row's, so reconciliation does not reach back that far.
 pub fn last_unidentified_send(
-    conn: &Connection,
+    conn: &Conn<'_>,
     lead_id: i64,
     except: i64,
     text: &str,
@@ -199,7 +199,7 @@ pub fn last_unidentified_send(
 
 /// Records that a send went out with no answer: its outcome must be reconciled before the
 /// message is ever sent again.
-pub fn mark_attempted(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<()> {
+pub fn mark_attempted(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE outbox SET attempted_at = coalesce(attempted_at, ?2), detail = 'outcome unknown, to be reconciled' WHERE id = ?1")?
         .execute(params![id, at])?;
     Ok(())
@@ -209,7 +209,7 @@ pub fn mark_attempted(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<
 /// to `at_most` (the cap): the count reads that many index entries at most, however many
 /// messages the account sends a day.
 pub fn sent_between(
-    conn: &Connection,
+    conn: &Conn<'_>,
     account: i64,
     from: Millis,
     to: Millis,
@@ -229,7 +229,7 @@ pub fn sent_between(
         .min(at_most))
 }
 
-pub fn queued_count(conn: &Connection) -> anyhow::Result<u32> {
+pub fn queued_count(conn: &Conn<'_>) -> anyhow::Result<u32> {
     Ok(conn.query_row(
         "SELECT count(*) FROM outbox WHERE status = 'queued'",
         [],

@@ -6,8 +6,7 @@
 //! Rows are copied column by column, so a column added by a later migration is in the
 //! record without anyone remembering to add it here.
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Params};
+use crate::sql::{Conn, Owned, Params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -36,7 +35,7 @@ pub struct Consent {
     pub suppressed: bool,
 }
 
-pub fn record(conn: &Connection, lead: Lead) -> anyhow::Result<PersonRecord> {
+pub fn record(conn: &Conn<'_>, lead: Lead) -> anyhow::Result<PersonRecord> {
     let id = lead.id;
     let storage_range = [format!("lead/{id}/"), format!("lead/{id}0")];
     let suppressed = conn.query_row(
@@ -96,37 +95,35 @@ pub fn record(conn: &Connection, lead: Lead) -> anyhow::Result<PersonRecord> {
 }
 
 /// Every plugin's whole storage, for the whole-database export.
-pub fn all_plugin_storage(conn: &Connection) -> anyhow::Result<Vec<Value>> {
+pub fn all_plugin_storage(conn: &Conn<'_>) -> anyhow::Result<Vec<Value>> {
     rows(
         conn,
         "SELECT plugin, key, value FROM plugin_kv ORDER BY plugin, key",
-        [],
+        (),
     )
 }
 
 /// The rows of `sql` as JSON objects keyed by column name. Text stays text; a blob is
 /// text when it is UTF-8 and `{"hex": …}` otherwise.
-fn rows(conn: &Connection, sql: &str, params: impl Params) -> anyhow::Result<Vec<Value>> {
+fn rows(conn: &Conn<'_>, sql: &str, params: impl Params) -> anyhow::Result<Vec<Value>> {
     let mut stmt = conn.prepare(sql)?;
-    let names: Vec<String> = stmt.column_names().map(String::from).collect();
-    let mut out = Vec::new();
-    let mut cursor = stmt.query(params)?;
-    while let Some(row) = cursor.next()? {
+    let names = stmt.column_names();
+    let rows = stmt.query_map(params, |row| {
         let mut object = Map::new();
         for (index, name) in names.iter().enumerate() {
-            let value = match row.get_ref(index)? {
-                ValueRef::Null => Value::Null,
-                ValueRef::Integer(i) => Value::from(i),
-                ValueRef::Real(f) => Value::from(f),
-                ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Blob(b) => match std::str::from_utf8(b) {
+            let value = match row.get::<_, Owned>(index)? {
+                Owned::Null => Value::Null,
+                Owned::Integer(i) => Value::from(i),
+                Owned::Real(f) => Value::from(f),
+                Owned::Text(t) => Value::from(t),
+                Owned::Blob(b) => match String::from_utf8(b) {
                     Ok(text) => Value::from(text),
-                    Err(_) => serde_json::json!({ "hex": hex::encode(b) }),
+                    Err(e) => serde_json::json!({ "hex": hex::encode(e.as_bytes()) }),
                 },
             };
             object.insert(name.clone(), value);
         }
-        out.push(Value::Object(object));
-    }
-    Ok(out)
+        Ok(Value::Object(object))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,7 +1,7 @@
 //! Installed plugins: their components, grants, settings and private key-value storage.
 
+use crate::sql::{Conn, OptionalExtension, params};
 use anyhow::Context as _;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
@@ -30,7 +30,7 @@ impl InstalledPlugin {
 /// version are dropped when the new one requests more, so an upgrade never widens access
 /// without the user agreeing again.
 pub fn install(
-    conn: &Connection,
+    conn: &Conn<'_>,
     manifest: &Manifest,
     contract: &str,
     wasm: &[u8],
@@ -85,7 +85,7 @@ pub fn install(
     Ok(())
 }
 
-fn granted(conn: &Connection, name: &str) -> anyhow::Result<Vec<Permission>> {
+fn granted(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<Permission>> {
     let mut stmt = conn.prepare_cached("SELECT permission FROM grants WHERE plugin = ?1")?;
     let names: Vec<String> = stmt
         .query_map([name], |r| r.get(0))?
@@ -97,7 +97,7 @@ fn granted(conn: &Connection, name: &str) -> anyhow::Result<Vec<Permission>> {
 
 type PluginRow = (String, String, bool, i64, Millis, String);
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginRow> {
+fn read_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<PluginRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -108,7 +108,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginRow> {
     ))
 }
 
-fn plugin_from_row(conn: &Connection, r: PluginRow) -> anyhow::Result<InstalledPlugin> {
+fn plugin_from_row(conn: &Conn<'_>, r: PluginRow) -> anyhow::Result<InstalledPlugin> {
     let (manifest, sha256, enabled, position, installed_at, contract) = r;
     let manifest: Manifest =
         serde_json::from_str(&manifest).context("stored manifest is unreadable")?;
@@ -126,7 +126,7 @@ fn plugin_from_row(conn: &Connection, r: PluginRow) -> anyhow::Result<InstalledP
 
 const COLUMNS: &str = "manifest, sha256, enabled, position, installed_at, contract";
 
-pub fn get(conn: &Connection, name: &str) -> anyhow::Result<Option<InstalledPlugin>> {
+pub fn get(conn: &Conn<'_>, name: &str) -> anyhow::Result<Option<InstalledPlugin>> {
     let row = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM plugins WHERE name = ?1"))?
         .query_row([name], read_row)
@@ -134,14 +134,14 @@ pub fn get(conn: &Connection, name: &str) -> anyhow::Result<Option<InstalledPlug
     row.map(|r| plugin_from_row(conn, r)).transpose()
 }
 
-pub fn require(conn: &Connection, name: &str) -> anyhow::Result<InstalledPlugin> {
+pub fn require(conn: &Conn<'_>, name: &str) -> anyhow::Result<InstalledPlugin> {
     get(conn, name)?.with_context(|| {
         format!("no plugin named {name:?} is installed (see `outreach plugin list`)")
     })
 }
 
 /// All plugins in the order events reach them.
-pub fn list(conn: &Connection) -> anyhow::Result<Vec<InstalledPlugin>> {
+pub fn list(conn: &Conn<'_>) -> anyhow::Result<Vec<InstalledPlugin>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM plugins ORDER BY position, name"
     ))?;
@@ -150,14 +150,14 @@ pub fn list(conn: &Connection) -> anyhow::Result<Vec<InstalledPlugin>> {
 }
 
 /// Enabled plugins implementing `hook`, in order.
-pub fn with_hook(conn: &Connection, hook: Hook) -> anyhow::Result<Vec<InstalledPlugin>> {
+pub fn with_hook(conn: &Conn<'_>, hook: Hook) -> anyhow::Result<Vec<InstalledPlugin>> {
     Ok(list(conn)?
         .into_iter()
         .filter(|p| p.enabled && p.manifest.hooks.contains(&hook))
         .collect())
 }
 
-pub fn wasm(conn: &Connection, name: &str) -> anyhow::Result<Vec<u8>> {
+pub fn wasm(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<u8>> {
     Ok(
         conn.query_row("SELECT wasm FROM plugins WHERE name = ?1", [name], |r| {
             r.get(0)
@@ -165,7 +165,7 @@ pub fn wasm(conn: &Connection, name: &str) -> anyhow::Result<Vec<u8>> {
     )
 }
 
-pub fn set_enabled(conn: &Connection, name: &str, enabled: bool) -> anyhow::Result<()> {
+pub fn set_enabled(conn: &Conn<'_>, name: &str, enabled: bool) -> anyhow::Result<()> {
     require(conn, name)?;
     conn.execute(
         "UPDATE plugins SET enabled = ?2 WHERE name = ?1",
@@ -174,7 +174,7 @@ pub fn set_enabled(conn: &Connection, name: &str, enabled: bool) -> anyhow::Resu
     Ok(())
 }
 
-pub fn remove(conn: &Connection, name: &str) -> anyhow::Result<()> {
+pub fn remove(conn: &Conn<'_>, name: &str) -> anyhow::Result<()> {
     require(conn, name)?;
     conn.execute("DELETE FROM schedules WHERE plugin = ?1", [name])?;
     // Grants, settings and storage go by ON DELETE CASCADE.
@@ -183,7 +183,7 @@ pub fn remove(conn: &Connection, name: &str) -> anyhow::Result<()> {
 }
 
 pub fn grant(
-    conn: &Connection,
+    conn: &Conn<'_>,
     name: &str,
     permission: Permission,
     now: Millis,
@@ -201,7 +201,7 @@ pub fn grant(
     Ok(())
 }
 
-pub fn revoke(conn: &Connection, name: &str, permission: Permission) -> anyhow::Result<()> {
+pub fn revoke(conn: &Conn<'_>, name: &str, permission: Permission) -> anyhow::Result<()> {
     conn.execute(
         "DELETE FROM grants WHERE plugin = ?1 AND permission = ?2",
         params![name, permission.as_str()],
@@ -210,7 +210,7 @@ pub fn revoke(conn: &Connection, name: &str, permission: Permission) -> anyhow::
 }
 
 /// Asked on every host call, so a grant or revocation holds from the next call on.
-pub fn is_granted(conn: &Connection, name: &str, permission: Permission) -> anyhow::Result<bool> {
+pub fn is_granted(conn: &Conn<'_>, name: &str, permission: Permission) -> anyhow::Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM grants WHERE plugin = ?1 AND permission = ?2")?
         .query_row(params![name, permission.as_str()], |_| Ok(()))
@@ -218,7 +218,7 @@ pub fn is_granted(conn: &Connection, name: &str, permission: Permission) -> anyh
         .is_some())
 }
 
-pub fn settings(conn: &Connection, name: &str) -> anyhow::Result<Vec<(String, String)>> {
+pub fn settings(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<(String, String)>> {
     let mut stmt = conn
         .prepare_cached("SELECT key, value FROM plugin_settings WHERE plugin = ?1 ORDER BY key")?;
     Ok(stmt
@@ -226,7 +226,7 @@ pub fn settings(conn: &Connection, name: &str) -> anyhow::Result<Vec<(String, St
         .collect::<Result<_, _>>()?)
 }
 
-pub fn setting(conn: &Connection, name: &str, key: &str) -> anyhow::Result<Option<String>> {
+pub fn setting(conn: &Conn<'_>, name: &str, key: &str) -> anyhow::Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT value FROM plugin_settings WHERE plugin = ?1 AND key = ?2")?
         .query_row([name, key], |r| r.get(0))
@@ -234,7 +234,7 @@ pub fn setting(conn: &Connection, name: &str, key: &str) -> anyhow::Result<Optio
 }
 
 pub fn set_setting(
-    conn: &Connection,
+    conn: &Conn<'_>,
     name: &str,
     key: &str,
     value: Option<&str>,
@@ -253,7 +253,7 @@ pub fn set_setting(
     Ok(())
 }
 
-pub fn kv_get(conn: &Connection, plugin: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+pub fn kv_get(conn: &Conn<'_>, plugin: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(conn
         .prepare_cached("SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2")?
         .query_row([plugin, key], |r| r.get(0))
@@ -262,7 +262,7 @@ pub fn kv_get(conn: &Connection, plugin: &str, key: &str) -> anyhow::Result<Opti
 
 /// Bytes a plugin stores, keys included, not counting `except_key` (the one being replaced).
 /// Two index lookups: the running total (kept by triggers) and the replaced entry.
-pub fn kv_usage(conn: &Connection, plugin: &str, except_key: &str) -> anyhow::Result<u64> {
+pub fn kv_usage(conn: &Conn<'_>, plugin: &str, except_key: &str) -> anyhow::Result<u64> {
     Ok(conn
         .prepare_cached(
             "SELECT coalesce((SELECT bytes FROM plugin_kv_usage WHERE plugin = ?1), 0)
@@ -273,7 +273,7 @@ pub fn kv_usage(conn: &Connection, plugin: &str, except_key: &str) -> anyhow::Re
         .max(0) as u64)
 }
 
-pub fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &[u8]) -> anyhow::Result<()> {
+pub fn kv_set(conn: &Conn<'_>, plugin: &str, key: &str, value: &[u8]) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO plugin_kv (plugin, key, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (plugin, key) DO UPDATE SET value = ?3",
@@ -282,7 +282,7 @@ pub fn kv_set(conn: &Connection, plugin: &str, key: &str, value: &[u8]) -> anyho
     Ok(())
 }
 
-pub fn kv_delete(conn: &Connection, plugin: &str, key: &str) -> anyhow::Result<()> {
+pub fn kv_delete(conn: &Conn<'_>, plugin: &str, key: &str) -> anyhow::Result<()> {
     conn.prepare_cached("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2")?
         .execute([plugin, key])?;
     Ok(())

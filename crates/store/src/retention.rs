@@ -7,7 +7,7 @@
 //! that reaches a row still young: the cost of a run follows what it deletes, not the
 //! size of the table.
 
-use rusqlite::{Connection, OptionalExtension as _};
+use crate::sql::{Conn, OptionalExtension as _};
 use serde::Serialize;
 
 use crate::clock::{DAY, Millis};
@@ -148,7 +148,7 @@ fn delete_older(db: &Db, aged: &AgedTable, cutoff: Millis) -> anyhow::Result<u64
             };
             deleted += tx
                 .prepare_cached(&delete)?
-                .execute(rusqlite::params![after, last, cutoff])? as u64;
+                .execute(crate::params![after, last, cutoff])? as u64;
             after = last;
             Ok(newest.is_some_and(|newest| newest < cutoff))
         })?;
@@ -174,7 +174,7 @@ fn forget_unanswered(db: &Db, cutoff: Millis, now: Millis) -> anyhow::Result<u64
                 .prepare_cached(&format!(
                     "SELECT id FROM leads WHERE {UNANSWERED} LIMIT 500"
                 ))?
-                .query_map(rusqlite::params![0, cutoff], |r| r.get::<_, i64>(0))?
+                .query_map(crate::params![0, cutoff], |r| r.get::<_, i64>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(ids)
         })?;
@@ -188,7 +188,7 @@ fn forget_unanswered(db: &Db, cutoff: Millis, now: Millis) -> anyhow::Result<u64
                     .prepare_cached(&format!(
                         "SELECT 1 FROM leads WHERE id = ?1 AND {UNANSWERED}"
                     ))?
-                    .exists(rusqlite::params![id, cutoff])?;
+                    .exists(crate::params![id, cutoff])?;
                 if let Some(lead) = store::leads::get(tx, *id)?.filter(|_| still) {
                     store::leads::forget(tx, &lead, now)?;
                     forgotten += 1;
@@ -207,7 +207,7 @@ fn forget_unanswered(db: &Db, cutoff: Millis, now: Millis) -> anyhow::Result<u64
 /// records the purge.
 pub fn purge_all(db: &Db, now: Millis) -> anyhow::Result<Purged> {
     db.write(|tx| {
-        let count = |table: &str| -> rusqlite::Result<u64> {
+        let count = |table: &str| -> crate::sql::Result<u64> {
             tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
                 r.get::<_, i64>(0)
             })
@@ -240,13 +240,13 @@ pub fn purge_all(db: &Db, now: Millis) -> anyhow::Result<Purged> {
     })
 }
 
-fn audit(conn: &Connection, action: &str, purged: &Purged, now: Millis) -> anyhow::Result<()> {
+fn audit(conn: &Conn<'_>, action: &str, purged: &Purged, now: Millis) -> anyhow::Result<()> {
     let detail = format!("deleted {}", purged.describe());
     store::audit::record_action(conn, ACTOR, action, None, true, &detail, now)
 }
 
 /// When retention last ran, from the host's own state.
-pub fn last_run(conn: &Connection) -> anyhow::Result<Option<Millis>> {
+pub fn last_run(conn: &Conn<'_>) -> anyhow::Result<Option<Millis>> {
     Ok(conn
         .prepare_cached("SELECT value FROM host_state WHERE key = 'retention.last_run_at'")?
         .query_row([], |r| r.get::<_, String>(0))
@@ -254,7 +254,7 @@ pub fn last_run(conn: &Connection) -> anyhow::Result<Option<Millis>> {
         .and_then(|value| value.parse().ok()))
 }
 
-pub fn set_last_run(conn: &Connection, at: Millis) -> anyhow::Result<()> {
+pub fn set_last_run(conn: &Conn<'_>, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO host_state (key, value) VALUES ('retention.last_run_at', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

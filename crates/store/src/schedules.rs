@@ -1,6 +1,6 @@
 //! Follow-up sequences: one row per plugin and lead, with the next step's due time.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Conn, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
@@ -19,7 +19,7 @@ pub struct Schedule {
 
 const COLUMNS: &str = "id, plugin, lead_id, step, started_at, due_at, state, reason";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
+fn row(r: &crate::sql::Row<'_>) -> crate::sql::Result<Schedule> {
     Ok(Schedule {
         id: r.get(0)?,
         plugin: r.get(1)?,
@@ -33,7 +33,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
 }
 
 /// Starts a plugin's sequence for a lead, due now; a sequence that exists is left alone.
-pub fn start(conn: &Connection, plugin: &str, lead_id: i64, now: Millis) -> anyhow::Result<()> {
+pub fn start(conn: &Conn<'_>, plugin: &str, lead_id: i64, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO schedules (plugin, lead_id, started_at, due_at) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT DO NOTHING",
@@ -43,7 +43,7 @@ pub fn start(conn: &Connection, plugin: &str, lead_id: i64, now: Millis) -> anyh
 }
 
 /// Up to `limit` active steps due by `now` and not yet waiting in an event, earliest first.
-pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Schedule>> {
+pub fn due(conn: &Conn<'_>, now: Millis, limit: u32) -> anyhow::Result<Vec<Schedule>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM schedules
          WHERE state = 'active' AND pending_event IS NULL AND due_at <= ?1
@@ -55,7 +55,7 @@ pub fn due(conn: &Connection, now: Millis, limit: u32) -> anyhow::Result<Vec<Sch
 }
 
 /// Records that the step due now waits in `event`, so it is not offered again.
-pub fn mark_pending(conn: &Connection, id: i64, event: i64) -> anyhow::Result<()> {
+pub fn mark_pending(conn: &Conn<'_>, id: i64, event: i64) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE schedules SET pending_event = ?2 WHERE id = ?1")?
         .execute(params![id, event])?;
     Ok(())
@@ -63,20 +63,20 @@ pub fn mark_pending(conn: &Connection, id: i64, event: i64) -> anyhow::Result<()
 
 /// The event is handled: a step it left untouched is due again (every change below clears
 /// the mark too).
-pub fn clear_pending(conn: &Connection, event: i64) -> anyhow::Result<()> {
+pub fn clear_pending(conn: &Conn<'_>, event: i64) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE schedules SET pending_event = NULL WHERE pending_event = ?1")?
         .execute([event])?;
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Schedule>> {
+pub fn get(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<Schedule>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM schedules WHERE id = ?1"))?
         .query_row([id], row)
         .optional()?)
 }
 
-pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<Schedule>> {
+pub fn for_lead(conn: &Conn<'_>, lead_id: i64) -> anyhow::Result<Vec<Schedule>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM schedules WHERE lead_id = ?1 ORDER BY id"
     ))?;
@@ -85,7 +85,7 @@ pub fn for_lead(conn: &Connection, lead_id: i64) -> anyhow::Result<Vec<Schedule>
 
 /// Moves from step `from` to the next, due at `next` (or ends the sequence when `None`).
 /// A sequence no longer at `from` is left alone.
-pub fn advance(conn: &Connection, id: i64, from: u32, next: Option<Millis>) -> anyhow::Result<()> {
+pub fn advance(conn: &Conn<'_>, id: i64, from: u32, next: Option<Millis>) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE schedules SET step = step + 1, due_at = coalesce(?3, due_at), pending_event = NULL,
            state = CASE WHEN ?3 IS NULL THEN 'done' ELSE state END,
@@ -96,7 +96,7 @@ pub fn advance(conn: &Connection, id: i64, from: u32, next: Option<Millis>) -> a
     Ok(())
 }
 
-pub fn postpone(conn: &Connection, id: i64, due: Millis) -> anyhow::Result<()> {
+pub fn postpone(conn: &Conn<'_>, id: i64, due: Millis) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE schedules SET due_at = ?2, pending_event = NULL WHERE id = ?1",
         params![id, due],
@@ -104,7 +104,7 @@ pub fn postpone(conn: &Connection, id: i64, due: Millis) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn stop(conn: &Connection, id: i64, reason: &str) -> anyhow::Result<()> {
+pub fn stop(conn: &Conn<'_>, id: i64, reason: &str) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE schedules SET state = 'stopped', reason = ?2 WHERE id = ?1 AND state = 'active'",
         params![id, reason],

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
+use crate::sql::Conn;
 use serde::Serialize;
 
 use crate::clock::{DAY, Millis};
@@ -34,7 +34,7 @@ pub struct DaySends {
     pub sent: u64,
 }
 
-pub fn funnel(conn: &Connection) -> anyhow::Result<Funnel> {
+pub fn funnel(conn: &Conn<'_>) -> anyhow::Result<Funnel> {
     Ok(conn.query_row(
         "SELECT count(*),
                 count(last_outbound_at),
@@ -78,7 +78,7 @@ pub struct FollowUps {
 const VARIANTS_PER_STEP: usize = 8;
 
 /// The follow-up messages sent, with whether the lead answered each afterwards.
-pub fn follow_ups(conn: &Connection) -> anyhow::Result<FollowUps> {
+pub fn follow_ups(conn: &Conn<'_>) -> anyhow::Result<FollowUps> {
     let mut stmt = conn.prepare(
         "SELECT json_extract(e.payload, '$.step'), o.text, l.handle, l.name,
                 EXISTS (SELECT 1 FROM messages m
@@ -89,14 +89,20 @@ pub fn follow_ups(conn: &Connection) -> anyhow::Result<FollowUps> {
     )?;
     let mut steps: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     let mut wordings: BTreeMap<(u32, String), (u64, u64)> = BTreeMap::new();
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
+    let sent = stmt.query_map([], |row| {
         // A follow-up event always says its step; one that does not counts as the first.
         let step: u32 = row.get::<_, Option<u32>>(0)?.unwrap_or(0);
         let text: String = row.get(1)?;
         let name: Option<String> = row.get(3)?;
         let replied = u64::from(row.get::<_, bool>(4)?);
-        let template = template_of(&text, &row.get::<_, String>(2)?, name.as_deref());
+        Ok((
+            step,
+            template_of(&text, &row.get::<_, String>(2)?, name.as_deref()),
+            replied,
+        ))
+    })?;
+    for row in sent {
+        let (step, template, replied) = row?;
         for counts in [
             steps.entry(step).or_default(),
             wordings.entry((step, template)).or_default(),
@@ -163,7 +169,7 @@ pub fn template_of(text: &str, handle: &str, name: Option<&str>) -> String {
 }
 
 /// Messages sent per account and UTC day over the `days` days up to `now`.
-pub fn sends_per_day(conn: &Connection, now: Millis, days: i64) -> anyhow::Result<Vec<DaySends>> {
+pub fn sends_per_day(conn: &Conn<'_>, now: Millis, days: i64) -> anyhow::Result<Vec<DaySends>> {
     let since = (now / DAY - days + 1) * DAY;
     let mut stmt = conn.prepare(
         "SELECT a.name, o.sent_at / ?2 * ?2 AS day, count(*)

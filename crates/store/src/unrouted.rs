@@ -1,7 +1,7 @@
 //! Instagram webhook messages for an account id that is not set up here, kept until the
 //! account is added (see `engine::ingest::route_unrouted`).
 
-use rusqlite::{Connection, params};
+use crate::sql::{Conn, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
@@ -32,7 +32,7 @@ pub struct Waiting {
 
 /// Keeps a message; false when one with the same message id is kept already.
 pub fn insert(
-    conn: &Connection,
+    conn: &Conn<'_>,
     ig_user_id: &str,
     sender_id: &str,
     message_id: &str,
@@ -58,7 +58,7 @@ pub fn insert(
 }
 
 /// The messages kept for `ig_user_id`, in the order they arrived.
-pub fn for_account(conn: &Connection, ig_user_id: &str) -> anyhow::Result<Vec<UnroutedMessage>> {
+pub fn for_account(conn: &Conn<'_>, ig_user_id: &str) -> anyhow::Result<Vec<UnroutedMessage>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, ig_user_id, sender_id, message_id, text, sent_at, received_at
          FROM unrouted_webhooks WHERE ig_user_id = ?1 ORDER BY id",
@@ -78,7 +78,7 @@ pub fn for_account(conn: &Connection, ig_user_id: &str) -> anyhow::Result<Vec<Un
         .collect::<Result<_, _>>()?)
 }
 
-pub fn delete(conn: &Connection, id: i64) -> anyhow::Result<()> {
+pub fn delete(conn: &Conn<'_>, id: i64) -> anyhow::Result<()> {
     conn.prepare_cached("DELETE FROM unrouted_webhooks WHERE id = ?1")?
         .execute([id])?;
     Ok(())
@@ -89,7 +89,7 @@ const ACCOUNT_WITH_ID: &str = "SELECT name FROM accounts
      ORDER BY id LIMIT 1";
 
 /// Per Instagram account id, how many messages wait and since when.
-pub fn waiting(conn: &Connection) -> anyhow::Result<Vec<Waiting>> {
+pub fn waiting(conn: &Conn<'_>) -> anyhow::Result<Vec<Waiting>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT u.ig_user_id, count(*), min(u.received_at), max(u.received_at), ({ACCOUNT_WITH_ID})
          FROM unrouted_webhooks u GROUP BY u.ig_user_id ORDER BY min(u.id)"
@@ -108,7 +108,7 @@ pub fn waiting(conn: &Connection) -> anyhow::Result<Vec<Waiting>> {
 }
 
 /// The Instagram account ids with kept messages that an account here has now.
-pub fn routable(conn: &Connection) -> anyhow::Result<Vec<String>> {
+pub fn routable(conn: &Conn<'_>) -> anyhow::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT DISTINCT u.ig_user_id FROM unrouted_webhooks u
          WHERE EXISTS ({ACCOUNT_WITH_ID}) ORDER BY u.ig_user_id"

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Conn, OptionalExtension, params};
 use serde::Serialize;
 
 /// What one hook call cost.
@@ -45,12 +45,7 @@ fn bucket_ceiling(bucket: u32) -> u64 {
 }
 
 /// Adds one call to the plugin's totals: two upserts, nothing read back.
-pub fn record(
-    conn: &Connection,
-    plugin: &str,
-    cost: &CallCost,
-    failed: bool,
-) -> anyhow::Result<()> {
+pub fn record(conn: &Conn<'_>, plugin: &str, cost: &CallCost, failed: bool) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO plugin_usage (plugin, calls, failures, wall_us, fuel, max_memory)
          VALUES (?1, 1, ?2, ?3, ?4, ?5)
@@ -75,7 +70,7 @@ pub fn record(
 }
 
 /// The plugin's calls so far, if it made any.
-pub fn get(conn: &Connection, plugin: &str) -> anyhow::Result<Option<PluginUsage>> {
+pub fn get(conn: &Conn<'_>, plugin: &str) -> anyhow::Result<Option<PluginUsage>> {
     let row = conn
         .prepare_cached(
             "SELECT calls, failures, wall_us, fuel, max_memory FROM plugin_usage
@@ -110,7 +105,7 @@ pub fn get(conn: &Connection, plugin: &str) -> anyhow::Result<Option<PluginUsage
 }
 
 /// Forgets a removed plugin's totals.
-pub fn remove(conn: &Connection, plugin: &str) -> anyhow::Result<()> {
+pub fn remove(conn: &Conn<'_>, plugin: &str) -> anyhow::Result<()> {
     for table in ["plugin_usage", "plugin_usage_buckets"] {
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE plugin = ?1"))?
             .execute([plugin])?;

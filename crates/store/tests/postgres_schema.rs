@@ -41,6 +41,7 @@ fn on_delete(action: &str) -> &'static str {
 fn sqlite_schema() -> BTreeSet<String> {
     let db = Db::open_in_memory().expect("SQLite's migrations apply");
     db.read(|conn| {
+        let conn = conn.as_sqlite().expect("a SQLite store");
         let mut facts = BTreeSet::new();
         let strings = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<Vec<Vec<Option<String>>>> {
             let mut statement = conn.prepare(sql)?;

@@ -149,7 +149,7 @@ fn list(app: &App) -> anyhow::Result<()> {
 /// has it (a new user is an owner). An error names an unknown account, or accounts given
 /// to an owner, or an agent without any.
 fn resolve(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::Conn<'_>,
     user: &str,
     access: &AccessArgs,
 ) -> anyhow::Result<(Role, Vec<i64>)> {
@@ -194,7 +194,7 @@ fn resolve(
 }
 
 /// `owner`, or `agent of shop, shop2`: what `user` may reach as stored.
-fn describe(conn: &rusqlite::Connection, user: &str) -> anyhow::Result<String> {
+fn describe(conn: &crate::store::Conn<'_>, user: &str) -> anyhow::Result<String> {
     let row = store::console::users(conn)?
         .into_iter()
         .find(|row| row.name == user)
@@ -210,7 +210,7 @@ fn reach(user: &store::console::UserRow) -> String {
     }
 }
 
-fn audit(tx: &rusqlite::Connection, app: &App, action: &str, name: &str) -> anyhow::Result<()> {
+fn audit(tx: &crate::store::Conn<'_>, app: &App, action: &str, name: &str) -> anyhow::Result<()> {
     let detail = format!("user {name}: {}", describe(tx, name)?);
     store::audit::record_action(tx, OPERATOR, action, None, true, &detail, app.now())
 }

@@ -75,7 +75,7 @@ pub fn db(path: &Path, cmd: DbCommand) -> anyhow::Result<()> {
         }
     };
     // No engine may write to the file while it is replaced.
-    let _engine = super::engine_lock(path)?;
+    let _engine = store::engine_file_lock(path)?;
     let converted = cipher::convert(path, from.as_ref(), to.as_ref())?;
     println!(
         "{done} {shown}: {} tables, {} rows copied and checked",

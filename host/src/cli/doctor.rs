@@ -46,7 +46,7 @@ impl Report {
 pub async fn run(app: &App, _args: DoctorArgs) -> anyhow::Result<()> {
     let mut report = Report { failed: false };
     report.line(Verdict::Ok, "config", "read and valid");
-    report.line(Verdict::Ok, "database", app.db.path().display().to_string());
+    report.line(Verdict::Ok, "database", app.db.location());
     report.line(
         if app.db.is_encrypted() {
             Verdict::Ok

@@ -33,8 +33,8 @@ use crate::domain::account::DEFAULT_ACCOUNT;
 use crate::engine::{Engine, Executor, ingest};
 use crate::runtime::Runtime;
 use crate::runtime::host::HostServices;
-use crate::store::Db;
 use crate::store::cipher::{DbKey, KeyError};
+use crate::store::{self, Db};
 
 /// Automate lead outreach over direct messages with sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -112,7 +112,7 @@ pub struct App {
     services: OnceLock<Arc<HostServices>>,
     runtime: OnceLock<Arc<Runtime>>,
     /// Held while this process runs the engine.
-    engine_lock: OnceLock<std::fs::File>,
+    engine_lock: OnceLock<store::EngineLock>,
 }
 
 impl App {
@@ -126,6 +126,9 @@ impl App {
             None => Arc::new(SystemClock),
         };
         let key = DbKey::from_env()?;
+        if let Some(url) = postgres_url(cli)? {
+            return Ok(Self::with(Db::open_postgres(&url)?, config, clock));
+        }
         // A file this user may only read still serves the commands that only look.
         let db = Db::open(&cli.db, key.as_ref()).or_else(|error| {
             let key_problem = error.downcast_ref::<KeyError>().is_some();
@@ -134,14 +137,18 @@ impl App {
                 _ => Err(error),
             }
         })?;
-        Ok(Self {
+        Ok(Self::with(db, config, clock))
+    }
+
+    fn with(db: Db, config: Config, clock: Arc<dyn Clock>) -> Self {
+        Self {
             db,
             config: Arc::new(config),
             clock,
             services: OnceLock::new(),
             runtime: OnceLock::new(),
             engine_lock: OnceLock::new(),
-        })
+        }
     }
 
     fn now(&self) -> Millis {
@@ -165,10 +172,11 @@ impl App {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime.clone());
         }
+        // Beside the SQLite file; for PostgreSQL, in the worker's own folder.
         let cache = self
             .db
             .path()
-            .parent()
+            .and_then(Path::parent)
             .unwrap_or(Path::new("."))
             .join(".outreach-cache");
         let runtime = Arc::new(Runtime::new(&self.config.limits, Some(cache))?);
@@ -196,27 +204,33 @@ impl App {
     /// The engine, for this process alone: two engines on one database would both pick the
     /// same due events and outbox rows. The lock is released when the process exits.
     fn engine(&self) -> anyhow::Result<Engine> {
-        let _ = self.engine_lock.set(engine_lock(self.db.path())?);
+        let _ = self.engine_lock.set(self.db.hold_engine_lock()?);
         Engine::new(self.services(), Executor::Wasm(self.runtime()?))
     }
 }
 
-/// The lock only one engine on the database at `db` holds; also taken by commands that
-/// replace the file. Keyed on the file itself, so a symlink or another spelling of the
-/// path finds the same lock. Released when the file is dropped or the process exits.
-fn engine_lock(db: &Path) -> anyhow::Result<std::fs::File> {
-    let db_file =
-        std::fs::canonicalize(db).with_context(|| format!("cannot resolve {}", db.display()))?;
-    let path = db_file.with_extension("db-engine.lock");
-    let lock = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    lock.try_lock().map_err(|_| {
-        anyhow::anyhow!(
-            "another outreach process is running the engine on {}; wait for it to finish or stop it",
-            db.display()
-        )
-    })?;
-    Ok(lock)
+/// The PostgreSQL database to use, if any: `--db postgres://…` (or `OUTREACH_DB`), or
+/// `OUTREACH_DATABASE_URL`. A password in the URL is refused: it would show in the process
+/// list and shell history; it comes from `PGPASSWORD`.
+fn postgres_url(cli: &Cli) -> anyhow::Result<Option<String>> {
+    let given = cli
+        .db
+        .to_str()
+        .filter(|db| db.starts_with("postgres://") || db.starts_with("postgresql://"));
+    let url = match given {
+        Some(url) => {
+            anyhow::ensure!(
+                !store::sql::has_password(url)?,
+                "--db and OUTREACH_DB must not hold the PostgreSQL password (a process list shows it): set PGPASSWORD, or give the whole URL in OUTREACH_DATABASE_URL"
+            );
+            url.to_owned()
+        }
+        None => match std::env::var("OUTREACH_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => return Ok(None),
+        },
+    };
+    Ok(Some(url))
 }
 
 pub fn main() -> ExitCode {
@@ -300,7 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init => {
             println!(
                 "database ready: {} ({})",
-                app.db.path().display(),
+                app.db.location(),
                 data::encryption_state(&app.db)
             );
             Ok(())

@@ -149,7 +149,9 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     // the webhooks write through, nor do its reports hold up its pages.
     let key = DbKey::from_env()?;
     let console_db = || {
-        Db::open(app.db.path(), key.as_ref()).context("cannot open the database for the console")
+        app.db
+            .another(key.as_ref())
+            .context("cannot open the database for the console")
     };
     let engine = app.engine()?;
     let mut router =

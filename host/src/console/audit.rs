@@ -50,7 +50,7 @@ impl AuditQuery {
 
 /// The rows asked for, oldest first; `None` when the lead named does not exist.
 fn rows(
-    c: &rusqlite::Connection,
+    c: &crate::store::Conn<'_>,
     query: &AuditQuery,
     limit: u32,
 ) -> anyhow::Result<Option<Vec<AuditRow>>> {

@@ -206,7 +206,7 @@ impl Console {
     /// the async threads keep answering meanwhile.
     async fn read_blocking<R: Send + 'static>(
         &self,
-        read: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<R> + Send + 'static,
+        read: impl FnOnce(&crate::store::Conn<'_>) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
         let db = self.background.clone();
         tokio::task::spawn_blocking(move || db.read(read)).await?

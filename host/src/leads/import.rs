@@ -20,13 +20,12 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::csv_import::{self, LeadRecord, Reader, Reject, Row};
 use crate::clock::Millis;
 use crate::store::leads::Upserted;
-use crate::store::{self, Db};
+use crate::store::{self, Backend, Conn, Db};
 
 /// Rows per write transaction, unless told otherwise: short enough that a running engine
 /// waits for the write lock some tens of milliseconds at most, long enough that commits
@@ -168,8 +167,16 @@ const IMPORT_CACHE_KIB: i64 = 32 * 1024;
 
 /// Runs `import` with the larger page cache, then sets it back.
 fn with_import_cache<T>(db: &Db, import: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
-    let cache_size = |size: i64| db.write(|tx| Ok(tx.pragma_update(None, "cache_size", size)?));
-    let default: i64 = db.read(|c| Ok(c.pragma_query_value(None, "cache_size", |r| r.get(0))?))?;
+    if db.backend() != Backend::Sqlite {
+        return import();
+    }
+    fn sqlite<'c>(c: &Conn<'c>) -> &'c rusqlite::Connection {
+        c.as_sqlite().expect("a SQLite store")
+    }
+    let cache_size =
+        |size: i64| db.write(|tx| Ok(sqlite(tx).pragma_update(None, "cache_size", size)?));
+    let default: i64 =
+        db.read(|c| Ok(sqlite(c).pragma_query_value(None, "cache_size", |r| r.get(0))?))?;
     cache_size(-IMPORT_CACHE_KIB)?;
     let result = import();
     let restored = cache_size(default);
@@ -392,7 +399,7 @@ impl<'a> Import<'a> {
 
     /// Stores a batch of leads and queues a filter event for each lead this import did not
     /// queue one for yet, in one statement.
-    fn write_batch(&mut self, tx: &Connection, leads: &[LeadRecord]) -> anyhow::Result<()> {
+    fn write_batch(&mut self, tx: &Conn<'_>, leads: &[LeadRecord]) -> anyhow::Result<()> {
         if leads.is_empty() {
             return Ok(());
         }
@@ -565,10 +572,10 @@ mod tests {
             ] {
                 let mut stmt =
                     c.prepare(&format!("SELECT {columns} FROM {table} ORDER BY {order}"))?;
-                let n = stmt.column_count();
+                let n = stmt.column_names().len();
                 let rows = stmt.query_map([], |r| {
                     (0..n)
-                        .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                        .map(|i| r.get::<_, store::sql::Owned>(i))
                         .collect::<Result<Vec<_>, _>>()
                 })?;
                 for row in rows {

@@ -13,7 +13,7 @@ use crate::store::{self, Db};
 pub const ERASURE_PATIENCE: Duration = Duration::from_secs(10);
 
 fn audit(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::Conn<'_>,
     actor: &str,
     action: &str,
     lead_id: Option<i64>,
@@ -66,7 +66,7 @@ fn change_grants(
     perms: &[Permission],
     now: Millis,
     action: &str,
-    change: impl Fn(&rusqlite::Connection, Permission) -> anyhow::Result<()>,
+    change: impl Fn(&crate::store::Conn<'_>, Permission) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     db.write(|tx| {
         store::plugins::require(tx, plugin)?;

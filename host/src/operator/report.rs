@@ -2,7 +2,7 @@
 //! the funnel, reply rates per follow-up step, and sends per account and day against the
 //! account's cap. `outreach stats` prints them; the console draws them.
 
-use rusqlite::Connection;
+use crate::store::Conn;
 use serde::Serialize;
 
 use crate::clock::Millis;
@@ -39,7 +39,7 @@ pub fn percent(rate: Option<f64>) -> String {
     rate.map_or("-".into(), |r| format!("{:.1} %", r * 100.0))
 }
 
-pub fn gather(conn: &Connection, sending: &SendingConfig, now: Millis) -> anyhow::Result<Stats> {
+pub fn gather(conn: &Conn<'_>, sending: &SendingConfig, now: Millis) -> anyhow::Result<Stats> {
     let funnel = stats::funnel(conn)?;
     let follow_ups = stats::follow_ups(conn)?;
     let accounts = store::accounts::list(conn)?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Conn, OptionalExtension, params};
 
 use super::add_tag;
 use super::opt_out::keep_suppressed;
@@ -31,7 +31,7 @@ impl Upserted {
 /// the same handle (empty fields filled, tags added; values already stored win, and the lead
 /// stays with the account it belongs to).
 pub fn upsert(
-    conn: &Connection,
+    conn: &Conn<'_>,
     record: &LeadRecord,
     account: i64,
     now: Millis,
@@ -58,11 +58,13 @@ pub fn upsert(
             Upserted::Merged(id)
         }
         None => {
-            conn.prepare_cached(
-                "INSERT INTO leads (handle, name, email, phone, notes, created_at, updated_at, account_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-            )?
-            .execute(params![
+            let id = conn
+                .prepare_cached(
+                    "INSERT INTO leads (handle, name, email, phone, notes, created_at, updated_at, account_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) RETURNING id",
+                )?
+                .query_row(
+                    params![
                 record.handle,
                 record.name,
                 record.email,
@@ -70,8 +72,9 @@ pub fn upsert(
                 record.notes,
                 now,
                 account
-            ])?;
-            let id = conn.last_insert_rowid();
+                    ],
+                    |r| r.get(0),
+                )?;
             keep_suppressed(conn, id, &record.handle, now)?;
             Upserted::Created(id)
         }
@@ -97,7 +100,7 @@ pub fn upsert(
 /// (Inserting many leads per statement saved no time: SQLite then keeps a statement journal,
 /// which costs what the fewer statements save.)
 pub fn upsert_batch(
-    conn: &Connection,
+    conn: &Conn<'_>,
     records: &[LeadRecord],
     account: i64,
     now: Millis,
@@ -111,7 +114,7 @@ pub fn upsert_batch(
         .query_row([], |r| r.get(0))?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO leads (handle, name, email, phone, notes, created_at, updated_at, account_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) ON CONFLICT (handle) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) ON CONFLICT (handle) DO NOTHING RETURNING id",
     )?;
     let mut merge = conn.prepare_cached(
         "UPDATE leads SET name = coalesce(name, ?2), email = coalesce(email, ?3),
@@ -126,9 +129,13 @@ pub fn upsert_batch(
     for record in records {
         let (handle, name, email) = (&record.handle, &record.name, &record.email);
         let (phone, notes) = (&record.phone, &record.notes);
-        let created = insert.execute(params![handle, name, email, phone, notes, now, account])?;
-        let outcome = if created == 1 {
-            let id = conn.last_insert_rowid();
+        let created = insert
+            .query_row(
+                params![handle, name, email, phone, notes, now, account],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let outcome = if let Some(id) = created {
             if any_suppressed {
                 keep_suppressed(conn, id, handle, now)?;
             }
@@ -176,7 +183,7 @@ pub fn upsert_batch(
 /// `engine::ingest::lead_imported` queues one, in one statement for all of them,
 /// in the order of `ids` (`json_each` yields the array in order; an `ORDER BY key` would
 /// sort them again in a temporary b-tree).
-pub fn queue_lead_imported(conn: &Connection, ids: &[i64], now: Millis) -> anyhow::Result<()> {
+pub fn queue_lead_imported(conn: &Conn<'_>, ids: &[i64], now: Millis) -> anyhow::Result<()> {
     use crate::events::{EventKind, Payload};
     if ids.is_empty() {
         return Ok(());

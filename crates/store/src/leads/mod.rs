@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::sql::{Conn, OptionalExtension, params};
 use anyhow::Context as _;
-use rusqlite::{Connection, OptionalExtension, params};
 
 mod import;
 mod opt_out;
@@ -24,7 +24,7 @@ use crate::domain::lead::{Lead, LeadStatus};
 pub(super) const LEAD_COLUMNS: &str = "id, handle, name, email, phone, notes, status, score, dnc_reason, \
                             created_at, last_inbound_at, last_outbound_at, account_id, channel_user_id";
 
-pub(super) fn lead_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
+pub(super) fn lead_from_row(row: &crate::sql::Row<'_>) -> crate::sql::Result<Lead> {
     let status: String = row.get(6)?;
     Ok(Lead {
         id: row.get(0)?,
@@ -46,7 +46,7 @@ pub(super) fn lead_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
     })
 }
 
-pub(super) fn with_details(conn: &Connection, mut lead: Lead) -> anyhow::Result<Lead> {
+pub(super) fn with_details(conn: &Conn<'_>, mut lead: Lead) -> anyhow::Result<Lead> {
     let mut tags =
         conn.prepare_cached("SELECT tag FROM lead_tags WHERE lead_id = ?1 ORDER BY tag")?;
     lead.tags = tags
@@ -60,14 +60,14 @@ pub(super) fn with_details(conn: &Connection, mut lead: Lead) -> anyhow::Result<
     Ok(lead)
 }
 
-pub fn get(conn: &Connection, id: i64) -> anyhow::Result<Option<Lead>> {
+pub fn get(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<Lead>> {
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE id = ?1"))?;
     let lead = stmt.query_row([id], lead_from_row).optional()?;
     lead.map(|l| with_details(conn, l)).transpose()
 }
 
-pub fn by_handle(conn: &Connection, handle: &str) -> anyhow::Result<Option<Lead>> {
+pub fn by_handle(conn: &Conn<'_>, handle: &str) -> anyhow::Result<Option<Lead>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {LEAD_COLUMNS} FROM leads WHERE handle = ?1"
     ))?;
@@ -77,7 +77,7 @@ pub fn by_handle(conn: &Connection, handle: &str) -> anyhow::Result<Option<Lead>
 
 /// The lead a handle as a person types it names (`@Lena.Studio` is `lena.studio`); `None`
 /// for no such lead or a handle that cannot be one.
-pub fn find_handle(conn: &Connection, raw: &str) -> anyhow::Result<Option<Lead>> {
+pub fn find_handle(conn: &Conn<'_>, raw: &str) -> anyhow::Result<Option<Lead>> {
     match crate::domain::handle::normalize_handle(raw) {
         Ok(handle) => by_handle(conn, &handle),
         Err(_) => Ok(None),
@@ -86,7 +86,7 @@ pub fn find_handle(conn: &Connection, raw: &str) -> anyhow::Result<Option<Lead>>
 
 /// The lead with this handle (as typed by a user: `@` and case are forgiven), or an error
 /// naming it.
-pub fn require_handle(conn: &Connection, raw: &str) -> anyhow::Result<Lead> {
+pub fn require_handle(conn: &Conn<'_>, raw: &str) -> anyhow::Result<Lead> {
     let handle = crate::domain::handle::normalize_handle(raw)
         .map_err(|reason| anyhow::anyhow!("invalid handle: {reason}"))?;
     by_handle(conn, &handle)?.with_context(|| format!("no lead with handle @{handle}"))
@@ -100,7 +100,7 @@ pub struct LeadFilter {
     pub limit: Option<u32>,
 }
 
-pub fn list(conn: &Connection, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>> {
+pub fn list(conn: &Conn<'_>, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>> {
     // `leads.query` runs on the hot path: each condition must be able to use its index.
     let mut conditions = Conditions::default();
     let status = filter.status.map(|s| s.as_str());
@@ -122,10 +122,10 @@ pub fn list(conn: &Connection, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>>
 
 /// The leads `conditions` select, in `order`, at most `limit`, with their details.
 fn select_leads<'a>(
-    conn: &Connection,
+    conn: &Conn<'_>,
     mut conditions: Conditions<'a>,
     order: &str,
-    limit: &'a dyn rusqlite::ToSql,
+    limit: &'a dyn crate::sql::Param,
 ) -> anyhow::Result<Vec<Lead>> {
     let limit = conditions.then(limit);
     let mut stmt = conn.prepare_cached(&format!(
@@ -154,7 +154,7 @@ pub struct LeadSearch {
     pub limit: u32,
 }
 
-pub fn search(conn: &Connection, search: &LeadSearch) -> anyhow::Result<Vec<Lead>> {
+pub fn search(conn: &Conn<'_>, search: &LeadSearch) -> anyhow::Result<Vec<Lead>> {
     let Some(accounts) = &search.within_accounts else {
         return search_one_account_or_all(conn, search);
     };
@@ -177,7 +177,7 @@ pub fn search(conn: &Connection, search: &LeadSearch) -> anyhow::Result<Vec<Lead
     Ok(leads)
 }
 
-fn search_one_account_or_all(conn: &Connection, search: &LeadSearch) -> anyhow::Result<Vec<Lead>> {
+fn search_one_account_or_all(conn: &Conn<'_>, search: &LeadSearch) -> anyhow::Result<Vec<Lead>> {
     let mut conditions = Conditions::default();
     let pattern = search.text.as_ref().map(|text| {
         let escaped = text
@@ -213,12 +213,7 @@ fn search_one_account_or_all(conn: &Connection, search: &LeadSearch) -> anyhow::
 
 /// Changes a lead's status. Never lifts do-not-contact: only [`mark_do_not_contact`] sets
 /// it, and nothing undoes it.
-pub fn set_status(
-    conn: &Connection,
-    id: i64,
-    status: LeadStatus,
-    now: Millis,
-) -> anyhow::Result<()> {
+pub fn set_status(conn: &Conn<'_>, id: i64, status: LeadStatus, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status != 'do-not-contact'",
     )?
@@ -226,13 +221,13 @@ pub fn set_status(
     Ok(())
 }
 
-pub fn set_score(conn: &Connection, id: i64, score: u8, now: Millis) -> anyhow::Result<()> {
+pub fn set_score(conn: &Conn<'_>, id: i64, score: u8, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE leads SET score = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![id, score, now])?;
     Ok(())
 }
 
-pub fn add_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
+pub fn add_tag(conn: &Conn<'_>, id: i64, tag: &str) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO lead_tags (lead_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )?
@@ -240,13 +235,13 @@ pub fn add_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn remove_tag(conn: &Connection, id: i64, tag: &str) -> anyhow::Result<()> {
+pub fn remove_tag(conn: &Conn<'_>, id: i64, tag: &str) -> anyhow::Result<()> {
     conn.prepare_cached("DELETE FROM lead_tags WHERE lead_id = ?1 AND tag = ?2")?
         .execute(params![id, tag])?;
     Ok(())
 }
 
-pub fn record_contact(conn: &Connection, id: i64, inbound: bool, at: Millis) -> anyhow::Result<()> {
+pub fn record_contact(conn: &Conn<'_>, id: i64, inbound: bool, at: Millis) -> anyhow::Result<()> {
     let column = if inbound {
         "last_inbound_at"
     } else {
@@ -263,7 +258,7 @@ pub fn record_contact(conn: &Connection, id: i64, inbound: bool, at: Millis) -> 
 }
 
 /// A lead we sent a first message to is `contacted`, unless they already moved on.
-pub fn mark_contacted(conn: &Connection, id: i64, now: Millis) -> anyhow::Result<()> {
+pub fn mark_contacted(conn: &Conn<'_>, id: i64, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE leads SET status = 'contacted', updated_at = ?2 WHERE id = ?1 AND status = 'new'",
     )?

@@ -1,14 +1,14 @@
 //! Do-not-contact and erasure: what opting out withdraws, what forgetting a lead deletes,
 //! and the hash that keeps a forgotten opted-out handle unreachable.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Conn, OptionalExtension, params};
 
 use crate::clock::Millis;
 use crate::domain::lead::Lead;
 
 /// Marks a lead do-not-contact and withdraws everything automation had planned for them.
 pub fn mark_do_not_contact(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     reason: &str,
     now: Millis,
@@ -24,7 +24,7 @@ pub fn mark_do_not_contact(
 /// with `follow_ups_only` just the queued follow-up steps (a reply still goes out when the
 /// lead writes in while a follow-up waits for quiet hours to end).
 pub fn withdraw_automation(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     reason: &str,
     follow_ups_only: bool,
@@ -47,7 +47,7 @@ pub fn withdraw_automation(
 /// plugin storage under `lead/<id>/`. Audit rows stay (the record of processing) but lose
 /// the reference to the lead. A lead who had opted out leaves a hash of their handle
 /// behind, so importing them again cannot make them reachable.
-pub fn forget(conn: &Connection, lead: &Lead, now: Millis) -> anyhow::Result<()> {
+pub fn forget(conn: &Conn<'_>, lead: &Lead, now: Millis) -> anyhow::Result<()> {
     if lead.is_do_not_contact() {
         suppress(conn, &lead.handle, now)?;
     }
@@ -68,7 +68,7 @@ pub fn forget(conn: &Connection, lead: &Lead, now: Millis) -> anyhow::Result<()>
 }
 
 /// Keeps an opted-out handle on the suppression list (as a hash) for when the lead is gone.
-pub fn suppress(conn: &Connection, handle: &str, now: Millis) -> anyhow::Result<()> {
+pub fn suppress(conn: &Conn<'_>, handle: &str, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO suppressed_handles (handle_sha256, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )?
@@ -82,7 +82,7 @@ fn handle_hash(handle: &str) -> String {
 
 /// A new lead whose handle was forgotten after an opt-out starts as do-not-contact.
 pub(super) fn keep_suppressed(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     handle: &str,
     now: Millis,

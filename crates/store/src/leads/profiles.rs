@@ -1,8 +1,8 @@
 //! Leads a channel knows before we do: created when they write in, by handle or by their id
 //! on the channel (a stand-in handle until their profile is looked up).
 
+use crate::sql::{Conn, OptionalExtension, params};
 use anyhow::Context as _;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::opt_out::{keep_suppressed, mark_do_not_contact};
 use super::{by_handle, get};
@@ -11,7 +11,7 @@ use crate::domain::lead::Lead;
 
 /// A lead that wrote to `account` before we knew them, by handle.
 pub fn get_or_create(
-    conn: &Connection,
+    conn: &Conn<'_>,
     account: i64,
     handle: &str,
     now: Millis,
@@ -32,7 +32,7 @@ pub fn get_or_create(
 /// A lead known only by their id on the channel (Instagram tells us the IGSID, not the
 /// handle). A new one gets the stand-in handle `ig_<id>` until the handle is known.
 pub fn get_or_create_by_channel_user(
-    conn: &Connection,
+    conn: &Conn<'_>,
     account: i64,
     channel_user_id: &str,
     now: Millis,
@@ -59,7 +59,7 @@ pub fn get_or_create_by_channel_user(
 /// Leads known only by a stand-in handle (`ig_<id>`) whose profile was not asked for since
 /// `asked_before`: (lead, account, channel user id).
 pub fn awaiting_profile(
-    conn: &Connection,
+    conn: &Conn<'_>,
     asked_before: Millis,
 ) -> anyhow::Result<Vec<(i64, i64, String)>> {
     let mut stmt = conn.prepare_cached(
@@ -73,7 +73,7 @@ pub fn awaiting_profile(
         .collect::<Result<_, _>>()?)
 }
 
-pub fn mark_profile_asked(conn: &Connection, id: i64, at: Millis) -> anyhow::Result<()> {
+pub fn mark_profile_asked(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE leads SET profile_asked_at = ?2 WHERE id = ?1",
         params![id, at],
@@ -86,7 +86,7 @@ pub fn mark_profile_asked(conn: &Connection, id: i64, at: Millis) -> anyhow::Res
 /// forgotten one with this handle) opted out, this one is do-not-contact too: opting out
 /// holds for the person, whichever id they write from.
 pub fn set_profile(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     handle: Option<&str>,
     name: Option<&str>,

@@ -1,0 +1,602 @@
+//! One way to run a statement on either database: the store's query functions take a
+//! [`Conn`] and do not know whether SQLite or PostgreSQL is behind it.
+//!
+//! The API follows rusqlite's, which the store was written against: `prepare_cached`, then
+//! `execute`, `query_row` or `query_map` with [`params!`], rows read by column index with
+//! [`Row::get`], `.optional()` for a row that may be missing. A statement is written once,
+//! with SQLite's `?1` placeholders; on PostgreSQL they become `$1` (`postgres.rs`), and a
+//! bound value takes the type the server expects for it (a flag bound as `true` lands in a
+//! BIGINT column as 1, as on SQLite).
+
+mod postgres;
+
+use std::cell::RefCell;
+
+pub use self::postgres::{PgConn, PgPool, has_password};
+
+/// Which database a connection talks to, for the few places that differ (SQLite's pragmas
+/// and write-ahead log; PostgreSQL's locks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What went wrong running a statement. Converts into `anyhow::Error` at the store's
+/// boundary; [`Error::NoRows`] is what `.optional()` turns into `None`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the query returned no rows")]
+    NoRows,
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{}", postgres::describe(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("column {index}: {problem}")]
+    Column { index: usize, problem: String },
+}
+
+impl Error {
+    /// Whether the statement broke a unique, foreign-key or check constraint.
+    pub fn is_constraint_violation(&self) -> bool {
+        match self {
+            Self::Sqlite(e) => {
+                e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+            }
+            Self::Postgres(e) => e.code().is_some_and(|code| code.code().starts_with("23")),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// `.optional()` on a single-row result: no row is `None`, any other error stays one.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(Error::NoRows) => Ok(None),
+            Err(Error::Sqlite(rusqlite::Error::QueryReturnedNoRows)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A value bound to a placeholder, in SQLite's four types (and NULL).
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// What can be bound to a placeholder.
+pub trait Param {
+    fn value(&self) -> Value<'_>;
+}
+
+macro_rules! integer_params {
+    ($($t:ty),*) => {$(
+        impl Param for $t {
+            fn value(&self) -> Value<'_> {
+                Value::Integer(*self as i64)
+            }
+        }
+    )*};
+}
+integer_params!(i64, i32, u32, u16, u8);
+
+impl Param for usize {
+    fn value(&self) -> Value<'_> {
+        Value::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl Param for u64 {
+    fn value(&self) -> Value<'_> {
+        Value::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl Param for bool {
+    fn value(&self) -> Value<'_> {
+        Value::Integer(i64::from(*self))
+    }
+}
+
+impl Param for f64 {
+    fn value(&self) -> Value<'_> {
+        Value::Real(*self)
+    }
+}
+
+impl Param for str {
+    fn value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+
+impl Param for String {
+    fn value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+
+impl Param for [u8] {
+    fn value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+
+impl Param for Vec<u8> {
+    fn value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+
+impl<T: Param + ?Sized> Param for &T {
+    fn value(&self) -> Value<'_> {
+        (**self).value()
+    }
+}
+
+impl<T: Param> Param for Option<T> {
+    fn value(&self) -> Value<'_> {
+        self.as_ref().map_or(Value::Null, Param::value)
+    }
+}
+
+impl Param for Value<'_> {
+    fn value(&self) -> Value<'_> {
+        *self
+    }
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::ValueRef;
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match *self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(i),
+            Value::Real(f) => ValueRef::Real(f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// The values bound to one statement, in placeholder order.
+pub trait Params {
+    fn values(&self) -> Vec<Value<'_>>;
+}
+
+/// A fixed list of one type (`[id]`, `[a, b]`, or what `params!` makes).
+macro_rules! array_params {
+    ($($n:literal),*) => {$(
+        impl<T: Param> Params for [T; $n] {
+            fn values(&self) -> Vec<Value<'_>> {
+                self.iter().map(Param::value).collect()
+            }
+        }
+    )*};
+}
+array_params!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+
+/// Nothing to bind, as `[]`.
+impl Params for [&dyn Param; 0] {
+    fn values(&self) -> Vec<Value<'_>> {
+        Vec::new()
+    }
+}
+
+impl<T: Param> Params for [T] {
+    fn values(&self) -> Vec<Value<'_>> {
+        self.iter().map(Param::value).collect()
+    }
+}
+
+impl<T: Param> Params for Vec<T> {
+    fn values(&self) -> Vec<Value<'_>> {
+        self.iter().map(Param::value).collect()
+    }
+}
+
+impl<P: Params + ?Sized> Params for &P {
+    fn values(&self) -> Vec<Value<'_>> {
+        (**self).values()
+    }
+}
+
+/// Nothing to bind.
+impl Params for () {
+    fn values(&self) -> Vec<Value<'_>> {
+        Vec::new()
+    }
+}
+
+/// Values of different types bound in order: `params![id, name, now]`.
+#[macro_export]
+macro_rules! params {
+    () => { () };
+    ($($p:expr),+ $(,)?) => {
+        [$(&$p as &dyn $crate::sql::Param),+]
+    };
+}
+pub use crate::params;
+
+/// A connection (on PostgreSQL, a connection inside its transaction), borrowed for one
+/// [`crate::Db::read`] or [`crate::Db::write`].
+pub struct Conn<'c> {
+    inner: Inner<'c>,
+}
+
+enum Inner<'c> {
+    Sqlite(&'c rusqlite::Connection),
+    Postgres(&'c RefCell<PgConn>),
+}
+
+impl<'c> Conn<'c> {
+    pub(crate) fn sqlite(conn: &'c rusqlite::Connection) -> Self {
+        Self {
+            inner: Inner::Sqlite(conn),
+        }
+    }
+
+    pub(crate) fn postgres(conn: &'c RefCell<PgConn>) -> Self {
+        Self {
+            inner: Inner::Postgres(conn),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The SQLite connection, for what only SQLite has (pragmas, its schema table).
+    pub fn as_sqlite(&self) -> Option<&'c rusqlite::Connection> {
+        match self.inner {
+            Inner::Sqlite(conn) => Some(conn),
+            Inner::Postgres(_) => None,
+        }
+    }
+
+    /// A statement, prepared once per connection and kept for the next call.
+    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
+        Ok(Statement {
+            inner: match self.inner {
+                Inner::Sqlite(conn) => StatementInner::Sqlite(conn.prepare_cached(sql)?),
+                Inner::Postgres(conn) => {
+                    let statement = conn.borrow_mut().prepare(sql)?;
+                    StatementInner::Postgres(conn, statement)
+                }
+            },
+        })
+    }
+
+    /// A statement built for this one call (its text varies), not kept.
+    pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
+        match self.inner {
+            Inner::Sqlite(conn) => Ok(Statement {
+                inner: StatementInner::SqliteOnce(conn.prepare(sql)?),
+            }),
+            Inner::Postgres(_) => self.prepare_cached(sql),
+        }
+    }
+
+    pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    pub fn query_row<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    /// Runs several statements separated by `;`, with nothing bound.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match self.inner {
+            Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Inner::Postgres(conn) => conn.borrow_mut().batch(sql),
+        }
+    }
+}
+
+/// A prepared statement of a [`Conn`].
+pub struct Statement<'c> {
+    inner: StatementInner<'c>,
+}
+
+enum StatementInner<'c> {
+    Sqlite(rusqlite::CachedStatement<'c>),
+    SqliteOnce(rusqlite::Statement<'c>),
+    Postgres(&'c RefCell<PgConn>, tokio_postgres::Statement),
+}
+
+impl<'c> Statement<'c> {
+    /// Runs the statement; returns how many rows it changed.
+    pub fn execute(&mut self, params: impl Params) -> Result<usize> {
+        let values = params.values();
+        match &mut self.inner {
+            StatementInner::Sqlite(s) => Ok(s.execute(rusqlite::params_from_iter(values))?),
+            StatementInner::SqliteOnce(s) => Ok(s.execute(rusqlite::params_from_iter(values))?),
+            StatementInner::Postgres(conn, statement) => {
+                conn.borrow_mut().execute(statement, &values)
+            }
+        }
+    }
+
+    /// The first row, mapped by `f`; [`Error::NoRows`] when there is none.
+    pub fn query_row<T>(
+        &mut self,
+        params: impl Params,
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let values = params.values();
+        let s: &mut rusqlite::Statement<'_> = match &mut self.inner {
+            StatementInner::Sqlite(s) => s,
+            StatementInner::SqliteOnce(s) => s,
+            StatementInner::Postgres(conn, statement) => {
+                let rows = conn.borrow_mut().query(statement, &values)?;
+                return f(&Row::Postgres(rows.first().ok_or(Error::NoRows)?));
+            }
+        };
+        let mut rows = s.query(rusqlite::params_from_iter(values.iter()))?;
+        let row = rows.next()?.ok_or(Error::NoRows)?;
+        f(&Row::Sqlite(row))
+    }
+
+    /// Every row, mapped by `f`, in order. SQLite's rows are read as the caller iterates;
+    /// PostgreSQL's arrive all at once.
+    pub fn query_map<T, F>(&mut self, params: impl Params, f: F) -> Result<MappedRows<'_, F>>
+    where
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        let values = params.values();
+        let rows = match &mut self.inner {
+            StatementInner::Sqlite(s) => {
+                RowsInner::Sqlite(s.query(rusqlite::params_from_iter(values))?)
+            }
+            StatementInner::SqliteOnce(s) => {
+                RowsInner::Sqlite(s.query(rusqlite::params_from_iter(values))?)
+            }
+            StatementInner::Postgres(conn, statement) => {
+                RowsInner::Postgres(conn.borrow_mut().query(statement, &values)?.into_iter())
+            }
+        };
+        Ok(MappedRows { rows, f })
+    }
+
+    /// The names of the columns it returns, in order.
+    pub fn column_names(&self) -> Vec<String> {
+        match &self.inner {
+            StatementInner::Sqlite(s) => s.column_names().into_iter().map(String::from).collect(),
+            StatementInner::SqliteOnce(s) => {
+                s.column_names().into_iter().map(String::from).collect()
+            }
+            StatementInner::Postgres(_, statement) => statement
+                .columns()
+                .iter()
+                .map(|c| c.name().to_owned())
+                .collect(),
+        }
+    }
+
+    /// Whether the statement returns at least one row.
+    pub fn exists(&mut self, params: impl Params) -> Result<bool> {
+        self.query_row(params, |_| Ok(()))
+            .optional()
+            .map(|row| row.is_some())
+    }
+}
+
+/// The rows of [`Statement::query_map`], each mapped as it is read.
+pub struct MappedRows<'s, F> {
+    rows: RowsInner<'s>,
+    f: F,
+}
+
+enum RowsInner<'s> {
+    Sqlite(rusqlite::Rows<'s>),
+    Postgres(std::vec::IntoIter<tokio_postgres::Row>),
+}
+
+impl<T, F: FnMut(&Row<'_>) -> Result<T>> Iterator for MappedRows<'_, F> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        match &mut self.rows {
+            RowsInner::Sqlite(rows) => match rows.next() {
+                Ok(Some(row)) => Some((self.f)(&Row::Sqlite(row))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e.into())),
+            },
+            RowsInner::Postgres(rows) => rows.next().map(|row| (self.f)(&Row::Postgres(&row))),
+        }
+    }
+}
+
+/// One row of a result.
+pub enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r tokio_postgres::Row),
+}
+
+impl Row<'_> {
+    /// The value of column `index` (from 0) as a `T`: SQLite's conversions on both
+    /// databases (an integer reads as a bool, a NULL only as an `Option`).
+    pub fn get<I: ColumnIndex, T: FromColumn>(&self, index: I) -> Result<T> {
+        let index = index.position();
+        match self {
+            Self::Sqlite(row) => T::from_sqlite(row, index),
+            Self::Postgres(row) => {
+                let value = postgres::column(row, index)?;
+                T::from_owned(value).map_err(|problem| Error::Column { index, problem })
+            }
+        }
+    }
+}
+
+/// A column's position; only `usize`, so that `row.get(0)` needs no annotation.
+pub trait ColumnIndex {
+    fn position(self) -> usize;
+}
+
+impl ColumnIndex for usize {
+    fn position(self) -> usize {
+        self
+    }
+}
+
+/// A column's value read from PostgreSQL, in SQLite's types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owned {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// What a column can be read as.
+pub trait FromColumn: Sized {
+    fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self>;
+    fn from_owned(value: Owned) -> std::result::Result<Self, String>;
+}
+
+fn mismatch<T>(value: &Owned) -> std::result::Result<T, String> {
+    Err(format!(
+        "cannot read {value:?} as {}",
+        std::any::type_name::<T>()
+    ))
+}
+
+macro_rules! integer_columns {
+    ($($t:ty),*) => {$(
+        impl FromColumn for $t {
+            fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
+                Ok(row.get(index)?)
+            }
+            fn from_owned(value: Owned) -> std::result::Result<Self, String> {
+                match value {
+                    Owned::Integer(i) => <$t>::try_from(i).map_err(|e| e.to_string()),
+                    other => mismatch(&other),
+                }
+            }
+        }
+    )*};
+}
+integer_columns!(i64, i32, u32, u16, u8);
+
+/// Read as SQLite's integer, then narrowed: rusqlite reads neither directly.
+macro_rules! wide_columns {
+    ($($t:ty),*) => {$(
+        impl FromColumn for $t {
+            fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
+                let wide: i64 = row.get(index)?;
+                <$t>::try_from(wide).map_err(|e| Error::Column { index, problem: e.to_string() })
+            }
+            fn from_owned(value: Owned) -> std::result::Result<Self, String> {
+                match value {
+                    Owned::Integer(i) => <$t>::try_from(i).map_err(|e| e.to_string()),
+                    other => mismatch(&other),
+                }
+            }
+        }
+    )*};
+}
+wide_columns!(u64, usize);
+
+impl FromColumn for bool {
+    fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
+        Ok(row.get(index)?)
+    }
+    fn from_owned(value: Owned) -> std::result::Result<Self, String> {
+        match value {
+            Owned::Integer(i) => Ok(i != 0),
+            other => mismatch(&other),
+        }
+    }
+}
+
+impl FromColumn for f64 {
+    fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
+        Ok(row.get(index)?)
+    }
+    fn from_owned(value: Owned) -> std::result::Result<Self, String> {
+        match value {
+            Owned::Real(f) => Ok(f),
+            Owned::Integer(i) => Ok(i as f64),
+            other => mismatch(&other),
+        }
+    }
+}
+
+impl FromColumn for String {
+    fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
+        Ok(row.get(index)?)
+    }
+    fn from_owned(value: Owned) -> std::result::Result<Self, String> {
+        match value {
+            Owned::Text(s) => Ok(s),
+            other => mismatch(&other),
+        }
+    }
+}
+
+impl FromColumn for Vec<u8> {
+    fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
+        Ok(row.get(index)?)
+    }
+    fn from_owned(value: Owned) -> std::result::Result<Self, String> {
+        match value {
+            Owned::Blob(b) => Ok(b),
+            Owned::Text(s) => Ok(s.into_bytes()),
+            other => mismatch(&other),
+        }
+    }
+}
+
+impl FromColumn for Owned {
+    fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
+        use rusqlite::types::ValueRef;
+        Ok(match row.get_ref(index)? {
+            ValueRef::Null => Owned::Null,
+            ValueRef::Integer(i) => Owned::Integer(i),
+            ValueRef::Real(f) => Owned::Real(f),
+            ValueRef::Text(t) => Owned::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Owned::Blob(b.to_vec()),
+        })
+    }
+    fn from_owned(value: Owned) -> std::result::Result<Self, String> {
+        Ok(value)
+    }
+}
+
+impl<T: FromColumn> FromColumn for Option<T> {
+    fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
+        match row.get_ref(index)? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            _ => T::from_sqlite(row, index).map(Some),
+        }
+    }
+    fn from_owned(value: Owned) -> std::result::Result<Self, String> {
+        match value {
+            Owned::Null => Ok(None),
+            other => T::from_owned(other).map(Some),
+        }
+    }
+}
