@@ -66,8 +66,8 @@ pub fn require(conn: &Conn<'_>, name: &str) -> anyhow::Result<Account> {
 pub fn by_instagram_id(conn: &Conn<'_>, ig_user_id: &str) -> anyhow::Result<Option<Account>> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM accounts
-             WHERE channel = 'instagram' AND json_extract(settings, '$.ig_user_id') = ?1"
+            "SELECT {COLUMNS} FROM accounts WHERE channel = 'instagram' AND {} = ?1",
+            conn.json_text("settings", "ig_user_id")
         ))?
         .query_row([ig_user_id], account_from_row)
         .optional()?)

@@ -215,10 +215,11 @@ impl PluginResult {
 
 /// What each plugin did with an event so far, in the order they handled it.
 pub fn results(conn: &Conn<'_>, event_id: i64) -> anyhow::Result<Vec<PluginResult>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT plugin, status, attempts, outcome, error, updated_at, wall_us, fuel, peak_memory
-         FROM event_results WHERE event_id = ?1 ORDER BY rowid",
-    )?;
+         FROM event_results WHERE event_id = ?1 ORDER BY {}",
+        conn.insertion_order()
+    ))?;
     let rows = stmt.query_map([event_id], |r| {
         let status: String = r.get(1)?;
         let cost = r

@@ -66,6 +66,8 @@ const MIGRATIONS: &[&str] = &[
 pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_schema.sql"),
     include_str!("migrations/postgres/0002_console_roles.sql"),
+    include_str!("migrations/postgres/0003_default_account.sql"),
+    include_str!("migrations/postgres/0004_event_results_order.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -522,7 +524,8 @@ fn migrate_postgres(pool: &sql::PgPool) -> anyhow::Result<()> {
     conn.execute("SELECT pg_advisory_lock(?1)", [MIGRATION_LOCK])?;
     let migrated = (|| -> anyhow::Result<()> {
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS outreach_schema (version BIGINT NOT NULL);
+            "SET client_min_messages = warning;
+             CREATE TABLE IF NOT EXISTS outreach_schema (version BIGINT NOT NULL);
              INSERT INTO outreach_schema (version)
                SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM outreach_schema)",
         )?;

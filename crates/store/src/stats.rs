@@ -79,14 +79,15 @@ const VARIANTS_PER_STEP: usize = 8;
 
 /// The follow-up messages sent, with whether the lead answered each afterwards.
 pub fn follow_ups(conn: &Conn<'_>) -> anyhow::Result<FollowUps> {
-    let mut stmt = conn.prepare(
-        "SELECT json_extract(e.payload, '$.step'), o.text, l.handle, l.name,
+    let mut stmt = conn.prepare(&format!(
+        "SELECT CAST({} AS BIGINT), o.text, l.handle, l.name,
                 EXISTS (SELECT 1 FROM messages m
                         WHERE m.lead_id = o.lead_id AND m.direction = 'inbound'
                           AND m.at >= o.sent_at)
          FROM outbox o JOIN events e ON e.id = o.event_id JOIN leads l ON l.id = o.lead_id
          WHERE o.status = 'sent' AND e.kind = 'follow-up'",
-    )?;
+        conn.json_text("e.payload", "step")
+    ))?;
     let mut steps: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     let mut wordings: BTreeMap<(u32, String), (u64, u64)> = BTreeMap::new();
     let sent = stmt.query_map([], |row| {

@@ -84,15 +84,21 @@ pub fn delete(conn: &Conn<'_>, id: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-const ACCOUNT_WITH_ID: &str = "SELECT name FROM accounts
-     WHERE channel = 'instagram' AND json_extract(settings, '$.ig_user_id') = u.ig_user_id
-     ORDER BY id LIMIT 1";
+/// The account a waiting message `u` belongs to.
+fn account_with_id(conn: &Conn<'_>) -> String {
+    format!(
+        "SELECT name FROM accounts
+         WHERE channel = 'instagram' AND {} = u.ig_user_id ORDER BY id LIMIT 1",
+        conn.json_text("settings", "ig_user_id")
+    )
+}
 
 /// Per Instagram account id, how many messages wait and since when.
 pub fn waiting(conn: &Conn<'_>) -> anyhow::Result<Vec<Waiting>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT u.ig_user_id, count(*), min(u.received_at), max(u.received_at), ({ACCOUNT_WITH_ID})
-         FROM unrouted_webhooks u GROUP BY u.ig_user_id ORDER BY min(u.id)"
+        "SELECT u.ig_user_id, count(*), min(u.received_at), max(u.received_at), ({})
+         FROM unrouted_webhooks u GROUP BY u.ig_user_id ORDER BY min(u.id)",
+        account_with_id(conn)
     ))?;
     Ok(stmt
         .query_map([], |r| {
@@ -111,7 +117,8 @@ pub fn waiting(conn: &Conn<'_>) -> anyhow::Result<Vec<Waiting>> {
 pub fn routable(conn: &Conn<'_>) -> anyhow::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT DISTINCT u.ig_user_id FROM unrouted_webhooks u
-         WHERE EXISTS ({ACCOUNT_WITH_ID}) ORDER BY u.ig_user_id"
+         WHERE EXISTS ({}) ORDER BY u.ig_user_id",
+        account_with_id(conn)
     ))?;
     Ok(stmt
         .query_map([], |r| r.get(0))?

@@ -129,6 +129,10 @@ fn postgres_schema(scratch: &PostgresScratch) -> BTreeSet<String> {
         "SELECT table_name, column_name, data_type, is_nullable, coalesce(column_default, '')
          FROM information_schema.columns WHERE table_schema = 'public'",
     ) {
+        if (row[0].as_str(), row[1].as_str()) == ("event_results", "seq") {
+            // PostgreSQL's stand-in for SQLite's rowid (`Conn::insertion_order`).
+            continue;
+        }
         let not_null = row[3] == "NO";
         let dflt = (!row[4].is_empty()).then(|| row[4].clone());
         facts.insert(format!(

@@ -98,7 +98,9 @@ pub fn db(path: &Path, cmd: DbCommand) -> anyhow::Result<()> {
 
 /// "encrypted" or a nudge to encrypt, for `init` and `doctor`.
 pub fn encryption_state(db: &Db) -> String {
-    if db.is_encrypted() {
+    if db.backend() == store::Backend::Postgres {
+        "the PostgreSQL server's (encryption at rest is configured there)".into()
+    } else if db.is_encrypted() {
         "encrypted with the key in OUTREACH_DB_KEY".into()
     } else {
         format!(

@@ -48,7 +48,7 @@ pub async fn run(app: &App, _args: DoctorArgs) -> anyhow::Result<()> {
     report.line(Verdict::Ok, "config", "read and valid");
     report.line(Verdict::Ok, "database", app.db.location());
     report.line(
-        if app.db.is_encrypted() {
+        if app.db.is_encrypted() || app.db.path().is_none() {
             Verdict::Ok
         } else {
             Verdict::Warn

@@ -40,7 +40,8 @@ use crate::store::{self, Db};
 #[derive(Debug, Parser)]
 #[command(name = "outreach", version, propagate_version = true)]
 pub struct Cli {
-    /// The SQLite database file.
+    /// The SQLite database file, or `postgres://user@host/database` for PostgreSQL (its
+    /// password from PGPASSWORD; OUTREACH_DATABASE_URL may give the whole URL instead).
     #[arg(
         long,
         global = true,

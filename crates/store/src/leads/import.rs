@@ -84,7 +84,7 @@ pub fn upsert(
         add_tag(conn, id, tag)?;
     }
     let mut field = conn.prepare_cached(
-        "INSERT OR IGNORE INTO lead_fields (lead_id, key, value) VALUES (?1, ?2, ?3)",
+        "INSERT INTO lead_fields (lead_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
     )?;
     for (key, value) in &record.custom {
         field.execute(params![id, key, value])?;
@@ -155,18 +155,21 @@ pub fn upsert_batch(
         }
         stored.push(outcome);
     }
-    let mut tag = conn.prepare_cached(
-        "INSERT OR IGNORE INTO lead_tags (lead_id, tag) SELECT value, ?2 FROM json_each(?1)",
-    )?;
+    let mut tag = conn.prepare_cached(&format!(
+        "INSERT INTO lead_tags (lead_id, tag) SELECT CAST(value AS BIGINT), ?2 FROM {}
+         ON CONFLICT DO NOTHING",
+        conn.json_array_rows("?1")
+    ))?;
     for (name, ids) in tagged {
         tag.execute(params![serde_json::to_string(&ids)?, name])?;
     }
     // An object from lead id to value: `json_each` then yields both without parsing any
     // JSON twice, and a lead named twice (merged in this batch) twice, in order.
-    let mut field = conn.prepare_cached(
-        "INSERT OR IGNORE INTO lead_fields (lead_id, key, value)
-         SELECT CAST(key AS INTEGER), ?2, value FROM json_each(?1)",
-    )?;
+    let mut field = conn.prepare_cached(&format!(
+        "INSERT INTO lead_fields (lead_id, key, value)
+         SELECT CAST(key AS BIGINT), ?2, value FROM {} ON CONFLICT DO NOTHING",
+        conn.json_object_rows("?1")
+    ))?;
     for (key, values) in fields {
         let mut object = String::from("{");
         for (i, (id, value)) in values.iter().enumerate() {
@@ -188,10 +191,11 @@ pub fn queue_lead_imported(conn: &Conn<'_>, ids: &[i64], now: Millis) -> anyhow:
     if ids.is_empty() {
         return Ok(());
     }
-    conn.prepare_cached(
+    conn.prepare_cached(&format!(
         "INSERT INTO events (kind, lead_id, plugin, payload, dedupe_key, created_at, next_attempt_at)
-         SELECT ?1, value, NULL, ?2, NULL, ?3, ?3 FROM json_each(?4)",
-    )?
+         SELECT ?1, CAST(value AS BIGINT), NULL, ?2, NULL, ?3, ?3 FROM {}",
+        conn.json_array_rows("?4")
+    ))?
     .execute(params![
         EventKind::LeadImported.as_str(),
         serde_json::to_string(&Payload::default())?,

@@ -116,7 +116,8 @@ pub fn list(conn: &Conn<'_>, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>> {
             before,
         );
     }
-    let limit = filter.limit.map_or(-1, i64::from);
+    // No limit: the largest, as both databases read a negative one differently.
+    let limit = filter.limit.map_or(i64::MAX, i64::from);
     select_leads(conn, conditions, "ORDER BY id", &limit)
 }
 
@@ -187,8 +188,9 @@ fn search_one_account_or_all(conn: &Conn<'_>, search: &LeadSearch) -> anyhow::Re
         format!("%{escaped}%")
     });
     if let Some(pattern) = &pattern {
+        let like = conn.like_ignoring_case();
         conditions.bind(
-            "(handle LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')",
+            &format!("(handle {like} ? ESCAPE '\\' OR name {like} ? ESCAPE '\\' OR email {like} ? ESCAPE '\\')"),
             pattern,
         );
     }

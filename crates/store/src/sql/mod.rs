@@ -30,8 +30,9 @@ pub enum Error {
     NoRows,
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL's own message; not a `source`, whose text would only repeat it.
     #[error("{}", postgres::describe(.0))]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(tokio_postgres::Error),
     #[error("column {index}: {problem}")]
     Column { index: usize, problem: String },
 }
@@ -46,6 +47,12 @@ impl Error {
             Self::Postgres(e) => e.code().is_some_and(|code| code.code().starts_with("23")),
             _ => false,
         }
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Postgres(error)
     }
 }
 
@@ -267,6 +274,50 @@ impl<'c> Conn<'c> {
         match self.inner {
             Inner::Sqlite(conn) => Some(conn),
             Inner::Postgres(_) => None,
+        }
+    }
+
+    /// SQL for the text of `column`'s JSON field `key`. (PostgreSQL's form is what its
+    /// index on accounts' Instagram id is built on.)
+    pub fn json_text(&self, column: &str, key: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("json_extract({column}, '$.{key}')"),
+            Backend::Postgres => format!("(({column})::jsonb ->> '{key}')"),
+        }
+    }
+
+    /// SQL for a table of the elements of the JSON array bound to `param`, in order, as
+    /// text in a column `value`.
+    pub fn json_array_rows(&self, param: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("json_each({param})"),
+            Backend::Postgres => format!("json_array_elements_text(({param})::json) AS j(value)"),
+        }
+    }
+
+    /// SQL for a table of the members of the JSON object bound to `param`, in order, as
+    /// columns `key` and `value`.
+    pub fn json_object_rows(&self, param: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("json_each({param})"),
+            Backend::Postgres => format!("json_each_text(({param})::json) AS j(key, value)"),
+        }
+    }
+
+    /// The column that orders a table's rows as they were inserted: SQLite's rowid, or the
+    /// `seq` identity PostgreSQL's tables without one of their own have.
+    pub fn insertion_order(&self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite => "rowid",
+            Backend::Postgres => "seq",
+        }
+    }
+
+    /// The operator that matches a pattern without regard to case, as SQLite's `LIKE` does.
+    pub fn like_ignoring_case(&self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite => "LIKE",
+            Backend::Postgres => "ILIKE",
         }
     }
 
