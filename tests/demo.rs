@@ -2,11 +2,10 @@
 
 mod support;
 
-use support::Sandbox;
+use support::{Backend, Sandbox};
 
-#[test]
-fn demo_runs_the_whole_flow_on_a_fresh_directory() {
-    let sandbox = Sandbox::new("");
+fn demo_runs_the_whole_flow_on_a_fresh_directory(backend: Backend) {
+    let sandbox = Sandbox::on(backend, "demo", "");
     let out = sandbox.ok(&["demo"]);
     assert!(out.contains("== conversations"), "{out}");
     assert!(
@@ -86,3 +85,5 @@ fn demo_runs_the_whole_flow_on_a_fresh_directory() {
     // A second demo in the same place refuses rather than mixing data.
     assert!(sandbox.fails(&["demo"]).contains("fresh database"));
 }
+
+on_both_backends!(demo_runs_the_whole_flow_on_a_fresh_directory,);

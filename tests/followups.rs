@@ -4,7 +4,7 @@
 mod support;
 
 use outreach::clock::{format, parse_rfc3339};
-use support::Sandbox;
+use support::{Backend, Sandbox};
 
 const CONFIG: &str =
     "[sending]\ndaily_cap = 2\nquiet_hours = \"20:00-08:00\"\ntimezone = \"UTC\"\n";
@@ -32,9 +32,8 @@ fn at(t: &str) -> String {
     format(parse_rfc3339(t).unwrap())
 }
 
-#[test]
-fn steps_fire_on_time_stop_on_reply_and_respect_quiet_hours_and_the_cap() {
-    let mut sandbox = Sandbox::new(CONFIG);
+fn steps_fire_on_time_stop_on_reply_and_respect_quiet_hours_and_the_cap(backend: Backend) {
+    let mut sandbox = Sandbox::on(backend, "follow_up_steps", CONFIG);
     sandbox.at("2026-11-26T09:00:00Z");
     sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
     sandbox.ok(&["plugin", "config", "followup", STEPS]);
@@ -113,9 +112,8 @@ fn steps_fire_on_time_stop_on_reply_and_respect_quiet_hours_and_the_cap() {
     );
 }
 
-#[test]
-fn a_reply_withdraws_a_follow_up_still_waiting_in_the_outbox() {
-    let mut sandbox = Sandbox::new("[sending]\ndaily_cap = 1\n");
+fn a_reply_withdraws_a_follow_up_still_waiting_in_the_outbox(backend: Backend) {
+    let mut sandbox = Sandbox::on(backend, "follow_up_withdrawn", "[sending]\ndaily_cap = 1\n");
     sandbox.at("2026-11-26T09:00:00Z");
     sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
     sandbox.ok(&["plugin", "config", "followup", STEPS]);
@@ -146,3 +144,8 @@ fn a_reply_withdraws_a_follow_up_still_waiting_in_the_outbox() {
     assert_eq!(yan["outbox"][0]["detail"], "withdrawn: lead replied");
     assert_eq!(yan["follow_ups"][0]["state"], "stopped");
 }
+
+on_both_backends!(
+    steps_fire_on_time_stop_on_reply_and_respect_quiet_hours_and_the_cap,
+    a_reply_withdraws_a_follow_up_still_waiting_in_the_outbox,
+);

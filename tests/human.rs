@@ -3,18 +3,17 @@
 
 mod support;
 
-use support::Sandbox;
+use support::{Backend, Sandbox};
 
-fn demo() -> Sandbox {
-    let mut sandbox = Sandbox::new("");
+fn demo(backend: Backend, label: &str) -> Sandbox {
+    let mut sandbox = Sandbox::on(backend, label, "");
     sandbox.at("2026-11-27T10:00:00Z");
     sandbox.ok(&["demo"]);
     sandbox
 }
 
-#[test]
-fn a_human_reply_goes_through_the_outbox_and_is_marked_as_the_operators() {
-    let sandbox = demo();
+fn a_human_reply_goes_through_the_outbox_and_is_marked_as_the_operators(backend: Backend) {
+    let sandbox = demo(backend, "a_human_reply_goes_through_the_outbox_an");
     let out = sandbox.ok(&[
         "conversations",
         "reply",
@@ -45,9 +44,8 @@ fn a_human_reply_goes_through_the_outbox_and_is_marked_as_the_operators() {
     assert!(by_operator("conversations.reply") && by_operator("outbox.deliver"));
 }
 
-#[test]
-fn a_human_reply_keeps_the_rules_plugins_keep() {
-    let sandbox = demo();
+fn a_human_reply_keeps_the_rules_plugins_keep(backend: Backend) {
+    let sandbox = demo(backend, "a_human_reply_keeps_the_rules_plugins_ke");
     let error = sandbox.fails(&["conversations", "reply", "jonas_builds", "come back?"]);
     assert!(error.contains("lead is do-not-contact"), "{error}");
     let error = sandbox.fails(&["conversations", "reply", "mara.fit", "hi \u{1b}[2J"]);
@@ -67,9 +65,8 @@ fn a_human_reply_keeps_the_rules_plugins_keep() {
     assert!(run.contains("sent 0 message"), "{run}");
 }
 
-#[test]
-fn resume_hands_a_lead_back_to_automation_and_convert_stops_follow_ups() {
-    let sandbox = demo();
+fn resume_hands_a_lead_back_to_automation_and_convert_stops_follow_ups(backend: Backend) {
+    let sandbox = demo(backend, "resume_hands_a_lead_back_to_automation_a");
     assert_eq!(sandbox.lead("lena.studio")["lead"]["status"], "needs-human");
     // While a person has her, automation does not answer.
     sandbox.ok(&["inbox", "push", "lena.studio", "Hello? Anyone?"]);
@@ -104,9 +101,8 @@ fn resume_hands_a_lead_back_to_automation_and_convert_stops_follow_ups() {
     );
 }
 
-#[test]
-fn stats_count_the_funnel_follow_up_replies_and_sends_against_the_cap() {
-    let sandbox = demo();
+fn stats_count_the_funnel_follow_up_replies_and_sends_against_the_cap(backend: Backend) {
+    let sandbox = demo(backend, "stats_count_the_funnel_follow_up_replies");
     sandbox.ok(&["leads", "convert", "mara.fit"]);
     let stats = sandbox.json(&["stats"]);
     let funnel = &stats["funnel"];
@@ -155,3 +151,10 @@ fn stats_count_the_funnel_follow_up_replies_and_sends_against_the_cap() {
         "{shown}"
     );
 }
+
+on_both_backends!(
+    a_human_reply_goes_through_the_outbox_and_is_marked_as_the_operators,
+    a_human_reply_keeps_the_rules_plugins_keep,
+    resume_hands_a_lead_back_to_automation_and_convert_stops_follow_ups,
+    stats_count_the_funnel_follow_up_replies_and_sends_against_the_cap,
+);

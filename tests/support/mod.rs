@@ -22,12 +22,41 @@ pub const LEAKY_ENV: &[&str] = &[
     "OUTREACH_LOG",
     "OUTREACH_DB_KEY",
     "OUTREACH_DB_NEW_KEY",
+    "OUTREACH_DATABASE_URL",
+    "PGPASSWORD",
 ];
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
     pub now: Option<String>,
+    /// The PostgreSQL database the binary uses instead of the SQLite file, if any.
+    pub postgres: Option<outreach::store::testing::PostgresScratch>,
+}
+
+/// Which database a test's binary works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test on SQLite and again on PostgreSQL: `fn name(backend: Backend)` becomes the
+/// tests `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name($crate::support::Backend::Postgres)
+            }
+        }
+    )*};
 }
 
 impl Sandbox {
@@ -39,7 +68,22 @@ impl Sandbox {
             dir,
             env: Vec::new(),
             now: None,
+            postgres: None,
         }
+    }
+
+    /// Like [`Sandbox::new`], with its data on `backend`: PostgreSQL is an empty database of
+    /// its own on the test server (`./test.sh` starts one), named after `label`.
+    pub fn on(backend: Backend, label: &str, config: &str) -> Self {
+        let mut sandbox = Self::new(config);
+        if backend == Backend::Postgres {
+            let scratch = outreach::store::testing::PostgresScratch::empty(label);
+            sandbox
+                .env
+                .push(("OUTREACH_DATABASE_URL".into(), scratch.conninfo()));
+            sandbox.postgres = Some(scratch);
+        }
+        sandbox
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -19,6 +19,15 @@ pub struct PostgresScratch {
 impl PostgresScratch {
     /// `label` tells apart the tests of one run, which share a process id.
     pub fn create(label: &str) -> Self {
+        let scratch = Self::empty(label);
+        for migration in POSTGRES_MIGRATIONS {
+            scratch.run(migration);
+        }
+        scratch
+    }
+
+    /// A database with nothing in it: what `outreach` finds the first time it connects.
+    pub fn empty(label: &str) -> Self {
         let server = std::env::var("OUTREACH_TEST_POSTGRES").unwrap_or_else(|_| {
             panic!(
                 "OUTREACH_TEST_POSTGRES is not set: run ./test.sh, which starts a throwaway \
@@ -38,10 +47,12 @@ impl PostgresScratch {
         ] {
             psql(&scratch.server, &sql).unwrap_or_else(|e| panic!("{e}"));
         }
-        for migration in POSTGRES_MIGRATIONS {
-            scratch.run(migration);
-        }
         scratch
+    }
+
+    /// The libpq connection string of this database.
+    pub fn conninfo(&self) -> String {
+        format!("{} dbname={}", self.server, self.name)
     }
 
     /// Runs `sql` in the scratch database; returns its rows, fields split on `|`.
@@ -51,7 +62,7 @@ impl PostgresScratch {
 
     /// Like [`PostgresScratch::run`], with PostgreSQL's error as the `Err`.
     pub fn try_run(&self, sql: &str) -> Result<Vec<Vec<String>>, String> {
-        let output = psql(&format!("{} dbname={}", self.server, self.name), sql)?;
+        let output = psql(&self.conninfo(), sql)?;
         Ok(output
             .lines()
             .map(|line| line.split('|').map(str::to_owned).collect())

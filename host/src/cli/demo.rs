@@ -26,15 +26,29 @@ const INBOUND: &[(&str, &str)] = &[
 ];
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let on_postgres = super::postgres_url(cli)?.is_some();
     anyhow::ensure!(
-        !cli.db.exists(),
+        on_postgres || !cli.db.exists(),
         "the demo starts from a fresh database, and {} exists; remove it or pass --db demo.db",
         cli.db.display()
     );
     let app = App::open(cli)?;
+    let fresh = app.db.read(|c| {
+        let one = store::leads::LeadFilter {
+            limit: Some(1),
+            ..Default::default()
+        };
+        let leads = store::leads::list(c, &one)?;
+        Ok(leads.is_empty() && store::plugins::list(c)?.is_empty())
+    })?;
+    anyhow::ensure!(
+        fresh,
+        "the demo starts from a fresh database, and {} has leads or plugins already",
+        app.db.location()
+    );
     println!(
         "== outreach demo: database {}, sandbox channel, AI: {}",
-        cli.db.display(),
+        app.db.location(),
         app.services().ai.recipient(None)
     );
 

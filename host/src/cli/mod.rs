@@ -213,7 +213,7 @@ impl App {
 /// The PostgreSQL database to use, if any: `--db postgres://…` (or `OUTREACH_DB`), or
 /// `OUTREACH_DATABASE_URL`. A password in the URL is refused: it would show in the process
 /// list and shell history; it comes from `PGPASSWORD`.
-fn postgres_url(cli: &Cli) -> anyhow::Result<Option<String>> {
+pub(crate) fn postgres_url(cli: &Cli) -> anyhow::Result<Option<String>> {
     let given = cli
         .db
         .to_str()

@@ -156,8 +156,9 @@ pub fn upsert_batch(
         stored.push(outcome);
     }
     let mut tag = conn.prepare_cached(&format!(
+        // `WHERE true`: without it SQLite reads the ON of ON CONFLICT as a join's.
         "INSERT INTO lead_tags (lead_id, tag) SELECT CAST(value AS BIGINT), ?2 FROM {}
-         ON CONFLICT DO NOTHING",
+         WHERE true ON CONFLICT DO NOTHING",
         conn.json_array_rows("?1")
     ))?;
     for (name, ids) in tagged {
@@ -167,7 +168,7 @@ pub fn upsert_batch(
     // JSON twice, and a lead named twice (merged in this batch) twice, in order.
     let mut field = conn.prepare_cached(&format!(
         "INSERT INTO lead_fields (lead_id, key, value)
-         SELECT CAST(key AS BIGINT), ?2, value FROM {} ON CONFLICT DO NOTHING",
+         SELECT CAST(key AS BIGINT), ?2, value FROM {} WHERE true ON CONFLICT DO NOTHING",
         conn.json_object_rows("?1")
     ))?;
     for (key, values) in fields {
