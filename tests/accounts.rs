@@ -2,15 +2,18 @@
 
 mod support;
 
-use support::Sandbox;
+use support::{Backend, Sandbox};
 
 fn sent_count(sandbox: &Sandbox, handles: &[&str]) -> usize {
     handles.iter().map(|h| sandbox.conversation(h).len()).sum()
 }
 
-#[test]
-fn two_accounts_keep_their_own_caps_and_quiet_hours() {
-    let mut sandbox = Sandbox::new("[sending]\ndaily_cap = 50\n");
+fn two_accounts_keep_their_own_caps_and_quiet_hours(backend: Backend) {
+    let mut sandbox = Sandbox::on(
+        backend,
+        "two_accounts_keep_their_own_caps_and_qui",
+        "[sending]\ndaily_cap = 50\n",
+    );
     // 14:00 UTC is 09:00 in New York and 23:00 in Tokyo.
     sandbox.at("2026-11-26T14:00:00Z");
     sandbox.ok(&[
@@ -82,9 +85,8 @@ fn two_accounts_keep_their_own_caps_and_quiet_hours() {
     assert!(err.contains("--ig-user-id"), "{err}");
 }
 
-#[test]
-fn a_paused_account_sends_nothing_until_resumed() {
-    let mut sandbox = Sandbox::new("");
+fn a_paused_account_sends_nothing_until_resumed(backend: Backend) {
+    let mut sandbox = Sandbox::on(backend, "a_paused_account_sends_nothing_until_res", "");
     sandbox.at("2026-11-26T14:00:00Z");
     sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
     sandbox.ok(&["account", "pause", "default", "--reason", "holiday"]);
@@ -99,9 +101,12 @@ fn a_paused_account_sends_nothing_until_resumed() {
     assert_eq!(sandbox.conversation("pia").len(), 1);
 }
 
-#[test]
-fn the_gap_between_sends_holds_within_one_run() {
-    let mut sandbox = Sandbox::new("[sending]\nmin_gap_seconds = 600\n");
+fn the_gap_between_sends_holds_within_one_run(backend: Backend) {
+    let mut sandbox = Sandbox::on(
+        backend,
+        "the_gap_between_sends_holds_within_one_r",
+        "[sending]\nmin_gap_seconds = 600\n",
+    );
     sandbox.at("2026-11-26T14:00:00Z");
     sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
     let file = sandbox.write("l.csv", "handle\nan\nbo\ncy\n");
@@ -119,3 +124,9 @@ fn the_gap_between_sends_holds_within_one_run() {
     sandbox.ok(&["run", "--until-idle"]);
     assert_eq!(sent_count(&sandbox, &["an", "bo", "cy"]), 2);
 }
+
+on_both_backends!(
+    two_accounts_keep_their_own_caps_and_quiet_hours,
+    a_paused_account_sends_nothing_until_resumed,
+    the_gap_between_sends_holds_within_one_run,
+);

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::{
     CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE,
 };
-use support::{Sandbox, Served};
+use support::{Backend, Sandbox, Served};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -21,7 +21,17 @@ fn console() -> (Sandbox, Served) {
 
 /// [`console`] with more configuration.
 fn console_with(extra_config: &str) -> (Sandbox, Served) {
-    let sandbox = support::instagram_sandbox("app-secret", "verify-token", "token", extra_config);
+    console_on_with(Backend::Sqlite, "", extra_config)
+}
+
+/// [`console`] with its data on `backend`.
+fn console_on(backend: Backend, label: &str) -> (Sandbox, Served) {
+    console_on_with(backend, label, "")
+}
+
+fn console_on_with(backend: Backend, label: &str, extra_config: &str) -> (Sandbox, Served) {
+    let sandbox = support::instagram_sandbox("app-secret", "verify-token", "token", extra_config)
+        .with_backend(backend, label);
     // (The Instagram webhook is on here, so that the test can see it is not behind the
     // login; `serve` also runs without it.)
     sandbox.ok(&["demo"]);
@@ -313,9 +323,8 @@ fn csrf_of(html: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn a_person_answers_a_handed_over_lead_from_the_thread_page() {
-    let (sandbox, served) = console();
+async fn a_person_answers_a_handed_over_lead_from_the_thread_page(backend: Backend) {
+    let (sandbox, served) = console_on(backend, "a_person_answers_a_handed_over_lead_from");
     let base = root(&served);
     let session = session(&served).await;
     let get = |path: String| {
@@ -455,9 +464,8 @@ const CHANGES: [(&str, &[(&str, &str)]); 15] = [
     ("/console/logout", &[]),
 ];
 
-#[tokio::test]
-async fn every_page_needs_a_session_and_every_change_its_token_and_origin() {
-    let (sandbox, served) = console();
+async fn every_page_needs_a_session_and_every_change_its_token_and_origin(backend: Backend) {
+    let (sandbox, served) = console_on(backend, "every_page_needs_a_session_and_every_cha");
     let base = root(&served);
     // What the changes would touch (the engine `serve` runs may still be answering the
     // fixture's message meanwhile, so not the whole export).
@@ -551,9 +559,10 @@ async fn every_page_needs_a_session_and_every_change_its_token_and_origin() {
     assert_eq!(state(), before);
 }
 
-#[tokio::test]
-async fn stored_markup_is_text_on_every_page_and_formulas_are_defused_in_the_export() {
-    let (sandbox, served) = console();
+async fn stored_markup_is_text_on_every_page_and_formulas_are_defused_in_the_export(
+    backend: Backend,
+) {
+    let (sandbox, served) = console_on(backend, "stored_markup_is_text_on_every_page_and_");
     let base = root(&served);
     // A person's note about mallory in the audit, written as markup and a formula.
     sandbox.ok(&[
@@ -595,9 +604,8 @@ async fn stored_markup_is_text_on_every_page_and_formulas_are_defused_in_the_exp
     );
 }
 
-#[tokio::test]
-async fn a_blocked_lead_gets_nothing_more_and_the_block_is_the_persons() {
-    let (sandbox, served) = console();
+async fn a_blocked_lead_gets_nothing_more_and_the_block_is_the_persons(backend: Backend) {
+    let (sandbox, served) = console_on(backend, "a_blocked_lead_gets_nothing_more_and_the");
     let base = root(&served);
     let session = session(&served).await;
     // The handle as a person types it finds the lead too.
@@ -883,9 +891,8 @@ fn upload_body(boundary: &str, csrf: &str, file_name: &str, csv: &str) -> String
     )
 }
 
-#[tokio::test]
-async fn an_upload_imports_in_the_background_and_its_page_follows_it_to_the_end() {
-    let (sandbox, served) = console();
+async fn an_upload_imports_in_the_background_and_its_page_follows_it_to_the_end(backend: Backend) {
+    let (sandbox, served) = console_on(backend, "an_upload_imports_in_the_background_and_");
     let base = root(&served);
     let session = session(&served).await;
     let csrf = csrf_of(&page_text(format!("{base}/console/import"), &session).await);
@@ -965,3 +972,11 @@ async fn an_upload_imports_in_the_background_and_its_page_follows_it_to_the_end(
         .unwrap();
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
 }
+
+on_both_backends!(async:
+    every_page_needs_a_session_and_every_change_its_token_and_origin,
+    stored_markup_is_text_on_every_page_and_formulas_are_defused_in_the_export,
+    a_person_answers_a_handed_over_lead_from_the_thread_page,
+    an_upload_imports_in_the_background_and_its_page_follows_it_to_the_end,
+    a_blocked_lead_gets_nothing_more_and_the_block_is_the_persons,
+);

@@ -7,15 +7,15 @@ mod support;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use support::{Sandbox, Served, add_console_user_as};
+use support::{Backend, Sandbox, Served, add_console_user_as};
 
 const PASSWORD: &str = "correct horse battery";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Two accounts, a lead with a message in each, an owner (olive) and an agent of the
 /// first account (adam), and `serve`.
-fn team() -> (Sandbox, Served) {
-    let sandbox = Sandbox::new("");
+fn team(backend: Backend, label: &str) -> (Sandbox, Served) {
+    let sandbox = Sandbox::on(backend, label, "");
     sandbox.ok(&["account", "add", "shop2", "--channel", "sandbox"]);
     let first = sandbox.write("a.csv", "handle,name\nalice_a,Alice\n");
     sandbox.ok(&["leads", "import", first.to_str().unwrap()]);
@@ -127,9 +127,8 @@ const OWNER_CHANGES: &[&str] = &[
     "/console/import",
 ];
 
-#[tokio::test]
-async fn an_agent_reaches_only_the_leads_of_their_accounts() {
-    let (sandbox, served) = team();
+async fn an_agent_reaches_only_the_leads_of_their_accounts(backend: Backend) {
+    let (sandbox, served) = team(backend, "an_agent_reaches_only_the_leads_of_their");
     let adam = User::log_in(&served, "adam").await;
     for list in ["/console", "/console/leads", "/console/leads?account=shop2"] {
         let (status, page) = adam.get(list).await;
@@ -179,9 +178,8 @@ async fn an_agent_reaches_only_the_leads_of_their_accounts() {
     });
 }
 
-#[tokio::test]
-async fn an_agent_opens_none_of_the_owners_sections() {
-    let (_sandbox, served) = team();
+async fn an_agent_opens_none_of_the_owners_sections(backend: Backend) {
+    let (_sandbox, served) = team(backend, "an_agent_opens_none_of_the_owners_sectio");
     let adam = User::log_in(&served, "adam").await;
     let olive = User::log_in(&served, "olive").await;
     for page in OWNER_PAGES {
@@ -214,9 +212,8 @@ async fn an_agent_opens_none_of_the_owners_sections() {
     assert!(!accounts.contains("paused by"), "{accounts}");
 }
 
-#[tokio::test]
-async fn roles_and_users_change_from_the_command_line_from_the_next_request() {
-    let (sandbox, served) = team();
+async fn roles_and_users_change_from_the_command_line_from_the_next_request(backend: Backend) {
+    let (sandbox, served) = team(backend, "roles_and_users_change_from_the_command_");
     let listed = sandbox.ok(&["console", "user", "list"]);
     assert!(listed.contains("adam\tagent of default"), "{listed}");
     assert!(listed.contains("olive\towner"), "{listed}");
@@ -305,3 +302,9 @@ async fn roles_and_users_change_from_the_command_line_from_the_next_request() {
             .contains("olive\towner")
     );
 }
+
+on_both_backends!(async:
+    an_agent_reaches_only_the_leads_of_their_accounts,
+    an_agent_opens_none_of_the_owners_sections,
+    roles_and_users_change_from_the_command_line_from_the_next_request,
+);

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::Sandbox;
+use support::{Backend, Sandbox};
 
 const MESSY: &str = "\u{feff}User_Name , Full Name,E-Mail,PHONE,Tags,notes,Followers,Bio\r\n\
 @Anna.Fit,Anna Berg,anna@example.com,+49 (151) 234-5678,Fitness; Warm ,\"Met at expo, wants pricing\",12k,\"coach\r\nand mum\"\r\n\
@@ -17,9 +17,8 @@ ANNA.FIT,,,,vip,,,\r\n\
 https://www.instagram.com/dora.design/,Dora,dora@example.com,,,,900,\r\n\
 eve,Eve,,,\r\n";
 
-#[test]
-fn messy_csv_imports_valid_rows_and_names_each_reject() {
-    let sandbox = Sandbox::new("");
+fn messy_csv_imports_valid_rows_and_names_each_reject(backend: Backend) {
+    let sandbox = Sandbox::on(backend, "messy_csv_imports_valid_rows_and_names_e", "");
     let file = sandbox.write("leads.csv", MESSY);
     let out = sandbox.run(&["leads", "import", file.to_str().unwrap()]);
     assert!(out.status.success());
@@ -69,9 +68,8 @@ fn messy_csv_imports_valid_rows_and_names_each_reject() {
     assert_eq!(sandbox.lead("dora.design")["lead"]["phone"], "+15551234567");
 }
 
-#[test]
-fn strict_import_rejects_the_whole_file() {
-    let sandbox = Sandbox::new("");
+fn strict_import_rejects_the_whole_file(backend: Backend) {
+    let sandbox = Sandbox::on(backend, "strict_import_rejects_the_whole_file", "");
     let file = sandbox.write("leads.csv", "handle,name\ngood_one,Good\nbad handle,Bad\n");
     let err = sandbox.fails(&["leads", "import", "--strict", file.to_str().unwrap()]);
     assert!(
@@ -139,12 +137,11 @@ fn repeats_far_apart() -> String {
     file
 }
 
-#[test]
-fn a_handle_repeated_beyond_a_batch_merges_as_within_one() {
+fn a_handle_repeated_beyond_a_batch_merges_as_within_one(backend: Backend) {
     let stored = "handle,name,email\ndora,Dora,dora@example.com\n";
     let mut results = Vec::new();
     for batch in [None, Some("2"), Some("1")] {
-        let mut sandbox = Sandbox::new("");
+        let mut sandbox = Sandbox::on(backend, "a_handle_repeated_beyond_a_batch_merges_", "");
         sandbox.at("2026-11-26T10:00:00Z");
         let before = sandbox.write("stored.csv", stored);
         sandbox.ok(&["leads", "import", before.to_str().unwrap()]);
@@ -194,9 +191,8 @@ fn a_handle_repeated_beyond_a_batch_merges_as_within_one() {
     assert_eq!(results[0], results[2], "batches of 1 row store the same");
 }
 
-#[test]
-fn strict_import_rejecting_a_row_past_the_first_batches_imports_nothing() {
-    let sandbox = Sandbox::new("");
+fn strict_import_rejecting_a_row_past_the_first_batches_imports_nothing(backend: Backend) {
+    let sandbox = Sandbox::on(backend, "strict_import_rejecting_a_row_past_the_f", "");
     let file = sandbox.write("leads.csv", &repeats_far_apart());
     let err = sandbox.fails(&[
         "leads",
@@ -221,9 +217,8 @@ fn strict_import_rejecting_a_row_past_the_first_batches_imports_nothing() {
     assert!(sandbox.json(&["events"]).as_array().unwrap().is_empty());
 }
 
-#[test]
-fn import_json_reports_counts_and_rejects_and_a_pipe_imports_too() {
-    let sandbox = Sandbox::new("");
+fn import_json_reports_counts_and_rejects_and_a_pipe_imports_too(backend: Backend) {
+    let sandbox = Sandbox::on(backend, "import_json_reports_counts_and_rejects_a", "");
     let file = sandbox.write(
         "leads.csv",
         "handle,name\nanna,Anna\nbad handle,X\nanna,A2\nbob,\n",
@@ -293,3 +288,11 @@ fn import_json_reports_counts_and_rejects_and_a_pipe_imports_too() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+on_both_backends!(
+    messy_csv_imports_valid_rows_and_names_each_reject,
+    strict_import_rejects_the_whole_file,
+    a_handle_repeated_beyond_a_batch_merges_as_within_one,
+    strict_import_rejecting_a_row_past_the_first_batches_imports_nothing,
+    import_json_reports_counts_and_rejects_and_a_pipe_imports_too,
+);

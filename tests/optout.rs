@@ -3,13 +3,12 @@
 
 mod support;
 
-use support::{Sandbox, hostile_wasm};
+use support::{Backend, Sandbox, hostile_wasm};
 
 const CONFIG: &str = "[sending]\ndaily_cap = 1\n";
 
-#[test]
-fn no_automated_message_reaches_an_opted_out_or_blocked_lead() {
-    let mut sandbox = Sandbox::new(CONFIG);
+fn no_automated_message_reaches_an_opted_out_or_blocked_lead(backend: Backend) {
+    let mut sandbox = Sandbox::on(backend, "no_automated_message_reaches_an_opted_ou", CONFIG);
     sandbox.at("2026-11-26T10:00:00Z");
     let leads = sandbox.write(
         "leads.csv",
@@ -75,9 +74,8 @@ fn no_automated_message_reaches_an_opted_out_or_blocked_lead() {
     assert!(host_decisions, "{events}");
 }
 
-#[test]
-fn a_forgotten_opt_out_stays_unreachable_when_imported_again() {
-    let sandbox = Sandbox::new("");
+fn a_forgotten_opt_out_stays_unreachable_when_imported_again(backend: Backend) {
+    let sandbox = Sandbox::on(backend, "a_forgotten_opt_out_stays_unreachable_wh", "");
     sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
     let leads = sandbox.write("leads.csv", "handle,name\nivy,Ivy\n");
     sandbox.ok(&["inbox", "push", "ivy", "unsubscribe"]);
@@ -92,3 +90,8 @@ fn a_forgotten_opt_out_stays_unreachable_when_imported_again() {
     );
     assert!(sandbox.conversation("ivy").is_empty());
 }
+
+on_both_backends!(
+    no_automated_message_reaches_an_opted_out_or_blocked_lead,
+    a_forgotten_opt_out_stays_unreachable_when_imported_again,
+);

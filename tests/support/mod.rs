@@ -45,6 +45,18 @@ pub enum Backend {
 /// tests `name::sqlite` and `name::postgres`.
 #[macro_export]
 macro_rules! on_both_backends {
+    (async: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[test]
@@ -75,15 +87,18 @@ impl Sandbox {
     /// Like [`Sandbox::new`], with its data on `backend`: PostgreSQL is an empty database of
     /// its own on the test server (`./test.sh` starts one), named after `label`.
     pub fn on(backend: Backend, label: &str, config: &str) -> Self {
-        let mut sandbox = Self::new(config);
+        Self::new(config).with_backend(backend, label)
+    }
+
+    /// This sandbox with its data on `backend` (see [`Sandbox::on`]).
+    pub fn with_backend(mut self, backend: Backend, label: &str) -> Self {
         if backend == Backend::Postgres {
             let scratch = outreach::store::testing::PostgresScratch::empty(label);
-            sandbox
-                .env
+            self.env
                 .push(("OUTREACH_DATABASE_URL".into(), scratch.conninfo()));
-            sandbox.postgres = Some(scratch);
+            self.postgres = Some(scratch);
         }
-        sandbox
+        self
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -245,25 +245,31 @@ pub fn inbox(
             )
         })
         .unwrap_or_default();
-    const COLUMNS: &str = "l.handle, l.name, l.status,
-        max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)),
-        (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)";
+    let last = conn.greatest(
+        "coalesce(l.last_inbound_at, 0)",
+        "coalesce(l.last_outbound_at, 0)",
+    );
+    let columns = format!(
+        "l.handle, l.name, l.status, {last},
+        (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)"
+    );
     let waiting = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM leads l INDEXED BY leads_needing_a_person
+            "SELECT {columns} FROM leads l {}
          WHERE l.status = 'needs-human' {scope}
-         ORDER BY max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) DESC
-         LIMIT ?1"
+         ORDER BY {last} DESC
+         LIMIT ?1",
+            conn.indexed_by("leads_needing_a_person")
         ))?
         .query_map([limit], inbox_row)?
         .collect::<Result<Vec<_>, _>>()?;
     let rest = limit.saturating_sub(waiting.len() as u32);
     let recent = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM leads l
-         WHERE max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) > 0
+            "SELECT {columns} FROM leads l
+         WHERE {last} > 0
            AND l.status != 'needs-human' {scope}
-         ORDER BY max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0)) DESC
+         ORDER BY {last} DESC
          LIMIT ?1"
         ))?
         .query_map([rest], inbox_row)?

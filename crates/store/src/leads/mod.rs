@@ -111,10 +111,11 @@ pub fn list(conn: &Conn<'_>, filter: &LeadFilter) -> anyhow::Result<Vec<Lead>> {
         conditions.bind("id IN (SELECT lead_id FROM lead_tags WHERE tag = ?)", tag);
     }
     if let Some(before) = &filter.last_contact_before {
-        conditions.bind(
-            "max(coalesce(last_inbound_at, 0), coalesce(last_outbound_at, 0)) < ?",
-            before,
+        let last = conn.greatest(
+            "coalesce(last_inbound_at, 0)",
+            "coalesce(last_outbound_at, 0)",
         );
+        conditions.bind(&format!("{last} < ?"), before);
     }
     // No limit: the largest, as both databases read a negative one differently.
     let limit = filter.limit.map_or(i64::MAX, i64::from);

@@ -313,6 +313,23 @@ impl<'c> Conn<'c> {
         }
     }
 
+    /// SQL for the larger of two values (SQLite's two-argument `max`, PostgreSQL's
+    /// `greatest`), as the indexes over such an expression are written on each.
+    pub fn greatest(&self, a: &str, b: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("max({a}, {b})"),
+            Backend::Postgres => format!("greatest({a}, {b})"),
+        }
+    }
+
+    /// SQLite's `INDEXED BY index` (where its planner needs telling); nothing on PostgreSQL.
+    pub fn indexed_by(&self, index: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("INDEXED BY {index}"),
+            Backend::Postgres => String::new(),
+        }
+    }
+
     /// The operator that matches a pattern without regard to case, as SQLite's `LIKE` does.
     pub fn like_ignoring_case(&self) -> &'static str {
         match self.backend() {
