@@ -208,6 +208,10 @@ pub struct EngineConfig {
     /// `limits.instances`. Unset: `limits.instances` less a few (8, or a quarter of a
     /// small pool) left for the rest of the process (reading a manifest takes one too).
     pub concurrency: Option<u32>,
+    /// On PostgreSQL, how long a worker's claim on the leads it is handling holds without
+    /// being renewed (it renews them every pass): a worker that dies leaves its leads to
+    /// the others after this long.
+    pub lease_ms: u64,
 }
 
 impl EngineConfig {
@@ -229,6 +233,7 @@ impl Default for EngineConfig {
             retry_backoff_seconds: 60,
             poll_ms: 1_000,
             concurrency: None,
+            lease_ms: 30_000,
         }
     }
 }
@@ -302,6 +307,7 @@ impl Config {
                 DAY_SECONDS,
             ),
             ("engine.poll_ms", self.engine.poll_ms, 10, 3_600_000),
+            ("engine.lease_ms", self.engine.lease_ms, 500, 3_600_000),
             (
                 "sending.min_gap_seconds",
                 self.sending.min_gap_seconds,

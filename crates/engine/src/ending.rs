@@ -146,8 +146,20 @@ impl Engine {
         let list = std::mem::take(&mut endings.list);
         endings.since = None;
         self.db().write(|tx| {
-            list.into_iter()
-                .try_for_each(|ending| self.end_event(tx, ending))
+            list.into_iter().try_for_each(|ending| {
+                if let Some(claims) = &self.claims
+                    && !claims.release(tx, ending.event.lead_id)?
+                {
+                    // This worker's claim expired and another took the lead over: its
+                    // events run there again, and this ending is not theirs to write.
+                    tracing::warn!(
+                        "event #{} ran past this worker's claim on its lead; another worker handles it",
+                        ending.event.id
+                    );
+                    return Ok(());
+                }
+                self.end_event(tx, ending)
+            })
         })
     }
 

@@ -113,8 +113,18 @@ impl<'e> Flights<'e> {
         if self.running.len() >= self.limit || self.unpolled.load(Ordering::Relaxed) > 0 {
             return Ok(false);
         }
-        let Some(turn) = self.next_turn()? else {
-            return Ok(false);
+        let turn = loop {
+            let Some(turn) = self.next_turn()? else {
+                return Ok(false);
+            };
+            match &self.engine.claims {
+                // Another worker took the lead since the backlog was read: its events stay
+                // theirs, and this backlog skips the lead from now on.
+                Some(claims) if !claims.claim(self.engine.db(), turn.event.lead_id)? => {
+                    self.backlog.retain(|e| e.lead_id != turn.event.lead_id);
+                }
+                _ => break turn,
+            }
         };
         let lead = turn.event.lead_id;
         self.leads.insert(lead);
@@ -173,9 +183,13 @@ impl<'e> Flights<'e> {
         // shows from the next read on. Grants are not taken from here; every host call
         // asks for them afresh, so a revocation holds from the next call.
         self.plugins = Arc::from(db.read(store::plugins::list)?);
+        let elsewhere = match &self.engine.claims {
+            Some(claims) => claims.held_by_others(db)?,
+            None => HashSet::new(),
+        };
         self.backlog = due
             .into_iter()
-            .filter(|e| !self.leads.contains(&e.lead_id))
+            .filter(|e| !self.leads.contains(&e.lead_id) && !elsewhere.contains(&e.lead_id))
             .collect();
         Ok(self.take_turn())
     }
@@ -334,6 +348,12 @@ impl<'e> Flights<'e> {
             tracing::warn!("could not commit the events that had ended: {e:#}");
         }
         self.running = FuturesUnordered::new();
+        if let Some(claims) = &self.engine.claims
+            && let Err(e) = claims.release_all(self.engine.db())
+        {
+            // They expire on their own.
+            tracing::warn!("could not give up this worker's claims: {e:#}");
+        }
         // Turns dropped before their first poll never count themselves down.
         self.unpolled = Arc::default();
         self.leads.clear();

@@ -17,6 +17,7 @@ use outreach_runtime::consent;
 use outreach_store as store;
 
 mod apply;
+mod claims;
 #[cfg(test)]
 mod concurrent_tests;
 mod deliver;
@@ -98,6 +99,8 @@ pub struct Engine {
     /// Plugins held to a number of calls at once.
     plugin_slots: PluginSlots,
     calls_in_flight: Arc<CallsInFlight>,
+    /// This worker's claims on leads, on a database several workers share.
+    claims: Option<claims::Claims>,
 }
 
 /// Due events read at once to be handed out, and due follow-up steps queued per pass.
@@ -117,7 +120,9 @@ const BUSY_RETRIES: u32 = 8;
 
 impl Engine {
     pub fn new(services: Arc<HostServices>, executor: Executor) -> anyhow::Result<Self> {
+        let claims = claims::Claims::for_db(&services.db, services.config.engine.lease_ms);
         Ok(Self {
+            claims,
             services,
             executor,
             retention_ran_at: std::sync::atomic::AtomicI64::new(Millis::MIN),
@@ -223,24 +228,42 @@ impl Engine {
     /// One pass of chores with the hooks in flight kept going; returns whether anything
     /// was done or landed.
     async fn pass(&self, flights: &mut Flights<'_>, stats: &mut RunStats) -> anyhow::Result<bool> {
+        if let Some(claims) = &self.claims {
+            claims.renew_if_due(self.db())?;
+        }
+        // What is done once for all workers sharing the database (on SQLite: always).
+        let duties = self.db().holds_duties()?;
         // Profiles before new events are handed out: a reply hook then sees the lead's
         // real handle.
-        let profiles = flights
-            .drive_during(self.look_up_handles(), false, stats)
-            .await??;
-        let followups = self.enqueue_due_followups()?;
+        let profiles = match duties {
+            true => {
+                flights
+                    .drive_during(self.look_up_handles(), false, stats)
+                    .await??
+            }
+            false => 0,
+        };
+        let followups = match duties {
+            true => self.enqueue_due_followups()?,
+            false => 0,
+        };
         // What became due since the last pass (the follow-ups just queued, retries whose
         // time came, messages that arrived) is read afresh once per pass.
         flights.mark_stale();
         let started = usize::from(flights.top_up()?);
-        let sent = flights
-            .drive_during(self.deliver_due(), true, stats)
-            .await??;
+        let sent = match duties {
+            true => {
+                flights
+                    .drive_during(self.deliver_due(), true, stats)
+                    .await??
+            }
+            false => 0,
+        };
         stats.sent += sent as u32;
         // Retention deletes by age and keeps each table's newest row: it waits for a moment
         // when no hook call is in flight (so what this pass handed out is written first),
         // or an hour at most.
-        if flights.is_idle() || flights.busy_for() >= RETENTION_PATIENCE {
+        if duties && (flights.is_idle() || flights.busy_for() >= RETENTION_PATIENCE) {
             self.apply_retention_if_due()?;
         }
         Ok(profiles + started + followups + sent > 0 || flights.take_progress())

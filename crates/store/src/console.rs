@@ -59,7 +59,7 @@ pub fn add_login_link(
     )?;
     conn.execute("DELETE FROM console_login_links", [])?;
     conn.execute(
-        "INSERT INTO console_login_links (token_sha256, user, expires_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO console_login_links (token_sha256, \"user\", expires_at) VALUES (?1, ?2, ?3)",
         params![token_sha256, user, expires_at],
     )?;
     Ok(())
@@ -73,7 +73,7 @@ pub fn take_login_link(
 ) -> anyhow::Result<Option<String>> {
     Ok(conn
         .prepare_cached(
-            "DELETE FROM console_login_links WHERE token_sha256 = ?1 RETURNING user, expires_at",
+            "DELETE FROM console_login_links WHERE token_sha256 = ?1 RETURNING \"user\", expires_at",
         )?
         .query_row([token_sha256], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?))

@@ -14,6 +14,7 @@ use outreach_domain::{clock, config};
 pub mod accounts;
 pub mod audit;
 pub mod cipher;
+pub mod claims;
 pub mod conditions;
 pub mod console;
 pub mod events;
@@ -32,7 +33,6 @@ mod trace;
 pub mod unrouted;
 pub mod usage;
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -59,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0013_console_queue_and_links.sql"),
     include_str!("migrations/sqlite/0014_lean_import_tables.sql"),
     include_str!("migrations/sqlite/0015_console_roles.sql"),
+    include_str!("migrations/sqlite/0016_lead_claims.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -68,6 +69,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_console_roles.sql"),
     include_str!("migrations/postgres/0003_default_account.sql"),
     include_str!("migrations/postgres/0004_event_results_order.sql"),
+    include_str!("migrations/postgres/0005_lead_claims.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -107,7 +109,7 @@ const POSTGRES_CONNECTIONS: usize = 8;
 /// per transaction, by every write (see [`Db::write`]).
 const MIGRATION_LOCK: i64 = 0x6f75_7472_6561_6368; // "outreach"
 const WRITE_LOCK: i64 = 0x6f75_7472_6561_6377;
-const ENGINE_LOCK: i64 = 0x6f75_7472_6561_6365;
+const DUTIES_LOCK: i64 = 0x6f75_7472_6561_6364;
 
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -393,32 +395,37 @@ pub struct EngineLock {
 #[allow(dead_code)]
 enum HeldLock {
     File(std::fs::File),
-    /// A session-level advisory lock, held by a connection of its own.
-    Postgres(sql::PgConn),
+    /// Nothing: any number of engines share a PostgreSQL database.
+    Shared,
 }
 
 impl Db {
     /// The engine's lock: on SQLite a lock file beside the database
-    /// ([`engine_file_lock`]); on PostgreSQL an advisory lock on the server.
+    /// ([`engine_file_lock`]), so one engine works on a file; on PostgreSQL none, since
+    /// workers share the work there (claims on leads, [`Db::holds_duties`] for the rest).
     pub fn hold_engine_lock(&self) -> anyhow::Result<EngineLock> {
         let held = match &self.place {
             Place::Sqlite { path, .. } => HeldLock::File(engine_file_lock(path)?),
-            Place::Postgres(pool) => {
-                let conn = RefCell::new(pool.open_one()?);
-                let got: bool = Conn::postgres(&conn).query_row(
-                    "SELECT pg_try_advisory_lock(?1)",
-                    [ENGINE_LOCK],
-                    |r| r.get(0),
-                )?;
-                anyhow::ensure!(
-                    got,
-                    "another outreach process is running the engine on postgres://{}; wait for it to finish or stop it",
-                    pool.name
-                );
-                HeldLock::Postgres(conn.into_inner())
-            }
+            Place::Postgres(_) => HeldLock::Shared,
         };
         Ok(EngineLock { _held: held })
+    }
+
+    /// Whether several engines may work on this database at once (PostgreSQL): they then
+    /// claim leads before handing out their events ([`claims`]).
+    pub fn is_shared(&self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
+    /// Whether this process does the work done once for all workers: delivering the
+    /// outbox (so that caps, gaps and quiet hours hold exactly), queueing due follow-ups,
+    /// profile look-ups and retention. Always on SQLite; on PostgreSQL one worker at a time
+    /// holds it (an advisory lock), and another takes over once that worker is gone.
+    pub fn holds_duties(&self) -> anyhow::Result<bool> {
+        match &self.place {
+            Place::Sqlite { .. } => Ok(true),
+            Place::Postgres(pool) => pool.hold_session_lock(DUTIES_LOCK),
+        }
     }
 }
 
@@ -626,6 +633,7 @@ mod tests {
                  DROP INDEX outbox_queued_by_event;
                  DROP INDEX leads_needing_a_person;
                  DROP INDEX leads_by_account;
+                 DROP TABLE lead_claims;
                  DROP TABLE console_user_accounts;
                  DROP TABLE console_login_links;
                  DROP TABLE console_sessions;

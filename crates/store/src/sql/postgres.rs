@@ -93,6 +93,8 @@ pub struct PgPool {
     open: Mutex<usize>,
     freed: Condvar,
     max: usize,
+    /// The connection that holds this process's session-level advisory lock, if any.
+    session_lock: Mutex<SessionLock>,
     /// The server, for messages (no password).
     pub(crate) name: String,
 }
@@ -134,6 +136,7 @@ impl PgPool {
             open: Mutex::new(0),
             freed: Condvar::new(),
             max: max.max(1),
+            session_lock: Mutex::new(SessionLock::default()),
             name,
         };
         let first = pool.open_one()?;
@@ -214,6 +217,31 @@ impl PgPool {
         }
     }
 
+    /// Whether this process holds the session-level advisory lock `key`: taken on a
+    /// connection of its own the first time it is free, held until the process ends or
+    /// the connection breaks (then another process takes it).
+    pub(crate) fn hold_session_lock(&self, key: i64) -> anyhow::Result<bool> {
+        let mut lock = self.session_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if lock.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            *lock = SessionLock::default();
+        }
+        if lock.held {
+            return Ok(true);
+        }
+        if lock.conn.is_none() {
+            lock.conn = Some(self.open_one()?);
+        }
+        let conn = lock.conn.as_mut().expect("opened above");
+        let statement = conn.prepare("SELECT pg_try_advisory_lock(?1)")?;
+        let rows = conn.query(&statement, &[Value::Integer(key)])?;
+        lock.held = rows
+            .first()
+            .map(|row| column(row, 0))
+            .transpose()?
+            .is_some_and(|got| got == Owned::Integer(1));
+        Ok(lock.held)
+    }
+
     fn open(&self) -> MutexGuard<'_, usize> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -224,6 +252,12 @@ impl Drop for PgPool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
         drop(self.stop.take());
     }
+}
+
+#[derive(Default)]
+struct SessionLock {
+    conn: Option<PgConn>,
+    held: bool,
 }
 
 /// A connection taken from the pool; goes back when dropped.
