@@ -39,6 +39,7 @@ mod latency;
 mod live;
 mod scale;
 mod webhooks;
+mod workers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -104,6 +105,9 @@ fn main() -> anyhow::Result<()> {
         }
         if section("j") {
             latency::bench(&runtime).await?;
+        }
+        if section("k") {
+            workers::bench(&runtime).await?;
         }
         anyhow::Ok(())
     })?;

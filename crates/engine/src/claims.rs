@@ -6,14 +6,15 @@
 //! hold still): they say whether a worker is alive, not what time the business thinks it is.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::clock::Millis;
 use crate::store::{self, Db};
 
 pub(super) struct Claims {
-    /// This process among the workers: host, process id and start time.
+    /// This engine among the workers: host, process id, start time and, for a process
+    /// running several engines (a benchmark), which one.
     worker: String,
     lease: Millis,
     renewed_at: AtomicI64,
@@ -25,8 +26,10 @@ impl Claims {
             let host = std::fs::read_to_string("/etc/hostname")
                 .map(|name| name.trim().to_owned())
                 .unwrap_or_else(|_| "host".into());
+            static ENGINES: AtomicU64 = AtomicU64::new(0);
+            let engine = ENGINES.fetch_add(1, Ordering::Relaxed);
             Self {
-                worker: format!("{host}:{}:{:x}", std::process::id(), wall_clock()),
+                worker: format!("{host}:{}:{:x}:{engine}", std::process::id(), wall_clock()),
                 lease: lease_ms as Millis,
                 renewed_at: AtomicI64::new(Millis::MIN),
             }

@@ -331,16 +331,18 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
 const SQLITE_ONLY: &[(&str, &str)] = &[
     (
         "json_extract(settings, '$.ig_user_id')",
-        "the account lookup of a webhook must match its expression index; PostgreSQL's is \
-         `(settings::jsonb ->> 'ig_user_id')`",
+        "the account lookup of a webhook must match its expression index; PostgreSQL gets its \
+         own, `(settings::jsonb ->> 'ig_user_id')`, from `Conn::json_text`",
     ),
     (
         "max(coalesce(l.last_inbound_at, 0), coalesce(l.last_outbound_at, 0))",
-        "the inbox orders by the expression of its index; PostgreSQL's is `greatest(...)`",
+        "the inbox orders by the expression of its index; PostgreSQL gets its own, \
+         `greatest(...)`, from `Conn::greatest`",
     ),
     (
         "ORDER BY rowid",
-        "a hook's results in the order the plugins ran: PostgreSQL has no rowid",
+        "a hook's results in the order the plugins ran: PostgreSQL has no rowid and orders by \
+         its `seq` column (`Conn::insertion_order`)",
     ),
 ];
 

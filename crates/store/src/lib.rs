@@ -1,10 +1,12 @@
 //! The store layer of the outreach host, above the domain and below everything else.
 //!
-//! The SQLite file: opening it (SQLCipher key, WAL, foreign keys, secure delete), versioned
-//! migrations, clearing erased data out of the write-ahead log, and one submodule of
-//! queries per table group. Only the host opens it; plugins reach data through host calls.
+//! The data, in a SQLite file (opening it: SQLCipher key, WAL, foreign keys, secure delete;
+//! clearing erased data out of the write-ahead log) or a PostgreSQL database that several
+//! workers share ([`sql`] runs each statement on either); versioned migrations for both,
+//! claims on leads for the workers, and one submodule of queries per table group. Only the
+//! host opens it; plugins reach data through host calls.
 //!
-//! Query functions take a `&Connection` so that callers compose several of them inside one
+//! Query functions take a [`Conn`] so that callers compose several of them inside one
 //! transaction with [`Db::write`].
 
 // The domain crate under the names the store's modules use for it.

@@ -451,10 +451,8 @@ impl<'c> Statement<'c> {
     /// The names of the columns it returns, in order.
     pub fn column_names(&self) -> Vec<String> {
         match &self.inner {
-            StatementInner::Sqlite(s) => s.column_names().into_iter().map(String::from).collect(),
-            StatementInner::SqliteOnce(s) => {
-                s.column_names().into_iter().map(String::from).collect()
-            }
+            StatementInner::Sqlite(s) => s.column_names().map(String::from).collect(),
+            StatementInner::SqliteOnce(s) => s.column_names().map(String::from).collect(),
             StatementInner::Postgres(_, statement) => statement
                 .columns()
                 .iter()

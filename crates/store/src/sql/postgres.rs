@@ -51,11 +51,11 @@ impl PgConn {
         values: &[Value<'_>],
     ) -> Result<Vec<tokio_postgres::Row>> {
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        Ok(wait(self.client.query(statement, &params))?)
+        wait(self.client.query(statement, &params))
     }
 
     pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
-        Ok(wait(self.client.batch_execute(sql))?)
+        wait(self.client.batch_execute(sql))
     }
 
     /// Starts a transaction; `read_only` ones refuse every write.
