@@ -15,10 +15,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
-use support::{Sandbox, Served, deliver_to_bridge, eventually_within, serve};
+use support::{Sandbox, Served, deliver_to_bridge, eventually_within, serve, start, start_bridge};
 
 const SECRET: &str = "bridge-shared-secret";
 const AI_KEY: &str = "sk-or-v1-concurrency-test";
@@ -108,34 +107,6 @@ async fn completion(
     .into_response()
 }
 
-/// What the bridge's sender received: (idempotency key, handle, text).
-type Received = Arc<Mutex<Vec<(String, String, String)>>>;
-
-async fn bridge_outbox(
-    State(received): State<Received>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> axum::http::StatusCode {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    received.lock().unwrap().push((
-        key,
-        body["to"]["handle"].as_str().unwrap_or_default().to_owned(),
-        body["text"].as_str().unwrap_or_default().to_owned(),
-    ));
-    axum::http::StatusCode::ACCEPTED
-}
-
-async fn start(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
-}
-
 async fn start_provider(latency_ms: usize) -> (String, Arc<Provider>) {
     let ai = Arc::new(Provider::default());
     ai.latency_ms.store(latency_ms, Ordering::SeqCst);
@@ -143,15 +114,6 @@ async fn start_provider(latency_ms: usize) -> (String, Arc<Provider>) {
         .route("/api/v1/chat/completions", post(completion))
         .with_state(ai.clone());
     (start(app).await, ai)
-}
-
-/// The bridge's sender: its base URL and what it receives.
-async fn start_bridge() -> (String, Received) {
-    let received: Received = Arc::default();
-    let app = axum::Router::new()
-        .route("/outbox", post(bridge_outbox))
-        .with_state(received.clone());
-    (start(app).await, received)
 }
 
 /// A sandbox with the bridge account `wa`, ai-reply installed and granted, and the

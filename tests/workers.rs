@@ -15,11 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
-use support::{Backend, Sandbox, Served, serve};
+use support::{Backend, Received, Sandbox, Served, serve, start, start_bridge};
 
 const SECRET: &str = "bridge-shared-secret";
 const WORKERS: usize = 3;
@@ -30,27 +28,6 @@ const CAPPED_LEADS: usize = 200;
 const CAP: usize = 120;
 const AI_LATENCY: Duration = Duration::from_millis(300);
 const KILL_EVERY: Duration = Duration::from_secs(3);
-
-/// What the bridge's sender received: (idempotency key, handle, text), each POST.
-type Received = Arc<Mutex<Vec<(String, String, String)>>>;
-
-async fn bridge_outbox(
-    State(received): State<Received>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> axum::http::StatusCode {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    received.lock().unwrap().push((
-        key,
-        body["to"]["handle"].as_str().unwrap_or_default().to_owned(),
-        body["text"].as_str().unwrap_or_default().to_owned(),
-    ));
-    axum::http::StatusCode::ACCEPTED
-}
 
 /// An OpenAI-compatible provider that answers "Answer to: <the last user message>" after
 /// [`AI_LATENCY`].
@@ -69,13 +46,6 @@ async fn completion(Json(body): Json<Value>) -> Json<Value> {
                      "message": {"role": "assistant", "content": format!("Answer to: {asked}")}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
     }))
-}
-
-async fn start(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
 }
 
 /// The workers; a task kills one (in turn) every [`KILL_EVERY`] and starts another in its
@@ -149,13 +119,7 @@ fn sent(received: &Received, prefix: &str) -> BTreeMap<String, BTreeSet<(String,
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_workers_killed_in_turn_send_every_message_once_and_keep_the_cap() {
-    let received: Received = Arc::default();
-    let bridge = start(
-        axum::Router::new()
-            .route("/outbox", post(bridge_outbox))
-            .with_state(received.clone()),
-    )
-    .await;
+    let (bridge, received) = start_bridge().await;
     let ai = start(axum::Router::new().route("/api/v1/chat/completions", post(completion))).await;
 
     let config = format!(

@@ -438,3 +438,42 @@ pub fn without_sealed_images(command: &mut Command) {
         });
     }
 }
+
+/// What a bridge's sender received: (idempotency key, handle, text), one per POST.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+async fn bridge_outbox(
+    axum::extract::State(received): axum::extract::State<Received>,
+    headers: axum::http::HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::http::StatusCode {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    received.lock().unwrap().push((
+        key,
+        body["to"]["handle"].as_str().unwrap_or_default().to_owned(),
+        body["text"].as_str().unwrap_or_default().to_owned(),
+    ));
+    axum::http::StatusCode::ACCEPTED
+}
+
+/// Serves `app` on 127.0.0.1; returns its base URL.
+pub async fn start(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// A bridge's sender on 127.0.0.1: its base URL (it takes POSTs at `/outbox`) and what it
+/// receives.
+pub async fn start_bridge() -> (String, Received) {
+    let received: Received = Default::default();
+    let app = axum::Router::new()
+        .route("/outbox", axum::routing::post(bridge_outbox))
+        .with_state(received.clone());
+    (start(app).await, received)
+}

@@ -372,14 +372,13 @@ impl Db {
         };
         let pooled = pool.take()?;
         let cell = pooled.conn();
-        cell.borrow_mut().begin(read_only)?;
+        let lock = match read_only {
+            true => String::new(),
+            false => format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"),
+        };
+        cell.borrow_mut().begin(read_only, &lock)?;
         let conn = Conn::postgres(cell);
-        let result = (|| {
-            if !read_only {
-                conn.execute("SELECT pg_advisory_xact_lock(?1)", [WRITE_LOCK])?;
-            }
-            f(&conn)
-        })();
+        let result = f(&conn);
         let ended = cell.borrow_mut().finish(result.is_ok());
         let value = result?;
         ended?;
@@ -547,7 +546,7 @@ fn migrate_postgres(pool: &sql::PgPool) -> anyhow::Result<()> {
             POSTGRES_MIGRATIONS.len()
         );
         for (index, migration) in POSTGRES_MIGRATIONS.iter().enumerate().skip(current) {
-            cell.borrow_mut().begin(false)?;
+            cell.borrow_mut().begin(false, "")?;
             let applied = conn.execute_batch(migration).and_then(|()| {
                 conn.execute(
                     "UPDATE outreach_schema SET version = ?1",

@@ -16,6 +16,10 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::{Error, Owned, Result, Value};
 
+/// Statements kept prepared per connection. A statement whose text varies (a list of ids
+/// written into it) would otherwise make the cache, and the server's memory, grow forever.
+const STATEMENT_CACHE: usize = 512;
+
 /// How long a caller waits for a free connection before the pool says so.
 const WAIT_FOR_CONNECTION: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -32,6 +36,10 @@ impl PgConn {
             return Ok(statement.clone());
         }
         let statement = wait(self.client.prepare(&placeholders(sql)))?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            // Dropped statements are closed on the server.
+            self.statements.clear();
+        }
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -58,13 +66,15 @@ impl PgConn {
         wait(self.client.batch_execute(sql))
     }
 
-    /// Starts a transaction; `read_only` ones refuse every write.
-    pub(crate) fn begin(&mut self, read_only: bool) -> Result<()> {
-        self.batch(if read_only {
+    /// Starts a transaction; `read_only` ones refuse every write. `then` runs in the same
+    /// round trip (a write's lock).
+    pub(crate) fn begin(&mut self, read_only: bool, then: &str) -> Result<()> {
+        let begin = if read_only {
             "BEGIN READ ONLY"
         } else {
             "BEGIN"
-        })?;
+        };
+        self.batch(&format!("{begin}; {then}"))?;
         self.in_transaction = true;
         Ok(())
     }
