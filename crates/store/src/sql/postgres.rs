@@ -24,18 +24,38 @@ const STATEMENT_CACHE: usize = 512;
 const WAIT_FOR_CONNECTION: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One connection and the statements prepared on it.
+///
+/// Round trips are what a statement costs here, so a transaction's start is not sent on its
+/// own: it goes out with the transaction's first statement (pipelined, one round trip), a
+/// transaction that ran no statement sends nothing, and a read's end is sent without waiting
+/// for the answer (the connection's next request queues behind it).
 pub struct PgConn {
     client: tokio_postgres::Client,
     statements: HashMap<String, tokio_postgres::Statement>,
     in_transaction: bool,
+    /// What the transaction starts with, not sent yet.
+    unsent_begin: Option<String>,
+    read_only: bool,
 }
 
 impl PgConn {
+    fn new(client: tokio_postgres::Client) -> Self {
+        Self {
+            client,
+            statements: HashMap::new(),
+            in_transaction: false,
+            unsent_begin: None,
+            read_only: false,
+        }
+    }
+
     pub(super) fn prepare(&mut self, sql: &str) -> Result<tokio_postgres::Statement> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = wait(self.client.prepare(&placeholders(sql)))?;
+        let text = placeholders(sql);
+        let begin = self.unsent_begin.take();
+        let statement = after_begin(&self.client, begin, self.client.prepare(&text))?;
         if self.statements.len() >= STATEMENT_CACHE {
             // Dropped statements are closed on the server.
             self.statements.clear();
@@ -50,7 +70,8 @@ impl PgConn {
         values: &[Value<'_>],
     ) -> Result<usize> {
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        Ok(wait(self.client.execute(statement, &params))? as usize)
+        let begin = self.unsent_begin.take();
+        Ok(after_begin(&self.client, begin, self.client.execute(statement, &params))? as usize)
     }
 
     pub(super) fn query(
@@ -59,31 +80,76 @@ impl PgConn {
         values: &[Value<'_>],
     ) -> Result<Vec<tokio_postgres::Row>> {
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        wait(self.client.query(statement, &params))
+        let begin = self.unsent_begin.take();
+        after_begin(&self.client, begin, self.client.query(statement, &params))
     }
 
     pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
-        wait(self.client.batch_execute(sql))
+        match self.unsent_begin.take() {
+            Some(begin) => wait(self.client.batch_execute(&format!("{begin}; {sql}"))),
+            None => wait(self.client.batch_execute(sql)),
+        }
     }
 
-    /// Starts a transaction; `read_only` ones refuse every write. `then` runs in the same
-    /// round trip (a write's lock).
+    /// Starts a transaction; `read_only` ones refuse every write. `then` runs first in it
+    /// (a write's lock). Nothing is sent until the transaction's first statement.
     pub(crate) fn begin(&mut self, read_only: bool, then: &str) -> Result<()> {
         let begin = if read_only {
             "BEGIN READ ONLY"
         } else {
             "BEGIN"
         };
-        self.batch(&format!("{begin}; {then}"))?;
+        self.unsent_begin = Some(format!("{begin}; {then}"));
         self.in_transaction = true;
+        self.read_only = read_only;
         Ok(())
     }
 
     pub(crate) fn finish(&mut self, commit: bool) -> Result<()> {
-        let result = self.batch(if commit { "COMMIT" } else { "ROLLBACK" });
         self.in_transaction = false;
-        result
+        if self.unsent_begin.take().is_some() {
+            // Nothing was sent: there is nothing to end.
+            return Ok(());
+        }
+        if self.read_only && commit {
+            // A read has nothing to commit and nothing to wait for.
+            send_without_waiting(self.client.batch_execute("COMMIT"));
+            return Ok(());
+        }
+        wait(
+            self.client
+                .batch_execute(if commit { "COMMIT" } else { "ROLLBACK" }),
+        )
     }
+}
+
+/// Waits for `request`, sent together with the transaction's start (`begin`) if that has
+/// not gone out yet.
+fn after_begin<T>(
+    client: &tokio_postgres::Client,
+    begin: Option<String>,
+    request: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+) -> Result<T> {
+    let Some(begin) = begin else {
+        return wait(request);
+    };
+    // Both are queued on the connection in this order before either is answered.
+    let (began, answered) = futures_executor::block_on(futures_util::future::join(
+        client.batch_execute(&begin),
+        request,
+    ));
+    began?;
+    Ok(answered?)
+}
+
+/// Sends a request and leaves its answer to be discarded: the first poll queues it on the
+/// connection.
+fn send_without_waiting(request: impl std::future::Future) {
+    let mut request = std::pin::pin!(request);
+    let waker = futures_util::task::noop_waker();
+    let _ = request
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker));
 }
 
 /// Waits for a reply. Not tokio's `block_on`, which refuses to run on a thread of a
@@ -171,11 +237,7 @@ impl PgPool {
             .context("the PostgreSQL connection thread ended")?
             .map_err(|e| anyhow::anyhow!("{}", describe(&e)))
             .with_context(|| format!("cannot connect to PostgreSQL at {}", self.name))?;
-        Ok(PgConn {
-            client,
-            statements: HashMap::new(),
-            in_transaction: false,
-        })
+        Ok(PgConn::new(client))
     }
 
     /// A connection of its own until the guard is dropped; waits while `max` are in use.
