@@ -91,20 +91,7 @@ async fn completion(
         .entry(generation)
         .or_default()
         .1 += 1;
-    let asked = body["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    Json(json!({
-        "id": "gen-1", "object": "chat.completion", "created": 1_764_000_000,
-        "model": "test/slow",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": format!("Answer to: {asked}")}}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-    }))
-    .into_response()
+    Json(support::answer_to_last_message(&body)).into_response()
 }
 
 async fn start_provider(latency_ms: usize) -> (String, Arc<Provider>) {

@@ -33,19 +33,7 @@ const KILL_EVERY: Duration = Duration::from_secs(3);
 /// [`AI_LATENCY`].
 async fn completion(Json(body): Json<Value>) -> Json<Value> {
     tokio::time::sleep(AI_LATENCY).await;
-    let asked = body["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    Json(json!({
-        "id": "gen-1", "object": "chat.completion", "created": 1_764_000_000,
-        "model": "test/slow",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": format!("Answer to: {asked}")}}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-    }))
+    Json(support::answer_to_last_message(&body))
 }
 
 /// The workers; a task kills one (in turn) every [`KILL_EVERY`] and starts another in its

@@ -477,3 +477,20 @@ pub async fn start_bridge() -> (String, Received) {
         .with_state(received.clone());
     (start(app).await, received)
 }
+
+/// An OpenAI chat completion answering the last user message of `request` with
+/// "Answer to: <that message>", as a provider on 127.0.0.1 sends it.
+pub fn answer_to_last_message(request: &Value) -> Value {
+    let asked = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default();
+    serde_json::json!({
+        "id": "gen-1", "object": "chat.completion", "created": 1_764_000_000,
+        "model": "test/slow",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": format!("Answer to: {asked}")}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    })
+}
