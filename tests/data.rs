@@ -670,3 +670,59 @@ fn a_database_encrypted_by_the_openssl_build_opens_and_works_in_this_one() {
     assert_eq!(sandbox.lead("new.one")["lead"]["name"], "New One");
     assert_eq!(sandbox.lead("lena.studio")["lead"]["tags"][0], "vip");
 }
+
+#[test]
+fn an_encrypted_file_moves_to_postgresql_with_every_row_and_works_on_there() {
+    let mut sandbox = demo(Some("a database key long enough"));
+    let export = |sandbox: &Sandbox| -> Value {
+        let mut all: Value = serde_json::from_str(&sandbox.ok(&["export"])).unwrap();
+        all["exported_at"] = Value::Null;
+        all
+    };
+    let person = |sandbox: &Sandbox| -> Value {
+        serde_json::from_str(&sandbox.ok(&["leads", "export", "mara.fit"])).unwrap()
+    };
+    let (file_export, file_person) = (export(&sandbox), person(&sandbox));
+    let scratch = outreach::store::testing::PostgresScratch::empty("migrate_to");
+
+    let out = sandbox.ok(&["db", "migrate-to", &scratch.conninfo()]);
+    assert!(out.contains("every table's count checked"), "{out}");
+    // Into a database that holds something: refused, nothing changed.
+    let error = sandbox.fails(&["db", "migrate-to", &scratch.conninfo()]);
+    assert!(
+        error.contains("is not empty:") && error.contains("leads (6 rows)"),
+        "{error}"
+    );
+
+    sandbox
+        .env
+        .push(("OUTREACH_DATABASE_URL".into(), scratch.conninfo()));
+    // Everything a person and an export can see is the same, ids and all.
+    assert_eq!(export(&sandbox), file_export);
+    assert_eq!(person(&sandbox), file_person);
+    // And it works on: a new lead gets the next id, a new message is answered.
+    sandbox.ok(&["inbox", "push", "newcomer", "how much is it?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let newcomer = sandbox.lead("newcomer");
+    let highest = file_export["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["lead"]["id"]
+                .as_i64()
+                .unwrap_or(l["id"].as_i64().unwrap_or(0))
+        })
+        .max()
+        .unwrap();
+    assert!(
+        newcomer["lead"]["id"].as_i64().unwrap() > highest,
+        "{newcomer} after {highest}"
+    );
+    assert_eq!(sandbox.conversation("newcomer").len(), 2);
+    let password = sandbox.fails(&["db", "migrate-to", "postgres://u:secret@127.0.0.1/x"]);
+    assert!(
+        password.contains("PGPASSWORD") && !password.contains("secret"),
+        "{password}"
+    );
+}

@@ -19,6 +19,7 @@ pub mod cipher;
 pub mod claims;
 pub mod conditions;
 pub mod console;
+pub mod copy;
 pub mod events;
 pub mod leads;
 pub mod messages;

@@ -62,12 +62,16 @@ pub fn record(conn: &Conn<'_>, lead: Lead) -> anyhow::Result<PersonRecord> {
             "SELECT * FROM events WHERE lead_id = ?1 ORDER BY id",
             [id],
         )?,
-        event_results: rows(
-            conn,
-            "SELECT r.* FROM event_results r JOIN events e ON e.id = r.event_id
-             WHERE e.lead_id = ?1 ORDER BY r.event_id, r.plugin",
-            [id],
-        )?,
+        event_results: without_column(
+            rows(
+                conn,
+                "SELECT r.* FROM event_results r JOIN events e ON e.id = r.event_id
+                 WHERE e.lead_id = ?1 ORDER BY r.event_id, r.plugin",
+                [id],
+            )?,
+            // PostgreSQL's stand-in for SQLite's rowid: no fact about the person.
+            "seq",
+        ),
         outbox: rows(
             conn,
             "SELECT * FROM outbox WHERE lead_id = ?1 ORDER BY id",
@@ -101,6 +105,16 @@ pub fn all_plugin_storage(conn: &Conn<'_>) -> anyhow::Result<Vec<Value>> {
         "SELECT plugin, key, value FROM plugin_kv ORDER BY plugin, key",
         (),
     )
+}
+
+/// `rows` without the column `name`.
+fn without_column(mut rows: Vec<Value>, name: &str) -> Vec<Value> {
+    for row in &mut rows {
+        if let Value::Object(object) = row {
+            object.remove(name);
+        }
+    }
+    rows
 }
 
 /// The rows of `sql` as JSON objects keyed by column name. Text stays text; a blob is

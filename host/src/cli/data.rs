@@ -27,12 +27,22 @@ pub enum DbCommand {
     Rekey,
     /// Turn an encrypted database (key in OUTREACH_DB_KEY) back into a plain one.
     Decrypt,
+    /// Copy everything into an empty PostgreSQL database (a `postgres://user@host/db` URL or
+    /// `host=… dbname=…`; the password from PGPASSWORD), then check every table's row count.
+    /// The file is left as it was.
+    MigrateTo {
+        /// The PostgreSQL database to copy into.
+        url: String,
+    },
 }
 
 /// `outreach db …`. Runs without opening the database the usual way: the file may not
 /// (yet) match the key in the environment.
 pub fn db(path: &Path, cmd: DbCommand) -> anyhow::Result<()> {
     let shown = path.display();
+    if let DbCommand::MigrateTo { url } = &cmd {
+        return migrate_to(path, url);
+    }
     if let DbCommand::Status = cmd {
         anyhow::ensure!(path.is_file(), "{shown} does not exist");
         let encrypted =
@@ -53,7 +63,7 @@ pub fn db(path: &Path, cmd: DbCommand) -> anyhow::Result<()> {
         DbKey::from_var(name)?.with_context(|| format!("set {name} to {why}"))
     };
     let (from, to, done) = match cmd {
-        DbCommand::Status => unreachable!("handled above"),
+        DbCommand::Status | DbCommand::MigrateTo { .. } => unreachable!("handled above"),
         DbCommand::Encrypt => {
             anyhow::ensure!(!encrypted, "{shown} is already encrypted");
             let key = required(cipher::KEY_ENV, "the key to encrypt it with")?;
@@ -93,6 +103,31 @@ pub fn db(path: &Path, cmd: DbCommand) -> anyhow::Result<()> {
         ),
         (None, _) => println!("unset {}: the file is plain SQLite now", cipher::KEY_ENV),
     }
+    Ok(())
+}
+
+/// `outreach db migrate-to URL`: the SQLite file at `path` copied into PostgreSQL.
+fn migrate_to(path: &Path, url: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(path.is_file(), "{} does not exist", path.display());
+    anyhow::ensure!(
+        !store::sql::has_password(url)?,
+        "the URL must not hold the PostgreSQL password (a process list shows it): set PGPASSWORD"
+    );
+    // No engine may change the file while it is copied.
+    let _engine = store::engine_file_lock(path)?;
+    let source = Db::open(path, DbKey::from_env()?.as_ref())?;
+    let target = Db::open_postgres(url)?;
+    let copied = store::copy::sqlite_to_postgres(&source, &target)?;
+    let total: u64 = copied.rows.values().sum();
+    println!(
+        "copied {} to {}: {} tables, {total} rows, every table's count checked",
+        path.display(),
+        target.location(),
+        copied.rows.len()
+    );
+    println!(
+        "from now on give every command the database, OUTREACH_DATABASE_URL='{url}' (the file is unchanged)"
+    );
     Ok(())
 }
 
