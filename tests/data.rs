@@ -697,6 +697,14 @@ fn an_encrypted_file_moves_to_postgresql_with_every_row_and_works_on_there() {
     sandbox
         .env
         .push(("OUTREACH_DATABASE_URL".into(), scratch.conninfo()));
+    let doctor = sandbox.ok(&["doctor"]);
+    assert!(
+        doctor.contains("ok    database: postgres://")
+            && doctor.contains("PostgreSQL 1")
+            && doctor.contains("schema version")
+            && doctor.contains("encryption: the PostgreSQL server's"),
+        "{doctor}"
+    );
     // Everything a person and an export can see is the same, ids and all.
     assert_eq!(export(&sandbox), file_export);
     assert_eq!(person(&sandbox), file_person);

@@ -244,6 +244,31 @@ impl Db {
         }
     }
 
+    /// What the database is, for `outreach doctor`: its engine and version, the schema
+    /// version, and on PostgreSQL how many workers hold claims on leads now.
+    pub fn describe(&self) -> anyhow::Result<String> {
+        match &self.place {
+            Place::Sqlite { .. } => self.read(|c| {
+                let sqlite = c.as_sqlite().expect("a SQLite store");
+                let version: String = sqlite.query_row("SELECT sqlite_version()", [], |r| r.get(0))?;
+                let schema: i64 = sqlite.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                Ok(format!("SQLite {version}, schema version {schema}"))
+            }),
+            Place::Postgres(_) => self.read(|c| {
+                let version: String = c.query_row("SHOW server_version", [], |r| r.get(0))?;
+                let schema: i64 = c.query_row("SELECT version FROM outreach_schema", [], |r| r.get(0))?;
+                let (workers, leads): (i64, i64) = c.query_row(
+                    "SELECT count(DISTINCT worker), count(*) FROM lead_claims",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                Ok(format!(
+                    "PostgreSQL {version}, schema version {schema}; {workers} worker(s) handling {leads} lead(s) now"
+                ))
+            }),
+        }
+    }
+
     /// Whether the file is encrypted (opened with a key). PostgreSQL's encryption at rest
     /// is the server's.
     pub fn is_encrypted(&self) -> bool {

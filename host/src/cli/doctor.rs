@@ -46,7 +46,11 @@ impl Report {
 pub async fn run(app: &App, _args: DoctorArgs) -> anyhow::Result<()> {
     let mut report = Report { failed: false };
     report.line(Verdict::Ok, "config", "read and valid");
-    report.line(Verdict::Ok, "database", app.db.location());
+    report.line(
+        Verdict::Ok,
+        "database",
+        format!("{} ({})", app.db.location(), app.db.describe()?),
+    );
     report.line(
         if app.db.is_encrypted() || app.db.path().is_none() {
             Verdict::Ok
