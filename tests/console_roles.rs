@@ -144,7 +144,8 @@ async fn an_agent_reaches_only_the_leads_of_their_accounts(backend: Backend) {
     let (status, page) = adam.get("/console/leads/alice_a").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("hello from the first shop"));
-    let bob_before = sandbox.lead("bob_b")["status"].clone();
+    let bob_before = sandbox.lead("bob_b")["lead"]["status"].clone();
+    assert!(bob_before.is_string(), "{bob_before}");
     // The other account's lead is answered as one that does not exist.
     let (status, page) = adam.get("/console/leads/bob_b").await;
     let (_, missing) = adam.get("/console/leads/nobody_here").await;
@@ -165,7 +166,7 @@ async fn an_agent_reaches_only_the_leads_of_their_accounts(backend: Backend) {
         ["< hello from the second shop"],
         "nothing reached the other account's lead"
     );
-    assert_eq!(sandbox.lead("bob_b")["status"], bob_before);
+    assert_eq!(sandbox.lead("bob_b")["lead"]["status"], bob_before);
     // Their own account's lead they answer.
     let status = adam
         .post("/console/leads/alice_a/reply", "text=hello+from+adam")
@@ -176,6 +177,10 @@ async fn an_agent_reaches_only_the_leads_of_their_accounts(backend: Backend) {
             .conversation("alice_a")
             .contains(&"> hello from adam".to_owned())
     });
+    // And mark converted: on PostgreSQL as the agent role, under row-level security.
+    let status = adam.post("/console/leads/alice_a/convert", "").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(sandbox.lead("alice_a")["lead"]["status"], "converted");
 }
 
 async fn an_agent_opens_none_of_the_owners_sections(backend: Backend) {

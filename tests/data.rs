@@ -702,6 +702,7 @@ fn an_encrypted_file_moves_to_postgresql_with_every_row_and_works_on_there() {
         doctor.contains("ok    database: postgres://")
             && doctor.contains("PostgreSQL 1")
             && doctor.contains("schema version")
+            && doctor.contains("row-level security on")
             && doctor.contains("encryption: the PostgreSQL server's"),
         "{doctor}"
     );

@@ -43,8 +43,8 @@ impl Claims {
     }
 
     /// The leads other workers hold now.
-    pub fn held_by_others(&self, db: &Db) -> anyhow::Result<HashSet<i64>> {
-        db.read(|c| store::claims::held_by_others(c, &self.worker, wall_clock()))
+    pub fn held_by_others(&self, conn: &store::Conn<'_>) -> anyhow::Result<HashSet<i64>> {
+        store::claims::held_by_others(conn, &self.worker, wall_clock())
     }
 
     /// Renews every claim once a third of the lease has passed since the last renewal.

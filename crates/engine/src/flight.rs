@@ -172,21 +172,29 @@ impl<'e> Flights<'e> {
             return Ok(None);
         }
         self.stale = false;
-        let db = self.engine.db();
-        let due = db.read(|c| store::events::due(c, self.engine.now(), super::EVENT_BATCH))?;
-        if due.is_empty() {
-            // An idle service looks every poll: no plugin list to read for nothing.
+        let engine = &self.engine;
+        // One transaction for the three reads: on PostgreSQL each read is a round trip.
+        let (due, plugins, elsewhere) = engine.db().read(|c| {
+            let due = store::events::due(c, engine.now(), super::EVENT_BATCH)?;
+            if due.is_empty() {
+                // An idle service looks every poll: no plugin list to read for nothing.
+                return Ok((due, None, HashSet::new()));
+            }
+            // Read once per backlog, not per event: installing, enabling or removing a
+            // plugin shows from the next read on. Grants are not taken from here; every
+            // host call asks for them afresh, so a revocation holds from the next call.
+            let plugins = store::plugins::list(c)?;
+            let elsewhere = match &engine.claims {
+                Some(claims) => claims.held_by_others(c)?,
+                None => HashSet::new(),
+            };
+            Ok((due, Some(plugins), elsewhere))
+        })?;
+        let Some(plugins) = plugins else {
             self.backlog.clear();
             return Ok(None);
-        }
-        // Read once per backlog, not per event: installing, enabling or removing a plugin
-        // shows from the next read on. Grants are not taken from here; every host call
-        // asks for them afresh, so a revocation holds from the next call.
-        self.plugins = Arc::from(db.read(store::plugins::list)?);
-        let elsewhere = match &self.engine.claims {
-            Some(claims) => claims.held_by_others(db)?,
-            None => HashSet::new(),
         };
+        self.plugins = Arc::from(plugins);
         self.backlog = due
             .into_iter()
             .filter(|e| !self.leads.contains(&e.lead_id) && !elsewhere.contains(&e.lead_id))

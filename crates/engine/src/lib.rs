@@ -235,29 +235,24 @@ impl Engine {
         let duties = self.db().holds_duties()?;
         // Profiles before new events are handed out: a reply hook then sees the lead's
         // real handle.
-        let profiles = match duties {
-            true => {
-                flights
-                    .drive_during(self.look_up_handles(), false, stats)
-                    .await??
-            }
-            false => 0,
-        };
-        let followups = match duties {
-            true => self.enqueue_due_followups()?,
-            false => 0,
+        let (profiles, followups) = if duties {
+            let profiles = flights
+                .drive_during(self.look_up_handles(), false, stats)
+                .await??;
+            (profiles, self.enqueue_due_followups()?)
+        } else {
+            (0, 0)
         };
         // What became due since the last pass (the follow-ups just queued, retries whose
         // time came, messages that arrived) is read afresh once per pass.
         flights.mark_stale();
         let started = usize::from(flights.top_up()?);
-        let sent = match duties {
-            true => {
-                flights
-                    .drive_during(self.deliver_due(), true, stats)
-                    .await??
-            }
-            false => 0,
+        let sent = if duties {
+            flights
+                .drive_during(self.deliver_due(), true, stats)
+                .await??
+        } else {
+            0
         };
         stats.sent += sent as u32;
         // Retention deletes by age and keeps each table's newest row: it waits for a moment

@@ -73,6 +73,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0003_default_account.sql"),
     include_str!("migrations/postgres/0004_event_results_order.sql"),
     include_str!("migrations/postgres/0005_lead_claims.sql"),
+    include_str!("migrations/postgres/0006_row_level_security.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -92,6 +93,9 @@ const PAGE_CACHE_KIB: i64 = 64 * 1024;
 #[derive(Clone)]
 pub struct Db {
     place: Place,
+    /// On PostgreSQL, what a console agent's transactions begin with: the agent's role and
+    /// accounts, which row-level security narrows every lead's data to ([`Db::for_user`]).
+    agent_scope: Option<Arc<str>>,
 }
 
 #[derive(Clone)]
@@ -206,6 +210,7 @@ impl Db {
                 path,
                 encrypted,
             },
+            agent_scope: None,
         }
     }
 
@@ -217,7 +222,30 @@ impl Db {
             .with_context(|| format!("cannot migrate the PostgreSQL database {}", pool.name))?;
         Ok(Self {
             place: Place::Postgres(Arc::new(pool)),
+            agent_scope: None,
         })
+    }
+
+    /// The database as console user `access` may see it. For an agent on PostgreSQL every
+    /// transaction runs as the role `outreach_agent` with the agent's accounts set
+    /// (`SET LOCAL`, so they end with it), and row-level security hides every other
+    /// account's leads, messages, events and sends, even from a query that forgets to
+    /// filter. On SQLite, and for an owner, the same database.
+    pub fn for_user(&self, access: &domain::console_access::Access) -> Db {
+        let Some(accounts) = access.account_filter() else {
+            return self.clone();
+        };
+        let Place::Postgres(_) = &self.place else {
+            return self.clone();
+        };
+        let accounts: Vec<String> = accounts.iter().map(i64::to_string).collect();
+        Db {
+            place: self.place.clone(),
+            agent_scope: Some(Arc::from(format!(
+                "SET LOCAL ROLE outreach_agent; SET LOCAL outreach.accounts = '{}'",
+                accounts.join(",")
+            ))),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -262,8 +290,20 @@ impl Db {
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
+                // Every table of a lead's data has it, from the same migration.
+                let row_security: bool = c.query_row(
+                    "SELECT coalesce(bool_and(relrowsecurity AND relforcerowsecurity), false)
+                     FROM pg_class WHERE oid IN ('leads'::regclass, 'messages'::regclass)",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let row_security = match row_security {
+                    true => "on: a console agent reads only their accounts' leads",
+                    false => "OFF: a console agent is held to their accounts by the console alone",
+                };
                 Ok(format!(
-                    "PostgreSQL {version}, schema version {schema}; {workers} worker(s) handling {leads} lead(s) now"
+                    "PostgreSQL {version}, schema version {schema}; row-level security {row_security}; \
+                     {workers} worker(s) handling {leads} lead(s) now"
                 ))
             }),
         }
@@ -398,11 +438,13 @@ impl Db {
         };
         let pooled = pool.take()?;
         let cell = pooled.conn();
-        let lock = match read_only {
-            true => String::new(),
-            false => format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"),
-        };
-        cell.borrow_mut().begin(read_only, &lock)?;
+        let lock = (!read_only).then(|| format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
+        let first: Vec<&str> = lock
+            .iter()
+            .map(String::as_str)
+            .chain(self.agent_scope.as_deref())
+            .collect();
+        cell.borrow_mut().begin(read_only, &first.join("; "));
         let conn = Conn::postgres(cell);
         let result = f(&conn);
         let ended = cell.borrow_mut().finish(result.is_ok());
@@ -564,7 +606,7 @@ fn migrate_postgres(pool: &sql::PgPool) -> anyhow::Result<()> {
                SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM outreach_schema)",
         )?;
         let current: i64 =
-            conn.query_row("SELECT version FROM outreach_schema", (), |r| r.get(0))?;
+            conn.query_row("SELECT version FROM outreach_schema", [], |r| r.get(0))?;
         let current = current as usize;
         anyhow::ensure!(
             current <= POSTGRES_MIGRATIONS.len(),
@@ -572,7 +614,7 @@ fn migrate_postgres(pool: &sql::PgPool) -> anyhow::Result<()> {
             POSTGRES_MIGRATIONS.len()
         );
         for (index, migration) in POSTGRES_MIGRATIONS.iter().enumerate().skip(current) {
-            cell.borrow_mut().begin(false, "")?;
+            cell.borrow_mut().begin(false, "");
             let applied = conn.execute_batch(migration).and_then(|()| {
                 conn.execute(
                     "UPDATE outreach_schema SET version = ?1",

@@ -103,7 +103,7 @@ pub fn all_plugin_storage(conn: &Conn<'_>) -> anyhow::Result<Vec<Value>> {
     rows(
         conn,
         "SELECT plugin, key, value FROM plugin_kv ORDER BY plugin, key",
-        (),
+        [],
     )
 }
 

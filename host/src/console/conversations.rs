@@ -41,7 +41,7 @@ pub fn owner_routes() -> Router<Console> {
 async fn inbox(State(console): State<Console>, session: Session) -> Response {
     let accounts = session.access.account_filter();
     let rows = console
-        .db
+        .db_for(&session)
         .read(|c| store::console::inbox(c, INBOX_SIZE, accounts.as_deref()));
     shown("inbox", rows.map(|rows| inbox_page(&session, &rows)))
 }
@@ -88,7 +88,7 @@ async fn lead_page(
     Path(handle): Path<String>,
 ) -> Response {
     let now = console.clock.now();
-    let view = console.db.read(|c| {
+    let view = console.db_for(&session).read(|c| {
         let Some(lead) = store::leads::find_handle(c, &handle)? else {
             return Ok(None);
         };
@@ -282,7 +282,7 @@ async fn act(
     }: Change,
 ) -> Response {
     let now = console.clock.now();
-    let db = &console.db;
+    let db = &console.db_for(&session);
     // Another account's lead is answered as one that does not exist.
     let visible = db.read(|c| {
         Ok(store::leads::find_handle(c, &handle)?

@@ -60,7 +60,7 @@ async fn list(
     session: Session,
     Query(query): Query<LeadQuery>,
 ) -> Response {
-    let page = console.db.read(|c| {
+    let page = console.db_for(&session).read(|c| {
         let mut accounts = store::accounts::list(c)?;
         accounts.retain(|account| session.access.sees_account(account.id));
         let search = LeadSearch {

@@ -202,6 +202,12 @@ impl FromRequest<Console> for Change {
 }
 
 impl Console {
+    /// The database as `session`'s user may see it: on PostgreSQL an agent's transactions
+    /// are narrowed to their accounts by row-level security, beneath the pages' own filter.
+    fn db_for(&self, session: &Session) -> Db {
+        self.db.for_user(&session.access)
+    }
+
     /// Runs a read that may take a while (a report, an export) on a blocking thread, so
     /// the async threads keep answering meanwhile.
     async fn read_blocking<R: Send + 'static>(

@@ -221,17 +221,10 @@ impl<P: Params + ?Sized> Params for &P {
     }
 }
 
-/// Nothing to bind.
-impl Params for () {
-    fn values(&self) -> Vec<Value<'_>> {
-        Vec::new()
-    }
-}
-
 /// Values of different types bound in order: `params![id, name, now]`.
 #[macro_export]
 macro_rules! params {
-    () => { () };
+    () => { [] };
     ($($p:expr),+ $(,)?) => {
         [$(&$p as &dyn $crate::sql::Param),+]
     };

@@ -92,8 +92,9 @@ impl PgConn {
     }
 
     /// Starts a transaction; `read_only` ones refuse every write. `then` runs first in it
-    /// (a write's lock). Nothing is sent until the transaction's first statement.
-    pub(crate) fn begin(&mut self, read_only: bool, then: &str) -> Result<()> {
+    /// (a write's lock, a console agent's scope). Nothing is sent until the transaction's
+    /// first statement.
+    pub(crate) fn begin(&mut self, read_only: bool, then: &str) {
         let begin = if read_only {
             "BEGIN READ ONLY"
         } else {
@@ -102,7 +103,6 @@ impl PgConn {
         self.unsent_begin = Some(format!("{begin}; {then}"));
         self.in_transaction = true;
         self.read_only = read_only;
-        Ok(())
     }
 
     pub(crate) fn finish(&mut self, commit: bool) -> Result<()> {

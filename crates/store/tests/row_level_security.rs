@@ -1,0 +1,171 @@
+//! Row-level security on PostgreSQL, tried as a careless query would: a console agent's
+//! transactions (`Db::for_user`) read and change only the leads of their accounts, with
+//! no filter in the query at all, on every table that holds a lead's data.
+//!
+//! Run against a real server: `./test.sh` starts one (`outreach_store::testing`).
+
+use std::collections::BTreeSet;
+
+use outreach_domain::console_access::{Access, Role};
+use outreach_store::Db;
+use outreach_store::testing::PostgresScratch;
+
+/// The tables that hold a lead's data.
+const LEAD_TABLES: [&str; 10] = [
+    "leads",
+    "lead_tags",
+    "lead_fields",
+    "messages",
+    "events",
+    "event_results",
+    "outbox",
+    "schedules",
+    "audit",
+    "lead_claims",
+];
+
+/// Account 1 (`main`) and account 2 (`other`), a lead on each with a row in every table.
+fn two_teams(label: &str) -> (PostgresScratch, Db) {
+    let scratch = PostgresScratch::empty(label);
+    let db = Db::open_postgres(&scratch.conninfo()).expect("open the scratch database");
+    db.write(|c| {
+        c.execute_batch(
+            "INSERT INTO accounts (id, name, channel, created_at) VALUES (2, 'other', 'sandbox', 0);
+             INSERT INTO leads (id, handle, account_id, created_at, updated_at)
+               VALUES (1, 'mine', 1, 0, 0), (2, 'theirs', 2, 0, 0);",
+        )?;
+        for lead in [1, 2] {
+            c.execute_batch(&format!(
+                "INSERT INTO lead_tags (lead_id, tag) VALUES ({lead}, 'vip');
+                 INSERT INTO lead_fields (lead_id, key, value) VALUES ({lead}, 'city', 'Lyon');
+                 INSERT INTO messages (lead_id, direction, text, at, source)
+                   VALUES ({lead}, 'inbound', 'secret of lead {lead}', 0, 'sandbox');
+                 INSERT INTO events (id, kind, lead_id, payload, created_at, next_attempt_at)
+                   VALUES ({lead}, 'inbound', {lead}, '{{}}', 0, 0);
+                 INSERT INTO event_results (event_id, plugin, status, attempts, updated_at)
+                   VALUES ({lead}, 'p', 'done', 1, 0);
+                 INSERT INTO outbox (idempotency_key, lead_id, plugin, text, created_at, not_before, account_id)
+                   VALUES ('k{lead}', {lead}, 'p', 'hello', 0, 0, {lead});
+                 INSERT INTO schedules (plugin, lead_id, started_at, due_at) VALUES ('p', {lead}, 0, 0);
+                 INSERT INTO audit (at, plugin, action, lead_id, allowed) VALUES (0, 'p', 'touched', {lead}, 1);
+                 INSERT INTO lead_claims (lead_id, worker, until) VALUES ({lead}, 'w', 0);"
+            ))?;
+        }
+        Ok(())
+    })
+    .expect("two teams' data");
+    (scratch, db)
+}
+
+fn agent(accounts: &[i64]) -> Access {
+    Access {
+        role: Role::Agent,
+        accounts: BTreeSet::from_iter(accounts.iter().copied()),
+    }
+}
+
+/// Every row of each lead table `db` can read, by table.
+fn visible(db: &Db) -> Vec<(&'static str, i64)> {
+    db.read(|c| {
+        LEAD_TABLES
+            .iter()
+            .map(|table| {
+                let rows: i64 =
+                    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+                Ok((*table, rows))
+            })
+            .collect()
+    })
+    .expect("count the rows")
+}
+
+fn each(rows: i64) -> Vec<(&'static str, i64)> {
+    LEAD_TABLES.iter().map(|table| (*table, rows)).collect()
+}
+
+#[test]
+fn an_unfiltered_query_of_an_agent_reads_only_their_accounts_leads() {
+    let (_scratch, db) = two_teams("rls_read");
+    // The owner and the engine see both teams.
+    assert_eq!(visible(&db), each(2));
+    assert_eq!(visible(&db.for_user(&Access::owner())), each(2));
+    // An agent of account 1 sees one row per table: lead 1's.
+    let scoped = db.for_user(&agent(&[1]));
+    assert_eq!(visible(&scoped), each(1));
+    let texts: Vec<String> = scoped
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT text FROM messages")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(texts, ["secret of lead 1"]);
+    // Not even by naming the other lead outright.
+    let theirs: Option<String> = scoped
+        .read(|c| {
+            use outreach_store::sql::OptionalExtension as _;
+            Ok(
+                c.query_row("SELECT handle FROM leads WHERE id = 2", [], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .unwrap();
+    assert_eq!(theirs, None);
+    // An agent given no account sees nothing; one given both, both.
+    assert_eq!(visible(&db.for_user(&agent(&[]))), each(0));
+    assert_eq!(visible(&db.for_user(&agent(&[1, 2]))), each(2));
+    // The scope ends with the transaction: the pooled connection serves the engine next.
+    assert_eq!(visible(&db), each(2));
+}
+
+#[test]
+fn an_agent_cannot_change_or_add_to_another_accounts_leads() {
+    let (_scratch, db) = two_teams("rls_write");
+    let scoped = db.for_user(&agent(&[1]));
+    // An update and a delete with no filter touch only the agent's own rows.
+    let changed = scoped
+        .write(|c| Ok(c.execute("UPDATE leads SET status = 'converted'", [])?))
+        .unwrap();
+    assert_eq!(changed, 1);
+    let removed = scoped
+        .write(|c| Ok(c.execute("DELETE FROM lead_tags", [])?))
+        .unwrap();
+    assert_eq!(removed, 1);
+    let (status, tags): (String, i64) = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT status, (SELECT count(*) FROM lead_tags WHERE lead_id = 2) FROM leads WHERE id = 2",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!((status.as_str(), tags), ("new", 1));
+    // A message written into the other team's conversation is refused, naming the policy.
+    let refused = scoped
+        .write(|c| {
+            Ok(c.execute(
+                "INSERT INTO messages (lead_id, direction, text, at, source) VALUES (2, 'outbound', 'hi', 0, 'x')",
+                [],
+            )?)
+        })
+        .unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("row-level security"),
+        "{refused:#}"
+    );
+    // Moving one's own lead into the other account is refused too.
+    let moved =
+        scoped.write(|c| Ok(c.execute("UPDATE leads SET account_id = 2 WHERE id = 1", [])?));
+    assert!(moved.is_err(), "{moved:?}");
+}
+
+#[test]
+fn doctor_says_row_level_security_is_on() {
+    let (_scratch, db) = two_teams("rls_doctor");
+    let description = db.describe().unwrap();
+    assert!(
+        description.contains("row-level security on"),
+        "{description}"
+    );
+}
