@@ -301,8 +301,17 @@ impl Db {
                     true => "on: a console agent reads only their accounts' leads",
                     false => "OFF: a console agent is held to their accounts by the console alone",
                 };
+                let tls: Option<String> = c.query_row(
+                    "SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let connection = match tls {
+                    Some(protocol) => format!("connected over {protocol}"),
+                    None => "connection not encrypted (sslmode=verify-full to require it)".into(),
+                };
                 Ok(format!(
-                    "PostgreSQL {version}, schema version {schema}; row-level security {row_security}; \
+                    "PostgreSQL {version}, {connection}, schema version {schema}; row-level security {row_security}; \
                      {workers} worker(s) handling {leads} lead(s) now"
                 ))
             }),

@@ -55,6 +55,12 @@ impl PostgresScratch {
         format!("{} dbname={}", self.server, self.name)
     }
 
+    /// The connection string of this database through `server`: the same cluster reached
+    /// another way (over TCP with TLS).
+    pub fn conninfo_via(&self, server: &str) -> String {
+        format!("{server} dbname={}", self.name)
+    }
+
     /// Runs `sql` in the scratch database; returns its rows, fields split on `|`.
     pub fn run(&self, sql: &str) -> Vec<Vec<String>> {
         self.try_run(sql).unwrap_or_else(|e| panic!("{e}"))

@@ -9,6 +9,7 @@
 //! BIGINT column as 1, as on SQLite).
 
 mod postgres;
+mod postgres_tls;
 
 use std::cell::RefCell;
 

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use bytes::{BufMut as _, BytesMut};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use super::{Error, Owned, Result, Value};
+use super::{Error, Owned, Result, Value, postgres_tls};
 
 /// Statements kept prepared per connection. A statement whose text varies (a list of ids
 /// written into it) would otherwise make the cache, and the server's memory, grow forever.
@@ -163,6 +163,8 @@ fn wait<T>(
 /// Connections to one database, at most `max` open at once.
 pub struct PgPool {
     config: tokio_postgres::Config,
+    /// TLS as the connection string's `sslmode` asks; `None` for none.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     runtime: tokio::runtime::Handle,
     stop: Option<std::sync::mpsc::Sender<()>>,
     idle: Mutex<Vec<PgConn>>,
@@ -178,7 +180,23 @@ pub struct PgPool {
 impl PgPool {
     /// Checks `url` (a `postgres://` URL or libpq `key=value` string) and connects once.
     pub fn connect(url: &str, max: usize) -> anyhow::Result<Self> {
-        let mut config = parse(url)?;
+        let (mut config, tls) = parse(url)?;
+        let over_tcp = config
+            .get_hosts()
+            .iter()
+            .any(|host| matches!(host, tokio_postgres::config::Host::Tcp(_)));
+        // The server offers no TLS on a Unix socket; libpq ignores sslmode there too.
+        let tls = match over_tcp {
+            true => {
+                config.ssl_mode(tls.ssl_mode());
+                tls.client_config()?
+                    .map(tokio_postgres_rustls::MakeRustlsConnect::new)
+            }
+            false => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                None
+            }
+        };
         if config.get_password().is_none()
             && let Ok(password) = std::env::var("PGPASSWORD")
         {
@@ -206,6 +224,7 @@ impl PgPool {
             .context("the PostgreSQL connection thread ended")?;
         let pool = Self {
             config,
+            tls,
             runtime,
             stop: Some(stop),
             idle: Mutex::new(Vec::new()),
@@ -224,14 +243,12 @@ impl PgPool {
     /// A connection outside the pool, for a lock held as long as the process runs.
     pub(crate) fn open_one(&self) -> anyhow::Result<PgConn> {
         let config = self.config.clone();
+        let tls = self.tls.clone();
         let connecting = self.runtime.spawn(async move {
-            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!("PostgreSQL connection closed: {}", describe(&e));
-                }
-            });
-            Ok::<_, tokio_postgres::Error>(client)
+            match tls {
+                Some(tls) => connect(config, tls).await,
+                None => connect(config, tokio_postgres::NoTls).await,
+            }
         });
         let client = futures_executor::block_on(connecting)
             .context("the PostgreSQL connection thread ended")?
@@ -357,15 +374,36 @@ impl Drop for Pooled<'_> {
     }
 }
 
-fn parse(url: &str) -> anyhow::Result<tokio_postgres::Config> {
+/// Opens one connection and leaves it running on the current runtime.
+async fn connect<T>(
+    config: tokio_postgres::Config,
+    tls: T,
+) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!("PostgreSQL connection closed: {}", describe(&e));
+        }
+    });
+    Ok(client)
+}
+
+fn parse(url: &str) -> anyhow::Result<(tokio_postgres::Config, postgres_tls::TlsSettings)> {
+    let (rest, tls) = postgres_tls::split(url)?;
     // The parser's own message could quote the string, password and all.
-    url.parse()
-        .map_err(|_| anyhow::anyhow!("the PostgreSQL connection string is not valid (expected postgres://user@host/database or host=… dbname=…)"))
+    let config = rest
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the PostgreSQL connection string is not valid (expected postgres://user@host/database or host=… dbname=…)"))?;
+    Ok((config, tls))
 }
 
 /// Whether the connection string carries a password.
 pub fn has_password(url: &str) -> anyhow::Result<bool> {
-    Ok(parse(url)?.get_password().is_some())
+    Ok(parse(url)?.0.get_password().is_some())
 }
 
 /// Where the pool connects, without the password.
@@ -392,7 +430,17 @@ pub(super) fn describe(error: &tokio_postgres::Error) -> String {
             }
             text
         }
-        None => format!("PostgreSQL: {error}"),
+        None => {
+            // Its `Display` leaves out the cause ("error performing TLS handshake", not
+            // which certificate was refused and why).
+            let mut text = format!("PostgreSQL: {error}");
+            let mut cause = std::error::Error::source(error);
+            while let Some(inner) = cause {
+                text.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            text
+        }
     }
 }
 

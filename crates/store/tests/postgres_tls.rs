@@ -1,0 +1,143 @@
+//! TLS to PostgreSQL as the connection string's `sslmode` and `sslrootcert` ask, against a
+//! real server with TLS on: `./test.sh` starts it on 127.0.0.1 with a certificate issued
+//! for `localhost` by a test authority (`ca.pem`), and makes a second authority nobody
+//! trusts (`other-ca.pem`), both in `OUTREACH_TEST_POSTGRES_TLS_DIR`.
+
+use outreach_store::Db;
+use outreach_store::testing::PostgresScratch;
+
+/// `host=localhost port=… user=…` of the TLS server, and its certificates' directory.
+fn tls_server() -> (String, String) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run ./test.sh, which starts PostgreSQL with TLS and sets it")
+        })
+    };
+    (
+        var("OUTREACH_TEST_POSTGRES_TLS"),
+        var("OUTREACH_TEST_POSTGRES_TLS_DIR"),
+    )
+}
+
+/// Whether the connection `db` uses is encrypted, as the server sees it.
+fn encrypted(db: &Db) -> bool {
+    db.read(|c| {
+        Ok(c.query_row(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            [],
+            |r| r.get(0),
+        )?)
+    })
+    .unwrap()
+}
+
+fn open(scratch: &PostgresScratch, server: &str, tls: &str) -> anyhow::Result<Db> {
+    Db::open_postgres(&format!("{} {tls}", scratch.conninfo_via(server)))
+}
+
+#[test]
+fn verify_full_checks_the_authority_and_the_host_name() {
+    let (server, dir) = tls_server();
+    let scratch = PostgresScratch::empty("tls_verify_full");
+    let db = open(
+        &scratch,
+        &server,
+        &format!("sslmode=verify-full sslrootcert={dir}/ca.pem"),
+    )
+    .expect("the trusted server");
+    assert!(encrypted(&db));
+    let description = db.describe().unwrap();
+    assert!(
+        description.contains("connected over TLSv1."),
+        "{description}"
+    );
+
+    // A certificate from an authority not trusted: refused, saying why.
+    let refused = open(
+        &scratch,
+        &server,
+        &format!("sslmode=verify-full sslrootcert={dir}/other-ca.pem"),
+    )
+    .err()
+    .expect("an untrusted certificate");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("cannot connect to PostgreSQL") && message.contains("certificate"),
+        "{message}"
+    );
+
+    // The right authority but another name (the certificate is for `localhost`).
+    let by_address = server.replace("host=localhost", "host=127.0.0.1");
+    let refused = open(
+        &scratch,
+        &by_address,
+        &format!("sslmode=verify-full sslrootcert={dir}/ca.pem"),
+    )
+    .err()
+    .expect("a certificate for another name");
+    assert!(
+        format!("{refused:#}").contains("certificate"),
+        "{refused:#}"
+    );
+    // verify-ca checks the authority only, so the address is fine there.
+    let db = open(
+        &scratch,
+        &by_address,
+        &format!("sslmode=verify-ca sslrootcert={dir}/ca.pem"),
+    )
+    .expect("verify-ca by address");
+    assert!(encrypted(&db));
+    let refused = open(
+        &scratch,
+        &by_address,
+        &format!("sslmode=verify-ca sslrootcert={dir}/other-ca.pem"),
+    );
+    assert!(refused.is_err(), "verify-ca with an untrusted authority");
+}
+
+#[test]
+fn require_encrypts_without_checking_and_disable_does_not_encrypt() {
+    let (server, dir) = tls_server();
+    let scratch = PostgresScratch::empty("tls_require");
+    // As libpq: require encrypts, whoever signed the certificate.
+    let db = open(
+        &scratch,
+        &server,
+        &format!("sslmode=require sslrootcert={dir}/other-ca.pem"),
+    )
+    .unwrap();
+    assert!(encrypted(&db));
+    // prefer, the default, encrypts when the server offers it.
+    assert!(encrypted(&open(&scratch, &server, "").unwrap()));
+    assert!(!encrypted(
+        &open(&scratch, &server, "sslmode=disable").unwrap()
+    ));
+    // The same settings in URL form.
+    let url = format!(
+        "postgres://postgres@localhost:{}/{}?sslmode=verify-full&sslrootcert={}",
+        port(&server),
+        scratch.conninfo().rsplit("dbname=").next().unwrap(),
+        format!("{dir}/ca.pem").replace('/', "%2F"),
+    );
+    assert!(encrypted(&Db::open_postgres(&url).unwrap()));
+}
+
+#[test]
+fn a_wrong_sslmode_is_named_before_connecting() {
+    let (server, _) = tls_server();
+    let scratch = PostgresScratch::empty("tls_wrong_mode");
+    let refused = open(&scratch, &server, "sslmode=verify-always")
+        .err()
+        .unwrap();
+    assert!(
+        format!("{refused:#}").contains("sslmode=verify-always is not one of"),
+        "{refused:#}"
+    );
+}
+
+fn port(server: &str) -> &str {
+    server
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("port="))
+        .expect("a port")
+}
