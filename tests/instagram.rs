@@ -148,11 +148,8 @@ async fn webhooks_are_verified_stored_once_and_answered_through_the_graph_api() 
     let oversized = message("5501", "m_big", &"x".repeat(300 * 1024), NOW_MS);
     assert_eq!(post(&served, &oversized, None).await, 413);
 
-    // An echo of our own message is ignored; the real one is stored once, however often
-    // Meta delivers it, and answered through the Graph API.
-    let mut echo = message(IG_ACCOUNT, "m_echo", "echo: earlier", NOW_MS);
-    echo["entry"][0]["messaging"][0]["message"]["is_echo"] = json!(true);
-    assert_eq!(post(&served, &echo, None).await, 200);
+    // The message is stored once, however often Meta delivers it, and answered through
+    // the Graph API.
     assert_eq!(post(&served, &hello, None).await, 200);
     assert_eq!(post(&served, &hello, None).await, 200);
     eventually("the reply to be sent", || {
@@ -278,6 +275,249 @@ async fn the_whole_loop_webhook_ai_reply_openrouter_outbox_graph_api() {
     assert!(
         !export.contains(TOKEN) && !export.contains("sk-or-test"),
         "no secret in the export"
+    );
+}
+
+/// The echo Meta sends of what the account sent to `lead`: through us or from the app.
+fn echo(lead: &str, mid: &str, text: &str, at: i64) -> Value {
+    json!({"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": at, "messaging": [{
+        "sender": {"id": IG_ACCOUNT}, "recipient": {"id": lead}, "timestamp": at,
+        "message": {"mid": mid, "text": text, "is_echo": true}
+    }]}]})
+}
+
+/// Every event about `handle` is done.
+fn all_done(sandbox: &Sandbox, handle: &str, count: usize) -> bool {
+    let events = sandbox.json(&["events"]);
+    let theirs: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["lead"] == handle)
+        .collect();
+    theirs.len() == count && theirs.iter().all(|e| e["status"] == "done")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let served = serve(&sandbox);
+
+    assert_eq!(
+        post(&served, &message("5501", "m_1", "hello", NOW_MS), None).await,
+        200
+    );
+    eventually("the plugin's reply to be sent", || {
+        sandbox.conversation("ig_5501").len() == 2
+    });
+    // Meta echoes our own send (the Send API gave it the id "aWdfZAG1faW"): nothing new.
+    let ours = echo("5501", "aWdfZAG1faW", "echo: hello", NOW_MS + 1_000);
+    assert_eq!(post(&served, &ours, None).await, 200);
+    assert_eq!(post(&served, &ours, None).await, 200);
+    assert_eq!(
+        sandbox.conversation("ig_5501"),
+        ["< hello", "> echo: hello"]
+    );
+    assert_eq!(sandbox.lead("ig_5501")["lead"]["status"], "replied");
+
+    // Someone answers from the phone; Meta delivers the echo twice.
+    let typed = echo(
+        "5501",
+        "m_app_1",
+        "Hi! It's Maria, I'll help you myself",
+        NOW_MS + 60_000,
+    );
+    assert_eq!(post(&served, &typed, None).await, 200);
+    assert_eq!(post(&served, &typed, None).await, 200);
+    eventually("the lead to be with a person", || {
+        sandbox.lead("ig_5501")["lead"]["status"] == "needs-human"
+    });
+    assert_eq!(
+        sandbox.conversation("ig_5501"),
+        [
+            "< hello",
+            "> echo: hello",
+            "> Hi! It's Maria, I'll help you myself"
+        ],
+        "stored once"
+    );
+    let shown = sandbox.ok(&["conversations", "show", "ig_5501"]);
+    assert!(
+        shown.contains("> sent from Instagram: Hi! It's Maria"),
+        "{shown}"
+    );
+    let audit = sandbox.audit();
+    assert!(
+        audit.iter().any(|a| a["plugin"] == "instagram-app"
+            && a["action"] == "conversations.reply"
+            && a["lead"] == "ig_5501"),
+        "{audit:?}"
+    );
+
+    // The lead answers: stored, and no plugin talks over the person.
+    assert_eq!(
+        post(
+            &served,
+            &message("5501", "m_2", "great, thanks", NOW_MS + 120_000),
+            None
+        )
+        .await,
+        200
+    );
+    eventually("the lead's answer to be handled", || {
+        all_done(&sandbox, "ig_5501", 2)
+    });
+    assert_eq!(
+        sends(&graph).await.len(),
+        1,
+        "only the first reply was sent"
+    );
+    assert_eq!(
+        sandbox.conversation("ig_5501").last().unwrap(),
+        "< great, thanks"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_echo_of_a_send_whose_answer_was_lost_settles_it_without_asking_meta() {
+    let graph = MockServer::start().await;
+    // The send reaches Meta, but its answer comes after our timeout.
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok().set_delay(Duration::from_secs(3)))
+        .mount(&graph)
+        .await;
+    let mut sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    receive_and_answer(&sandbox, &graph, "3301", "hello", NOW_MS).await;
+    let outbox = &sandbox.lead("ig_3301")["outbox"][0];
+    assert_eq!(outbox["status"], "queued");
+    assert!(outbox["attempted_at"].is_i64(), "{outbox}");
+
+    // Its echo arrives: the send is recorded, with Meta's id, and not made again.
+    let served = serve(&sandbox);
+    let ours = echo("3301", "m_echo_1", "echo: hello", NOW_MS + 2_000);
+    assert_eq!(post(&served, &ours, None).await, 200);
+    assert_eq!(post(&served, &ours, None).await, 200);
+    drop(served);
+    let outbox = &sandbox.lead("ig_3301")["outbox"][0];
+    assert_eq!(
+        (&outbox["status"], &outbox["message_id"]),
+        (&json!("sent"), &json!("m_echo_1")),
+        "{outbox}"
+    );
+    assert_eq!(
+        sandbox.conversation("ig_3301"),
+        ["< hello", "> echo: hello"]
+    );
+    assert_eq!(
+        sandbox.lead("ig_3301")["lead"]["status"],
+        "replied",
+        "not handed over"
+    );
+
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    sandbox.at("2026-11-26T10:05:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    let requests = graph.received_requests().await.unwrap();
+    assert!(
+        requests.is_empty(),
+        "no resend and no Conversations API question: {:?}",
+        requests
+            .iter()
+            .map(|r| r.url.path().to_owned())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sandbox.conversation("ig_3301"),
+        ["< hello", "> echo: hello"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_may_answer_for_seven_days_tagged_human_agent_and_a_plugin_may_not() {
+    let graph = MockServer::start().await;
+    // The plugin's reply meets a rate limit and waits.
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(meta_error(
+            429,
+            4,
+            None,
+            "Application request limit reached",
+        ))
+        .mount(&graph)
+        .await;
+    let mut sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    receive_and_answer(&sandbox, &graph, "5501", "hello", NOW_MS).await;
+    graph.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+
+    // Three days later: without the Human Agent feature nobody may write.
+    sandbox.at("2026-11-29T10:00:00Z");
+    let refused = sandbox.fails(&["conversations", "reply", "ig_5501", "Sorry for the wait"]);
+    assert!(refused.contains("messaging window closed"), "{refused}");
+    // Meta granted it: a person's reply goes out tagged, the plugin's waiting one does not.
+    sandbox.ok(&["account", "human-agent", "shop", "on"]);
+    sandbox.ok(&[
+        "conversations",
+        "reply",
+        "ig_5501",
+        "Sorry for the wait, Maria here",
+    ]);
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(
+        sends(&graph).await,
+        [json!({
+            "recipient": {"id": "5501"},
+            "message": {"text": "Sorry for the wait, Maria here"},
+            "messaging_type": "MESSAGE_TAG",
+            "tag": "HUMAN_AGENT"
+        })]
+    );
+    let outbox = sandbox.lead("ig_5501")["outbox"].clone();
+    let plugins = &outbox[0];
+    assert_eq!(plugins["text"], "echo: hello");
+    assert_eq!(plugins["status"], "blocked", "{outbox}");
+    assert!(
+        plugins["detail"]
+            .as_str()
+            .unwrap()
+            .contains("closed to automated messages"),
+        "{outbox}"
+    );
+    assert_eq!(outbox[1]["status"], "sent");
+
+    // After seven days, not even a person.
+    sandbox.at("2026-12-03T10:00:01Z");
+    let refused = sandbox.fails(&["conversations", "reply", "ig_5501", "Still there?"]);
+    assert!(refused.contains("messaging window closed"), "{refused}");
+    let audit = sandbox.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a["action"] == "account.human-agent" && a["detail"] == "shop: on"),
+        "{audit:?}"
     );
 }
 

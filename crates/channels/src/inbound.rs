@@ -3,9 +3,13 @@
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMessage {
-    /// The Instagram account the message was sent to (recipient.id, else entry.id).
+    /// The Instagram account: the one the message was sent to (recipient.id, else
+    /// entry.id), or for an echo the one that sent it.
     pub account_id: String,
+    /// The lead: who sent the message, or for an echo who it was sent to.
     pub sender_id: String,
+    /// An echo: a message the account sent, through outreach or from the Instagram app.
+    pub echo: bool,
     pub message_id: String,
     pub text: String,
     /// When the sender sent it (messaging.timestamp), in milliseconds since the epoch.

@@ -18,7 +18,7 @@ pub mod signing;
 
 use std::collections::HashSet;
 
-use crate::clock::{HOUR, Millis};
+use crate::clock::{DAY, HOUR, Millis};
 use crate::domain::account::{Account, ChannelKind};
 use crate::domain::lead::Lead;
 use crate::secrets::SecretKey;
@@ -71,23 +71,75 @@ pub struct Attempt {
 /// How long after a lead's last message automated messages may reach them on Instagram.
 pub const INSTAGRAM_WINDOW: Millis = 24 * HOUR;
 
-/// Whether an automated message may go to `lead` through their account's channel at `now`.
-/// Instagram allows it only within 24 hours of the lead's last message *on Instagram* (a
-/// message through another channel does not open it); there is no cold outreach through the
-/// official API.
+/// How long after a lead's last message a person may still answer on Instagram, with the
+/// `HUMAN_AGENT` tag (for accounts Meta granted the Human Agent feature).
+pub const INSTAGRAM_HUMAN_WINDOW: Millis = 7 * DAY;
+
+/// Who may write to a lead now through their account's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Anyone: plugins and people (Instagram: within 24 h of the lead's last message).
+    Open,
+    /// Only a person, tagged `HUMAN_AGENT` (Instagram: within 7 days, where the account
+    /// has the Human Agent feature). Automated messages are not allowed.
+    PersonOnly,
+    /// Nobody until the lead writes again.
+    Closed,
+}
+
+impl Window {
+    /// Whether a message may go out now: a person's (`by_a_person`) or a plugin's.
+    pub fn allows(self, by_a_person: bool) -> bool {
+        match self {
+            Self::Open => true,
+            Self::PersonOnly => by_a_person,
+            Self::Closed => false,
+        }
+    }
+
+    /// What it means, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Open => "open (24 h: automated messages and people)",
+            Self::PersonOnly => {
+                "open to a person only (HUMAN_AGENT, up to 7 days after the lead's last message)"
+            }
+            Self::Closed => "closed: nothing can be sent until the lead writes again",
+        }
+    }
+}
+
+/// Who may write to `lead` through their account's channel at `now`. Instagram allows
+/// automated messages only within 24 hours of the lead's last message *on Instagram* (a
+/// message through another channel does not open it), and a person's for 7 days where the
+/// account has the Human Agent feature; there is no cold outreach through the official API.
+pub fn window(conn: &crate::store::Conn<'_>, lead: &Lead, now: Millis) -> anyhow::Result<Window> {
+    let Some(account) = store::accounts::get(conn, lead.account_id)? else {
+        return Ok(Window::Open);
+    };
+    if account.channel != ChannelKind::Instagram {
+        return Ok(Window::Open);
+    }
+    let since = store::messages::last_inbound_via(conn, lead.id, ChannelKind::Instagram.as_str())?
+        .map(|at| now - at);
+    Ok(match since {
+        Some(since) if since <= INSTAGRAM_WINDOW => Window::Open,
+        Some(since)
+            if since <= INSTAGRAM_HUMAN_WINDOW && account.settings.human_agent == Some(true) =>
+        {
+            Window::PersonOnly
+        }
+        _ => Window::Closed,
+    })
+}
+
+/// Whether an automated message may go to `lead` now ([`window`]).
 pub fn window_open(
     conn: &crate::store::Conn<'_>,
     lead: &Lead,
     now: Millis,
 ) -> anyhow::Result<bool> {
-    let channel = store::accounts::get(conn, lead.account_id)?.map(|a| a.channel);
-    Ok(match channel {
-        Some(ChannelKind::Instagram) => {
-            store::messages::last_inbound_via(conn, lead.id, ChannelKind::Instagram.as_str())?
-                .is_some_and(|at| now - at <= INSTAGRAM_WINDOW)
-        }
-        _ => true,
-    })
+    Ok(window(conn, lead, now)? == Window::Open)
 }
 
 /// An account's credentials, opened with the key from the environment.
@@ -158,16 +210,18 @@ impl Channel {
         }
     }
 
-    /// Delivers outbox message `outbox_id`.
+    /// Delivers outbox message `outbox_id`; `human_agent` for a person's message in the
+    /// window only a person may use ([`Window::PersonOnly`]).
     pub async fn send(
         &self,
         outbox_id: i64,
         lead: &Lead,
         text: &str,
+        human_agent: bool,
     ) -> Result<Delivery, SendError> {
         match self {
             Self::Sandbox => Ok(Delivery::default()),
-            Self::Instagram(client) => client.send(lead, text).await,
+            Self::Instagram(client) => client.send(lead, text, human_agent).await,
             Self::Bridge(client) => client.send(outbox_id, lead, text).await,
         }
     }

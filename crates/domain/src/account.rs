@@ -60,6 +60,10 @@ pub struct ChannelSettings {
     /// Bridge: where outbox messages are POSTed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bridge_url: Option<String>,
+    /// Instagram: Meta granted the app the Human Agent feature (on review), so a person may
+    /// answer up to 7 days after the lead's last message, tagged `HUMAN_AGENT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub human_agent: Option<bool>,
 }
 
 /// The account's own rules; `None` takes the config default.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::Engine;
 use crate::channels::safety::{Decision, SendingRules};
-use crate::channels::{Attempt, Channel, Delivery, SendError, window_open};
+use crate::channels::{Attempt, Channel, Delivery, SendError, Window, window};
 use crate::clock::{MINUTE, Millis};
 use crate::consent::Permission;
 use crate::domain::account::Account;
@@ -136,12 +136,15 @@ impl Engine {
                 self.set_aside(&row, "lead is do-not-contact", now)?;
                 continue;
             }
-            if !self.db().read(|c| window_open(c, &lead, now))? {
-                self.set_aside(
-                    &row,
-                    "messaging window closed: over 24 h since the lead's last message",
-                    now,
-                )?;
+            let window = self.db().read(|c| window(c, &lead, now))?;
+            if !window.allows(row.by_a_person()) {
+                let why = match window {
+                    Window::PersonOnly => {
+                        "messaging window closed to automated messages: over 24 h since the lead's last message (a person may still answer)"
+                    }
+                    _ => "messaging window closed: over 24 h since the lead's last message",
+                };
+                self.set_aside(&row, why, now)?;
                 continue;
             }
             let sent_today = sender.sent_today(self.db(), sender.rules.day_bounds(now))?;
@@ -167,7 +170,11 @@ impl Engine {
                 // Changed since this pass read it (blocked, or another engine has it).
                 continue;
             }
-            let outcome = sender.channel.send(row.id, &lead, &row.text).await;
+            let human_agent = window == Window::PersonOnly;
+            let outcome = sender
+                .channel
+                .send(row.id, &lead, &row.text, human_agent)
+                .await;
             if self.handle_outcome(sender, &row, &lead, outcome, now)? {
                 sent += 1;
             }
@@ -350,11 +357,13 @@ impl Engine {
         sender.account.next_send_at = Some(at + gap);
         let via = format!("via {}", sender.channel.name());
         self.db().write(|tx| {
-            store::outbox::mark_sent(tx, row.id, at, delivery.message_id.as_deref())?;
             store::accounts::set_next_send_at(tx, sender.account.id, at + gap)?;
-            store::messages::insert(tx, lead.id, Direction::Outbound, &row.text, at, &row.plugin)?;
-            store::leads::mark_contacted(tx, lead.id, at)?;
-            audit_delivery(tx, row, true, Some(&via), at)
+            let message_id = delivery.message_id.as_deref();
+            if !store::outbox::mark_sent(tx, row.id, at, message_id)? {
+                // The channel's echo of it came first and recorded it (ingest::instagram_echo).
+                return Ok(());
+            }
+            record_delivery(tx, row, lead.id, at, message_id, &via)
         })
     }
 
@@ -365,6 +374,29 @@ impl Engine {
             audit_delivery(tx, row, false, Some(reason), now)
         })
     }
+}
+
+/// What a delivery leaves besides the outbox row: the message in the conversation (with the
+/// channel's id, so its echo is known as ours), the lead contacted, the audit entry.
+pub(crate) fn record_delivery(
+    tx: &crate::store::Conn<'_>,
+    row: &OutboxRow,
+    lead_id: i64,
+    at: Millis,
+    message_id: Option<&str>,
+    how: &str,
+) -> anyhow::Result<()> {
+    store::messages::insert_once(
+        tx,
+        lead_id,
+        Direction::Outbound,
+        &row.text,
+        at,
+        &row.plugin,
+        message_id,
+    )?;
+    store::leads::mark_contacted(tx, lead_id, at)?;
+    audit_delivery(tx, row, true, Some(how), at)
 }
 
 fn audit_delivery(

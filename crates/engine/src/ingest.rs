@@ -161,6 +161,13 @@ pub enum InstagramReceived {
     /// No account here has its Instagram account id: kept until one is added
     /// ([`route_unrouted`]); `new` is false when it was kept before.
     Unrouted { new: bool },
+    /// The echo of a send of ours; `confirmed` when it settled a send whose outcome was
+    /// not known yet.
+    OwnEcho { confirmed: bool },
+    /// What a person sent from the Instagram app; `new` is false for a redelivery.
+    FromTheApp { new: bool },
+    /// The echo of what an account not set up here sent: nothing to record.
+    EchoUnrouted,
 }
 
 /// Records a message Meta delivered for the Instagram account `m.account_id`: like
@@ -174,7 +181,15 @@ pub fn instagram_webhook(
     now: Millis,
 ) -> anyhow::Result<InstagramReceived> {
     db.write(|tx| {
-        let Some(account) = store::accounts::by_instagram_id(tx, &m.account_id)? else {
+        let account = store::accounts::by_instagram_id(tx, &m.account_id)?;
+        if m.echo {
+            return match account {
+                Some(account) => echo(tx, account.id, m, now),
+                // What an account not set up here sent concerns nobody here.
+                None => Ok(InstagramReceived::EchoUnrouted),
+            };
+        }
+        let Some(account) = account else {
             let new = store::unrouted::insert(
                 tx,
                 &m.account_id,
@@ -195,6 +210,69 @@ pub fn instagram_webhook(
             InstagramReceived::Duplicate
         })
     })
+}
+
+/// An echo of what Instagram account `account` sent to a lead. The echo of a send of ours
+/// settles it if its outcome was not known yet (the Send API's answer lost, or still on its
+/// way). Any other echo is a person answering from the Instagram app: it is stored once
+/// (Meta redelivers) as the operator's message, and the lead is handed to a person, so no
+/// plugin talks over them until someone resumes automation.
+fn echo(
+    tx: &Conn<'_>,
+    account: i64,
+    m: &crate::channels::inbound::InboundMessage,
+    now: Millis,
+) -> anyhow::Result<InstagramReceived> {
+    let at = m.sent_at.min(now);
+    let lead = store::leads::get_or_create_by_channel_user(tx, account, &m.sender_id, at)?;
+    if let Some(row) = store::outbox::echoed(tx, lead.id, &m.message_id, &m.text)? {
+        let sent_at = row.attempted_at.unwrap_or(at);
+        let confirmed = store::outbox::mark_sent(tx, row.id, sent_at, Some(&m.message_id))?;
+        if confirmed {
+            crate::deliver::record_delivery(
+                tx,
+                &row,
+                lead.id,
+                sent_at,
+                Some(&m.message_id),
+                "via instagram, confirmed by its echo",
+            )?;
+        }
+        return Ok(InstagramReceived::OwnEcho { confirmed });
+    }
+    let new = store::messages::insert_once(
+        tx,
+        lead.id,
+        Direction::Outbound,
+        &m.text,
+        at,
+        store::messages::INSTAGRAM_APP,
+        Some(&m.message_id),
+    )?;
+    if new {
+        if matches!(
+            lead.status,
+            LeadStatus::New | LeadStatus::Contacted | LeadStatus::Replied
+        ) {
+            store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, at)?;
+        }
+        store::leads::withdraw_automation(
+            tx,
+            lead.id,
+            "a person answered from the Instagram app",
+            false,
+        )?;
+        store::audit::record_action(
+            tx,
+            store::messages::INSTAGRAM_APP,
+            "conversations.reply",
+            Some(lead.id),
+            true,
+            "a person answered from the Instagram app; automation stopped until resumed",
+            now,
+        )?;
+    }
+    Ok(InstagramReceived::FromTheApp { new })
 }
 
 /// Webhook messages kept aside for one Instagram account id, now routed to its account.
@@ -257,6 +335,7 @@ mod tests {
         Delivered {
             account_id: "1784".into(),
             sender_id: "5501".into(),
+            echo: false,
             message_id: mid.into(),
             text: "hello".into(),
             sent_at: 1_000,
@@ -276,6 +355,39 @@ mod tests {
             sealed_credentials: None,
         };
         db.write(|tx| store::accounts::add(tx, &new, 0)).unwrap()
+    }
+
+    #[test]
+    fn an_echo_is_never_kept_for_an_account_not_set_up_and_never_makes_an_event() {
+        let db = Db::open_in_memory().unwrap();
+        let consent = ConsentConfig::default();
+        let typed = Delivered {
+            echo: true,
+            ..delivered("m_app")
+        };
+        assert_eq!(
+            instagram_webhook(&db, &consent, &typed, 2_000).unwrap(),
+            InstagramReceived::EchoUnrouted
+        );
+        assert!(db.read(store::unrouted::routable).unwrap().is_empty());
+
+        add_instagram_account(&db, "1784");
+        assert_eq!(
+            instagram_webhook(&db, &consent, &typed, 3_000).unwrap(),
+            InstagramReceived::FromTheApp { new: true }
+        );
+        assert_eq!(
+            instagram_webhook(&db, &consent, &typed, 3_500).unwrap(),
+            InstagramReceived::FromTheApp { new: false }
+        );
+        let (status, events) = db
+            .read(|c| {
+                let lead = store::leads::by_handle(c, "ig_5501")?.unwrap();
+                let events: i64 = c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+                Ok((lead.status, events))
+            })
+            .unwrap();
+        assert_eq!((status, events), (LeadStatus::NeedsHuman, 0));
     }
 
     #[test]

@@ -129,6 +129,15 @@ pub fn set_paused(conn: &Conn<'_>, id: i64, reason: Option<&str>) -> anyhow::Res
     Ok(())
 }
 
+/// Replaces the account's channel settings.
+pub fn set_settings(conn: &Conn<'_>, id: i64, settings: &ChannelSettings) -> anyhow::Result<()> {
+    conn.execute(
+        "UPDATE accounts SET settings = ?2 WHERE id = ?1",
+        params![id, serde_json::to_string(settings)?],
+    )?;
+    Ok(())
+}
+
 /// When the gap after the account's last send ends.
 pub fn set_next_send_at(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE accounts SET next_send_at = ?2 WHERE id = ?1")?

@@ -63,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0014_lean_import_tables.sql"),
     include_str!("migrations/sqlite/0015_console_roles.sql"),
     include_str!("migrations/sqlite/0016_lead_claims.sql"),
+    include_str!("migrations/sqlite/0017_message_channel_ids.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -74,6 +75,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0004_event_results_order.sql"),
     include_str!("migrations/postgres/0005_lead_claims.sql"),
     include_str!("migrations/postgres/0006_row_level_security.sql"),
+    include_str!("migrations/postgres/0007_message_channel_ids.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -712,6 +714,8 @@ mod tests {
                  DROP INDEX leads_needing_a_person;
                  DROP INDEX leads_by_account;
                  DROP TABLE lead_claims;
+                 DROP INDEX messages_by_channel_id;
+                 ALTER TABLE messages DROP COLUMN channel_message_id;
                  DROP TABLE console_user_accounts;
                  DROP TABLE console_login_links;
                  DROP TABLE console_sessions;

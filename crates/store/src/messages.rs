@@ -29,6 +29,10 @@ pub struct Message {
     pub source: String,
 }
 
+/// The source of a message a person sent from the Instagram app: the account's echo of a
+/// message outreach did not send.
+pub const INSTAGRAM_APP: &str = "instagram-app";
+
 pub fn insert(
     conn: &Conn<'_>,
     lead_id: i64,
@@ -37,11 +41,38 @@ pub fn insert(
     at: Millis,
     source: &str,
 ) -> anyhow::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO messages (lead_id, direction, text, at, source) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![lead_id, direction.as_str(), text, at, source])?;
-    crate::leads::record_contact(conn, lead_id, direction == Direction::Inbound, at)
+    insert_once(conn, lead_id, direction, text, at, source, None).map(drop)
+}
+
+/// Stores a message; with the channel's id for it, only once (false when a message with
+/// that id is stored already: a redelivery, or the echo of a send recorded before).
+pub fn insert_once(
+    conn: &Conn<'_>,
+    lead_id: i64,
+    direction: Direction,
+    text: &str,
+    at: Millis,
+    source: &str,
+    channel_message_id: Option<&str>,
+) -> anyhow::Result<bool> {
+    let stored = conn
+        .prepare_cached(
+            "INSERT INTO messages (lead_id, direction, text, at, source, channel_message_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            lead_id,
+            direction.as_str(),
+            text,
+            at,
+            source,
+            channel_message_id
+        ])?;
+    if stored == 0 {
+        return Ok(false);
+    }
+    crate::leads::record_contact(conn, lead_id, direction == Direction::Inbound, at)?;
+    Ok(true)
 }
 
 /// When the lead last wrote through `source` (a channel's name).

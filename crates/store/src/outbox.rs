@@ -1,7 +1,7 @@
 //! The outbox: every message the host decided to send, keyed for idempotency, waiting for the
 //! channel worker to deliver it under the account's safety rules.
 
-use crate::sql::{Conn, params};
+use crate::sql::{Conn, OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
@@ -27,6 +27,14 @@ pub struct OutboxRow {
     pub message_id: Option<String>,
     /// How many sends of this row began (see [`begin_attempt`]).
     pub send_attempts: i64,
+}
+
+impl OutboxRow {
+    /// A person's message rather than a plugin's: written by an actor (`console:NAME`,
+    /// `operator:cli`), a name with a colon, which a plugin's name cannot hold.
+    pub fn by_a_person(&self) -> bool {
+        self.plugin.contains(':')
+    }
 }
 
 /// Queues a message unless one with the same key exists; returns whether it was queued.
@@ -93,19 +101,44 @@ pub fn for_lead(conn: &Conn<'_>, lead_id: i64) -> anyhow::Result<Vec<OutboxRow>>
     Ok(stmt.query_map([lead_id], row)?.collect::<Result<_, _>>()?)
 }
 
-/// Records a delivery, with the channel's id for the message when it gave one.
+/// Records a delivery, with the channel's id for the message when it gave one; false when
+/// it was recorded already (the channel's echo of the message came first).
 pub fn mark_sent(
     conn: &Conn<'_>,
     id: i64,
     at: Millis,
     message_id: Option<&str>,
-) -> anyhow::Result<()> {
-    conn.prepare_cached(
-        "UPDATE outbox SET status = 'sent', sent_at = ?2, message_id = coalesce(?3, message_id)
-         WHERE id = ?1",
-    )?
-    .execute(params![id, at, message_id])?;
-    Ok(())
+) -> anyhow::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE outbox SET status = 'sent', sent_at = ?2, message_id = coalesce(?3, message_id)
+             WHERE id = ?1 AND status = 'queued'",
+        )?
+        .execute(params![id, at, message_id])?;
+    Ok(changed == 1)
+}
+
+/// The send of ours that the channel's echo of a message (its id, its text) is about: the
+/// one recorded with that id, else one to the same lead with the same text that was
+/// attempted and not confirmed yet (the echo can come before the Send API's answer, or
+/// instead of an answer that was lost).
+pub fn echoed(
+    conn: &Conn<'_>,
+    lead_id: i64,
+    message_id: &str,
+    text: &str,
+) -> anyhow::Result<Option<OutboxRow>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox
+             WHERE lead_id = ?1
+               AND (message_id = ?2
+                    OR (status = 'queued' AND attempted_at IS NOT NULL AND text = ?3))
+             ORDER BY CASE WHEN message_id = ?2 THEN 0 ELSE 1 END, id
+             LIMIT 1"
+        ))?
+        .query_row(params![lead_id, message_id, text], row)
+        .optional()?)
 }
 
 pub fn block(conn: &Conn<'_>, id: i64, reason: &str) -> anyhow::Result<()> {

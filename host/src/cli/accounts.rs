@@ -31,6 +31,15 @@ pub enum AccountCommand {
     },
     /// Send through a paused account again.
     Resume { name: String },
+    /// Whether Meta granted this Instagram account's app the Human Agent feature (on App
+    /// Review): with it on, a person's reply (console or `conversations reply`) may go out
+    /// up to 7 days after the lead's last message, tagged HUMAN_AGENT. Plugins' messages
+    /// stay within 24 hours either way.
+    HumanAgent {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Remove an account: its credentials, and every lead it holds with their messages,
     /// events and plugin storage (opt-outs stay on the suppression list).
     Remove { name: String },
@@ -86,6 +95,9 @@ pub struct AddArgs {
     /// The AI model replies for this account's leads use.
     #[arg(long)]
     model: Option<String>,
+    /// Instagram: Meta granted the app the Human Agent feature (see `account human-agent`).
+    #[arg(long)]
+    human_agent: bool,
 }
 
 pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
@@ -149,6 +161,17 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
             println!("{name} resumed");
             Ok(())
         }
+        AccountCommand::HumanAgent { name, state } => {
+            let granted = state == "on";
+            admin::set_human_agent(&app.db, OPERATOR, &name, granted, app.now())?;
+            match granted {
+                true => println!(
+                    "{name}: a person may answer up to 7 days after a lead's last message (tagged HUMAN_AGENT)"
+                ),
+                false => println!("{name}: every message within 24 hours of a lead's last message"),
+            }
+            Ok(())
+        }
         AccountCommand::Remove { name } => {
             let account = app.db.read(|c| store::accounts::require(c, &name))?;
             let forgotten = app.db.write(|tx| {
@@ -187,6 +210,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
         api_version: args.api_version,
         ig_user_id: args.ig_user_id,
         bridge_url: args.bridge_url,
+        human_agent: args.human_agent.then_some(true),
     };
     let sealed = |default_env: &str| -> anyhow::Result<Vec<u8>> {
         let env = args.secret_env.as_deref().unwrap_or(default_env);

@@ -41,8 +41,13 @@ impl InboundSink for StoreInbound {
         let mut new = 0;
         for m in messages {
             match ingest::instagram_webhook(&self.db, &self.consent, &m, self.clock.now())? {
-                InstagramReceived::New => new += 1,
-                InstagramReceived::Duplicate => {}
+                InstagramReceived::New
+                | InstagramReceived::FromTheApp { new: true }
+                | InstagramReceived::OwnEcho { confirmed: true } => new += 1,
+                InstagramReceived::Duplicate
+                | InstagramReceived::FromTheApp { new: false }
+                | InstagramReceived::OwnEcho { confirmed: false }
+                | InstagramReceived::EchoUnrouted => {}
                 InstagramReceived::Unrouted { new: kept } => {
                     new += usize::from(kept);
                     // The account id is not personal; the sender and text stay out of logs.

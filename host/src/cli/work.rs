@@ -251,6 +251,9 @@ pub fn print_conversation(lead: &crate::domain::lead::Lead, messages: &[store::m
     for m in messages {
         let (arrow, who) = match m.direction {
             store::messages::Direction::Inbound => ("<", format!("@{handle}")),
+            store::messages::Direction::Outbound if m.source == store::messages::INSTAGRAM_APP => {
+                (">", "sent from Instagram".to_owned())
+            }
             store::messages::Direction::Outbound => (">", safe(&m.source).into_owned()),
         };
         println!("  {} {arrow} {who}: {}", format(m.at), safe(&m.text));

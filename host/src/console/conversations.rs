@@ -76,7 +76,7 @@ fn inbox_page(session: &Session, rows: &[InboxRow]) -> Html<String> {
 struct LeadView {
     lead: Lead,
     account: String,
-    window_open: bool,
+    window: crate::channels::Window,
     messages: Vec<Message>,
     outbox: Vec<OutboxRow>,
     events: Vec<EventSummary>,
@@ -104,7 +104,7 @@ async fn lead_page(
             ..Default::default()
         };
         Ok(Some(LeadView {
-            window_open: crate::channels::window_open(c, &lead, now)?,
+            window: crate::channels::window(c, &lead, now)?,
             messages: store::messages::recent(c, lead.id, HISTORY)?,
             outbox: store::outbox::for_lead(c, lead.id)?,
             events: store::events::list(c, &filter)?,
@@ -130,6 +130,9 @@ fn no_lead(session: &Session, handle: &str) -> Response {
 
 /// Who wrote an outbound message: a plugin, or a person (an actor with a colon).
 fn author(source: &str) -> String {
+    if source == store::messages::INSTAGRAM_APP {
+        return "sent from Instagram (a person, in the app)".into();
+    }
     match source.split_once(':') {
         Some((_, person)) => format!("{} (a person)", escape(person)),
         None => format!("{} (plugin)", escape(source)),
@@ -139,7 +142,7 @@ fn author(source: &str) -> String {
 fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
     let lead = &view.lead;
     let base = format!("/console/leads/{}", path_segment(&lead.handle));
-    let consent = match (&lead.status, view.window_open) {
+    let consent = match (&lead.status, view.window) {
         (LeadStatus::DoNotContact, _) => format!(
             "<strong>do-not-contact</strong>{}: nothing can be sent",
             lead.dnc_reason
@@ -147,8 +150,10 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
                 .map(|r| format!(" ({})", escape(r)))
                 .unwrap_or_default()
         ),
-        (_, true) => "may be contacted; the messaging window is open".to_string(),
-        (_, false) => "may be contacted, but the channel's messaging window is closed: a reply waits for them to write".to_string(),
+        (_, window) => format!(
+            "may be contacted; the messaging window is {}",
+            window.describe()
+        ),
     };
     let mut details = vec![
         ("Account", escape(&view.account)),

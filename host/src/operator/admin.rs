@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::clock::Millis;
+use crate::domain::account::ChannelKind;
 use crate::domain::permission::Permission;
 use crate::store::{self, Db};
 
@@ -173,6 +174,37 @@ pub fn pause_account(
             None => ("account.resume", name.to_string()),
         };
         audit(tx, actor, action, None, &detail, now)
+    })
+}
+
+/// Records whether Meta granted Instagram account `name` the Human Agent feature: with it,
+/// a person's reply may go out up to 7 days after the lead's last message.
+pub fn set_human_agent(
+    db: &Db,
+    actor: &str,
+    name: &str,
+    granted: bool,
+    now: Millis,
+) -> anyhow::Result<()> {
+    db.write(|tx| {
+        let account = store::accounts::require(tx, name)?;
+        anyhow::ensure!(
+            account.channel == ChannelKind::Instagram,
+            "account {name} sends through the {} channel; the Human Agent feature is Instagram's",
+            account.channel.as_str()
+        );
+        let mut settings = account.settings.clone();
+        settings.human_agent = granted.then_some(true);
+        store::accounts::set_settings(tx, account.id, &settings)?;
+        let state = if granted { "on" } else { "off" };
+        audit(
+            tx,
+            actor,
+            "account.human-agent",
+            None,
+            &format!("{name}: {state}"),
+            now,
+        )
     })
 }
 

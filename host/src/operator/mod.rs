@@ -25,7 +25,8 @@ pub fn reply(
 ) -> anyhow::Result<Result<Lead, String>> {
     db.write(|tx| {
         let lead = store::leads::require_handle(tx, handle)?;
-        let open = crate::channels::window_open(tx, &lead, now)?;
+        // A person may answer where a plugin may not (Instagram's 7-day HUMAN_AGENT window).
+        let open = crate::channels::window(tx, &lead, now)?.allows(true);
         let refusal = policy::conversation_open(lead.is_do_not_contact())
             .and_then(|()| policy::window(open))
             .err()

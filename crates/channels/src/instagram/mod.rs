@@ -92,15 +92,26 @@ impl InstagramClient {
     }
 
     /// Sends a text; Meta answers `{"recipient_id": "...", "message_id": "..."}`.
-    pub async fn send(&self, lead: &Lead, text: &str) -> Result<Delivery, SendError> {
+    /// Sends `text` to `lead`; with `human_agent`, tagged as a person's reply after the
+    /// 24-hour window (`messaging_type: MESSAGE_TAG`, `tag: HUMAN_AGENT`).
+    pub async fn send(
+        &self,
+        lead: &Lead,
+        text: &str,
+        human_agent: bool,
+    ) -> Result<Delivery, SendError> {
         if text.len() > TEXT_MAX_BYTES {
             return Err(SendError::Permanent(format!(
                 "text is {} bytes; Instagram takes at most {TEXT_MAX_BYTES}",
                 text.len()
             )));
         }
-        let body =
+        let mut body =
             json!({ "recipient": { "id": Self::recipient(lead)? }, "message": { "text": text } });
+        if human_agent {
+            body["messaging_type"] = json!("MESSAGE_TAG");
+            body["tag"] = json!("HUMAN_AGENT");
+        }
         let response = self
             .http
             .post(format!("{}/me/messages", self.base))

@@ -1,5 +1,7 @@
 //! Meta's webhook payload for Instagram messaging, read leniently: one malformed item is
-//! skipped, not the whole batch; echoes, reads and reactions carry no message.
+//! skipped, not the whole batch; reads, reactions and deletions carry no message. Echoes
+//! (what the account itself sent) are handed on as such: one of ours confirms a send, any
+//! other is a person answering from the Instagram app.
 
 use serde::Deserialize;
 
@@ -52,8 +54,8 @@ struct Attachment {
     kind: Option<String>,
 }
 
-/// The messages leads sent, from a webhook body. Echoes of our own sends, deletions and
-/// non-message events (reactions, postbacks, reads) are left out.
+/// The messages leads sent and the echoes of what the account sent, from a webhook body.
+/// Deletions and non-message events (reactions, postbacks, reads) are left out.
 pub fn parse_payload(body: &[u8]) -> Result<Vec<InboundMessage>, String> {
     let payload: Payload =
         serde_json::from_slice(body).map_err(|e| format!("invalid webhook payload: {e}"))?;
@@ -85,12 +87,23 @@ fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
             return None;
         }
     };
-    let message = item.message.filter(|m| !m.is_echo && !m.is_deleted)?;
-    let account_id =
-        non_empty(item.recipient.and_then(|p| p.id)).or_else(|| non_empty(entry.id.clone()));
+    let message = item.message.filter(|m| !m.is_deleted)?;
+    let sender = non_empty(item.sender.and_then(|p| p.id));
+    let recipient = non_empty(item.recipient.and_then(|p| p.id));
+    // An echo goes from the account to the lead: the parties the other way round.
+    let (account, lead) = match message.is_echo {
+        false => (recipient, sender),
+        true => (sender, recipient),
+    };
+    let account_id = account.or_else(|| non_empty(entry.id.clone()));
+    let (account_field, lead_field) = match message.is_echo {
+        false => ("recipient id", "sender id"),
+        true => ("sender id of the echo", "recipient id of the echo"),
+    };
     Some(InboundMessage {
-        account_id: required(account_id, "recipient id")?,
-        sender_id: required(non_empty(item.sender.and_then(|p| p.id)), "sender id")?,
+        account_id: required(account_id, account_field)?,
+        sender_id: required(lead, lead_field)?,
+        echo: message.is_echo,
         message_id: required(non_empty(message.mid), "mid")?,
         text: message_text(message.text, &message.attachments),
         sent_at: required(item.timestamp.or(entry.time), "timestamp")?,

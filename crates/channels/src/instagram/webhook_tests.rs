@@ -123,6 +123,7 @@ fn expected_hello() -> InboundMessage {
     InboundMessage {
         account_id: ACCOUNT.into(),
         sender_id: "IGSID-1".into(),
+        echo: false,
         message_id: "m-1".into(),
         text: "hi".into(),
         sent_at: 1569262485349,
@@ -238,13 +239,38 @@ async fn body_over_the_limit_is_refused_with_413() {
 }
 
 #[tokio::test]
-async fn echoes_are_not_handed_to_the_sink() {
+async fn echoes_are_handed_on_as_the_accounts_own_messages_to_the_lead() {
     let sink = Arc::default();
-    let echo = json!({ "mid": "m-echo", "text": "our send", "is_echo": true });
-    let body = payload(json!([item(ACCOUNT, echo)]));
+    // An echo goes from the account to the lead.
+    let echo = json!({
+        "sender": { "id": ACCOUNT }, "recipient": { "id": "IGSID-1" },
+        "timestamp": 1569262485349i64,
+        "message": { "mid": "m-echo", "text": "typed in the app", "is_echo": true }
+    });
+    let body = payload(json!([echo]));
     let (status, _) = send(app(&sink), signed(&body)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(sink.calls().is_empty());
+    assert_eq!(
+        sink.calls(),
+        vec![vec![InboundMessage {
+            account_id: ACCOUNT.into(),
+            sender_id: "IGSID-1".into(),
+            echo: true,
+            message_id: "m-echo".into(),
+            text: "typed in the app".into(),
+            sent_at: 1569262485349,
+        }]]
+    );
+}
+
+#[test]
+fn an_echo_without_its_recipient_is_skipped() {
+    let echo = json!({
+        "sender": { "id": ACCOUNT }, "timestamp": 1,
+        "message": { "mid": "m-echo", "text": "to whom?", "is_echo": true }
+    });
+    let body = payload(json!([echo]));
+    assert_eq!(parse_payload(body.as_bytes()), Ok(vec![]));
 }
 
 #[test]
