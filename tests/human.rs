@@ -101,6 +101,65 @@ fn resume_hands_a_lead_back_to_automation_and_convert_stops_follow_ups(backend: 
     );
 }
 
+const NOTICE: &str = "You are chatting with Studio K's automated assistant.";
+
+/// The automated messages to `handle`, oldest first.
+fn automated(sandbox: &Sandbox, handle: &str) -> Vec<String> {
+    let messages = sandbox.json(&["conversations", "show", handle]);
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "outbound" && !m["source"].as_str().unwrap().contains(':'))
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn automated_conversations_disclose_themselves_again_after_a_hand_back(backend: Backend) {
+    let sandbox = demo(backend, "automated_conversations_disclose_themsel");
+    sandbox.ok(&["account", "disclosure", "default", NOTICE]);
+    // A new conversation: its first automated message says what it is, and only the first.
+    sandbox.ok(&["inbox", "push", "nora.shop", "Hi, how much is it?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    sandbox.ok(&["inbox", "push", "nora.shop", "And does it ship to Lyon?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let sent = automated(&sandbox, "nora.shop");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[0].starts_with(&format!("{NOTICE}\n\n")), "{sent:?}");
+    assert!(!sent[1].contains(NOTICE), "{sent:?}");
+
+    // Lena is with a person; handed back, automation says again what it is, once.
+    let before = automated(&sandbox, "lena.studio").len();
+    sandbox.ok(&["leads", "resume", "lena.studio"]);
+    sandbox.ok(&["inbox", "push", "lena.studio", "What does it cost?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    sandbox.ok(&["inbox", "push", "lena.studio", "And shipping?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let sent = automated(&sandbox, "lena.studio");
+    assert_eq!(sent.len(), before + 2, "{sent:?}");
+    assert!(sent[before].starts_with(NOTICE), "{sent:?}");
+    assert!(!sent[before + 1].contains(NOTICE), "{sent:?}");
+
+    // A person's own reply never carries it.
+    sandbox.ok(&[
+        "conversations",
+        "reply",
+        "lena.studio",
+        "Sam here, shipping is free.",
+    ]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let shown = sandbox.ok(&["conversations", "show", "lena.studio"]);
+    assert!(shown.contains("> operator:cli: Sam here"), "{shown}");
+    let audit = sandbox.audit();
+    assert!(
+        audit.iter().any(|r| r["action"] == "account.disclosure"),
+        "{audit:?}"
+    );
+    sandbox.ok(&["account", "disclosure", "default", "--off"]);
+    let refused = sandbox.fails(&["account", "disclosure", "default", "bot \u{1b}[2J"]);
+    assert!(refused.contains("invalid disclosure"), "{refused}");
+}
+
 fn stats_count_the_funnel_follow_up_replies_and_sends_against_the_cap(backend: Backend) {
     let sandbox = demo(backend, "stats_count_the_funnel_follow_up_replies");
     sandbox.ok(&["leads", "convert", "mara.fit"]);
@@ -156,5 +215,6 @@ on_both_backends!(
     a_human_reply_goes_through_the_outbox_and_is_marked_as_the_operators,
     a_human_reply_keeps_the_rules_plugins_keep,
     resume_hands_a_lead_back_to_automation_and_convert_stops_follow_ups,
+    automated_conversations_disclose_themselves_again_after_a_hand_back,
     stats_count_the_funnel_follow_up_replies_and_sends_against_the_cap,
 );

@@ -64,6 +64,19 @@ pub struct ChannelSettings {
     /// answer up to 7 days after the lead's last message, tagged `HUMAN_AGENT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub human_agent: Option<bool>,
+    /// What the host puts in front of the first automated message to a lead, and of the
+    /// first after a person hands them back ("You are chatting with an automated
+    /// assistant"), where the law asks for it. Plugins cannot leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<String>,
+}
+
+impl ChannelSettings {
+    /// `text` as an automated message that must disclose itself goes out.
+    pub fn disclosed(&self, text: &str) -> Option<String> {
+        let disclosure = self.disclosure.as_deref()?.trim();
+        (!disclosure.is_empty()).then(|| format!("{disclosure}\n\n{text}"))
+    }
 }
 
 /// The account's own rules; `None` takes the config default.

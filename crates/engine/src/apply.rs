@@ -55,15 +55,7 @@ pub fn queue_staged(
 ) -> anyhow::Result<String> {
     for (n, send) in staged.iter().enumerate() {
         let key = format!("{plugin}:{}:send:{n}", event.id);
-        store::outbox::enqueue(
-            tx,
-            &key,
-            send.lead_id,
-            plugin,
-            Some(event.id),
-            &send.text,
-            now,
-        )?;
+        queue_automated(tx, &key, send.lead_id, plugin, event.id, &send.text, now)?;
     }
     Ok(match staged.len() {
         0 => String::new(),
@@ -163,15 +155,44 @@ fn queue_returned_message(
         return Ok(Err(denial));
     }
     let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
-    Ok(Ok(store::outbox::enqueue(
-        tx,
-        &key,
-        lead.id,
-        plugin,
-        Some(event.id),
-        text,
-        now,
+    Ok(Ok(queue_automated(
+        tx, &key, lead.id, plugin, event.id, text, now,
     )?))
+}
+
+/// Queues a plugin's message; the first automated message to a lead (and the first after
+/// a person handed them back) carries the account's disclosure in front, added here so
+/// that no plugin can leave it out. Returns whether it was queued (not a replay's).
+fn queue_automated(
+    tx: &Conn<'_>,
+    key: &str,
+    lead_id: i64,
+    plugin: &str,
+    event_id: i64,
+    text: &str,
+    now: Millis,
+) -> anyhow::Result<bool> {
+    let disclosed = match store::leads::automation_disclosed(tx, lead_id)? {
+        true => None,
+        false => store::leads::get(tx, lead_id)?
+            .map(|lead| store::accounts::get(tx, lead.account_id))
+            .transpose()?
+            .flatten()
+            .and_then(|account| account.settings.disclosed(text)),
+    };
+    let queued = store::outbox::enqueue(
+        tx,
+        key,
+        lead_id,
+        plugin,
+        Some(event_id),
+        disclosed.as_deref().unwrap_or(text),
+        now,
+    )?;
+    if queued && disclosed.is_some() {
+        store::leads::set_automation_disclosed(tx, lead_id, Some(now))?;
+    }
+    Ok(queued)
 }
 
 fn apply_reply(

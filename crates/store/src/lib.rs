@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0015_console_roles.sql"),
     include_str!("migrations/sqlite/0016_lead_claims.sql"),
     include_str!("migrations/sqlite/0017_message_channel_ids.sql"),
+    include_str!("migrations/sqlite/0018_automation_disclosure.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -76,6 +77,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0005_lead_claims.sql"),
     include_str!("migrations/postgres/0006_row_level_security.sql"),
     include_str!("migrations/postgres/0007_message_channel_ids.sql"),
+    include_str!("migrations/postgres/0008_automation_disclosure.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -716,6 +718,7 @@ mod tests {
                  DROP TABLE lead_claims;
                  DROP INDEX messages_by_channel_id;
                  ALTER TABLE messages DROP COLUMN channel_message_id;
+                 ALTER TABLE leads DROP COLUMN disclosed_at;
                  DROP TABLE console_user_accounts;
                  DROP TABLE console_login_links;
                  DROP TABLE console_sessions;

@@ -40,6 +40,16 @@ pub enum AccountCommand {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// The disclosure some jurisdictions require of automated conversations: the host puts
+    /// TEXT in front of the first automated message to each lead, and of the first after a
+    /// person hands a lead back to automation. --off for none.
+    Disclosure {
+        name: String,
+        #[arg(required_unless_present = "off")]
+        text: Option<String>,
+        #[arg(long, conflicts_with = "text")]
+        off: bool,
+    },
     /// Remove an account: its credentials, and every lead it holds with their messages,
     /// events and plugin storage (opt-outs stay on the suppression list).
     Remove { name: String },
@@ -172,6 +182,17 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        AccountCommand::Disclosure { name, text, off } => {
+            let text = text.filter(|_| !off);
+            admin::set_disclosure(&app.db, OPERATOR, &name, text.as_deref(), app.now())?;
+            match text {
+                Some(_) => println!(
+                    "{name}: automated conversations start with the disclosure, and start with it again after a person hands a lead back"
+                ),
+                None => println!("{name}: no disclosure"),
+            }
+            Ok(())
+        }
         AccountCommand::Remove { name } => {
             let account = app.db.read(|c| store::accounts::require(c, &name))?;
             let forgotten = app.db.write(|tx| {
@@ -211,6 +232,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
         ig_user_id: args.ig_user_id,
         bridge_url: args.bridge_url,
         human_agent: args.human_agent.then_some(true),
+        disclosure: None,
     };
     let sealed = |default_env: &str| -> anyhow::Result<Vec<u8>> {
         let env = args.secret_env.as_deref().unwrap_or(default_env);

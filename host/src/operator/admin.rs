@@ -208,6 +208,33 @@ pub fn set_human_agent(
     })
 }
 
+/// Sets what the host puts in front of the first automated message to each lead of
+/// account `name` (and of the first after a person hands them back); `None` for nothing.
+pub fn set_disclosure(
+    db: &Db,
+    actor: &str,
+    name: &str,
+    disclosure: Option<&str>,
+    now: Millis,
+) -> anyhow::Result<()> {
+    let disclosure = disclosure.map(str::trim).filter(|d| !d.is_empty());
+    if let Some(text) = disclosure {
+        crate::consent::policy::message_text(text)
+            .map_err(|refusal| anyhow::anyhow!("invalid disclosure: {}", refusal.message()))?;
+    }
+    db.write(|tx| {
+        let account = store::accounts::require(tx, name)?;
+        let mut settings = account.settings.clone();
+        settings.disclosure = disclosure.map(str::to_owned);
+        store::accounts::set_settings(tx, account.id, &settings)?;
+        let detail = match disclosure {
+            Some(text) => format!("{name}: {} characters", text.chars().count()),
+            None => format!("{name}: none"),
+        };
+        audit(tx, actor, "account.disclosure", None, &detail, now)
+    })
+}
+
 /// Erases a lead and everything about them (the audit keeps its rows without the lead),
 /// then clears the write-ahead log so no copy stays on disk. Returns the handle.
 pub fn forget(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result<String> {

@@ -261,6 +261,28 @@ pub fn record_contact(conn: &Conn<'_>, id: i64, inbound: bool, at: Millis) -> an
 }
 
 /// A lead we sent a first message to is `contacted`, unless they already moved on.
+/// Whether the lead was told they are talking to an automated assistant since automation
+/// (re)started with them.
+pub fn automation_disclosed(conn: &Conn<'_>, id: i64) -> anyhow::Result<bool> {
+    let at: Option<Option<i64>> = conn
+        .prepare_cached("SELECT disclosed_at FROM leads WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(at.flatten().is_some())
+}
+
+/// Records when the lead was told (`Some`), or that the next automated message must tell
+/// them again (`None`: a person handed them back to automation).
+pub fn set_automation_disclosed(
+    conn: &Conn<'_>,
+    id: i64,
+    at: Option<Millis>,
+) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE leads SET disclosed_at = ?2 WHERE id = ?1")?
+        .execute(params![id, at])?;
+    Ok(())
+}
+
 pub fn mark_contacted(conn: &Conn<'_>, id: i64, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE leads SET status = 'contacted', updated_at = ?2 WHERE id = ?1 AND status = 'new'",
