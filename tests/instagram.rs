@@ -449,6 +449,77 @@ async fn the_echo_of_a_send_whose_answer_was_lost_settles_it_without_asking_meta
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn story_mentions_and_replies_arrive_as_their_own_kind_and_open_the_window() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let served = serve(&sandbox);
+    let mut mention = message("7701", "m_mention", "", NOW_MS);
+    mention["entry"][0]["messaging"][0]["message"] = json!({"mid": "m_mention", "attachments": [
+        {"type": "story_mention", "payload": {"url": "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1799"}}
+    ]});
+    let mut reply = message("7702", "m_story_reply", "where can I buy this?", NOW_MS);
+    reply["entry"][0]["messaging"][0]["message"]["reply_to"] = json!({"story": {"url": "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1800", "id": "1800"}});
+    for body in [&mention, &reply, &mention] {
+        assert_eq!(post(&served, body, None).await, 200);
+    }
+    eventually("both to be answered", || sends_count(&sandbox) == 2);
+    let events = sandbox.json(&["events"]);
+    let kinds: Vec<(Value, Value)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["lead"].clone(), e["story"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                json!("ig_7702"),
+                json!({"kind": "story-reply", "id": "1800"})
+            ),
+            (json!("ig_7701"), json!({"kind": "story-mention"})),
+        ],
+        "one event each, the redelivered mention stored once"
+    );
+    let listed = sandbox.ok(&["events"]);
+    assert!(listed.contains("story-mention @ig_7701"), "{listed}");
+    // A mention opens the window like a message: the plugin's answer went out.
+    assert_eq!(
+        sandbox.conversation("ig_7701"),
+        [
+            "< [mentioned you in their story]",
+            "> echo: [mentioned you in their story]"
+        ]
+    );
+    assert_eq!(
+        sandbox.conversation("ig_7702")[0],
+        "< where can I buy this?"
+    );
+    // The story's media address is kept nowhere.
+    let export = sandbox.ok(&["export"]);
+    assert!(!export.contains("lookaside"), "{export}");
+    drop(served);
+}
+
+fn sends_count(sandbox: &Sandbox) -> usize {
+    ["ig_7701", "ig_7702"]
+        .iter()
+        .filter(|lead| {
+            sandbox.lead(lead)["outbox"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|row| row["status"] == "sent"))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_person_may_answer_for_seven_days_tagged_human_agent_and_a_plugin_may_not() {
     let graph = MockServer::start().await;
     // The plugin's reply meets a rate limit and waits.

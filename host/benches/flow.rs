@@ -230,6 +230,7 @@ fn write_in(
             at: now,
             source: "bench",
             dedupe_key: None,
+            story: None,
         };
         ingest::inbound(&services.db, &services.config.consent, &message, now)?;
     }

@@ -114,6 +114,7 @@ fn inbound(db: &Db, config: &Config, handle: &str, at: Millis) {
         at,
         source: "test",
         dedupe_key: None,
+        story: None,
     };
     ingest::inbound(db, &config.consent, &message, at).unwrap();
 }

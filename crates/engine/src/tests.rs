@@ -120,6 +120,7 @@ pub(super) fn inbound(db: &Db, handle: &str, text: &str) {
         at: NOW,
         source: "test",
         dedupe_key: None,
+        story: None,
     };
     ingest::inbound(db, &Config::default().consent, &message, NOW).unwrap();
 }

@@ -45,6 +45,36 @@ pub struct Payload {
     pub schedule_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<u32>,
+    /// An inbound message that is a story mention or a reply to a story.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<Story>,
+}
+
+/// How an inbound message touched the account's stories. The story's media URL is never
+/// kept (Meta's rule; it expires anyway): the kind and the story's id are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Story {
+    pub kind: StoryKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoryKind {
+    /// The lead mentioned the account in their story.
+    StoryMention,
+    /// The lead answered one of the account's stories.
+    StoryReply,
+}
+
+impl StoryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StoryMention => "story-mention",
+            Self::StoryReply => "story-reply",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -322,10 +352,23 @@ pub fn replay(conn: &Conn<'_>, event_id: i64, now: Millis) -> anyhow::Result<boo
 pub struct EventSummary {
     pub id: i64,
     pub kind: EventKind,
+    /// For an inbound message from a story: which kind, and the story.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub story: Option<Story>,
     pub lead: String,
     pub status: String,
     pub created_at: Millis,
     pub results: Vec<PluginResult>,
+}
+
+impl EventSummary {
+    /// The kind to show: a story mention or reply as such, not just "inbound".
+    pub fn shown_kind(&self) -> &'static str {
+        match &self.story {
+            Some(story) => story.kind.as_str(),
+            None => self.kind.as_str(),
+        }
+    }
 }
 
 /// Which events [`list`] returns.
@@ -361,16 +404,20 @@ pub fn list(conn: &Conn<'_>, filter: &EventFilter<'_>) -> anyhow::Result<Vec<Eve
     }
     let limit = conditions.then(&filter.limit);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT e.id, e.kind, l.handle, e.status, e.created_at FROM events e JOIN leads l ON l.id = e.lead_id
+        "SELECT e.id, e.kind, l.handle, e.status, e.created_at, e.payload FROM events e JOIN leads l ON l.id = e.lead_id
          {} ORDER BY e.id DESC LIMIT {limit}",
         conditions.where_clause()
     ))?;
     let rows = stmt
         .query_map(conditions.values(), |r| {
             let kind: String = r.get(1)?;
+            let payload: String = r.get(5)?;
             Ok(EventSummary {
                 id: r.get(0)?,
                 kind: EventKind::parse(&kind),
+                story: serde_json::from_str::<Payload>(&payload)
+                    .ok()
+                    .and_then(|p| p.story),
                 lead: r.get(2)?,
                 status: r.get(3)?,
                 created_at: r.get(4)?,

@@ -157,6 +157,7 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
                 at: now,
                 source: "plugin call",
                 dedupe_key: None,
+                story: None,
             };
             ingest::inbound(&db, &app.config.consent, &message, now)?
                 .event_id

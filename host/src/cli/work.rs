@@ -159,7 +159,7 @@ pub fn events(app: &App, args: EventsArgs) -> anyhow::Result<()> {
         println!(
             "#{} {} @{} {} ({})",
             e.id,
-            e.kind.as_str(),
+            e.shown_kind(),
             safe(&e.lead),
             safe(&e.status),
             format(e.created_at)

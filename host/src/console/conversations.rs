@@ -227,7 +227,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
             vec![
                 e.id.to_string(),
                 format(e.created_at),
-                escape(e.kind.as_str()),
+                escape(e.shown_kind()),
                 escape(&e.status),
                 results.join("<br>"),
             ]

@@ -165,7 +165,7 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
             vec![
                 e.id.to_string(),
                 format(e.created_at),
-                escape(e.kind.as_str()),
+                escape(e.shown_kind()),
                 lead_link(&e.lead),
                 why.join("<br>"),
                 form(

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use crate::inbound::InboundMessage;
+use crate::store::events::{Story, StoryKind};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -42,6 +43,7 @@ struct Message {
     text: Option<String>,
     #[serde(default)]
     attachments: Vec<Attachment>,
+    reply_to: Option<ReplyTo>,
     #[serde(default)]
     is_echo: bool,
     #[serde(default)]
@@ -53,6 +55,21 @@ struct Attachment {
     #[serde(rename = "type")]
     kind: Option<String>,
 }
+
+/// What a message answers: another message (`mid`) or one of the account's stories.
+#[derive(Deserialize)]
+struct ReplyTo {
+    story: Option<StoryRef>,
+}
+
+#[derive(Deserialize)]
+struct StoryRef {
+    id: Option<String>,
+    // `url` (the story's media) is not read: it is never stored.
+}
+
+/// The attachment type Meta gives a mention of the account in a story.
+const STORY_MENTION: &str = "story_mention";
 
 /// The messages leads sent and the echoes of what the account sent, from a webhook body.
 /// Deletions and non-message events (reactions, postbacks, reads) are left out.
@@ -100,14 +117,49 @@ fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
         false => ("recipient id", "sender id"),
         true => ("sender id of the echo", "recipient id of the echo"),
     };
+    let story = story(&message);
+    let text = match &story {
+        // The story's media is not stored, nor shown: a placeholder says what happened.
+        Some(Story {
+            kind: StoryKind::StoryMention,
+            ..
+        }) => "[mentioned you in their story]".to_owned(),
+        Some(Story {
+            kind: StoryKind::StoryReply,
+            ..
+        }) if non_empty(message.text.clone()).is_none() => "[replied to your story]".to_owned(),
+        _ => message_text(message.text, &message.attachments),
+    };
     Some(InboundMessage {
         account_id: required(account_id, account_field)?,
         sender_id: required(lead, lead_field)?,
         echo: message.is_echo,
+        story,
         message_id: required(non_empty(message.mid), "mid")?,
-        text: message_text(message.text, &message.attachments),
+        text,
         sent_at: required(item.timestamp.or(entry.time), "timestamp")?,
     })
+}
+
+/// A mention of the account in the lead's story, or the lead's reply to one of the
+/// account's stories.
+fn story(message: &Message) -> Option<Story> {
+    if let Some(reply_to) = &message.reply_to
+        && let Some(story) = &reply_to.story
+    {
+        return Some(Story {
+            kind: StoryKind::StoryReply,
+            id: non_empty(story.id.clone()),
+        });
+    }
+    message
+        .attachments
+        .iter()
+        .any(|a| a.kind.as_deref() == Some(STORY_MENTION))
+        .then_some(Story {
+            kind: StoryKind::StoryMention,
+            id: None,
+        })
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

@@ -124,6 +124,7 @@ fn expected_hello() -> InboundMessage {
         account_id: ACCOUNT.into(),
         sender_id: "IGSID-1".into(),
         echo: false,
+        story: None,
         message_id: "m-1".into(),
         text: "hi".into(),
         sent_at: 1569262485349,
@@ -256,11 +257,84 @@ async fn echoes_are_handed_on_as_the_accounts_own_messages_to_the_lead() {
             account_id: ACCOUNT.into(),
             sender_id: "IGSID-1".into(),
             echo: true,
+            story: None,
             message_id: "m-echo".into(),
             text: "typed in the app".into(),
             sent_at: 1569262485349,
         }]]
     );
+}
+
+#[test]
+fn story_mentions_and_replies_keep_their_kind_and_never_the_media_url() {
+    use crate::store::events::{Story, StoryKind};
+    let body = payload(json!([
+        item(
+            "IGSID-1",
+            json!({ "mid": "m-mention", "attachments": [
+                { "type": "story_mention", "payload": { "url": "https://lookaside.example/story.jpg" } }
+            ]})
+        ),
+        item(
+            "IGSID-2",
+            json!({ "mid": "m-reply", "text": "love this!",
+            "reply_to": { "story": { "url": "https://lookaside.example/s2.mp4", "id": "1799" } } })
+        ),
+        item(
+            "IGSID-3",
+            json!({ "mid": "m-bare", "reply_to": { "story": { "id": "1800" } } })
+        ),
+        // A reply to a message, not a story: an ordinary message.
+        item(
+            "IGSID-4",
+            json!({ "mid": "m-quote", "text": "yes", "reply_to": { "mid": "m-0" } })
+        ),
+    ]));
+    let parsed = parse_payload(body.as_bytes()).unwrap();
+    let seen: Vec<(&str, &str, Option<Story>)> = parsed
+        .iter()
+        .map(|m| (m.sender_id.as_str(), m.text.as_str(), m.story.clone()))
+        .collect();
+    let story = |kind, id: Option<&str>| {
+        Some(Story {
+            kind,
+            id: id.map(str::to_owned),
+        })
+    };
+    assert_eq!(
+        seen,
+        [
+            (
+                "IGSID-1",
+                "[mentioned you in their story]",
+                story(StoryKind::StoryMention, None)
+            ),
+            (
+                "IGSID-2",
+                "love this!",
+                story(StoryKind::StoryReply, Some("1799"))
+            ),
+            (
+                "IGSID-3",
+                "[replied to your story]",
+                story(StoryKind::StoryReply, Some("1800"))
+            ),
+            ("IGSID-4", "yes", None),
+        ]
+    );
+    assert!(!format!("{parsed:?}").contains("lookaside"), "{parsed:?}");
+}
+
+#[test]
+fn a_story_reference_of_the_wrong_shape_skips_only_its_item() {
+    let body = payload(json!([
+        item(
+            "IGSID-1",
+            json!({ "mid": "m-odd", "text": "hm", "reply_to": { "story": "1799" } })
+        ),
+        item("IGSID-1", json!({ "mid": "m-1", "text": "hi" })),
+    ]));
+    assert_eq!(parse_payload(body.as_bytes()), Ok(vec![expected_hello()]));
 }
 
 #[test]
