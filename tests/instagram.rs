@@ -520,6 +520,102 @@ fn sends_count(sandbox: &Sandbox) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ice_breakers_are_set_through_the_graph_api_and_a_tap_is_answered() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messenger_profile"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(query_param("platform", "instagram"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": "success"})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v21.0/me/messenger_profile"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": "success"})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+
+    // Refused before Meta is asked: too many, too long, or with a right-to-left override.
+    let five = ["a", "b", "c", "d", "e"];
+    let mut args = vec!["account", "ice-breakers", "shop"];
+    args.extend(five);
+    assert!(sandbox.fails(&args).contains("at most 4"));
+    let long = "x".repeat(81);
+    assert!(
+        sandbox
+            .fails(&["account", "ice-breakers", "shop", &long])
+            .contains("the limit is 80")
+    );
+    assert!(
+        sandbox
+            .fails(&["account", "ice-breakers", "shop", "rtl\u{202e} gnp.exe"])
+            .contains("control character U+202E")
+    );
+    assert!(graph.received_requests().await.unwrap().is_empty());
+
+    sandbox.ok(&[
+        "account",
+        "ice-breakers",
+        "shop",
+        "What do you sell?",
+        "Where are you?",
+    ]);
+    let requests = graph.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"platform": "instagram", "ice_breakers": [{"locale": "default", "call_to_actions": [
+            {"question": "What do you sell?", "payload": "ice-breaker-1"},
+            {"question": "Where are you?", "payload": "ice-breaker-2"}
+        ]}]})
+    );
+
+    // Someone taps the first one: it arrives as that question, once, and is answered.
+    let served = serve(&sandbox);
+    let tap = json!({"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": NOW_MS, "messaging": [{
+        "sender": {"id": "8801"}, "recipient": {"id": IG_ACCOUNT}, "timestamp": NOW_MS,
+        "postback": {"mid": "m_tap", "title": "What do you sell?", "payload": "ice-breaker-1"}
+    }]}]});
+    assert_eq!(post(&served, &tap, None).await, 200);
+    assert_eq!(post(&served, &tap, None).await, 200);
+    eventually("the tap to be answered", || {
+        sandbox.conversation("ig_8801").len() == 2
+    });
+    assert_eq!(
+        sandbox.conversation("ig_8801"),
+        ["< What do you sell?", "> echo: What do you sell?"]
+    );
+    drop(served);
+
+    sandbox.ok(&["account", "ice-breakers", "shop", "--clear"]);
+    let deleted = graph.received_requests().await.unwrap();
+    let delete = deleted
+        .iter()
+        .find(|r| r.method.as_str() == "DELETE")
+        .expect("a DELETE of the ice breakers");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&delete.body).unwrap(),
+        json!({"fields": ["ice_breakers"]})
+    );
+    let audit = sandbox.audit();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a["action"] == "account.ice-breakers")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_person_may_answer_for_seven_days_tagged_human_agent_and_a_plugin_may_not() {
     let graph = MockServer::start().await;
     // The plugin's reply meets a rate limit and waits.

@@ -7,6 +7,8 @@ use clap::{Args, Subcommand};
 use super::App;
 use super::data::OPERATOR;
 use super::output::{json, or_dash, table};
+use crate::channels::Channel;
+use crate::channels::instagram::check_ice_breakers;
 use crate::domain::account::{ChannelKind, ChannelSettings, RuleOverrides};
 use crate::operator::admin;
 use crate::secrets::SecretKey;
@@ -39,6 +41,16 @@ pub enum AccountCommand {
         name: String,
         #[arg(value_parser = ["on", "off"])]
         state: String,
+    },
+    /// Sets the questions (up to 4) someone opening a conversation with this Instagram
+    /// account can tap; a tap arrives as that question from the lead, and the plugins
+    /// answer it like any message. --clear removes them.
+    IceBreakers {
+        name: String,
+        #[arg(required_unless_present = "clear")]
+        questions: Vec<String>,
+        #[arg(long, conflicts_with = "questions")]
+        clear: bool,
     },
     /// The disclosure some jurisdictions require of automated conversations: the host puts
     /// TEXT in front of the first automated message to each lead, and of the first after a
@@ -110,7 +122,7 @@ pub struct AddArgs {
     human_agent: bool,
 }
 
-pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
+pub async fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
     match cmd {
         AccountCommand::Add(args) => add(app, *args),
         AccountCommand::List { json: as_json } => {
@@ -182,6 +194,11 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        AccountCommand::IceBreakers {
+            name,
+            questions,
+            clear: _,
+        } => ice_breakers(app, &name, &questions).await,
         AccountCommand::Disclosure { name, text, off } => {
             let text = text.filter(|_| !off);
             admin::set_disclosure(&app.db, OPERATOR, &name, text.as_deref(), app.now())?;
@@ -214,6 +231,48 @@ pub fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Sets (or with no questions removes) an Instagram account's ice breakers through the
+/// Graph API, and audits it.
+async fn ice_breakers(app: &App, name: &str, questions: &[String]) -> anyhow::Result<()> {
+    let questions: Vec<String> = questions.iter().map(|q| q.trim().to_owned()).collect();
+    check_ice_breakers(&questions).map_err(|why| anyhow::anyhow!("ice breakers: {why}"))?;
+    for (n, question) in questions.iter().enumerate() {
+        crate::consent::policy::reject_unsafe(question, false)
+            .map_err(|why| anyhow::anyhow!("ice breakers: question {} {why}", n + 1))?;
+    }
+    let account = app.db.read(|c| store::accounts::require(c, name))?;
+    let timeout = std::time::Duration::from_secs(app.config.instagram.request_timeout_seconds);
+    let Channel::Instagram(client) = Channel::for_account(&app.db, &account, timeout)? else {
+        anyhow::bail!(
+            "account {name} sends through the {} channel; ice breakers are Instagram's",
+            account.channel.as_str()
+        );
+    };
+    client
+        .set_ice_breakers(&questions)
+        .await
+        .map_err(|e| anyhow::anyhow!("Instagram refused the ice breakers: {e}"))?;
+    let detail = format!("{name}: {} question(s)", questions.len());
+    app.db.write(|tx| {
+        store::audit::record_action(
+            tx,
+            OPERATOR,
+            "account.ice-breakers",
+            None,
+            true,
+            &detail,
+            app.now(),
+        )
+    })?;
+    match questions.len() {
+        0 => println!("{name}: ice breakers removed"),
+        n => println!(
+            "{name}: {n} ice breaker(s) set; a tap arrives as that question (subscribe the webhook to messaging_postbacks)"
+        ),
+    }
+    Ok(())
 }
 
 fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {

@@ -333,7 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => data::export(&app, args),
         Command::Purge(args) => data::purge(&app, args),
         Command::Db(_) => unreachable!("handled above"),
-        Command::Account(cmd) => accounts::run(&app, cmd),
+        Command::Account(cmd) => accounts::run(&app, cmd).await,
         Command::Serve(args) => serve::run(&app, args).await,
         Command::Console(cmd) => console::run(&app, cmd),
         Command::Doctor(args) => doctor::run(&app, args).await,

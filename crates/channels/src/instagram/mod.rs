@@ -19,6 +19,34 @@ pub const DEFAULT_BASE_URL: &str = "https://graph.instagram.com";
 pub const DEFAULT_API_VERSION: &str = "v21.0";
 /// Meta's limit for a text message, counted in bytes to be safe with any script.
 pub const TEXT_MAX_BYTES: usize = 1000;
+
+/// Ice breakers an account may have (Meta's limit), and the characters of each question.
+pub const ICE_BREAKERS_MAX: usize = 4;
+pub const ICE_BREAKER_CHARS_MAX: usize = 80;
+
+/// Whether `questions` can be the account's ice breakers, as Meta counts them; the refusal
+/// names the problem. (What a terminal or a browser would act on is the host's policy's.)
+pub fn check_ice_breakers(questions: &[String]) -> Result<(), String> {
+    if questions.len() > ICE_BREAKERS_MAX {
+        return Err(format!(
+            "{} questions; Instagram shows at most {ICE_BREAKERS_MAX}",
+            questions.len()
+        ));
+    }
+    for (n, question) in questions.iter().enumerate() {
+        let chars = question.chars().count();
+        if question.trim().is_empty() {
+            return Err(format!("question {} is empty", n + 1));
+        }
+        if chars > ICE_BREAKER_CHARS_MAX {
+            return Err(format!(
+                "question {} has {chars} characters; the limit is {ICE_BREAKER_CHARS_MAX}",
+                n + 1
+            ));
+        }
+    }
+    Ok(())
+}
 /// How far Meta's clock (a message's `created_time`) may run behind ours. A message created
 /// that long before our attempt began may still be ours, unless it is attributed elsewhere.
 pub const CLOCK_SKEW: Millis = 10 * SECOND;
@@ -136,6 +164,44 @@ impl InstagramClient {
             SendError::Transient(why) => SendError::Unknown(why),
             other => other,
         })
+    }
+
+    /// Sets the account's ice breakers (the questions someone opening a conversation with
+    /// it can tap; a tap arrives as a postback whose payload is `ice-breaker-N`), or with
+    /// none removes them. Checked with [`check_ice_breakers`] first.
+    pub async fn set_ice_breakers(&self, questions: &[String]) -> Result<(), SendError> {
+        let url = format!("{}/me/messenger_profile", self.base);
+        let request = match questions {
+            [] => self
+                .http
+                .delete(url)
+                .json(&json!({ "fields": ["ice_breakers"] })),
+            questions => {
+                let actions: Vec<serde_json::Value> = questions
+                    .iter()
+                    .enumerate()
+                    .map(|(n, question)| {
+                        json!({ "question": question, "payload": format!("ice-breaker-{}", n + 1) })
+                    })
+                    .collect();
+                self.http.post(url).json(&json!({
+                    "platform": "instagram",
+                    "ice_breakers": [{ "call_to_actions": actions, "locale": "default" }]
+                }))
+            }
+        };
+        let response = request
+            .bearer_auth(&self.token)
+            .query(&[("platform", "instagram")])
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        match (200..300).contains(&status) {
+            true => Ok(()),
+            false => Err(classify(status, &body)),
+        }
     }
 
     /// A GET on the Graph API, answered with JSON.

@@ -30,6 +30,15 @@ struct Messaging {
     recipient: Option<Party>,
     timestamp: Option<i64>,
     message: Option<Message>,
+    postback: Option<Postback>,
+}
+
+/// A tap on an ice breaker (or a button): the question's text and our payload for it.
+#[derive(Deserialize)]
+struct Postback {
+    mid: Option<String>,
+    title: Option<String>,
+    payload: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -71,8 +80,9 @@ struct StoryRef {
 /// The attachment type Meta gives a mention of the account in a story.
 const STORY_MENTION: &str = "story_mention";
 
-/// The messages leads sent and the echoes of what the account sent, from a webhook body.
-/// Deletions and non-message events (reactions, postbacks, reads) are left out.
+/// The messages leads sent (an ice breaker they tapped among them) and the echoes of what
+/// the account sent, from a webhook body. Deletions and other events (reactions, reads)
+/// are left out.
 pub fn parse_payload(body: &[u8]) -> Result<Vec<InboundMessage>, String> {
     let payload: Payload =
         serde_json::from_slice(body).map_err(|e| format!("invalid webhook payload: {e}"))?;
@@ -104,6 +114,11 @@ fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
             return None;
         }
     };
+    if item.message.is_none()
+        && let Some(postback) = item.postback
+    {
+        return tapped(entry, item.sender, item.recipient, item.timestamp, postback);
+    }
     let message = item.message.filter(|m| !m.is_deleted)?;
     let sender = non_empty(item.sender.and_then(|p| p.id));
     let recipient = non_empty(item.recipient.and_then(|p| p.id));
@@ -138,6 +153,36 @@ fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
         message_id: required(non_empty(message.mid), "mid")?,
         text,
         sent_at: required(item.timestamp.or(entry.time), "timestamp")?,
+    })
+}
+
+/// A tap on one of the account's ice breakers, as the message the lead chose: its text is
+/// the question. Older API versions give no `mid`; the tap is then known by who tapped what
+/// when, so a redelivery is still stored once.
+fn tapped(
+    entry: &Entry,
+    sender: Option<Party>,
+    recipient: Option<Party>,
+    timestamp: Option<i64>,
+    postback: Postback,
+) -> Option<InboundMessage> {
+    let sender_id = required(non_empty(sender.and_then(|p| p.id)), "sender id")?;
+    let sent_at = required(timestamp.or(entry.time), "timestamp")?;
+    let payload = non_empty(postback.payload).unwrap_or_default();
+    let message_id = non_empty(postback.mid)
+        .unwrap_or_else(|| format!("postback:{sender_id}:{sent_at}:{payload}"));
+    let text = non_empty(postback.title).unwrap_or_else(|| format!("[tapped: {payload}]"));
+    Some(InboundMessage {
+        account_id: required(
+            non_empty(recipient.and_then(|p| p.id)).or_else(|| non_empty(entry.id.clone())),
+            "recipient id",
+        )?,
+        sender_id,
+        echo: false,
+        story: None,
+        message_id,
+        text,
+        sent_at,
     })
 }
 
