@@ -181,6 +181,12 @@ async fn an_agent_reaches_only_the_leads_of_their_accounts(backend: Backend) {
     let status = adam.post("/console/leads/alice_a/convert", "").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(sandbox.lead("alice_a")["lead"]["status"], "converted");
+    // And block: the suppression list, the outbox and the follow-ups, as the agent role.
+    let status = adam
+        .post("/console/leads/alice_a/block", "reason=asked+us+to+stop")
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(sandbox.lead("alice_a")["lead"]["status"], "do-not-contact");
 }
 
 async fn an_agent_opens_none_of_the_owners_sections(backend: Backend) {

@@ -128,14 +128,23 @@ fn automated_conversations_disclose_themselves_again_after_a_hand_back(backend: 
     assert!(sent[0].starts_with(&format!("{NOTICE}\n\n")), "{sent:?}");
     assert!(!sent[1].contains(NOTICE), "{sent:?}");
 
-    // Lena is with a person; handed back, automation says again what it is, once.
-    let before = automated(&sandbox, "lena.studio").len();
-    sandbox.ok(&["leads", "resume", "lena.studio"]);
-    sandbox.ok(&["inbox", "push", "lena.studio", "What does it cost?"]);
+    // Nora asks for a person: the plugin hands her over. Handed back, automation says
+    // again what it is, once.
+    sandbox.ok(&[
+        "inbox",
+        "push",
+        "nora.shop",
+        "Can I talk to a real person about a refund?",
+    ]);
     sandbox.ok(&["run", "--until-idle"]);
-    sandbox.ok(&["inbox", "push", "lena.studio", "And shipping?"]);
+    assert_eq!(sandbox.lead("nora.shop")["lead"]["status"], "needs-human");
+    let before = automated(&sandbox, "nora.shop").len();
+    sandbox.ok(&["leads", "resume", "nora.shop"]);
+    sandbox.ok(&["inbox", "push", "nora.shop", "What does it cost?"]);
     sandbox.ok(&["run", "--until-idle"]);
-    let sent = automated(&sandbox, "lena.studio");
+    sandbox.ok(&["inbox", "push", "nora.shop", "And shipping?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let sent = automated(&sandbox, "nora.shop");
     assert_eq!(sent.len(), before + 2, "{sent:?}");
     assert!(sent[before].starts_with(NOTICE), "{sent:?}");
     assert!(!sent[before + 1].contains(NOTICE), "{sent:?}");

@@ -356,7 +356,7 @@ async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
     );
     let audit = sandbox.audit();
     assert!(
-        audit.iter().any(|a| a["plugin"] == "instagram-app"
+        audit.iter().any(|a| a["plugin"] == "instagram:app"
             && a["action"] == "conversations.reply"
             && a["lead"] == "ig_5501"),
         "{audit:?}"
@@ -384,6 +384,57 @@ async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
         sandbox.conversation("ig_5501").last().unwrap(),
         "< great, thanks"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_takeover_while_our_send_is_in_flight_keeps_the_send_and_the_persons_message() {
+    let graph = MockServer::start().await;
+    // Meta takes the send, and answers after a while (within our timeout).
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok().set_delay(Duration::from_millis(700)))
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let served = serve(&sandbox);
+    assert_eq!(
+        post(&served, &message("5501", "m_1", "hello", NOW_MS), None).await,
+        200
+    );
+    eventually("the plugin's reply to be in flight", || {
+        sandbox.lead("ig_5501")["outbox"][0]["attempted_at"].is_i64()
+    });
+    // Meanwhile someone answers from the app: automation is withdrawn, the lead handed over.
+    let typed = echo("5501", "m_app_1", "Maria here, one moment", NOW_MS + 1);
+    assert_eq!(post(&served, &typed, None).await, 200);
+    // Our send went out all the same: recorded once, with Meta's id, when its answer came.
+    eventually("the send to be recorded", || {
+        sandbox.lead("ig_5501")["outbox"][0]["status"] == "sent"
+    });
+    assert_eq!(
+        sandbox.lead("ig_5501")["outbox"][0]["message_id"],
+        "aWdfZAG1faW"
+    );
+    // Its echo is known as ours: no second takeover, no second message.
+    let ours = echo("5501", "aWdfZAG1faW", "echo: hello", NOW_MS + 2);
+    assert_eq!(post(&served, &ours, None).await, 200);
+    drop(served);
+    let mut conversation = sandbox.conversation("ig_5501");
+    conversation.sort();
+    assert_eq!(
+        conversation,
+        ["< hello", "> Maria here, one moment", "> echo: hello"]
+    );
+    assert_eq!(sandbox.lead("ig_5501")["lead"]["status"], "needs-human");
+    let takeovers = sandbox
+        .audit()
+        .iter()
+        .filter(|a| a["plugin"] == "instagram:app")
+        .count();
+    assert_eq!(takeovers, 1);
+    assert_eq!(sends(&graph).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -502,10 +553,24 @@ async fn story_mentions_and_replies_arrive_as_their_own_kind_and_open_the_window
         sandbox.conversation("ig_7702")[0],
         "< where can I buy this?"
     );
-    // The story's media address is kept nowhere.
-    let export = sandbox.ok(&["export"]);
-    assert!(!export.contains("lookaside"), "{export}");
     drop(served);
+    // The story's media address is kept nowhere: not a byte of it in the database's files.
+    let mut stored = Vec::new();
+    for file in std::fs::read_dir(sandbox.dir.path()).unwrap() {
+        let path = file.unwrap().path();
+        if path.to_string_lossy().contains("outreach.db") {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(stored.len() > 4096, "the database files were read");
+    assert!(
+        !stored.windows(10).any(|w| w == b"lookaside."),
+        "a story's media URL was stored"
+    );
+    assert!(
+        stored.windows(4).any(|w| w == b"1800"),
+        "the story's id was"
+    );
 }
 
 fn sends_count(sandbox: &Sandbox) -> usize {

@@ -71,14 +71,6 @@ pub struct ChannelSettings {
     pub disclosure: Option<String>,
 }
 
-impl ChannelSettings {
-    /// `text` as an automated message that must disclose itself goes out.
-    pub fn disclosed(&self, text: &str) -> Option<String> {
-        let disclosure = self.disclosure.as_deref()?.trim();
-        (!disclosure.is_empty()).then(|| format!("{disclosure}\n\n{text}"))
-    }
-}
-
 /// The account's own rules; `None` takes the config default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RuleOverrides {

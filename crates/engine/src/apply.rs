@@ -10,7 +10,7 @@ use crate::clock::{MINUTE, Millis};
 use crate::config::LimitsConfig;
 use crate::consent::Permission;
 use crate::consent::policy::{self, Call, Reach, Refusal};
-use crate::domain::lead::{Lead, LeadStatus, valid_tag};
+use crate::domain::lead::{Lead, valid_tag};
 use crate::runtime::HookOutput;
 use crate::runtime::hooks::{FilterDecision, FollowUpAction, ReplyAction};
 use crate::runtime::host::StagedSend;
@@ -162,7 +162,8 @@ fn queue_returned_message(
 
 /// Queues a plugin's message; the first automated message to a lead (and the first after
 /// a person handed them back) carries the account's disclosure in front, added here so
-/// that no plugin can leave it out. Returns whether it was queued (not a replay's).
+/// that no plugin can leave it out; where both do not fit in one message, the disclosure
+/// goes first on its own. Returns whether it was queued (not a replay's).
 fn queue_automated(
     tx: &Conn<'_>,
     key: &str,
@@ -172,25 +173,28 @@ fn queue_automated(
     text: &str,
     now: Millis,
 ) -> anyhow::Result<bool> {
-    let disclosed = match store::leads::automation_disclosed(tx, lead_id)? {
+    let disclosure = match store::leads::automation_disclosed(tx, lead_id)? {
         true => None,
         false => store::leads::get(tx, lead_id)?
             .map(|lead| store::accounts::get(tx, lead.account_id))
             .transpose()?
             .flatten()
-            .and_then(|account| account.settings.disclosed(text)),
+            .and_then(|account| account.settings.disclosure)
+            .filter(|d| !d.trim().is_empty()),
     };
-    let queued = store::outbox::enqueue(
-        tx,
-        key,
-        lead_id,
-        plugin,
-        Some(event_id),
-        disclosed.as_deref().unwrap_or(text),
-        now,
-    )?;
-    if queued && disclosed.is_some() {
-        store::leads::set_automation_disclosed(tx, lead_id, Some(now))?;
+    let queue = |key: &str, text: &str| {
+        store::outbox::enqueue(tx, key, lead_id, plugin, Some(event_id), text, now)
+    };
+    let Some(disclosure) = disclosure else {
+        return queue(key, text);
+    };
+    let together = format!("{}\n\n{text}", disclosure.trim());
+    let queued = match policy::message_text(&together) {
+        Ok(()) => queue(key, &together)?,
+        Err(_) => queue(&format!("{key}:disclosure"), disclosure.trim())? & queue(key, text)?,
+    };
+    if queued {
+        store::leads::mark_automation_disclosed(tx, lead_id, now)?;
     }
     Ok(queued)
 }
@@ -214,8 +218,7 @@ fn apply_reply(
             }
         }
         ReplyAction::HandOver(reason) => {
-            store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, now)?;
-            store::leads::withdraw_automation(tx, lead.id, "handed over to a human", false)?;
+            store::leads::hand_to_person(tx, lead.id, "handed over to a human", now)?;
             format!(
                 "handed over to a human: {}",
                 text::from_plugin(&reason, limits.text_chars as usize)

@@ -170,7 +170,8 @@ pub enum InstagramReceived {
     OwnEcho { confirmed: bool },
     /// What a person sent from the Instagram app; `new` is false for a redelivery.
     FromTheApp { new: bool },
-    /// The echo of what an account not set up here sent: nothing to record.
+    /// The echo of what an account not set up here sent, or of a message to someone who
+    /// is no lead here (never one, or forgotten): nothing to record.
     EchoUnrouted,
 }
 
@@ -229,7 +230,10 @@ fn echo(
     now: Millis,
 ) -> anyhow::Result<InstagramReceived> {
     let at = m.sent_at.min(now);
-    let lead = store::leads::get_or_create_by_channel_user(tx, account, &m.sender_id, at)?;
+    // Never a lead made from our own side: one who was forgotten stays forgotten.
+    let Some(lead) = store::leads::by_channel_user(tx, account, &m.sender_id)? else {
+        return Ok(InstagramReceived::EchoUnrouted);
+    };
     if let Some(row) = store::outbox::echoed(tx, lead.id, &m.message_id, &m.text)? {
         let sent_at = row.attempted_at.unwrap_or(at);
         let confirmed = store::outbox::mark_sent(tx, row.id, sent_at, Some(&m.message_id))?;
@@ -255,17 +259,11 @@ fn echo(
         Some(&m.message_id),
     )?;
     if new {
-        if matches!(
-            lead.status,
-            LeadStatus::New | LeadStatus::Contacted | LeadStatus::Replied
-        ) {
-            store::leads::set_status(tx, lead.id, LeadStatus::NeedsHuman, at)?;
-        }
-        store::leads::withdraw_automation(
+        store::leads::hand_to_person(
             tx,
             lead.id,
             "a person answered from the Instagram app",
-            false,
+            at,
         )?;
         store::audit::record_action(
             tx,
@@ -378,6 +376,15 @@ mod tests {
         assert!(db.read(store::unrouted::routable).unwrap().is_empty());
 
         add_instagram_account(&db, "1784");
+        // Nor for someone who is no lead here: our own side never makes one.
+        assert_eq!(
+            instagram_webhook(&db, &consent, &typed, 2_500).unwrap(),
+            InstagramReceived::EchoUnrouted
+        );
+        assert_eq!(
+            instagram_webhook(&db, &consent, &delivered("m_hi"), 2_600).unwrap(),
+            InstagramReceived::New
+        );
         assert_eq!(
             instagram_webhook(&db, &consent, &typed, 3_000).unwrap(),
             InstagramReceived::FromTheApp { new: true }
@@ -393,7 +400,8 @@ mod tests {
                 Ok((lead.status, events))
             })
             .unwrap();
-        assert_eq!((status, events), (LeadStatus::NeedsHuman, 0));
+        // The echo made no event of its own: the one inbound message is the only one.
+        assert_eq!((status, events), (LeadStatus::NeedsHuman, 1));
     }
 
     #[test]

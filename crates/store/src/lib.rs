@@ -78,6 +78,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0006_row_level_security.sql"),
     include_str!("migrations/postgres/0007_message_channel_ids.sql"),
     include_str!("migrations/postgres/0008_automation_disclosure.sql"),
+    include_str!("migrations/postgres/0009_agent_privileges.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).

@@ -30,8 +30,9 @@ pub struct Message {
 }
 
 /// The source of a message a person sent from the Instagram app: the account's echo of a
-/// message outreach did not send.
-pub const INSTAGRAM_APP: &str = "instagram-app";
+/// message outreach did not send. An actor's name, with a colon, which no plugin's name can
+/// hold: a plugin cannot pass its messages off as a person's.
+pub const INSTAGRAM_APP: &str = "instagram:app";
 
 pub fn insert(
     conn: &Conn<'_>,

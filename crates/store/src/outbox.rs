@@ -102,7 +102,9 @@ pub fn for_lead(conn: &Conn<'_>, lead_id: i64) -> anyhow::Result<Vec<OutboxRow>>
 }
 
 /// Records a delivery, with the channel's id for the message when it gave one; false when
-/// it was recorded already (the channel's echo of the message came first).
+/// it was recorded already (the channel's echo of the message came first). A row blocked
+/// while its send was in flight (automation withdrawn meanwhile) is recorded too: it went
+/// out.
 pub fn mark_sent(
     conn: &Conn<'_>,
     id: i64,
@@ -112,7 +114,7 @@ pub fn mark_sent(
     let changed = conn
         .prepare_cached(
             "UPDATE outbox SET status = 'sent', sent_at = ?2, message_id = coalesce(?3, message_id)
-             WHERE id = ?1 AND status = 'queued'",
+             WHERE id = ?1 AND status <> 'sent'",
         )?
         .execute(params![id, at, message_id])?;
     Ok(changed == 1)
@@ -120,8 +122,9 @@ pub fn mark_sent(
 
 /// The send of ours that the channel's echo of a message (its id, its text) is about: the
 /// one recorded with that id, else one to the same lead with the same text that was
-/// attempted and not confirmed yet (the echo can come before the Send API's answer, or
-/// instead of an answer that was lost).
+/// attempted and not confirmed yet, whatever became of it since (the echo can come before
+/// the Send API's answer, or instead of an answer that was lost; automation withdrawn
+/// while the send was in flight blocks the row, yet the message went out).
 pub fn echoed(
     conn: &Conn<'_>,
     lead_id: i64,
@@ -133,7 +136,8 @@ pub fn echoed(
             "SELECT {COLUMNS} FROM outbox
              WHERE lead_id = ?1
                AND (message_id = ?2
-                    OR (status = 'queued' AND attempted_at IS NOT NULL AND text = ?3))
+                    OR (status <> 'sent' AND attempted_at IS NOT NULL
+                        AND message_id IS NULL AND text = ?3))
              ORDER BY CASE WHEN message_id = ?2 THEN 0 ELSE 1 END, id
              LIMIT 1"
         ))?
@@ -142,8 +146,11 @@ pub fn echoed(
 }
 
 pub fn block(conn: &Conn<'_>, id: i64, reason: &str) -> anyhow::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET status = 'blocked', detail = ?2 WHERE id = ?1")?
-        .execute(params![id, reason])?;
+    // Never a row recorded as sent meanwhile (by its echo, while its send was in flight).
+    conn.prepare_cached(
+        "UPDATE outbox SET status = 'blocked', detail = ?2 WHERE id = ?1 AND status <> 'sent'",
+    )?
+    .execute(params![id, reason])?;
     Ok(())
 }
 
@@ -164,8 +171,10 @@ pub fn defer_account(
 
 /// Holds back one message until `until`.
 pub fn defer(conn: &Conn<'_>, id: i64, until: Millis, reason: &str) -> anyhow::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET not_before = ?2, detail = ?3 WHERE id = ?1")?
-        .execute(params![id, until, reason])?;
+    conn.prepare_cached(
+        "UPDATE outbox SET not_before = ?2, detail = ?3 WHERE id = ?1 AND status <> 'sent'",
+    )?
+    .execute(params![id, until, reason])?;
     Ok(())
 }
 
@@ -192,8 +201,10 @@ pub fn begin_attempt(conn: &Conn<'_>, row: &OutboxRow, at: Millis) -> anyhow::Re
 /// The channel answered that nothing went out: there is nothing to reconcile and nothing
 /// to count toward the daily cap.
 pub fn clear_attempt(conn: &Conn<'_>, id: i64) -> anyhow::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET attempted_at = NULL WHERE id = ?1")?
-        .execute([id])?;
+    conn.prepare_cached(
+        "UPDATE outbox SET attempted_at = NULL WHERE id = ?1 AND status <> 'sent'",
+    )?
+    .execute([id])?;
     Ok(())
 }
 
@@ -233,7 +244,7 @@ pub fn last_unidentified_send(
 /// Records that a send went out with no answer: its outcome must be reconciled before the
 /// message is ever sent again.
 pub fn mark_attempted(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET attempted_at = coalesce(attempted_at, ?2), detail = 'outcome unknown, to be reconciled' WHERE id = ?1")?
+    conn.prepare_cached("UPDATE outbox SET attempted_at = coalesce(attempted_at, ?2), detail = 'outcome unknown, to be reconciled' WHERE id = ?1 AND status <> 'sent'")?
         .execute(params![id, at])?;
     Ok(())
 }

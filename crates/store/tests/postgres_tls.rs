@@ -96,30 +96,44 @@ fn verify_full_checks_the_authority_and_the_host_name() {
 }
 
 #[test]
-fn require_encrypts_without_checking_and_disable_does_not_encrypt() {
+fn require_encrypts_checking_only_what_it_is_given_and_disable_does_not_encrypt() {
     let (server, dir) = tls_server();
     let scratch = PostgresScratch::empty("tls_require");
-    // As libpq: require encrypts, whoever signed the certificate.
-    let db = open(
+    // As libpq: require encrypts without a check…
+    assert!(encrypted(
+        &open(&scratch, &server, "sslmode=require").unwrap()
+    ));
+    // …unless given an authority, which it then checks.
+    assert!(
+        open(
+            &scratch,
+            &server,
+            &format!("sslmode=require sslrootcert={dir}/ca.pem")
+        )
+        .is_ok()
+    );
+    let refused = open(
         &scratch,
         &server,
         &format!("sslmode=require sslrootcert={dir}/other-ca.pem"),
-    )
-    .unwrap();
-    assert!(encrypted(&db));
+    );
+    assert!(refused.is_err(), "require with an untrusted authority");
     // prefer, the default, encrypts when the server offers it.
     assert!(encrypted(&open(&scratch, &server, "").unwrap()));
     assert!(!encrypted(
         &open(&scratch, &server, "sslmode=disable").unwrap()
     ));
-    // The same settings in URL form.
-    let url = format!(
-        "postgres://postgres@localhost:{}/{}?sslmode=verify-full&sslrootcert={}",
-        port(&server),
-        scratch.conninfo().rsplit("dbname=").next().unwrap(),
-        format!("{dir}/ca.pem").replace('/', "%2F"),
-    );
-    assert!(encrypted(&Db::open_postgres(&url).unwrap()));
+    // The same settings in URL form: checked, not just encrypted.
+    let url = |ca: &str| {
+        format!(
+            "postgres://postgres@localhost:{}/{}?sslmode=verify-full&sslrootcert={}",
+            port(&server),
+            scratch.conninfo().rsplit("dbname=").next().unwrap(),
+            format!("{dir}/{ca}").replace('/', "%2F"),
+        )
+    };
+    assert!(encrypted(&Db::open_postgres(&url("ca.pem")).unwrap()));
+    assert!(Db::open_postgres(&url("other-ca.pem")).is_err());
 }
 
 #[test]

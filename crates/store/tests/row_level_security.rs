@@ -161,6 +161,64 @@ fn an_agent_cannot_change_or_add_to_another_accounts_leads() {
 }
 
 #[test]
+fn the_agent_role_reaches_no_table_of_lead_data_without_row_level_security() {
+    let (_scratch, db) = two_teams("rls_catalog");
+    // Every table the agent role may touch at all, and whether its rows are narrowed.
+    let reachable: Vec<(String, bool)> = db
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r'
+                   AND has_table_privilege('outreach_agent', c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+                 ORDER BY c.relname",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    // Not lead data: account names and rules (credentials sealed with the host's key) and
+    // the suppression list's hashes.
+    let open_to_all = ["accounts", "suppressed_handles"];
+    for (table, narrowed) in &reachable {
+        assert!(
+            *narrowed || open_to_all.contains(&table.as_str()),
+            "the agent role reaches {table} without row-level security"
+        );
+    }
+    for table in LEAD_TABLES {
+        assert!(
+            reachable.iter().any(|(t, _)| t == table),
+            "{table}: the agent's pages need it"
+        );
+    }
+    // Plugin storage (which keeps data under lead/<id>/), webhooks kept aside, sessions:
+    // refused outright.
+    let scoped = db.for_user(&agent(&[1]));
+    for table in [
+        "plugin_kv",
+        "unrouted_webhooks",
+        "console_sessions",
+        "plugins",
+        "grants",
+    ] {
+        let refused = scoped
+            .read(|c| {
+                Ok(
+                    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
+            .unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("permission denied"),
+            "{table}: {refused:#}"
+        );
+    }
+}
+
+#[test]
 fn doctor_says_row_level_security_is_on() {
     let (_scratch, db) = two_teams("rls_doctor");
     let description = db.describe().unwrap();

@@ -123,10 +123,6 @@ fn change_status(
         );
         let status = decide(&lead)?;
         store::leads::set_status(tx, lead.id, status, now)?;
-        if lead.status == LeadStatus::NeedsHuman && status != LeadStatus::NeedsHuman {
-            // Handed back to automation: its next message says again that it is automated.
-            store::leads::set_automation_disclosed(tx, lead.id, None)?;
-        }
         let mut stopped = 0;
         if status == LeadStatus::Converted {
             for schedule in store::schedules::for_lead(tx, lead.id)? {

@@ -12,9 +12,12 @@ mod opt_out;
 mod profiles;
 
 pub use self::import::{Upserted, queue_lead_imported, upsert, upsert_batch};
-pub use self::opt_out::{forget, mark_do_not_contact, suppress, withdraw_automation};
+pub use self::opt_out::{
+    forget, hand_to_person, mark_do_not_contact, suppress, withdraw_automation,
+};
 pub use self::profiles::{
-    awaiting_profile, get_or_create, get_or_create_by_channel_user, mark_profile_asked, set_profile,
+    awaiting_profile, by_channel_user, get_or_create, get_or_create_by_channel_user,
+    mark_profile_asked, set_profile,
 };
 
 use super::conditions::Conditions;
@@ -216,9 +219,15 @@ fn search_one_account_or_all(conn: &Conn<'_>, search: &LeadSearch) -> anyhow::Re
 
 /// Changes a lead's status. Never lifts do-not-contact: only [`mark_do_not_contact`] sets
 /// it, and nothing undoes it.
+/// Sets a lead's status (never taking them off do-not-contact). A lead taken off
+/// needs-human, by a person or a plugin, is handed back to automation: its next automated
+/// message discloses itself again ([`automation_disclosed`]).
 pub fn set_status(conn: &Conn<'_>, id: i64, status: LeadStatus, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
-        "UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status != 'do-not-contact'",
+        "UPDATE leads SET status = ?2, updated_at = ?3,
+           disclosed_at = CASE WHEN status = 'needs-human' AND ?2 <> 'needs-human'
+                               THEN NULL ELSE disclosed_at END
+         WHERE id = ?1 AND status != 'do-not-contact'",
     )?
     .execute(params![id, status.as_str(), now])?;
     Ok(())
@@ -271,13 +280,8 @@ pub fn automation_disclosed(conn: &Conn<'_>, id: i64) -> anyhow::Result<bool> {
     Ok(at.flatten().is_some())
 }
 
-/// Records when the lead was told (`Some`), or that the next automated message must tell
-/// them again (`None`: a person handed them back to automation).
-pub fn set_automation_disclosed(
-    conn: &Conn<'_>,
-    id: i64,
-    at: Option<Millis>,
-) -> anyhow::Result<()> {
+/// Records that the lead was told, at `at`.
+pub fn mark_automation_disclosed(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE leads SET disclosed_at = ?2 WHERE id = ?1")?
         .execute(params![id, at])?;
     Ok(())

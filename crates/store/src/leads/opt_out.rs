@@ -4,7 +4,7 @@
 use crate::sql::{Conn, OptionalExtension, params};
 
 use crate::clock::Millis;
-use crate::domain::lead::Lead;
+use crate::domain::lead::{Lead, LeadStatus};
 
 /// Marks a lead do-not-contact and withdraws everything automation had planned for them.
 pub fn mark_do_not_contact(
@@ -18,6 +18,14 @@ pub fn mark_do_not_contact(
         params![id, reason, now],
     )?;
     withdraw_automation(conn, id, "lead is do-not-contact", false)
+}
+
+/// Hands a lead to a person: needs-human (never over do-not-contact), and every queued
+/// automated message and follow-up withdrawn, so no plugin talks over them until someone
+/// hands them back.
+pub fn hand_to_person(conn: &Conn<'_>, id: i64, reason: &str, now: Millis) -> anyhow::Result<()> {
+    super::set_status(conn, id, LeadStatus::NeedsHuman, now)?;
+    withdraw_automation(conn, id, reason, false)
 }
 
 /// Stops a lead's follow-up sequences and blocks their queued messages: all of them, or

@@ -37,12 +37,8 @@ pub fn get_or_create_by_channel_user(
     channel_user_id: &str,
     now: Millis,
 ) -> anyhow::Result<Lead> {
-    let known: Option<i64> = conn
-        .prepare_cached("SELECT id FROM leads WHERE account_id = ?1 AND channel_user_id = ?2")?
-        .query_row(params![account, channel_user_id], |r| r.get(0))
-        .optional()?;
-    let id = match known {
-        Some(id) => id,
+    let id = match by_channel_user(conn, account, channel_user_id)? {
+        Some(lead) => return Ok(lead),
         None => {
             let handle = format!("ig_{channel_user_id}");
             let lead = get_or_create(conn, account, &handle, now)?;
@@ -54,6 +50,22 @@ pub fn get_or_create_by_channel_user(
         }
     };
     get(conn, id)?.context("lead vanished while being created")
+}
+
+/// The lead of `account` with the channel's id `channel_user_id`, if there is one.
+pub fn by_channel_user(
+    conn: &Conn<'_>,
+    account: i64,
+    channel_user_id: &str,
+) -> anyhow::Result<Option<Lead>> {
+    let known: Option<i64> = conn
+        .prepare_cached("SELECT id FROM leads WHERE account_id = ?1 AND channel_user_id = ?2")?
+        .query_row(params![account, channel_user_id], |r| r.get(0))
+        .optional()?;
+    known
+        .map(|id| get(conn, id))
+        .transpose()
+        .map(Option::flatten)
 }
 
 /// Leads known only by a stand-in handle (`ig_<id>`) whose profile was not asked for since

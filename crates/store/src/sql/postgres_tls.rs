@@ -1,14 +1,16 @@
-//! TLS to PostgreSQL as libpq reads it from the connection string: `sslmode` (`disable`,
-//! `allow`, `prefer` — the default —, `require`, `verify-ca`, `verify-full`) and
-//! `sslrootcert` (a PEM file of the certificates to trust; `system`, or nothing, for the
-//! machine's). tokio-postgres knows only the first three modes and no root certificates,
-//! so both settings are taken out of the string here and become a rustls configuration on
-//! the aws-lc provider the AI client already uses.
+//! TLS to PostgreSQL as libpq reads it from the connection string (or `PGSSLMODE` and
+//! `PGSSLROOTCERT`): `sslmode` (`disable`, `allow`, `prefer` — the default —, `require`,
+//! `verify-ca`, `verify-full`) and `sslrootcert` (a PEM file of the authorities to trust, or
+//! `system` for the machine's, which only goes with verify-full). tokio-postgres knows only
+//! the first three modes and no root certificates, so both settings are taken out of the
+//! string here and become a rustls configuration on the aws-lc provider the AI client
+//! already uses.
 //!
 //! As in libpq, `prefer` and `require` encrypt without checking who answers (a server with
-//! a self-signed certificate works; a machine in the middle is not noticed), `verify-ca`
-//! checks the certificate chain and `verify-full` the chain and the host name. Over a Unix
-//! socket there is no TLS (the server offers none there).
+//! a self-signed certificate works; a machine in the middle is not noticed), except that
+//! `require` with a root certificate file checks the chain; `verify-ca` checks the chain
+//! and `verify-full` the chain and the host name, each against the authorities named. Over a
+//! Unix socket there is no TLS (the server offers none there).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,7 +43,8 @@ pub(super) enum Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct TlsSettings {
     pub check: Check,
-    /// `sslrootcert`: a PEM file; `None` for the machine's trusted certificates.
+    /// `sslrootcert`: a PEM file; `None` for the machine's trusted certificates (only with
+    /// `sslrootcert=system`, which means verify-full).
     pub root_cert: Option<PathBuf>,
 }
 
@@ -129,28 +132,20 @@ impl TlsSettings {
 }
 
 /// Takes `sslmode` and `sslrootcert` out of a connection string (a `postgres://` URL or
-/// libpq's `key=value` form): the rest goes to tokio-postgres's parser.
+/// libpq's `key=value` form; `PGSSLMODE` and `PGSSLROOTCERT` where the string has none):
+/// the rest goes to tokio-postgres's parser. As in libpq, `require` with a root certificate
+/// file checks the chain (verify-ca), `sslrootcert=system` means verify-full and refuses a
+/// weaker mode, and the verify modes need to be told whom to trust.
 pub(super) fn split(url: &str) -> anyhow::Result<(String, TlsSettings)> {
     let mut mode = None;
-    let mut root_cert = None;
-    let mut take = |key: &str, value: &str| -> anyhow::Result<bool> {
+    let mut root = None;
+    let mut take = |key: &str, value: &str| -> bool {
         match key {
-            "sslmode" => {
-                mode = Some(match value {
-                    "disable" => Check::NoTls,
-                    "allow" | "prefer" => Check::Prefer,
-                    "require" => Check::Encrypted,
-                    "verify-ca" => Check::Chain,
-                    "verify-full" => Check::ChainAndName,
-                    other => anyhow::bail!(
-                        "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
-                    ),
-                })
-            }
-            "sslrootcert" => root_cert = (value != "system").then(|| PathBuf::from(value)),
-            _ => return Ok(false),
+            "sslmode" => mode = Some(value.to_owned()),
+            "sslrootcert" => root = Some(value.to_owned()),
+            _ => return false,
         }
-        Ok(true)
+        true
     };
     let rest = match url.split_once("://") {
         Some((_, after_scheme)) if !after_scheme.contains(char::is_whitespace) => {
@@ -160,7 +155,7 @@ pub(super) fn split(url: &str) -> anyhow::Result<(String, TlsSettings)> {
                     let mut kept = Vec::new();
                     for pair in query.split('&') {
                         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                        if !take(key, &percent_decoded(value))? {
+                        if !take(key, &percent_decoded(value)) {
                             kept.push(pair);
                         }
                     }
@@ -175,20 +170,44 @@ pub(super) fn split(url: &str) -> anyhow::Result<(String, TlsSettings)> {
             let mut kept = Vec::new();
             for word in url.split_whitespace() {
                 let (key, value) = word.split_once('=').unwrap_or((word, ""));
-                if !take(key.trim(), value.trim_matches('\''))? {
+                if !take(key.trim(), value.trim_matches('\'')) {
                     kept.push(word);
                 }
             }
             kept.join(" ")
         }
     };
-    Ok((
-        rest,
-        TlsSettings {
-            check: mode.unwrap_or(Check::Prefer),
-            root_cert,
-        },
-    ))
+    let mode = mode.or_else(|| std::env::var("PGSSLMODE").ok());
+    let root = root.or_else(|| std::env::var("PGSSLROOTCERT").ok());
+    Ok((rest, settings(mode.as_deref(), root.as_deref())?))
+}
+
+/// What `sslmode` and `sslrootcert` ask for together.
+fn settings(mode: Option<&str>, root: Option<&str>) -> anyhow::Result<TlsSettings> {
+    let system = root == Some("system");
+    let root_cert = root.filter(|r| !system && !r.is_empty()).map(PathBuf::from);
+    let check = match (mode, system) {
+        (None, true) => Check::ChainAndName,
+        (Some("verify-full"), _) => Check::ChainAndName,
+        (Some(weaker), true) => anyhow::bail!(
+            "sslrootcert=system trusts every public authority, so it needs sslmode=verify-full, not {weaker}"
+        ),
+        (None | Some("allow" | "prefer"), false) => Check::Prefer,
+        (Some("disable"), false) => Check::NoTls,
+        // With a certificate to check against, libpq checks it.
+        (Some("require"), false) if root_cert.is_some() => Check::Chain,
+        (Some("require"), false) => Check::Encrypted,
+        (Some("verify-ca"), false) => Check::Chain,
+        (Some(other), false) => anyhow::bail!(
+            "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+        ),
+    };
+    anyhow::ensure!(
+        !matches!(check, Check::Chain | Check::ChainAndName) || system || root_cert.is_some(),
+        "sslmode={} checks the server's certificate: say whom to trust with sslrootcert=FILE (PEM), or sslrootcert=system for the machine's public authorities (with verify-full)",
+        mode.unwrap_or("verify-full")
+    );
+    Ok(TlsSettings { check, root_cert })
 }
 
 /// `%2F` → `/` and the like, for a path in a URL's query.
@@ -292,14 +311,43 @@ mod tests {
                 .unwrap();
         assert_eq!(rest, "host=db.internal dbname=outreach");
         assert_eq!(tls.check, Check::Chain);
+    }
 
-        let (rest, tls) = split("postgres://app@db.internal/outreach").unwrap();
-        assert_eq!(rest, "postgres://app@db.internal/outreach");
-        assert_eq!(tls.ssl_mode(), SslMode::Prefer);
-        assert_eq!((tls.check, tls.root_cert), (Check::Prefer, None));
-
-        let (_, tls) = split("host=/run/postgresql sslmode=disable sslrootcert=system").unwrap();
-        assert_eq!((tls.check, tls.root_cert), (Check::NoTls, None));
+    #[test]
+    fn modes_mean_what_they_mean_to_libpq() {
+        let check = |mode, root| settings(mode, root).map(|tls| tls.check);
+        // Nothing said: encrypted where the server offers it, unchecked.
+        assert_eq!(check(None, None).unwrap(), Check::Prefer);
+        assert_eq!(check(Some("allow"), None).unwrap(), Check::Prefer);
+        assert_eq!(check(Some("disable"), None).unwrap(), Check::NoTls);
+        assert_eq!(check(Some("require"), None).unwrap(), Check::Encrypted);
+        // require with a root certificate checks the chain.
+        assert_eq!(
+            check(Some("require"), Some("/ca.pem")).unwrap(),
+            Check::Chain
+        );
+        assert_eq!(
+            check(Some("verify-ca"), Some("/ca.pem")).unwrap(),
+            Check::Chain
+        );
+        // system: the public authorities, so the name must be checked too.
+        assert_eq!(check(None, Some("system")).unwrap(), Check::ChainAndName);
+        assert_eq!(
+            check(Some("verify-full"), Some("system")).unwrap(),
+            Check::ChainAndName
+        );
+        let weaker = check(Some("verify-ca"), Some("system")).unwrap_err();
+        assert!(
+            weaker.to_string().contains("needs sslmode=verify-full"),
+            "{weaker}"
+        );
+        // Checking with nobody named to trust is refused, not guessed.
+        let unnamed = check(Some("verify-full"), None).unwrap_err();
+        assert!(
+            unnamed.to_string().contains("sslrootcert=FILE"),
+            "{unnamed}"
+        );
+        assert!(check(Some("verify-ca"), None).is_err());
     }
 
     #[test]
