@@ -259,12 +259,7 @@ fn echo(
         Some(&m.message_id),
     )?;
     if new {
-        store::leads::hand_to_person(
-            tx,
-            lead.id,
-            "a person answered from the Instagram app",
-            at,
-        )?;
+        store::leads::hand_to_person(tx, lead.id, "a person answered from the Instagram app", at)?;
         store::audit::record_action(
             tx,
             store::messages::INSTAGRAM_APP,

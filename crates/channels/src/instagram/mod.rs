@@ -2,7 +2,7 @@
 //! Instagram-scoped id, Meta's error bodies mapped to what the outbox should do, and the
 //! Conversations API to find out whether a send with an unknown outcome arrived.
 
-mod payload;
+pub mod payload;
 pub mod webhook;
 
 use std::time::Duration;
