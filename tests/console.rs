@@ -314,6 +314,67 @@ async fn repeated_wrong_passwords_make_even_the_right_one_wait() {
     );
 }
 
+/// A login from another client: another loopback address (Linux routes all of 127.0.0.0/8
+/// to this machine). Returns the status and the page.
+async fn log_in_from(
+    served: &Served,
+    from: [u8; 4],
+    user: &str,
+    password: &str,
+) -> (StatusCode, String) {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap()
+        .post(format!("{}/console/login", root(served)))
+        .header(CONTENT_TYPE, FORM)
+        .body(form(&[("user", user), ("password", password)]))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn guessing_from_one_client_never_locks_the_owner_out_from_another() {
+    let (_sandbox, served) = console();
+    let attacker = [127, 0, 0, 66];
+    for _ in 0..8 {
+        let (status, _) = log_in_from(&served, attacker, "sam", "a guess").await;
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+    }
+    let (status, page) = log_in_from(&served, attacker, "sam", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.contains("Too many attempts"), "{page}");
+    // Sam, from their own machine, at once.
+    let (status, _) = log_in_from(&served, [127, 0, 0, 7], "sam", PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // Made-up names from one client: it soon waits, whatever name it tries next.
+    let guesser = [127, 0, 0, 99];
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let (status, page) = log_in_from(&served, guesser, &format!("made-up-{tries}"), "x").await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(page.contains("Too many attempts"), "{page}");
+            break;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(tries < 25, "no limit after {tries} made-up names");
+    }
+    let (status, _) = log_in_from(&served, [127, 0, 0, 7], "sam", PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "and still none for sam elsewhere"
+    );
+}
+
 /// The CSRF token on a page.
 fn csrf_of(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")

@@ -198,7 +198,11 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     // Messages kept aside while their account was not set up, if it has been added since.
     inbound.route_unrouted()?;
     tokio::select! {
-        served = axum::serve(listener, router) => served.context("the webhook server stopped"),
+        // With each peer's address: the console's login throttle counts failures per client.
+        served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        ) => served.context("the webhook server stopped"),
         worked = engine.run_forever() => worked,
         routed = inbound.route_forever() => routed,
     }

@@ -1,8 +1,4 @@
-//! Console users' passwords (argon2), sessions, the CSRF and same-origin checks, and the
-//! login throttle.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Console users' passwords (argon2), sessions, the CSRF and same-origin checks.
 
 use argon2::password_hash::rand_core::{OsRng, RngCore as _};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -20,11 +16,6 @@ use crate::store::{self, Db};
 const COOKIE: &str = "outreach_session";
 /// How long a session lasts.
 const SESSION_LIFE: Millis = 12 * HOUR;
-/// Failed logins for one user name before each further try must wait.
-const FREE_FAILURES: u32 = 5;
-const LONGEST_WAIT: Millis = 300 * SECOND;
-/// User names the throttle remembers at most.
-const TRACKED_NAMES: usize = 10_000;
 
 /// Whether `name` can be a console user's (what `console user add` accepts): checked
 /// before anything else is done with a login.
@@ -226,51 +217,5 @@ impl FromRequestParts<Console> for Session {
                 (StatusCode::UNAUTHORIZED, "log in first").into_response()
             }
         })
-    }
-}
-
-/// Failed logins per user name: after a few, each try waits, doubling up to five minutes.
-#[derive(Default)]
-pub struct Throttle {
-    failures: Mutex<HashMap<String, (u32, Millis)>>,
-}
-
-impl Throttle {
-    /// `Err(milliseconds to wait)` while this user name must wait.
-    pub fn check(&self, user: &str, now: Millis) -> Result<(), Millis> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.get(user) {
-            Some(&(_, until)) if until > now => Err(until - now),
-            _ => Ok(()),
-        }
-    }
-
-    pub fn failed(&self, user: &str, now: Millis) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Made-up names must not grow this without bound: forget the ones no longer
-        // waiting, and past that, the oldest.
-        if failures.len() >= TRACKED_NAMES {
-            failures.retain(|_, (_, until)| *until > now);
-            while failures.len() >= TRACKED_NAMES {
-                let oldest = failures
-                    .iter()
-                    .min_by_key(|(_, (_, until))| *until)
-                    .map(|(name, _)| name.clone());
-                oldest.map(|name| failures.remove(&name));
-            }
-        }
-        let entry = failures.entry(user.to_owned()).or_insert((0, 0));
-        entry.0 += 1;
-        if entry.0 >= FREE_FAILURES {
-            let doublings = (entry.0 - FREE_FAILURES).min(10);
-            entry.1 = now + (SECOND << doublings).min(LONGEST_WAIT);
-        }
-    }
-
-    pub fn succeeded(&self, user: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(user);
     }
 }

@@ -15,6 +15,7 @@ mod imports;
 mod leads;
 mod pages;
 mod plugins;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -25,8 +26,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use auth::Session;
 pub use auth::{LINK_USER, hash_password, new_login_link, valid_user_name};
-use auth::{Session, Throttle};
+use throttle::{Throttle, Wait};
 
 use crate::clock::Clock;
 use crate::config::SendingConfig;
@@ -281,9 +283,13 @@ struct LoginForm {
 
 async fn login(
     State(console): State<Console>,
+    client: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    // The peer's address: behind a reverse proxy every client shares the proxy's, and the
+    // throttle then treats them as one (see the module doc of `throttle`).
+    let client = client.map(|connected| connected.0.0.ip());
     if !auth::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
     }
@@ -301,8 +307,13 @@ async fn login(
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let now = console.clock.now();
-    if let Err(wait) = console.throttle.check(&form.user, now) {
-        let message = format!("Too many attempts: try again in {} s.", (wait + 999) / 1000);
+    if let Err(wait) = console.throttle.check(client, &form.user, now) {
+        let message = match wait {
+            Wait::Client(wait) => {
+                format!("Too many attempts: try again in {} s.", (wait + 999) / 1000)
+            }
+            Wait::Everyone => "Many logins at once: try again in a moment.".to_owned(),
+        };
         return (StatusCode::TOO_MANY_REQUESTS, pages::login(Some(&message))).into_response();
     }
     let db = console.db.clone();
@@ -311,13 +322,13 @@ async fn login(
         tokio::task::spawn_blocking(move || auth::log_in(&db, &user, &password, now)).await;
     match checked.map_err(anyhow::Error::from).and_then(|r| r) {
         Ok(Some(cookie)) => {
-            console.throttle.succeeded(&form.user);
+            console.throttle.succeeded(client, &form.user);
             let mut response = Redirect::to("/console").into_response();
             response.headers_mut().insert(header::SET_COOKIE, cookie);
             response
         }
         Ok(None) => {
-            console.throttle.failed(&form.user, now);
+            console.throttle.failed(client, &form.user, now);
             wrong()
         }
         Err(e) => {

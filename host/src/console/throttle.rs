@@ -1,0 +1,254 @@
+//! The login throttle, built so that it cannot be turned against a user: failures slow down
+//! the client that makes them, not the account they name. A wrong password makes that
+//! client wait for that user name (after a few); many failures from one client make it
+//! wait for every name (someone trying made-up names); and all clients together get a
+//! bounded number of password checks per second. The owner logging in from elsewhere while
+//! someone guesses their password is never kept waiting by it.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use crate::clock::{HOUR, Millis, SECOND};
+
+/// Failures of one client for one user name before each further try must wait.
+const FREE_FAILURES_PER_NAME: u32 = 5;
+/// Failures of one client, whatever the names, before each further try must wait.
+const FREE_FAILURES_PER_CLIENT: u32 = 20;
+const LONGEST_WAIT: Millis = 300 * SECOND;
+/// A client's failures are forgotten this long after its last one.
+const FORGET_AFTER: Millis = HOUR;
+/// Password checks all clients together may ask for in one second.
+const CHECKS_PER_SECOND: u32 = 20;
+/// Entries each table remembers at most.
+const TRACKED: usize = 10_000;
+
+/// Why a login must wait, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// This client failed too often (for this name, or for any): milliseconds to wait.
+    Client(Millis),
+    /// Too many logins from everywhere this second: try again in a moment.
+    Everyone,
+}
+
+/// Failures counted per key, each key waiting longer after each failure past the free ones.
+struct Backoff<K> {
+    free: u32,
+    entries: HashMap<K, Failures>,
+}
+
+#[derive(Clone, Copy)]
+struct Failures {
+    count: u32,
+    until: Millis,
+    last: Millis,
+}
+
+impl<K: Eq + Hash + Clone> Backoff<K> {
+    fn new(free: u32) -> Self {
+        Self {
+            free,
+            entries: HashMap::new(),
+        }
+    }
+
+    fn wait(&self, key: &K, now: Millis) -> Option<Millis> {
+        self.entries
+            .get(key)
+            .filter(|f| f.until > now)
+            .map(|f| f.until - now)
+    }
+
+    fn failed(&mut self, key: K, now: Millis) {
+        // Made-up keys must not grow this without bound: forget the stale ones, and past
+        // that, the oldest.
+        if self.entries.len() >= TRACKED {
+            self.entries
+                .retain(|_, f| f.until > now || now - f.last < FORGET_AFTER);
+            while self.entries.len() >= TRACKED {
+                let oldest = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, f)| f.last)
+                    .map(|(key, _)| key.clone());
+                oldest.map(|key| self.entries.remove(&key));
+            }
+        }
+        let entry = self.entries.entry(key).or_insert(Failures {
+            count: 0,
+            until: 0,
+            last: now,
+        });
+        if now - entry.last >= FORGET_AFTER {
+            entry.count = 0;
+        }
+        entry.count += 1;
+        entry.last = now;
+        if entry.count >= self.free {
+            let doublings = (entry.count - self.free).min(10);
+            entry.until = now + (SECOND << doublings).min(LONGEST_WAIT);
+        }
+    }
+
+    fn forget(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+}
+
+struct State {
+    per_name: Backoff<(Option<IpAddr>, String)>,
+    per_client: Backoff<Option<IpAddr>>,
+    /// The second being counted, and the checks asked for in it.
+    second: (Millis, u32),
+}
+
+/// The console's login throttle ([the module](self)).
+pub struct Throttle {
+    state: Mutex<State>,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                per_name: Backoff::new(FREE_FAILURES_PER_NAME),
+                per_client: Backoff::new(FREE_FAILURES_PER_CLIENT),
+                second: (0, 0),
+            }),
+        }
+    }
+}
+
+impl Throttle {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `client` may try `user`'s password now; a try that may goes toward this
+    /// second's bound. `client` is `None` where the address is not known (one client).
+    pub fn check(&self, client: Option<IpAddr>, user: &str, now: Millis) -> Result<(), Wait> {
+        let mut state = self.state();
+        let key = (client, user.to_owned());
+        let waits = [
+            state.per_name.wait(&key, now),
+            state.per_client.wait(&client, now),
+        ];
+        if let Some(longest) = waits.into_iter().flatten().max() {
+            return Err(Wait::Client(longest));
+        }
+        let this_second = now / SECOND;
+        if state.second.0 != this_second {
+            state.second = (this_second, 0);
+        }
+        if state.second.1 >= CHECKS_PER_SECOND {
+            return Err(Wait::Everyone);
+        }
+        state.second.1 += 1;
+        Ok(())
+    }
+
+    pub fn failed(&self, client: Option<IpAddr>, user: &str, now: Millis) {
+        let mut state = self.state();
+        state.per_name.failed((client, user.to_owned()), now);
+        state.per_client.failed(client, now);
+    }
+
+    /// The right password: this client's failures for this name are forgotten (its
+    /// failures for other names still count).
+    pub fn succeeded(&self, client: Option<IpAddr>, user: &str) {
+        self.state().per_name.forget(&(client, user.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([192, 0, 2, last]))
+    }
+
+    #[test]
+    fn an_attackers_failures_never_keep_the_owner_waiting_elsewhere() {
+        let throttle = Throttle::default();
+        let mut now = 1_000_000;
+        for _ in 0..50 {
+            now += SECOND;
+            if throttle.check(ip(66), "owner", now).is_ok() {
+                throttle.failed(ip(66), "owner", now);
+            }
+        }
+        assert!(matches!(
+            throttle.check(ip(66), "owner", now),
+            Err(Wait::Client(_))
+        ));
+        // The owner, from their own address, right away.
+        assert_eq!(throttle.check(ip(7), "owner", now), Ok(()));
+    }
+
+    #[test]
+    fn made_up_names_from_one_client_make_it_wait_for_every_name() {
+        let throttle = Throttle::default();
+        let now = 1_000_000;
+        for n in 0..FREE_FAILURES_PER_CLIENT {
+            assert_eq!(
+                throttle.check(ip(66), &format!("guess{n}"), now + n as i64 * SECOND),
+                Ok(())
+            );
+            throttle.failed(ip(66), &format!("guess{n}"), now + n as i64 * SECOND);
+        }
+        // Just after the last of them.
+        let later = now + (FREE_FAILURES_PER_CLIENT as i64 - 1) * SECOND + 1;
+        assert!(matches!(
+            throttle.check(ip(66), "a-new-guess", later),
+            Err(Wait::Client(_))
+        ));
+        assert_eq!(throttle.check(ip(7), "a-new-guess", later), Ok(()));
+        // Forgotten after an hour of quiet.
+        assert_eq!(
+            throttle.check(ip(66), "owner", later + HOUR + LONGEST_WAIT),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn waits_double_up_to_five_minutes_and_a_success_clears_its_name() {
+        let throttle = Throttle::default();
+        let now = 1_000_000;
+        let mut waits = Vec::new();
+        for _ in 0..20 {
+            throttle.failed(ip(1), "sam", now);
+            if let Err(Wait::Client(wait)) = throttle.check(ip(1), "sam", now) {
+                waits.push(wait);
+            }
+        }
+        assert_eq!(waits.first(), Some(&SECOND));
+        assert_eq!(waits[1], 2 * SECOND);
+        assert_eq!(waits.last(), Some(&LONGEST_WAIT));
+        throttle.succeeded(ip(1), "sam");
+        assert!(
+            matches!(throttle.check(ip(1), "sam", now), Err(Wait::Client(_))),
+            "the client's own bound still holds after 20 failures"
+        );
+        assert_eq!(
+            throttle.check(ip(1), "sam", now + 10 * LONGEST_WAIT),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn all_clients_together_get_a_bounded_number_of_checks_per_second() {
+        let throttle = Throttle::default();
+        let now = 5 * SECOND;
+        for n in 0..CHECKS_PER_SECOND {
+            assert_eq!(throttle.check(ip(n as u8), "sam", now), Ok(()));
+        }
+        assert_eq!(
+            throttle.check(ip(200), "sam", now + 999),
+            Err(Wait::Everyone)
+        );
+        assert_eq!(throttle.check(ip(200), "sam", now + SECOND), Ok(()));
+    }
+}
