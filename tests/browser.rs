@@ -36,7 +36,12 @@ async fn an_operator_works_the_demo_in_a_real_browser() {
 
     // Not logged in: the console sends the browser to its login.
     browser.goto(&format!("{root}/console")).await;
-    assert!(browser.url().await.ends_with("/console/login"));
+    assert!(
+        browser
+            .url()
+            .await
+            .ends_with("/console/login?next=%2Fconsole")
+    );
     browser.type_into("input[name=user]", "sam").await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("form.login button").await;

@@ -123,7 +123,7 @@ async fn nothing_but_the_webhooks_answers_without_a_login() {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
-    assert_eq!(page.headers()[LOCATION], "/console/login");
+    assert_eq!(page.headers()[LOCATION], "/console/login?next=%2Fconsole");
     let change = client()
         .post(format!("{base}/console/logout"))
         .header(CONTENT_TYPE, FORM)
@@ -312,6 +312,51 @@ async fn repeated_wrong_passwords_make_even_the_right_one_wait() {
         log_in(&served, PASSWORD).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn a_link_opened_before_logging_in_is_where_the_login_leads() {
+    let (_sandbox, served) = console();
+    let base = root(&served);
+    let opened = client()
+        .get(format!("{base}/console/leads/lena.studio"))
+        .send()
+        .await
+        .unwrap();
+    let login = opened.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(
+        login,
+        "/console/login?next=%2Fconsole%2Fleads%2Flena.studio"
+    );
+    let form_page = client().get(format!("{base}{login}")).send().await.unwrap();
+    let html = form_page.text().await.unwrap();
+    assert!(
+        html.contains("name=\"next\" value=\"/console/leads/lena.studio\""),
+        "{html}"
+    );
+    let log_in_to = |next: &str| {
+        client()
+            .post(format!("{base}/console/login"))
+            .header(CONTENT_TYPE, FORM)
+            .body(form(&[
+                ("user", "sam"),
+                ("password", PASSWORD),
+                ("next", next),
+            ]))
+            .send()
+    };
+    let back = log_in_to("/console/leads/lena.studio").await.unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(back.headers()[LOCATION], "/console/leads/lena.studio");
+    // Never to another site, whatever `next` says.
+    for elsewhere in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let landed = log_in_to(elsewhere).await.unwrap();
+        assert_eq!(landed.headers()[LOCATION], "/console", "{elsewhere}");
+    }
 }
 
 /// A login from another client: another loopback address (Linux routes all of 127.0.0.0/8
@@ -568,7 +613,11 @@ async fn every_page_needs_a_session_and_every_change_its_token_and_origin(backen
     for path in PAGES {
         let page = client().get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(page.status(), StatusCode::SEE_OTHER, "{path}");
-        assert_eq!(page.headers()[LOCATION], "/console/login", "{path}");
+        let location = page.headers()[LOCATION].to_str().unwrap();
+        assert!(
+            location.starts_with("/console/login?next=%2Fconsole"),
+            "{path}: {location}"
+        );
     }
     for (path, fields) in CHANGES {
         let anonymous = client()

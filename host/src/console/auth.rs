@@ -212,10 +212,67 @@ impl FromRequestParts<Console> for Session {
         };
         found.ok_or_else(|| {
             if parts.method == axum::http::Method::GET {
-                Redirect::to("/console/login").into_response()
+                // Back to the page asked for once logged in (a link someone was sent).
+                let asked = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/console", |p| p.as_str());
+                Redirect::to(&format!(
+                    "/console/login?next={}",
+                    super::pages::path_segment(asked)
+                ))
+                .into_response()
             } else {
                 (StatusCode::UNAUTHORIZED, "log in first").into_response()
             }
         })
+    }
+}
+
+/// Where to go after logging in: `next` when it is a console page of this site, else the
+/// inbox. Never another site (`//evil.example`, `/\\evil.example`, `https://…`), never the
+/// login or logout itself.
+pub fn after_login(next: Option<&str>) -> &str {
+    next.filter(|next| {
+        let path = next.split(['?', '#']).next().unwrap_or("");
+        (path == "/console" || path.starts_with("/console/"))
+            && !next.contains("//")
+            && !next.contains('\\')
+            && !next.chars().any(|c| c.is_control() || c == ' ')
+            && !path.starts_with("/console/login")
+            && path != "/console/logout"
+    })
+    .unwrap_or("/console")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_login_goes_back_to_a_console_page_and_never_elsewhere() {
+        assert_eq!(
+            after_login(Some("/console/leads/lena.studio")),
+            "/console/leads/lena.studio"
+        );
+        assert_eq!(
+            after_login(Some("/console/leads?status=new&q=x")),
+            "/console/leads?status=new&q=x"
+        );
+        for elsewhere in [
+            "//evil.example/console",
+            "/console//evil.example",
+            "https://evil.example/console",
+            "/\\evil.example",
+            "/console\\..\\x",
+            "/consolex",
+            "/console/login?next=//evil",
+            "/console/logout",
+            "/console/\u{0}x",
+            "",
+        ] {
+            assert_eq!(after_login(Some(elsewhere)), "/console", "{elsewhere:?}");
+        }
+        assert_eq!(after_login(None), "/console");
     }
 }

@@ -20,7 +20,7 @@ mod throttle;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, FromRequest, FromRequestParts as _, Request, State};
+use axum::extract::{Form, FromRequest, FromRequestParts as _, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -246,8 +246,13 @@ fn done(session: &Session, result: anyhow::Result<()>, back: &str) -> Response {
     }
 }
 
-async fn login_page() -> Response {
-    pages::login(None).into_response()
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+async fn login_page(Query(query): Query<LoginQuery>) -> Response {
+    pages::login(None, auth::after_login(query.next.as_deref())).into_response()
 }
 
 /// A one-time login link `serve` printed: a session, once.
@@ -265,7 +270,7 @@ async fn login_once(
             StatusCode::UNAUTHORIZED,
             pages::login(Some(
                 "This login link was used already or has expired: restart `outreach serve` for a new one, or add a user with `outreach console user add NAME`.",
-            )),
+            ), "/console"),
         )
             .into_response(),
         Err(e) => {
@@ -279,6 +284,7 @@ async fn login_once(
 struct LoginForm {
     user: String,
     password: String,
+    next: Option<String>,
 }
 
 async fn login(
@@ -290,13 +296,14 @@ async fn login(
     // The peer's address: behind a reverse proxy every client shares the proxy's, and the
     // throttle then treats them as one (see the module doc of `throttle`).
     let client = client.map(|connected| connected.0.0.ip());
+    let next = auth::after_login(form.next.as_deref());
     if !auth::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
     }
     let wrong = || {
         (
             StatusCode::UNAUTHORIZED,
-            pages::login(Some("Wrong user name or password.")),
+            pages::login(Some("Wrong user name or password."), next),
         )
             .into_response()
     };
@@ -314,7 +321,11 @@ async fn login(
             }
             Wait::Everyone => "Many logins at once: try again in a moment.".to_owned(),
         };
-        return (StatusCode::TOO_MANY_REQUESTS, pages::login(Some(&message))).into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::login(Some(&message), next),
+        )
+            .into_response();
     }
     let db = console.db.clone();
     let (user, password) = (form.user.clone(), form.password);
@@ -323,7 +334,7 @@ async fn login(
     match checked.map_err(anyhow::Error::from).and_then(|r| r) {
         Ok(Some(cookie)) => {
             console.throttle.succeeded(client, &form.user);
-            let mut response = Redirect::to("/console").into_response();
+            let mut response = Redirect::to(next).into_response();
             response.headers_mut().insert(header::SET_COOKIE, cookie);
             response
         }

@@ -6,8 +6,9 @@ use axum::response::Html;
 
 use super::auth::Session;
 
-/// `text` safe inside HTML text and attribute values. Control characters (which a lead's
-/// name or a plugin's reason may hold) are shown as U+FFFD, not passed to the page.
+/// `text` safe inside HTML text and attribute values. Control characters and bidirectional
+/// overrides (which a lead's name or message, or a plugin's reason, may hold) are shown as
+/// U+FFFD, not passed to the page.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -18,7 +19,8 @@ pub fn escape(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             '\n' | '\t' => out.push(c),
-            c if c.is_control() => out.push('\u{FFFD}'),
+            // Bidirectional overrides too: "rtl\u{202e} gnp.exe" must not read "rtlexe.png".
+            c if crate::consent::policy::is_unsafe_char(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -149,10 +151,15 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     format!("<table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>")
 }
 
-pub fn login(message: Option<&str>) -> Html<String> {
+/// The login form; `next` is where to go once logged in ([`super::auth::after_login`]).
+pub fn login(message: Option<&str>, next: &str) -> Html<String> {
     let message = message
         .map(|m| format!("<p role=\"alert\">{}</p>", escape(m)))
         .unwrap_or_default();
+    let next = format!(
+        "<input type=\"hidden\" name=\"next\" value=\"{}\">",
+        escape(next)
+    );
     frame(
         "Log in",
         "",
@@ -161,7 +168,7 @@ pub fn login(message: Option<&str>) -> Html<String> {
              <form method=\"post\" action=\"/console/login\" class=\"login\">\
              <label>User <input name=\"user\" autocomplete=\"username\" required></label>\
              <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-             <button type=\"submit\">Log in</button></form>"
+             {next}<button type=\"submit\">Log in</button></form>"
         ),
     )
 }
@@ -193,5 +200,13 @@ mod tests {
             "&lt;a href=&#39;x&#39; onclick=&quot;y&quot;&gt;&amp;\u{FFFD}[2J\u{FFFD}\u{FFFD}&lt;/a&gt;\nnext"
         );
         assert_eq!(path_segment("a b/../c?d"), "a%20b%2F..%2Fc%3Fd");
+    }
+
+    #[test]
+    fn text_reads_as_it_is_stored_whatever_direction_marks_it_holds() {
+        assert_eq!(escape("rtl\u{202e} gnp.exe"), "rtl\u{FFFD} gnp.exe");
+        assert_eq!(escape("a\u{2066}b\u{2069}c"), "a\u{FFFD}b\u{FFFD}c");
+        // Letters of right-to-left scripts are text, not overrides.
+        assert_eq!(escape("שלום"), "שלום");
     }
 }
