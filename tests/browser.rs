@@ -132,6 +132,23 @@ async fn an_operator_works_the_demo_in_a_real_browser() {
     assert!(rejects.contains("new-leads.csv:3:"), "{rejects}");
     assert_eq!(sandbox.lead("olaf.fit")["lead"]["name"], "Olaf Lund");
 
+    // A file over the upload limit: the form says so and stays for another try.
+    let huge = sandbox.write(
+        "huge.csv",
+        &format!("handle\n{}", "x".repeat(65 * 1024 * 1024)),
+    );
+    browser.goto(&format!("{root}/console/import")).await;
+    browser
+        .type_into("input[type=file]", huge.to_str().unwrap())
+        .await;
+    browser.click("form[data-upload] button").await;
+    browser
+        .wait_for_text("form[data-upload] p[role=alert]", "over 64 MiB")
+        .await;
+    browser
+        .screenshot(&shots.join("upload-too-large.png"))
+        .await;
+
     // The analytics read without script: the charts are SVG from the server.
     browser.goto(&format!("{root}/console/analytics")).await;
     browser.wait_for_text("h1", "Analytics").await;

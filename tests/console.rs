@@ -1001,6 +1001,30 @@ fn upload_body(boundary: &str, csrf: &str, file_name: &str, csv: &str) -> String
     )
 }
 
+#[tokio::test]
+async fn an_upload_over_the_limit_is_refused_saying_so() {
+    let (_sandbox, mut served) = console();
+    let base = root(&served);
+    let session = session(&served).await;
+    let csrf = csrf_of(&page_text(format!("{base}/console/import"), &session).await);
+    let huge = format!("handle\n{}", "x".repeat(65 * 1024 * 1024));
+    let refused = client()
+        .post(format!("{base}/console/import"))
+        .header(COOKIE, &session)
+        .header(CONTENT_TYPE, "multipart/form-data; boundary=b0undary")
+        .body(upload_body("b0undary", &csrf, "huge.csv", &huge))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("role=\"alert\">the file is over 64 MiB"),
+        "{page}"
+    );
+    assert!(served.is_running());
+}
+
 async fn an_upload_imports_in_the_background_and_its_page_follows_it_to_the_end(backend: Backend) {
     let (sandbox, served) = console_on(backend, "an_upload_imports_in_the_background_and_");
     let base = root(&served);

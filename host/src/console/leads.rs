@@ -193,11 +193,27 @@ async fn upload(
     let mut csrf = String::new();
     let mut account = String::new();
     let mut file: Option<(String, Vec<u8>)> = None;
+    // What went wrong reading the upload, as a page that says so (the page's script shows
+    // its message; without script the browser shows the page).
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        let why = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => format!(
+                "the file is over {} MiB: split it, or import it with `outreach leads import FILE`, which has no size limit",
+                MAX_UPLOAD / (1024 * 1024)
+            ),
+            _ => format!("the upload could not be read: {e}"),
+        };
+        (
+            e.status(),
+            pages::refused(&session, &why, "/console/import"),
+        )
+            .into_response()
+    };
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return (StatusCode::BAD_REQUEST, format!("upload: {e}")).into_response(),
+            Err(e) => return unreadable(e),
         };
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_string);
@@ -207,7 +223,7 @@ async fn upload(
         }
         let bytes = match field.bytes().await {
             Ok(bytes) => bytes,
-            Err(e) => return (StatusCode::BAD_REQUEST, format!("upload: {e}")).into_response(),
+            Err(e) => return unreadable(e),
         };
         match name.as_str() {
             "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),

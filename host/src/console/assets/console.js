@@ -42,7 +42,22 @@ function showUploadProgress(form) {
       alert("The upload did not reach the server; nothing was imported.");
     });
     // The upload answers with the import's own page (it follows the redirect): go there.
-    request.addEventListener("load", () => location.assign(request.responseURL));
+    // A refusal (a file over the limit, a form from another session) is a page whose alert
+    // says why: show it, and leave the form as it was for another try.
+    request.addEventListener("load", () => {
+      if (request.status < 400) return location.assign(request.responseURL);
+      const page = new DOMParser().parseFromString(request.responseText, "text/html");
+      const why = page.querySelector("[role=alert]");
+      form.querySelector("button[type=submit]").disabled = false;
+      if (progress) progress.hidden = true;
+      let shown = form.querySelector("p[role=alert]");
+      if (!shown) {
+        shown = document.createElement("p");
+        shown.setAttribute("role", "alert");
+        form.prepend(shown);
+      }
+      shown.textContent = "Not imported: " + (why ? why.textContent : "the server refused the upload (" + request.status + ")");
+    });
     request.send(new FormData(form));
     form.querySelector("button[type=submit]").disabled = true;
   });
