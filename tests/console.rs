@@ -446,6 +446,12 @@ async fn a_person_answers_a_handed_over_lead_from_the_thread_page(backend: Backe
         html.contains("Can I talk to a real person about a refund?"),
         "{html}"
     );
+    // What cannot simply be undone looks different from the rest.
+    assert!(
+        html.contains("<button type=\"submit\" class=\"danger\">Block (do-not-contact)</button>")
+            && html.contains("<button type=\"submit\">Mark converted</button>"),
+        "{html}"
+    );
     let csrf = csrf_of(&html);
     let post = |path: &str, body: String| {
         client()

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 
-use super::pages::{self, escape, form, path_segment, table};
+use super::pages::{self, destructive_form, escape, form, path_segment, table};
 use super::{Change, Console, Session, done, shown};
 use crate::clock::Millis;
 use crate::config::SendingConfig;
@@ -63,7 +63,7 @@ fn render(
                 ),
                 false => (
                     "sending".to_string(),
-                    form(
+                    destructive_form(
                         session,
                         &format!("{base}/pause"),
                         "<input name=\"reason\" placeholder=\"why\" required size=\"12\">",

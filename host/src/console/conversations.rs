@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse as _, Response};
 use axum::routing::get;
 
-use super::pages::{self, escape, form, lead_link, path_segment, table};
+use super::pages::{self, destructive_form, escape, form, lead_link, path_segment, table};
 use super::{Change, Console, Session, done, shown};
 use crate::clock::format;
 use crate::domain::lead::{Lead, LeadStatus};
@@ -248,7 +248,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
     };
     let block = match lead.is_do_not_contact() {
         true => String::new(),
-        false => form(
+        false => destructive_form(
             session,
             &format!("{base}/block"),
             "<input name=\"reason\" placeholder=\"why\" required size=\"14\">",
@@ -326,7 +326,7 @@ async fn confirm_forget(session: Session, Path(handle): Path<String>) -> Respons
             "<h1>Forget @{h}?</h1><p>This erases the lead, their messages, outbox, events, follow-ups and \
              every plugin's storage about them, for good; the audit keeps its rows without the lead. \
              A lead who opted out stays on the suppression list.</p>{}<p><a href=\"{base}\">Keep them</a></p>",
-            form(
+            destructive_form(
                 &session,
                 &format!("{base}/forget"),
                 &format!(

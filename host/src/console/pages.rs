@@ -114,10 +114,26 @@ fn navigation(session: &Session, current: &str) -> String {
 
 /// A POST form with the session's CSRF token, `fields` inside and one submit button.
 pub fn form(session: &Session, action: &str, fields: &str, button: &str) -> String {
+    form_with_button(session, action, fields, button, "")
+}
+
+/// [`form`] for what cannot simply be undone (forget, block, revoke, disable, pause): its
+/// button looks different from every other.
+pub fn destructive_form(session: &Session, action: &str, fields: &str, button: &str) -> String {
+    form_with_button(session, action, fields, button, " class=\"danger\"")
+}
+
+fn form_with_button(
+    session: &Session,
+    action: &str,
+    fields: &str,
+    button: &str,
+    button_class: &str,
+) -> String {
     format!(
         "<form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">{fields}\
-         <button type=\"submit\">{button}</button></form>",
+         <button type=\"submit\"{button_class}>{button}</button></form>",
         escape(&session.csrf)
     )
 }

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 
-use super::pages::{self, escape, form, lead_link, path_segment, table};
+use super::pages::{self, destructive_form, escape, form, lead_link, path_segment, table};
 use super::{Change, Console, Session, done, shown};
 use crate::clock::format;
 use crate::domain::permission::Permission;
@@ -109,7 +109,7 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
                 perm.as_str()
             );
             let toggle = match granted {
-                true => form(
+                true => destructive_form(
                     session,
                     &format!("{base}/revoke"),
                     &field,
@@ -180,7 +180,7 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
     let (state, toggle) = match p.enabled {
         true => (
             "enabled",
-            form(session, &format!("{base}/disable"), "", "Disable"),
+            destructive_form(session, &format!("{base}/disable"), "", "Disable"),
         ),
         false => (
             "disabled",
