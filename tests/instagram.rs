@@ -99,6 +99,21 @@ async fn sends(graph: &MockServer) -> Vec<Value> {
         .collect()
 }
 
+/// The Graph API answering sends with `answer`, and the account `shop` on it with the
+/// echoing test plugin installed and granted.
+async fn echoing_shop(answer: ResponseTemplate) -> (MockServer, Sandbox) {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(answer)
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    (graph, sandbox)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn webhooks_are_verified_stored_once_and_answered_through_the_graph_api() {
     let graph = MockServer::start().await;
@@ -300,15 +315,7 @@ fn all_done(sandbox: &Sandbox, handle: &str, count: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
-    let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(sent_ok())
-        .mount(&graph)
-        .await;
-    let sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let (graph, sandbox) = echoing_shop(sent_ok()).await;
     let served = serve(&sandbox);
 
     assert_eq!(
@@ -388,16 +395,8 @@ async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_takeover_while_our_send_is_in_flight_keeps_the_send_and_the_persons_message() {
-    let graph = MockServer::start().await;
     // Meta takes the send, and answers after a while (within our timeout).
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(sent_ok().set_delay(Duration::from_millis(700)))
-        .mount(&graph)
-        .await;
-    let sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let (graph, sandbox) = echoing_shop(sent_ok().set_delay(Duration::from_millis(700))).await;
     let served = serve(&sandbox);
     assert_eq!(
         post(&served, &message("5501", "m_1", "hello", NOW_MS), None).await,
@@ -439,16 +438,8 @@ async fn a_takeover_while_our_send_is_in_flight_keeps_the_send_and_the_persons_m
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_echo_of_a_send_whose_answer_was_lost_settles_it_without_asking_meta() {
-    let graph = MockServer::start().await;
     // The send reaches Meta, but its answer comes after our timeout.
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(sent_ok().set_delay(Duration::from_secs(3)))
-        .mount(&graph)
-        .await;
-    let mut sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let (graph, mut sandbox) = echoing_shop(sent_ok().set_delay(Duration::from_secs(3))).await;
     receive_and_answer(&sandbox, &graph, "3301", "hello", NOW_MS).await;
     let outbox = &sandbox.lead("ig_3301")["outbox"][0];
     assert_eq!(outbox["status"], "queued");
@@ -501,15 +492,7 @@ async fn the_echo_of_a_send_whose_answer_was_lost_settles_it_without_asking_meta
 
 #[tokio::test(flavor = "multi_thread")]
 async fn story_mentions_and_replies_arrive_as_their_own_kind_and_open_the_window() {
-    let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(sent_ok())
-        .mount(&graph)
-        .await;
-    let sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let (graph, sandbox) = echoing_shop(sent_ok()).await;
     let served = serve(&sandbox);
     let mut mention = message("7701", "m_mention", "", NOW_MS);
     mention["entry"][0]["messaging"][0]["message"] = json!({"mid": "m_mention", "attachments": [
@@ -682,21 +665,14 @@ async fn ice_breakers_are_set_through_the_graph_api_and_a_tap_is_answered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_person_may_answer_for_seven_days_tagged_human_agent_and_a_plugin_may_not() {
-    let graph = MockServer::start().await;
     // The plugin's reply meets a rate limit and waits.
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(meta_error(
-            429,
-            4,
-            None,
-            "Application request limit reached",
-        ))
-        .mount(&graph)
-        .await;
-    let mut sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let (graph, mut sandbox) = echoing_shop(meta_error(
+        429,
+        4,
+        None,
+        "Application request limit reached",
+    ))
+    .await;
     receive_and_answer(&sandbox, &graph, "5501", "hello", NOW_MS).await;
     graph.reset().await;
     Mock::given(method("POST"))
@@ -926,16 +902,8 @@ async fn a_closed_window_an_invalid_token_and_an_oversized_text_are_handled_with
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_send_with_an_unknown_outcome_is_reconciled_before_any_retry() {
-    let graph = MockServer::start().await;
     // The first sends reach Meta but their answers come after our timeout.
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(sent_ok().set_delay(Duration::from_secs(3)))
-        .mount(&graph)
-        .await;
-    let mut sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    let (graph, mut sandbox) = echoing_shop(sent_ok().set_delay(Duration::from_secs(3))).await;
     for lead in ["3301", "3302"] {
         receive_and_answer(&sandbox, &graph, lead, "hello", NOW_MS).await;
     }
