@@ -492,7 +492,7 @@ async fn the_echo_of_a_send_whose_answer_was_lost_settles_it_without_asking_meta
 
 #[tokio::test(flavor = "multi_thread")]
 async fn story_mentions_and_replies_arrive_as_their_own_kind_and_open_the_window() {
-    let (graph, sandbox) = echoing_shop(sent_ok()).await;
+    let (_graph, sandbox) = echoing_shop(sent_ok()).await;
     let served = serve(&sandbox);
     let mut mention = message("7701", "m_mention", "", NOW_MS);
     mention["entry"][0]["messaging"][0]["message"] = json!({"mid": "m_mention", "attachments": [
