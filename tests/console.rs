@@ -406,7 +406,11 @@ async fn guessing_from_one_client_never_locks_the_owner_out_from_another() {
         tries += 1;
         let (status, page) = log_in_from(&served, guesser, &format!("made-up-{tries}"), "x").await;
         if status == StatusCode::TOO_MANY_REQUESTS {
-            assert!(page.contains("Too many attempts"), "{page}");
+            // Its own bound, or (on a fast machine) the one for failing clients together.
+            assert!(
+                page.contains("Too many attempts") || page.contains("Many logins at once"),
+                "{page}"
+            );
             break;
         }
         assert_eq!(status, StatusCode::UNAUTHORIZED);

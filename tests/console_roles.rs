@@ -265,7 +265,7 @@ async fn roles_and_users_change_from_the_command_line_from_the_next_request(back
         .await
         .unwrap();
     assert_eq!(gone.status(), StatusCode::SEE_OTHER, "the session ended");
-    assert_eq!(gone.headers()[LOCATION], "/console/login");
+    assert_eq!(gone.headers()[LOCATION], "/console/login?next=%2Fconsole");
 
     let actions: Vec<String> = sandbox
         .audit()

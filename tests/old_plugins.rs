@@ -8,11 +8,16 @@ mod support;
 
 use support::{Backend, Sandbox};
 
+/// A file under the repository's root (the host crate's parent).
+fn repo_file(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the host crate is inside the repository");
+    root.join(path).to_string_lossy().into_owned()
+}
+
 fn fixture(file: &str) -> String {
-    format!(
-        "{}/tests/fixtures/contract-0.1/{file}",
-        env!("CARGO_MANIFEST_DIR").trim_end_matches("/host")
-    )
+    repo_file(&format!("tests/fixtures/contract-0.1/{file}"))
 }
 
 fn plugins_built_for_contract_0_1_run_every_hook_on_this_host(backend: Backend) {
@@ -26,7 +31,7 @@ fn plugins_built_for_contract_0_1_run_every_hook_on_this_host(backend: Backend) 
     }
     // As the demo sets it: the weakest of the example's leads are dropped.
     sandbox.ok(&["plugin", "config", "lead-scorer", "min_score=30"]);
-    let leads = fixture("../../../examples/leads.csv");
+    let leads = repo_file("examples/leads.csv");
     sandbox.ok(&["leads", "import", &leads]);
     sandbox.ok(&["run", "--until-idle"]);
     // The scorer's filter ran: some leads kept, the weakest dropped.

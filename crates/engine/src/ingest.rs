@@ -170,8 +170,7 @@ pub enum InstagramReceived {
     OwnEcho { confirmed: bool },
     /// What a person sent from the Instagram app; `new` is false for a redelivery.
     FromTheApp { new: bool },
-    /// The echo of what an account not set up here sent, or of a message to someone who
-    /// is no lead here (never one, or forgotten): nothing to record.
+    /// The echo of what an account not set up here sent: nothing to record.
     EchoUnrouted,
 }
 
@@ -230,10 +229,9 @@ fn echo(
     now: Millis,
 ) -> anyhow::Result<InstagramReceived> {
     let at = m.sent_at.min(now);
-    // Never a lead made from our own side: one who was forgotten stays forgotten.
-    let Some(lead) = store::leads::by_channel_user(tx, account, &m.sender_id)? else {
-        return Ok(InstagramReceived::EchoUnrouted);
-    };
+    // Someone no lead here yet (they wrote before the account was set up): made a lead now,
+    // so that when they answer, the person is with them, not a plugin.
+    let lead = store::leads::get_or_create_by_channel_user(tx, account, &m.sender_id, at)?;
     if let Some(row) = store::outbox::echoed(tx, lead.id, &m.message_id, &m.text)? {
         let sent_at = row.attempted_at.unwrap_or(at);
         let confirmed = store::outbox::mark_sent(tx, row.id, sent_at, Some(&m.message_id))?;
@@ -371,18 +369,14 @@ mod tests {
         assert!(db.read(store::unrouted::routable).unwrap().is_empty());
 
         add_instagram_account(&db, "1784");
-        // Nor for someone who is no lead here: our own side never makes one.
-        assert_eq!(
-            instagram_webhook(&db, &consent, &typed, 2_500).unwrap(),
-            InstagramReceived::EchoUnrouted
-        );
-        assert_eq!(
-            instagram_webhook(&db, &consent, &delivered("m_hi"), 2_600).unwrap(),
-            InstagramReceived::New
-        );
+        // To someone who is no lead yet: they become one, with a person.
         assert_eq!(
             instagram_webhook(&db, &consent, &typed, 3_000).unwrap(),
             InstagramReceived::FromTheApp { new: true }
+        );
+        assert_eq!(
+            instagram_webhook(&db, &consent, &delivered("m_hi"), 3_200).unwrap(),
+            InstagramReceived::New
         );
         assert_eq!(
             instagram_webhook(&db, &consent, &typed, 3_500).unwrap(),

@@ -79,6 +79,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0007_message_channel_ids.sql"),
     include_str!("migrations/postgres/0008_automation_disclosure.sql"),
     include_str!("migrations/postgres/0009_agent_privileges.sql"),
+    include_str!("migrations/postgres/0010_agent_privileges_narrower.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).

@@ -122,9 +122,9 @@ pub fn mark_sent(
 
 /// The send of ours that the channel's echo of a message (its id, its text) is about: the
 /// one recorded with that id, else one to the same lead with the same text that was
-/// attempted and not confirmed yet, whatever became of it since (the echo can come before
-/// the Send API's answer, or instead of an answer that was lost; automation withdrawn
-/// while the send was in flight blocks the row, yet the message went out).
+/// attempted and not confirmed yet: still queued, or withdrawn while in flight (the echo
+/// can come before the Send API's answer, or instead of an answer that was lost). Never a
+/// row the channel refused: a person pasting that text in the app is a person.
 pub fn echoed(
     conn: &Conn<'_>,
     lead_id: i64,
@@ -136,9 +136,10 @@ pub fn echoed(
             "SELECT {COLUMNS} FROM outbox
              WHERE lead_id = ?1
                AND (message_id = ?2
-                    OR (status <> 'sent' AND attempted_at IS NOT NULL
-                        AND message_id IS NULL AND text = ?3))
-             ORDER BY CASE WHEN message_id = ?2 THEN 0 ELSE 1 END, id
+                    OR (attempted_at IS NOT NULL AND message_id IS NULL AND text = ?3
+                        AND (status = 'queued'
+                             OR (status = 'blocked' AND detail LIKE 'withdrawn: %'))))
+             ORDER BY CASE WHEN message_id = ?2 THEN 0 ELSE 1 END, id DESC
              LIMIT 1"
         ))?
         .query_row(params![lead_id, message_id, text], row)

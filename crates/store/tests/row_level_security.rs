@@ -127,10 +127,18 @@ fn an_agent_cannot_change_or_add_to_another_accounts_leads() {
         .write(|c| Ok(c.execute("UPDATE leads SET status = 'converted'", [])?))
         .unwrap();
     assert_eq!(changed, 1);
-    let removed = scoped
-        .write(|c| Ok(c.execute("DELETE FROM lead_tags", [])?))
-        .unwrap();
-    assert_eq!(removed, 1);
+    // The record of what was done is theirs to add to, never to rewrite.
+    for rewrite in [
+        "DELETE FROM audit",
+        "UPDATE messages SET text = 'x'",
+        "DELETE FROM lead_tags",
+    ] {
+        let refused = scoped.write(|c| Ok(c.execute(rewrite, [])?)).unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("permission denied"),
+            "{rewrite}: {refused:#}"
+        );
+    }
     let (status, tags): (String, i64) = db
         .read(|c| {
             Ok(c.query_row(
@@ -192,6 +200,21 @@ fn the_agent_role_reaches_no_table_of_lead_data_without_row_level_security() {
             "{table}: the agent's pages need it"
         );
     }
+    // Nor any sequence (identity columns need none to insert).
+    let sequences: i64 = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = current_schema()
+                   AND CASE WHEN c.relkind = 'S'
+                            THEN has_sequence_privilege('outreach_agent', c.oid, 'USAGE, SELECT, UPDATE')
+                            ELSE false END",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(sequences, 0);
     // Plugin storage (which keeps data under lead/<id>/), webhooks kept aside, sessions:
     // refused outright.
     let scoped = db.for_user(&agent(&[1]));

@@ -235,8 +235,16 @@ impl FromRequestParts<Console> for Session {
 pub fn after_login(next: Option<&str>) -> &str {
     next.filter(|next| {
         let path = next.split(['?', '#']).next().unwrap_or("");
+        // Dot segments, plain or encoded, would leave /console once the browser
+        // normalises the path.
+        let dot_segment = path
+            .to_ascii_lowercase()
+            .replace("%2e", ".")
+            .split(['/', '\\'])
+            .any(|segment| segment == "." || segment == "..");
         (path == "/console" || path.starts_with("/console/"))
-            && !next.contains("//")
+            && !path.contains("//")
+            && !dot_segment
             && !next.contains('\\')
             && !next.chars().any(|c| c.is_control() || c == ' ')
             && !path.starts_with("/console/login")
@@ -269,10 +277,19 @@ mod tests {
             "/console/login?next=//evil",
             "/console/logout",
             "/console/\u{0}x",
+            "/console/x/../login/once/TOKEN",
+            "/console/%2e%2e/login",
+            "/console/%2E%2E/%2E%2E/elsewhere",
+            "/console/./x",
             "",
         ] {
             assert_eq!(after_login(Some(elsewhere)), "/console", "{elsewhere:?}");
         }
         assert_eq!(after_login(None), "/console");
+        // A search that holds an address is still a console page.
+        assert_eq!(
+            after_login(Some("/console/leads?q=https://shop.example")),
+            "/console/leads?q=https://shop.example"
+        );
     }
 }

@@ -162,7 +162,10 @@ fn import_form(session: &Session, accounts: &[crate::domain::account::Account]) 
         ),
         "Import",
     )
-    .replace("<form ", "<form enctype=\"multipart/form-data\" data-upload ")
+    .replace(
+        "<form ",
+        &format!("<form enctype=\"multipart/form-data\" data-upload data-max-bytes=\"{MAX_UPLOAD}\" "),
+    )
 }
 
 async fn import_page(State(console): State<Console>, session: Session) -> Response {

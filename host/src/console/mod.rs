@@ -293,9 +293,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    // The peer's address: behind a reverse proxy every client shares the proxy's, and the
-    // throttle then treats them as one (see the module doc of `throttle`).
-    let client = client.map(|connected| connected.0.0.ip());
+    let client = throttle::client_address(client.map(|connected| connected.0.0.ip()), &headers);
     let next = auth::after_login(form.next.as_deref());
     if !auth::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();

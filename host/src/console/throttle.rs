@@ -1,9 +1,14 @@
 //! The login throttle, built so that it cannot be turned against a user: failures slow down
 //! the client that makes them, not the account they name. A wrong password makes that
 //! client wait for that user name (after a few); many failures from one client make it
-//! wait for every name (someone trying made-up names); and all clients together get a
-//! bounded number of password checks per second. The owner logging in from elsewhere while
-//! someone guesses their password is never kept waiting by it.
+//! wait for every name (someone trying made-up names); and all clients that failed lately,
+//! together, get a bounded number of password checks per second (many addresses guessing
+//! at once). A client that has not failed is never held by another's failures: the owner
+//! logging in from elsewhere while someone guesses their password is not kept waiting.
+//!
+//! The client is the peer's address; behind a reverse proxy on the same machine (the peer
+//! is a loopback address) it is the last address of `X-Forwarded-For`, the one that proxy
+//! added ([`client_address`]).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -19,7 +24,7 @@ const FREE_FAILURES_PER_CLIENT: u32 = 20;
 const LONGEST_WAIT: Millis = 300 * SECOND;
 /// A client's failures are forgotten this long after its last one.
 const FORGET_AFTER: Millis = HOUR;
-/// Password checks all clients together may ask for in one second.
+/// Password checks all clients that failed lately may ask for, together, in one second.
 const CHECKS_PER_SECOND: u32 = 20;
 /// Entries each table remembers at most.
 const TRACKED: usize = 10_000;
@@ -29,7 +34,7 @@ const TRACKED: usize = 10_000;
 pub enum Wait {
     /// This client failed too often (for this name, or for any): milliseconds to wait.
     Client(Millis),
-    /// Too many logins from everywhere this second: try again in a moment.
+    /// Too many logins this second from clients that failed lately: try again in a moment.
     Everyone,
 }
 
@@ -95,6 +100,33 @@ impl<K: Eq + Hash + Clone> Backoff<K> {
     fn forget(&mut self, key: &K) {
         self.entries.remove(key);
     }
+
+    /// Whether `key` failed within the last hour.
+    fn failed_lately(&self, key: &K, now: Millis) -> bool {
+        self.entries
+            .get(key)
+            .is_some_and(|f| now - f.last < FORGET_AFTER)
+    }
+}
+
+/// Who is logging in: the peer's address, or behind a reverse proxy on this machine (a
+/// loopback peer) the last `X-Forwarded-For` address, the one the proxy added. A peer from
+/// elsewhere cannot choose its address this way.
+pub fn client_address(peer: Option<IpAddr>, headers: &axum::http::HeaderMap) -> Option<IpAddr> {
+    let forwarded = || {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .last()
+            .and_then(|last| last.trim().parse::<IpAddr>().ok())
+    };
+    match peer {
+        Some(peer) if peer.is_loopback() => forwarded().or(Some(peer)),
+        peer => peer,
+    }
+    .map(|ip| ip.to_canonical())
 }
 
 struct State {
@@ -137,6 +169,9 @@ impl Throttle {
         ];
         if let Some(longest) = waits.into_iter().flatten().max() {
             return Err(Wait::Client(longest));
+        }
+        if !state.per_client.failed_lately(&client, now) {
+            return Ok(());
         }
         let this_second = now / SECOND;
         if state.second.0 != this_second {
@@ -239,16 +274,64 @@ mod tests {
     }
 
     #[test]
-    fn all_clients_together_get_a_bounded_number_of_checks_per_second() {
+    fn clients_that_failed_get_a_bounded_number_of_checks_per_second_and_others_none() {
         let throttle = Throttle::default();
         let now = 5 * SECOND;
+        // Many addresses guessing at once (a botnet, an IPv6 range): each failed once.
+        for n in 0..=CHECKS_PER_SECOND {
+            throttle.failed(ip(n as u8), &format!("guess{n}"), now - SECOND);
+        }
         for n in 0..CHECKS_PER_SECOND {
             assert_eq!(throttle.check(ip(n as u8), "sam", now), Ok(()));
         }
         assert_eq!(
-            throttle.check(ip(200), "sam", now + 999),
+            throttle.check(ip(CHECKS_PER_SECOND as u8), "sam", now + 999),
             Err(Wait::Everyone)
         );
-        assert_eq!(throttle.check(ip(200), "sam", now + SECOND), Ok(()));
+        // A client that has not failed is not held by them.
+        assert_eq!(throttle.check(ip(250), "sam", now + 999), Ok(()));
+        assert_eq!(throttle.check(ip(0), "sam", now + SECOND), Ok(()));
+    }
+
+    #[test]
+    fn failures_counted_after_an_hour_of_quiet_start_from_nothing() {
+        let throttle = Throttle::default();
+        let now = 1_000_000;
+        for _ in 0..FREE_FAILURES_PER_NAME - 1 {
+            throttle.failed(ip(1), "sam", now);
+        }
+        // One more now would make sam wait; after an hour of quiet it does not.
+        let later = now + FORGET_AFTER;
+        throttle.failed(ip(1), "sam", later);
+        assert_eq!(throttle.check(ip(1), "sam", later), Ok(()));
+        for _ in 0..FREE_FAILURES_PER_NAME {
+            throttle.failed(ip(2), "sam", now + 1);
+        }
+        assert!(
+            throttle.check(ip(2), "sam", now + 1).is_err(),
+            "within the hour it counts"
+        );
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_proxy_on_this_machine_forwarded_it() {
+        use axum::http::HeaderMap;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.4".parse().unwrap(),
+        );
+        let local = Some(IpAddr::from([127, 0, 0, 1]));
+        let remote = Some(IpAddr::from([192, 0, 2, 8]));
+        assert_eq!(
+            client_address(local, &headers),
+            Some(IpAddr::from([198, 51, 100, 4]))
+        );
+        // From elsewhere the header is the client's own word: not taken.
+        assert_eq!(client_address(remote, &headers), remote);
+        assert_eq!(client_address(local, &HeaderMap::new()), local);
+        // An IPv4 client over IPv6 is one client.
+        let mapped = Some("::ffff:192.0.2.8".parse::<IpAddr>().unwrap());
+        assert_eq!(client_address(mapped, &HeaderMap::new()), remote);
     }
 }

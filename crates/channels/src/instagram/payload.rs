@@ -169,8 +169,15 @@ fn tapped(
     let sender_id = required(non_empty(sender.and_then(|p| p.id)), "sender id")?;
     let sent_at = required(timestamp.or(entry.time), "timestamp")?;
     let payload = non_empty(postback.payload).unwrap_or_default();
-    let message_id = non_empty(postback.mid)
-        .unwrap_or_else(|| format!("postback:{sender_id}:{sent_at}:{payload}"));
+    // Without a mid, the tap's own time names it; the entry's time changes from one
+    // delivery to the next, so a tap with neither cannot be stored once and is skipped.
+    let message_id = match non_empty(postback.mid) {
+        Some(mid) => mid,
+        None => format!(
+            "postback:{sender_id}:{}:{payload}",
+            required(timestamp, "mid or timestamp of a postback")?
+        ),
+    };
     let text = non_empty(postback.title).unwrap_or_else(|| format!("[tapped: {payload}]"));
     Some(InboundMessage {
         account_id: required(

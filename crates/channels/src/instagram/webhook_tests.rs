@@ -391,9 +391,21 @@ fn ice_breakers_are_checked_before_asking_meta() {
     );
 }
 
+/// `body` as Meta may deliver it again: every entry stamped a second later.
+fn redelivered(body: &[u8]) -> Option<Vec<u8>> {
+    let mut payload: Value = serde_json::from_slice(body).ok()?;
+    for entry in payload.get_mut("entry")?.as_array_mut()? {
+        if let Some(time) = entry.get("time").and_then(Value::as_i64) {
+            entry["time"] = json!(time + 1_000);
+        }
+    }
+    serde_json::to_vec(&payload).ok()
+}
+
 /// The fuzz target's property (fuzz/fuzz_targets/instagram_webhook.rs) on a fixed set of
-/// mutations of the corpus, so every test run checks it: never a panic, a redelivery reads
-/// the same, every message read names its account, lead and id.
+/// mutations of the corpus, so every test run checks it: never a panic, a redelivery
+/// batched at another time reads the same messages by the same ids, every message read
+/// names its account, lead and id.
 #[test]
 fn mutated_deliveries_never_panic_and_a_redelivery_reads_the_same() {
     let corpus = std::fs::read_dir(concat!(
@@ -444,7 +456,17 @@ fn mutated_deliveries_never_panic_and_a_redelivery_reads_the_same() {
             }
         }
         let first = parse_payload(&body);
-        assert_eq!(first, parse_payload(&body));
+        // Meta batches a redelivery differently: each entry at another time. The same
+        // messages, by the same ids, so each is stored once.
+        if let (Ok(messages), Some(again)) = (&first, redelivered(&body)) {
+            let ids = |messages: &[InboundMessage]| {
+                messages
+                    .iter()
+                    .map(|m| m.message_id.clone())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(ids(messages), ids(&parse_payload(&again).unwrap()));
+        }
         if let Ok(messages) = first {
             read += messages.len();
             for m in &messages {

@@ -16,8 +16,7 @@ pub use self::opt_out::{
     forget, hand_to_person, mark_do_not_contact, suppress, withdraw_automation,
 };
 pub use self::profiles::{
-    awaiting_profile, by_channel_user, get_or_create, get_or_create_by_channel_user,
-    mark_profile_asked, set_profile,
+    awaiting_profile, get_or_create, get_or_create_by_channel_user, mark_profile_asked, set_profile,
 };
 
 use super::conditions::Conditions;

@@ -53,7 +53,7 @@ pub fn get_or_create_by_channel_user(
 }
 
 /// The lead of `account` with the channel's id `channel_user_id`, if there is one.
-pub fn by_channel_user(
+fn by_channel_user(
     conn: &Conn<'_>,
     account: i64,
     channel_user_id: &str,

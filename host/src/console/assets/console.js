@@ -24,9 +24,27 @@ async function refreshLive() {
   }
 }
 
+function showRefusal(form, text) {
+  let shown = form.querySelector("p[role=alert]");
+  if (!shown) {
+    shown = document.createElement("p");
+    shown.setAttribute("role", "alert");
+    form.prepend(shown);
+  }
+  shown.textContent = "Not imported: " + text;
+}
+
 function showUploadProgress(form) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    // Over the server's limit: said before sending megabytes for nothing.
+    const file = form.querySelector("input[type=file]").files[0];
+    const limit = Number(form.dataset.maxBytes);
+    if (file && limit && file.size > limit) {
+      showRefusal(form, "the file is over " + Math.floor(limit / 1048576) +
+        " MiB: split it, or import it with `outreach leads import FILE`, which has no size limit");
+      return;
+    }
     const progress = form.querySelector("progress");
     const request = new XMLHttpRequest();
     request.open("POST", form.action);
@@ -50,13 +68,7 @@ function showUploadProgress(form) {
       const why = page.querySelector("[role=alert]");
       form.querySelector("button[type=submit]").disabled = false;
       if (progress) progress.hidden = true;
-      let shown = form.querySelector("p[role=alert]");
-      if (!shown) {
-        shown = document.createElement("p");
-        shown.setAttribute("role", "alert");
-        form.prepend(shown);
-      }
-      shown.textContent = "Not imported: " + (why ? why.textContent : "the server refused the upload (" + request.status + ")");
+      showRefusal(form, why ? why.textContent : "the server refused the upload (" + request.status + ")");
     });
     request.send(new FormData(form));
     form.querySelector("button[type=submit]").disabled = true;
