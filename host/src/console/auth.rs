@@ -219,7 +219,7 @@ impl FromRequestParts<Console> for Session {
                     .map_or("/console", |p| p.as_str());
                 Redirect::to(&format!(
                     "/console/login?next={}",
-                    super::pages::path_segment(asked)
+                    super::html::path_segment(asked)
                 ))
                 .into_response()
             } else {

@@ -11,6 +11,7 @@ mod analytics;
 mod audit;
 mod auth;
 mod conversations;
+mod html;
 mod imports;
 mod leads;
 mod pages;
