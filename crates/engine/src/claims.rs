@@ -58,7 +58,13 @@ impl Claims {
         {
             return Ok(());
         }
-        db.write(|c| store::claims::renew(c, &self.worker, now + self.lease))?;
+        db.write(|c| {
+            store::claims::renew(c, &self.worker, now + self.lease)?;
+            // What dead workers left, a whole lease after it expired. Every worker does this
+            // as it renews: the table holds only the leads in flight and these leftovers,
+            // so it is a short delete, and it needs no one in charge.
+            store::claims::sweep_expired(c, now.saturating_sub(self.lease))
+        })?;
         self.renewed_at.store(now, Ordering::Relaxed);
         Ok(())
     }

@@ -35,6 +35,14 @@ pub fn renew(conn: &Conn<'_>, worker: &str, until: Millis) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Deletes the claims that expired before `before`: a worker that died leaves its claims
+/// behind, and a lead nobody writes about again would keep its row for good.
+pub fn sweep_expired(conn: &Conn<'_>, before: Millis) -> anyhow::Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM lead_claims WHERE until < ?1")?
+        .execute([before])?)
+}
+
 /// Gives `lead` up; false when `worker` no longer held it (its claim expired and another
 /// worker took the lead over: what this worker did with it must not be written).
 pub fn release(conn: &Conn<'_>, lead: i64, worker: &str) -> anyhow::Result<bool> {
@@ -84,6 +92,26 @@ mod tests {
             assert!(claim(c, 7, "b", 310, 410)?, "its own claim again");
             assert!(release(c, 7, "b")?);
             assert!(held_by_others(c, "a", 0)?.is_empty());
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn claims_left_by_a_dead_worker_are_swept_once_expired() {
+        let db = Db::open_in_memory().unwrap();
+        db.write(|c| {
+            c.execute_batch(
+                "INSERT INTO leads (id, handle, created_at, updated_at)
+                   VALUES (7, 'mara', 0, 0), (8, 'lena', 0, 0)",
+            )?;
+            assert!(claim(c, 7, "dead", 100, 200)?);
+            assert!(claim(c, 8, "alive", 100, 500)?);
+            assert_eq!(sweep_expired(c, 200)?, 0, "not before it expired");
+            assert_eq!(sweep_expired(c, 201)?, 1);
+            assert_eq!(held_by_others(c, "someone", 300)?, HashSet::from([8]));
+            let left: i64 = c.query_row("SELECT count(*) FROM lead_claims", [], |r| r.get(0))?;
+            assert_eq!(left, 1);
             Ok(())
         })
         .unwrap();
