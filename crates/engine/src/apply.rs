@@ -173,15 +173,7 @@ fn queue_automated(
     text: &str,
     now: Millis,
 ) -> anyhow::Result<bool> {
-    let disclosure = match store::leads::automation_disclosed(tx, lead_id)? {
-        true => None,
-        false => store::leads::get(tx, lead_id)?
-            .map(|lead| store::accounts::get(tx, lead.account_id))
-            .transpose()?
-            .flatten()
-            .and_then(|account| account.settings.disclosure)
-            .filter(|d| !d.trim().is_empty()),
-    };
+    let disclosure = store::leads::disclosure_due(tx, lead_id)?;
     let queue = |key: &str, text: &str| {
         store::outbox::enqueue(tx, key, lead_id, plugin, Some(event_id), text, now)
     };

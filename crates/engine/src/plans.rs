@@ -331,6 +331,11 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
 /// spelling where the two have no common one. Each names a piece of the statement and why.
 const SQLITE_ONLY: &[(&str, &str)] = &[
     (
+        "json_extract(a.settings, '$.disclosure')",
+        "an automated message asks for the account's disclosure in one query; PostgreSQL gets \
+         its own, `(a.settings::jsonb ->> 'disclosure')`, from `Conn::json_text`",
+    ),
+    (
         "json_extract(settings, '$.ig_user_id')",
         "the account lookup of a webhook must match its expression index; PostgreSQL gets its \
          own, `(settings::jsonb ->> 'ig_user_id')`, from `Conn::json_text`",

@@ -220,7 +220,7 @@ fn search_one_account_or_all(conn: &Conn<'_>, search: &LeadSearch) -> anyhow::Re
 /// it, and nothing undoes it.
 /// Sets a lead's status (never taking them off do-not-contact). A lead taken off
 /// needs-human, by a person or a plugin, is handed back to automation: its next automated
-/// message discloses itself again ([`automation_disclosed`]).
+/// message discloses itself again ([`disclosure_due`]).
 pub fn set_status(conn: &Conn<'_>, id: i64, status: LeadStatus, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE leads SET status = ?2, updated_at = ?3,
@@ -269,14 +269,19 @@ pub fn record_contact(conn: &Conn<'_>, id: i64, inbound: bool, at: Millis) -> an
 }
 
 /// A lead we sent a first message to is `contacted`, unless they already moved on.
-/// Whether the lead was told they are talking to an automated assistant since automation
-/// (re)started with them.
-pub fn automation_disclosed(conn: &Conn<'_>, id: i64) -> anyhow::Result<bool> {
-    let at: Option<Option<i64>> = conn
-        .prepare_cached("SELECT disclosed_at FROM leads WHERE id = ?1")?
+/// The disclosure the lead's next automated message must carry: their account's, when it
+/// has one and the lead was not told since automation (re)started with them. One query,
+/// since every automated message asks.
+pub fn disclosure_due(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<String>> {
+    let due: Option<Option<String>> = conn
+        .prepare_cached(&format!(
+            "SELECT {} FROM leads l JOIN accounts a ON a.id = l.account_id
+             WHERE l.id = ?1 AND l.disclosed_at IS NULL",
+            conn.json_text("a.settings", "disclosure")
+        ))?
         .query_row([id], |r| r.get(0))
         .optional()?;
-    Ok(at.flatten().is_some())
+    Ok(due.flatten().filter(|d| !d.trim().is_empty()))
 }
 
 /// Records that the lead was told, at `at`.
