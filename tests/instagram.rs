@@ -524,17 +524,24 @@ async fn story_mentions_and_replies_arrive_as_their_own_kind_and_open_the_window
     );
     let listed = sandbox.ok(&["events"]);
     assert!(listed.contains("story-mention @ig_7701"), "{listed}");
-    // A mention opens the window like a message: the plugin's answer went out.
+    // A mention opens the window like a message: the plugin's answer went out. The plugin
+    // was told the kind, and which story (Instagram names none for a mention).
     assert_eq!(
         sandbox.conversation("ig_7701"),
         [
             "< [mentioned you in their story]",
-            "> echo: [mentioned you in their story]"
+            "> echo (story-mention -): [mentioned you in their story]"
         ]
     );
     assert_eq!(
         sandbox.conversation("ig_7702")[0],
         "< where can I buy this?"
+    );
+    // (Its answer is read from the outbox: the fake Graph API gives every send the same
+    // message id, and a conversation keeps one message per id.)
+    assert_eq!(
+        sandbox.lead("ig_7702")["outbox"][0]["text"],
+        "echo (story-reply 1800): where can I buy this?"
     );
     drop(served);
     // The story's media address is kept nowhere: not a byte of it in the database's files.

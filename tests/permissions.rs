@@ -1,4 +1,4 @@
-//! Every permission walked through each place it must appear: the WIT contract, the host's
+//! Every permission walked through each place it must appear: the WIT contract's manifest, the host's
 //! `Permission` (its name and description), the shared policy (the host call it guards),
 //! the SDK's fake host (which must deny that call without it) and the README's table. A
 //! permission added in one place and forgotten in another fails here, naming both.
@@ -16,18 +16,25 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The cases of `enum permission` in the WIT, in order.
+/// The permission names the WIT's manifest documents, in order: the backquoted names in
+/// the doc comment of `permissions: list<string>`.
 fn wit_permissions() -> Vec<String> {
     let wit = read("wit/plugin.wit");
-    let start = wit
-        .find("enum permission {")
-        .expect("the WIT declares enum permission");
-    let body = &wit[start..start + wit[start..].find('}').unwrap()];
-    body.lines()
+    let field = wit
+        .find("permissions: list<string>")
+        .expect("the WIT's manifest has permissions: list<string>");
+    let doc: Vec<&str> = wit[..field]
+        .lines()
+        .rev()
         .skip(1)
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("//"))
-        .map(|l| l.trim_end_matches(',').to_string())
+        .take_while(|l| l.starts_with("///"))
+        .collect();
+    let doc: String = doc.into_iter().rev().collect::<Vec<_>>().join(" ");
+    doc.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
         .collect()
 }
 
@@ -57,28 +64,23 @@ fn make(call: Call) -> outreach_sdk::Result<()> {
     }
 }
 
-/// The host's permission as the SDK's (the same WIT enum, generated for the guest side).
+/// The host's permission as the SDK's: the one of the same name.
 fn sdk_permission(permission: Permission) -> outreach_sdk::Permission {
-    use outreach_sdk::Permission as P;
-    match permission {
-        Permission::LeadsRead => P::LeadsRead,
-        Permission::LeadsReadPii => P::LeadsReadPii,
-        Permission::LeadsWrite => P::LeadsWrite,
-        Permission::MessagesRead => P::MessagesRead,
-        Permission::MessagesSend => P::MessagesSend,
-        Permission::AiGenerate => P::AiGenerate,
-        Permission::Storage => P::Storage,
-    }
+    outreach_sdk::Permission::ALL
+        .into_iter()
+        .find(|p| p.as_str() == permission.as_str())
+        .unwrap_or_else(|| panic!("the SDK has no permission named {permission}"))
 }
 
 #[test]
 fn every_permission_is_in_the_wit_the_host_the_policy_the_fake_host_and_the_readme() {
     let wit = wit_permissions();
-    let host: Vec<String> = Permission::ALL
-        .iter()
-        .map(|p| p.as_str().replace(':', "-"))
-        .collect();
+    let host: Vec<String> = Permission::ALL.iter().map(|p| p.as_str().into()).collect();
     assert_eq!(host, wit, "the host's permissions, in the WIT's order");
+    let sdk: Vec<String> = (outreach_sdk::Permission::ALL.iter())
+        .map(|p| p.as_str().into())
+        .collect();
+    assert_eq!(sdk, host, "the SDK's permissions, in the host's order");
 
     let readme = read("README.md");
     for permission in Permission::ALL {
@@ -119,7 +121,7 @@ fn every_permission_is_in_the_wit_the_host_the_policy_the_fake_host_and_the_read
             let _fake = without(permission);
             assert_eq!(
                 make(call),
-                Err(outreach_sdk::Error::PermissionDenied(sdk_permission(
+                Err(outreach_sdk::Error::permission_denied(sdk_permission(
                     permission
                 ))),
                 "the fake host lets {call:?} through without {name}"

@@ -144,10 +144,10 @@ fn every_hook_call_records_its_time_fuel_and_memory() {
     );
 }
 
-/// `wasm` as if built against a `wit/` of another version: every `outreach:plugin/…@0.1.0`
+/// `wasm` as if built against a `wit/` of another version: every `outreach:plugin/…@0.2.0`
 /// name rewritten in place (same length, so the binary stays valid).
 fn built_for(wasm: &[u8], version: &str) -> Vec<u8> {
-    assert_eq!(version.len(), "0.1.0".len());
+    assert_eq!(version.len(), "0.2.0".len());
     let mut out = wasm.to_vec();
     let mut rewritten = 0;
     for interface in [
@@ -161,7 +161,7 @@ fn built_for(wasm: &[u8], version: &str) -> Vec<u8> {
         "log",
         "clock",
     ] {
-        let from = format!("outreach:plugin/{interface}@0.1.0");
+        let from = format!("outreach:plugin/{interface}@0.2.0");
         let to = format!("outreach:plugin/{interface}@{version}");
         let mut at = 0;
         while let Some(found) = out[at..]
@@ -185,31 +185,49 @@ fn a_plugin_built_for_another_contract_is_refused_in_one_sentence() {
 
     sandbox.ok(&["plugin", "install", "lead-scorer", "--grant-requested"]);
     let listed = sandbox.json(&["plugin", "list"]);
-    assert_eq!(listed[0]["contract"], "0.1.0", "{listed}");
+    assert_eq!(listed[0]["contract"], "0.2.0", "{listed}");
     let inspected = sandbox.ok(&["plugin", "inspect", "lead-scorer"]);
     assert!(
-        inspected.contains("built for outreach:plugin@0.1.0 (this host speaks 0.1.0)"),
+        inspected.contains("built for outreach:plugin@0.2.0 (this host speaks 0.1.0 and 0.2.0)"),
         "{inspected}"
     );
 
-    let newer = sandbox.path("scorer-0.2.wasm");
-    std::fs::write(&newer, built_for(&original, "0.2.0")).unwrap();
+    let newer = sandbox.path("scorer-0.3.wasm");
+    std::fs::write(&newer, built_for(&original, "0.3.0")).unwrap();
     let err = sandbox.fails(&["plugin", "install", newer.to_str().unwrap()]);
     assert!(
-        err.contains("built for outreach:plugin@0.2.0; this host speaks 0.1.x"),
+        err.contains(
+            "built for outreach:plugin@0.3.0, newer than this host's 0.2.0: upgrade outreach \
+             to run it"
+        ),
         "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains("0.3.0")).count(),
+        1,
+        "one sentence: {err}"
     );
     assert!(
         !err.contains("matching implementation"),
         "no linker jargon: {err}"
     );
     let err = sandbox.fails(&["plugin", "inspect", newer.to_str().unwrap()]);
-    assert!(err.contains("built for outreach:plugin@0.2.0"), "{err}");
+    assert!(err.contains("built for outreach:plugin@0.3.0"), "{err}");
 
-    let patch = sandbox.path("scorer-0.1.9.wasm");
-    std::fs::write(&patch, built_for(&original, "0.1.9")).unwrap();
+    let patch = sandbox.path("scorer-0.2.9.wasm");
+    std::fs::write(&patch, built_for(&original, "0.2.9")).unwrap();
     let err = sandbox.fails(&["plugin", "install", patch.to_str().unwrap()]);
-    assert!(err.contains("newer than this host's 0.1.0"), "{err}");
+    assert!(err.contains("newer than this host's 0.2.0"), "{err}");
+
+    // A name says 0.1 but the types are 0.2's: bound as 0.1 (tests/old_plugins.rs runs real
+    // 0.1 builds through every hook), the mismatch is refused, naming the field.
+    let older = sandbox.path("scorer-0.1.wasm");
+    std::fs::write(&older, built_for(&original, "0.1.0")).unwrap();
+    let err = sandbox.fails(&["plugin", "install", older.to_str().unwrap()]);
+    assert!(
+        err.contains("type mismatch for field hooks"),
+        "a 0.2 binary renamed to 0.1 is checked against 0.1's types: {err}"
+    );
 }
 
 #[test]

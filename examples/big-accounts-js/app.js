@@ -1,5 +1,5 @@
 // big-accounts-js: keeps leads with at least `min_followers` followers.
-import { get } from 'outreach:plugin/settings@0.1.0';
+import { get } from 'outreach:plugin/settings@0.2.0';
 
 // Counts as people write them: "800", "12,400", "3.2k", "1.5M".
 function count(raw) {
@@ -19,7 +19,7 @@ export const hooks = {
       version: '0.1.0',
       description: 'Keeps leads with many followers (JavaScript).',
       hooks: ['filter'],
-      permissions: ['leads-read-pii'],
+      permissions: ['leads:read-pii'],
     };
   },
   filter(lead) {

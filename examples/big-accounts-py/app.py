@@ -29,8 +29,8 @@ class Hooks(exports.Hooks):
             name="big-accounts-py",
             version="0.1.0",
             description="Keeps leads with many followers (Python).",
-            hooks=[types.Hook.FILTER],
-            permissions=[types.Permission.LEADS_READ_PII],
+            hooks=["filter"],
+            permissions=["leads:read-pii"],
         )
 
     def filter(self, lead):

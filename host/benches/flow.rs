@@ -322,6 +322,7 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
                 lead: lead.clone(),
                 text: "hi".into(),
                 at: 0,
+                story: None,
             }),
         ),
         (

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use outreach::config::Config;
-use outreach::runtime::bindings::wit_hooks;
+use outreach::runtime::hooks::{FollowUpDue, HookInput};
 use outreach::runtime::host::{CallContext, HostState};
 use outreach::runtime::{Limits, Runtime, bundled};
 use outreach::store::Db;
@@ -47,9 +47,9 @@ pub async fn bench() -> anyhow::Result<()> {
     let (lead_id, lead) = bench_lead(&services)?;
     let pre = runtime.prepare(followup)?;
     let call_limits = Limits::for_plugin(&services.config.limits, &[]);
-    let event = wit_hooks::FollowUpDue {
+    let event = FollowUpDue {
         event_id: 1,
-        lead: lead.into(),
+        lead,
         step: 0,
         started_at: 0,
     };
@@ -64,13 +64,12 @@ pub async fn bench() -> anyhow::Result<()> {
         store.set_fuel(call_limits.fuel)?;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-        let plugin = pre.instantiate_async(&mut store).await?;
-        let action = plugin
-            .outreach_plugin_hooks()
-            .call_follow_up(&mut store, &event)
+        // The store keeps the instance the call made alive.
+        let action = pre
+            .call(&mut store, HookInput::FollowUp(event.clone()))
             .await?;
         anyhow::ensure!(action.is_ok(), "the follow-up hook failed: {action:?}");
-        anyhow::Ok((store, plugin))
+        anyhow::Ok(store)
     };
     // One first, so that what is measured below is the instances, not first-use costs.
     drop(instantiate().await?);

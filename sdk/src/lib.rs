@@ -35,12 +35,12 @@
 //!
 //! // Unit tests run natively against a fake host (dev-dependency on `outreach-sdk` with
 //! // feature `testing`):
-//! use outreach_sdk::testing::{FakeHost, lead};
+//! use outreach_sdk::testing::{FakeHost, lead, message};
 //!
 //! FakeHost::new().with_setting("greeting", "Hello").install();
 //! let mut ana = lead(7, "ana.fit");
 //! ana.name = Some("Ana Lima".into());
-//! let event = Inbound { event_id: 1, lead: ana, text: "hey".into(), at: 0 };
+//! let event = message(ana, "hey");
 //! assert_eq!(Greeter::reply(event), Ok(ReplyAction::Send("Hello Ana!".into())));
 //! # }
 //! ```
@@ -57,7 +57,9 @@ mod host;
 mod lead;
 pub mod leads;
 pub mod log;
+mod manifest;
 pub mod messaging;
+mod permission;
 mod plugin;
 pub mod policy;
 pub mod settings;
@@ -72,10 +74,10 @@ pub use bindings::exports::outreach::plugin::hooks::{
 pub use bindings::outreach::plugin::ai::{GenerateRequest, Generated};
 pub use bindings::outreach::plugin::leads::LeadQuery;
 pub use bindings::outreach::plugin::log::Level;
-pub use bindings::outreach::plugin::types::{
-    Direction, Error, Hook, Lead, LeadStatus, Message, Permission, PluginManifest as Manifest,
-};
+pub use bindings::outreach::plugin::types::{Direction, Error, Lead, LeadStatus, Message};
 pub use lead::parse_count;
+pub use manifest::{Hook, Manifest};
+pub use permission::Permission;
 pub use plugin::Plugin;
 
 /// The result of a host call or a hook.

@@ -52,8 +52,8 @@ macro_rules! export_plugin {
             struct __OutreachPluginExports;
 
             impl $crate::bindings::exports::outreach::plugin::hooks::Guest for __OutreachPluginExports {
-                fn manifest() -> $crate::Manifest {
-                    <$plugin as $crate::Plugin>::manifest()
+                fn manifest() -> $crate::bindings::outreach::plugin::types::PluginManifest {
+                    <$plugin as $crate::Plugin>::manifest().into()
                 }
                 fn filter(lead: $crate::Lead) -> $crate::Result<$crate::FilterDecision> {
                     <$plugin as $crate::Plugin>::filter(lead)
@@ -67,7 +67,7 @@ macro_rules! export_plugin {
             }
 
             // Only in the component: a native `cdylib` cannot link these symbol names
-            // (`outreach:plugin/hooks@0.1.0#reply`), and native tests call the hooks directly.
+            // (`outreach:plugin/hooks@0.2.0#reply`), and native tests call the hooks directly.
             // `with_types_in $crate::bindings` rather than the default module path, so a
             // plugin that renames its `outreach-sdk` dependency still builds.
             #[cfg(target_arch = "wasm32")]

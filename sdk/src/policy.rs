@@ -7,8 +7,8 @@
 //! facts its own way, turns a [`Refusal`] into its error type, and does its own bookkeeping
 //! (the host's audit log). Every limit a plugin can run into in a host call is here too
 //! (text, tags, sends, storage, hidden settings), so the fake host refuses what the host does.
-//! `Permission` is the including module's: the WIT permission, with the same variants on
-//! both sides.
+//! `Permission` is the including module's: `sdk/src/permission.rs`, which the host compiles
+//! too, so both sides name the same permissions.
 
 use super::Permission;
 

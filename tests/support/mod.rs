@@ -353,7 +353,7 @@ pub fn filters_like_big_accounts(sandbox: &Sandbox, wasm: &str) {
         "--grant-requested",
     ]);
     assert_eq!(called["result"]["keep"], true, "{called}");
-    assert_eq!(called["contract"], "0.1.0");
+    assert_eq!(called["contract"], "0.2.0");
 
     sandbox.ok(&["plugin", "install", wasm, "--grant-requested"]);
     let csv = "handle,followers\nanna,\"12,400\"\nbo,200\n";

@@ -5,42 +5,13 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-/// A permission a plugin requests in its manifest and the user grants (the WIT `permission`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Permission {
-    LeadsRead,
-    LeadsReadPii,
-    LeadsWrite,
-    MessagesRead,
-    MessagesSend,
-    AiGenerate,
-    Storage,
-}
+/// A permission a plugin requests in its manifest and the user grants: the SDK's own
+/// definition, names and all, so the two cannot drift.
+#[path = "../../../sdk/src/permission.rs"]
+mod named;
+pub use named::Permission;
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
-        Self::LeadsRead,
-        Self::LeadsReadPii,
-        Self::LeadsWrite,
-        Self::MessagesRead,
-        Self::MessagesSend,
-        Self::AiGenerate,
-        Self::Storage,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LeadsRead => "leads:read",
-            Self::LeadsReadPii => "leads:read-pii",
-            Self::LeadsWrite => "leads:write",
-            Self::MessagesRead => "messages:read",
-            Self::MessagesSend => "messages:send",
-            Self::AiGenerate => "ai:generate",
-            Self::Storage => "storage",
-        }
-    }
-
-    /// What granting it allows, in words shown at install time.
     pub fn describe(self) -> &'static str {
         match self {
             Self::LeadsRead => "read and query leads other than the one an event is about",

@@ -9,7 +9,11 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The contract this host implements: `wit/plugin.wit`'s package version.
-pub const HOST: Version = Version(0, 1, 0);
+pub const HOST: Version = Version(0, 2, 0);
+
+/// Every contract this host runs plugins of, oldest first: the frozen ones in
+/// `wit/since_v*/`, each with its module in [`crate::bindings`], then [`HOST`].
+pub const SPOKEN: [Version; 2] = [Version(0, 1, 0), HOST];
 
 const PACKAGE: &str = "outreach:plugin/";
 
@@ -18,7 +22,7 @@ const PACKAGE: &str = "outreach:plugin/";
 pub struct Version(pub u64, pub u64, pub u64);
 
 impl Version {
-    fn parse(text: &str) -> Option<Self> {
+    pub fn parse(text: &str) -> Option<Self> {
         let mut parts = text.split('.').map(|p| p.parse::<u64>().ok());
         let version = Self(parts.next()??, parts.next()??, parts.next()??);
         parts.next().is_none().then_some(version)
@@ -45,18 +49,18 @@ impl std::fmt::Display for Version {
 }
 
 /// The contract version `component` was built for, if this host speaks it.
-pub fn spoken_by(component: &Component, engine: &Engine) -> anyhow::Result<String> {
+pub fn spoken_by(component: &Component, engine: &Engine) -> anyhow::Result<Version> {
     let ty = component.component_type();
     let names: Vec<&str> = ty
         .imports(engine)
         .map(|(name, _)| name)
         .chain(ty.exports(engine).map(|(name, _)| name))
         .collect();
-    check(&names, HOST).map(|v| v.to_string())
+    check(&names, &SPOKEN)
 }
 
 /// Decides on the import and export names of a component.
-fn check(names: &[&str], host: Version) -> anyhow::Result<Version> {
+fn check(names: &[&str], spoken: &[Version]) -> anyhow::Result<Version> {
     let versions: BTreeSet<&str> = names
         .iter()
         .filter_map(|name| name.strip_prefix(PACKAGE)?.split_once('@'))
@@ -76,16 +80,26 @@ fn check(names: &[&str], host: Version) -> anyhow::Result<Version> {
     let Some(built_for) = Version::parse(first) else {
         anyhow::bail!("built for outreach:plugin@{first}, which is not a version number");
     };
+    let newest = *spoken.last().expect("the host speaks its own contract");
+    let Some(&track) = spoken.iter().find(|v| v.same_track(built_for)) else {
+        anyhow::ensure!(
+            built_for < newest,
+            "built for outreach:plugin@{built_for}, newer than this host's {newest}: \
+             upgrade outreach to run it"
+        );
+        anyhow::bail!(
+            "built for outreach:plugin@{built_for}; this host speaks {}: rebuild the plugin \
+             against this host's wit/ (or its SDK)",
+            spoken
+                .iter()
+                .map(|v| v.track())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+    };
     anyhow::ensure!(
-        built_for.same_track(host),
-        "built for outreach:plugin@{built_for}; this host speaks {}: rebuild the plugin \
-         against this host's wit/ (or its SDK), or use an outreach that speaks {}",
-        host.track(),
-        built_for.track()
-    );
-    anyhow::ensure!(
-        built_for <= host,
-        "built for outreach:plugin@{built_for}, newer than this host's {host}: it may call \
+        built_for <= track,
+        "built for outreach:plugin@{built_for}, newer than this host's {track}: it may call \
          what this host does not have; upgrade outreach"
     );
     Ok(built_for)
@@ -96,37 +110,51 @@ mod tests {
     use super::*;
 
     const HOOKS_01: &str = "outreach:plugin/hooks@0.1.0";
+    const HOOKS_02: &str = "outreach:plugin/hooks@0.2.0";
 
     fn refusal(names: &[&str]) -> String {
-        check(names, HOST).unwrap_err().to_string()
+        check(names, &SPOKEN).unwrap_err().to_string()
     }
 
     #[test]
-    fn a_plugin_for_this_contract_is_accepted_with_its_version() {
+    fn plugins_of_every_contract_the_host_speaks_are_accepted_with_their_version() {
         let names = [
             "wasi:cli/environment@0.2.6",
             "outreach:plugin/leads@0.1.0",
             HOOKS_01,
         ];
-        assert_eq!(check(&names, HOST).unwrap(), Version(0, 1, 0));
-        // A patch of the same track the host already has is fine.
+        assert_eq!(check(&names, &SPOKEN).unwrap(), Version(0, 1, 0));
+        assert_eq!(check(&[HOOKS_02], &SPOKEN).unwrap(), Version(0, 2, 0));
+        // A patch of a track the host already has is fine.
         assert_eq!(
-            check(&[HOOKS_01], Version(0, 1, 3)).unwrap(),
+            check(&[HOOKS_01], &[Version(0, 1, 3)]).unwrap(),
             Version(0, 1, 0)
         );
     }
 
     #[test]
-    fn another_track_is_refused_with_both_versions() {
-        let message = refusal(&["outreach:plugin/hooks@0.2.0"]);
+    fn a_newer_contract_is_refused_in_one_sentence() {
+        let message = refusal(&["outreach:plugin/hooks@0.3.0"]);
+        assert_eq!(
+            message,
+            "built for outreach:plugin@0.3.0, newer than this host's 0.2.0: upgrade outreach \
+             to run it"
+        );
+        let message = refusal(&["outreach:plugin/hooks@1.0.0"]);
         assert!(
-            message.starts_with("built for outreach:plugin@0.2.0; this host speaks 0.1.x"),
+            message.contains("newer than this host's 0.2.0"),
             "{message}"
         );
-        let message = check(&[HOOKS_01], Version(1, 0, 0))
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("this host speaks 1.x"), "{message}");
+    }
+
+    #[test]
+    fn an_older_track_the_host_dropped_is_refused_with_what_it_speaks() {
+        let message = refusal(&["outreach:plugin/hooks@0.0.9"]);
+        assert!(
+            message
+                .starts_with("built for outreach:plugin@0.0.9; this host speaks 0.1.x and 0.2.x"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -134,6 +162,11 @@ mod tests {
         let message = refusal(&["outreach:plugin/hooks@0.1.4"]);
         assert!(
             message.contains("newer than this host's 0.1.0"),
+            "{message}"
+        );
+        let message = refusal(&["outreach:plugin/hooks@0.2.1"]);
+        assert!(
+            message.contains("newer than this host's 0.2.0"),
             "{message}"
         );
     }

@@ -6,6 +6,7 @@
 use crate::clock::Millis;
 use crate::domain::lead::Lead;
 use crate::manifest::Hook;
+use crate::store::events::Story;
 
 /// The input of one hook call. The lead is as the plugin may see it (already trimmed by
 /// `consent::project_lead`).
@@ -24,6 +25,8 @@ pub struct Inbound {
     pub text: String,
     /// When the newest message was sent.
     pub at: Millis,
+    /// Whether the newest message mentioned or answered one of the account's stories.
+    pub story: Option<Story>,
 }
 
 /// A follow-up step that is due.
@@ -43,6 +46,7 @@ pub struct HookEvent<'a> {
     pub at: Millis,
     pub step: u32,
     pub started_at: Millis,
+    pub story: Option<&'a Story>,
 }
 
 impl HookInput {
@@ -55,6 +59,7 @@ impl HookInput {
                 lead,
                 text: event.text.to_owned(),
                 at: event.at,
+                story: event.story.cloned(),
             }),
             Hook::FollowUp => Self::FollowUp(FollowUpDue {
                 event_id: event.id,

@@ -37,7 +37,7 @@ use wasmtime::{
     UpdateDeadline,
 };
 
-use self::bindings::PluginPre;
+use self::bindings::Prepared;
 pub use self::hooks::{HookInput, HookOutput};
 use self::host::{CallContext, HostServices, HostState};
 pub use self::limits::Limits;
@@ -67,7 +67,7 @@ pub struct Runtime {
     limits: LimitsConfig,
     cache_dir: Option<PathBuf>,
     /// Prepared components by content hash, with the contract version each was built for.
-    prepared: Mutex<HashMap<String, (PluginPre<HostState>, String)>>,
+    prepared: Mutex<HashMap<String, (Prepared, String)>>,
 }
 
 /// Fuel, epochs and the pooling allocator sized from `limits`; `page_scan` resets slots
@@ -113,7 +113,13 @@ impl Runtime {
             .context("cannot start the wasm engine")?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Every contract version the host speaks, side by side: their imports have
+        // versioned names (`outreach:plugin/leads@0.1.0`), so one linker serves them all.
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        bindings::since_v0_1::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
         start_epoch_ticker(&engine);
         Ok(Self {
             engine,
@@ -126,7 +132,7 @@ impl Runtime {
 
     /// Compiles (or loads from the disk cache) and pre-instantiates a component, once per
     /// content hash.
-    pub fn prepare(&self, wasm: &[u8]) -> anyhow::Result<PluginPre<HostState>> {
+    pub fn prepare(&self, wasm: &[u8]) -> anyhow::Result<Prepared> {
         self.prepare_installed(&sha256_hex(wasm), || Ok(wasm.to_vec()))
     }
 
@@ -136,7 +142,7 @@ impl Runtime {
         &self,
         sha: &str,
         load: impl FnOnce() -> anyhow::Result<Vec<u8>>,
-    ) -> anyhow::Result<PluginPre<HostState>> {
+    ) -> anyhow::Result<Prepared> {
         Ok(self.prepare_with_contract(sha, load)?.0)
     }
 
@@ -152,7 +158,7 @@ impl Runtime {
         &self,
         sha: &str,
         load: impl FnOnce() -> anyhow::Result<Vec<u8>>,
-    ) -> anyhow::Result<(PluginPre<HostState>, String)> {
+    ) -> anyhow::Result<(Prepared, String)> {
         if let Some(prepared) = self
             .prepared
             .lock()
@@ -170,12 +176,13 @@ impl Runtime {
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(PluginPre::new)
+            .and_then(|pre| Prepared::new(pre, contract))
             .map_err(|e| {
                 anyhow::anyhow!(
                     "the component does not match the outreach:plugin@{contract} world: {e}"
                 )
             })?;
+        let contract = contract.to_string();
         self.prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -227,14 +234,7 @@ impl Runtime {
         let pre = self.prepare(wasm)?;
         let limits = Limits::for_manifest(&self.limits);
         let mut store = self.new_store(services, CallContext::for_manifest(), limits)?;
-        let called = tokio::time::timeout(limits.timeout, async {
-            let plugin = pre.instantiate_async(&mut store).await?;
-            plugin
-                .outreach_plugin_hooks()
-                .call_manifest(&mut store)
-                .await
-        })
-        .await;
+        let called = tokio::time::timeout(limits.timeout, pre.manifest(&mut store)).await;
         let manifest = match called {
             Ok(Ok(manifest)) => manifest,
             Err(_elapsed) => {
@@ -284,7 +284,7 @@ impl Runtime {
     /// Runs one hook in a fresh instance.
     pub async fn invoke(
         &self,
-        pre: &PluginPre<HostState>,
+        pre: &Prepared,
         services: Arc<HostServices>,
         call: CallContext,
         limits: Limits,
@@ -292,26 +292,7 @@ impl Runtime {
     ) -> anyhow::Result<Invocation> {
         let started = std::time::Instant::now();
         let mut store = self.new_store(services, call, limits)?;
-        let outcome = tokio::time::timeout(limits.timeout, async {
-            let plugin = pre.instantiate_async(&mut store).await?;
-            let hooks = plugin.outreach_plugin_hooks();
-            let returned = match input {
-                HookInput::Filter(lead) => hooks
-                    .call_filter(&mut store, &lead.into())
-                    .await?
-                    .map(|d| HookOutput::Filter(d.into())),
-                HookInput::Reply(event) => hooks
-                    .call_reply(&mut store, &event.into())
-                    .await?
-                    .map(|a| HookOutput::Reply(a.into())),
-                HookInput::FollowUp(event) => hooks
-                    .call_follow_up(&mut store, &event.into())
-                    .await?
-                    .map(|a| HookOutput::FollowUp(a.into())),
-            };
-            wasmtime::Result::Ok(returned)
-        })
-        .await;
+        let outcome = tokio::time::timeout(limits.timeout, pre.call(&mut store, input)).await;
         let cost = CallCost {
             wall_us: started.elapsed().as_micros() as u64,
             fuel: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
@@ -323,7 +304,7 @@ impl Runtime {
             (Ok(_), Some(failure)) => Err(failure),
             (Ok(Ok(Ok(output))), None) => check_output(output, &limits),
             (Ok(Ok(Err(plugin_error))), None) => Err(HookFailure::Plugin(
-                crate::text::from_plugin(&bindings::describe(&plugin_error), limits.text_chars),
+                crate::text::from_plugin(&plugin_error, limits.text_chars),
             )),
             (Ok(Err(trap)), None) => Err(classify_trap(&trap, &store, limits)),
         };

@@ -37,19 +37,10 @@ pub fn from_wit(m: wit::PluginManifest) -> Result<Manifest, String> {
         crate::text::reject_unsafe(value, false)
             .map_err(|why| format!("manifest field `{field}` {why}"))?;
     }
-    let mut hooks: Vec<Hook> = m
-        .hooks
-        .into_iter()
-        .map(|h| match h {
-            wit::Hook::Filter => Hook::Filter,
-            wit::Hook::Reply => Hook::Reply,
-            wit::Hook::FollowUp => Hook::FollowUp,
-        })
-        .collect();
+    let mut hooks = names("hooks", &m.hooks)?;
     hooks.sort();
     hooks.dedup();
-    let mut permissions: Vec<Permission> =
-        m.permissions.into_iter().map(Permission::from).collect();
+    let mut permissions: Vec<Permission> = names("permissions", &m.permissions)?;
     permissions.sort();
     permissions.dedup();
     Ok(Manifest {
@@ -61,6 +52,25 @@ pub fn from_wit(m: wit::PluginManifest) -> Result<Manifest, String> {
     })
 }
 
+/// The hooks or permissions a manifest names; the error names the field and the first name
+/// this host does not know (shown safely: it is the plugin's text).
+fn names<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    names: &[String],
+) -> Result<Vec<T>, String> {
+    names
+        .iter()
+        .map(|name| {
+            name.parse().map_err(|why: String| {
+                format!(
+                    "manifest field `{field}`: {}",
+                    crate::text::from_plugin(&why, 300)
+                )
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,8 +80,8 @@ mod tests {
             name: name.into(),
             version: version.into(),
             description: description.into(),
-            hooks: vec![wit::Hook::Reply],
-            permissions: vec![wit::Permission::MessagesSend],
+            hooks: vec!["reply".into()],
+            permissions: vec!["messages:send".into()],
         }
     }
 
@@ -101,5 +111,24 @@ mod tests {
         ))
         .unwrap_err();
         assert!(error.len() < 300 && !error.contains('\u{1b}'), "{error}");
+    }
+
+    #[test]
+    fn a_hook_or_permission_this_host_does_not_know_is_refused_by_name() {
+        let mut unknown = manifest("ok", "1", "");
+        unknown.permissions.push("comments:reply".into());
+        let error = from_wit(unknown).unwrap_err();
+        assert!(
+            error
+                .starts_with("manifest field `permissions`: unknown permission \"comments:reply\""),
+            "{error}"
+        );
+        let mut unknown = manifest("ok", "1", "");
+        unknown.hooks = vec!["reply".into(), "\u{1b}[2Jcomment".into()];
+        let error = from_wit(unknown).unwrap_err();
+        assert!(
+            error.starts_with("manifest field `hooks`: ") && !error.contains('\u{1b}'),
+            "{error}"
+        );
     }
 }

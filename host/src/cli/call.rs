@@ -177,6 +177,7 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
             at: now,
             step: args.step,
             started_at: now,
+            story: None,
         },
     );
     let limits = Limits::for_plugin(

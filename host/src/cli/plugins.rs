@@ -377,7 +377,10 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
     println!(
         "  built for outreach:plugin@{} (this host speaks {})",
         inspection.contract,
-        crate::runtime::contract::HOST
+        (crate::runtime::contract::SPOKEN.iter())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" and ")
     );
     println!(
         "  sha256: {}  ({} bytes)",

@@ -126,7 +126,7 @@ fn js_project(name: &str, hooks: &[Hook]) -> Vec<(&'static str, String)> {
     let permissions = quoted(
         requested_permissions(hooks)
             .iter()
-            .map(|p| p.as_str().replace(':', "-"))
+            .map(|p| p.as_str().to_string())
             .collect(),
     );
     let fill = |template: &str| {
@@ -207,14 +207,13 @@ const CONTRACT: &str = include_str!("../../../sdk/wit/plugin.wit");
 
 /// The files of a Python plugin project, by path in it.
 fn python_project(name: &str, hooks: &[Hook]) -> Vec<(&'static str, String)> {
-    let upper = |text: &str| text.replace([':', '-'], "_").to_uppercase();
     let hook_names: Vec<String> = hooks
         .iter()
-        .map(|h| format!("types.Hook.{}", upper(h.as_str())))
+        .map(|h| format!("\"{}\"", h.as_str()))
         .collect();
     let permissions: Vec<String> = requested_permissions(hooks)
         .iter()
-        .map(|p| format!("types.Permission.{}", upper(p.as_str())))
+        .map(|p| format!("\"{p}\""))
         .collect();
     let fill = |template: &str| {
         template

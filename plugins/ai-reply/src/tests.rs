@@ -1,17 +1,12 @@
 //! The reply hook against a fake host: hand-over words, AI replies and AI failures.
 
-use outreach_sdk::testing::{DEFAULT_NOW, FakeHost, lead};
+use outreach_sdk::testing::{self, DEFAULT_NOW, FakeHost, lead};
 use outreach_sdk::{Direction, Error, Inbound, Level, Message, Permission, Plugin, ReplyAction};
 
 use crate::{AiReply, DEFAULT_SYSTEM_PROMPT};
 
 fn inbound(text: &str) -> Inbound {
-    Inbound {
-        event_id: 1,
-        lead: lead(1, "ana.fit"),
-        text: text.into(),
-        at: DEFAULT_NOW,
-    }
+    testing::message(lead(1, "ana.fit"), text)
 }
 
 fn message(direction: Direction, text: &str, at: i64) -> Message {
@@ -158,6 +153,6 @@ fn without_read_permission_the_error_surfaces() {
     host().grant_only(&[Permission::AiGenerate]).install();
     assert_eq!(
         AiReply::reply(inbound("hi")),
-        Err(Error::PermissionDenied(Permission::MessagesRead))
+        Err(Error::permission_denied(Permission::MessagesRead))
     );
 }

@@ -11,7 +11,7 @@ use crate::{
 
 fn refused(refusal: Refusal) -> Error {
     match refusal {
-        Refusal::NotGranted(permission) => Error::PermissionDenied(permission),
+        Refusal::NotGranted(permission) => Error::permission_denied(permission),
         refusal if refusal.is_unavailable() => Error::Unavailable(refusal.message()),
         refusal if refusal.is_over_limit() => Error::LimitExceeded(refusal.message()),
         refusal => Error::Invalid(refusal.message()),

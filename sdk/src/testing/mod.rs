@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::{
-    Error, GenerateRequest, Generated, Lead, LeadStatus, Level, Message, Permission, Result,
+    Error, GenerateRequest, Generated, Inbound, Lead, LeadStatus, Level, Message, Permission,
+    Result,
 };
 
 /// The fake clock's default time: 2026-01-01T00:00:00Z, in Unix milliseconds.
@@ -19,16 +20,6 @@ pub const DEFAULT_NOW: i64 = 1_767_225_600_000;
 
 /// What the fake AI answers when a test configured none, like the host without a provider.
 pub const OFFLINE_REPLY: &str = "Thanks for your message! We'll get back to you soon.";
-
-const ALL_PERMISSIONS: [Permission; 7] = [
-    Permission::LeadsRead,
-    Permission::LeadsReadPii,
-    Permission::LeadsWrite,
-    Permission::MessagesRead,
-    Permission::MessagesSend,
-    Permission::AiGenerate,
-    Permission::Storage,
-];
 
 type Ai = Rc<dyn Fn(&GenerateRequest) -> Result<Generated>>;
 
@@ -81,7 +72,7 @@ impl FakeHost {
             })
         });
         let state = State {
-            granted: ALL_PERMISSIONS.to_vec(),
+            granted: Permission::ALL.to_vec(),
             event_lead: None,
             now: DEFAULT_NOW,
             leads: BTreeMap::new(),
@@ -200,6 +191,19 @@ impl FakeHost {
     fn edit(self, change: impl FnOnce(&mut State)) -> Self {
         change(&mut self.state.borrow_mut());
         self
+    }
+}
+
+/// A direct message (kind `message`) from `lead` for the reply hook: event 1, sent at
+/// [`DEFAULT_NOW`]. Change the fields for a story reply or a burst of lines.
+pub fn message(lead: Lead, text: &str) -> Inbound {
+    Inbound {
+        event_id: 1,
+        lead,
+        text: text.into(),
+        at: DEFAULT_NOW,
+        kind: "message".into(),
+        reference: None,
     }
 }
 

@@ -21,15 +21,15 @@ fn calls_outside_the_grants_are_denied() {
         .install();
     assert_eq!(
         messaging::send(1, "hi"),
-        Err(Error::PermissionDenied(Permission::MessagesSend))
+        Err(Error::permission_denied(Permission::MessagesSend))
     );
     assert_eq!(
         leads::add_tag(1, "x"),
-        Err(Error::PermissionDenied(Permission::LeadsWrite))
+        Err(Error::permission_denied(Permission::LeadsWrite))
     );
     assert_eq!(
         storage::get("k"),
-        Err(Error::PermissionDenied(Permission::Storage))
+        Err(Error::permission_denied(Permission::Storage))
     );
     let query = LeadQuery {
         status: None,
@@ -39,7 +39,7 @@ fn calls_outside_the_grants_are_denied() {
     };
     assert_eq!(
         leads::query(&query),
-        Err(Error::PermissionDenied(Permission::LeadsRead))
+        Err(Error::permission_denied(Permission::LeadsRead))
     );
     let request = GenerateRequest {
         system_prompt: String::new(),
@@ -48,7 +48,7 @@ fn calls_outside_the_grants_are_denied() {
     };
     assert_eq!(
         ai::generate(&request),
-        Err(Error::PermissionDenied(Permission::AiGenerate))
+        Err(Error::permission_denied(Permission::AiGenerate))
     );
     assert_eq!(messaging::history(1, 5), Ok(vec![]));
 }
@@ -238,7 +238,7 @@ fn a_fake_for_a_plugin_grants_what_its_manifest_requests() {
     assert_eq!(messaging::send(1, "hi"), Ok(()));
     assert_eq!(
         messaging::history(1, 5),
-        Err(Error::PermissionDenied(Permission::MessagesRead))
+        Err(Error::permission_denied(Permission::MessagesRead))
     );
     // Without leads:read-pii a lead's personal fields are hidden, as by the host.
     let seen = leads::get(1).unwrap();
@@ -256,11 +256,11 @@ fn with_an_event_lead_other_leads_need_leads_read_as_under_the_host() {
     messaging::send(1, "hi").unwrap();
     assert_eq!(
         messaging::send(2, "hi"),
-        Err(Error::PermissionDenied(Permission::LeadsRead))
+        Err(Error::permission_denied(Permission::LeadsRead))
     );
     assert_eq!(
         leads::get(2).map(|l| l.id),
-        Err(Error::PermissionDenied(Permission::LeadsRead))
+        Err(Error::permission_denied(Permission::LeadsRead))
     );
     assert_eq!(host.sent(), [(1, "hi".to_string())]);
 }

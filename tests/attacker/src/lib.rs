@@ -24,7 +24,7 @@ wit_bindgen::generate!({ world: "plugin", path: "../../wit" });
 use exports::outreach::plugin::hooks::{
     FilterDecision, FollowUpAction, FollowUpDue, Guest, Inbound, ReplyAction,
 };
-use outreach::plugin::types::{Error, Hook, Lead, Permission, PluginManifest};
+use outreach::plugin::types::{Error, Lead, PluginManifest};
 use outreach::plugin::{clock, leads, log, storage};
 
 const YEAR_MS: i64 = 31_556_952_000;
@@ -55,11 +55,11 @@ impl Guest for Attacker {
             name: "attacker".into(),
             version: "0.1.0".into(),
             description,
-            hooks: vec![Hook::Reply, Hook::Filter],
+            hooks: vec!["reply".into(), "filter".into()],
             permissions: vec![
-                Permission::Storage,
-                Permission::LeadsWrite,
-                Permission::MessagesSend,
+                "storage".into(),
+                "leads:write".into(),
+                "messages:send".into(),
             ],
         }
     }

@@ -293,7 +293,7 @@ impl HostState {
             return Ok(());
         }
         self.audit(action, Some(permission), lead, false, Some("not granted"));
-        Err(wit::Error::PermissionDenied(permission.into()))
+        Err(crate::bindings::permission_denied(permission))
     }
 
     /// The purpose limit ([`policy::purpose_permission`]): the event's own lead is in
@@ -375,7 +375,7 @@ impl HostState {
 /// A refusal of the shared rules, as the plugin sees it.
 pub(super) fn refused(refusal: Refusal) -> wit::Error {
     match refusal {
-        Refusal::NotGranted(permission) => wit::Error::PermissionDenied(permission.into()),
+        Refusal::NotGranted(permission) => crate::bindings::permission_denied(permission),
         refusal if refusal.is_unavailable() => wit::Error::Unavailable(refusal.message()),
         refusal if refusal.is_over_limit() => wit::Error::LimitExceeded(refusal.message()),
         refusal => wit::Error::Invalid(refusal.message()),

@@ -102,7 +102,7 @@ impl Fixture {
 }
 
 fn denied(p: Permission) -> wit::Error {
-    wit::Error::PermissionDenied(p.into())
+    crate::bindings::permission_denied(p)
 }
 
 #[tokio::test]
@@ -554,7 +554,7 @@ enum Answer {
 fn host_answer<T>(result: Result<T, wit::Error>) -> Answer {
     match result {
         Ok(_) => Answer::Done,
-        Err(wit::Error::PermissionDenied(p)) => Answer::Denied(p.into()),
+        Err(wit::Error::PermissionDenied(name)) => Answer::Denied(name.parse().unwrap()),
         Err(wit::Error::Unavailable(_)) => Answer::Unavailable,
         Err(wit::Error::Invalid(_)) => Answer::Invalid,
         Err(wit::Error::NotFound) => Answer::NotFound,
@@ -563,18 +563,11 @@ fn host_answer<T>(result: Result<T, wit::Error>) -> Answer {
 }
 
 fn fake_answer<T>(result: outreach_sdk::Result<T>) -> Answer {
-    use outreach_sdk::{Error, Permission as P};
+    use outreach_sdk::Error;
     match result {
         Ok(_) => Answer::Done,
-        Err(Error::PermissionDenied(p)) => Answer::Denied(match p {
-            P::LeadsRead => Permission::LeadsRead,
-            P::LeadsReadPii => Permission::LeadsReadPii,
-            P::LeadsWrite => Permission::LeadsWrite,
-            P::MessagesRead => Permission::MessagesRead,
-            P::MessagesSend => Permission::MessagesSend,
-            P::AiGenerate => Permission::AiGenerate,
-            P::Storage => Permission::Storage,
-        }),
+        // The fake host names a permission as the host does, or this parse fails.
+        Err(Error::PermissionDenied(name)) => Answer::Denied(name.parse().unwrap()),
         Err(Error::Unavailable(_)) => Answer::Unavailable,
         Err(Error::Invalid(_)) => Answer::Invalid,
         Err(Error::NotFound) => Answer::NotFound,

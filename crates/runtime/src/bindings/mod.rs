@@ -1,0 +1,253 @@
+//! The contract versions this host speaks, and the one place that converts between the
+//! host's own types (leads, permissions, [`crate::hooks`]) and the WIT types a plugin sees.
+//!
+//! The host functions implement the newest contract, `wit/plugin.wit` (generated here).
+//! Each older version keeps its frozen WIT (`wit/since_v0.1.0/`) and a module of its own
+//! ([`since_v0_1`]) whose host functions convert and call the newest ones, as Zed keeps its
+//! extensions working. [`Prepared`] is a component ready to run, whichever version it was
+//! built for: the engine and the CLI see only [`crate::hooks`] types.
+
+use wasmtime::Store;
+use wasmtime::component::InstancePre;
+
+use crate::consent::Permission;
+use crate::contract::Version;
+use crate::domain::lead::{Lead, LeadStatus};
+use crate::hooks::{self, HookInput, HookOutput};
+use crate::host::HostState;
+use crate::store::messages::{Direction, Message};
+
+pub mod since_v0_1;
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../../wit",
+    imports: { default: async },
+    exports: { default: async },
+    additional_derives: [PartialEq],
+});
+
+pub use self::exports::outreach::plugin::hooks as wit_hooks;
+/// The newest contract's interfaces, as the older versions' modules call them.
+pub use self::outreach::plugin as latest;
+pub use self::outreach::plugin::types as wit;
+
+/// A component compiled and linked, ready to instantiate for one call, with the bindings of
+/// the contract version it was built for.
+#[derive(Clone)]
+pub enum Prepared {
+    V0_1(since_v0_1::PluginPre<HostState>),
+    Latest(PluginPre<HostState>),
+}
+
+impl Prepared {
+    /// Binds `pre` as a component built for `contract` (one this host speaks).
+    pub fn new(pre: InstancePre<HostState>, contract: Version) -> wasmtime::Result<Self> {
+        Ok(match contract {
+            Version(0, 1, _) => Self::V0_1(since_v0_1::PluginPre::new(pre)?),
+            _ => Self::Latest(PluginPre::new(pre)?),
+        })
+    }
+
+    /// The engine the component was compiled for.
+    pub fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            Self::V0_1(pre) => pre.engine(),
+            Self::Latest(pre) => pre.engine(),
+        }
+    }
+
+    /// Instantiates the component in `store` and reads its manifest, as the newest
+    /// contract spells it.
+    pub async fn manifest(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<wit::PluginManifest> {
+        Ok(match self {
+            Self::V0_1(pre) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let hooks = plugin.outreach_plugin_hooks();
+                hooks.call_manifest(store).await?.into()
+            }
+            Self::Latest(pre) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let hooks = plugin.outreach_plugin_hooks();
+                hooks.call_manifest(store).await?
+            }
+        })
+    }
+
+    /// Instantiates the component in `store` and runs one hook. The inner error is the
+    /// plugin's own, as a sentence.
+    pub async fn call(
+        &self,
+        store: &mut Store<HostState>,
+        input: HookInput,
+    ) -> wasmtime::Result<Result<HookOutput, String>> {
+        match self {
+            Self::V0_1(pre) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                since_v0_1::call(plugin.outreach_plugin_hooks(), store, input).await
+            }
+            Self::Latest(pre) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let hooks = plugin.outreach_plugin_hooks();
+                let returned = match input {
+                    HookInput::Filter(lead) => hooks
+                        .call_filter(store, &lead.into())
+                        .await?
+                        .map(|d| HookOutput::Filter(d.into())),
+                    HookInput::Reply(event) => hooks
+                        .call_reply(store, &event.into())
+                        .await?
+                        .map(|a| HookOutput::Reply(a.into())),
+                    HookInput::FollowUp(event) => hooks
+                        .call_follow_up(store, &event.into())
+                        .await?
+                        .map(|a| HookOutput::FollowUp(a.into())),
+                };
+                Ok(returned.map_err(|e| describe(&e)))
+            }
+        }
+    }
+}
+
+/// The error a host call returns when `permission` is not granted.
+pub fn permission_denied(permission: Permission) -> wit::Error {
+    wit::Error::PermissionDenied(permission.as_str().into())
+}
+
+impl From<wit::LeadStatus> for LeadStatus {
+    fn from(s: wit::LeadStatus) -> Self {
+        match s {
+            wit::LeadStatus::New => Self::New,
+            wit::LeadStatus::Contacted => Self::Contacted,
+            wit::LeadStatus::Replied => Self::Replied,
+            wit::LeadStatus::NeedsHuman => Self::NeedsHuman,
+            wit::LeadStatus::Converted => Self::Converted,
+            wit::LeadStatus::DoNotContact => Self::DoNotContact,
+        }
+    }
+}
+
+impl From<LeadStatus> for wit::LeadStatus {
+    fn from(s: LeadStatus) -> Self {
+        match s {
+            LeadStatus::New => Self::New,
+            LeadStatus::Contacted => Self::Contacted,
+            LeadStatus::Replied => Self::Replied,
+            LeadStatus::NeedsHuman => Self::NeedsHuman,
+            LeadStatus::Converted => Self::Converted,
+            LeadStatus::DoNotContact => Self::DoNotContact,
+        }
+    }
+}
+
+/// The WIT view of a lead that [`crate::consent::project_lead`] already trimmed.
+impl From<Lead> for wit::Lead {
+    fn from(l: Lead) -> Self {
+        Self {
+            id: l.id as u64,
+            handle: l.handle,
+            name: l.name,
+            status: l.status.into(),
+            tags: l.tags,
+            score: l.score,
+            email: l.email,
+            phone: l.phone,
+            notes: l.notes,
+            custom_fields: l.custom.into_iter().collect(),
+            created_at: l.created_at,
+            last_inbound_at: l.last_inbound_at,
+            last_outbound_at: l.last_outbound_at,
+        }
+    }
+}
+
+impl From<Message> for wit::Message {
+    fn from(m: Message) -> Self {
+        Self {
+            direction: match m.direction {
+                Direction::Inbound => wit::Direction::Inbound,
+                Direction::Outbound => wit::Direction::Outbound,
+            },
+            text: m.text,
+            at: m.at,
+        }
+    }
+}
+
+/// The error as a sentence for people (the generated `Display` prints the Rust debug form).
+pub fn describe(error: &wit::Error) -> String {
+    {
+        match error {
+            wit::Error::PermissionDenied(name) => format!("permission denied: {name}"),
+            wit::Error::NotFound => "not found".into(),
+            wit::Error::Invalid(why) => format!("invalid: {why}"),
+            wit::Error::LimitExceeded(what) => format!("limit exceeded: {what}"),
+            wit::Error::Unavailable(why) => format!("unavailable: {why}"),
+        }
+    }
+}
+
+impl From<hooks::Inbound> for wit_hooks::Inbound {
+    fn from(e: hooks::Inbound) -> Self {
+        Self {
+            event_id: e.event_id as u64,
+            lead: e.lead.into(),
+            text: e.text,
+            at: e.at,
+            kind: e
+                .story
+                .as_ref()
+                .map_or("message", |s| s.kind.as_str())
+                .into(),
+            reference: e.story.and_then(|s| s.id),
+        }
+    }
+}
+
+impl From<hooks::FollowUpDue> for wit_hooks::FollowUpDue {
+    fn from(e: hooks::FollowUpDue) -> Self {
+        Self {
+            event_id: e.event_id as u64,
+            lead: e.lead.into(),
+            step: e.step,
+            started_at: e.started_at,
+        }
+    }
+}
+
+impl From<wit_hooks::FilterDecision> for hooks::FilterDecision {
+    fn from(d: wit_hooks::FilterDecision) -> Self {
+        Self {
+            keep: d.keep,
+            reason: d.reason,
+            tags: d.tags,
+            score: d.score,
+        }
+    }
+}
+
+impl From<wit_hooks::ReplyAction> for hooks::ReplyAction {
+    fn from(a: wit_hooks::ReplyAction) -> Self {
+        match a {
+            wit_hooks::ReplyAction::NoReply => Self::NoReply,
+            wit_hooks::ReplyAction::Send(text) => Self::Send(text),
+            wit_hooks::ReplyAction::HandOver(reason) => Self::HandOver(reason),
+        }
+    }
+}
+
+impl From<wit_hooks::FollowUpAction> for hooks::FollowUpAction {
+    fn from(a: wit_hooks::FollowUpAction) -> Self {
+        match a {
+            wit_hooks::FollowUpAction::Send(send) => Self::Send(hooks::FollowUpSend {
+                text: send.text,
+                next_at: send.next_at,
+            }),
+            wit_hooks::FollowUpAction::WaitUntil(at) => Self::WaitUntil(at),
+            wit_hooks::FollowUpAction::Stop(reason) => Self::Stop(reason),
+        }
+    }
+}

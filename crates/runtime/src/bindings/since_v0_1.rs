@@ -1,0 +1,356 @@
+//! `outreach:plugin@0.1.0`, frozen in `wit/since_v0.1.0/`: plugins built against it run
+//! unchanged. Its host functions convert their arguments, call the newest contract's (so
+//! every check, limit and audit is the same code), and convert the answer back; its hooks
+//! are called with the host's inputs in 0.1's shapes.
+//!
+//! What 0.1 cannot say: a permission is an enum (0.2 names it), and an inbound message has
+//! no kind (a 0.1 plugin sees a story mention or reply as its text, as it always did).
+
+use wasmtime::Store;
+
+use super::{latest, wit as new};
+use crate::consent::Permission;
+use crate::hooks::{self, HookInput, HookOutput};
+use crate::host::HostState;
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../../wit/since_v0.1.0",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+use self::exports::outreach::plugin::hooks as old_hooks;
+use self::outreach::plugin::{ai, leads, log, messaging, settings, storage, types as old};
+
+/// Runs one hook of a 0.1 plugin: the input in 0.1's shapes, the decision in the host's.
+pub(super) async fn call(
+    hooks: &old_hooks::Guest,
+    store: &mut Store<HostState>,
+    input: HookInput,
+) -> wasmtime::Result<Result<HookOutput, String>> {
+    let returned = match input {
+        HookInput::Filter(lead) => hooks
+            .call_filter(&mut *store, &to_old_lead(lead.into()))
+            .await?
+            .map(|d| {
+                HookOutput::Filter(hooks::FilterDecision {
+                    keep: d.keep,
+                    reason: d.reason,
+                    tags: d.tags,
+                    score: d.score,
+                })
+            }),
+        HookInput::Reply(event) => {
+            let event = old_hooks::Inbound {
+                event_id: event.event_id as u64,
+                lead: to_old_lead(event.lead.into()),
+                text: event.text,
+                at: event.at,
+            };
+            hooks.call_reply(&mut *store, &event).await?.map(|action| {
+                HookOutput::Reply(match action {
+                    old_hooks::ReplyAction::NoReply => hooks::ReplyAction::NoReply,
+                    old_hooks::ReplyAction::Send(text) => hooks::ReplyAction::Send(text),
+                    old_hooks::ReplyAction::HandOver(why) => hooks::ReplyAction::HandOver(why),
+                })
+            })
+        }
+        HookInput::FollowUp(event) => {
+            let event = old_hooks::FollowUpDue {
+                event_id: event.event_id as u64,
+                lead: to_old_lead(event.lead.into()),
+                step: event.step,
+                started_at: event.started_at,
+            };
+            hooks
+                .call_follow_up(&mut *store, &event)
+                .await?
+                .map(|action| {
+                    HookOutput::FollowUp(match action {
+                        old_hooks::FollowUpAction::Send(send) => {
+                            hooks::FollowUpAction::Send(hooks::FollowUpSend {
+                                text: send.text,
+                                next_at: send.next_at,
+                            })
+                        }
+                        old_hooks::FollowUpAction::WaitUntil(at) => {
+                            hooks::FollowUpAction::WaitUntil(at)
+                        }
+                        old_hooks::FollowUpAction::Stop(why) => hooks::FollowUpAction::Stop(why),
+                    })
+                })
+        }
+    };
+    Ok(returned.map_err(|e| super::describe(&to_new_error(e))))
+}
+
+impl From<old::PluginManifest> for new::PluginManifest {
+    fn from(m: old::PluginManifest) -> Self {
+        Self {
+            name: m.name,
+            version: m.version,
+            description: m.description,
+            hooks: (m.hooks.iter())
+                .map(|hook| {
+                    match hook {
+                        old::Hook::Filter => crate::manifest::Hook::Filter,
+                        old::Hook::Reply => crate::manifest::Hook::Reply,
+                        old::Hook::FollowUp => crate::manifest::Hook::FollowUp,
+                    }
+                    .as_str()
+                    .into()
+                })
+                .collect(),
+            permissions: (m.permissions.into_iter())
+                .map(|p| permission(p).as_str().into())
+                .collect(),
+        }
+    }
+}
+
+fn permission(p: old::Permission) -> Permission {
+    match p {
+        old::Permission::LeadsRead => Permission::LeadsRead,
+        old::Permission::LeadsReadPii => Permission::LeadsReadPii,
+        old::Permission::LeadsWrite => Permission::LeadsWrite,
+        old::Permission::MessagesRead => Permission::MessagesRead,
+        old::Permission::MessagesSend => Permission::MessagesSend,
+        old::Permission::AiGenerate => Permission::AiGenerate,
+        old::Permission::Storage => Permission::Storage,
+    }
+}
+
+fn to_new_error(e: old::Error) -> new::Error {
+    match e {
+        old::Error::PermissionDenied(p) => super::permission_denied(permission(p)),
+        old::Error::NotFound => new::Error::NotFound,
+        old::Error::Invalid(why) => new::Error::Invalid(why),
+        old::Error::LimitExceeded(what) => new::Error::LimitExceeded(what),
+        old::Error::Unavailable(why) => new::Error::Unavailable(why),
+    }
+}
+
+fn to_old_error(e: new::Error) -> old::Error {
+    match e {
+        new::Error::PermissionDenied(name) => match name.parse::<Permission>() {
+            Ok(Permission::LeadsRead) => old::Error::PermissionDenied(old::Permission::LeadsRead),
+            Ok(Permission::LeadsReadPii) => {
+                old::Error::PermissionDenied(old::Permission::LeadsReadPii)
+            }
+            Ok(Permission::LeadsWrite) => old::Error::PermissionDenied(old::Permission::LeadsWrite),
+            Ok(Permission::MessagesRead) => {
+                old::Error::PermissionDenied(old::Permission::MessagesRead)
+            }
+            Ok(Permission::MessagesSend) => {
+                old::Error::PermissionDenied(old::Permission::MessagesSend)
+            }
+            Ok(Permission::AiGenerate) => old::Error::PermissionDenied(old::Permission::AiGenerate),
+            Ok(Permission::Storage) => old::Error::PermissionDenied(old::Permission::Storage),
+            // A permission 0.1 has no name for: still a refusal, in words.
+            Err(_) => old::Error::Unavailable(format!("permission denied: {name}")),
+        },
+        new::Error::NotFound => old::Error::NotFound,
+        new::Error::Invalid(why) => old::Error::Invalid(why),
+        new::Error::LimitExceeded(what) => old::Error::LimitExceeded(what),
+        new::Error::Unavailable(why) => old::Error::Unavailable(why),
+    }
+}
+
+fn to_new_status(s: old::LeadStatus) -> new::LeadStatus {
+    match s {
+        old::LeadStatus::New => new::LeadStatus::New,
+        old::LeadStatus::Contacted => new::LeadStatus::Contacted,
+        old::LeadStatus::Replied => new::LeadStatus::Replied,
+        old::LeadStatus::NeedsHuman => new::LeadStatus::NeedsHuman,
+        old::LeadStatus::Converted => new::LeadStatus::Converted,
+        old::LeadStatus::DoNotContact => new::LeadStatus::DoNotContact,
+    }
+}
+
+fn to_old_status(s: new::LeadStatus) -> old::LeadStatus {
+    match s {
+        new::LeadStatus::New => old::LeadStatus::New,
+        new::LeadStatus::Contacted => old::LeadStatus::Contacted,
+        new::LeadStatus::Replied => old::LeadStatus::Replied,
+        new::LeadStatus::NeedsHuman => old::LeadStatus::NeedsHuman,
+        new::LeadStatus::Converted => old::LeadStatus::Converted,
+        new::LeadStatus::DoNotContact => old::LeadStatus::DoNotContact,
+    }
+}
+
+fn to_old_lead(l: new::Lead) -> old::Lead {
+    old::Lead {
+        id: l.id,
+        handle: l.handle,
+        name: l.name,
+        status: to_old_status(l.status),
+        tags: l.tags,
+        score: l.score,
+        email: l.email,
+        phone: l.phone,
+        notes: l.notes,
+        custom_fields: l.custom_fields,
+        created_at: l.created_at,
+        last_inbound_at: l.last_inbound_at,
+        last_outbound_at: l.last_outbound_at,
+    }
+}
+
+fn to_old_message(m: new::Message) -> old::Message {
+    old::Message {
+        direction: match m.direction {
+            new::Direction::Inbound => old::Direction::Inbound,
+            new::Direction::Outbound => old::Direction::Outbound,
+        },
+        text: m.text,
+        at: m.at,
+    }
+}
+
+fn to_new_message(m: old::Message) -> new::Message {
+    new::Message {
+        direction: match m.direction {
+            old::Direction::Inbound => new::Direction::Inbound,
+            old::Direction::Outbound => new::Direction::Outbound,
+        },
+        text: m.text,
+        at: m.at,
+    }
+}
+
+impl old::Host for HostState {}
+
+impl leads::Host for HostState {
+    async fn get(&mut self, id: u64) -> Result<old::Lead, old::Error> {
+        latest::leads::Host::get(self, id)
+            .await
+            .map(to_old_lead)
+            .map_err(to_old_error)
+    }
+
+    async fn query(&mut self, query: leads::LeadQuery) -> Result<Vec<old::Lead>, old::Error> {
+        let query = latest::leads::LeadQuery {
+            status: query.status.map(to_new_status),
+            tag: query.tag,
+            last_contact_before: query.last_contact_before,
+            limit: query.limit,
+        };
+        latest::leads::Host::query(self, query)
+            .await
+            .map(|leads| leads.into_iter().map(to_old_lead).collect())
+            .map_err(to_old_error)
+    }
+
+    async fn set_status(&mut self, id: u64, status: old::LeadStatus) -> Result<(), old::Error> {
+        latest::leads::Host::set_status(self, id, to_new_status(status))
+            .await
+            .map_err(to_old_error)
+    }
+
+    async fn add_tag(&mut self, id: u64, tag: String) -> Result<(), old::Error> {
+        latest::leads::Host::add_tag(self, id, tag)
+            .await
+            .map_err(to_old_error)
+    }
+
+    async fn remove_tag(&mut self, id: u64, tag: String) -> Result<(), old::Error> {
+        latest::leads::Host::remove_tag(self, id, tag)
+            .await
+            .map_err(to_old_error)
+    }
+
+    async fn set_score(&mut self, id: u64, score: u8) -> Result<(), old::Error> {
+        latest::leads::Host::set_score(self, id, score)
+            .await
+            .map_err(to_old_error)
+    }
+}
+
+impl messaging::Host for HostState {
+    async fn history(&mut self, lead: u64, limit: u32) -> Result<Vec<old::Message>, old::Error> {
+        latest::messaging::Host::history(self, lead, limit)
+            .await
+            .map(|messages| messages.into_iter().map(to_old_message).collect())
+            .map_err(to_old_error)
+    }
+
+    async fn send(&mut self, lead: u64, text: String) -> Result<(), old::Error> {
+        latest::messaging::Host::send(self, lead, text)
+            .await
+            .map_err(to_old_error)
+    }
+}
+
+impl ai::Host for HostState {
+    async fn generate(
+        &mut self,
+        request: ai::GenerateRequest,
+    ) -> Result<ai::Generated, old::Error> {
+        let request = latest::ai::GenerateRequest {
+            system_prompt: request.system_prompt,
+            conversation: request
+                .conversation
+                .into_iter()
+                .map(to_new_message)
+                .collect(),
+            max_tokens: request.max_tokens,
+        };
+        latest::ai::Host::generate(self, request)
+            .await
+            .map(|g| ai::Generated {
+                text: g.text,
+                model: g.model,
+                offline: g.offline,
+            })
+            .map_err(to_old_error)
+    }
+}
+
+impl storage::Host for HostState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, old::Error> {
+        latest::storage::Host::get(self, key)
+            .await
+            .map_err(to_old_error)
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), old::Error> {
+        latest::storage::Host::set(self, key, value)
+            .await
+            .map_err(to_old_error)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), old::Error> {
+        latest::storage::Host::delete(self, key)
+            .await
+            .map_err(to_old_error)
+    }
+}
+
+impl settings::Host for HostState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        latest::settings::Host::get(self, key).await
+    }
+
+    async fn all(&mut self) -> Vec<(String, String)> {
+        latest::settings::Host::all(self).await
+    }
+}
+
+impl log::Host for HostState {
+    async fn write(&mut self, level: log::Level, message: String) {
+        let level = match level {
+            log::Level::Debug => latest::log::Level::Debug,
+            log::Level::Info => latest::log::Level::Info,
+            log::Level::Warn => latest::log::Level::Warn,
+            log::Level::Error => latest::log::Level::Error,
+        };
+        latest::log::Host::write(self, level, message).await
+    }
+}
+
+impl outreach::plugin::clock::Host for HostState {
+    async fn now(&mut self) -> i64 {
+        latest::clock::Host::now(self).await
+    }
+}
