@@ -84,7 +84,30 @@ async fn messages_go_out_signed_and_come_in_verified_through_the_bridge() {
     let body: Value = serde_json::from_slice(&sent.body).unwrap();
     assert_eq!(body["text"], "echo: hello");
     assert_eq!(body["to"]["handle"], "nora");
+    assert!(
+        body.get("quick_replies").is_none(),
+        "a plain text is as before quick replies: {body}"
+    );
     assert_eq!(sandbox.lead("nora")["lead"]["account_id"], 2);
     let listing = serde_json::to_string(&sandbox.json(&["account", "list"])).unwrap();
     assert!(!listing.contains(SECRET), "the secret is never shown");
+
+    // A reply with quick replies: the bridge gets them beside the text.
+    Mock::given(method("POST"))
+        .and(path("/outbox"))
+        .and(header("idempotency-key", "outbox-2"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&bridge)
+        .await;
+    let ask = json!({"id": "wamid.2", "handle": "nora", "text": "buttons"});
+    assert_eq!(deliver(served.base(), "wa", &ask, SECRET).await, 200);
+    eventually("the question to go out", || {
+        sandbox.conversation("nora").len() == 4
+    });
+    let requests = bridge.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(
+        body["quick_replies"],
+        json!([{"title": "Yes please", "payload": "yes-please"}, {"title": "No", "payload": "no"}])
+    );
 }

@@ -509,14 +509,14 @@ async fn story_mentions_and_replies_arrive_as_their_own_kind_and_open_the_window
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["lead"].clone(), e["story"].clone()))
+        .map(|e| (e["lead"].clone(), e["origin"].clone()))
         .collect();
     assert_eq!(
         kinds,
         [
             (
                 json!("ig_7702"),
-                json!({"kind": "story-reply", "id": "1800"})
+                json!({"kind": "story-reply", "reference": "1800"})
             ),
             (json!("ig_7701"), json!({"kind": "story-mention"})),
         ],
@@ -561,6 +561,60 @@ async fn story_mentions_and_replies_arrive_as_their_own_kind_and_open_the_window
         stored.windows(4).any(|w| w == b"1800"),
         "the story's id was"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quick_replies_go_out_under_the_message_and_a_tap_reaches_the_reply_hook() {
+    let (graph, sandbox) = echoing_shop(sent_ok()).await;
+    let served = serve(&sandbox);
+    // Past Instagram's limit: the host refuses the reply, and nothing leaves.
+    let too_many = message("9901", "m_many", "buttons 14", NOW_MS);
+    assert_eq!(post(&served, &too_many, None).await, 200);
+    eventually("the refusal", || {
+        sandbox
+            .ok(&["events"])
+            .contains("14 quick replies; the limit is 13")
+    });
+    let sends = || async {
+        let requests = graph.received_requests().await.unwrap();
+        (requests.into_iter())
+            .filter(|r| r.url.path() == "/v21.0/me/messages")
+            .collect::<Vec<_>>()
+    };
+    assert!(sends().await.is_empty());
+
+    let ask = message("9902", "m_ask", "buttons", NOW_MS + 1);
+    assert_eq!(post(&served, &ask, None).await, 200);
+    eventually("the question to be sent", || {
+        (sandbox.lead("ig_9902")["outbox"].as_array().unwrap().iter())
+            .any(|r| r["status"] == "sent")
+    });
+    let sent = sends().await;
+    let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(
+        body["message"],
+        json!({"text": "Pick one", "quick_replies": [
+            {"content_type": "text", "title": "Yes please", "payload": "yes-please"},
+            {"content_type": "text", "title": "No", "payload": "no"}
+        ]})
+    );
+
+    // The lead taps "Yes please": Meta sends its title as the text and our payload.
+    let mut tap = message("9902", "m_tap", "Yes please", NOW_MS + 2);
+    tap["entry"][0]["messaging"][0]["message"]["quick_reply"] = json!({"payload": "yes-please"});
+    assert_eq!(post(&served, &tap, None).await, 200);
+    eventually("the tap to be answered", || {
+        sandbox.lead("ig_9902")["outbox"].as_array().unwrap().len() == 2
+    });
+    let texts: Vec<Value> = (sandbox.lead("ig_9902")["outbox"].as_array().unwrap().iter())
+        .map(|row| row["text"].clone())
+        .collect();
+    assert!(
+        texts.contains(&json!("echo (quick-reply yes-please): Yes please")),
+        "{texts:?}"
+    );
+    let listed = sandbox.ok(&["events"]);
+    assert!(listed.contains("quick-reply @ig_9902"), "{listed}");
 }
 
 fn sends_count(sandbox: &Sandbox) -> usize {
@@ -644,9 +698,13 @@ async fn ice_breakers_are_set_through_the_graph_api_and_a_tap_is_answered() {
     eventually("the tap to be answered", || {
         sandbox.conversation("ig_8801").len() == 2
     });
+    // The plugin was told which ice breaker: the question's text alone could be any.
     assert_eq!(
         sandbox.conversation("ig_8801"),
-        ["< What do you sell?", "> echo: What do you sell?"]
+        [
+            "< What do you sell?",
+            "> echo (postback ice-breaker-1): What do you sell?"
+        ]
     );
     drop(served);
 

@@ -72,3 +72,41 @@ fn plugins_built_for_contract_0_1_run_every_hook_on_this_host(backend: Backend) 
 }
 
 on_both_backends!(plugins_built_for_contract_0_1_run_every_hook_on_this_host);
+
+/// A refusal reaches a 0.1 plugin in 0.1's words (its `permission` enum), and comes back
+/// from it named as the host names it: the conversion runs both ways.
+#[test]
+fn a_0_1_plugin_is_refused_a_permission_it_was_not_granted_by_name() {
+    let sandbox = Sandbox::new("");
+    let path = fixture("ai-reply.wasm");
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        &path,
+        "--grant",
+        "messages:send",
+        "--grant",
+        "ai:generate",
+    ]);
+    sandbox.ok(&["inbox", "push", "mara.fit", "How much does it cost?"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let failed = sandbox.json(&["events", "--failed"]);
+    let error = &failed[0]["results"][0]["error"];
+    assert!(
+        error
+            .as_str()
+            .is_some_and(|e| e.contains("permission denied: messages:read")),
+        "{failed}"
+    );
+    assert!(
+        sandbox
+            .conversation("mara.fit")
+            .iter()
+            .all(|m| m.starts_with('<'))
+    );
+    let denied = sandbox
+        .audit()
+        .into_iter()
+        .any(|row| row["permission"] == "messages:read" && row["allowed"] == false);
+    assert!(denied, "the denial is audited");
+}

@@ -230,7 +230,7 @@ fn write_in(
             at: now,
             source: "bench",
             dedupe_key: None,
-            story: None,
+            origin: None,
         };
         ingest::inbound(&services.db, &services.config.consent, &message, now)?;
     }
@@ -322,7 +322,7 @@ async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
                 lead: lead.clone(),
                 text: "hi".into(),
                 at: 0,
-                story: None,
+                origin: None,
             }),
         ),
         (

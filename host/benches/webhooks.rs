@@ -63,7 +63,7 @@ fn measure(db: &Db, leads: usize) -> anyhow::Result<Ingestion> {
             at: now,
             source: "bench",
             dedupe_key: Some(format!("bench:{i}")),
-            story: None,
+            origin: None,
         };
         let one = Instant::now();
         let received = ingest::inbound(db, &config.consent, &message, now)?;

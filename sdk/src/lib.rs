@@ -53,6 +53,7 @@ pub mod bindings;
 
 pub mod ai;
 pub mod clock;
+mod hook;
 mod host;
 mod lead;
 pub mod leads;
@@ -69,14 +70,16 @@ pub mod template;
 pub mod testing;
 
 pub use bindings::exports::outreach::plugin::hooks::{
-    FilterDecision, FollowUpAction, FollowUpDue, FollowUpSend, Inbound, ReplyAction,
+    FilterDecision, FollowUpAction, FollowUpDue, FollowUpSend, Inbound, MessageWithQuickReplies,
+    QuickReply, ReplyAction,
 };
 pub use bindings::outreach::plugin::ai::{GenerateRequest, Generated};
 pub use bindings::outreach::plugin::leads::LeadQuery;
 pub use bindings::outreach::plugin::log::Level;
 pub use bindings::outreach::plugin::types::{Direction, Error, Lead, LeadStatus, Message};
+pub use hook::Hook;
 pub use lead::parse_count;
-pub use manifest::{Hook, Manifest};
+pub use manifest::Manifest;
 pub use permission::Permission;
 pub use plugin::Plugin;
 

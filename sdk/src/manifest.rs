@@ -1,32 +1,11 @@
 //! What a plugin declares: its name, its hooks and the permissions it asks for, as Rust
 //! types. The contract names hooks and permissions as strings (`messages:send`), so that a
-//! host that learns a new one does not break the plugins built before it; these enums are
-//! the names this SDK knows, and [`export_plugin!`](crate::export_plugin) writes them out.
+//! host that learns a new one does not break the plugins built before it; [`Hook`] and
+//! [`Permission`] are the names this SDK knows, and [`export_plugin!`](crate::export_plugin)
+//! writes them out.
 
-use crate::Permission;
 use crate::bindings::outreach::plugin::types::{Error, PluginManifest};
-
-/// A hook a plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Hook {
-    /// Decides whether an imported or updated lead enters automation.
-    Filter,
-    /// Answers an inbound message.
-    Reply,
-    /// Runs a follow-up step.
-    FollowUp,
-}
-
-impl Hook {
-    /// The name manifests use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Filter => "filter",
-            Self::Reply => "reply",
-            Self::FollowUp => "follow-up",
-        }
-    }
-}
+use crate::{Hook, Permission};
 
 /// What a plugin is and what it asks for. Read by `outreach plugin inspect|install` from the
 /// `.wasm` file alone, before anything is granted.

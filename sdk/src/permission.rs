@@ -45,4 +45,10 @@ impl Permission {
             Self::Storage => "storage",
         }
     }
+
+    /// The permission of this name (as a manifest or a `permission-denied` error writes
+    /// it), if this side knows it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
 }

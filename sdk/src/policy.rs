@@ -31,6 +31,12 @@ pub const STORAGE_KEY_MAX_BYTES: usize = 256;
 pub const STORAGE_VALUE_MAX_BYTES: usize = 64 * 1024;
 /// What one plugin may keep in storage, keys and values together, in bytes.
 pub const STORAGE_QUOTA_BYTES: u64 = 1024 * 1024;
+/// Quick replies under one message at most (Instagram's limit).
+pub const QUICK_REPLIES_MAX: usize = 13;
+/// The longest quick reply title, in characters (Instagram's limit).
+pub const QUICK_REPLY_TITLE_MAX_CHARS: usize = 20;
+/// The longest quick reply payload, in bytes (Instagram's limit).
+pub const QUICK_REPLY_PAYLOAD_MAX_BYTES: usize = 1000;
 /// Settings under this prefix set the host's bounds on the plugin; the plugin is not shown
 /// them.
 pub const LIMIT_SETTINGS: &str = "limits.";
@@ -249,6 +255,43 @@ pub fn message_text(text: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The quick replies under a message, as `(title, payload)`: at most [`QUICK_REPLIES_MAX`],
+/// each title 1-[`QUICK_REPLY_TITLE_MAX_CHARS`] characters and each payload
+/// 1-[`QUICK_REPLY_PAYLOAD_MAX_BYTES`] bytes, on one line and with nothing that would act on
+/// a terminal (the console and the CLI show them).
+pub fn quick_replies<'a>(
+    replies: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), Refusal> {
+    if replies.len() > QUICK_REPLIES_MAX {
+        return Err(Refusal::Invalid(format!(
+            "{} quick replies; the limit is {QUICK_REPLIES_MAX}",
+            replies.len()
+        )));
+    }
+    for (n, (title, payload)) in replies.enumerate() {
+        let n = n + 1;
+        let chars = title.trim().chars().count();
+        if chars == 0 || chars > QUICK_REPLY_TITLE_MAX_CHARS {
+            return Err(Refusal::Invalid(format!(
+                "quick reply {n}'s title has {chars} characters; it must have \
+                 1-{QUICK_REPLY_TITLE_MAX_CHARS}"
+            )));
+        }
+        if payload.is_empty() || payload.len() > QUICK_REPLY_PAYLOAD_MAX_BYTES {
+            return Err(Refusal::Invalid(format!(
+                "quick reply {n}'s payload is {} bytes; it must be \
+                 1-{QUICK_REPLY_PAYLOAD_MAX_BYTES}",
+                payload.len()
+            )));
+        }
+        for (field, value) in [("title", title), ("payload", payload)] {
+            reject_unsafe(value, false)
+                .map_err(|why| Refusal::Invalid(format!("quick reply {n}'s {field} {why}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// Room for one more message in a call that queued `queued` already.
 pub fn send_room(queued: usize) -> Result<(), Refusal> {
     if queued >= SENDS_PER_CALL {
@@ -321,6 +364,39 @@ pub fn setting_visible(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quick_replies_keep_to_instagrams_limits() {
+        let ok = |replies: &[(&str, &str)]| quick_replies(replies.iter().copied());
+        assert_eq!(ok(&[]), Ok(()));
+        assert_eq!(ok(&[("Yes, please", "yes"), ("No", "no")]), Ok(()));
+        let thirteen = [("a", "b"); 13];
+        assert_eq!(ok(&thirteen), Ok(()));
+        let refused = |replies: &[(&str, &str)]| ok(replies).unwrap_err().message();
+        assert_eq!(
+            refused(&[("a", "b"); 14]),
+            "14 quick replies; the limit is 13"
+        );
+        assert_eq!(
+            refused(&[("ok", "ok"), ("twenty-one characters", "p")]),
+            "quick reply 2's title has 21 characters; it must have 1-20"
+        );
+        assert_eq!(
+            refused(&[("  ", "p")]),
+            "quick reply 1's title has 0 characters; it must have 1-20"
+        );
+        let long = "p".repeat(1001);
+        assert_eq!(
+            refused(&[("ok", &long)]),
+            "quick reply 1's payload is 1001 bytes; it must be 1-1000"
+        );
+        assert!(refused(&[("ok", "")]).contains("payload is 0 bytes"));
+        assert!(
+            refused(&[("\u{1b}[2Jok", "p")]).starts_with("quick reply 1's title contains"),
+            "escape sequences are refused"
+        );
+        assert!(refused(&[("ok", "a\nb")]).starts_with("quick reply 1's payload contains"));
+    }
 
     #[test]
     fn the_event_lead_needs_only_the_calls_own_permission() {

@@ -19,6 +19,7 @@ use serde_json::json;
 use super::{Delivery, SendError, signing};
 use crate::domain::lead::Lead;
 use crate::http_body::read_body;
+use crate::store::outbox::Message;
 
 pub const SIGNATURE_HEADER: &str = "X-Outreach-Signature";
 
@@ -43,14 +44,18 @@ impl BridgeClient {
         &self,
         outbox_id: i64,
         lead: &Lead,
-        text: &str,
+        message: Message<'_>,
     ) -> Result<Delivery, SendError> {
-        let body = serde_json::to_vec(&json!({
+        let mut body = json!({
             "id": format!("outbox-{outbox_id}"),
             "to": { "handle": lead.handle, "channel_user_id": lead.channel_user_id },
-            "text": text,
-        }))
-        .expect("a JSON value serializes");
+            "text": message.text,
+        });
+        // Only when there are some: a bridge written before quick replies sees what it knew.
+        if !message.quick_replies.is_empty() {
+            body["quick_replies"] = json!(message.quick_replies);
+        }
+        let body = serde_json::to_vec(&body).expect("a JSON value serializes");
         let response = self
             .http
             .post(&self.url)

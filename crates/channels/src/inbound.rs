@@ -10,8 +10,8 @@ pub struct InboundMessage {
     pub sender_id: String,
     /// An echo: a message the account sent, through outreach or from the Instagram app.
     pub echo: bool,
-    /// A story mention, or a reply to one of the account's stories.
-    pub story: Option<crate::store::events::Story>,
+    /// A story mention or reply, or a tapped quick reply or ice breaker.
+    pub origin: Option<crate::store::events::Origin>,
     pub message_id: String,
     pub text: String,
     /// When the sender sent it (messaging.timestamp), in milliseconds since the epoch.

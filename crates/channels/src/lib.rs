@@ -23,6 +23,7 @@ use crate::domain::account::{Account, ChannelKind};
 use crate::domain::lead::Lead;
 use crate::secrets::SecretKey;
 use crate::store::Db;
+use crate::store::outbox::Message;
 
 /// Why a message did not go out, and so what happens to it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -216,13 +217,13 @@ impl Channel {
         &self,
         outbox_id: i64,
         lead: &Lead,
-        text: &str,
+        message: Message<'_>,
         human_agent: bool,
     ) -> Result<Delivery, SendError> {
         match self {
             Self::Sandbox => Ok(Delivery::default()),
-            Self::Instagram(client) => client.send(lead, text, human_agent).await,
-            Self::Bridge(client) => client.send(outbox_id, lead, text).await,
+            Self::Instagram(client) => client.send(lead, message, human_agent).await,
+            Self::Bridge(client) => client.send(outbox_id, lead, message).await,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod permission;
 /// source file that the SDK's fake host compiles too, so the two cannot disagree.
 #[path = "../../../sdk/src/policy.rs"]
 pub mod policy;
+pub mod quick_reply;
 pub mod secrets;
 pub mod sending;
 pub mod text;

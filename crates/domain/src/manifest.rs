@@ -5,34 +5,31 @@ use serde::{Deserialize, Serialize};
 
 use super::permission::Permission;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Hook {
-    Filter,
-    Reply,
-    FollowUp,
-}
-
-impl Hook {
-    pub const ALL: [Hook; 3] = [Self::Filter, Self::Reply, Self::FollowUp];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Filter => "filter",
-            Self::Reply => "reply",
-            Self::FollowUp => "follow-up",
-        }
-    }
-}
+/// A hook a plugin implements: the SDK's own definition, names and all, so the two cannot
+/// drift.
+#[path = "../../../sdk/src/hook.rs"]
+mod named;
+pub use named::Hook;
 
 impl std::str::FromStr for Hook {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|h| h.as_str() == text)
+        Self::from_name(text)
             .ok_or_else(|| format!("{text:?} is not a hook: filter, reply or follow-up"))
+    }
+}
+
+impl Serialize for Hook {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hook {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

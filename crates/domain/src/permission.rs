@@ -41,15 +41,12 @@ impl FromStr for Permission {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|p| p.as_str()).collect();
-                format!(
-                    "unknown permission {s:?}; expected one of {}",
-                    names.join(", ")
-                )
-            })
+        Self::from_name(s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|p| p.as_str()).collect();
+            format!(
+                "unknown permission {s:?}; expected one of {}",
+                names.join(", ")
+            )
+        })
     }
 }

@@ -12,9 +12,10 @@ use crate::consent::Permission;
 use crate::consent::policy::{self, Call, Reach, Refusal};
 use crate::domain::lead::{Lead, valid_tag};
 use crate::runtime::HookOutput;
-use crate::runtime::hooks::{FilterDecision, FollowUpAction, ReplyAction};
+use crate::runtime::hooks::{FilterDecision, FollowUpAction, Outgoing, ReplyAction};
 use crate::runtime::host::StagedSend;
 use crate::store::events::{Event, EventKind};
+use crate::store::outbox::Message;
 use crate::store::{self};
 use crate::text;
 
@@ -55,7 +56,8 @@ pub fn queue_staged(
 ) -> anyhow::Result<String> {
     for (n, send) in staged.iter().enumerate() {
         let key = format!("{plugin}:{}:send:{n}", event.id);
-        queue_automated(tx, &key, send.lead_id, plugin, event.id, &send.text, now)?;
+        let message = Message::text(&send.text);
+        queue_automated(tx, &key, send.lead_id, plugin, event.id, message, now)?;
     }
     Ok(match staged.len() {
         0 => String::new(),
@@ -123,7 +125,7 @@ fn queue_returned_message(
     event: &Event,
     lead: &Lead,
     action: &str,
-    text: &str,
+    message: &Outgoing,
     now: Millis,
 ) -> anyhow::Result<Result<bool, String>> {
     // The rules of `messaging.send`, for the event's own lead.
@@ -138,7 +140,12 @@ fn queue_returned_message(
         Ok(()) if !crate::channels::window_open(tx, lead, now)? => {
             Some(Refusal::WindowClosed.message())
         }
-        Ok(()) => policy::message_text(text)
+        Ok(()) => policy::message_text(&message.text)
+            .and_then(|()| {
+                policy::quick_replies(
+                    (message.quick_replies.iter()).map(|q| (q.title.as_str(), q.payload.as_str())),
+                )
+            })
             .err()
             .map(|refusal| format!("invalid: {}", refusal.message())),
     };
@@ -155,35 +162,51 @@ fn queue_returned_message(
         return Ok(Err(denial));
     }
     let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
+    let message = Message {
+        text: &message.text,
+        quick_replies: &message.quick_replies,
+    };
     Ok(Ok(queue_automated(
-        tx, &key, lead.id, plugin, event.id, text, now,
+        tx, &key, lead.id, plugin, event.id, message, now,
     )?))
 }
 
 /// Queues a plugin's message; the first automated message to a lead (and the first after
 /// a person handed them back) carries the account's disclosure in front, added here so
 /// that no plugin can leave it out; where both do not fit in one message, the disclosure
-/// goes first on its own. Returns whether it was queued (not a replay's).
+/// goes first on its own. The quick replies stay under the plugin's text. Returns whether
+/// it was queued (not a replay's).
 fn queue_automated(
     tx: &Conn<'_>,
     key: &str,
     lead_id: i64,
     plugin: &str,
     event_id: i64,
-    text: &str,
+    message: Message<'_>,
     now: Millis,
 ) -> anyhow::Result<bool> {
     let disclosure = store::leads::disclosure_due(tx, lead_id)?;
-    let queue = |key: &str, text: &str| {
-        store::outbox::enqueue(tx, key, lead_id, plugin, Some(event_id), text, now)
+    let queue = |key: &str, message: Message<'_>| {
+        store::outbox::enqueue(tx, key, lead_id, plugin, Some(event_id), message, now)
     };
     let Some(disclosure) = disclosure else {
-        return queue(key, text);
+        return queue(key, message);
     };
-    let together = format!("{}\n\n{text}", disclosure.trim());
+    let together = format!("{}\n\n{}", disclosure.trim(), message.text);
     let queued = match policy::message_text(&together) {
-        Ok(()) => queue(key, &together)?,
-        Err(_) => queue(&format!("{key}:disclosure"), disclosure.trim())? & queue(key, text)?,
+        Ok(()) => queue(
+            key,
+            Message {
+                text: &together,
+                ..message
+            },
+        )?,
+        Err(_) => {
+            queue(
+                &format!("{key}:disclosure"),
+                Message::text(disclosure.trim()),
+            )? & queue(key, message)?
+        }
     };
     if queued {
         store::leads::mark_automation_disclosed(tx, lead_id, now)?;
@@ -202,8 +225,8 @@ fn apply_reply(
 ) -> anyhow::Result<String> {
     Ok(match action {
         ReplyAction::NoReply => "no reply".into(),
-        ReplyAction::Send(text) => {
-            match queue_returned_message(tx, plugin, event, lead, "reply.send", &text, now)? {
+        ReplyAction::Send(message) => {
+            match queue_returned_message(tx, plugin, event, lead, "reply.send", &message, now)? {
                 Ok(true) => "queued a reply".into(),
                 Ok(false) => "reply already queued before (replay)".into(),
                 Err(denial) => format!("reply not sent: {denial}"),
@@ -240,7 +263,7 @@ fn apply_follow_up(
                 event,
                 lead,
                 "follow-up.send",
-                &send.text,
+                &send.message,
                 now,
             )? {
                 Ok(queued) => {

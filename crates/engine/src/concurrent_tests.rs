@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::tests::{inbound, reply_engine};
+use super::tests::{inbound, inbound_from, reply_engine};
 use super::{Engine, NativeHooks};
 use crate::config::Config;
 use crate::consent::Permission;
@@ -17,6 +17,7 @@ use crate::runtime::hooks;
 use crate::runtime::host::HostState;
 use crate::runtime::{HookFailure, HookInput, HookOutput};
 use crate::store::Db;
+use crate::store::events::{Origin, OriginKind};
 
 /// What a reply hook does besides answering: called with the lead's handle and the text
 /// it was handed, while the call is under way.
@@ -122,10 +123,9 @@ impl NativeHooks for Answering {
                 self.saw_watched_sent.lock().unwrap().push(sent);
             }
             self.leave(&handle);
-            Ok(HookOutput::Reply(hooks::ReplyAction::Send(format!(
-                "re: {}",
-                event.text.replace('\n', " / ")
-            ))))
+            Ok(HookOutput::Reply(hooks::ReplyAction::Send(
+                format!("re: {}", event.text.replace('\n', " / ")).into(),
+            )))
         })
     }
 }
@@ -252,6 +252,27 @@ async fn messages_sent_in_a_row_get_one_answer_that_sees_them_all() {
         count(&db, "SELECT count(*) FROM events WHERE status != 'done'"),
         0
     );
+}
+
+#[tokio::test]
+async fn a_tap_or_a_story_reply_in_a_row_of_messages_is_answered_alone_and_in_order() {
+    let db = Db::open_in_memory().unwrap();
+    let hooks = Arc::new(Answering::new(&db, Duration::ZERO));
+    let engine = engine(&db, hooks.clone(), no_cap());
+    let tapped = Origin {
+        kind: OriginKind::QuickReply,
+        reference: Some("yes-please".into()),
+    };
+    inbound(&db, "bea", "hi");
+    inbound(&db, "bea", "there");
+    inbound_from(&db, "bea", "Yes please", Some(tapped));
+    inbound(&db, "bea", "and one more thing");
+
+    let stats = engine.run_until_idle().await.unwrap();
+
+    assert_eq!((stats.events, stats.hook_calls), (4, 3));
+    let texts: Vec<String> = hooks.calls_of("bea").into_iter().map(|(t, _)| t).collect();
+    assert_eq!(texts, ["hi\nthere", "Yes please", "and one more thing"]);
 }
 
 #[tokio::test]

@@ -173,7 +173,7 @@ impl Engine {
             let human_agent = window == Window::PersonOnly;
             let outcome = sender
                 .channel
-                .send(row.id, &lead, &row.text, human_agent)
+                .send(row.id, &lead, row.message(), human_agent)
                 .await;
             if self.handle_outcome(sender, &row, &lead, outcome, now)? {
                 sent += 1;

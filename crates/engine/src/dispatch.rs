@@ -253,7 +253,7 @@ impl Engine {
                 at: event.payload.at.unwrap_or(event.created_at),
                 step: event.payload.step.unwrap_or(0),
                 started_at: schedule.map_or(event.created_at, |s| s.started_at),
-                story: event.payload.story.as_ref(),
+                origin: event.payload.origin.as_ref(),
             },
         );
         let call = CallContext::new(name, event.id, Some(lead.id));

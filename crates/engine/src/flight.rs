@@ -220,10 +220,14 @@ impl<'e> Flights<'e> {
         let mut index = at;
         while index < self.backlog.len() {
             let e = &self.backlog[index];
-            if e.lead_id == burst[0].lead_id && is_plain_inbound(e) {
+            if e.lead_id != burst[0].lead_id {
+                index += 1;
+            } else if is_plain_inbound(e) {
                 burst.extend(self.backlog.remove(index));
             } else {
-                index += 1;
+                // The lead's next event of another kind: the burst ends before it, so what
+                // came after it is not answered first.
+                break;
             }
         }
         // The newest message is the one answered; the others are answered with it.
@@ -371,9 +375,11 @@ impl<'e> Flights<'e> {
     }
 }
 
-/// A message from a lead for every reply hook (not a retry aimed at one plugin).
+/// A typed message from a lead for every reply hook (not a retry aimed at one plugin). A
+/// story mention or reply, or a tap, is answered alone: the hook is told its kind and
+/// reference, which a burst of lines could not carry.
 fn is_plain_inbound(event: &Event) -> bool {
-    event.kind == EventKind::Inbound && event.plugin.is_none()
+    event.kind == EventKind::Inbound && event.plugin.is_none() && event.payload.origin.is_none()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

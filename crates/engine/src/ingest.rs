@@ -7,7 +7,7 @@ use crate::store::Conn;
 use crate::clock::Millis;
 use crate::config::ConsentConfig;
 use crate::domain::lead::{Lead, LeadStatus};
-use crate::store::events::{EventKind, NewEvent, Payload, Story};
+use crate::store::events::{EventKind, NewEvent, Origin, Payload};
 use crate::store::messages::Direction;
 use crate::store::{self, Db};
 
@@ -53,8 +53,8 @@ pub struct InboundMessage<'a> {
     pub source: &'a str,
     /// Channels that redeliver (webhooks) give the message's own id here.
     pub dedupe_key: Option<String>,
-    /// A story mention, or a reply to one of the account's stories (Instagram).
-    pub story: Option<Story>,
+    /// A story mention or reply, or a tapped quick reply or ice breaker (Instagram).
+    pub origin: Option<Origin>,
 }
 
 /// Records an inbound message and queues the reply hooks, due `now`. A message that is an
@@ -96,7 +96,7 @@ fn record_inbound(
     let payload = Payload {
         text: Some(text.to_owned()),
         at: Some(at),
-        story: message.story.clone(),
+        origin: message.origin.clone(),
         ..Payload::default()
     };
     let event = NewEvent {
@@ -151,7 +151,7 @@ fn instagram_message<'a>(
         at: sent_at,
         source: "instagram",
         dedupe_key: Some(instagram_dedupe_key(message_id)),
-        story: None,
+        origin: None,
     }
 }
 
@@ -207,7 +207,7 @@ pub fn instagram_webhook(
         };
         let mut message =
             instagram_message(account.id, &m.sender_id, &m.message_id, &m.text, m.sent_at);
-        message.story = m.story.clone();
+        message.origin = m.origin.clone();
         let received = record_inbound(tx, consent, &message, now)?;
         Ok(if received.event_id.is_some() {
             InstagramReceived::New
@@ -332,7 +332,7 @@ mod tests {
             account_id: "1784".into(),
             sender_id: "5501".into(),
             echo: false,
-            story: None,
+            origin: None,
             message_id: mid.into(),
             text: "hello".into(),
             sent_at: 1_000,

@@ -84,7 +84,7 @@ impl NativeHooks for Flow {
                 }
                 HookInput::FollowUp(_) => {
                     HookOutput::FollowUp(hooks::FollowUpAction::Send(hooks::FollowUpSend {
-                        text: "Hi there".into(),
+                        message: "Hi there".into(),
                         next_at: None,
                     }))
                 }
@@ -114,7 +114,7 @@ fn inbound(db: &Db, config: &Config, handle: &str, at: Millis) {
         at,
         source: "test",
         dedupe_key: None,
-        story: None,
+        origin: None,
     };
     ingest::inbound(db, &config.consent, &message, at).unwrap();
 }

@@ -16,6 +16,7 @@ use crate::runtime::hooks;
 use crate::runtime::host::{HostServices, HostState};
 use crate::runtime::manifest::{Hook, Manifest};
 use crate::runtime::{HookFailure, HookInput, HookOutput};
+use crate::store::events::Origin;
 use crate::store::{self, Db};
 
 pub(super) const NOW: Millis = 1_790_000_000_000;
@@ -113,6 +114,11 @@ pub(super) fn reply_engine(
 
 /// A message from `handle` on the sandbox account, received at [`NOW`].
 pub(super) fn inbound(db: &Db, handle: &str, text: &str) {
+    inbound_from(db, handle, text, None);
+}
+
+/// A message from `handle` that was more than text (a story reply, a tap), when `origin`.
+pub(super) fn inbound_from(db: &Db, handle: &str, text: &str, origin: Option<Origin>) {
     let message = ingest::InboundMessage {
         account: 1,
         from: ingest::Sender::Handle(handle),
@@ -120,7 +126,7 @@ pub(super) fn inbound(db: &Db, handle: &str, text: &str) {
         at: NOW,
         source: "test",
         dedupe_key: None,
-        story: None,
+        origin,
     };
     ingest::inbound(db, &Config::default().consent, &message, NOW).unwrap();
 }

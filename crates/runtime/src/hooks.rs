@@ -5,8 +5,9 @@
 
 use crate::clock::Millis;
 use crate::domain::lead::Lead;
+use crate::domain::quick_reply::QuickReply;
 use crate::manifest::Hook;
-use crate::store::events::Story;
+use crate::store::events::Origin;
 
 /// The input of one hook call. The lead is as the plugin may see it (already trimmed by
 /// `consent::project_lead`).
@@ -25,8 +26,8 @@ pub struct Inbound {
     pub text: String,
     /// When the newest message was sent.
     pub at: Millis,
-    /// Whether the newest message mentioned or answered one of the account's stories.
-    pub story: Option<Story>,
+    /// What the newest message was beyond its text (a story mention or reply, a tap).
+    pub origin: Option<Origin>,
 }
 
 /// A follow-up step that is due.
@@ -46,7 +47,7 @@ pub struct HookEvent<'a> {
     pub at: Millis,
     pub step: u32,
     pub started_at: Millis,
-    pub story: Option<&'a Story>,
+    pub origin: Option<&'a Origin>,
 }
 
 impl HookInput {
@@ -59,7 +60,7 @@ impl HookInput {
                 lead,
                 text: event.text.to_owned(),
                 at: event.at,
-                story: event.story.cloned(),
+                origin: event.origin.cloned(),
             }),
             Hook::FollowUp => Self::FollowUp(FollowUpDue {
                 event_id: event.id,
@@ -88,11 +89,36 @@ pub struct FilterDecision {
     pub score: Option<u8>,
 }
 
+/// A message a hook decided to send, with the quick replies under it (none: plain text).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outgoing {
+    pub text: String,
+    pub quick_replies: Vec<QuickReply>,
+}
+
+impl From<&str> for Outgoing {
+    fn from(text: &str) -> Self {
+        Self {
+            text: text.into(),
+            quick_replies: Vec::new(),
+        }
+    }
+}
+
+impl From<String> for Outgoing {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            quick_replies: Vec::new(),
+        }
+    }
+}
+
 /// The answer to a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyAction {
     NoReply,
-    Send(String),
+    Send(Outgoing),
     /// Stop automation and let a person answer, for this reason.
     HandOver(String),
 }
@@ -100,7 +126,7 @@ pub enum ReplyAction {
 /// A follow-up message, and when the next step is due (none: the sequence ends).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowUpSend {
-    pub text: String,
+    pub message: Outgoing,
     pub next_at: Option<Millis>,
 }
 

@@ -45,34 +45,44 @@ pub struct Payload {
     pub schedule_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<u32>,
-    /// An inbound message that is a story mention or a reply to a story.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub story: Option<Story>,
+    /// What an inbound message was beyond its text: a story mention or reply, a tapped
+    /// quick reply or ice breaker. (Stored as `story` before taps were kept.)
+    #[serde(default, alias = "story", skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
-/// How an inbound message touched the account's stories. The story's media URL is never
-/// kept (Meta's rule; it expires anyway): the kind and the story's id are.
+/// What an inbound message was beyond its text, as plugins see it (the contract's `kind` and
+/// `reference`). A story's media URL is never kept (Meta's rule; it expires anyway): the
+/// kind and the story's id are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Story {
-    pub kind: StoryKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+pub struct Origin {
+    pub kind: OriginKind,
+    /// The story's id, or the payload of the button the lead tapped.
+    #[serde(default, alias = "id", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum StoryKind {
+pub enum OriginKind {
     /// The lead mentioned the account in their story.
     StoryMention,
     /// The lead answered one of the account's stories.
     StoryReply,
+    /// The lead tapped one of the quick replies under the account's message.
+    QuickReply,
+    /// The lead tapped a button Meta reports as a postback: one of the account's ice
+    /// breakers.
+    Postback,
 }
 
-impl StoryKind {
+impl OriginKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::StoryMention => "story-mention",
             Self::StoryReply => "story-reply",
+            Self::QuickReply => "quick-reply",
+            Self::Postback => "postback",
         }
     }
 }
@@ -352,9 +362,9 @@ pub fn replay(conn: &Conn<'_>, event_id: i64, now: Millis) -> anyhow::Result<boo
 pub struct EventSummary {
     pub id: i64,
     pub kind: EventKind,
-    /// For an inbound message from a story: which kind, and the story.
+    /// For an inbound message that was more than text: which kind, and its reference.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub story: Option<Story>,
+    pub origin: Option<Origin>,
     pub lead: String,
     pub status: String,
     pub created_at: Millis,
@@ -362,10 +372,10 @@ pub struct EventSummary {
 }
 
 impl EventSummary {
-    /// The kind to show: a story mention or reply as such, not just "inbound".
+    /// The kind to show: a story mention, a reply or a tap as such, not just "inbound".
     pub fn shown_kind(&self) -> &'static str {
-        match &self.story {
-            Some(story) => story.kind.as_str(),
+        match &self.origin {
+            Some(origin) => origin.kind.as_str(),
             None => self.kind.as_str(),
         }
     }
@@ -415,9 +425,9 @@ pub fn list(conn: &Conn<'_>, filter: &EventFilter<'_>) -> anyhow::Result<Vec<Eve
             Ok(EventSummary {
                 id: r.get(0)?,
                 kind: EventKind::parse(&kind),
-                story: serde_json::from_str::<Payload>(&payload)
+                origin: serde_json::from_str::<Payload>(&payload)
                     .ok()
-                    .and_then(|p| p.story),
+                    .and_then(|p| p.origin),
                 lead: r.get(2)?,
                 status: r.get(3)?,
                 created_at: r.get(4)?,

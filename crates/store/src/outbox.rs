@@ -5,6 +5,7 @@ use crate::sql::{Conn, OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::clock::Millis;
+use crate::domain::quick_reply::{self, QuickReply};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxRow {
@@ -27,6 +28,26 @@ pub struct OutboxRow {
     pub message_id: Option<String>,
     /// How many sends of this row began (see [`begin_attempt`]).
     pub send_attempts: i64,
+    /// Buttons under the message, as the plugin returned them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<QuickReply>,
+}
+
+/// What a queued message says: its text and the quick replies under it.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub text: &'a str,
+    pub quick_replies: &'a [QuickReply],
+}
+
+impl<'a> Message<'a> {
+    /// Text alone, no buttons.
+    pub fn text(text: &'a str) -> Self {
+        Self {
+            text,
+            quick_replies: &[],
+        }
+    }
 }
 
 impl OutboxRow {
@@ -34,6 +55,14 @@ impl OutboxRow {
     /// `operator:cli`), a name with a colon, which a plugin's name cannot hold.
     pub fn by_a_person(&self) -> bool {
         self.plugin.contains(':')
+    }
+
+    /// What the row says, to send.
+    pub fn message(&self) -> Message<'_> {
+        Message {
+            text: &self.text,
+            quick_replies: &self.quick_replies,
+        }
     }
 }
 
@@ -45,21 +74,32 @@ pub fn enqueue(
     lead_id: i64,
     sender: &str,
     event_id: Option<i64>,
-    text: &str,
+    message: Message<'_>,
     now: Millis,
 ) -> anyhow::Result<bool> {
+    let quick_replies = quick_reply::to_column(message.quick_replies);
     let inserted = conn
         .prepare_cached(
             "INSERT INTO outbox
-               (idempotency_key, account_id, lead_id, plugin, event_id, text, created_at, not_before)
-             SELECT ?1, account_id, id, ?3, ?4, ?5, ?6, ?6 FROM leads WHERE id = ?2
+               (idempotency_key, account_id, lead_id, plugin, event_id, text, created_at, not_before,
+                quick_replies)
+             SELECT ?1, account_id, id, ?3, ?4, ?5, ?6, ?6, ?7 FROM leads WHERE id = ?2
              ON CONFLICT DO NOTHING",
         )?
-        .execute(params![key, lead_id, sender, event_id, text, now])?;
+        .execute(params![
+            key,
+            lead_id,
+            sender,
+            event_id,
+            message.text,
+            now,
+            quick_replies
+        ])?;
     Ok(inserted == 1)
 }
 
 fn row(r: &crate::sql::Row<'_>) -> crate::sql::Result<OutboxRow> {
+    let quick_replies: Option<String> = r.get(12)?;
     Ok(OutboxRow {
         id: r.get(0)?,
         lead_id: r.get(1)?,
@@ -73,11 +113,12 @@ fn row(r: &crate::sql::Row<'_>) -> crate::sql::Result<OutboxRow> {
         attempted_at: r.get(9)?,
         message_id: r.get(10)?,
         send_attempts: r.get(11)?,
+        quick_replies: quick_reply::from_column(quick_replies.as_deref()),
     })
 }
 
 const COLUMNS: &str = "id, lead_id, plugin, text, status, not_before, sent_at, detail, account_id, \
-     attempted_at, message_id, send_attempts";
+     attempted_at, message_id, send_attempts, quick_replies";
 
 /// Up to `limit` queued messages that may go out now, those due first, leaving out the
 /// accounts that are paused: their messages wait for a resume and must not hold a batch
@@ -306,8 +347,8 @@ mod tests {
                     custom: Default::default(),
                 };
                 let lead = store::leads::upsert(tx, &record, 1, T)?.id();
-                enqueue(tx, "k1", lead, "p", Some(1), "hi", T)?;
-                enqueue(tx, "k2", lead, "p", Some(2), "hi", T)?;
+                enqueue(tx, "k1", lead, "p", Some(1), Message::text("hi"), T)?;
+                enqueue(tx, "k2", lead, "p", Some(2), Message::text("hi"), T)?;
                 Ok(lead)
             })
             .unwrap();

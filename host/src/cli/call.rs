@@ -21,7 +21,7 @@ use crate::consent::{Permission, project_lead};
 use crate::domain::handle::normalize_handle;
 use crate::domain::lead::LeadRecord;
 use crate::engine::ingest;
-use crate::runtime::hooks::{FollowUpAction, HookEvent, ReplyAction};
+use crate::runtime::hooks::{FollowUpAction, HookEvent, Outgoing, ReplyAction};
 use crate::runtime::host::{CallContext, HostServices};
 use crate::runtime::manifest::Hook;
 use crate::runtime::{HookInput, HookOutput, Limits};
@@ -157,7 +157,7 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
                 at: now,
                 source: "plugin call",
                 dedupe_key: None,
-                story: None,
+                origin: None,
             };
             ingest::inbound(&db, &app.config.consent, &message, now)?
                 .event_id
@@ -177,7 +177,7 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
             at: now,
             step: args.step,
             started_at: now,
-            story: None,
+            origin: None,
         },
     );
     let limits = Limits::for_plugin(
@@ -278,19 +278,30 @@ fn describe_output(output: &HookOutput) -> serde_json::Value {
         HookOutput::Filter(d) => json!({
             "keep": d.keep, "reason": d.reason, "tags": d.tags, "score": d.score,
         }),
-        HookOutput::Reply(ReplyAction::Send(text)) => json!({ "reply": text }),
+        HookOutput::Reply(ReplyAction::Send(message)) => {
+            with_quick_replies(json!({ "reply": message.text }), message)
+        }
         HookOutput::Reply(ReplyAction::NoReply) => json!({ "no_reply": true }),
         HookOutput::Reply(ReplyAction::HandOver(reason)) => {
             json!({ "hand_over": reason })
         }
         HookOutput::FollowUp(FollowUpAction::Send(send)) => {
-            json!({ "send": send.text, "next_at": send.next_at })
+            let step = json!({ "send": send.message.text, "next_at": send.next_at });
+            with_quick_replies(step, &send.message)
         }
         HookOutput::FollowUp(FollowUpAction::WaitUntil(at)) => {
             json!({ "wait_until": at })
         }
         HookOutput::FollowUp(FollowUpAction::Stop(reason)) => json!({ "stop": reason }),
     }
+}
+
+/// `described` with the message's quick replies, when it has any.
+fn with_quick_replies(mut described: serde_json::Value, message: &Outgoing) -> serde_json::Value {
+    if !message.quick_replies.is_empty() {
+        described["quick_replies"] = json!(message.quick_replies);
+    }
+    described
 }
 
 fn print(report: &Report) {

@@ -198,7 +198,7 @@ impl App {
             at,
             source: "sandbox",
             dedupe_key: None,
-            story: None,
+            origin: None,
         };
         ingest::inbound(&self.db, &self.config.consent, &message, self.now())
     }

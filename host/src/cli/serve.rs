@@ -122,7 +122,7 @@ impl BridgeInbox for StoreInbound {
             at: m.sent_at.unwrap_or(now),
             source: "bridge",
             dedupe_key: Some(format!("bridge:{}:{}", account.id, m.id)),
-            story: None,
+            origin: None,
         };
         Ok(ingest::inbound(&self.db, &self.consent, &message, now)?
             .event_id

@@ -11,6 +11,7 @@ use crate::clock::Millis;
 use crate::consent::policy;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::domain::sha256_hex;
+use crate::store::outbox::Message;
 use crate::store::{self, Db};
 use crate::text::terminal_safe as safe;
 
@@ -60,7 +61,7 @@ pub fn reply(
             lead.id,
             &sha256_hex(text.as_bytes())[..16]
         );
-        store::outbox::enqueue(tx, &key, lead.id, actor, None, text, now)?;
+        store::outbox::enqueue(tx, &key, lead.id, actor, None, Message::text(text), now)?;
         audit(true, "queued")?;
         Ok(Ok(lead))
     })

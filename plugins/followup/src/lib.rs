@@ -48,7 +48,11 @@ impl Plugin for FollowUp {
         let next_at = steps
             .get(n + 1)
             .map(|next| clock::now() + i64::from(next.after_hours) * HOUR_MS);
-        Ok(FollowUpAction::Send(FollowUpSend { text, next_at }))
+        Ok(FollowUpAction::Send(FollowUpSend {
+            text,
+            quick_replies: Vec::new(),
+            next_at,
+        }))
     }
 }
 

@@ -30,6 +30,7 @@ fn run(lead: Lead, step: u32) -> outreach_sdk::Result<FollowUpAction> {
 fn send(text: &str, next_at: Option<i64>) -> outreach_sdk::Result<FollowUpAction> {
     Ok(FollowUpAction::Send(FollowUpSend {
         text: text.into(),
+        quick_replies: Vec::new(),
         next_at,
     }))
 }

@@ -130,6 +130,6 @@ impl Guest for Attacker {
 }
 
 // Only in the component: a native `cdylib` (`cargo build --workspace`) cannot link these
-// symbol names (`outreach:plugin/hooks@0.1.0#reply`).
+// symbol names (`outreach:plugin/hooks@0.2.0#reply`).
 #[cfg(target_arch = "wasm32")]
 export!(Attacker);

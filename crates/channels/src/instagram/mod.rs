@@ -14,6 +14,7 @@ use super::{Attempt, Delivery, SendError};
 use crate::clock::{Millis, SECOND};
 use crate::domain::account::ChannelSettings;
 use crate::domain::lead::Lead;
+use crate::store::outbox::Message;
 
 pub const DEFAULT_BASE_URL: &str = "https://graph.instagram.com";
 pub const DEFAULT_API_VERSION: &str = "v21.0";
@@ -119,15 +120,17 @@ impl InstagramClient {
         })
     }
 
-    /// Sends a text; Meta answers `{"recipient_id": "...", "message_id": "..."}`.
-    /// Sends `text` to `lead`; with `human_agent`, tagged as a person's reply after the
-    /// 24-hour window (`messaging_type: MESSAGE_TAG`, `tag: HUMAN_AGENT`).
+    /// Sends a message (its quick replies as Meta's `quick_replies`) to `lead`; Meta
+    /// answers `{"recipient_id": "...", "message_id": "..."}`. With `human_agent`, tagged as
+    /// a person's reply after the 24-hour window (`messaging_type: MESSAGE_TAG`, `tag:
+    /// HUMAN_AGENT`).
     pub async fn send(
         &self,
         lead: &Lead,
-        text: &str,
+        message: Message<'_>,
         human_agent: bool,
     ) -> Result<Delivery, SendError> {
+        let text = message.text;
         if text.len() > TEXT_MAX_BYTES {
             return Err(SendError::Permanent(format!(
                 "text is {} bytes; Instagram takes at most {TEXT_MAX_BYTES}",
@@ -136,6 +139,11 @@ impl InstagramClient {
         }
         let mut body =
             json!({ "recipient": { "id": Self::recipient(lead)? }, "message": { "text": text } });
+        if !message.quick_replies.is_empty() {
+            body["message"]["quick_replies"] = (message.quick_replies.iter())
+                .map(|q| json!({ "content_type": "text", "title": q.title, "payload": q.payload }))
+                .collect();
+        }
         if human_agent {
             body["messaging_type"] = json!("MESSAGE_TAG");
             body["tag"] = json!("HUMAN_AGENT");

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use crate::inbound::InboundMessage;
-use crate::store::events::{Story, StoryKind};
+use crate::store::events::{Origin, OriginKind};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -53,6 +53,8 @@ struct Message {
     #[serde(default)]
     attachments: Vec<Attachment>,
     reply_to: Option<ReplyTo>,
+    /// Set when the lead tapped one of the quick replies under the account's message.
+    quick_reply: Option<QuickReply>,
     #[serde(default)]
     is_echo: bool,
     #[serde(default)]
@@ -63,6 +65,12 @@ struct Message {
 struct Attachment {
     #[serde(rename = "type")]
     kind: Option<String>,
+}
+
+/// A tapped quick reply: the payload the account gave it.
+#[derive(Deserialize)]
+struct QuickReply {
+    payload: Option<String>,
 }
 
 /// What a message answers: another message (`mid`) or one of the account's stories.
@@ -132,15 +140,15 @@ fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
         false => ("recipient id", "sender id"),
         true => ("sender id of the echo", "recipient id of the echo"),
     };
-    let story = story(&message);
-    let text = match &story {
+    let origin = origin(&message);
+    let text = match &origin {
         // The story's media is not stored, nor shown: a placeholder says what happened.
-        Some(Story {
-            kind: StoryKind::StoryMention,
+        Some(Origin {
+            kind: OriginKind::StoryMention,
             ..
         }) => "[mentioned you in their story]".to_owned(),
-        Some(Story {
-            kind: StoryKind::StoryReply,
+        Some(Origin {
+            kind: OriginKind::StoryReply,
             ..
         }) if non_empty(message.text.clone()).is_none() => "[replied to your story]".to_owned(),
         _ => message_text(message.text, &message.attachments),
@@ -149,7 +157,7 @@ fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
         account_id: required(account_id, account_field)?,
         sender_id: required(lead, lead_field)?,
         echo: message.is_echo,
-        story,
+        origin,
         message_id: required(non_empty(message.mid), "mid")?,
         text,
         sent_at: required(item.timestamp.or(entry.time), "timestamp")?,
@@ -186,31 +194,41 @@ fn tapped(
         )?,
         sender_id,
         echo: false,
-        story: None,
+        // What the lead tapped, for the plugins: the text alone may be any question.
+        origin: non_empty(Some(payload.clone())).map(|payload| Origin {
+            kind: OriginKind::Postback,
+            reference: Some(payload),
+        }),
         message_id,
         text,
         sent_at,
     })
 }
 
-/// A mention of the account in the lead's story, or the lead's reply to one of the
-/// account's stories.
-fn story(message: &Message) -> Option<Story> {
+/// What a message was beyond its text: a mention of the account in the lead's story, the
+/// lead's reply to one of the account's stories, or a quick reply they tapped.
+fn origin(message: &Message) -> Option<Origin> {
     if let Some(reply_to) = &message.reply_to
         && let Some(story) = &reply_to.story
     {
-        return Some(Story {
-            kind: StoryKind::StoryReply,
-            id: non_empty(story.id.clone()),
+        return Some(Origin {
+            kind: OriginKind::StoryReply,
+            reference: non_empty(story.id.clone()),
+        });
+    }
+    if let Some(payload) = message.quick_reply.as_ref().and_then(|q| q.payload.clone()) {
+        return Some(Origin {
+            kind: OriginKind::QuickReply,
+            reference: non_empty(Some(payload)),
         });
     }
     message
         .attachments
         .iter()
         .any(|a| a.kind.as_deref() == Some(STORY_MENTION))
-        .then_some(Story {
-            kind: StoryKind::StoryMention,
-            id: None,
+        .then_some(Origin {
+            kind: OriginKind::StoryMention,
+            reference: None,
         })
 }
 

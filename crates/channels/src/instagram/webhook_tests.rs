@@ -124,7 +124,7 @@ fn expected_hello() -> InboundMessage {
         account_id: ACCOUNT.into(),
         sender_id: "IGSID-1".into(),
         echo: false,
-        story: None,
+        origin: None,
         message_id: "m-1".into(),
         text: "hi".into(),
         sent_at: 1569262485349,
@@ -257,7 +257,7 @@ async fn echoes_are_handed_on_as_the_accounts_own_messages_to_the_lead() {
             account_id: ACCOUNT.into(),
             sender_id: "IGSID-1".into(),
             echo: true,
-            story: None,
+            origin: None,
             message_id: "m-echo".into(),
             text: "typed in the app".into(),
             sent_at: 1569262485349,
@@ -266,8 +266,8 @@ async fn echoes_are_handed_on_as_the_accounts_own_messages_to_the_lead() {
 }
 
 #[test]
-fn story_mentions_and_replies_keep_their_kind_and_never_the_media_url() {
-    use crate::store::events::{Story, StoryKind};
+fn story_mentions_replies_and_quick_replies_keep_their_kind_and_never_the_media_url() {
+    use crate::store::events::{Origin, OriginKind};
     let body = payload(json!([
         item(
             "IGSID-1",
@@ -289,16 +289,21 @@ fn story_mentions_and_replies_keep_their_kind_and_never_the_media_url() {
             "IGSID-4",
             json!({ "mid": "m-quote", "text": "yes", "reply_to": { "mid": "m-0" } })
         ),
+        // A tapped quick reply: its title as the text, our payload as the reference.
+        item(
+            "IGSID-5",
+            json!({ "mid": "m-tap", "text": "Yes please", "quick_reply": { "payload": "yes-please" } })
+        ),
     ]));
     let parsed = parse_payload(body.as_bytes()).unwrap();
-    let seen: Vec<(&str, &str, Option<Story>)> = parsed
+    let seen: Vec<(&str, &str, Option<Origin>)> = parsed
         .iter()
-        .map(|m| (m.sender_id.as_str(), m.text.as_str(), m.story.clone()))
+        .map(|m| (m.sender_id.as_str(), m.text.as_str(), m.origin.clone()))
         .collect();
-    let story = |kind, id: Option<&str>| {
-        Some(Story {
+    let story = |kind, reference: Option<&str>| {
+        Some(Origin {
             kind,
-            id: id.map(str::to_owned),
+            reference: reference.map(str::to_owned),
         })
     };
     assert_eq!(
@@ -307,19 +312,24 @@ fn story_mentions_and_replies_keep_their_kind_and_never_the_media_url() {
             (
                 "IGSID-1",
                 "[mentioned you in their story]",
-                story(StoryKind::StoryMention, None)
+                story(OriginKind::StoryMention, None)
             ),
             (
                 "IGSID-2",
                 "love this!",
-                story(StoryKind::StoryReply, Some("1799"))
+                story(OriginKind::StoryReply, Some("1799"))
             ),
             (
                 "IGSID-3",
                 "[replied to your story]",
-                story(StoryKind::StoryReply, Some("1800"))
+                story(OriginKind::StoryReply, Some("1800"))
             ),
             ("IGSID-4", "yes", None),
+            (
+                "IGSID-5",
+                "Yes please",
+                story(OriginKind::QuickReply, Some("yes-please"))
+            ),
         ]
     );
     assert!(!format!("{parsed:?}").contains("lookaside"), "{parsed:?}");
@@ -366,6 +376,12 @@ fn an_ice_breaker_tap_arrives_as_its_question_once() {
         ]
     );
     assert!(parsed.iter().all(|m| !m.echo && m.sender_id == "IGSID-1"));
+    // Which ice breaker, for the plugins: the question's text alone could be any.
+    let tapped = crate::store::events::Origin {
+        kind: crate::store::events::OriginKind::Postback,
+        reference: Some("ice-breaker-1".into()),
+    };
+    assert!(parsed.iter().all(|m| m.origin.as_ref() == Some(&tapped)));
 }
 
 #[test]

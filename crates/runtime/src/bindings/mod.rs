@@ -13,6 +13,7 @@ use wasmtime::component::InstancePre;
 use crate::consent::Permission;
 use crate::contract::Version;
 use crate::domain::lead::{Lead, LeadStatus};
+use crate::domain::quick_reply::QuickReply;
 use crate::hooks::{self, HookInput, HookOutput};
 use crate::host::HostState;
 use crate::store::messages::{Direction, Message};
@@ -198,11 +199,11 @@ impl From<hooks::Inbound> for wit_hooks::Inbound {
             text: e.text,
             at: e.at,
             kind: e
-                .story
+                .origin
                 .as_ref()
                 .map_or("message", |s| s.kind.as_str())
                 .into(),
-            reference: e.story.and_then(|s| s.id),
+            reference: e.origin.and_then(|o| o.reference),
         }
     }
 }
@@ -233,7 +234,10 @@ impl From<wit_hooks::ReplyAction> for hooks::ReplyAction {
     fn from(a: wit_hooks::ReplyAction) -> Self {
         match a {
             wit_hooks::ReplyAction::NoReply => Self::NoReply,
-            wit_hooks::ReplyAction::Send(text) => Self::Send(text),
+            wit_hooks::ReplyAction::Send(text) => Self::Send(text.into()),
+            wit_hooks::ReplyAction::SendWithQuickReplies(message) => {
+                Self::Send(outgoing(message.text, message.quick_replies))
+            }
             wit_hooks::ReplyAction::HandOver(reason) => Self::HandOver(reason),
         }
     }
@@ -243,11 +247,23 @@ impl From<wit_hooks::FollowUpAction> for hooks::FollowUpAction {
     fn from(a: wit_hooks::FollowUpAction) -> Self {
         match a {
             wit_hooks::FollowUpAction::Send(send) => Self::Send(hooks::FollowUpSend {
-                text: send.text,
+                message: outgoing(send.text, send.quick_replies),
                 next_at: send.next_at,
             }),
             wit_hooks::FollowUpAction::WaitUntil(at) => Self::WaitUntil(at),
             wit_hooks::FollowUpAction::Stop(reason) => Self::Stop(reason),
         }
+    }
+}
+
+fn outgoing(text: String, quick_replies: Vec<wit_hooks::QuickReply>) -> hooks::Outgoing {
+    hooks::Outgoing {
+        text,
+        quick_replies: (quick_replies.into_iter())
+            .map(|q| QuickReply {
+                title: q.title,
+                payload: q.payload,
+            })
+            .collect(),
     }
 }

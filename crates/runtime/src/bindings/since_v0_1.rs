@@ -51,7 +51,7 @@ pub(super) async fn call(
             hooks.call_reply(&mut *store, &event).await?.map(|action| {
                 HookOutput::Reply(match action {
                     old_hooks::ReplyAction::NoReply => hooks::ReplyAction::NoReply,
-                    old_hooks::ReplyAction::Send(text) => hooks::ReplyAction::Send(text),
+                    old_hooks::ReplyAction::Send(text) => hooks::ReplyAction::Send(text.into()),
                     old_hooks::ReplyAction::HandOver(why) => hooks::ReplyAction::HandOver(why),
                 })
             })
@@ -70,7 +70,7 @@ pub(super) async fn call(
                     HookOutput::FollowUp(match action {
                         old_hooks::FollowUpAction::Send(send) => {
                             hooks::FollowUpAction::Send(hooks::FollowUpSend {
-                                text: send.text,
+                                message: send.text.into(),
                                 next_at: send.next_at,
                             })
                         }
@@ -147,8 +147,9 @@ fn to_old_error(e: new::Error) -> old::Error {
             }
             Ok(Permission::AiGenerate) => old::Error::PermissionDenied(old::Permission::AiGenerate),
             Ok(Permission::Storage) => old::Error::PermissionDenied(old::Permission::Storage),
-            // A permission 0.1 has no name for: still a refusal, in words.
-            Err(_) => old::Error::Unavailable(format!("permission denied: {name}")),
+            // A permission 0.1 has no name for: still a refusal, in words, and one that
+            // retrying will not lift (`unavailable` would say it might).
+            Err(_) => old::Error::Invalid(format!("permission denied: {name}")),
         },
         new::Error::NotFound => old::Error::NotFound,
         new::Error::Invalid(why) => old::Error::Invalid(why),
