@@ -227,15 +227,19 @@ impl Engine {
     ) -> anyhow::Result<(Invocation, Handed)> {
         let name = plugin.name();
         let db = self.db();
-        let (settings, pii) = db.read(|c| {
+        let bound = db.read(|c| store::plugins::settings(c, name))?;
+        // A plugin held to N calls at once waits here for its turn, inside no transaction.
+        let _slot = self.plugin_slots.enter(name, &bound).await;
+        // What the call runs with, read once it may start (a revoke while it waited holds
+        // for it), and then answering all its checks and settings.
+        let (settings, grants) = db.read(|c| {
             Ok((
                 store::plugins::settings(c, name)?,
-                store::plugins::is_granted(c, name, Permission::LeadsReadPii)?,
+                store::plugins::granted(c, name)?,
             ))
         })?;
         let limits = Limits::for_plugin(&self.services.config.limits, &settings);
-        // A plugin held to N calls at once waits here for its turn, inside no transaction.
-        let _slot = self.plugin_slots.enter(name, &settings).await;
+        let pii = grants.contains(&Permission::LeadsReadPii);
         let _counted = self.calls_in_flight.enter(name);
         let handed = Handed {
             plugin: name.to_owned(),
@@ -256,7 +260,7 @@ impl Engine {
                 origin: event.payload.origin.as_ref(),
             },
         );
-        let call = CallContext::new(name, event.id, Some(lead.id));
+        let call = CallContext::new(name, event.id, Some(lead.id)).started(grants, settings);
         let invocation = match &self.executor {
             Executor::Wasm(runtime) => {
                 let pre = runtime.prepare_installed(&plugin.sha256, || {

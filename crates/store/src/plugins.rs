@@ -85,7 +85,8 @@ pub fn install(
     Ok(())
 }
 
-fn granted(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<Permission>> {
+/// Every permission granted to plugin `name`, in order.
+pub fn granted(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<Permission>> {
     let mut stmt = conn.prepare_cached("SELECT permission FROM grants WHERE plugin = ?1")?;
     let names: Vec<String> = stmt
         .query_map([name], |r| r.get(0))?

@@ -61,6 +61,17 @@ pub struct CallContext {
     pub seen_leads: BTreeSet<i64>,
     /// Leads already named in an `ai.generate` audit row of this call.
     pub sent_to_ai: BTreeSet<i64>,
+    /// The plugin's grants and settings as read when the call started ([`Self::started`]):
+    /// every check and setting of the call answered from them, not a query each. `None`:
+    /// asked of the database at each host call.
+    started_with: Option<Started>,
+}
+
+/// What a call read as it started: the plugin's grants and settings.
+#[derive(Debug, Clone)]
+struct Started {
+    grants: BTreeSet<Permission>,
+    settings: Vec<(String, String)>,
 }
 
 impl CallContext {
@@ -72,7 +83,27 @@ impl CallContext {
             staged_sends: Vec::new(),
             seen_leads: event_lead.into_iter().collect(),
             sent_to_ai: BTreeSet::new(),
+            started_with: None,
         }
+    }
+
+    /// The call as it starts, with the plugin's grants and settings read for it just now:
+    /// a grant revoked, or a setting changed, from then on holds from the next call.
+    pub fn started(
+        mut self,
+        grants: impl IntoIterator<Item = Permission>,
+        settings: Vec<(String, String)>,
+    ) -> Self {
+        self.started_with = Some(Started {
+            grants: grants.into_iter().collect(),
+            settings,
+        });
+        self
+    }
+
+    /// The plugin's settings as the call started with them, if it did.
+    pub(super) fn settings(&self) -> Option<&[(String, String)]> {
+        self.started_with.as_ref().map(|s| s.settings.as_slice())
     }
 
     pub fn saw_lead(&mut self, id: i64) {
@@ -244,6 +275,9 @@ impl HostState {
     }
 
     fn granted(&self, permission: Permission) -> bool {
+        if let Some(started) = &self.call.started_with {
+            return started.grants.contains(&permission);
+        }
         self.services
             .db
             .read(|c| store::plugins::is_granted(c, &self.call.plugin, permission))

@@ -13,6 +13,11 @@ impl Host for HostState {
         if self.enter().is_err() || !visible(&key) {
             return None;
         }
+        if let Some(settings) = self.call.settings() {
+            return (settings.iter())
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone());
+        }
         self.services
             .db
             .read(|c| store::plugins::setting(c, &self.call.plugin, &key))
@@ -24,11 +29,14 @@ impl Host for HostState {
         if self.enter().is_err() {
             return Vec::new();
         }
-        let all = self
-            .services
-            .db
-            .read(|c| store::plugins::settings(c, &self.call.plugin))
-            .unwrap_or_default();
+        let all = match self.call.settings() {
+            Some(settings) => settings.to_vec(),
+            None => self
+                .services
+                .db
+                .read(|c| store::plugins::settings(c, &self.call.plugin))
+                .unwrap_or_default(),
+        };
         all.into_iter().filter(|(k, _)| visible(k)).collect()
     }
 }

@@ -298,6 +298,31 @@ impl<'c> Conn<'c> {
         }
     }
 
+    /// SQL for a JSON array, as text, of `expr` over the rows of `from_where` (a table and
+    /// its `WHERE`, which may name the outer query's columns); `[]` for no rows. The order
+    /// of the elements is the database's: sort them after reading.
+    pub fn json_array_of(&self, expr: &str, from_where: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("(SELECT json_group_array({expr}) FROM {from_where})"),
+            Backend::Postgres => {
+                format!("(SELECT coalesce(json_agg({expr}), '[]')::text FROM {from_where})")
+            }
+        }
+    }
+
+    /// SQL for a JSON object, as text, of `key` to `value` over the rows of `from_where`;
+    /// `{}` for no rows.
+    pub fn json_object_of(&self, key: &str, value: &str, from_where: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => {
+                format!("(SELECT json_group_object({key}, {value}) FROM {from_where})")
+            }
+            Backend::Postgres => format!(
+                "(SELECT coalesce(json_object_agg({key}, {value}), '{{}}')::text FROM {from_where})"
+            ),
+        }
+    }
+
     /// The column that orders a table's rows as they were inserted: SQLite's rowid, or the
     /// `seq` identity PostgreSQL's tables without one of their own have.
     pub fn insertion_order(&self) -> &'static str {
