@@ -270,8 +270,14 @@ pub fn quick_replies<'a>(
     }
     for (n, (title, payload)) in replies.enumerate() {
         let n = n + 1;
-        let chars = title.trim().chars().count();
-        if chars == 0 || chars > QUICK_REPLY_TITLE_MAX_CHARS {
+        if title.trim().is_empty() {
+            return Err(Refusal::Invalid(format!(
+                "quick reply {n}'s title is empty"
+            )));
+        }
+        // Counted whole: Meta counts the spaces too.
+        let chars = title.chars().count();
+        if chars > QUICK_REPLY_TITLE_MAX_CHARS {
             return Err(Refusal::Invalid(format!(
                 "quick reply {n}'s title has {chars} characters; it must have \
                  1-{QUICK_REPLY_TITLE_MAX_CHARS}"
@@ -381,9 +387,11 @@ mod tests {
             refused(&[("ok", "ok"), ("twenty-one characters", "p")]),
             "quick reply 2's title has 21 characters; it must have 1-20"
         );
+        assert_eq!(refused(&[("  ", "p")]), "quick reply 1's title is empty");
+        let padded = format!("Yes{}", " ".repeat(30));
         assert_eq!(
-            refused(&[("  ", "p")]),
-            "quick reply 1's title has 0 characters; it must have 1-20"
+            refused(&[(&padded, "p")]),
+            "quick reply 1's title has 33 characters; it must have 1-20"
         );
         let long = "p".repeat(1001);
         assert_eq!(

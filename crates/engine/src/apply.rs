@@ -46,7 +46,9 @@ pub fn apply(
 }
 
 /// Queues what the hook sent with `messaging.send`, each keyed to the event and its place
-/// in the call; returns what to add to the summary.
+/// in the call; returns what to add to the summary. A call answers its checks from the
+/// grants it started with, so `messages:send` is asked again here, as the messages land:
+/// revoked while the call ran, none of them goes out.
 pub fn queue_staged(
     tx: &Conn<'_>,
     plugin: &str,
@@ -54,6 +56,24 @@ pub fn queue_staged(
     staged: &[StagedSend],
     now: Millis,
 ) -> anyhow::Result<String> {
+    if staged.is_empty() {
+        return Ok(String::new());
+    }
+    if !store::plugins::is_granted(tx, plugin, Permission::MessagesSend)? {
+        let entry = store::audit::Entry {
+            plugin,
+            action: "messaging.send",
+            permission: Some(Permission::MessagesSend),
+            lead_id: Some(event.lead_id),
+            allowed: false,
+            detail: Some("revoked while the call ran: not queued"),
+        };
+        store::audit::record(tx, &entry, now)?;
+        return Ok(format!(
+            "; {} message(s) via messaging.send not queued: messages:send was revoked",
+            staged.len()
+        ));
+    }
     for (n, send) in staged.iter().enumerate() {
         let key = format!("{plugin}:{}:send:{n}", event.id);
         let message = Message::text(&send.text);

@@ -239,8 +239,11 @@ impl Engine {
                 let outcome = match store::leads::get(tx, event.lead_id)? {
                     Some(current) => {
                         let limits = &self.services.config.limits;
-                        apply::apply(tx, plugin, event, &current, output, limits, now)?
-                            + &apply::queue_staged(tx, plugin, event, &staged, now)?
+                        // What the hook sent during the call goes first, its decision last:
+                        // Instagram keeps a message's quick replies only while it is the
+                        // newest.
+                        let sent = apply::queue_staged(tx, plugin, event, &staged, now)?;
+                        apply::apply(tx, plugin, event, &current, output, limits, now)? + &sent
                     }
                     None => "nothing applied: the lead was forgotten meanwhile".into(),
                 };

@@ -181,8 +181,8 @@ impl<'e> Flights<'e> {
                 return Ok((due, None, HashSet::new()));
             }
             // Read once per backlog, not per event: installing, enabling or removing a
-            // plugin shows from the next read on. Grants are not taken from here; every
-            // host call asks for them afresh, so a revocation holds from the next call.
+            // plugin shows from the next read on. Grants are not taken from here; each call
+            // reads them as it starts, so a revocation holds from the next call.
             let plugins = store::plugins::list(c)?;
             let elsewhere = match &engine.claims {
                 Some(claims) => claims.held_by_others(c)?,

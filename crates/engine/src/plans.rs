@@ -452,9 +452,14 @@ fn unbounded_reads(db: &Db, statements: &BTreeSet<String>) -> Vec<String> {
                 .is_some_and(growing);
             // A scan of a partial index holds only the rows it is for; one with no
             // condition stops at its LIMIT.
-            // (A subquery's WHERE, as in a lead's tags beside it, bounds only the subquery.)
-            let bounded = step.contains("USING")
-                || (!outside_parentheses(sql).contains("WHERE") && sql.contains("LIMIT"));
+            // A scan of the outer query is judged by its own WHERE (a subquery's, as for a
+            // lead's tags beside it, bounds only the subquery); a subquery's by the whole.
+            let judged = match parent {
+                0 => outside_parentheses(sql),
+                _ => sql.clone(),
+            };
+            let bounded =
+                step.contains("USING") || (!judged.contains("WHERE") && sql.contains("LIMIT"));
             if table_scan && !bounded {
                 scans.push(format!("{step}\n    in: {}", sql.trim()));
             }

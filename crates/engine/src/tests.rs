@@ -223,3 +223,62 @@ async fn a_lead_forgotten_while_its_hook_runs_leaves_the_rest_of_the_pass_alone(
     // The forgotten lead's event went with them; the others were handled once.
     assert_eq!((leads, unfinished, results), (2, 0, 2));
 }
+
+/// Sends with `messaging.send` during its call, and meanwhile the user revokes
+/// `messages:send` (as `outreach plugin revoke` would, from another process).
+struct SendsWhileRevoked {
+    db: Db,
+}
+
+impl NativeHooks for SendsWhileRevoked {
+    fn call<'a>(
+        &'a self,
+        plugin: &'a str,
+        host: &'a mut HostState,
+        input: HookInput,
+    ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>> {
+        use crate::runtime::bindings::latest::messaging::Host as _;
+        Box::pin(async move {
+            let HookInput::Reply(event) = input else {
+                return Err(HookFailure::Plugin("only replies here".into()));
+            };
+            // Granted as the call started: staged.
+            host.send(event.lead.id as u64, "hello".into())
+                .await
+                .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
+            self.db
+                .write(|tx| store::plugins::revoke(tx, plugin, Permission::MessagesSend))
+                .unwrap();
+            Ok(HookOutput::Reply(hooks::ReplyAction::NoReply))
+        })
+    }
+}
+
+#[tokio::test]
+async fn messages_sent_during_a_call_are_dropped_when_the_grant_went_before_it_ended() {
+    let db = Db::open_in_memory().unwrap();
+    let hooks = Arc::new(SendsWhileRevoked { db: db.clone() });
+    let engine = reply_engine(
+        &db,
+        "sender",
+        Permission::MessagesSend,
+        hooks,
+        Config::default(),
+    );
+    inbound(&db, "nia", "Hi");
+
+    engine.run_until_idle().await.unwrap();
+
+    let (queued, denied): (i64, i64) = db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM outbox),
+                        (SELECT count(*) FROM audit WHERE action = 'messaging.send'
+                           AND allowed = 0 AND detail LIKE 'revoked while the call ran%')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!((queued, denied), (0, 1));
+}

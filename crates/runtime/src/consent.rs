@@ -1,7 +1,7 @@
 //! Consent: the permissions a plugin can hold, what a plugin may see of a lead, and the
 //! audit record of every decision. The checks themselves run in the host calls
-//! ([`crate::host`]), each one asking [`crate::store::plugins::is_granted`] afresh so
-//! that a revocation holds from the next call.
+//! ([`crate::host`]), against the grants the call read as it started
+//! (`CallContext::started`), so that a revocation holds from the next call.
 
 use crate::domain::lead::Lead;
 

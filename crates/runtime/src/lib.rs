@@ -67,7 +67,7 @@ pub struct Runtime {
     limits: LimitsConfig,
     cache_dir: Option<PathBuf>,
     /// Prepared components by content hash, with the contract version each was built for.
-    prepared: Mutex<HashMap<String, (Prepared, String)>>,
+    prepared: Mutex<HashMap<String, (Prepared<HostState>, String)>>,
 }
 
 /// Fuel, epochs and the pooling allocator sized from `limits`; `page_scan` resets slots
@@ -132,7 +132,7 @@ impl Runtime {
 
     /// Compiles (or loads from the disk cache) and pre-instantiates a component, once per
     /// content hash.
-    pub fn prepare(&self, wasm: &[u8]) -> anyhow::Result<Prepared> {
+    pub fn prepare(&self, wasm: &[u8]) -> anyhow::Result<Prepared<HostState>> {
         self.prepare_installed(&sha256_hex(wasm), || Ok(wasm.to_vec()))
     }
 
@@ -142,7 +142,7 @@ impl Runtime {
         &self,
         sha: &str,
         load: impl FnOnce() -> anyhow::Result<Vec<u8>>,
-    ) -> anyhow::Result<Prepared> {
+    ) -> anyhow::Result<Prepared<HostState>> {
         Ok(self.prepare_with_contract(sha, load)?.0)
     }
 
@@ -158,7 +158,7 @@ impl Runtime {
         &self,
         sha: &str,
         load: impl FnOnce() -> anyhow::Result<Vec<u8>>,
-    ) -> anyhow::Result<(Prepared, String)> {
+    ) -> anyhow::Result<(Prepared<HostState>, String)> {
         if let Some(prepared) = self
             .prepared
             .lock()
@@ -245,7 +245,7 @@ impl Runtime {
                 classify_trap(&trap, &store, limits)
             ),
         };
-        manifest::from_wit(manifest).map_err(|e| anyhow::anyhow!(e))
+        manifest::check(manifest).map_err(|e| anyhow::anyhow!(e))
     }
 
     fn new_store(
@@ -284,7 +284,7 @@ impl Runtime {
     /// Runs one hook in a fresh instance.
     pub async fn invoke(
         &self,
-        pre: &Prepared,
+        pre: &Prepared<HostState>,
         services: Arc<HostServices>,
         call: CallContext,
         limits: Limits,

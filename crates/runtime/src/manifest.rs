@@ -1,15 +1,25 @@
 //! A plugin's manifest as the host stores and shows it, read from the component's own
 //! `manifest` export and validated before anything is installed.
 
-use super::bindings::wit;
 use crate::domain::manifest::{DESCRIPTION_MAX_CHARS, VERSION_MAX_CHARS};
 pub use crate::domain::manifest::{Hook, Manifest};
 use crate::domain::permission::Permission;
 
+/// A manifest as a plugin's `manifest` export returned it, whichever contract version it
+/// speaks (hooks and permissions by name), not checked yet.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub hooks: Vec<String>,
+    pub permissions: Vec<String>,
+}
+
 /// Checks what the plugin declared; the error names the field. Every field is shown to
 /// the user before anything is granted, so none may be long enough to push the
 /// permission list off the screen or hold characters that rewrite the terminal.
-pub fn from_wit(m: wit::PluginManifest) -> Result<Manifest, String> {
+pub fn check(m: Declared) -> Result<Manifest, String> {
     let name_ok = !m.name.is_empty()
         && m.name.len() <= 64
         && m.name
@@ -75,8 +85,8 @@ fn names<T: std::str::FromStr<Err = String>>(
 mod tests {
     use super::*;
 
-    fn manifest(name: &str, version: &str, description: &str) -> wit::PluginManifest {
-        wit::PluginManifest {
+    fn manifest(name: &str, version: &str, description: &str) -> Declared {
+        Declared {
             name: name.into(),
             version: version.into(),
             description: description.into(),
@@ -87,24 +97,24 @@ mod tests {
 
     #[test]
     fn fields_shown_before_granting_are_bounded_and_inert() {
-        assert!(from_wit(manifest("ok", "1.0.0", "Fine.")).is_ok());
+        assert!(check(manifest("ok", "1.0.0", "Fine.")).is_ok());
         let hidden = "\u{1b}[8mrequests: nothing";
-        let error = from_wit(manifest("ok", "1.0.0", hidden)).unwrap_err();
+        let error = check(manifest("ok", "1.0.0", hidden)).unwrap_err();
         assert_eq!(
             error,
             "manifest field `description` contains the control character U+001B at character 1"
         );
-        let error = from_wit(manifest("ok", "1.0\u{202E}", "")).unwrap_err();
+        let error = check(manifest("ok", "1.0\u{202E}", "")).unwrap_err();
         assert!(
             error.starts_with("manifest field `version` contains"),
             "{error}"
         );
-        let error = from_wit(manifest("ok", "1", &"x".repeat(1 << 20))).unwrap_err();
+        let error = check(manifest("ok", "1", &"x".repeat(1 << 20))).unwrap_err();
         assert_eq!(
             error,
             "manifest field `description` has 1048576 characters; the limit is 1000"
         );
-        let error = from_wit(manifest(
+        let error = check(manifest(
             &format!("\u{1b}]0;{}", "x".repeat(1 << 20)),
             "1",
             "",
@@ -117,7 +127,7 @@ mod tests {
     fn a_hook_or_permission_this_host_does_not_know_is_refused_by_name() {
         let mut unknown = manifest("ok", "1", "");
         unknown.permissions.push("comments:reply".into());
-        let error = from_wit(unknown).unwrap_err();
+        let error = check(unknown).unwrap_err();
         assert!(
             error
                 .starts_with("manifest field `permissions`: unknown permission \"comments:reply\""),
@@ -125,7 +135,7 @@ mod tests {
         );
         let mut unknown = manifest("ok", "1", "");
         unknown.hooks = vec!["reply".into(), "\u{1b}[2Jcomment".into()];
-        let error = from_wit(unknown).unwrap_err();
+        let error = check(unknown).unwrap_err();
         assert!(
             error.starts_with("manifest field `hooks`: ") && !error.contains('\u{1b}'),
             "{error}"

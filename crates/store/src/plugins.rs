@@ -210,7 +210,8 @@ pub fn revoke(conn: &Conn<'_>, name: &str, permission: Permission) -> anyhow::Re
     Ok(())
 }
 
-/// Asked on every host call, so a grant or revocation holds from the next call on.
+/// Whether plugin `name` holds `permission` now: asked as a call's decision lands, and by
+/// host calls of a call started without its grants read (`outreach plugin call`).
 pub fn is_granted(conn: &Conn<'_>, name: &str, permission: Permission) -> anyhow::Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM grants WHERE plugin = ?1 AND permission = ?2")?

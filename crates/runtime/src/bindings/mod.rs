@@ -15,7 +15,7 @@ use crate::contract::Version;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::domain::quick_reply::QuickReply;
 use crate::hooks::{self, HookInput, HookOutput};
-use crate::host::HostState;
+use crate::manifest::Declared;
 use crate::store::messages::{Direction, Message};
 
 pub mod since_v0_1;
@@ -29,21 +29,30 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::exports::outreach::plugin::hooks as wit_hooks;
-/// The newest contract's interfaces, as the older versions' modules call them.
+/// The newest contract's interfaces, which the older versions' host functions call.
 pub use self::outreach::plugin as latest;
 pub use self::outreach::plugin::types as wit;
 
 /// A component compiled and linked, ready to instantiate for one call, with the bindings of
 /// the contract version it was built for.
-#[derive(Clone)]
-pub enum Prepared {
-    V0_1(since_v0_1::PluginPre<HostState>),
-    Latest(PluginPre<HostState>),
+pub enum Prepared<T: 'static> {
+    V0_1(since_v0_1::PluginPre<T>),
+    Latest(PluginPre<T>),
 }
 
-impl Prepared {
+// Not derived: a derive would ask `T: Clone` of the store's data, which the handles need not.
+impl<T: 'static> Clone for Prepared<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::V0_1(pre) => Self::V0_1(pre.clone()),
+            Self::Latest(pre) => Self::Latest(pre.clone()),
+        }
+    }
+}
+
+impl<T: Send + 'static> Prepared<T> {
     /// Binds `pre` as a component built for `contract` (one this host speaks).
-    pub fn new(pre: InstancePre<HostState>, contract: Version) -> wasmtime::Result<Self> {
+    pub fn new(pre: InstancePre<T>, contract: Version) -> wasmtime::Result<Self> {
         Ok(match contract {
             Version(0, 1, _) => Self::V0_1(since_v0_1::PluginPre::new(pre)?),
             _ => Self::Latest(PluginPre::new(pre)?),
@@ -60,10 +69,7 @@ impl Prepared {
 
     /// Instantiates the component in `store` and reads its manifest, as the newest
     /// contract spells it.
-    pub async fn manifest(
-        &self,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<wit::PluginManifest> {
+    pub async fn manifest(&self, store: &mut Store<T>) -> wasmtime::Result<Declared> {
         Ok(match self {
             Self::V0_1(pre) => {
                 let plugin = pre.instantiate_async(&mut *store).await?;
@@ -73,7 +79,7 @@ impl Prepared {
             Self::Latest(pre) => {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 let hooks = plugin.outreach_plugin_hooks();
-                hooks.call_manifest(store).await?
+                hooks.call_manifest(store).await?.into()
             }
         })
     }
@@ -82,7 +88,7 @@ impl Prepared {
     /// plugin's own, as a sentence.
     pub async fn call(
         &self,
-        store: &mut Store<HostState>,
+        store: &mut Store<T>,
         input: HookInput,
     ) -> wasmtime::Result<Result<HookOutput, String>> {
         match self {
@@ -109,6 +115,18 @@ impl Prepared {
                 };
                 Ok(returned.map_err(|e| describe(&e)))
             }
+        }
+    }
+}
+
+impl From<wit::PluginManifest> for Declared {
+    fn from(m: wit::PluginManifest) -> Self {
+        Self {
+            name: m.name,
+            version: m.version,
+            description: m.description,
+            hooks: m.hooks,
+            permissions: m.permissions,
         }
     }
 }

@@ -1,17 +1,17 @@
 //! `outreach:plugin@0.1.0`, frozen in `wit/since_v0.1.0/`: plugins built against it run
-//! unchanged. Its host functions convert their arguments, call the newest contract's (so
-//! every check, limit and audit is the same code), and convert the answer back; its hooks
-//! are called with the host's inputs in 0.1's shapes.
+//! unchanged. Its hooks are called with the host's inputs in 0.1's shapes; the conversions
+//! here also serve its host functions (`crate::host::since_v0_1`), which call the newest
+//! contract's, so every check, limit and audit is the same code.
 //!
 //! What 0.1 cannot say: a permission is an enum (0.2 names it), and an inbound message has
 //! no kind (a 0.1 plugin sees a story mention or reply as its text, as it always did).
 
 use wasmtime::Store;
 
-use super::{latest, wit as new};
+use super::wit as new;
 use crate::consent::Permission;
 use crate::hooks::{self, HookInput, HookOutput};
-use crate::host::HostState;
+use crate::manifest::Declared;
 
 wasmtime::component::bindgen!({
     world: "plugin",
@@ -21,12 +21,12 @@ wasmtime::component::bindgen!({
 });
 
 use self::exports::outreach::plugin::hooks as old_hooks;
-use self::outreach::plugin::{ai, leads, log, messaging, settings, storage, types as old};
+use self::outreach::plugin::types as old;
 
 /// Runs one hook of a 0.1 plugin: the input in 0.1's shapes, the decision in the host's.
-pub(super) async fn call(
+pub(super) async fn call<T: Send>(
     hooks: &old_hooks::Guest,
-    store: &mut Store<HostState>,
+    store: &mut Store<T>,
     input: HookInput,
 ) -> wasmtime::Result<Result<HookOutput, String>> {
     let returned = match input {
@@ -85,7 +85,7 @@ pub(super) async fn call(
     Ok(returned.map_err(|e| super::describe(&to_new_error(e))))
 }
 
-impl From<old::PluginManifest> for new::PluginManifest {
+impl From<old::PluginManifest> for Declared {
     fn from(m: old::PluginManifest) -> Self {
         Self {
             name: m.name,
@@ -131,7 +131,7 @@ fn to_new_error(e: old::Error) -> new::Error {
     }
 }
 
-fn to_old_error(e: new::Error) -> old::Error {
+pub(crate) fn to_old_error(e: new::Error) -> old::Error {
     match e {
         new::Error::PermissionDenied(name) => match name.parse::<Permission>() {
             Ok(Permission::LeadsRead) => old::Error::PermissionDenied(old::Permission::LeadsRead),
@@ -158,7 +158,7 @@ fn to_old_error(e: new::Error) -> old::Error {
     }
 }
 
-fn to_new_status(s: old::LeadStatus) -> new::LeadStatus {
+pub(crate) fn to_new_status(s: old::LeadStatus) -> new::LeadStatus {
     match s {
         old::LeadStatus::New => new::LeadStatus::New,
         old::LeadStatus::Contacted => new::LeadStatus::Contacted,
@@ -180,7 +180,7 @@ fn to_old_status(s: new::LeadStatus) -> old::LeadStatus {
     }
 }
 
-fn to_old_lead(l: new::Lead) -> old::Lead {
+pub(crate) fn to_old_lead(l: new::Lead) -> old::Lead {
     old::Lead {
         id: l.id,
         handle: l.handle,
@@ -198,7 +198,7 @@ fn to_old_lead(l: new::Lead) -> old::Lead {
     }
 }
 
-fn to_old_message(m: new::Message) -> old::Message {
+pub(crate) fn to_old_message(m: new::Message) -> old::Message {
     old::Message {
         direction: match m.direction {
             new::Direction::Inbound => old::Direction::Inbound,
@@ -209,7 +209,7 @@ fn to_old_message(m: new::Message) -> old::Message {
     }
 }
 
-fn to_new_message(m: old::Message) -> new::Message {
+pub(crate) fn to_new_message(m: old::Message) -> new::Message {
     new::Message {
         direction: match m.direction {
             old::Direction::Inbound => new::Direction::Inbound,
@@ -217,141 +217,5 @@ fn to_new_message(m: old::Message) -> new::Message {
         },
         text: m.text,
         at: m.at,
-    }
-}
-
-impl old::Host for HostState {}
-
-impl leads::Host for HostState {
-    async fn get(&mut self, id: u64) -> Result<old::Lead, old::Error> {
-        latest::leads::Host::get(self, id)
-            .await
-            .map(to_old_lead)
-            .map_err(to_old_error)
-    }
-
-    async fn query(&mut self, query: leads::LeadQuery) -> Result<Vec<old::Lead>, old::Error> {
-        let query = latest::leads::LeadQuery {
-            status: query.status.map(to_new_status),
-            tag: query.tag,
-            last_contact_before: query.last_contact_before,
-            limit: query.limit,
-        };
-        latest::leads::Host::query(self, query)
-            .await
-            .map(|leads| leads.into_iter().map(to_old_lead).collect())
-            .map_err(to_old_error)
-    }
-
-    async fn set_status(&mut self, id: u64, status: old::LeadStatus) -> Result<(), old::Error> {
-        latest::leads::Host::set_status(self, id, to_new_status(status))
-            .await
-            .map_err(to_old_error)
-    }
-
-    async fn add_tag(&mut self, id: u64, tag: String) -> Result<(), old::Error> {
-        latest::leads::Host::add_tag(self, id, tag)
-            .await
-            .map_err(to_old_error)
-    }
-
-    async fn remove_tag(&mut self, id: u64, tag: String) -> Result<(), old::Error> {
-        latest::leads::Host::remove_tag(self, id, tag)
-            .await
-            .map_err(to_old_error)
-    }
-
-    async fn set_score(&mut self, id: u64, score: u8) -> Result<(), old::Error> {
-        latest::leads::Host::set_score(self, id, score)
-            .await
-            .map_err(to_old_error)
-    }
-}
-
-impl messaging::Host for HostState {
-    async fn history(&mut self, lead: u64, limit: u32) -> Result<Vec<old::Message>, old::Error> {
-        latest::messaging::Host::history(self, lead, limit)
-            .await
-            .map(|messages| messages.into_iter().map(to_old_message).collect())
-            .map_err(to_old_error)
-    }
-
-    async fn send(&mut self, lead: u64, text: String) -> Result<(), old::Error> {
-        latest::messaging::Host::send(self, lead, text)
-            .await
-            .map_err(to_old_error)
-    }
-}
-
-impl ai::Host for HostState {
-    async fn generate(
-        &mut self,
-        request: ai::GenerateRequest,
-    ) -> Result<ai::Generated, old::Error> {
-        let request = latest::ai::GenerateRequest {
-            system_prompt: request.system_prompt,
-            conversation: request
-                .conversation
-                .into_iter()
-                .map(to_new_message)
-                .collect(),
-            max_tokens: request.max_tokens,
-        };
-        latest::ai::Host::generate(self, request)
-            .await
-            .map(|g| ai::Generated {
-                text: g.text,
-                model: g.model,
-                offline: g.offline,
-            })
-            .map_err(to_old_error)
-    }
-}
-
-impl storage::Host for HostState {
-    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, old::Error> {
-        latest::storage::Host::get(self, key)
-            .await
-            .map_err(to_old_error)
-    }
-
-    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), old::Error> {
-        latest::storage::Host::set(self, key, value)
-            .await
-            .map_err(to_old_error)
-    }
-
-    async fn delete(&mut self, key: String) -> Result<(), old::Error> {
-        latest::storage::Host::delete(self, key)
-            .await
-            .map_err(to_old_error)
-    }
-}
-
-impl settings::Host for HostState {
-    async fn get(&mut self, key: String) -> Option<String> {
-        latest::settings::Host::get(self, key).await
-    }
-
-    async fn all(&mut self) -> Vec<(String, String)> {
-        latest::settings::Host::all(self).await
-    }
-}
-
-impl log::Host for HostState {
-    async fn write(&mut self, level: log::Level, message: String) {
-        let level = match level {
-            log::Level::Debug => latest::log::Level::Debug,
-            log::Level::Info => latest::log::Level::Info,
-            log::Level::Warn => latest::log::Level::Warn,
-            log::Level::Error => latest::log::Level::Error,
-        };
-        latest::log::Host::write(self, level, message).await
-    }
-}
-
-impl outreach::plugin::clock::Host for HostState {
-    async fn now(&mut self) -> i64 {
-        latest::clock::Host::now(self).await
     }
 }

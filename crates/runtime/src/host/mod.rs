@@ -1,7 +1,7 @@
 //! What a plugin's store holds, and the host side of every WIT import. Each capability's
 //! trait impl lives in its own file next to this one; all of them go through
-//! [`HostState::check`], which asks the grants table afresh on every call and writes the
-//! decision to the audit log.
+//! [`HostState::check`], which checks the grants the call read as it started (or, for a
+//! call started without them, the grants table) and writes the decision to the audit log.
 
 mod ai;
 pub mod budget;
@@ -10,6 +10,7 @@ mod leads;
 mod log;
 pub mod messaging;
 mod settings;
+mod since_v0_1;
 mod storage;
 #[cfg(test)]
 mod tests;
