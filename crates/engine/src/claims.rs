@@ -39,7 +39,10 @@ impl Claims {
     /// Claims `lead`; false when another worker holds it.
     pub fn claim(&self, db: &Db, lead: i64) -> anyhow::Result<bool> {
         let now = wall_clock();
-        db.write(|c| store::claims::claim(c, lead, &self.worker, now, now + self.lease))
+        // Lost with a crash of the server, it is claimed again (or by another worker).
+        db.write_flushed_later(|c| {
+            store::claims::claim(c, lead, &self.worker, now, now + self.lease)
+        })
     }
 
     /// The leads other workers hold now.

@@ -356,7 +356,9 @@ impl Engine {
         // The next row of this pass must see the gap too.
         sender.account.next_send_at = Some(at + gap);
         let via = format!("via {}", sender.channel.name());
-        self.db().write(|tx| {
+        // Lost with a crash of the server, the row is still attempted (that record was
+        // flushed before the send) and is reconciled with the channel, never sent again.
+        self.db().write_flushed_later(|tx| {
             store::accounts::set_next_send_at(tx, sender.account.id, at + gap)?;
             let message_id = delivery.message_id.as_deref();
             if !store::outbox::mark_sent(tx, row.id, at, message_id)? {

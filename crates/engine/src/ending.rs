@@ -145,7 +145,9 @@ impl Engine {
         }
         let list = std::mem::take(&mut endings.list);
         endings.since = None;
-        self.db().write(|tx| {
+        // Lost with a crash of the server, these events run again: what they queued had not
+        // gone out, since a send's attempt record is flushed and follows this commit.
+        self.db().write_flushed_later(|tx| {
             list.into_iter().try_for_each(|ending| {
                 if let Some(claims) = &self.claims
                     && !claims.release(tx, ending.event.lead_id)?

@@ -389,7 +389,7 @@ impl Db {
     /// each read parsed all its SQL again.)
     pub fn read<R>(&self, f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>) -> anyhow::Result<R> {
         let Place::Sqlite { .. } = &self.place else {
-            return self.in_postgres_transaction(true, f);
+            return self.in_postgres_transaction(Commit::ReadOnly, f);
         };
         let conn = self.lock();
         end_left_transaction(&conn)?;
@@ -413,7 +413,28 @@ impl Db {
     pub fn write<R>(&self, f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>) -> anyhow::Result<R> {
         match &self.place {
             Place::Sqlite { .. } => in_write_transaction(&mut self.lock(), f),
-            Place::Postgres(_) => self.in_postgres_transaction(false, f),
+            Place::Postgres(_) => self.in_postgres_transaction(Commit::Flushed, f),
+        }
+    }
+
+    /// Like [`Db::write`], for the engine's own bookkeeping, whose loss only means doing
+    /// work again (a lead's claim, an event's ending, a send's record, a host call's audit
+    /// row that nothing leaving the machine follows): on PostgreSQL the
+    /// commit does not wait for the server's disk (`synchronous_commit = off` for this
+    /// transaction only). A crash of the *server* may then lose the last of these commits,
+    /// never a part of one, and never one that a later flushed commit follows (the log is
+    /// written in order): nothing leaves the machine on their strength before such a commit,
+    /// since a send's attempt record ([`outbox::begin_attempt`]), an AI request's audit and
+    /// an accepted webhook are plain [`Db::write`]s. A worker killed half-way loses nothing:
+    /// the server has what it committed. It is the durability SQLite's WAL gives with
+    /// `synchronous = NORMAL`, which this store uses; on SQLite this is [`Db::write`].
+    pub fn write_flushed_later<R>(
+        &self,
+        f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        match &self.place {
+            Place::Sqlite { .. } => in_write_transaction(&mut self.lock(), f),
+            Place::Postgres(_) => self.in_postgres_transaction(Commit::FlushedLater, f),
         }
     }
 
@@ -447,7 +468,7 @@ impl Db {
 
     fn in_postgres_transaction<R>(
         &self,
-        read_only: bool,
+        commit: Commit,
         f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
         let Place::Postgres(pool) = &self.place else {
@@ -455,10 +476,14 @@ impl Db {
         };
         let pooled = pool.take()?;
         let cell = pooled.conn();
+        let read_only = commit == Commit::ReadOnly;
         let lock = (!read_only).then(|| format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
+        let unflushed =
+            (commit == Commit::FlushedLater).then_some("SET LOCAL synchronous_commit = off");
         let first: Vec<&str> = lock
             .iter()
             .map(String::as_str)
+            .chain(unflushed)
             .chain(self.agent_scope.as_deref())
             .collect();
         cell.borrow_mut().begin(read_only, &first.join("; "));
@@ -469,6 +494,17 @@ impl Db {
         ended?;
         Ok(value)
     }
+}
+
+/// How a PostgreSQL transaction ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Nothing to commit: a read.
+    ReadOnly,
+    /// The commit waits until the server has it on disk.
+    Flushed,
+    /// The commit returns before that ([`Db::write_flushed_later`]).
+    FlushedLater,
 }
 
 /// Held while this process runs the engine, so that a second engine keeps off the same

@@ -266,11 +266,15 @@ impl HostState {
     }
 
     fn write_audit(&self, entry: &store::audit::Entry<'_>) {
-        if let Err(e) = self
-            .services
-            .db
-            .write(|c| store::audit::record(c, entry, self.now()))
-        {
+        let record = |c: &store::Conn<'_>| store::audit::record(c, entry, self.now());
+        // Flushed before anything leaves the machine: an allowed `ai.generate` is followed
+        // by the request that carries the lead's data to the provider. The rest are flushed
+        // with the next commit that is (see `Db::write_flushed_later`).
+        let written = match (entry.action, entry.allowed) {
+            ("ai.generate", true) => self.services.db.write(record),
+            _ => self.services.db.write_flushed_later(record),
+        };
+        if let Err(e) = written {
             tracing::error!("cannot write audit record: {e:#}");
         }
     }
