@@ -422,12 +422,14 @@ impl Db {
     /// row that nothing leaving the machine follows): on PostgreSQL the
     /// commit does not wait for the server's disk (`synchronous_commit = off` for this
     /// transaction only). A crash of the *server* may then lose the last of these commits,
-    /// never a part of one, and never one that a later flushed commit follows (the log is
-    /// written in order): nothing leaves the machine on their strength before such a commit,
+    /// never a part of one, and never one that a later flushed commit (one that wrote
+    /// something) follows, the log being written in order: nothing leaves the machine on
+    /// their strength before such a commit,
     /// since a send's attempt record ([`outbox::begin_attempt`]), an AI request's audit and
     /// an accepted webhook are plain [`Db::write`]s. A worker killed half-way loses nothing:
-    /// the server has what it committed. It is the durability SQLite's WAL gives with
-    /// `synchronous = NORMAL`, which this store uses; on SQLite this is [`Db::write`].
+    /// the server has what it committed. Close to what SQLite's WAL gives with
+    /// `synchronous = NORMAL`, which this store uses (it loses commits only when the machine
+    /// itself goes down); on SQLite this is [`Db::write`].
     pub fn write_flushed_later<R>(
         &self,
         f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
@@ -478,12 +480,17 @@ impl Db {
         let cell = pooled.conn();
         let read_only = commit == Commit::ReadOnly;
         let lock = (!read_only).then(|| format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
-        let unflushed =
-            (commit == Commit::FlushedLater).then_some("SET LOCAL synchronous_commit = off");
+        // Said either way: a server, database or role whose default is `off` must not make
+        // the commits that something leaving the machine relies on lazy.
+        let flush = match commit {
+            Commit::FlushedLater => Some("SET LOCAL synchronous_commit = off"),
+            Commit::Flushed => Some("SET LOCAL synchronous_commit = on"),
+            Commit::ReadOnly => None,
+        };
         let first: Vec<&str> = lock
             .iter()
             .map(String::as_str)
-            .chain(unflushed)
+            .chain(flush)
             .chain(self.agent_scope.as_deref())
             .collect();
         cell.borrow_mut().begin(read_only, &first.join("; "));

@@ -244,6 +244,7 @@ impl HostState {
 
     /// Records a decision. Denials past the call's first few are counted for one summary
     /// row ([`HostState::finish`]) instead, so a loop of refused calls cannot fill the log.
+    /// False when the row could not be written.
     fn audit(
         &self,
         action: &str,
@@ -251,9 +252,9 @@ impl HostState {
         lead: Option<i64>,
         allowed: bool,
         detail: Option<&str>,
-    ) {
+    ) -> bool {
         if !allowed && !self.budget.audit_denial_in_full() {
-            return;
+            return true;
         }
         self.write_audit(&store::audit::Entry {
             plugin: &self.call.plugin,
@@ -262,10 +263,11 @@ impl HostState {
             lead_id: lead,
             allowed,
             detail,
-        });
+        })
     }
 
-    fn write_audit(&self, entry: &store::audit::Entry<'_>) {
+    /// Writes an audit row; false (and logged) when it could not be written.
+    fn write_audit(&self, entry: &store::audit::Entry<'_>) -> bool {
         let record = |c: &store::Conn<'_>| store::audit::record(c, entry, self.now());
         // Flushed before anything leaves the machine: an allowed `ai.generate` is followed
         // by the request that carries the lead's data to the provider. The rest are flushed
@@ -274,9 +276,10 @@ impl HostState {
             ("ai.generate", true) => self.services.db.write(record),
             _ => self.services.db.write_flushed_later(record),
         };
-        if let Err(e) = written {
+        if let Err(e) = &written {
             tracing::error!("cannot write audit record: {e:#}");
         }
+        written.is_ok()
     }
 
     fn granted(&self, permission: Permission) -> bool {
@@ -313,8 +316,9 @@ impl HostState {
         note: Option<&str>,
     ) -> Result<(), wit::Error> {
         self.require(action, permission, lead)?;
-        if lead.is_some() {
-            self.audit(action, Some(permission), lead, true, note);
+        // An allowed call on a lead's data goes ahead only once it is on record.
+        if lead.is_some() && !self.audit(action, Some(permission), lead, true, note) {
+            return Err(wit::Error::Unavailable("host storage error".into()));
         }
         Ok(())
     }
