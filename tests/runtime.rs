@@ -231,6 +231,36 @@ fn a_plugin_built_for_another_contract_is_refused_in_one_sentence() {
 }
 
 #[test]
+fn plugin_call_hands_the_reply_hook_a_story_reply_or_a_tap() {
+    let sandbox = Sandbox::new("");
+    let hostile = support::hostile_wasm();
+    let call = |extra: &[&str]| {
+        let mut args = vec![
+            "plugin", "call", &hostile, "--hook", "reply", "--text", "love it",
+        ];
+        args.extend(extra);
+        args.push("--grant-requested");
+        sandbox.json(&args)["result"]["reply"].clone()
+    };
+    assert_eq!(call(&[]), "echo: love it");
+    assert_eq!(
+        call(&["--kind", "story-reply", "--reference", "1800"]),
+        "echo (story-reply 1800): love it"
+    );
+    assert_eq!(
+        call(&["--kind", "quick-reply", "--reference", "yes-please"]),
+        "echo (quick-reply yes-please): love it"
+    );
+    let err = sandbox.fails(&[
+        "plugin", "call", &hostile, "--hook", "reply", "--kind", "comment",
+    ]);
+    assert!(
+        err.contains("\"comment\" is not a kind of message: story-mention, story-reply"),
+        "{err}"
+    );
+}
+
+#[test]
 fn plugin_call_runs_one_hook_against_a_made_up_lead() {
     let sandbox = Sandbox::new("");
     let lead = sandbox.write(

@@ -76,7 +76,28 @@ pub enum OriginKind {
     Postback,
 }
 
+impl std::str::FromStr for OriginKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                format!("{text:?} is not a kind of message: {}", names.join(", "))
+            })
+    }
+}
+
 impl OriginKind {
+    pub const ALL: [OriginKind; 4] = [
+        Self::StoryMention,
+        Self::StoryReply,
+        Self::QuickReply,
+        Self::Postback,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::StoryMention => "story-mention",

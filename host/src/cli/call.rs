@@ -26,6 +26,7 @@ use crate::runtime::host::{CallContext, HostServices};
 use crate::runtime::manifest::Hook;
 use crate::runtime::{HookInput, HookOutput, Limits};
 use crate::store::audit::{AuditFilter, AuditRow};
+use crate::store::events::{Origin, OriginKind};
 use crate::store::usage::CallCost;
 use crate::store::{self, Db};
 
@@ -46,6 +47,13 @@ pub struct CallArgs {
     /// The message the lead sent (for the reply hook).
     #[arg(long, default_value = "Hi! How much is it?")]
     text: String,
+    /// What the message was beyond its text (for the reply hook): story-mention,
+    /// story-reply, quick-reply or postback [default: a plain message].
+    #[arg(long, value_name = "KIND")]
+    kind: Option<OriginKind>,
+    /// What it refers to: the story's id, or the payload of what the lead tapped.
+    #[arg(long, value_name = "TEXT", requires = "kind")]
+    reference: Option<String>,
     /// The step of the follow-up sequence that is due (for the follow-up hook).
     #[arg(long, default_value_t = 0)]
     step: u32,
@@ -147,6 +155,10 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
         }
         Ok(store::leads::upsert(tx, &record, 1, now)?.id())
     })?;
+    let origin = args.kind.map(|kind| Origin {
+        kind,
+        reference: args.reference.clone(),
+    });
     let event_id = match args.hook {
         // The message is stored as the engine would store it: the hook can read it back.
         Hook::Reply => {
@@ -157,7 +169,7 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
                 at: now,
                 source: "plugin call",
                 dedupe_key: None,
-                origin: None,
+                origin: origin.clone(),
             };
             ingest::inbound(&db, &app.config.consent, &message, now)?
                 .event_id
@@ -177,7 +189,7 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
             at: now,
             step: args.step,
             started_at: now,
-            origin: None,
+            origin: origin.as_ref(),
         },
     );
     let limits = Limits::for_plugin(
