@@ -227,17 +227,22 @@ impl Engine {
     ) -> anyhow::Result<(Invocation, Handed)> {
         let name = plugin.name();
         let db = self.db();
-        let bound = db.read(|c| store::plugins::settings(c, name))?;
-        // A plugin held to N calls at once waits here for its turn, inside no transaction.
-        let _slot = self.plugin_slots.enter(name, &bound).await;
-        // What the call runs with, read once it may start (a revoke while it waited holds
-        // for it), and then answering all its checks and settings.
-        let (settings, grants) = db.read(|c| {
-            Ok((
-                store::plugins::settings(c, name)?,
-                store::plugins::granted(c, name)?,
-            ))
-        })?;
+        // What the call runs with, answering all its checks and settings.
+        let read = || {
+            db.read(|c| {
+                Ok((
+                    store::plugins::settings(c, name)?,
+                    store::plugins::granted(c, name)?,
+                ))
+            })
+        };
+        let (mut settings, mut grants) = read()?;
+        // A plugin held to N calls at once waits here for its turn, inside no transaction,
+        // and reads them again once it may start: a revoke while it waited holds for it.
+        let slot = self.plugin_slots.enter(name, &settings).await;
+        if slot.is_some() {
+            (settings, grants) = read()?;
+        }
         let limits = Limits::for_plugin(&self.services.config.limits, &settings);
         let pii = grants.contains(&Permission::LeadsReadPii);
         let _counted = self.calls_in_flight.enter(name);
