@@ -68,6 +68,7 @@ pub mod storage;
 pub mod template;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
+pub mod words;
 
 pub use bindings::exports::outreach::plugin::hooks::{
     FilterDecision, FollowUpAction, FollowUpDue, FollowUpSend, Inbound, MessageWithQuickReplies,

@@ -5,13 +5,12 @@
 //! separated words or phrases that hand over at once) and `history` (how many earlier
 //! messages the model sees).
 
-mod handover;
 #[cfg(test)]
 mod tests;
 
 use outreach_sdk::{
     Direction, GenerateRequest, Hook, Inbound, Manifest, Message, Permission, Plugin, ReplyAction,
-    Result, ai, log, messaging, settings,
+    Result, ai, log, messaging, settings, words,
 };
 
 const DEFAULT_SYSTEM_PROMPT: &str = "You are a friendly sales assistant answering Instagram \
@@ -43,7 +42,7 @@ impl Plugin for AiReply {
 
     fn reply(event: Inbound) -> Result<ReplyAction> {
         let words = settings::get_or("handover_words", DEFAULT_HANDOVER_WORDS.to_string())?;
-        if let Some(word) = handover::find(&event.text, &words) {
+        if let Some(word) = words::find(&event.text, &words) {
             return Ok(ReplyAction::HandOver(format!("trigger word '{word}'")));
         }
         let request = GenerateRequest {

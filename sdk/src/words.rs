@@ -1,9 +1,10 @@
-//! Trigger words that hand a conversation straight to a person.
+//! Finding configured words in what a lead wrote: trigger words that hand a conversation to
+//! a person, keywords in a comment.
 
 /// The first of the comma-separated `triggers` that occurs in `text` as whole words,
 /// ignoring case, as configured. Whole words so that "personal" does not match "person";
 /// a trigger may be a phrase ("speak to someone").
-pub(crate) fn find<'a>(text: &str, triggers: &'a str) -> Option<&'a str> {
+pub fn find<'a>(text: &str, triggers: &'a str) -> Option<&'a str> {
     let text = words(text);
     triggers.split(',').map(str::trim).find(|trigger| {
         let phrase = words(trigger);
