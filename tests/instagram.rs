@@ -1263,3 +1263,187 @@ fn a_webhook_body_over_the_limit_gets_413_not_a_connection_reset() {
     let status = post_over_tcp(&served, "/webhooks/instagram", small.as_bytes()).unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");
 }
+
+/// A comment webhook (the `comments` field, or `live_comments`) as Meta sends it: the entry's
+/// time in seconds.
+fn comment(field: &str, commenter: &str, id: &str, media: &str, text: &str, at_ms: i64) -> Value {
+    json!({"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": at_ms / 1000, "changes": [{
+        "field": field,
+        "value": {"from": {"id": commenter, "username": "commenter"}, "id": id, "text": text,
+                  "media": {"id": media, "media_product_type": "FEED"}}
+    }]}]})
+}
+
+/// What each event about `handle` ended as, oldest first: its results' summaries.
+fn outcomes(sandbox: &Sandbox, handle: &str) -> Vec<String> {
+    let events = sandbox.json(&["events"]);
+    let mut outcomes: Vec<String> = (events.as_array().unwrap().iter())
+        .filter(|e| e["lead"] == handle)
+        .map(|e| {
+            let results = e["results"].as_array().unwrap();
+            let summaries: Vec<&str> = (results.iter())
+                .map(|r| r["outcome"].as_str().unwrap_or("-"))
+                .collect();
+            format!("{}: {}", e["status"], summaries.join("; "))
+        })
+        .collect();
+    outcomes.reverse();
+    outcomes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", "comment-to-dm", "--grant-requested"]);
+    sandbox.ok(&[
+        "plugin",
+        "config",
+        "comment-to-dm",
+        "keywords=price",
+        "messages=Here is the price list: example.com/p",
+        "follow_up=Great! Want to book a call?",
+    ]);
+    let served = serve(&sandbox);
+
+    // Without `comments:read` the plugin never sees a comment.
+    sandbox.ok(&["plugin", "revoke", "comment-to-dm", "comments:read"]);
+    let unseen = comment("comments", "8800", "C-0", "POST-1", "price?", NOW_MS);
+    assert_eq!(post(&served, &unseen, None).await, 200);
+    eventually("the unseen comment to be done", || {
+        outcomes(&sandbox, "ig_8800") == ["\"done\": "]
+    });
+    sandbox.ok(&["plugin", "grant", "comment-to-dm", "comments:read"]);
+
+    // A keyword comment, delivered twice, then the same person again under the same post.
+    let first = comment(
+        "comments",
+        "8801",
+        "C-1",
+        "POST-1",
+        "What's the price?",
+        NOW_MS,
+    );
+    let again = comment(
+        "comments",
+        "8801",
+        "C-2",
+        "POST-1",
+        "price??",
+        NOW_MS + 1000,
+    );
+    for body in [&first, &first, &again] {
+        assert_eq!(post(&served, body, None).await, 200);
+    }
+    // Eight days old: the plugin answers, the host refuses (7 days at most).
+    let old = NOW_MS - 8 * 24 * 3_600_000;
+    let stale = comment("comments", "8802", "C-3", "POST-1", "price", old);
+    assert_eq!(post(&served, &stale, None).await, 200);
+    eventually("the comments to be handled", || {
+        outcomes(&sandbox, "ig_8801").len() == 2 && outcomes(&sandbox, "ig_8802").len() == 1
+    });
+    eventually("the private reply to go out", || {
+        (sandbox.lead("ig_8801")["outbox"].as_array().unwrap().iter())
+            .any(|r| r["status"] == "sent")
+    });
+    assert_eq!(
+        outcomes(&sandbox, "ig_8801"),
+        ["\"done\": queued a reply", "\"done\": no reply"]
+    );
+    let refused = &outcomes(&sandbox, "ig_8802")[0];
+    assert!(
+        refused.contains("reply not sent: private reply window closed: the comment is 8 days old"),
+        "{refused}"
+    );
+    let sent = sends(&graph).await;
+    assert_eq!(
+        sent,
+        [json!({"recipient": {"comment_id": "C-1"},
+                "message": {"text": "Here is the price list: example.com/p"}})],
+        "one private reply, to the comment, and nothing else"
+    );
+    // The comment is in the conversation; it opened no window for anything else.
+    assert_eq!(sandbox.conversation("ig_8801")[0], "< What's the price?");
+
+    // They answer the private reply: a direct message, which opens the window, and the
+    // plugin follows up, once, to them (no longer to the comment).
+    let answer = message("8801", "m_answer", "thanks!", NOW_MS + 2000);
+    assert_eq!(post(&served, &answer, None).await, 200);
+    eventually("the follow-up to go out", || {
+        sends_to(&sandbox, "ig_8801") == 2
+    });
+    let sent = sends(&graph).await;
+    assert_eq!(
+        sent[1],
+        json!({"recipient": {"id": "8801"}, "message": {"text": "Great! Want to book a call?"}})
+    );
+    assert_eq!(sent.len(), 2);
+}
+
+/// How many of the lead's outbox rows went out.
+fn sends_to(sandbox: &Sandbox, handle: &str) -> usize {
+    (sandbox.lead(handle)["outbox"].as_array().unwrap().iter())
+        .filter(|r| r["status"] == "sent")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_comment_gets_its_private_reply_only_while_the_broadcast_lasts() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(sent_ok())
+        .mount(&graph)
+        .await;
+    // One live video on the air; LIVE-OFF ended.
+    Mock::given(method("GET"))
+        .and(path("/v21.0/me/live_media"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "LIVE-ON"}]})),
+        )
+        .mount(&graph)
+        .await;
+    let sandbox = sandbox("");
+    add_account(&sandbox, &graph);
+    sandbox.ok(&["plugin", "install", "comment-to-dm", "--grant-requested"]);
+    sandbox.ok(&[
+        "plugin",
+        "config",
+        "comment-to-dm",
+        "keywords=*",
+        "messages=Hi from the live!",
+    ]);
+    let served = serve(&sandbox);
+    for (commenter, id, media) in [("8901", "LC-1", "LIVE-ON"), ("8902", "LC-2", "LIVE-OFF")] {
+        let body = comment("live_comments", commenter, id, media, "hello", NOW_MS);
+        assert_eq!(post(&served, &body, None).await, 200);
+    }
+    eventually("the live comments' replies to be settled", || {
+        [("ig_8901", "sent"), ("ig_8902", "blocked")]
+            .iter()
+            .all(|(lead, status)| {
+                (sandbox.lead(lead)["outbox"].as_array().unwrap().iter())
+                    .any(|r| r["status"] == *status)
+            })
+    });
+    assert_eq!(
+        sends(&graph).await,
+        [json!({"recipient": {"comment_id": "LC-1"}, "message": {"text": "Hi from the live!"}})]
+    );
+    let blocked = &sandbox.lead("ig_8902")["outbox"][0];
+    assert!(
+        blocked["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the live video has ended"),
+        "{blocked}"
+    );
+    assert_eq!(blocked["answering"]["live_media_id"], "LIVE-OFF");
+}

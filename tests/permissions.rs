@@ -1,7 +1,8 @@
 //! Every permission walked through each place it must appear: the WIT contract's manifest, the host's
-//! `Permission` (its name and description), the shared policy (the host call it guards),
-//! the SDK's fake host (which must deny that call without it) and the README's table. A
-//! permission added in one place and forgotten in another fails here, naming both.
+//! `Permission` (its name and description), the shared policy (the host call, or the
+//! events, it guards), the SDK's fake host (which must deny that call without it) and the
+//! README's table. A permission added in one place and forgotten in another fails here,
+//! naming both.
 
 use std::path::Path;
 
@@ -97,6 +98,14 @@ fn every_permission_is_in_the_wit_the_host_the_policy_the_fake_host_and_the_read
             "README's permission table has no row {row:?}"
         );
 
+        if permission == Permission::CommentsRead {
+            // It guards no call but which events reach a hook: comments.
+            for kind in policy::COMMENT_KINDS {
+                assert!(!policy::hook_sees(kind, false) && policy::hook_sees(kind, true));
+            }
+            assert!(policy::hook_sees("message", false));
+            continue;
+        }
         let guarded: Vec<Call> = Call::ALL
             .into_iter()
             .filter(|call| policy::needed(*call, Reach::OtherLead).any(|p| p == permission))

@@ -11,6 +11,7 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const PLUGIN_PACKAGES: &[&str] = &[
     "outreach-ai-reply",
     "outreach-followup",
+    "outreach-comment-to-dm",
     "lead-scorer",
     "outreach-fixture-hostile",
     "outreach-fixture-attacker",

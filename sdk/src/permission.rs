@@ -20,10 +20,13 @@ pub enum Permission {
     AiGenerate,
     /// `storage`: a small key-value store private to the plugin.
     Storage,
+    /// `comments:read`: see comments on the account's posts, reels and live videos (the
+    /// reply hook is called for them; answering one privately needs `messages:send`).
+    CommentsRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Self::LeadsRead,
         Self::LeadsReadPii,
         Self::LeadsWrite,
@@ -31,6 +34,7 @@ impl Permission {
         Self::MessagesSend,
         Self::AiGenerate,
         Self::Storage,
+        Self::CommentsRead,
     ];
 
     /// The name manifests and errors use.
@@ -43,6 +47,7 @@ impl Permission {
             Self::MessagesSend => "messages:send",
             Self::AiGenerate => "ai:generate",
             Self::Storage => "storage",
+            Self::CommentsRead => "comments:read",
         }
     }
 

@@ -180,6 +180,17 @@ pub fn shows_personal_fields(pii_granted: bool, do_not_contact: bool) -> bool {
     pii_granted && !do_not_contact
 }
 
+/// The kinds of inbound message that are comments on the account's posts and live videos
+/// (public, and not a conversation yet): a plugin's reply hook is called for them only with
+/// `comments:read`.
+pub const COMMENT_KINDS: [&str; 2] = ["comment", "live-comment"];
+
+/// Whether a plugin's reply hook is called for an inbound message of `kind` (its contract
+/// name): every kind, except comments without `comments:read`.
+pub fn hook_sees(kind: &str, comments_granted: bool) -> bool {
+    comments_granted || !COMMENT_KINDS.contains(&kind)
+}
+
 /// A do-not-contact lead's conversation can be neither read nor written to.
 pub fn conversation_open(do_not_contact: bool) -> Result<(), Refusal> {
     if do_not_contact {

@@ -10,8 +10,12 @@ pub struct InboundMessage {
     pub sender_id: String,
     /// An echo: a message the account sent, through outreach or from the Instagram app.
     pub echo: bool,
-    /// A story mention or reply, or a tapped quick reply or ice breaker.
+    /// A story mention or reply, a tapped quick reply or ice breaker, or a comment (whose
+    /// reference is the post's id).
     pub origin: Option<crate::store::events::Origin>,
+    /// A comment's own id, which a private reply answers.
+    pub comment_id: Option<String>,
+    /// The channel's id for the message (a comment's id for a comment).
     pub message_id: String,
     pub text: String,
     /// When the sender sent it (messaging.timestamp), in milliseconds since the epoch.

@@ -76,6 +76,25 @@ pub const INSTAGRAM_WINDOW: Millis = 24 * HOUR;
 /// `HUMAN_AGENT` tag (for accounts Meta granted the Human Agent feature).
 pub const INSTAGRAM_HUMAN_WINDOW: Millis = 7 * DAY;
 
+/// How long after a comment Instagram lets the account answer it with a private reply.
+pub const PRIVATE_REPLY_WINDOW: Millis = 7 * DAY;
+
+/// How many private replies Instagram lets an account send in an hour.
+pub const PRIVATE_REPLIES_PER_HOUR: u32 = 750;
+
+/// Why a private reply to a comment made at `comment_at` may not go out at `now`, if it
+/// may not: only within 7 days of the comment.
+pub fn private_reply_closed(comment_at: Millis, now: Millis) -> Option<String> {
+    let age = now - comment_at;
+    (age > PRIVATE_REPLY_WINDOW).then(|| {
+        format!(
+            "private reply window closed: the comment is {} days old, and Instagram allows a \
+             private reply within 7 days of it",
+            age / DAY
+        )
+    })
+}
+
 /// Who may write to a lead now through their account's channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
@@ -224,6 +243,15 @@ impl Channel {
             Self::Sandbox => Ok(Delivery::default()),
             Self::Instagram(client) => client.send(lead, message, human_agent).await,
             Self::Bridge(client) => client.send(outbox_id, lead, message).await,
+        }
+    }
+
+    /// Whether the live video `media_id` is being broadcast now. Only Instagram has live
+    /// videos to ask about; elsewhere the answer does not hold anything back.
+    pub async fn broadcast_live(&self, media_id: &str) -> Result<bool, SendError> {
+        match self {
+            Self::Sandbox | Self::Bridge(_) => Ok(true),
+            Self::Instagram(client) => client.is_live(media_id).await,
         }
     }
 

@@ -21,6 +21,9 @@ impl Permission {
             Self::MessagesSend => "queue messages to leads (through the outbox and safety rules)",
             Self::AiGenerate => "send conversation text to the configured AI provider",
             Self::Storage => "keep data in a private key-value store",
+            Self::CommentsRead => {
+                "see comments on the account's posts and live videos, and answer them privately"
+            }
         }
     }
 }

@@ -14,8 +14,8 @@ use crate::domain::lead::{Lead, valid_tag};
 use crate::runtime::HookOutput;
 use crate::runtime::hooks::{FilterDecision, FollowUpAction, Outgoing, ReplyAction};
 use crate::runtime::host::StagedSend;
-use crate::store::events::{Event, EventKind};
-use crate::store::outbox::Message;
+use crate::store::events::{Event, EventKind, OriginKind};
+use crate::store::outbox::{Answering, Message};
 use crate::store::{self};
 use crate::text;
 
@@ -152,15 +152,21 @@ fn queue_returned_message(
     let granted = store::plugins::is_granted(tx, plugin, Permission::MessagesSend)?;
     let rules = policy::check_grants(Call::MessagingSend, Reach::EventLead, |_| granted)
         .and_then(|()| policy::conversation_open(lead.is_do_not_contact()));
-    let denial = match rules {
-        Err(Refusal::NotGranted(permission)) => {
+    let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
+    // Answering a comment is a private reply, with windows and limits of its own.
+    let answering = answering(event);
+    let denial = match (rules, &answering) {
+        (Err(Refusal::NotGranted(permission)), _) => {
             Some(format!("permission {permission} not granted"))
         }
-        Err(refusal) => Some(refusal.message()),
-        Ok(()) if !crate::channels::window_open(tx, lead, now)? => {
+        (Err(refusal), _) => Some(refusal.message()),
+        (Ok(()), None) if !crate::channels::window_open(tx, lead, now)? => {
             Some(Refusal::WindowClosed.message())
         }
-        Ok(()) => policy::message_text(&message.text)
+        (Ok(()), Some(answering)) => {
+            private_reply_refused(tx, lead, answering, &key, message, now)?
+        }
+        (Ok(()), None) => policy::message_text(&message.text)
             .and_then(|()| {
                 policy::quick_replies(
                     (message.quick_replies.iter()).map(|q| (q.title.as_str(), q.payload.as_str())),
@@ -181,14 +187,76 @@ fn queue_returned_message(
     if let Some(denial) = denial {
         return Ok(Err(denial));
     }
-    let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
     let message = Message {
         text: &message.text,
         quick_replies: &message.quick_replies,
+        answering: answering.as_ref(),
     };
     Ok(Ok(queue_automated(
         tx, &key, lead.id, plugin, event.id, message, now,
     )?))
+}
+
+/// The comment a reply to `event` answers, when the event is a comment: the reply goes out
+/// as a private reply to it.
+fn answering(event: &Event) -> Option<Answering> {
+    let origin = event.payload.origin.as_ref()?;
+    let comment_id = event.payload.comment_id.clone()?;
+    origin.kind.is_comment().then(|| Answering {
+        comment_id,
+        comment_at: event.payload.at.unwrap_or(event.created_at),
+        live_media_id: match origin.kind {
+            OriginKind::LiveComment => origin.reference.clone(),
+            _ => None,
+        },
+    })
+}
+
+/// Why a private reply may not be queued, if it may not: one per comment (whichever plugin
+/// answered it first; the same key is a replay), within 7 days of it, and all of it in one
+/// message: the account's disclosure, when due, cannot go in a message of its own.
+fn private_reply_refused(
+    tx: &Conn<'_>,
+    lead: &Lead,
+    answering: &Answering,
+    key: &str,
+    message: &Outgoing,
+    now: Millis,
+) -> anyhow::Result<Option<String>> {
+    if let Some(why) = crate::channels::private_reply_closed(answering.comment_at, now) {
+        return Ok(Some(why));
+    }
+    if store::outbox::private_reply_key(tx, lead.id, &answering.comment_id)?
+        .is_some_and(|queued| queued != key)
+    {
+        return Ok(Some(
+            "the comment has its private reply already: Instagram allows one per comment".into(),
+        ));
+    }
+    let text = match store::leads::disclosure_due(tx, lead.id)? {
+        Some(disclosure) => with_disclosure(&disclosure, &message.text),
+        None => message.text.clone(),
+    };
+    let checked = policy::message_text(&text).and_then(|()| {
+        policy::quick_replies(
+            (message.quick_replies.iter()).map(|q| (q.title.as_str(), q.payload.as_str())),
+        )
+    });
+    Ok(checked.err().map(|refusal| {
+        let why = refusal.message();
+        match text.len() == message.text.len() {
+            true => format!("invalid: {why}"),
+            false => format!(
+                "invalid: with the account's disclosure in front, {why} (a private reply is one \
+                 message)"
+            ),
+        }
+    }))
+}
+
+/// The account's disclosure in front of a plugin's text, in one message.
+fn with_disclosure(disclosure: &str, text: &str) -> String {
+    format!("{}\n\n{text}", disclosure.trim())
 }
 
 /// Queues a plugin's message; the first automated message to a lead (and the first after
@@ -212,7 +280,7 @@ fn queue_automated(
     let Some(disclosure) = disclosure else {
         return queue(key, message);
     };
-    let together = format!("{}\n\n{}", disclosure.trim(), message.text);
+    let together = with_disclosure(&disclosure, message.text);
     let queued = match policy::message_text(&together) {
         Ok(()) => queue(
             key,

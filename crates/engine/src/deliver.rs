@@ -11,13 +11,16 @@ use std::time::Duration;
 
 use super::Engine;
 use crate::channels::safety::{Decision, SendingRules};
-use crate::channels::{Attempt, Channel, Delivery, SendError, Window, window};
-use crate::clock::{MINUTE, Millis};
+use crate::channels::{
+    Attempt, Channel, Delivery, PRIVATE_REPLIES_PER_HOUR, SendError, Window, private_reply_closed,
+    window,
+};
+use crate::clock::{HOUR, MINUTE, Millis};
 use crate::consent::Permission;
 use crate::domain::account::Account;
 use crate::domain::lead::Lead;
 use crate::store::messages::Direction;
-use crate::store::outbox::OutboxRow;
+use crate::store::outbox::{Answering, OutboxRow};
 use crate::store::{self};
 
 /// Waits after a channel failure; never a tight loop.
@@ -137,7 +140,14 @@ impl Engine {
                 continue;
             }
             let window = self.db().read(|c| window(c, &lead, now))?;
-            if !window.allows(row.by_a_person()) {
+            if let Some(answering) = &row.answering {
+                if !self
+                    .private_reply_may_go(sender, &row, answering, now)
+                    .await?
+                {
+                    continue;
+                }
+            } else if !window.allows(row.by_a_person()) {
                 let why = match window {
                     Window::PersonOnly => {
                         "messaging window closed to automated messages: over 24 h since the lead's last message (a person may still answer)"
@@ -170,7 +180,7 @@ impl Engine {
                 // Changed since this pass read it (blocked, or another engine has it).
                 continue;
             }
-            let human_agent = window == Window::PersonOnly;
+            let human_agent = window == Window::PersonOnly && row.answering.is_none();
             let outcome = sender
                 .channel
                 .send(row.id, &lead, row.message(), human_agent)
@@ -180,6 +190,54 @@ impl Engine {
             }
         }
         Ok(sent)
+    }
+
+    /// Whether a private reply may go out now: within 7 days of its comment, and for a live
+    /// comment while the broadcast lasts (else it is set aside, saying why); under the
+    /// account's hourly limit of private replies (else it waits, alone: other messages
+    /// still go).
+    async fn private_reply_may_go(
+        &self,
+        sender: &mut Sender,
+        row: &OutboxRow,
+        answering: &Answering,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
+        if let Some(why) = private_reply_closed(answering.comment_at, now) {
+            self.set_aside(row, &why, now)?;
+            return Ok(false);
+        }
+        let hour_ago = now - HOUR;
+        let (sent, earliest) = self
+            .db()
+            .read(|c| store::outbox::private_replies_since(c, sender.account.id, hour_ago))?;
+        if sent >= PRIVATE_REPLIES_PER_HOUR {
+            let until = earliest.unwrap_or(now) + HOUR;
+            let reason =
+                format!("Instagram's limit of {PRIVATE_REPLIES_PER_HOUR} private replies an hour");
+            self.db()
+                .write(|c| store::outbox::defer(c, row.id, until, &reason))?;
+            return Ok(false);
+        }
+        let Some(media_id) = &answering.live_media_id else {
+            return Ok(true);
+        };
+        match sender.channel.broadcast_live(media_id).await {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                let why = "the live video has ended: a live comment gets its private reply only \
+                           while the broadcast lasts";
+                self.set_aside(row, why, now)?;
+                Ok(false)
+            }
+            Err(e) => {
+                // Not known: asked again in a while; nothing was sent.
+                let reason = format!("cannot tell whether the live video is still on: {e}");
+                self.db()
+                    .write(|c| store::outbox::defer(c, row.id, now + TRANSIENT_WAIT, &reason))?;
+                Ok(false)
+            }
+        }
     }
 
     /// A row whose last send had no answer: once it can no longer be in flight, asks the

@@ -6,7 +6,7 @@ use super::apply::FILTERED_OUT;
 use super::ending::{Ending, Handed, Verdict};
 use super::{Engine, Executor, RunStats};
 use crate::clock::{Millis, SECOND};
-use crate::consent::{Permission, project_lead};
+use crate::consent::{Permission, policy, project_lead};
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::runtime::hooks::HookEvent;
 use crate::runtime::host::{CallContext, HostState};
@@ -63,15 +63,21 @@ impl Engine {
         }
     }
 
-    /// The enabled plugins with the event's hook, in order (just its own for a follow-up).
+    /// The enabled plugins with the event's hook, in order (just its own for a follow-up);
+    /// for a comment, those that asked to see comments.
     fn plugins_for<'p>(
         event: &Event,
         installed: &'p [InstalledPlugin],
     ) -> Vec<&'p InstalledPlugin> {
         let hook = hook_of(event.kind);
+        let kind = shown_kind(event);
         installed
             .iter()
             .filter(|p| p.enabled && p.manifest.hooks.contains(&hook))
+            .filter(|p| {
+                let asked = p.manifest.permissions.contains(&Permission::CommentsRead);
+                policy::hook_sees(kind, asked)
+            })
             .filter(|p| {
                 event
                     .plugin
@@ -159,9 +165,12 @@ impl Engine {
                 continue;
             }
             let attempts = previous.map_or(0, |r| r.attempts) + 1;
-            let (invocation, handed) = self
+            let Some((invocation, handed)) = self
                 .invoke(plugin, &event, &lead, schedule.as_ref())
-                .await?;
+                .await?
+            else {
+                continue; // a comment, and `comments:read` not granted (or revoked)
+            };
             tally.hook_calls += 1;
             let verdict = match invocation.result {
                 Ok(output) => Verdict::Applied {
@@ -218,13 +227,15 @@ impl Engine {
         }))
     }
 
+    /// Calls the plugin's hook for the event; `None` when its grants do not let it see the
+    /// event (a comment without `comments:read`): it is not called at all.
     async fn invoke(
         &self,
         plugin: &InstalledPlugin,
         event: &Event,
         lead: &Lead,
         schedule: Option<&Schedule>,
-    ) -> anyhow::Result<(Invocation, Handed)> {
+    ) -> anyhow::Result<Option<(Invocation, Handed)>> {
         let name = plugin.name();
         let db = self.db();
         // What the call runs with, answering all its checks and settings.
@@ -242,6 +253,12 @@ impl Engine {
         let slot = self.plugin_slots.enter(name, &settings).await;
         if slot.is_some() {
             (settings, grants) = read()?;
+        }
+        if !policy::hook_sees(
+            shown_kind(event),
+            grants.contains(&Permission::CommentsRead),
+        ) {
+            return Ok(None);
         }
         let limits = Limits::for_plugin(&self.services.config.limits, &settings);
         let pii = grants.contains(&Permission::LeadsReadPii);
@@ -290,6 +307,16 @@ impl Engine {
                 }
             }
         };
-        Ok((invocation, handed))
+        Ok(Some((invocation, handed)))
     }
+}
+
+/// The kind of message an event is, by its contract name (`message` when it is no
+/// particular kind, or no message).
+fn shown_kind(event: &Event) -> &'static str {
+    event
+        .payload
+        .origin
+        .as_ref()
+        .map_or("message", |origin| origin.kind.as_str())
 }

@@ -53,13 +53,18 @@ pub struct InboundMessage<'a> {
     pub source: &'a str,
     /// Channels that redeliver (webhooks) give the message's own id here.
     pub dedupe_key: Option<String>,
-    /// A story mention or reply, or a tapped quick reply or ice breaker (Instagram).
+    /// A story mention or reply, a tapped quick reply or ice breaker, or a comment
+    /// (Instagram).
     pub origin: Option<Origin>,
+    /// A comment's own id, which a private reply answers.
+    pub comment_id: Option<String>,
 }
 
 /// Records an inbound message and queues the reply hooks, due `now`. A message that is an
 /// opt-out makes the lead do-not-contact at once, before any plugin runs; any other reply
-/// stops the lead's follow-up sequences.
+/// stops the lead's follow-up sequences. A comment is not a reply: it is kept in the
+/// conversation (through its own source, so it opens no messaging window) and changes
+/// neither the lead's status nor their sequences.
 pub fn inbound(
     db: &Db,
     consent: &ConsentConfig,
@@ -97,8 +102,10 @@ fn record_inbound(
         text: Some(text.to_owned()),
         at: Some(at),
         origin: message.origin.clone(),
+        comment_id: message.comment_id.clone(),
         ..Payload::default()
     };
+    let comment = message.origin.as_ref().is_some_and(|o| o.kind.is_comment());
     let event = NewEvent {
         kind: EventKind::Inbound,
         lead_id: lead.id,
@@ -113,11 +120,16 @@ fn record_inbound(
             event_id: None,
         });
     };
+    let source = match comment {
+        true => store::messages::INSTAGRAM_COMMENT,
+        false => source,
+    };
     store::messages::insert(tx, lead.id, Direction::Inbound, text, at, source)?;
+    // "stop" under a post is taken at its word too: nobody is messaged against it.
     let opted_out = consent.is_opt_out(text);
     if opted_out {
         store::leads::mark_do_not_contact(tx, lead.id, "the lead opted out by message", at)?;
-    } else {
+    } else if !comment {
         store::leads::withdraw_automation(tx, lead.id, "lead replied", true)?;
         if matches!(lead.status, LeadStatus::New | LeadStatus::Contacted) {
             store::leads::set_status(tx, lead.id, LeadStatus::Replied, at)?;
@@ -152,6 +164,7 @@ fn instagram_message<'a>(
         source: "instagram",
         dedupe_key: Some(instagram_dedupe_key(message_id)),
         origin: None,
+        comment_id: None,
     }
 }
 
@@ -172,6 +185,9 @@ pub enum InstagramReceived {
     FromTheApp { new: bool },
     /// The echo of what an account not set up here sent: nothing to record.
     EchoUnrouted,
+    /// A comment for an account not set up here: not kept, since kept messages are routed
+    /// later as direct messages, and a comment is not one (it stays on Instagram).
+    CommentUnrouted,
 }
 
 /// Records a message Meta delivered for the Instagram account `m.account_id`: like
@@ -194,6 +210,9 @@ pub fn instagram_webhook(
             };
         }
         let Some(account) = account else {
+            if m.comment_id.is_some() {
+                return Ok(InstagramReceived::CommentUnrouted);
+            }
             let new = store::unrouted::insert(
                 tx,
                 &m.account_id,
@@ -208,6 +227,11 @@ pub fn instagram_webhook(
         let mut message =
             instagram_message(account.id, &m.sender_id, &m.message_id, &m.text, m.sent_at);
         message.origin = m.origin.clone();
+        if let Some(comment_id) = &m.comment_id {
+            // Comment ids and message ids are different sequences: each its own key.
+            message.dedupe_key = Some(instagram_dedupe_key(&format!("comment:{comment_id}")));
+            message.comment_id = Some(comment_id.clone());
+        }
         let received = record_inbound(tx, consent, &message, now)?;
         Ok(if received.event_id.is_some() {
             InstagramReceived::New
@@ -333,6 +357,7 @@ mod tests {
             sender_id: "5501".into(),
             echo: false,
             origin: None,
+            comment_id: None,
             message_id: mid.into(),
             text: "hello".into(),
             sent_at: 1_000,

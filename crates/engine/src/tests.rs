@@ -127,6 +127,7 @@ pub(super) fn inbound_from(db: &Db, handle: &str, text: &str, origin: Option<Ori
         source: "test",
         dedupe_key: None,
         origin,
+        comment_id: None,
     };
     ingest::inbound(db, &Config::default().consent, &message, NOW).unwrap();
 }
@@ -281,4 +282,93 @@ async fn messages_sent_during_a_call_are_dropped_when_the_grant_went_before_it_e
         })
         .unwrap();
     assert_eq!((queued, denied), (0, 1));
+}
+
+#[tokio::test]
+async fn private_replies_past_750_an_hour_wait_alone_while_other_messages_go() {
+    use crate::clock::{HOUR, MINUTE};
+    use crate::store::outbox::{Answering, Message};
+    // Private replies count toward the daily cap like any message: one high enough here.
+    let mut config = Config::default();
+    config.sending.daily_cap = 10_000;
+    let db = Db::open_in_memory().unwrap();
+    let hooks = Arc::new(HandOver::default());
+    let engine = reply_engine(&db, "handover", Permission::LeadsRead, hooks, config);
+    let earliest = NOW - 50 * MINUTE;
+    let (commenter, writer) = db
+        .write(|tx| {
+            let commenter = store::leads::get_or_create(tx, 1, "commenter", NOW)?.id;
+            let writer = store::leads::get_or_create(tx, 1, "writer", NOW)?.id;
+            // The hour's 750 private replies, the first 50 minutes ago.
+            for n in 0..750 {
+                let answering = Answering {
+                    comment_id: format!("old-{n}"),
+                    comment_at: earliest,
+                    live_media_id: None,
+                };
+                let message = Message {
+                    answering: Some(&answering),
+                    ..Message::text("thanks for your comment")
+                };
+                let key = format!("old-{n}");
+                store::outbox::enqueue(tx, &key, commenter, "p", None, message, earliest)?;
+                let id: i64 = tx.query_row(
+                    "SELECT id FROM outbox WHERE idempotency_key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )?;
+                store::outbox::mark_sent(tx, id, earliest + n, None)?;
+            }
+            let answering = Answering {
+                comment_id: "new".into(),
+                comment_at: NOW,
+                live_media_id: None,
+            };
+            let reply = Message {
+                answering: Some(&answering),
+                ..Message::text("the 751st")
+            };
+            store::outbox::enqueue(tx, "new", commenter, "p", None, reply, NOW)?;
+            store::outbox::enqueue(tx, "dm", writer, "p", None, Message::text("a DM"), NOW)?;
+            Ok((commenter, writer))
+        })
+        .unwrap();
+
+    assert_eq!(engine.deliver_due().await.unwrap(), 1);
+
+    let status = |lead, key: &str| {
+        db.read(|c| store::outbox::for_lead(c, lead))
+            .unwrap()
+            .into_iter()
+            .find(|r| r.text == key)
+            .unwrap()
+    };
+    assert_eq!(status(writer, "a DM").status, "sent");
+    let waiting = status(commenter, "the 751st");
+    assert_eq!(waiting.status, "queued");
+    assert_eq!(
+        waiting.not_before,
+        earliest + HOUR,
+        "until the first drops out"
+    );
+    assert_eq!(
+        waiting.detail.as_deref(),
+        Some("Instagram's limit of 750 private replies an hour")
+    );
+    // A second private reply to the same comment is never queued.
+    let twice = db
+        .write(|tx| {
+            let answering = Answering {
+                comment_id: "new".into(),
+                comment_at: NOW,
+                live_media_id: None,
+            };
+            let again = Message {
+                answering: Some(&answering),
+                ..Message::text("again")
+            };
+            store::outbox::enqueue(tx, "other-key", commenter, "q", None, again, NOW)
+        })
+        .unwrap();
+    assert!(!twice, "one private reply per comment");
 }

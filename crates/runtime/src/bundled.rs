@@ -19,6 +19,7 @@ macro_rules! shipped {
 pub const BUNDLED: &[Shipped] = &[
     shipped!("ai-reply", "outreach_ai_reply.wasm"),
     shipped!("followup", "outreach_followup.wasm"),
+    shipped!("comment-to-dm", "outreach_comment_to_dm.wasm"),
     shipped!("lead-scorer", "lead_scorer.wasm"),
 ];
 

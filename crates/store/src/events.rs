@@ -49,6 +49,10 @@ pub struct Payload {
     /// quick reply or ice breaker. (Stored as `story` before taps were kept.)
     #[serde(default, alias = "story", skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// A comment's own id (its origin's reference is the post's): the one a private reply
+    /// answers, at most once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<String>,
 }
 
 /// What an inbound message was beyond its text, as plugins see it (the contract's `kind` and
@@ -74,6 +78,10 @@ pub enum OriginKind {
     /// The lead tapped a button Meta reports as a postback: one of the account's ice
     /// breakers.
     Postback,
+    /// The lead commented on one of the account's posts or reels.
+    Comment,
+    /// The lead commented on the account's live video while it was live.
+    LiveComment,
 }
 
 impl std::str::FromStr for OriginKind {
@@ -91,11 +99,13 @@ impl std::str::FromStr for OriginKind {
 }
 
 impl OriginKind {
-    pub const ALL: [OriginKind; 4] = [
+    pub const ALL: [OriginKind; 6] = [
         Self::StoryMention,
         Self::StoryReply,
         Self::QuickReply,
         Self::Postback,
+        Self::Comment,
+        Self::LiveComment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,7 +114,15 @@ impl OriginKind {
             Self::StoryReply => "story-reply",
             Self::QuickReply => "quick-reply",
             Self::Postback => "postback",
+            Self::Comment => "comment",
+            Self::LiveComment => "live-comment",
         }
+    }
+
+    /// A comment, public, rather than a message to the account: answered only by a private
+    /// reply, and only by plugins granted `comments:read`.
+    pub fn is_comment(self) -> bool {
+        matches!(self, Self::Comment | Self::LiveComment)
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Message {
 /// hold: a plugin cannot pass its messages off as a person's.
 pub const INSTAGRAM_APP: &str = "instagram:app";
 
+/// The source of a comment on one of the account's posts or live videos: kept in the
+/// conversation, but not a message to the account, so it opens no messaging window.
+pub const INSTAGRAM_COMMENT: &str = "instagram:comment";
+
 pub fn insert(
     conn: &Conn<'_>,
     lead_id: i64,

@@ -31,13 +31,31 @@ pub struct OutboxRow {
     /// Buttons under the message, as the plugin returned them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quick_replies: Vec<QuickReply>,
+    /// For a private reply, the comment it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answering: Option<Answering>,
 }
 
-/// What a queued message says: its text and the quick replies under it.
+/// The comment a private reply answers: Instagram lets an account send the commenter one
+/// direct message per comment, within 7 days of it, and to a live comment only while the
+/// broadcast lasts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Answering {
+    pub comment_id: String,
+    /// When the comment was made.
+    pub comment_at: Millis,
+    /// For a comment on a live video, the broadcast's media id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_media_id: Option<String>,
+}
+
+/// What a queued message says: its text and the quick replies under it, and for a private
+/// reply the comment it answers.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
     pub text: &'a str,
     pub quick_replies: &'a [QuickReply],
+    pub answering: Option<&'a Answering>,
 }
 
 impl<'a> Message<'a> {
@@ -46,6 +64,7 @@ impl<'a> Message<'a> {
         Self {
             text,
             quick_replies: &[],
+            answering: None,
         }
     }
 }
@@ -62,12 +81,14 @@ impl OutboxRow {
         Message {
             text: &self.text,
             quick_replies: &self.quick_replies,
+            answering: self.answering.as_ref(),
         }
     }
 }
 
-/// Queues a message unless one with the same key exists; returns whether it was queued.
-/// `sender` is the plugin, or the person, who wrote it; `event_id` the event it answers.
+/// Queues a message unless one with the same key exists (or, for a private reply, one
+/// answering the same comment); returns whether it was queued. `sender` is the plugin, or
+/// the person, who wrote it; `event_id` the event it answers.
 pub fn enqueue(
     conn: &Conn<'_>,
     key: &str,
@@ -78,12 +99,13 @@ pub fn enqueue(
     now: Millis,
 ) -> anyhow::Result<bool> {
     let quick_replies = quick_reply::to_column(message.quick_replies);
+    let answering = message.answering;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO outbox
                (idempotency_key, account_id, lead_id, plugin, event_id, text, created_at, not_before,
-                quick_replies)
-             SELECT ?1, account_id, id, ?3, ?4, ?5, ?6, ?6, ?7 FROM leads WHERE id = ?2
+                quick_replies, comment_id, comment_at, live_media_id)
+             SELECT ?1, account_id, id, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10 FROM leads WHERE id = ?2
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![
@@ -93,9 +115,48 @@ pub fn enqueue(
             event_id,
             message.text,
             now,
-            quick_replies
+            quick_replies,
+            answering.map(|a| &a.comment_id),
+            answering.map(|a| a.comment_at),
+            answering.and_then(|a| a.live_media_id.as_ref()),
         ])?;
     Ok(inserted == 1)
+}
+
+/// The idempotency key of the private reply queued for comment `comment_id` of the lead's
+/// account, if one is: there is at most one.
+pub fn private_reply_key(
+    conn: &Conn<'_>,
+    lead_id: i64,
+    comment_id: &str,
+) -> anyhow::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT o.idempotency_key FROM outbox o JOIN leads l ON l.account_id = o.account_id
+             WHERE l.id = ?1 AND o.comment_id = ?2",
+        )?
+        .query_row(params![lead_id, comment_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// The account's private replies that went out (or may have: an attempt not reconciled
+/// yet) since `since`, and when the earliest of them did.
+pub fn private_replies_since(
+    conn: &Conn<'_>,
+    account: i64,
+    since: Millis,
+) -> anyhow::Result<(u32, Option<Millis>)> {
+    // Each half reads the index of the account's sends (or attempts) by time.
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*), min(at) FROM (
+               SELECT sent_at AS at FROM outbox WHERE account_id = ?1 AND status = 'sent'
+                 AND sent_at >= ?2 AND comment_id IS NOT NULL
+               UNION ALL
+               SELECT attempted_at FROM outbox WHERE account_id = ?1 AND status = 'queued'
+                 AND attempted_at >= ?2 AND comment_id IS NOT NULL) AS replies",
+        )?
+        .query_row(params![account, since], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 fn row(r: &crate::sql::Row<'_>) -> crate::sql::Result<OutboxRow> {
@@ -114,11 +175,19 @@ fn row(r: &crate::sql::Row<'_>) -> crate::sql::Result<OutboxRow> {
         message_id: r.get(10)?,
         send_attempts: r.get(11)?,
         quick_replies: quick_reply::from_column(quick_replies.as_deref()),
+        answering: match (r.get::<_, Option<String>>(13)?, r.get(14)?) {
+            (Some(comment_id), Some(comment_at)) => Some(Answering {
+                comment_id,
+                comment_at,
+                live_media_id: r.get(15)?,
+            }),
+            _ => None,
+        },
     })
 }
 
 const COLUMNS: &str = "id, lead_id, plugin, text, status, not_before, sent_at, detail, account_id, \
-     attempted_at, message_id, send_attempts, quick_replies";
+     attempted_at, message_id, send_attempts, quick_replies, comment_id, comment_at, live_media_id";
 
 /// Up to `limit` queued messages that may go out now, those due first, leaving out the
 /// accounts that are paused: their messages wait for a resume and must not hold a batch

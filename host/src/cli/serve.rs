@@ -48,6 +48,11 @@ impl InboundSink for StoreInbound {
                 | InstagramReceived::FromTheApp { new: false }
                 | InstagramReceived::OwnEcho { confirmed: false }
                 | InstagramReceived::EchoUnrouted => {}
+                InstagramReceived::CommentUnrouted => tracing::warn!(
+                    "webhook comment for Instagram account {} that is not set up here: not \
+                     kept (it stays on Instagram)",
+                    terminal_safe(&m.account_id)
+                ),
                 InstagramReceived::Unrouted { new: kept } => {
                     new += usize::from(kept);
                     // The account id is not personal; the sender and text stay out of logs.
@@ -123,6 +128,7 @@ impl BridgeInbox for StoreInbound {
             source: "bridge",
             dedupe_key: Some(format!("bridge:{}:{}", account.id, m.id)),
             origin: None,
+            comment_id: None,
         };
         Ok(ingest::inbound(&self.db, &self.consent, &message, now)?
             .event_id

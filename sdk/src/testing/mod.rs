@@ -207,6 +207,16 @@ pub fn message(lead: Lead, text: &str) -> Inbound {
     }
 }
 
+/// A comment by `lead` on the account's post `post` (kind `comment`) for the reply hook of
+/// a plugin with `comments:read`: event 1, made at [`DEFAULT_NOW`].
+pub fn comment(lead: Lead, text: &str, post: &str) -> Inbound {
+    Inbound {
+        kind: "comment".into(),
+        reference: Some(post.into()),
+        ..message(lead, text)
+    }
+}
+
 /// A lead for tests: status new, created at [`DEFAULT_NOW`], and nothing else set (no
 /// name, tags, score, personal fields or contact times).
 pub fn lead(id: u64, handle: &str) -> Lead {

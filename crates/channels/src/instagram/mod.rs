@@ -120,7 +120,8 @@ impl InstagramClient {
         })
     }
 
-    /// Sends a message (its quick replies as Meta's `quick_replies`) to `lead`; Meta
+    /// Sends a message (its quick replies as Meta's `quick_replies`) to `lead`, or for a
+    /// private reply to the comment it answers (`recipient: {comment_id}`); Meta
     /// answers `{"recipient_id": "...", "message_id": "..."}`. With `human_agent`, tagged as
     /// a person's reply after the 24-hour window (`messaging_type: MESSAGE_TAG`, `tag:
     /// HUMAN_AGENT`).
@@ -137,8 +138,12 @@ impl InstagramClient {
                 text.len()
             )));
         }
-        let mut body =
-            json!({ "recipient": { "id": Self::recipient(lead)? }, "message": { "text": text } });
+        // A private reply goes to the comment: Meta finds its author.
+        let recipient = match message.answering {
+            Some(answering) => json!({ "comment_id": answering.comment_id }),
+            None => json!({ "id": Self::recipient(lead)? }),
+        };
+        let mut body = json!({ "recipient": recipient, "message": { "text": text } });
         if !message.quick_replies.is_empty() {
             body["message"]["quick_replies"] = (message.quick_replies.iter())
                 .map(|q| json!({ "content_type": "text", "title": q.title, "payload": q.payload }))
@@ -241,6 +246,16 @@ impl InstagramClient {
         let profile = self.get_json(igsid, &[("fields", "username,name")]).await?;
         serde_json::from_value(profile)
             .map_err(|_| SendError::Permanent("unreadable profile".into()))
+    }
+
+    /// Whether the account's live video `media_id` is being broadcast now (a live comment
+    /// gets its private reply only while it is): whether the account's live media lists it.
+    pub async fn is_live(&self, media_id: &str) -> Result<bool, SendError> {
+        let live = self.get_json("me/live_media", &[("fields", "id")]).await?;
+        let listed = live["data"].as_array().into_iter().flatten();
+        Ok(listed
+            .filter_map(|media| media["id"].as_str())
+            .any(|id| id == media_id))
     }
 
     /// Who the token belongs to (`@username`), for `outreach doctor`.

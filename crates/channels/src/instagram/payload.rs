@@ -1,7 +1,9 @@
 //! Meta's webhook payload for Instagram messaging, read leniently: one malformed item is
 //! skipped, not the whole batch; reads, reactions and deletions carry no message. Echoes
 //! (what the account itself sent) are handed on as such: one of ours confirms a send, any
-//! other is a person answering from the Instagram app.
+//! other is a person answering from the Instagram app. Comments on the account's posts and
+//! live videos (the `comments` and `live_comments` fields, in `changes` rather than
+//! `messaging`) are handed on as messages of their own kind.
 
 use serde::Deserialize;
 
@@ -22,6 +24,35 @@ struct Entry {
     // Kept raw so one malformed item is skipped instead of refusing the whole batch.
     #[serde(default)]
     messaging: Vec<serde_json::Value>,
+    /// Comments, among other changes to the account's objects.
+    #[serde(default)]
+    changes: Vec<serde_json::Value>,
+}
+
+/// A change to one of the account's objects: `field` names which.
+#[derive(Deserialize)]
+struct Change {
+    field: String,
+    value: serde_json::Value,
+}
+
+/// A comment, as the `comments` and `live_comments` fields carry it.
+#[derive(Deserialize)]
+struct Comment {
+    id: Option<String>,
+    text: Option<String>,
+    from: Option<Commenter>,
+    media: Option<Media>,
+}
+
+#[derive(Deserialize)]
+struct Commenter {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Media {
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -104,12 +135,69 @@ pub fn parse_payload(body: &[u8]) -> Result<Vec<InboundMessage>, String> {
         .entry
         .iter()
         .flat_map(|entry| {
-            entry
+            let messages = entry
                 .messaging
                 .iter()
-                .filter_map(|item| inbound(entry, item))
+                .filter_map(|item| inbound(entry, item));
+            let comments = entry.changes.iter().filter_map(|item| comment(entry, item));
+            messages.chain(comments)
         })
         .collect())
+}
+
+/// A comment on one of the account's posts or reels (`comments`) or on its live video
+/// (`live_comments`), as a message of that kind from the commenter: its reference is the
+/// post's id, and its own id, which a private reply answers, names it once. The account's
+/// own comments (its public answers) and other changes are left out.
+fn comment(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
+    let change = Change::deserialize(item).ok()?;
+    let kind = match change.field.as_str() {
+        "comments" => OriginKind::Comment,
+        "live_comments" => OriginKind::LiveComment,
+        _ => return None,
+    };
+    let comment = match Comment::deserialize(&change.value) {
+        Ok(comment) => comment,
+        Err(e) => {
+            tracing::warn!("instagram webhook: skipping a malformed comment");
+            tracing::debug!("instagram webhook: malformed comment: {e}");
+            return None;
+        }
+    };
+    let account_id = required(non_empty(entry.id.clone()), "entry id of a comment")?;
+    let sender_id = required(
+        non_empty(comment.from.and_then(|f| f.id)),
+        "commenter id (from.id)",
+    )?;
+    if sender_id == account_id {
+        return None;
+    }
+    let comment_id = required(non_empty(comment.id), "comment id")?;
+    let media_id = required(non_empty(comment.media.and_then(|m| m.id)), "media id")?;
+    Some(InboundMessage {
+        account_id,
+        sender_id,
+        echo: false,
+        origin: Some(Origin {
+            kind,
+            reference: Some(media_id),
+        }),
+        message_id: comment_id.clone(),
+        comment_id: Some(comment_id),
+        text: non_empty(comment.text).unwrap_or_else(|| "[empty comment]".to_owned()),
+        sent_at: required(entry.time.map(millis), "entry time of a comment")?,
+    })
+}
+
+/// A Graph time in milliseconds: change notifications give `entry.time` in seconds,
+/// messaging ones in milliseconds. (Milliseconds since 1973 and seconds until the year 5138
+/// cannot be told apart any other way.)
+fn millis(time: i64) -> i64 {
+    if time < 100_000_000_000 {
+        time.saturating_mul(1000)
+    } else {
+        time
+    }
 }
 
 fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
@@ -158,6 +246,7 @@ fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
         sender_id: required(lead, lead_field)?,
         echo: message.is_echo,
         origin,
+        comment_id: None,
         message_id: required(non_empty(message.mid), "mid")?,
         text,
         sent_at: required(item.timestamp.or(entry.time), "timestamp")?,
@@ -199,6 +288,7 @@ fn tapped(
             kind: OriginKind::Postback,
             reference: Some(payload),
         }),
+        comment_id: None,
         message_id,
         text,
         sent_at,

@@ -125,6 +125,7 @@ fn expected_hello() -> InboundMessage {
         sender_id: "IGSID-1".into(),
         echo: false,
         origin: None,
+        comment_id: None,
         message_id: "m-1".into(),
         text: "hi".into(),
         sent_at: 1569262485349,
@@ -258,6 +259,7 @@ async fn echoes_are_handed_on_as_the_accounts_own_messages_to_the_lead() {
             sender_id: "IGSID-1".into(),
             echo: true,
             origin: None,
+            comment_id: None,
             message_id: "m-echo".into(),
             text: "typed in the app".into(),
             sent_at: 1569262485349,
@@ -333,6 +335,62 @@ fn story_mentions_replies_and_quick_replies_keep_their_kind_and_never_the_media_
         ]
     );
     assert!(!format!("{parsed:?}").contains("lookaside"), "{parsed:?}");
+}
+
+/// A `comments` or `live_comments` change as Meta sends it (entry time in seconds).
+fn comment_change(field: &str, id: &str, from: &str, text: Value) -> Value {
+    json!({ "field": field, "value": {
+        "from": { "id": from, "username": "ann.b" },
+        "media": { "id": "MEDIA-1", "media_product_type": "FEED" },
+        "id": id, "text": text
+    }})
+}
+
+#[test]
+fn comments_arrive_as_messages_of_their_kind_from_the_commenter() {
+    use crate::store::events::{Origin, OriginKind};
+    let body = json!({
+        "object": "instagram",
+        "entry": [{ "id": ACCOUNT, "time": 1569262486i64, "changes": [
+            comment_change("comments", "C-1", "IGSID-1", json!("price?")),
+            comment_change("live_comments", "C-2", "IGSID-2", json!("hello from the live")),
+            // The account's own answer under a comment: not a lead's.
+            comment_change("comments", "C-3", ACCOUNT, json!("DM sent!")),
+            // Wrong shapes and other fields skip only themselves.
+            comment_change("comments", "C-4", "IGSID-4", json!({ "not": "text" })),
+            json!({ "field": "comments", "value": { "id": "C-5", "text": "no one wrote this" } }),
+            json!({ "field": "mentions", "value": { "media_id": "M", "comment_id": "C-6" } }),
+            json!("not a change"),
+        ]}]
+    })
+    .to_string();
+    let parsed = parse_payload(body.as_bytes()).unwrap();
+    let comment = |sender: &str, id: &str, kind, text: &str| InboundMessage {
+        account_id: ACCOUNT.into(),
+        sender_id: sender.into(),
+        echo: false,
+        origin: Some(Origin {
+            kind,
+            reference: Some("MEDIA-1".into()),
+        }),
+        comment_id: Some(id.into()),
+        message_id: id.into(),
+        text: text.into(),
+        // Seconds made milliseconds.
+        sent_at: 1569262486000,
+    };
+    assert_eq!(
+        parsed,
+        [
+            comment("IGSID-1", "C-1", OriginKind::Comment, "price?"),
+            comment(
+                "IGSID-2",
+                "C-2",
+                OriginKind::LiveComment,
+                "hello from the live"
+            ),
+        ]
+    );
 }
 
 #[test]

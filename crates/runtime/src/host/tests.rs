@@ -719,6 +719,7 @@ fn sdk_permission(permission: Permission) -> outreach_sdk::Permission {
         Permission::MessagesSend => P::MessagesSend,
         Permission::AiGenerate => P::AiGenerate,
         Permission::Storage => P::Storage,
+        Permission::CommentsRead => P::CommentsRead,
     }
 }
 
