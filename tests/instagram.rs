@@ -1281,10 +1281,10 @@ fn outcomes(sandbox: &Sandbox, handle: &str) -> Vec<String> {
         .filter(|e| e["lead"] == handle)
         .map(|e| {
             let results = e["results"].as_array().unwrap();
-            let summaries: Vec<&str> = (results.iter())
-                .map(|r| r["outcome"].as_str().unwrap_or("-"))
+            let summaries: Vec<String> = (results.iter())
+                .map(|r| format!("{} {}", r["plugin"], r["outcome"]))
                 .collect();
-            format!("{}: {}", e["status"], summaries.join("; "))
+            format!("{} {}", e["status"], summaries.join("; "))
         })
         .collect();
     outcomes.reverse();
@@ -1312,14 +1312,15 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
     ]);
     let served = serve(&sandbox);
 
-    // Without `comments:read` the plugin never sees a comment.
+    // Without `comments:read` no plugin sees a comment: nobody may, so it is not even kept
+    // (the webhook is answered once it is stored, or not).
     sandbox.ok(&["plugin", "revoke", "comment-to-dm", "comments:read"]);
     let unseen = comment("comments", "8800", "C-0", "POST-1", "price?", NOW_MS);
     assert_eq!(post(&served, &unseen, None).await, 200);
-    eventually("the unseen comment to be done", || {
-        outcomes(&sandbox, "ig_8800") == ["\"done\": "]
-    });
+    sandbox.fails(&["leads", "show", "ig_8800"]);
     sandbox.ok(&["plugin", "grant", "comment-to-dm", "comments:read"]);
+    // A plugin that did not ask for comments (it echoes every message) is not called.
+    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
 
     // A keyword comment, delivered twice, then the same person again under the same post.
     let first = comment(
@@ -1354,12 +1355,22 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
     });
     assert_eq!(
         outcomes(&sandbox, "ig_8801"),
-        ["\"done\": queued a reply", "\"done\": no reply"]
+        [
+            r#""done" "comment-to-dm" "queued a reply""#,
+            r#""done" "comment-to-dm" "no reply""#
+        ]
     );
     let refused = &outcomes(&sandbox, "ig_8802")[0];
     assert!(
         refused.contains("reply not sent: private reply window closed: the comment is 8 days old"),
         "{refused}"
+    );
+    // (The comment counts as no message from them: nothing marks them as having written.)
+    let lead = sandbox.lead("ig_8802");
+    assert_eq!(
+        lead["lead"].get("last_inbound_at"),
+        Some(&Value::Null),
+        "{lead}"
     );
     let sent = sends(&graph).await;
     assert_eq!(
@@ -1371,19 +1382,18 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
     // The comment is in the conversation; it opened no window for anything else.
     assert_eq!(sandbox.conversation("ig_8801")[0], "< What's the price?");
 
-    // They answer the private reply: a direct message, which opens the window, and the
-    // plugin follows up, once, to them (no longer to the comment).
+    // They answer the private reply: a direct message, which opens the window; the plugin
+    // follows up, once, to them (no longer to the comment), and the echoing one answers too.
     let answer = message("8801", "m_answer", "thanks!", NOW_MS + 2000);
     assert_eq!(post(&served, &answer, None).await, 200);
-    eventually("the follow-up to go out", || {
-        sends_to(&sandbox, "ig_8801") == 2
+    eventually("the answers to go out", || {
+        sends_to(&sandbox, "ig_8801") == 3
     });
     let sent = sends(&graph).await;
-    assert_eq!(
-        sent[1],
-        json!({"recipient": {"id": "8801"}, "message": {"text": "Great! Want to book a call?"}})
-    );
-    assert_eq!(sent.len(), 2);
+    assert_eq!(sent.len(), 3);
+    let follow_up =
+        json!({"recipient": {"id": "8801"}, "message": {"text": "Great! Want to book a call?"}});
+    assert!(sent[1..].contains(&follow_up), "{sent:?}");
 }
 
 /// How many of the lead's outbox rows went out.

@@ -85,7 +85,7 @@ pub const PRIVATE_REPLIES_PER_HOUR: u32 = 750;
 /// Why a private reply to a comment made at `comment_at` may not go out at `now`, if it
 /// may not: only within 7 days of the comment.
 pub fn private_reply_closed(comment_at: Millis, now: Millis) -> Option<String> {
-    let age = now - comment_at;
+    let age = now.saturating_sub(comment_at);
     (age > PRIVATE_REPLY_WINDOW).then(|| {
         format!(
             "private reply window closed: the comment is {} days old, and Instagram allows a \

@@ -164,7 +164,7 @@ fn queue_returned_message(
             Some(Refusal::WindowClosed.message())
         }
         (Ok(()), Some(answering)) => {
-            private_reply_refused(tx, lead, answering, &key, message, now)?
+            private_reply_refused(tx, plugin, lead, answering, &key, message, now)?
         }
         (Ok(()), None) => policy::message_text(&message.text)
             .and_then(|()| {
@@ -217,12 +217,21 @@ fn answering(event: &Event) -> Option<Answering> {
 /// message: the account's disclosure, when due, cannot go in a message of its own.
 fn private_reply_refused(
     tx: &Conn<'_>,
+    plugin: &str,
     lead: &Lead,
     answering: &Answering,
     key: &str,
     message: &Outgoing,
     now: Millis,
 ) -> anyhow::Result<Option<String>> {
+    // Like `messages:send`, asked again as the reply lands: revoked while the call ran, the
+    // comment is not answered.
+    if !store::plugins::is_granted(tx, plugin, Permission::CommentsRead)? {
+        return Ok(Some(format!(
+            "permission {} not granted",
+            Permission::CommentsRead
+        )));
+    }
     if let Some(why) = crate::channels::private_reply_closed(answering.comment_at, now) {
         return Ok(Some(why));
     }

@@ -169,6 +169,9 @@ impl Engine {
                 sender.done = true;
                 continue;
             }
+            if !self.broadcast_still_on(sender, &row, now).await? {
+                continue;
+            }
             // Durably before the request: if the engine dies while it is in flight, the next
             // run knows the outcome is unknown and reconciles before any resend (and the
             // daily cap counts it meanwhile). A sandbox delivery is only that record.
@@ -192,13 +195,12 @@ impl Engine {
         Ok(sent)
     }
 
-    /// Whether a private reply may go out now: within 7 days of its comment, and for a live
-    /// comment while the broadcast lasts (else it is set aside, saying why); under the
-    /// account's hourly limit of private replies (else it waits, alone: other messages
-    /// still go).
+    /// Whether a private reply may go out now: within 7 days of its comment (else it is set
+    /// aside, saying why), and under the account's hourly limit of private replies (else it
+    /// waits, alone: other messages still go).
     async fn private_reply_may_go(
         &self,
-        sender: &mut Sender,
+        sender: &Sender,
         row: &OutboxRow,
         answering: &Answering,
         now: Millis,
@@ -219,7 +221,23 @@ impl Engine {
                 .write(|c| store::outbox::defer(c, row.id, until, &reason))?;
             return Ok(false);
         }
-        let Some(media_id) = &answering.live_media_id else {
+        Ok(true)
+    }
+
+    /// Whether a private reply to a live comment may go now: while the broadcast lasts.
+    /// Asked last, just before sending, so the gap and quiet hours are not waited out with
+    /// an answer that is stale by then.
+    async fn broadcast_still_on(
+        &self,
+        sender: &Sender,
+        row: &OutboxRow,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
+        let Some(media_id) = row
+            .answering
+            .as_ref()
+            .and_then(|a| a.live_media_id.as_ref())
+        else {
             return Ok(true);
         };
         match sender.channel.broadcast_live(media_id).await {

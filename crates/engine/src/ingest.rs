@@ -188,6 +188,8 @@ pub enum InstagramReceived {
     /// A comment for an account not set up here: not kept, since kept messages are routed
     /// later as direct messages, and a comment is not one (it stays on Instagram).
     CommentUnrouted,
+    /// A comment no enabled plugin is granted `comments:read` for: not stored.
+    CommentUnseen,
 }
 
 /// Records a message Meta delivered for the Instagram account `m.account_id`: like
@@ -224,6 +226,13 @@ pub fn instagram_webhook(
             )?;
             return Ok(InstagramReceived::Unrouted { new });
         };
+        if m.comment_id.is_some()
+            && !store::plugins::enabled_holder_of(tx, crate::consent::Permission::CommentsRead)?
+        {
+            // Nobody asked to see comments: the commenter is not made a lead of (data kept
+            // for nothing is data to lose), and nothing is answered.
+            return Ok(InstagramReceived::CommentUnseen);
+        }
         let mut message =
             instagram_message(account.id, &m.sender_id, &m.message_id, &m.text, m.sent_at);
         message.origin = m.origin.clone();

@@ -76,7 +76,11 @@ pub fn insert_once(
     if stored == 0 {
         return Ok(false);
     }
-    crate::leads::record_contact(conn, lead_id, direction == Direction::Inbound, at)?;
+    // A comment is kept in the conversation, but the lead did not write to the account:
+    // it is not their last message (which replies, follow-ups and retention go by).
+    if source != INSTAGRAM_COMMENT {
+        crate::leads::record_contact(conn, lead_id, direction == Direction::Inbound, at)?;
+    }
     Ok(true)
 }
 

@@ -220,6 +220,18 @@ pub fn is_granted(conn: &Conn<'_>, name: &str, permission: Permission) -> anyhow
         .is_some())
 }
 
+/// Whether an enabled plugin holds `permission`.
+pub fn enabled_holder_of(conn: &Conn<'_>, permission: Permission) -> anyhow::Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM grants g JOIN plugins p ON p.name = g.plugin
+             WHERE g.permission = ?1 AND p.enabled <> 0 LIMIT 1",
+        )?
+        .query_row(params![permission.as_str()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 pub fn settings(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<(String, String)>> {
     let mut stmt = conn
         .prepare_cached("SELECT key, value FROM plugin_settings WHERE plugin = ?1 ORDER BY key")?;

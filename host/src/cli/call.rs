@@ -48,10 +48,12 @@ pub struct CallArgs {
     #[arg(long, default_value = "Hi! How much is it?")]
     text: String,
     /// What the message was beyond its text (for the reply hook): story-mention,
-    /// story-reply, quick-reply or postback [default: a plain message].
+    /// story-reply, quick-reply, postback, comment or live-comment [default: a plain
+    /// message]. The plugin is called whatever it was granted.
     #[arg(long, value_name = "KIND")]
     kind: Option<OriginKind>,
-    /// What it refers to: the story's id, or the payload of what the lead tapped.
+    /// What it refers to: the story's id, the payload of what the lead tapped, or the post
+    /// commented on.
     #[arg(long, value_name = "TEXT", requires = "kind")]
     reference: Option<String>,
     /// The step of the follow-up sequence that is due (for the follow-up hook).

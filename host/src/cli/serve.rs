@@ -47,7 +47,8 @@ impl InboundSink for StoreInbound {
                 InstagramReceived::Duplicate
                 | InstagramReceived::FromTheApp { new: false }
                 | InstagramReceived::OwnEcho { confirmed: false }
-                | InstagramReceived::EchoUnrouted => {}
+                | InstagramReceived::EchoUnrouted
+                | InstagramReceived::CommentUnseen => {}
                 InstagramReceived::CommentUnrouted => tracing::warn!(
                     "webhook comment for Instagram account {} that is not set up here: not \
                      kept (it stays on Instagram)",

@@ -250,6 +250,11 @@ pub fn print_conversation(lead: &crate::domain::lead::Lead, messages: &[store::m
     println!("@{handle} — {}", lead.status);
     for m in messages {
         let (arrow, who) = match m.direction {
+            store::messages::Direction::Inbound
+                if m.source == store::messages::INSTAGRAM_COMMENT =>
+            {
+                ("<", format!("@{handle}, a comment"))
+            }
             store::messages::Direction::Inbound => ("<", format!("@{handle}")),
             store::messages::Direction::Outbound if m.source == store::messages::INSTAGRAM_APP => {
                 (">", "sent from Instagram".to_owned())

@@ -183,6 +183,10 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
         .iter()
         .map(|m| {
             let (class, who) = match m.direction {
+                Direction::Inbound if m.source == store::messages::INSTAGRAM_COMMENT => (
+                    "in",
+                    format!("@{}, a comment on a post", escape(&lead.handle)),
+                ),
                 Direction::Inbound => ("in", format!("@{}", escape(&lead.handle))),
                 Direction::Outbound => ("out", author(&m.source)),
             };

@@ -88,12 +88,14 @@ fn answer_comment(event: &Inbound) -> Result<ReplyAction> {
     Ok(ReplyAction::Send(template::render(variant, &event.lead)))
 }
 
-/// A message from someone who had a private reply: the follow-up, once.
+/// A message from someone this plugin answered privately: the follow-up, once. (Whether
+/// the host sent that answer the plugin cannot know; that the lead was sent something, it
+/// can.)
 fn follow_up(event: &Inbound) -> Result<ReplyAction> {
     let Some(text) = settings::get("follow_up").filter(|t| !t.trim().is_empty()) else {
         return Ok(ReplyAction::NoReply);
     };
-    if storage::get(&private_reply_key(event))?.is_none() {
+    if event.lead.last_outbound_at.is_none() || storage::get(&private_reply_key(event))?.is_none() {
         return Ok(ReplyAction::NoReply);
     }
     let done = format!("lead/{}/followed-up", event.lead.id);

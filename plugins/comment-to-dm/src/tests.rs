@@ -89,10 +89,28 @@ fn the_follow_up_goes_once_they_answer_the_private_reply_and_only_then() {
     let _host = host()
         .with_setting("follow_up", "Great! Want to book?")
         .install();
-    let answer = |id| testing::message(lead(id, "ana.fit"), "thanks!");
+    let answer = |id, sent_to: bool| {
+        let mut lead = lead(id, "ana.fit");
+        lead.last_outbound_at = sent_to.then_some(testing::DEFAULT_NOW);
+        testing::message(lead, "thanks!")
+    };
     // Lead 2 never had a private reply: their message is not this plugin's.
-    assert_eq!(CommentToDm::reply(answer(2)), Ok(ReplyAction::NoReply));
+    assert_eq!(
+        CommentToDm::reply(answer(2, true)),
+        Ok(ReplyAction::NoReply)
+    );
     CommentToDm::reply(comment(1, "POST-1", "price")).unwrap();
-    assert_eq!(CommentToDm::reply(answer(1)), sent("Great! Want to book?"));
-    assert_eq!(CommentToDm::reply(answer(1)), Ok(ReplyAction::NoReply));
+    // The host did not send it (refused, or set aside): no follow-up to nothing.
+    assert_eq!(
+        CommentToDm::reply(answer(1, false)),
+        Ok(ReplyAction::NoReply)
+    );
+    assert_eq!(
+        CommentToDm::reply(answer(1, true)),
+        sent("Great! Want to book?")
+    );
+    assert_eq!(
+        CommentToDm::reply(answer(1, true)),
+        Ok(ReplyAction::NoReply)
+    );
 }

@@ -24,9 +24,10 @@ struct Entry {
     // Kept raw so one malformed item is skipped instead of refusing the whole batch.
     #[serde(default)]
     messaging: Vec<serde_json::Value>,
-    /// Comments, among other changes to the account's objects.
+    /// Comments, among other changes to the account's objects. Kept raw, as one value: a
+    /// `changes` of the wrong shape skips itself, not the entry's messages.
     #[serde(default)]
-    changes: Vec<serde_json::Value>,
+    changes: serde_json::Value,
 }
 
 /// A change to one of the account's objects: `field` names which.
@@ -139,7 +140,8 @@ pub fn parse_payload(body: &[u8]) -> Result<Vec<InboundMessage>, String> {
                 .messaging
                 .iter()
                 .filter_map(|item| inbound(entry, item));
-            let comments = entry.changes.iter().filter_map(|item| comment(entry, item));
+            let changes = entry.changes.as_array().into_iter().flatten();
+            let comments = changes.filter_map(|item| comment(entry, item));
             messages.chain(comments)
         })
         .collect())

@@ -29,6 +29,10 @@ impl Host for HostState {
             .read(|c| store::messages::recent(c, id, limit.min(HISTORY_CAP)))
             .map_err(storage_failure)?;
         self.call.saw_lead(id);
+        // Comments are shown to plugins that may see comments, in history as in events.
+        if !self.granted(Permission::CommentsRead) {
+            messages.retain(|m| m.source != store::messages::INSTAGRAM_COMMENT);
+        }
         // Leads write their email and phone into messages: without `leads:read-pii` the
         // conversation must not show what the lead's record would not.
         if !self.granted(Permission::LeadsReadPii) {

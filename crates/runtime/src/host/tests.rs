@@ -442,6 +442,27 @@ async fn another_leads_data_does_not_reach_the_ai_provider_and_is_audited() {
 }
 
 #[tokio::test]
+async fn history_shows_comments_only_to_plugins_that_may_see_comments() {
+    let f = fixture();
+    f.db.write(|tx| {
+        let inbound = store::messages::Direction::Inbound;
+        store::messages::insert(tx, f.anna, inbound, "price?", 400, "instagram:comment")?;
+        store::messages::insert(tx, f.anna, inbound, "hi", 500, "instagram")
+    })
+    .unwrap();
+    f.grant(Permission::MessagesRead);
+    let mut host = f.host();
+    let texts = |history: Vec<wit::Message>| -> Vec<String> {
+        history.into_iter().map(|m| m.text).collect()
+    };
+    let history = messaging::Host::history(&mut host, f.anna as u64, 10);
+    assert_eq!(texts(history.await.unwrap()), ["hi"]);
+    f.grant(Permission::CommentsRead);
+    let history = messaging::Host::history(&mut host, f.anna as u64, 10);
+    assert_eq!(texts(history.await.unwrap()), ["price?", "hi"]);
+}
+
+#[tokio::test]
 async fn history_hides_the_leads_email_and_phone_without_leads_read_pii() {
     let f = fixture();
     f.db.write(|tx| {
