@@ -99,15 +99,21 @@ async fn sends(graph: &MockServer) -> Vec<Value> {
         .collect()
 }
 
-/// The Graph API answering sends with `answer`, and the account `shop` on it with the
-/// echoing test plugin installed and granted.
-async fn echoing_shop(answer: ResponseTemplate) -> (MockServer, Sandbox) {
+/// A fake Graph API answering every send with `answer`.
+async fn graph_answering_sends(answer: ResponseTemplate) -> MockServer {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v21.0/me/messages"))
         .respond_with(answer)
         .mount(&graph)
         .await;
+    graph
+}
+
+/// The Graph API answering sends with `answer`, and the account `shop` on it with the
+/// echoing test plugin installed and granted.
+async fn echoing_shop(answer: ResponseTemplate) -> (MockServer, Sandbox) {
+    let graph = graph_answering_sends(answer).await;
     let sandbox = sandbox("");
     add_account(&sandbox, &graph);
     sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
@@ -1102,12 +1108,7 @@ async fn doctor_checks_tokens_the_ai_key_and_the_webhook_secrets() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delivery_for_an_account_not_set_up_is_kept_until_the_account_is_added() {
-    let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(sent_ok())
-        .mount(&graph)
-        .await;
+    let graph = graph_answering_sends(sent_ok()).await;
     let sandbox = sandbox("");
     sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
 
@@ -1274,6 +1275,18 @@ fn comment(field: &str, commenter: &str, id: &str, media: &str, text: &str, at_m
     }]}]})
 }
 
+/// The account `shop` on `graph` with the bundled comment-to-dm installed, granted and
+/// configured with `settings`.
+fn comment_to_dm_shop(graph: &MockServer, settings: &[&str]) -> Sandbox {
+    let sandbox = sandbox("");
+    add_account(&sandbox, graph);
+    sandbox.ok(&["plugin", "install", "comment-to-dm", "--grant-requested"]);
+    let mut config = vec!["plugin", "config", "comment-to-dm"];
+    config.extend_from_slice(settings);
+    sandbox.ok(&config);
+    sandbox
+}
+
 /// What each event about `handle` ended as, oldest first: its results' summaries.
 fn outcomes(sandbox: &Sandbox, handle: &str) -> Vec<String> {
     let events = sandbox.json(&["events"]);
@@ -1293,23 +1306,15 @@ fn outcomes(sandbox: &Sandbox, handle: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() {
-    let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(sent_ok())
-        .mount(&graph)
-        .await;
-    let sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", "comment-to-dm", "--grant-requested"]);
-    sandbox.ok(&[
-        "plugin",
-        "config",
-        "comment-to-dm",
-        "keywords=price",
-        "messages=Here is the price list: example.com/p",
-        "follow_up=Great! Want to book a call?",
-    ]);
+    let graph = graph_answering_sends(sent_ok()).await;
+    let sandbox = comment_to_dm_shop(
+        &graph,
+        &[
+            "keywords=price",
+            "messages=Here is the price list: example.com/p",
+            "follow_up=Great! Want to book a call?",
+        ],
+    );
     let served = serve(&sandbox);
 
     // Without `comments:read` no plugin sees a comment: nobody may, so it is not even kept
@@ -1405,12 +1410,7 @@ fn sends_to(sandbox: &Sandbox, handle: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_comment_gets_its_private_reply_only_while_the_broadcast_lasts() {
-    let graph = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(sent_ok())
-        .mount(&graph)
-        .await;
+    let graph = graph_answering_sends(sent_ok()).await;
     // One live video on the air; LIVE-OFF ended.
     Mock::given(method("GET"))
         .and(path("/v21.0/me/live_media"))
@@ -1420,9 +1420,7 @@ async fn a_live_comment_gets_its_private_reply_only_while_the_broadcast_lasts() 
         )
         .mount(&graph)
         .await;
-    let sandbox = sandbox("");
-    add_account(&sandbox, &graph);
-    sandbox.ok(&["plugin", "install", "comment-to-dm", "--grant-requested"]);
+    let sandbox = comment_to_dm_shop(&graph, &["keywords=*", "messages=Hi from the live!"]);
     sandbox.ok(&[
         "plugin",
         "config",

@@ -284,10 +284,29 @@ async fn messages_sent_during_a_call_are_dropped_when_the_grant_went_before_it_e
     assert_eq!((queued, denied), (0, 1));
 }
 
+/// Comment `comment_id`, made at `at`, on a post.
+fn answering(comment_id: &str, at: Millis) -> store::outbox::Answering {
+    store::outbox::Answering {
+        comment_id: comment_id.into(),
+        comment_at: at,
+        live_media_id: None,
+    }
+}
+
+/// `text` as the private reply to `answering`.
+fn private_reply<'a>(
+    answering: &'a store::outbox::Answering,
+    text: &'a str,
+) -> store::outbox::Message<'a> {
+    store::outbox::Message {
+        answering: Some(answering),
+        ..store::outbox::Message::text(text)
+    }
+}
+
 #[tokio::test]
 async fn private_replies_past_750_an_hour_wait_alone_while_other_messages_go() {
     use crate::clock::{HOUR, MINUTE};
-    use crate::store::outbox::{Answering, Message};
     // Private replies count toward the daily cap like any message: one high enough here.
     let mut config = Config::default();
     config.sending.daily_cap = 10_000;
@@ -301,15 +320,8 @@ async fn private_replies_past_750_an_hour_wait_alone_while_other_messages_go() {
             let writer = store::leads::get_or_create(tx, 1, "writer", NOW)?.id;
             // The hour's 750 private replies, the first 50 minutes ago.
             for n in 0..750 {
-                let answering = Answering {
-                    comment_id: format!("old-{n}"),
-                    comment_at: earliest,
-                    live_media_id: None,
-                };
-                let message = Message {
-                    answering: Some(&answering),
-                    ..Message::text("thanks for your comment")
-                };
+                let answering = answering(&format!("old-{n}"), earliest);
+                let message = private_reply(&answering, "thanks for your comment");
                 let key = format!("old-{n}");
                 store::outbox::enqueue(tx, &key, commenter, "p", None, message, earliest)?;
                 let id: i64 = tx.query_row(
@@ -319,17 +331,18 @@ async fn private_replies_past_750_an_hour_wait_alone_while_other_messages_go() {
                 )?;
                 store::outbox::mark_sent(tx, id, earliest + n, None)?;
             }
-            let answering = Answering {
-                comment_id: "new".into(),
-                comment_at: NOW,
-                live_media_id: None,
-            };
-            let reply = Message {
-                answering: Some(&answering),
-                ..Message::text("the 751st")
-            };
+            let answering = answering("new", NOW);
+            let reply = private_reply(&answering, "the 751st");
             store::outbox::enqueue(tx, "new", commenter, "p", None, reply, NOW)?;
-            store::outbox::enqueue(tx, "dm", writer, "p", None, Message::text("a DM"), NOW)?;
+            store::outbox::enqueue(
+                tx,
+                "dm",
+                writer,
+                "p",
+                None,
+                store::outbox::Message::text("a DM"),
+                NOW,
+            )?;
             Ok((commenter, writer))
         })
         .unwrap();
@@ -358,15 +371,8 @@ async fn private_replies_past_750_an_hour_wait_alone_while_other_messages_go() {
     // A second private reply to the same comment is never queued.
     let twice = db
         .write(|tx| {
-            let answering = Answering {
-                comment_id: "new".into(),
-                comment_at: NOW,
-                live_media_id: None,
-            };
-            let again = Message {
-                answering: Some(&answering),
-                ..Message::text("again")
-            };
+            let answering = answering("new", NOW);
+            let again = private_reply(&answering, "again");
             store::outbox::enqueue(tx, "other-key", commenter, "q", None, again, NOW)
         })
         .unwrap();
