@@ -9,7 +9,7 @@ use std::time::Duration;
 use outreach::channels::instagram::webhook::signature_header;
 use serde_json::{Value, json};
 use support::{Sandbox, Served, eventually, hostile_wasm, serve};
-use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::matchers::{body_partial_json, header, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const APP_SECRET: &str = "test-app-secret";
@@ -1307,12 +1307,19 @@ fn outcomes(sandbox: &Sandbox, handle: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() {
     let graph = graph_answering_sends(sent_ok()).await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v21\.0/C-\d+/replies$"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "R-1"})))
+        .mount(&graph)
+        .await;
     let sandbox = comment_to_dm_shop(
         &graph,
         &[
             "keywords=price",
             "messages=Here is the price list: example.com/p",
             "follow_up=Great! Want to book a call?",
+            "public_reply=Sent you a DM!",
         ],
     );
     let served = serve(&sandbox);
@@ -1361,7 +1368,7 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
     assert_eq!(
         outcomes(&sandbox, "ig_8801"),
         [
-            r#""done" "comment-to-dm" "queued a reply""#,
+            r#""done" "comment-to-dm" "queued a reply; queued a public answer under the comment""#,
             r#""done" "comment-to-dm" "no reply""#
         ]
     );
@@ -1384,15 +1391,45 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
                 "message": {"text": "Here is the price list: example.com/p"}})],
         "one private reply, to the comment, and nothing else"
     );
-    // The comment is in the conversation; it opened no window for anything else.
-    assert_eq!(sandbox.conversation("ig_8801")[0], "< What's the price?");
+    // Answered publicly too: under the first comment, and (no 7 days for that) under the
+    // old one, each once.
+    eventually("the public answers to go out", || {
+        sends_to(&sandbox, "ig_8802") == 1 && sends_to(&sandbox, "ig_8801") == 2
+    });
+    let requests = graph.received_requests().await.unwrap();
+    let mut public: Vec<(String, Value)> = (requests.iter())
+        .filter(|r| r.url.path().ends_with("/replies"))
+        .map(|r| {
+            (
+                r.url.path().into(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    public.sort_by(|a, b| a.0.cmp(&b.0));
+    let answer = json!({"message": "Sent you a DM!"});
+    assert_eq!(
+        public,
+        [
+            ("/v21.0/C-1/replies".to_owned(), answer.clone()),
+            ("/v21.0/C-3/replies".to_owned(), answer)
+        ]
+    );
+    // The comment and the answer are in the conversation as what they are; they opened no
+    // window for anything else.
+    let conversation = sandbox.conversation("ig_8801");
+    assert_eq!(conversation[0], "< What's the price?");
+    assert!(
+        conversation.contains(&"> Sent you a DM!".to_owned()),
+        "{conversation:?}"
+    );
 
     // They answer the private reply: a direct message, which opens the window; the plugin
     // follows up, once, to them (no longer to the comment), and the echoing one answers too.
     let answer = message("8801", "m_answer", "thanks!", NOW_MS + 2000);
     assert_eq!(post(&served, &answer, None).await, 200);
     eventually("the answers to go out", || {
-        sends_to(&sandbox, "ig_8801") == 3
+        sends_to(&sandbox, "ig_8801") == 4
     });
     let sent = sends(&graph).await;
     assert_eq!(sent.len(), 3);
@@ -1454,4 +1491,59 @@ async fn a_live_comment_gets_its_private_reply_only_while_the_broadcast_lasts() 
         "{blocked}"
     );
     assert_eq!(blocked["answering"]["live_media_id"], "LIVE-OFF");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_answer_whose_outcome_is_unknown_is_found_under_the_comment_not_posted_again() {
+    let graph = graph_answering_sends(sent_ok()).await;
+    // Meta takes the answer, and its reply is lost: a server error.
+    Mock::given(method("POST"))
+        .and(path("/v21.0/C-7/replies"))
+        .respond_with(meta_error(
+            500,
+            2,
+            None,
+            "An unexpected error has occurred.",
+        ))
+        .mount(&graph)
+        .await;
+    let mut sandbox = comment_to_dm_shop(
+        &graph,
+        &["keywords=*", "messages=Hi!", "public_reply=Answered!"],
+    );
+    let served = serve(&sandbox);
+    let body = comment("comments", "7001", "C-7", "POST-1", "nice", NOW_MS);
+    assert_eq!(post(&served, &body, None).await, 200);
+    let public_row = |sandbox: &Sandbox| {
+        (sandbox.lead("ig_7001")["outbox"].as_array().unwrap().iter())
+            .find(|r| r["answering"]["public"] == true)
+            .cloned()
+    };
+    eventually("the public answer to be attempted", || {
+        public_row(&sandbox).is_some_and(|r| r["attempted_at"].is_i64())
+    });
+    drop(served);
+    assert_eq!(public_row(&sandbox).unwrap()["status"], "queued");
+
+    graph.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/C-7/replies"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
+            {"id": "R-7", "text": "Answered!", "timestamp": "2026-11-26T10:00:00+0000"}
+        ]})))
+        .mount(&graph)
+        .await;
+    sandbox.at("2026-11-26T10:05:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    let row = public_row(&sandbox).unwrap();
+    assert_eq!(
+        (&row["status"], &row["message_id"]),
+        (&json!("sent"), &json!("R-7"))
+    );
+    let posted = graph.received_requests().await.unwrap();
+    assert!(
+        posted.iter().all(|r| r.method.as_str() == "GET"),
+        "nothing posted again: {:?}",
+        posted.iter().map(|r| r.url.path()).collect::<Vec<_>>()
+    );
 }

@@ -62,6 +62,7 @@ fn make(call: Call) -> outreach_sdk::Result<()> {
         })
         .map(drop),
         Call::Storage => sdk::storage::set("k", b"v"),
+        Call::CommentsReplyPublicly => sdk::comments::reply_publicly("thanks!"),
     }
 }
 

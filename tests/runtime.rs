@@ -79,7 +79,9 @@ fn inspect_reads_the_manifest_from_the_file_alone() {
 
     let err = sandbox.fails(&["plugin", "install", "no-such-plugin"]);
     assert!(
-        err.contains("neither a file nor a bundled plugin (ai-reply, followup, lead-scorer)"),
+        err.contains(
+            "neither a file nor a bundled plugin (ai-reply, followup, comment-to-dm, lead-scorer)"
+        ),
         "{err}"
     );
 }
@@ -252,10 +254,10 @@ fn plugin_call_hands_the_reply_hook_a_story_reply_or_a_tap() {
         "echo (quick-reply yes-please): love it"
     );
     let err = sandbox.fails(&[
-        "plugin", "call", &hostile, "--hook", "reply", "--kind", "comment",
+        "plugin", "call", &hostile, "--hook", "reply", "--kind", "pigeon",
     ]);
     assert!(
-        err.contains("\"comment\" is not a kind of message: story-mention, story-reply"),
+        err.contains("\"pigeon\" is not a kind of message: story-mention, story-reply"),
         "{err}"
     );
 }

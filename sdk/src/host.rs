@@ -13,6 +13,7 @@ pub(crate) trait HostApi {
     fn leads_set_score(&self, id: u64, score: u8) -> Result<()>;
     fn messaging_history(&self, lead: u64, limit: u32) -> Result<Vec<Message>>;
     fn messaging_send(&self, lead: u64, text: &str) -> Result<()>;
+    fn comments_reply_publicly(&self, text: &str) -> Result<()>;
     fn ai_generate(&self, request: &GenerateRequest) -> Result<Generated>;
     fn storage_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     fn storage_set(&self, key: &str, value: &[u8]) -> Result<()>;
@@ -42,7 +43,9 @@ pub(crate) fn with_host<R>(call: impl FnOnce(&dyn HostApi) -> R) -> R {
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use super::HostApi;
-    use crate::bindings::outreach::plugin::{ai, clock, leads, log, messaging, settings, storage};
+    use crate::bindings::outreach::plugin::{
+        ai, clock, comments, leads, log, messaging, settings, storage,
+    };
     use crate::{GenerateRequest, Generated, Lead, LeadQuery, LeadStatus, Level, Message, Result};
 
     pub(super) struct ComponentImports;
@@ -71,6 +74,9 @@ mod wasm {
         }
         fn messaging_send(&self, lead: u64, text: &str) -> Result<()> {
             messaging::send(lead, text)
+        }
+        fn comments_reply_publicly(&self, text: &str) -> Result<()> {
+            comments::reply_publicly(text)
         }
         fn ai_generate(&self, request: &GenerateRequest) -> Result<Generated> {
             ai::generate(request)

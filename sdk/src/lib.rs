@@ -53,6 +53,7 @@ pub mod bindings;
 
 pub mod ai;
 pub mod clock;
+pub mod comments;
 mod hook;
 mod host;
 mod lead;

@@ -23,10 +23,12 @@ pub enum Permission {
     /// `comments:read`: see comments on the account's posts, reels and live videos (the
     /// reply hook is called for them; answering one privately needs `messages:send`).
     CommentsRead,
+    /// `comments:reply`: answer a comment publicly, under it, as the account.
+    CommentsReply,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Self::LeadsRead,
         Self::LeadsReadPii,
         Self::LeadsWrite,
@@ -35,6 +37,7 @@ impl Permission {
         Self::AiGenerate,
         Self::Storage,
         Self::CommentsRead,
+        Self::CommentsReply,
     ];
 
     /// The name manifests and errors use.
@@ -48,6 +51,7 @@ impl Permission {
             Self::AiGenerate => "ai:generate",
             Self::Storage => "storage",
             Self::CommentsRead => "comments:read",
+            Self::CommentsReply => "comments:reply",
         }
     }
 

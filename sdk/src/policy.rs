@@ -51,10 +51,12 @@ pub enum Call {
     MessagingSend,
     AiGenerate,
     Storage,
+    /// Answering the event's comment publicly (it names no lead: always the event's).
+    CommentsReplyPublicly,
 }
 
 impl Call {
-    pub const ALL: [Call; 7] = [
+    pub const ALL: [Call; 8] = [
         Call::LeadsGet,
         Call::LeadsQuery,
         Call::LeadsWrite,
@@ -62,6 +64,7 @@ impl Call {
         Call::MessagingSend,
         Call::AiGenerate,
         Call::Storage,
+        Call::CommentsReplyPublicly,
     ];
 }
 
@@ -134,7 +137,9 @@ impl Refusal {
 /// The permission the purpose limit asks for before a call on `reach`, if any.
 pub fn purpose_permission(call: Call, reach: Reach) -> Option<Permission> {
     match (call, reach) {
-        (Call::LeadsQuery | Call::AiGenerate | Call::Storage, _) => None,
+        (Call::LeadsQuery | Call::AiGenerate | Call::Storage | Call::CommentsReplyPublicly, _) => {
+            None
+        }
         (_, Reach::OtherLead) => Some(Permission::LeadsRead),
         _ => None,
     }
@@ -152,6 +157,7 @@ pub fn call_permission(call: Call) -> Option<Permission> {
         Call::MessagingSend => Some(Permission::MessagesSend),
         Call::AiGenerate => Some(Permission::AiGenerate),
         Call::Storage => Some(Permission::Storage),
+        Call::CommentsReplyPublicly => Some(Permission::CommentsReply),
     }
 }
 

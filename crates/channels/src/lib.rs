@@ -242,6 +242,10 @@ impl Channel {
         match self {
             Self::Sandbox => Ok(Delivery::default()),
             Self::Instagram(client) => client.send(lead, message, human_agent).await,
+            // Comments are Instagram's: nothing answering one goes elsewhere.
+            Self::Bridge(_) if message.answering.is_some() => Err(SendError::Permanent(
+                "the bridge channel has no comments to answer".into(),
+            )),
             Self::Bridge(client) => client.send(outbox_id, lead, message).await,
         }
     }
@@ -260,7 +264,7 @@ impl Channel {
     pub async fn was_delivered(
         &self,
         lead: &Lead,
-        text: &str,
+        message: Message<'_>,
         attempt: &Attempt,
     ) -> Result<Option<Delivery>, SendError> {
         match self {
@@ -268,7 +272,7 @@ impl Channel {
             // sent, so a row still queued never arrived. The bridge dedupes on the
             // Idempotency-Key (`outbox-<id>`), so sending again is how to find out.
             Self::Sandbox | Self::Bridge(_) => Ok(None),
-            Self::Instagram(client) => client.was_delivered(lead, text, attempt).await,
+            Self::Instagram(client) => client.was_delivered(lead, message, attempt).await,
         }
     }
 }

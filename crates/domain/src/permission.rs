@@ -24,6 +24,7 @@ impl Permission {
             Self::CommentsRead => {
                 "see comments on the account's posts and live videos, and answer them privately"
             }
+            Self::CommentsReply => "answer comments publicly, under them, as the account",
         }
     }
 }

@@ -59,16 +59,14 @@ pub fn queue_staged(
     if staged.is_empty() {
         return Ok(String::new());
     }
-    if !store::plugins::is_granted(tx, plugin, Permission::MessagesSend)? {
-        let entry = store::audit::Entry {
-            plugin,
-            action: "messaging.send",
-            permission: Some(Permission::MessagesSend),
-            lead_id: Some(event.lead_id),
-            allowed: false,
-            detail: Some("revoked while the call ran: not queued"),
-        };
-        store::audit::record(tx, &entry, now)?;
+    if revoked_while_running(
+        tx,
+        plugin,
+        "messaging.send",
+        Permission::MessagesSend,
+        event,
+        now,
+    )? {
         return Ok(format!(
             "; {} message(s) via messaging.send not queued: messages:send was revoked",
             staged.len()
@@ -83,6 +81,79 @@ pub fn queue_staged(
         0 => String::new(),
         queued => format!("; queued {queued} message(s) via messaging.send"),
     })
+}
+
+/// Whether `permission`, which the call's `action` was allowed under as it ran, is no longer
+/// granted as its effect lands: then the effect is dropped, and the audit says so.
+fn revoked_while_running(
+    tx: &Conn<'_>,
+    plugin: &str,
+    action: &str,
+    permission: Permission,
+    event: &Event,
+    now: Millis,
+) -> anyhow::Result<bool> {
+    if store::plugins::is_granted(tx, plugin, permission)? {
+        return Ok(false);
+    }
+    let entry = store::audit::Entry {
+        plugin,
+        action,
+        permission: Some(permission),
+        lead_id: Some(event.lead_id),
+        allowed: false,
+        detail: Some("revoked while the call ran: not queued"),
+    };
+    store::audit::record(tx, &entry, now)?;
+    Ok(true)
+}
+
+/// Queues the public answer the hook gave its event's comment with
+/// `comments.reply-publicly`, keyed to the event: one per comment, whichever plugin gave
+/// it. `comments:reply` is asked again as it lands, like `messages:send`. Returns what to
+/// add to the summary.
+pub fn queue_public_reply(
+    tx: &Conn<'_>,
+    plugin: &str,
+    event: &Event,
+    text: Option<&str>,
+    now: Millis,
+) -> anyhow::Result<String> {
+    let (Some(text), Some(answering)) = (text, answering(event)) else {
+        return Ok(String::new());
+    };
+    let action = "comments.reply-publicly";
+    if revoked_while_running(tx, plugin, action, Permission::CommentsReply, event, now)? {
+        return Ok("; public answer not queued: comments:reply was revoked".into());
+    }
+    let answering = Answering {
+        public: true,
+        live_media_id: None,
+        ..answering
+    };
+    let key = format!("{plugin}:{}:public-reply", event.id);
+    let queued = store::outbox::comment_reply_key(tx, event.lead_id, &answering.comment_id, true)?;
+    if queued.is_some_and(|queued| queued != key) {
+        return Ok("; public answer not queued: the comment has one already".into());
+    }
+    let message = Message {
+        answering: Some(&answering),
+        ..Message::text(text)
+    };
+    Ok(
+        match store::outbox::enqueue(
+            tx,
+            &key,
+            event.lead_id,
+            plugin,
+            Some(event.id),
+            message,
+            now,
+        )? {
+            true => "; queued a public answer under the comment".into(),
+            false => String::new(),
+        },
+    )
 }
 
 fn apply_filter(
@@ -209,6 +280,7 @@ fn answering(event: &Event) -> Option<Answering> {
             OriginKind::LiveComment => origin.reference.clone(),
             _ => None,
         },
+        public: false,
     })
 }
 
@@ -235,7 +307,7 @@ fn private_reply_refused(
     if let Some(why) = crate::channels::private_reply_closed(answering.comment_at, now) {
         return Ok(Some(why));
     }
-    if store::outbox::private_reply_key(tx, lead.id, &answering.comment_id)?
+    if store::outbox::comment_reply_key(tx, lead.id, &answering.comment_id, false)?
         .is_some_and(|queued| queued != key)
     {
         return Ok(Some(

@@ -141,9 +141,11 @@ impl Engine {
             }
             let window = self.db().read(|c| window(c, &lead, now))?;
             if let Some(answering) = &row.answering {
-                if !self
-                    .private_reply_may_go(sender, &row, answering, now)
-                    .await?
+                // A public answer is posted under the comment: no conversation's window.
+                if !answering.public
+                    && !self
+                        .private_reply_may_go(sender, &row, answering, now)
+                        .await?
                 {
                     continue;
                 }
@@ -299,7 +301,7 @@ impl Engine {
         })?;
         match sender
             .channel
-            .was_delivered(lead, &row.text, &attempt)
+            .was_delivered(lead, row.message(), &attempt)
             .await
         {
             Ok(Some(delivery)) => {
@@ -464,16 +466,24 @@ pub(crate) fn record_delivery(
     message_id: Option<&str>,
     how: &str,
 ) -> anyhow::Result<()> {
+    // A public answer is kept in the conversation as such; the lead was not messaged.
+    let public = row.answering.as_ref().is_some_and(|a| a.public);
+    let source = match public {
+        true => store::messages::INSTAGRAM_PUBLIC_REPLY,
+        false => &row.plugin,
+    };
     store::messages::insert_once(
         tx,
         lead_id,
         Direction::Outbound,
         &row.text,
         at,
-        &row.plugin,
+        source,
         message_id,
     )?;
-    store::leads::mark_contacted(tx, lead_id, at)?;
+    if !public {
+        store::leads::mark_contacted(tx, lead_id, at)?;
+    }
     audit_delivery(tx, row, true, Some(how), at)
 }
 
@@ -487,7 +497,10 @@ fn audit_delivery(
     let entry = store::audit::Entry {
         plugin: &row.plugin,
         action: "outbox.deliver",
-        permission: Some(Permission::MessagesSend),
+        permission: Some(match row.answering.as_ref().is_some_and(|a| a.public) {
+            true => Permission::CommentsReply,
+            false => Permission::MessagesSend,
+        }),
         lead_id: Some(row.lead_id),
         allowed,
         detail,

@@ -179,6 +179,7 @@ impl Engine {
                     cost: invocation.cost,
                     output,
                     staged: invocation.call.staged_sends,
+                    public_reply: invocation.call.staged_public_reply,
                 },
                 Err(failure) => {
                     tally.hook_failures += 1;
@@ -282,7 +283,8 @@ impl Engine {
                 origin: event.payload.origin.as_ref(),
             },
         );
-        let call = CallContext::new(name, event.id, Some(lead.id)).started(grants, settings);
+        let mut call = CallContext::new(name, event.id, Some(lead.id)).started(grants, settings);
+        call.answering_comment = event.payload.comment_id.is_some() && is_comment(event);
         let invocation = match &self.executor {
             Executor::Wasm(runtime) => {
                 let pre = runtime.prepare_installed(&plugin.sha256, || {
@@ -309,6 +311,11 @@ impl Engine {
         };
         Ok(Some((invocation, handed)))
     }
+}
+
+/// Whether the event is a comment (a private reply, or a public one, may answer it).
+fn is_comment(event: &Event) -> bool {
+    (event.payload.origin.as_ref()).is_some_and(|origin| origin.kind.is_comment())
 }
 
 /// The kind of message an event is, by its contract name (`message` when it is no

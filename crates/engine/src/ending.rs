@@ -26,6 +26,8 @@ pub(super) enum Verdict {
         cost: CallCost,
         output: HookOutput,
         staged: Vec<StagedSend>,
+        /// What the hook answered its event's comment with publicly.
+        public_reply: Option<String>,
     },
     Failed {
         handed: Handed,
@@ -233,6 +235,7 @@ impl Engine {
                 cost,
                 output,
                 staged,
+                public_reply,
             } => {
                 handed.audit(tx)?;
                 let plugin = handed.plugin.as_str();
@@ -245,7 +248,11 @@ impl Engine {
                         // Instagram keeps a message's quick replies only while it is the
                         // newest.
                         let sent = apply::queue_staged(tx, plugin, event, &staged, now)?;
-                        apply::apply(tx, plugin, event, &current, output, limits, now)? + &sent
+                        let public = public_reply.as_deref();
+                        let answered = apply::queue_public_reply(tx, plugin, event, public, now)?;
+                        apply::apply(tx, plugin, event, &current, output, limits, now)?
+                            + &sent
+                            + &answered
                     }
                     None => "nothing applied: the lead was forgotten meanwhile".into(),
                 };

@@ -290,6 +290,7 @@ fn answering(comment_id: &str, at: Millis) -> store::outbox::Answering {
         comment_id: comment_id.into(),
         comment_at: at,
         live_media_id: None,
+        public: false,
     }
 }
 

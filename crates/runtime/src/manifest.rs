@@ -126,11 +126,12 @@ mod tests {
     #[test]
     fn a_hook_or_permission_this_host_does_not_know_is_refused_by_name() {
         let mut unknown = manifest("ok", "1", "");
-        unknown.permissions.push("comments:reply".into());
+        unknown.permissions.push("comments:delete".into());
         let error = check(unknown).unwrap_err();
         assert!(
-            error
-                .starts_with("manifest field `permissions`: unknown permission \"comments:reply\""),
+            error.starts_with(
+                "manifest field `permissions`: unknown permission \"comments:delete\""
+            ),
             "{error}"
         );
         let mut unknown = manifest("ok", "1", "");

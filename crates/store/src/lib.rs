@@ -66,7 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0017_message_channel_ids.sql"),
     include_str!("migrations/sqlite/0018_automation_disclosure.sql"),
     include_str!("migrations/sqlite/0019_outbox_quick_replies.sql"),
-    include_str!("migrations/sqlite/0020_private_replies.sql"),
+    include_str!("migrations/sqlite/0020_comment_replies.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -83,7 +83,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0009_agent_privileges.sql"),
     include_str!("migrations/postgres/0010_agent_privileges_narrower.sql"),
     include_str!("migrations/postgres/0011_outbox_quick_replies.sql"),
-    include_str!("migrations/postgres/0012_private_replies.sql"),
+    include_str!("migrations/postgres/0012_comment_replies.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -761,7 +761,8 @@ mod tests {
                  INSERT INTO leads (handle, name, created_at, updated_at)
                    VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
                  DELETE FROM leads WHERE handle = 'old-lead';
-                 DROP INDEX outbox_private_reply;
+                 DROP INDEX outbox_comment_reply;
+                 ALTER TABLE outbox DROP COLUMN public_reply;
                  ALTER TABLE outbox DROP COLUMN comment_id;
                  ALTER TABLE outbox DROP COLUMN comment_at;
                  ALTER TABLE outbox DROP COLUMN live_media_id;

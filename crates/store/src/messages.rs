@@ -38,6 +38,16 @@ pub const INSTAGRAM_APP: &str = "instagram:app";
 /// conversation, but not a message to the account, so it opens no messaging window.
 pub const INSTAGRAM_COMMENT: &str = "instagram:comment";
 
+/// The source of the account's public answer under a lead's comment.
+pub const INSTAGRAM_PUBLIC_REPLY: &str = "instagram:public-reply";
+
+/// Whether a message with this source was said under a post (a comment, or a public answer
+/// to one), for everyone to see, rather than in the conversation: it is no contact between
+/// the account and the lead, and only plugins that may see comments see it.
+pub fn under_a_post(source: &str) -> bool {
+    source == INSTAGRAM_COMMENT || source == INSTAGRAM_PUBLIC_REPLY
+}
+
 pub fn insert(
     conn: &Conn<'_>,
     lead_id: i64,
@@ -76,9 +86,9 @@ pub fn insert_once(
     if stored == 0 {
         return Ok(false);
     }
-    // A comment is kept in the conversation, but the lead did not write to the account:
-    // it is not their last message (which replies, follow-ups and retention go by).
-    if source != INSTAGRAM_COMMENT {
+    // A comment (or a public answer) is kept in the conversation, but nobody wrote to
+    // anybody: it is no last message (which replies, follow-ups and retention go by).
+    if !under_a_post(source) {
         crate::leads::record_contact(conn, lead_id, direction == Direction::Inbound, at)?;
     }
     Ok(true)

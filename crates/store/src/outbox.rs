@@ -31,14 +31,14 @@ pub struct OutboxRow {
     /// Buttons under the message, as the plugin returned them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quick_replies: Vec<QuickReply>,
-    /// For a private reply, the comment it answers.
+    /// For an answer to a comment (a private reply, or a public one), the comment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answering: Option<Answering>,
 }
 
-/// The comment a private reply answers: Instagram lets an account send the commenter one
-/// direct message per comment, within 7 days of it, and to a live comment only while the
-/// broadcast lasts.
+/// The comment a message answers. Privately, Instagram lets an account send the commenter
+/// one direct message per comment, within 7 days of it, and to a live comment only while
+/// the broadcast lasts; publicly, the answer is posted under the comment, once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Answering {
     pub comment_id: String,
@@ -47,6 +47,8 @@ pub struct Answering {
     /// For a comment on a live video, the broadcast's media id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_media_id: Option<String>,
+    /// Posted under the comment for everyone to see, rather than sent to the commenter.
+    pub public: bool,
 }
 
 /// What a queued message says: its text and the quick replies under it, and for a private
@@ -104,8 +106,9 @@ pub fn enqueue(
         .prepare_cached(
             "INSERT INTO outbox
                (idempotency_key, account_id, lead_id, plugin, event_id, text, created_at, not_before,
-                quick_replies, comment_id, comment_at, live_media_id)
-             SELECT ?1, account_id, id, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10 FROM leads WHERE id = ?2
+                quick_replies, comment_id, comment_at, live_media_id, public_reply)
+             SELECT ?1, account_id, id, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11 FROM leads
+             WHERE id = ?2
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![
@@ -119,23 +122,27 @@ pub fn enqueue(
             answering.map(|a| &a.comment_id),
             answering.map(|a| a.comment_at),
             answering.and_then(|a| a.live_media_id.as_ref()),
+            i64::from(answering.is_some_and(|a| a.public)),
         ])?;
     Ok(inserted == 1)
 }
 
-/// The idempotency key of the private reply queued for comment `comment_id` of the lead's
-/// account, if one is: there is at most one.
-pub fn private_reply_key(
+/// The idempotency key of the answer (`public` or private) queued for comment `comment_id`
+/// of the lead's account, if one is: there is at most one of each.
+pub fn comment_reply_key(
     conn: &Conn<'_>,
     lead_id: i64,
     comment_id: &str,
+    public: bool,
 ) -> anyhow::Result<Option<String>> {
     Ok(conn
         .prepare_cached(
             "SELECT o.idempotency_key FROM outbox o JOIN leads l ON l.account_id = o.account_id
-             WHERE l.id = ?1 AND o.comment_id = ?2",
+             WHERE l.id = ?1 AND o.comment_id = ?2 AND o.public_reply = ?3",
         )?
-        .query_row(params![lead_id, comment_id], |r| r.get(0))
+        .query_row(params![lead_id, comment_id, i64::from(public)], |r| {
+            r.get(0)
+        })
         .optional()?)
 }
 
@@ -151,10 +158,11 @@ pub fn private_replies_since(
         .prepare_cached(
             "SELECT count(*), min(at) FROM (
                SELECT sent_at AS at FROM outbox WHERE account_id = ?1 AND status = 'sent'
-                 AND sent_at >= ?2 AND comment_id IS NOT NULL
+                 AND sent_at >= ?2 AND comment_id IS NOT NULL AND public_reply = 0
                UNION ALL
                SELECT attempted_at FROM outbox WHERE account_id = ?1 AND status = 'queued'
-                 AND attempted_at >= ?2 AND comment_id IS NOT NULL) AS replies",
+                 AND attempted_at >= ?2 AND comment_id IS NOT NULL AND public_reply = 0)
+               AS replies",
         )?
         .query_row(params![account, since], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
@@ -180,6 +188,7 @@ fn row(r: &crate::sql::Row<'_>) -> crate::sql::Result<OutboxRow> {
                 comment_id,
                 comment_at,
                 live_media_id: r.get(15)?,
+                public: r.get::<_, i64>(16)? != 0,
             }),
             _ => None,
         },
@@ -187,7 +196,8 @@ fn row(r: &crate::sql::Row<'_>) -> crate::sql::Result<OutboxRow> {
 }
 
 const COLUMNS: &str = "id, lead_id, plugin, text, status, not_before, sent_at, detail, account_id, \
-     attempted_at, message_id, send_attempts, quick_replies, comment_id, comment_at, live_media_id";
+     attempted_at, message_id, send_attempts, quick_replies, comment_id, comment_at, live_media_id, \
+     public_reply";
 
 /// Up to `limit` queued messages that may go out now, those due first, leaving out the
 /// accounts that are paused: their messages wait for a resume and must not hold a batch

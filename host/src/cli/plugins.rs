@@ -19,7 +19,8 @@ use crate::store::usage::PluginUsage;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Install a plugin from a .wasm file or by bundled name (ai-reply, followup, lead-scorer).
+    /// Install a plugin from a .wasm file or by bundled name (ai-reply, followup, comment-to-dm,
+    /// lead-scorer).
     /// Nothing is granted unless you confirm at the prompt or pass --grant / --grant-requested.
     Install {
         source: String,

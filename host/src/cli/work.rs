@@ -259,6 +259,11 @@ pub fn print_conversation(lead: &crate::domain::lead::Lead, messages: &[store::m
             store::messages::Direction::Outbound if m.source == store::messages::INSTAGRAM_APP => {
                 (">", "sent from Instagram".to_owned())
             }
+            store::messages::Direction::Outbound
+                if m.source == store::messages::INSTAGRAM_PUBLIC_REPLY =>
+            {
+                (">", "answered publicly under the comment".to_owned())
+            }
             store::messages::Direction::Outbound => (">", safe(&m.source).into_owned()),
         };
         println!("  {} {arrow} {who}: {}", format(m.at), safe(&m.text));

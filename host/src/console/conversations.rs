@@ -133,6 +133,9 @@ fn author(source: &str) -> String {
     if source == store::messages::INSTAGRAM_APP {
         return "sent from Instagram (a person, in the app)".into();
     }
+    if source == store::messages::INSTAGRAM_PUBLIC_REPLY {
+        return "answered publicly under the comment (plugin)".into();
+    }
     match source.split_once(':') {
         Some((_, person)) => format!("{} (a person)", escape(person)),
         None => format!("{} (plugin)", escape(source)),

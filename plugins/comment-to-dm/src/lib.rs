@@ -10,6 +10,8 @@
 //! - `messages`: the private reply, as variants separated by `|` (each lead always gets the
 //!   same one); templates like `{first_name|there}` are filled from the lead.
 //! - `follow_up`: sent once when the person answers the private reply; none without it.
+//! - `public_reply`: also answer the comment publicly, under it (variants and templates as
+//!   `messages`; needs `comments:reply`), so others see it was answered; none without it.
 //!
 //! Each person gets one private reply per post, however often they comment on it. The host
 //! holds the rest: one private reply per comment, within 7 days of it, 750 an hour.
@@ -18,8 +20,8 @@
 mod tests;
 
 use outreach_sdk::{
-    Hook, Inbound, Manifest, Permission, Plugin, ReplyAction, Result, settings, storage, template,
-    words,
+    Hook, Inbound, Manifest, Permission, Plugin, ReplyAction, Result, comments, log, settings,
+    storage, template, words,
 };
 
 const DEFAULT_MESSAGE: &str =
@@ -40,6 +42,7 @@ impl Plugin for CommentToDm {
                 Permission::CommentsRead,
                 Permission::MessagesSend,
                 Permission::Storage,
+                Permission::CommentsReply,
             ],
         }
     }
@@ -75,17 +78,29 @@ fn answer_comment(event: &Inbound) -> Result<ReplyAction> {
         return Ok(ReplyAction::NoReply);
     }
     let messages = settings::get_or("messages", DEFAULT_MESSAGE.to_string())?;
-    let variants: Vec<&str> = messages
+    let Some(message) = variant(&messages, event) else {
+        return Ok(ReplyAction::NoReply);
+    };
+    if let Some(public) = settings::get("public_reply").and_then(|p| variant(&p, event)) {
+        // The private reply goes whatever becomes of the public one.
+        if let Err(e) = comments::reply_publicly(&public) {
+            log::warn(&format!("no public answer under the comment: {e}"));
+        }
+    }
+    storage::set(&answered, b"1")?;
+    storage::set(&private_reply_key(event), b"1")?;
+    Ok(ReplyAction::Send(message))
+}
+
+/// One of the `|`-separated variants, the same for each lead, filled from the lead.
+fn variant(variants: &str, event: &Inbound) -> Option<String> {
+    let variants: Vec<&str> = variants
         .split('|')
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
-    let Some(variant) = variants.get(event.lead.id as usize % variants.len().max(1)) else {
-        return Ok(ReplyAction::NoReply);
-    };
-    storage::set(&answered, b"1")?;
-    storage::set(&private_reply_key(event), b"1")?;
-    Ok(ReplyAction::Send(template::render(variant, &event.lead)))
+    let chosen = variants.get(event.lead.id as usize % variants.len().max(1))?;
+    Some(template::render(chosen, &event.lead))
 }
 
 /// A message from someone this plugin answered privately: the follow-up, once. (Whether

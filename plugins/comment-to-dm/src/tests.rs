@@ -2,7 +2,7 @@
 //! and post, and the follow-up once they answer.
 
 use outreach_sdk::testing::{self, FakeHost, lead};
-use outreach_sdk::{Inbound, Plugin, ReplyAction};
+use outreach_sdk::{Inbound, Permission, Plugin, ReplyAction};
 
 use crate::CommentToDm;
 
@@ -74,6 +74,40 @@ fn a_post_can_have_its_own_keywords_every_comment_or_none() {
     assert_eq!(
         CommentToDm::reply(comment(2, "POST-0", "price?")),
         Ok(ReplyAction::NoReply)
+    );
+}
+
+#[test]
+fn the_comment_is_also_answered_publicly_when_configured_and_allowed() {
+    let answered = host()
+        .with_setting("public_reply", "Sent you a DM, {handle}!")
+        .with_comment_event(1)
+        .install();
+    assert!(matches!(
+        CommentToDm::reply(comment(1, "POST-1", "price?")),
+        Ok(ReplyAction::Send(_))
+    ));
+    assert_eq!(answered.public_replies(), ["Sent you a DM, ana.fit!"]);
+    // Without comments:reply the private reply still goes, and the refusal is logged.
+    let refused = host()
+        .with_setting("public_reply", "Sent you a DM!")
+        .with_comment_event(2)
+        .grant_only(&[
+            Permission::CommentsRead,
+            Permission::MessagesSend,
+            Permission::Storage,
+        ])
+        .install();
+    assert!(matches!(
+        CommentToDm::reply(comment(2, "POST-1", "price?")),
+        Ok(ReplyAction::Send(_))
+    ));
+    assert!(refused.public_replies().is_empty());
+    assert!(
+        (refused.logs().iter())
+            .any(|(_, line)| line.contains("PermissionDenied(\"comments:reply\")")),
+        "{:?}",
+        refused.logs()
     );
 }
 

@@ -147,6 +147,26 @@ impl HostApi for FakeHost {
         Ok(())
     }
 
+    fn comments_reply_publicly(&self, text: &str) -> Result<()> {
+        let mut s = self.state.borrow_mut();
+        s.permit(Call::CommentsReplyPublicly, None)?;
+        let event_lead = s.event_lead.filter(|_| s.comment_event).ok_or_else(|| {
+            refused(Refusal::Invalid(
+                "the event is not a comment: only a comment can be answered publicly".into(),
+            ))
+        })?;
+        s.contactable(event_lead)?;
+        policy::message_text(text).map_err(refused)?;
+        if s.replied_publicly_this_call {
+            return Err(refused(Refusal::Invalid(
+                "the comment is answered publicly once".into(),
+            )));
+        }
+        s.replied_publicly_this_call = true;
+        s.public_replies.push(text.into());
+        Ok(())
+    }
+
     fn ai_generate(&self, request: &GenerateRequest) -> Result<Generated> {
         let ai = {
             let mut s = self.state.borrow_mut();

@@ -50,6 +50,11 @@ struct State {
     sent: Vec<(u64, String)>,
     /// Messages queued since [`FakeHost::install`]: one installed fake is one hook call.
     sends_this_call: usize,
+    /// The event is a comment ([`FakeHost::with_comment_event`]).
+    comment_event: bool,
+    public_replies: Vec<String>,
+    /// Whether the comment was answered publicly since [`FakeHost::install`].
+    replied_publicly_this_call: bool,
     logs: Vec<(Level, String)>,
 }
 
@@ -83,6 +88,9 @@ impl FakeHost {
             ai_requests: Vec::new(),
             sent: Vec::new(),
             sends_this_call: 0,
+            comment_event: false,
+            public_replies: Vec::new(),
+            replied_publicly_this_call: false,
             logs: Vec::new(),
         };
         Self {
@@ -158,9 +166,26 @@ impl FakeHost {
     /// other, and returns it for inspection. The per-call limits (messages queued) count
     /// from here, as for one hook call of the real host.
     pub fn install(self) -> Self {
-        self.state.borrow_mut().sends_this_call = 0;
-        crate::host::fake::install(Rc::new(self.clone()));
-        self
+        let this = self.edit(|s| {
+            s.sends_this_call = 0;
+            s.replied_publicly_this_call = false;
+        });
+        crate::host::fake::install(Rc::new(this.clone()));
+        this
+    }
+
+    /// Says the event is a comment by lead `id`, as [`comment`] builds one: the plugin may
+    /// answer it publicly.
+    pub fn with_comment_event(self, id: u64) -> Self {
+        self.edit(|s| {
+            s.event_lead = Some(id);
+            s.comment_event = true;
+        })
+    }
+
+    /// What the plugin answered comments with publicly, in order.
+    pub fn public_replies(&self) -> Vec<String> {
+        self.state.borrow().public_replies.clone()
     }
 
     /// Messages the plugin sent, as (lead id, text), in order.

@@ -131,6 +131,11 @@ impl InstagramClient {
         message: Message<'_>,
         human_agent: bool,
     ) -> Result<Delivery, SendError> {
+        if let Some(answering) = message.answering.filter(|a| a.public) {
+            return self
+                .reply_publicly(&answering.comment_id, message.text)
+                .await;
+        }
         let text = message.text;
         if text.len() > TEXT_MAX_BYTES {
             return Err(SendError::Permanent(format!(
@@ -248,6 +253,31 @@ impl InstagramClient {
             .map_err(|_| SendError::Permanent("unreadable profile".into()))
     }
 
+    /// Posts `text` under comment `comment_id`, as the account; Meta answers `{"id": "..."}`,
+    /// the id of the new comment.
+    async fn reply_publicly(&self, comment_id: &str, text: &str) -> Result<Delivery, SendError> {
+        let response = self
+            .http
+            .post(format!("{}/{comment_id}/replies", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "message": text }))
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if (200..300).contains(&status) {
+            let message_id = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|answer| answer["id"].as_str().map(str::to_owned));
+            return Ok(Delivery { message_id });
+        }
+        Err(match classify(status, &body) {
+            SendError::Transient(why) => SendError::Unknown(why),
+            other => other,
+        })
+    }
+
     /// Whether the account's live video `media_id` is being broadcast now (a live comment
     /// gets its private reply only while it is): whether the account's live media lists it.
     pub async fn is_live(&self, media_id: &str) -> Result<bool, SendError> {
@@ -268,15 +298,25 @@ impl InstagramClient {
             .map_or_else(|| "an unnamed account".into(), |u| format!("@{u}")))
     }
 
-    /// Asks the Conversations API whether our message is in the conversation: a message
-    /// with our text, created at or after the attempt began, that no other outbox row has
-    /// taken. Returns it (with its id) when there is one.
+    /// Asks the Conversations API whether our message is in the conversation (for a public
+    /// answer, the comment's replies whether it is under the comment): one with our text,
+    /// created at or after the attempt began, that no other outbox row has taken. Returns it
+    /// (with its id) when there is one.
     pub async fn was_delivered(
         &self,
         lead: &Lead,
-        text: &str,
+        message: Message<'_>,
         attempt: &Attempt,
     ) -> Result<Option<Delivery>, SendError> {
+        let text = message.text;
+        if let Some(answering) = message.answering.filter(|a| a.public) {
+            let path = format!("{}/replies", answering.comment_id);
+            let listing = self
+                .get_json(&path, &[("fields", "id,text,timestamp")])
+                .await?;
+            let replies = listing["data"].as_array().into_iter().flatten();
+            return Ok(closest(replies, ("text", "timestamp"), text, attempt));
+        }
         // What `send` refuses before any request cannot have arrived.
         let Some(recipient) = lead.channel_user_id.as_deref() else {
             return Ok(None);
@@ -290,7 +330,6 @@ impl InstagramClient {
             ("fields", "messages{id,message,created_time}"),
         ];
         let listing = self.get_json("me/conversations", &query).await?;
-        let earliest = earliest_match(attempt);
         let messages = listing["data"]
             .as_array()
             .into_iter()
@@ -301,28 +340,43 @@ impl InstagramClient {
                     .into_iter()
                     .flatten()
             });
-        let found = messages.filter(|m| {
+        Ok(closest(
+            messages,
+            ("message", "created_time"),
+            text,
+            attempt,
+        ))
+    }
+}
+
+/// Of the messages Meta listed (their text and creation time under `fields`), the one that
+/// is our attempt's: our text, created at or after the attempt began, taken by no other row;
+/// one created after the attempt began before one only the clock skew allows, then the
+/// oldest (Meta lists newest first): the one closest to our attempt.
+fn closest<'a>(
+    listed: impl Iterator<Item = &'a serde_json::Value>,
+    (text_field, time_field): (&str, &str),
+    text: &str,
+    attempt: &Attempt,
+) -> Option<Delivery> {
+    let earliest = earliest_match(attempt);
+    let began = attempt.started_at.div_euclid(SECOND) * SECOND;
+    let created = |m: &serde_json::Value| m[time_field].as_str().and_then(parse_graph_time);
+    listed
+        .filter(|m| {
             let id = m["id"].as_str();
-            m["message"].as_str() == Some(text)
+            m[text_field].as_str() == Some(text)
                 && !id.is_some_and(|id| attempt.taken.contains(id))
                 // Asked for, so always there; if not, at most once wins over a lost message.
-                && m["created_time"]
-                    .as_str()
-                    .and_then(parse_graph_time)
-                    .is_none_or(|at| at >= earliest)
-        });
-        // One created after the attempt began before one only the skew allows, then the
-        // oldest (Meta lists newest first): the one closest to our attempt.
-        let began = attempt.started_at.div_euclid(SECOND) * SECOND;
-        Ok(found
-            .min_by_key(|m| {
-                let at = m["created_time"].as_str().and_then(parse_graph_time);
-                (at.is_some_and(|at| at < began), at)
-            })
-            .map(|m| Delivery {
-                message_id: m["id"].as_str().map(str::to_owned),
-            }))
-    }
+                && created(m).is_none_or(|at| at >= earliest)
+        })
+        .min_by_key(|m| {
+            let at = created(m);
+            (at.is_some_and(|at| at < began), at)
+        })
+        .map(|m| Delivery {
+            message_id: m["id"].as_str().map(str::to_owned),
+        })
 }
 
 /// The earliest `created_time` (whole seconds, Meta's clock) a message may have to be the

@@ -149,7 +149,7 @@ pub(crate) fn to_old_error(e: new::Error) -> old::Error {
             Ok(Permission::Storage) => old::Error::PermissionDenied(old::Permission::Storage),
             // A permission 0.1 has no name for: still a refusal, in words, and one that
             // retrying will not lift (`unavailable` would say it might).
-            Ok(Permission::CommentsRead) | Err(_) => {
+            Ok(Permission::CommentsRead | Permission::CommentsReply) | Err(_) => {
                 old::Error::Invalid(format!("permission denied: {name}"))
             }
         },

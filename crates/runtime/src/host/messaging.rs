@@ -31,7 +31,7 @@ impl Host for HostState {
         self.call.saw_lead(id);
         // Comments are shown to plugins that may see comments, in history as in events.
         if !self.granted(Permission::CommentsRead) {
-            messages.retain(|m| m.source != store::messages::INSTAGRAM_COMMENT);
+            messages.retain(|m| !store::messages::under_a_post(&m.source));
         }
         // Leads write their email and phone into messages: without `leads:read-pii` the
         // conversation must not show what the lead's record would not.

@@ -6,6 +6,7 @@
 mod ai;
 pub mod budget;
 mod clock;
+mod comments;
 mod leads;
 mod log;
 pub mod messaging;
@@ -57,6 +58,10 @@ pub struct CallContext {
     /// The lead the event is about: readable without `leads:read` (purpose limitation).
     pub event_lead: Option<i64>,
     pub staged_sends: Vec<StagedSend>,
+    /// The event is a comment (so `comments.reply-publicly` may answer it).
+    pub answering_comment: bool,
+    /// What `comments.reply-publicly` answered the event's comment with.
+    pub staged_public_reply: Option<String>,
     /// Every lead whose data this call handed the plugin: what it sends on may hold any of
     /// theirs, so the AI request is redacted and audited for all of them.
     pub seen_leads: BTreeSet<i64>,
@@ -82,6 +87,8 @@ impl CallContext {
             event_id,
             event_lead,
             staged_sends: Vec::new(),
+            answering_comment: false,
+            staged_public_reply: None,
             seen_leads: event_lead.into_iter().collect(),
             sent_to_ai: BTreeSet::new(),
             started_with: None,

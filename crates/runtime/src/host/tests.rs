@@ -596,7 +596,7 @@ fn fake_answer<T>(result: outreach_sdk::Result<T>) -> Answer {
     }
 }
 
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "leads.get",
     "leads.query",
     "leads.set-score 50",
@@ -607,6 +607,8 @@ const CASES: [&str; 10] = [
     "messaging.send",
     "ai.generate",
     "storage.get",
+    // Not a comment event: the permission is asked first, then the event refused.
+    "comments.reply-publicly",
 ];
 
 async fn ask_host(host: &mut HostState, case: &str, lead: u64) -> Answer {
@@ -632,6 +634,10 @@ async fn ask_host(host: &mut HostState, case: &str, lead: u64) -> Answer {
         "leads.add-tag" => host_answer(leads::Host::add_tag(host, lead, "vip".into()).await),
         "messaging.history" => host_answer(messaging::Host::history(host, lead, 10).await),
         "messaging.send" => host_answer(messaging::Host::send(host, lead, "hi".into()).await),
+        "comments.reply-publicly" => host_answer(
+            crate::bindings::outreach::plugin::comments::Host::reply_publicly(host, "hi".into())
+                .await,
+        ),
         "ai.generate" => host_answer(
             ai::Host::generate(
                 host,
@@ -672,6 +678,7 @@ fn ask_fake(case: &str, lead: u64) -> Answer {
             max_tokens: None,
         })),
         "storage.get" => fake_answer(sdk::storage::get("k")),
+        "comments.reply-publicly" => fake_answer(sdk::comments::reply_publicly("hi")),
         other => unreachable!("{other}"),
     }
 }
@@ -741,6 +748,7 @@ fn sdk_permission(permission: Permission) -> outreach_sdk::Permission {
         Permission::AiGenerate => P::AiGenerate,
         Permission::Storage => P::Storage,
         Permission::CommentsRead => P::CommentsRead,
+        Permission::CommentsReply => P::CommentsReply,
     }
 }
 
