@@ -1358,9 +1358,30 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
     let old = NOW_MS - 8 * 24 * 3_600_000;
     let stale = comment("comments", "8802", "C-3", "POST-1", "price", old);
     assert_eq!(post(&served, &stale, None).await, 200);
+    // Someone else answers under the first comment: a private reply to them, but the
+    // thread has its public answer already (Instagram puts answers to a reply under the
+    // comment it answers).
+    let mut under = comment(
+        "comments",
+        "8803",
+        "C-8",
+        "POST-1",
+        "price for me too?",
+        NOW_MS,
+    );
+    under["entry"][0]["changes"][0]["value"]["parent_id"] = json!("C-1");
+    assert_eq!(post(&served, &under, None).await, 200);
     eventually("the comments to be handled", || {
-        outcomes(&sandbox, "ig_8801").len() == 2 && outcomes(&sandbox, "ig_8802").len() == 1
+        outcomes(&sandbox, "ig_8801").len() == 2
+            && outcomes(&sandbox, "ig_8802").len() == 1
+            && outcomes(&sandbox, "ig_8803").len() == 1
     });
+    assert_eq!(
+        outcomes(&sandbox, "ig_8803"),
+        [
+            r#""done" "comment-to-dm" "queued a reply; public answer not queued: the comment has one already""#
+        ]
+    );
     eventually("the private reply to go out", || {
         (sandbox.lead("ig_8801")["outbox"].as_array().unwrap().iter())
             .any(|r| r["status"] == "sent")
@@ -1384,18 +1405,24 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
         Some(&Value::Null),
         "{lead}"
     );
-    let sent = sends(&graph).await;
-    assert_eq!(
-        sent,
-        [json!({"recipient": {"comment_id": "C-1"},
-                "message": {"text": "Here is the price list: example.com/p"}})],
-        "one private reply, to the comment, and nothing else"
-    );
     // Answered publicly too: under the first comment, and (no 7 days for that) under the
     // old one, each once.
-    eventually("the public answers to go out", || {
-        sends_to(&sandbox, "ig_8802") == 1 && sends_to(&sandbox, "ig_8801") == 2
+    eventually("the answers to go out", || {
+        sends_to(&sandbox, "ig_8801") == 2
+            && sends_to(&sandbox, "ig_8802") == 1
+            && sends_to(&sandbox, "ig_8803") == 1
     });
+    let mut sent = sends(&graph).await;
+    sent.sort_by_key(|s| s["recipient"]["comment_id"].to_string());
+    let private = |comment: &str| {
+        json!({"recipient": {"comment_id": comment},
+               "message": {"text": "Here is the price list: example.com/p"}})
+    };
+    assert_eq!(
+        sent,
+        [private("C-1"), private("C-8")],
+        "one private reply per keyword comment in the window, and nothing else"
+    );
     let requests = graph.received_requests().await.unwrap();
     let mut public: Vec<(String, Value)> = (requests.iter())
         .filter(|r| r.url.path().ends_with("/replies"))
@@ -1432,10 +1459,10 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
         sends_to(&sandbox, "ig_8801") == 4
     });
     let sent = sends(&graph).await;
-    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.len(), 4);
     let follow_up =
         json!({"recipient": {"id": "8801"}, "message": {"text": "Great! Want to book a call?"}});
-    assert!(sent[1..].contains(&follow_up), "{sent:?}");
+    assert!(sent[2..].contains(&follow_up), "{sent:?}");
 }
 
 /// How many of the lead's outbox rows went out.
@@ -1457,7 +1484,15 @@ async fn a_live_comment_gets_its_private_reply_only_while_the_broadcast_lasts() 
         )
         .mount(&graph)
         .await;
-    let sandbox = comment_to_dm_shop(&graph, &["keywords=*", "messages=Hi from the live!"]);
+    // A public answer too, which Instagram takes under no live video: refused by the host.
+    let sandbox = comment_to_dm_shop(
+        &graph,
+        &[
+            "keywords=*",
+            "messages=Hi from the live!",
+            "public_reply=Thanks!",
+        ],
+    );
     sandbox.ok(&[
         "plugin",
         "config",
@@ -1491,6 +1526,11 @@ async fn a_live_comment_gets_its_private_reply_only_while_the_broadcast_lasts() 
         "{blocked}"
     );
     assert_eq!(blocked["answering"]["live_media_id"], "LIVE-OFF");
+    let requests = graph.received_requests().await.unwrap();
+    assert!(
+        !requests.iter().any(|r| r.url.path().ends_with("/replies")),
+        "nothing posted under a live video"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -231,7 +231,7 @@ fn write_in(
             source: "bench",
             dedupe_key: None,
             origin: None,
-            comment_id: None,
+            comment: None,
         };
         ingest::inbound(&services.db, &services.config.consent, &message, now)?;
     }

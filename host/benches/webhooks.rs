@@ -64,7 +64,7 @@ fn measure(db: &Db, leads: usize) -> anyhow::Result<Ingestion> {
             source: "bench",
             dedupe_key: Some(format!("bench:{i}")),
             origin: None,
-            comment_id: None,
+            comment: None,
         };
         let one = Instant::now();
         let received = ingest::inbound(db, &config.consent, &message, now)?;

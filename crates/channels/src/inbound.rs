@@ -13,8 +13,8 @@ pub struct InboundMessage {
     /// A story mention or reply, a tapped quick reply or ice breaker, or a comment (whose
     /// reference is the post's id).
     pub origin: Option<crate::store::events::Origin>,
-    /// A comment's own id, which a private reply answers.
-    pub comment_id: Option<String>,
+    /// A comment's ids: its own, which a private reply answers, and its thread's.
+    pub comment: Option<crate::store::events::CommentIds>,
     /// The channel's id for the message (a comment's id for a comment).
     pub message_id: String,
     pub text: String,

@@ -123,10 +123,20 @@ pub fn queue_public_reply(
         return Ok(String::new());
     };
     let action = "comments.reply-publicly";
-    if revoked_while_running(tx, plugin, action, Permission::CommentsReply, event, now)? {
-        return Ok("; public answer not queued: comments:reply was revoked".into());
+    for permission in [Permission::CommentsRead, Permission::CommentsReply] {
+        if revoked_while_running(tx, plugin, action, permission, event, now)? {
+            return Ok(format!(
+                "; public answer not queued: {permission} was revoked"
+            ));
+        }
     }
+    // Under the thread's top comment: Instagram puts answers to a reply there.
     let answering = Answering {
+        comment_id: event
+            .payload
+            .comment_thread
+            .clone()
+            .unwrap_or(answering.comment_id),
         public: true,
         live_media_id: None,
         ..answering

@@ -310,6 +310,13 @@ impl Engine {
             }
             // Not there: sending it now cannot make two.
             Ok(None) => Ok(Reconciled::Proceed),
+            // Its comment cannot be read any more (deleted, say): whether the answer went up
+            // cannot be told, so it is never posted again, and the rest go on.
+            Err(SendError::Permanent(why)) if row.answering.as_ref().is_some_and(|a| a.public) => {
+                let why = format!("outcome unknown and cannot be checked any more: {why}");
+                self.set_aside(row, &why, now)?;
+                Ok(Reconciled::Later)
+            }
             Err(error) => {
                 tracing::warn!(
                     "account {}: cannot reconcile outbox #{}: {error}",

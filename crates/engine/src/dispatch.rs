@@ -12,7 +12,7 @@ use crate::runtime::hooks::HookEvent;
 use crate::runtime::host::{CallContext, HostState};
 use crate::runtime::manifest::Hook;
 use crate::runtime::{HookInput, Invocation, Limits};
-use crate::store::events::{Event, EventKind, ResultStatus};
+use crate::store::events::{Event, EventKind, OriginKind, ResultStatus};
 use crate::store::plugins::InstalledPlugin;
 use crate::store::schedules::Schedule;
 use crate::store::usage::CallCost;
@@ -284,7 +284,9 @@ impl Engine {
             },
         );
         let mut call = CallContext::new(name, event.id, Some(lead.id)).started(grants, settings);
-        call.answering_comment = event.payload.comment_id.is_some() && is_comment(event);
+        // Instagram takes no public answers under a live video.
+        call.answering_comment = event.payload.comment_id.is_some()
+            && (event.payload.origin.as_ref()).is_some_and(|o| o.kind == OriginKind::Comment);
         let invocation = match &self.executor {
             Executor::Wasm(runtime) => {
                 let pre = runtime.prepare_installed(&plugin.sha256, || {
@@ -311,11 +313,6 @@ impl Engine {
         };
         Ok(Some((invocation, handed)))
     }
-}
-
-/// Whether the event is a comment (a private reply, or a public one, may answer it).
-fn is_comment(event: &Event) -> bool {
-    (event.payload.origin.as_ref()).is_some_and(|origin| origin.kind.is_comment())
 }
 
 /// The kind of message an event is, by its contract name (`message` when it is no

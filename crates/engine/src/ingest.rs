@@ -7,7 +7,7 @@ use crate::store::Conn;
 use crate::clock::Millis;
 use crate::config::ConsentConfig;
 use crate::domain::lead::{Lead, LeadStatus};
-use crate::store::events::{EventKind, NewEvent, Origin, Payload};
+use crate::store::events::{CommentIds, EventKind, NewEvent, Origin, Payload};
 use crate::store::messages::Direction;
 use crate::store::{self, Db};
 
@@ -56,8 +56,8 @@ pub struct InboundMessage<'a> {
     /// A story mention or reply, a tapped quick reply or ice breaker, or a comment
     /// (Instagram).
     pub origin: Option<Origin>,
-    /// A comment's own id, which a private reply answers.
-    pub comment_id: Option<String>,
+    /// A comment's ids: its own, which a private reply answers, and its thread's.
+    pub comment: Option<CommentIds>,
 }
 
 /// Records an inbound message and queues the reply hooks, due `now`. A message that is an
@@ -102,7 +102,8 @@ fn record_inbound(
         text: Some(text.to_owned()),
         at: Some(at),
         origin: message.origin.clone(),
-        comment_id: message.comment_id.clone(),
+        comment_id: message.comment.as_ref().map(|c| c.id.clone()),
+        comment_thread: message.comment.as_ref().and_then(|c| c.thread.clone()),
         ..Payload::default()
     };
     let comment = message.origin.as_ref().is_some_and(|o| o.kind.is_comment());
@@ -164,7 +165,7 @@ fn instagram_message<'a>(
         source: "instagram",
         dedupe_key: Some(instagram_dedupe_key(message_id)),
         origin: None,
-        comment_id: None,
+        comment: None,
     }
 }
 
@@ -212,7 +213,7 @@ pub fn instagram_webhook(
             };
         }
         let Some(account) = account else {
-            if m.comment_id.is_some() {
+            if m.comment.is_some() {
                 return Ok(InstagramReceived::CommentUnrouted);
             }
             let new = store::unrouted::insert(
@@ -226,7 +227,7 @@ pub fn instagram_webhook(
             )?;
             return Ok(InstagramReceived::Unrouted { new });
         };
-        if m.comment_id.is_some()
+        if m.comment.is_some()
             && !store::plugins::enabled_holder_of(tx, crate::consent::Permission::CommentsRead)?
         {
             // Nobody asked to see comments: the commenter is not made a lead of (data kept
@@ -236,10 +237,10 @@ pub fn instagram_webhook(
         let mut message =
             instagram_message(account.id, &m.sender_id, &m.message_id, &m.text, m.sent_at);
         message.origin = m.origin.clone();
-        if let Some(comment_id) = &m.comment_id {
+        if let Some(comment) = &m.comment {
             // Comment ids and message ids are different sequences: each its own key.
-            message.dedupe_key = Some(instagram_dedupe_key(&format!("comment:{comment_id}")));
-            message.comment_id = Some(comment_id.clone());
+            message.dedupe_key = Some(instagram_dedupe_key(&format!("comment:{}", comment.id)));
+            message.comment = Some(comment.clone());
         }
         let received = record_inbound(tx, consent, &message, now)?;
         Ok(if received.event_id.is_some() {
@@ -366,7 +367,7 @@ mod tests {
             sender_id: "5501".into(),
             echo: false,
             origin: None,
-            comment_id: None,
+            comment: None,
             message_id: mid.into(),
             text: "hello".into(),
             sent_at: 1_000,

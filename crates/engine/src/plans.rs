@@ -115,7 +115,7 @@ fn inbound(db: &Db, config: &Config, handle: &str, at: Millis) {
         source: "test",
         dedupe_key: None,
         origin: None,
-        comment_id: None,
+        comment: None,
     };
     ingest::inbound(db, &config.consent, &message, at).unwrap();
 }

@@ -127,7 +127,7 @@ pub(super) fn inbound_from(db: &Db, handle: &str, text: &str, origin: Option<Ori
         source: "test",
         dedupe_key: None,
         origin,
-        comment_id: None,
+        comment: None,
     };
     ingest::inbound(db, &Config::default().consent, &message, NOW).unwrap();
 }

@@ -53,6 +53,9 @@ pub struct Payload {
     /// answers, at most once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment_id: Option<String>,
+    /// For a reply under a comment, that comment's id: the thread a public answer goes in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_thread: Option<String>,
 }
 
 /// What an inbound message was beyond its text, as plugins see it (the contract's `kind` and
@@ -64,6 +67,14 @@ pub struct Origin {
     /// The story's id, or the payload of the button the lead tapped.
     #[serde(default, alias = "id", skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+}
+
+/// A comment as a channel names it: its own id, and for a reply under another comment,
+/// that comment's (the thread's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentIds {
+    pub id: String,
+    pub thread: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

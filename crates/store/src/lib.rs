@@ -66,7 +66,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0017_message_channel_ids.sql"),
     include_str!("migrations/sqlite/0018_automation_disclosure.sql"),
     include_str!("migrations/sqlite/0019_outbox_quick_replies.sql"),
-    include_str!("migrations/sqlite/0020_comment_replies.sql"),
+    include_str!("migrations/sqlite/0020_private_replies.sql"),
+    include_str!("migrations/sqlite/0021_public_replies.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -83,7 +84,8 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0009_agent_privileges.sql"),
     include_str!("migrations/postgres/0010_agent_privileges_narrower.sql"),
     include_str!("migrations/postgres/0011_outbox_quick_replies.sql"),
-    include_str!("migrations/postgres/0012_comment_replies.sql"),
+    include_str!("migrations/postgres/0012_private_replies.sql"),
+    include_str!("migrations/postgres/0013_public_replies.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).

@@ -254,7 +254,7 @@ pub fn echoed(
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM outbox
-             WHERE lead_id = ?1
+             WHERE lead_id = ?1 AND public_reply = 0
                AND (message_id = ?2
                     OR (attempted_at IS NOT NULL AND message_id IS NULL AND text = ?3
                         AND (status = 'queued'
@@ -357,7 +357,7 @@ pub fn last_unidentified_send(
     Ok(conn
         .prepare_cached(
             "SELECT max(sent_at) FROM outbox WHERE lead_id = ?1 AND id != ?2 AND text = ?3
-               AND status = 'sent' AND message_id IS NULL AND sent_at <= ?4",
+               AND status = 'sent' AND message_id IS NULL AND sent_at <= ?4 AND public_reply = 0",
         )?
         .query_row(params![lead_id, except, text, at], |r| r.get(0))?)
 }

@@ -172,7 +172,7 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
                 source: "plugin call",
                 dedupe_key: None,
                 origin: origin.clone(),
-                comment_id: None,
+                comment: None,
             };
             ingest::inbound(&db, &app.config.consent, &message, now)?
                 .event_id

@@ -199,7 +199,7 @@ impl App {
             source: "sandbox",
             dedupe_key: None,
             origin: None,
-            comment_id: None,
+            comment: None,
         };
         ingest::inbound(&self.db, &self.config.consent, &message, self.now())
     }

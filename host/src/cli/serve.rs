@@ -129,7 +129,7 @@ impl BridgeInbox for StoreInbound {
             source: "bridge",
             dedupe_key: Some(format!("bridge:{}:{}", account.id, m.id)),
             origin: None,
-            comment_id: None,
+            comment: None,
         };
         Ok(ingest::inbound(&self.db, &self.consent, &message, now)?
             .event_id

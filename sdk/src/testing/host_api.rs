@@ -152,7 +152,9 @@ impl HostApi for FakeHost {
         s.permit(Call::CommentsReplyPublicly, None)?;
         let event_lead = s.event_lead.filter(|_| s.comment_event).ok_or_else(|| {
             refused(Refusal::Invalid(
-                "the event is not a comment: only a comment can be answered publicly".into(),
+                "the event is not a comment on a post or reel: only those can be answered \
+                 publicly (Instagram takes none under a live video)"
+                    .into(),
             ))
         })?;
         s.contactable(event_lead)?;

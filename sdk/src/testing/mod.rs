@@ -174,8 +174,9 @@ impl FakeHost {
         this
     }
 
-    /// Says the event is a comment by lead `id`, as [`comment`] builds one: the plugin may
-    /// answer it publicly.
+    /// Says the event is a comment on a post by lead `id` (added with
+    /// [`with_lead`](FakeHost::with_lead)), as [`comment`] builds one: the plugin may answer
+    /// it publicly.
     pub fn with_comment_event(self, id: u64) -> Self {
         self.edit(|s| {
             s.event_lead = Some(id);

@@ -57,6 +57,8 @@ pub struct InstagramClient {
     base: String,
     token: String,
     timeout: Duration,
+    /// The account's Instagram id, when set: what it wrote is told from others' by it.
+    ig_user_id: Option<String>,
 }
 
 /// Meta's error body: `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`.
@@ -103,6 +105,7 @@ impl InstagramClient {
             base: format!("{base}/{version}"),
             token,
             timeout,
+            ig_user_id: settings.ig_user_id.clone(),
         })
     }
 
@@ -274,6 +277,12 @@ impl InstagramClient {
         }
         Err(match classify(status, &body) {
             SendError::Transient(why) => SendError::Unknown(why),
+            // No messaging window applies under a comment: Meta refused the answer itself
+            // (a token without the comments permission, say).
+            SendError::WindowClosed => SendError::Permanent(format!(
+                "Meta refused the public answer: {}",
+                meta_message(&body).unwrap_or_else(|| format!("HTTP {status}"))
+            )),
             other => other,
         })
     }
@@ -311,10 +320,20 @@ impl InstagramClient {
         let text = message.text;
         if let Some(answering) = message.answering.filter(|a| a.public) {
             let path = format!("{}/replies", answering.comment_id);
-            let listing = self
-                .get_json(&path, &[("fields", "id,text,timestamp")])
-                .await?;
-            let replies = listing["data"].as_array().into_iter().flatten();
+            let query = [("fields", "id,text,timestamp,from"), ("limit", "100")];
+            let listing = self.get_json(&path, &query).await?;
+            // Only the account's own answers: someone else may have written the same.
+            let ours = |reply: &&serde_json::Value| {
+                let from = reply["from"]["id"].as_str();
+                self.ig_user_id
+                    .as_deref()
+                    .is_none_or(|id| from.is_none_or(|f| f == id))
+            };
+            let replies = listing["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(ours);
             return Ok(closest(replies, ("text", "timestamp"), text, attempt));
         }
         // What `send` refuses before any request cannot have arrived.
@@ -414,6 +433,12 @@ fn request_failure(error: reqwest::Error) -> SendError {
 }
 
 /// Maps an HTTP status and Meta's error body to what the outbox should do.
+/// The message of Meta's error body, if it is one.
+fn meta_message(body: &str) -> Option<String> {
+    let error = serde_json::from_str::<ErrorBody>(body).ok()?.error;
+    Some(error.message.chars().take(200).collect())
+}
+
 fn classify(status: u16, body: &str) -> SendError {
     let error = serde_json::from_str::<ErrorBody>(body)
         .ok()

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use crate::inbound::InboundMessage;
-use crate::store::events::{Origin, OriginKind};
+use crate::store::events::{CommentIds, Origin, OriginKind};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -41,6 +41,8 @@ struct Change {
 #[derive(Deserialize)]
 struct Comment {
     id: Option<String>,
+    /// For a reply under another comment: that comment.
+    parent_id: Option<String>,
     text: Option<String>,
     from: Option<Commenter>,
     media: Option<Media>,
@@ -185,7 +187,10 @@ fn comment(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
             reference: Some(media_id),
         }),
         message_id: comment_id.clone(),
-        comment_id: Some(comment_id),
+        comment: Some(CommentIds {
+            id: comment_id,
+            thread: non_empty(comment.parent_id),
+        }),
         text: non_empty(comment.text).unwrap_or_else(|| "[empty comment]".to_owned()),
         sent_at: required(entry.time.map(millis), "entry time of a comment")?,
     })
@@ -248,7 +253,7 @@ fn inbound(entry: &Entry, item: &serde_json::Value) -> Option<InboundMessage> {
         sender_id: required(lead, lead_field)?,
         echo: message.is_echo,
         origin,
-        comment_id: None,
+        comment: None,
         message_id: required(non_empty(message.mid), "mid")?,
         text,
         sent_at: required(item.timestamp.or(entry.time), "timestamp")?,
@@ -290,7 +295,7 @@ fn tapped(
             kind: OriginKind::Postback,
             reference: Some(payload),
         }),
-        comment_id: None,
+        comment: None,
         message_id,
         text,
         sent_at,

@@ -125,7 +125,7 @@ fn expected_hello() -> InboundMessage {
         sender_id: "IGSID-1".into(),
         echo: false,
         origin: None,
-        comment_id: None,
+        comment: None,
         message_id: "m-1".into(),
         text: "hi".into(),
         sent_at: 1569262485349,
@@ -259,7 +259,7 @@ async fn echoes_are_handed_on_as_the_accounts_own_messages_to_the_lead() {
             sender_id: "IGSID-1".into(),
             echo: true,
             origin: None,
-            comment_id: None,
+            comment: None,
             message_id: "m-echo".into(),
             text: "typed in the app".into(),
             sent_at: 1569262485349,
@@ -354,6 +354,11 @@ fn comments_arrive_as_messages_of_their_kind_from_the_commenter() {
         "entry": [{ "id": ACCOUNT, "time": 1569262486i64, "changes": [
             comment_change("comments", "C-1", "IGSID-1", json!("price?")),
             comment_change("live_comments", "C-2", "IGSID-2", json!("hello from the live")),
+            // A reply under another comment: in that comment's thread.
+            json!({ "field": "comments", "value": {
+                "from": { "id": "IGSID-7" }, "media": { "id": "MEDIA-1" },
+                "id": "C-7", "parent_id": "C-1", "text": "me too"
+            }}),
             // The account's own answer under a comment: not a lead's.
             comment_change("comments", "C-3", ACCOUNT, json!("DM sent!")),
             // Wrong shapes and other fields skip only themselves.
@@ -373,7 +378,10 @@ fn comments_arrive_as_messages_of_their_kind_from_the_commenter() {
             kind,
             reference: Some("MEDIA-1".into()),
         }),
-        comment_id: Some(id.into()),
+        comment: Some(crate::store::events::CommentIds {
+            id: id.into(),
+            thread: None,
+        }),
         message_id: id.into(),
         text: text.into(),
         // Seconds made milliseconds.
@@ -389,6 +397,13 @@ fn comments_arrive_as_messages_of_their_kind_from_the_commenter() {
                 OriginKind::LiveComment,
                 "hello from the live"
             ),
+            InboundMessage {
+                comment: Some(crate::store::events::CommentIds {
+                    id: "C-7".into(),
+                    thread: Some("C-1".into()),
+                }),
+                ..comment("IGSID-7", "C-7", OriginKind::Comment, "me too")
+            },
         ]
     );
 }

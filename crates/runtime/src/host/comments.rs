@@ -16,7 +16,9 @@ impl Host for HostState {
         self.require(ACTION, permission, lead)?;
         let (Some(lead), true) = (lead, self.call.answering_comment) else {
             return Err(refused(Refusal::Invalid(
-                "the event is not a comment: only a comment can be answered publicly".into(),
+                "the event is not a comment on a post or reel: only those can be answered \
+                 publicly (Instagram takes none under a live video)"
+                    .into(),
             )));
         };
         self.contactable_lead(ACTION, permission, lead)?;
