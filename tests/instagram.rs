@@ -321,7 +321,16 @@ fn all_done(sandbox: &Sandbox, handle: &str, count: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
-    let (graph, sandbox) = echoing_shop(sent_ok()).await;
+    let (graph, mut sandbox) = echoing_shop(sent_ok()).await;
+    // The team wants to know when a lead needs them.
+    Mock::given(method("POST"))
+        .and(path("/hooks/team"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&graph)
+        .await;
+    let hook = format!("{}/hooks/team", graph.uri());
+    sandbox.env.push(("OUTREACH_NOTIFY_URL".into(), hook));
+    sandbox.ok(&["account", "notify", "shop"]);
     let served = serve(&sandbox);
 
     assert_eq!(
@@ -374,6 +383,22 @@ async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
             && a["lead"] == "ig_5501"),
         "{audit:?}"
     );
+    let notified = || async {
+        let requests = graph.received_requests().await.unwrap();
+        (requests.into_iter())
+            .filter(|r| r.url.path() == "/hooks/team")
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["text"].clone())
+            .collect::<Vec<_>>()
+    };
+    let expected =
+        json!("@ig_5501 needs a person (account shop): a person answered from the Instagram app");
+    for _ in 0..200 {
+        if !notified().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(notified().await, [expected], "the team is told, once");
 
     // The lead answers: stored, and no plugin talks over the person.
     assert_eq!(

@@ -23,6 +23,8 @@ pub const LEAKY_ENV: &[&str] = &[
     "OUTREACH_DB_KEY",
     "OUTREACH_DB_NEW_KEY",
     "OUTREACH_DATABASE_URL",
+    "OUTREACH_NOTIFY_URL",
+    "OUTREACH_NOTIFY_SECRET",
     "PGPASSWORD",
 ];
 

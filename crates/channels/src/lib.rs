@@ -13,6 +13,7 @@ pub mod bridge;
 mod http_body;
 pub mod inbound;
 pub mod instagram;
+pub mod notify;
 pub use crate::domain::sending as safety;
 pub mod signing;
 

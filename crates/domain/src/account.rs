@@ -69,6 +69,10 @@ pub struct ChannelSettings {
     /// assistant"), where the law asks for it. Plugins cannot leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosure: Option<String>,
+    /// Whether notifications that a lead needs a person carry the lead's last message; off,
+    /// they name the lead and the reason only. (Where they go is sealed, like credentials.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_with_text: Option<bool>,
 }
 
 /// The account's own rules; `None` takes the config default.

@@ -413,10 +413,11 @@ fn apply_reply(
         }
         ReplyAction::HandOver(reason) => {
             store::leads::hand_to_person(tx, lead.id, "handed over to a human", now)?;
-            format!(
-                "handed over to a human: {}",
-                text::from_plugin(&reason, limits.text_chars as usize)
-            )
+            let reason = text::from_plugin(&reason, limits.text_chars as usize);
+            // Someone is needed: told so, where the account wants to be.
+            let why = format!("{plugin} handed them over: {reason}");
+            store::notifications::queue_if_wanted(tx, lead.id, &why, now)?;
+            format!("handed over to a human: {reason}")
         }
     })
 }

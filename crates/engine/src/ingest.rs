@@ -291,7 +291,9 @@ fn echo(
         Some(&m.message_id),
     )?;
     if new {
-        store::leads::hand_to_person(tx, lead.id, "a person answered from the Instagram app", at)?;
+        let why = "a person answered from the Instagram app";
+        store::leads::hand_to_person(tx, lead.id, why, at)?;
+        store::notifications::queue_if_wanted(tx, lead.id, why, now)?;
         store::audit::record_action(
             tx,
             store::messages::INSTAGRAM_APP,

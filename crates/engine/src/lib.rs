@@ -26,6 +26,7 @@ mod ending;
 mod flight;
 mod followups;
 pub mod ingest;
+mod notify;
 #[cfg(test)]
 mod plans;
 mod profiles;
@@ -255,13 +256,20 @@ impl Engine {
             0
         };
         stats.sent += sent as u32;
+        let notified = if duties {
+            flights
+                .drive_during(self.notify_due(), true, stats)
+                .await??
+        } else {
+            0
+        };
         // Retention deletes by age and keeps each table's newest row: it waits for a moment
         // when no hook call is in flight (so what this pass handed out is written first),
         // or an hour at most.
         if duties && (flights.is_idle() || flights.busy_for() >= RETENTION_PATIENCE) {
             self.apply_retention_if_due()?;
         }
-        Ok(profiles + started + followups + sent > 0 || flights.take_progress())
+        Ok(profiles + started + followups + sent + notified > 0 || flights.take_progress())
     }
 
     async fn pause_after_failure(&self, failures: u32, error: &anyhow::Error) {

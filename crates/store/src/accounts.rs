@@ -120,6 +120,24 @@ pub fn credentials(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<Vec<u8>>> 
     )?)
 }
 
+/// Where the account's notifications go, sealed ([`set_notify_url`]), if it has set one.
+pub fn notify_url(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT notify_url_sealed FROM accounts WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Sets (sealed) or removes where the account's notifications go.
+pub fn set_notify_url(conn: &Conn<'_>, id: i64, sealed: Option<&[u8]>) -> anyhow::Result<()> {
+    conn.execute(
+        "UPDATE accounts SET notify_url_sealed = ?2 WHERE id = ?1",
+        params![id, sealed],
+    )?;
+    Ok(())
+}
+
 /// Pauses (with the reason) or resumes an account: a paused account sends nothing.
 pub fn set_paused(conn: &Conn<'_>, id: i64, reason: Option<&str>) -> anyhow::Result<()> {
     conn.execute(

@@ -23,6 +23,7 @@ pub mod copy;
 pub mod events;
 pub mod leads;
 pub mod messages;
+pub mod notifications;
 pub mod outbox;
 pub mod person;
 pub mod plugins;
@@ -68,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0019_outbox_quick_replies.sql"),
     include_str!("migrations/sqlite/0020_private_replies.sql"),
     include_str!("migrations/sqlite/0021_public_replies.sql"),
+    include_str!("migrations/sqlite/0022_notifications.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -86,6 +88,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0011_outbox_quick_replies.sql"),
     include_str!("migrations/postgres/0012_private_replies.sql"),
     include_str!("migrations/postgres/0013_public_replies.sql"),
+    include_str!("migrations/postgres/0014_notifications.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -763,6 +766,8 @@ mod tests {
                  INSERT INTO leads (handle, name, created_at, updated_at)
                    VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
                  DELETE FROM leads WHERE handle = 'old-lead';
+                 DROP TABLE notifications;
+                 ALTER TABLE accounts DROP COLUMN notify_url_sealed;
                  DROP INDEX outbox_comment_reply;
                  ALTER TABLE outbox DROP COLUMN public_reply;
                  ALTER TABLE outbox DROP COLUMN comment_id;

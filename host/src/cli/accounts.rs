@@ -62,10 +62,26 @@ pub enum AccountCommand {
         #[arg(long, conflicts_with = "text")]
         off: bool,
     },
+    /// Tell a team when a lead needs a person (a plugin handed them over, or someone took
+    /// over in the Instagram app): POST Slack-compatible JSON to the URL in
+    /// $OUTREACH_NOTIFY_URL (kept sealed, like credentials; signed with
+    /// $OUTREACH_NOTIFY_SECRET when that is set). --off stops them.
+    Notify {
+        name: String,
+        /// Include the lead's last message (by default: who, and why only).
+        #[arg(long, conflicts_with = "off")]
+        with_text: bool,
+        #[arg(long)]
+        off: bool,
+    },
     /// Remove an account: its credentials, and every lead it holds with their messages,
     /// events and plugin storage (opt-outs stay on the suppression list).
     Remove { name: String },
 }
+
+/// Where `account notify` reads the notification URL from: kept out of the command line,
+/// and so out of shell history and the process list, as it is a credential.
+const NOTIFY_URL_ENV: &str = "OUTREACH_NOTIFY_URL";
 
 /// `--channel`: the domain's channel kinds, each with its description in `--help`.
 fn channel_kind() -> impl clap::builder::TypedValueParser<Value = ChannelKind> {
@@ -210,6 +226,56 @@ pub async fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        AccountCommand::Notify {
+            name,
+            with_text,
+            off,
+        } => {
+            let sealed = match off {
+                true => None,
+                false => {
+                    let url = std::env::var(NOTIFY_URL_ENV)
+                        .ok()
+                        .filter(|u| !u.trim().is_empty())
+                        .with_context(|| {
+                            format!("the URL is read from ${NOTIFY_URL_ENV}, which is not set")
+                        })?;
+                    let url = url.trim();
+                    anyhow::ensure!(
+                        (url.starts_with("https://") || url.starts_with("http://"))
+                            && !url.chars().any(|c| c.is_whitespace() || c.is_control()),
+                        "${NOTIFY_URL_ENV} is not an http(s) URL"
+                    );
+                    Some(SecretKey::from_env()?.seal(url.as_bytes()))
+                }
+            };
+            admin::set_notify(
+                &app.db,
+                OPERATOR,
+                &name,
+                sealed.as_deref(),
+                with_text,
+                app.now(),
+            )?;
+            match (off, with_text) {
+                (true, _) => println!("{name}: no notifications"),
+                (false, text) => {
+                    let what = if text {
+                        "with their last message"
+                    } else {
+                        "without message text"
+                    };
+                    println!("{name}: a notification goes out when a lead needs a person, {what}");
+                    if std::env::var_os(crate::channels::notify::SECRET_ENV).is_none() {
+                        println!(
+                            "(unsigned: set ${} where outreach serve runs to sign them)",
+                            crate::channels::notify::SECRET_ENV
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
         AccountCommand::Remove { name } => {
             let account = app.db.read(|c| store::accounts::require(c, &name))?;
             let forgotten = app.db.write(|tx| {
@@ -292,6 +358,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
         bridge_url: args.bridge_url,
         human_agent: args.human_agent.then_some(true),
         disclosure: None,
+        notify_with_text: None,
     };
     let sealed = |default_env: &str| -> anyhow::Result<Vec<u8>> {
         let env = args.secret_env.as_deref().unwrap_or(default_env);

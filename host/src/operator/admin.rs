@@ -235,6 +235,32 @@ pub fn set_disclosure(
     })
 }
 
+/// Sets where the account's notifications go (`sealed`, or none) and whether they carry
+/// the lead's last message.
+pub fn set_notify(
+    db: &Db,
+    actor: &str,
+    name: &str,
+    sealed: Option<&[u8]>,
+    with_text: bool,
+    now: Millis,
+) -> anyhow::Result<()> {
+    db.write(|tx| {
+        let account = store::accounts::require(tx, name)?;
+        store::accounts::set_notify_url(tx, account.id, sealed)?;
+        let mut settings = account.settings.clone();
+        settings.notify_with_text = (sealed.is_some() && with_text).then_some(true);
+        store::accounts::set_settings(tx, account.id, &settings)?;
+        // Never the URL: it is a credential.
+        let detail = match (sealed, with_text) {
+            (None, _) => format!("{name}: off"),
+            (Some(_), true) => format!("{name}: on, with message text"),
+            (Some(_), false) => format!("{name}: on, without message text"),
+        };
+        audit(tx, actor, "account.notify", None, &detail, now)
+    })
+}
+
 /// Erases a lead and everything about them (the audit keeps its rows without the lead),
 /// then clears the write-ahead log so no copy stays on disk. Returns the handle.
 pub fn forget(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result<String> {
