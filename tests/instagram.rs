@@ -359,6 +359,8 @@ async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
     );
     assert_eq!(post(&served, &typed, None).await, 200);
     assert_eq!(post(&served, &typed, None).await, 200);
+    let more = echo("5501", "m_app_2", "One moment please", NOW_MS + 61_000);
+    assert_eq!(post(&served, &more, None).await, 200);
     eventually("the lead to be with a person", || {
         sandbox.lead("ig_5501")["lead"]["status"] == "needs-human"
     });
@@ -367,7 +369,8 @@ async fn a_person_typing_in_the_instagram_app_takes_the_conversation_over() {
         [
             "< hello",
             "> echo: hello",
-            "> Hi! It's Maria, I'll help you myself"
+            "> Hi! It's Maria, I'll help you myself",
+            "> One moment please"
         ],
         "stored once"
     );

@@ -142,7 +142,38 @@ async fn the_last_message_goes_only_when_asked_and_nothing_once_the_lead_is_forg
     assert_eq!(received(&hook).await.len(), 2, "off is off");
 }
 
+async fn a_redirect_is_not_followed_and_a_url_that_is_gone_is_given_up(backend: Backend) {
+    let hook = MockServer::start().await;
+    // A redirect would take the URL (a credential) and the lead's data elsewhere.
+    let elsewhere = format!("{}/elsewhere", hook.uri());
+    Mock::given(method("POST"))
+        .and(path("/hooks/team"))
+        .respond_with(ResponseTemplate::new(307).insert_header("Location", elsewhere.as_str()))
+        .up_to_n_times(1)
+        .mount(&hook)
+        .await;
+    answering(&hook, 410, None).await;
+    let mut sandbox = team(backend, "a_redirect_is_not_followed_and_a_url", &hook, &[]);
+    sandbox.ok(&["inbox", "push", "anna", "a human please"]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let paths = |requests: Vec<Request>| -> Vec<String> {
+        requests.iter().map(|r| r.url.path().to_owned()).collect()
+    };
+    assert_eq!(
+        paths(received(&hook).await),
+        ["/hooks/team"],
+        "not followed"
+    );
+    // Tried again a minute on: gone (410) is gone, and not asked again.
+    sandbox.at("2026-11-27T10:01:30Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    sandbox.at("2026-11-28T10:00:00Z");
+    sandbox.ok(&["run", "--until-idle"]);
+    assert_eq!(paths(received(&hook).await), ["/hooks/team", "/hooks/team"]);
+}
+
 on_both_backends!(
     async: a_hand_over_is_notified_signed_retried_and_sent_once,
+    a_redirect_is_not_followed_and_a_url_that_is_gone_is_given_up,
     the_last_message_goes_only_when_asked_and_nothing_once_the_lead_is_forgotten,
 );

@@ -18,10 +18,40 @@ use crate::store::{self, Conn};
 /// The environment variable whose value signs notifications.
 pub const SECRET_ENV: &str = "OUTREACH_NOTIFY_SECRET";
 
-/// Why a notification did not go out; every failure is retried until the sender gives up.
+/// Why a notification did not go out, and whether trying again can change that.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct NotifyError(pub String);
+#[error("{reason}")]
+pub struct NotifyError {
+    pub reason: String,
+    /// The URL refused it for good (gone, not found, refused): no retry.
+    pub permanent: bool,
+}
+
+impl NotifyError {
+    fn retry(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            permanent: false,
+        }
+    }
+}
+
+/// Why `url` cannot take notifications, if it cannot: an https URL (http only to this
+/// machine, where nothing crosses a network). The reason never repeats the URL, which is a
+/// credential.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
+    let host = parsed.host_str().filter(|h| !h.is_empty());
+    let host = host.ok_or_else(|| "a URL without a host".to_string())?;
+    let ip = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>();
+    let local = host == "localhost" || ip.is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if local => Ok(()),
+        "http" => Err("http would send the URL and the lead's data in the clear: use https".into()),
+        scheme => Err(format!("a {scheme}: URL, not https")),
+    }
+}
 
 pub struct Notifier {
     http: reqwest::Client,
@@ -35,10 +65,15 @@ impl Notifier {
             .ok()
             .filter(|s| !s.is_empty())
             .map(String::into_bytes);
-        Ok(Self {
-            http: reqwest::Client::builder().timeout(timeout).build()?,
-            secret,
-        })
+        // No redirects, and no Referer: a redirect would hand the URL, a credential, and
+        // the lead's data to wherever it points.
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .build()?;
+        Ok(Self { http, secret })
     }
 
     /// POSTs `body` (JSON) to `url`; `key` names the notification across retries.
@@ -53,17 +88,20 @@ impl Notifier {
             request = request.header(SIGNATURE_HEADER, signing::sign(secret, body));
         }
         let response = request.send().await.map_err(|e| {
-            NotifyError(match e.is_connect() {
-                true => "cannot connect to the notification URL".into(),
-                false => "no answer from the notification URL".into(),
+            NotifyError::retry(match e.is_connect() {
+                true => "cannot connect to the notification URL",
+                false => "no answer from the notification URL",
             })
         })?;
-        match response.status() {
-            status if status.is_success() => Ok(()),
-            status => Err(NotifyError(format!(
-                "the notification URL answered {status}"
-            ))),
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
         }
+        let reason = format!("the notification URL answered {status}");
+        // Gone, not found, refused: asking again gets the same. Too many, too slow, or a
+        // server's trouble: later may do.
+        let permanent = status.is_client_error() && !matches!(status.as_u16(), 408 | 429);
+        Err(NotifyError { reason, permanent })
     }
 }
 
@@ -112,7 +150,22 @@ fn slack_escaped(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::slack_escaped;
+    use super::{check_url, slack_escaped};
+
+    #[test]
+    fn only_https_urls_take_notifications_or_http_to_this_machine() {
+        assert_eq!(check_url("https://hooks.slack.com/services/T/B/x"), Ok(()));
+        assert_eq!(check_url("http://127.0.0.1:9/hooks"), Ok(()));
+        assert_eq!(check_url("http://[::1]/hooks"), Ok(()));
+        assert_eq!(check_url("http://localhost/hooks"), Ok(()));
+        let refused = |url| check_url(url).unwrap_err();
+        assert!(refused("http://hooks.example/secret-token").contains("use https"));
+        assert!(!refused("http://hooks.example/secret-token").contains("secret-token"));
+        assert!(refused("ftp://files.example/x").contains("not https"));
+        assert!(check_url("file:///etc/passwd").is_err());
+        assert!(refused("https://").contains("not a URL") || refused("https://").contains("host"));
+        assert!(refused("hooks.slack.com").contains("not a URL"));
+    }
 
     #[test]
     fn nothing_in_a_notification_becomes_a_slack_mention_or_link() {

@@ -293,7 +293,10 @@ fn echo(
     if new {
         let why = "a person answered from the Instagram app";
         store::leads::hand_to_person(tx, lead.id, why, at)?;
-        store::notifications::queue_if_wanted(tx, lead.id, why, now)?;
+        // The team is told once, as the person takes over, not at each line they type.
+        if lead.status != LeadStatus::NeedsHuman {
+            store::notifications::queue_if_wanted(tx, lead.id, why, now)?;
+        }
         store::audit::record_action(
             tx,
             store::messages::INSTAGRAM_APP,

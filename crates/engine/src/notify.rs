@@ -6,59 +6,69 @@
 use std::time::Duration;
 
 use super::Engine;
-use crate::channels::notify::{Notifier, compose};
+use crate::channels::notify::{Notifier, NotifyError, compose};
 use crate::clock::{MINUTE, Millis};
 use crate::store;
 
 /// Notifications sent in one pass, at most.
 const BATCH: u32 = 50;
 /// How long a notification URL has to answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one pass spends on notifications at most: a slow or dead URL must not hold back
+/// the replies and sends of the pass (nor the claims it renews); the rest wait for the next.
+const PASS_BUDGET: Duration = Duration::from_secs(10);
 /// Sends before giving up: the waits between them double from a minute, about a day in all.
 const ATTEMPTS: u32 = 11;
 
 impl Engine {
     /// Sends the notifications that are due; returns how many went out.
     pub(super) async fn notify_due(&self) -> anyhow::Result<usize> {
-        let now = self.now();
         let due = self
             .db()
-            .read(|c| store::notifications::due(c, now, BATCH))?;
+            .read(|c| store::notifications::due(c, self.now(), BATCH))?;
         if due.is_empty() {
             return Ok(0);
         }
+        let started = std::time::Instant::now();
         let notifier = Notifier::from_env(TIMEOUT)?;
         let mut sent = 0;
         for notification in due {
+            if started.elapsed() >= PASS_BUDGET {
+                break;
+            }
             let outcome = match self.db().read(|c| compose(c, &notification)) {
-                Ok(Some((url, body))) => {
-                    let key = format!("notification-{}", notification.id);
-                    notifier
-                        .post(&url, &key, &body)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                // The account stopped wanting them: nothing to send, ever.
-                Ok(None) => {
-                    let why = "the account has no notification URL any more";
-                    self.db()
-                        .write(|c| store::notifications::failed(c, notification.id, None, why))?;
-                    continue;
-                }
-                Err(e) => Err(format!("{e:#}")),
+                Ok(Some((url, body))) => notifier.post(&url, &notification.key(), &body).await,
+                Ok(None) => Err(NotifyError {
+                    reason: "the account has no notification URL any more".into(),
+                    permanent: true,
+                }),
+                // (The sealing key missing where this runs, say: it may be set again.)
+                Err(e) => Err(NotifyError {
+                    reason: format!("{e:#}"),
+                    permanent: false,
+                }),
             };
+            let id = notification.id;
+            let retry = retry_at(notification.attempts, self.now());
             match outcome {
                 Ok(()) => {
                     sent += 1;
-                    self.db()
-                        .write(|c| store::notifications::mark_sent(c, notification.id, now))?;
+                    self.db().write(|c| store::notifications::done(c, id))?;
                 }
-                Err(why) => {
+                Err(error) => {
                     // The URL is a secret: the reason never holds it.
-                    tracing::warn!("notification #{}: {why}", notification.id);
-                    let retry = retry_at(notification.attempts, now);
-                    self.db()
-                        .write(|c| store::notifications::failed(c, notification.id, retry, &why))?;
+                    let why = error.reason;
+                    match retry.filter(|_| !error.permanent) {
+                        Some(at) => {
+                            tracing::warn!("notification #{id}: {why}; trying again later");
+                            self.db()
+                                .write(|c| store::notifications::retry_at(c, id, at, &why))?;
+                        }
+                        None => {
+                            tracing::error!("notification #{id} given up: {why}");
+                            self.db().write(|c| store::notifications::done(c, id))?;
+                        }
+                    }
                 }
             }
         }

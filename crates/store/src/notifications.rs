@@ -1,7 +1,7 @@
 //! Notifications that a lead needs a person, queued in the transaction that hands the lead
 //! over, for the accounts that want them, and sent with retries (the engine's
-//! `notify_due`). Only the reason is kept: what a notification says is composed when it is
-//! sent, from the lead as they are then.
+//! `notify_due`). Only the reason is kept, and only until the notification is sent or given
+//! up on: what one says is composed when it is sent, from the lead as they are then.
 
 use crate::sql::{Conn, params};
 
@@ -16,6 +16,15 @@ pub struct Notification {
     pub reason: String,
     /// How many sends failed before.
     pub attempts: u32,
+    pub created_at: Millis,
+}
+
+impl Notification {
+    /// What names it to the receiver across retries (`Idempotency-Key`): never another's,
+    /// though SQLite may give a later row the id of a deleted one.
+    pub fn key(&self) -> String {
+        format!("notification-{}-{}", self.created_at, self.id)
+    }
 }
 
 /// Queues a notification that lead `lead_id` needs a person, if their account has a
@@ -43,7 +52,7 @@ pub fn queue_if_wanted(
 /// Up to `limit` notifications due at `now`, oldest first.
 pub fn due(conn: &Conn<'_>, now: Millis, limit: u32) -> anyhow::Result<Vec<Notification>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, account_id, lead_id, reason, attempts FROM notifications
+        "SELECT id, account_id, lead_id, reason, attempts, created_at FROM notifications
          WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
     )?;
     Ok(stmt
@@ -54,37 +63,26 @@ pub fn due(conn: &Conn<'_>, now: Millis, limit: u32) -> anyhow::Result<Vec<Notif
                 lead_id: r.get(2)?,
                 reason: r.get(3)?,
                 attempts: r.get(4)?,
+                created_at: r.get(5)?,
             })
         })?
         .collect::<Result<_, _>>()?)
 }
 
-pub fn mark_sent(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
-    conn.prepare_cached("UPDATE notifications SET status = 'sent', sent_at = ?2 WHERE id = ?1")?
-        .execute(params![id, at])?;
+/// A notification that went out, or was given up on: nothing of it is kept (its reason
+/// may quote the lead).
+pub fn done(conn: &Conn<'_>, id: i64) -> anyhow::Result<()> {
+    conn.prepare_cached("DELETE FROM notifications WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
-/// Records a failed send: tried again at `retry_at`, or given up on without one.
-pub fn failed(
-    conn: &Conn<'_>,
-    id: i64,
-    retry_at: Option<Millis>,
-    detail: &str,
-) -> anyhow::Result<()> {
-    match retry_at {
-        Some(at) => conn
-            .prepare_cached(
-                "UPDATE notifications SET attempts = attempts + 1, detail = ?3,
-                   next_attempt_at = ?2 WHERE id = ?1",
-            )?
-            .execute(params![id, at, detail])?,
-        None => conn
-            .prepare_cached(
-                "UPDATE notifications SET attempts = attempts + 1, detail = ?2,
-                   status = 'failed' WHERE id = ?1",
-            )?
-            .execute(params![id, detail])?,
-    };
+/// Records a failed send, to be tried again at `retry_at`.
+pub fn retry_at(conn: &Conn<'_>, id: i64, retry_at: Millis, detail: &str) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE notifications SET attempts = attempts + 1, detail = ?3, next_attempt_at = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![id, retry_at, detail])?;
     Ok(())
 }

@@ -241,11 +241,9 @@ pub async fn run(app: &App, cmd: AccountCommand) -> anyhow::Result<()> {
                             format!("the URL is read from ${NOTIFY_URL_ENV}, which is not set")
                         })?;
                     let url = url.trim();
-                    anyhow::ensure!(
-                        (url.starts_with("https://") || url.starts_with("http://"))
-                            && !url.chars().any(|c| c.is_whitespace() || c.is_control()),
-                        "${NOTIFY_URL_ENV} is not an http(s) URL"
-                    );
+                    crate::channels::notify::check_url(url).map_err(|why| {
+                        anyhow::anyhow!("${NOTIFY_URL_ENV} cannot take notifications: {why}")
+                    })?;
                     Some(SecretKey::from_env()?.seal(url.as_bytes()))
                 }
             };
