@@ -314,7 +314,63 @@ async fn roles_and_users_change_from_the_command_line_from_the_next_request(back
     );
 }
 
+async fn a_team_splits_the_inbox_mine_unassigned_and_everyones(backend: Backend) {
+    let (sandbox, served) = team(backend, "a_team_splits_the_inbox_mine_unassi");
+    add_console_user_as(
+        &sandbox,
+        "amy",
+        PASSWORD,
+        &["--role", "agent", "--accounts", "default"],
+    );
+    let adam = User::log_in(&served, "adam").await;
+    let amy = User::log_in(&served, "amy").await;
+    let lists = |page: &str, handle: &str| page.contains(&format!("/console/leads/{handle}\""));
+
+    // Nobody has alice yet: in everyone's "unassigned", in nobody's "mine".
+    let (_, unassigned) = amy.get("/console?show=unassigned").await;
+    assert!(lists(&unassigned, "alice_a"), "{unassigned}");
+    assert_eq!(
+        adam.post("/console/leads/alice_a/take", "").await,
+        StatusCode::SEE_OTHER
+    );
+
+    let (_, mine) = adam.get("/console?show=mine").await;
+    assert!(lists(&mine, "alice_a") && mine.contains("yours"), "{mine}");
+    let (_, amys) = amy.get("/console?show=mine").await;
+    assert!(!lists(&amys, "alice_a"), "{amys}");
+    let (_, unassigned) = amy.get("/console?show=unassigned").await;
+    assert!(!lists(&unassigned, "alice_a"), "{unassigned}");
+    let (_, all) = amy.get("/console").await;
+    assert!(lists(&all, "alice_a") && all.contains("with adam"), "{all}");
+    let (_, page) = amy.get("/console/leads/alice_a").await;
+    assert!(page.contains("<dt>With</dt><dd>adam</dd>"), "{page}");
+    // Another account's lead cannot be taken: it is not there for them.
+    assert_eq!(
+        amy.post("/console/leads/bob_b/take", "").await,
+        StatusCode::NOT_FOUND
+    );
+
+    assert_eq!(
+        adam.post("/console/leads/alice_a/release", "").await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, unassigned) = amy.get("/console?show=unassigned").await;
+    assert!(lists(&unassigned, "alice_a"), "{unassigned}");
+    let assigned: Vec<String> = (sandbox.audit().iter())
+        .filter(|row| row["action"] == "leads.assign")
+        .map(|row| format!("{} {}", row["plugin"], row["detail"]))
+        .collect();
+    assert_eq!(
+        assigned,
+        [
+            r#""console:adam" "nobody -> adam""#,
+            r#""console:adam" "adam -> nobody""#
+        ]
+    );
+}
+
 on_both_backends!(async:
+    a_team_splits_the_inbox_mine_unassigned_and_everyones,
     an_agent_reaches_only_the_leads_of_their_accounts,
     an_agent_opens_none_of_the_owners_sections,
     roles_and_users_change_from_the_command_line_from_the_next_request,

@@ -208,7 +208,8 @@ pub async fn bench() -> anyhow::Result<()> {
         })?;
         old.push(ms(started.elapsed()));
         let started = Instant::now();
-        let rows = db.read(|c| store::console::inbox(c, 200, None))?;
+        let rows =
+            db.read(|c| store::console::inbox(c, 200, None, store::console::Assigned::Anyone))?;
         anyhow::ensure!(rows.len() == 200);
         new.push(ms(started.elapsed()));
     }

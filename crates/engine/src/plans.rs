@@ -263,9 +263,12 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
         seen.lock().unwrap().insert(sql.to_owned());
     });
     db.read(|c| {
-        store::console::inbox(c, 200, None)?;
-        // An agent's inbox, narrowed to their accounts.
-        store::console::inbox(c, 200, Some(&[1, 2]))?;
+        use store::console::Assigned;
+        store::console::inbox(c, 200, None, Assigned::Anyone)?;
+        // An agent's inbox, narrowed to their accounts; theirs; nobody's.
+        store::console::inbox(c, 200, Some(&[1, 2]), Assigned::Anyone)?;
+        store::console::inbox(c, 200, Some(&[1, 2]), Assigned::To("ana"))?;
+        store::console::inbox(c, 200, None, Assigned::Nobody)?;
         let lead = store::leads::by_handle(c, "old7")?.unwrap();
         store::messages::recent(c, lead.id, 500)?;
         store::outbox::for_lead(c, lead.id)?;

@@ -225,6 +225,35 @@ pub struct InboxRow {
     pub status: String,
     pub last_at: Option<Millis>,
     pub last_text: Option<String>,
+    /// The console user the conversation is with.
+    pub assigned_to: Option<String>,
+}
+
+/// Whose conversations the inbox shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assigned<'a> {
+    /// Everyone's, and nobody's.
+    Anyone,
+    /// Those with this console user.
+    To(&'a str),
+    /// Those with nobody yet.
+    Nobody,
+}
+
+/// The console user lead `lead_id`'s conversation is with, if anyone.
+pub fn assignee(conn: &Conn<'_>, lead_id: i64) -> anyhow::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT assigned_to FROM leads WHERE id = ?1")?
+        .query_row([lead_id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Gives lead `lead_id`'s conversation to console user `to`, or to nobody.
+pub fn assign(conn: &Conn<'_>, lead_id: i64, to: Option<&str>) -> anyhow::Result<()> {
+    conn.prepare_cached("UPDATE leads SET assigned_to = ?2 WHERE id = ?1")?
+        .execute(params![lead_id, to])?;
+    Ok(())
 }
 
 /// Conversations newest first, the leads waiting for a person on top. Two index walks
@@ -236,8 +265,9 @@ pub fn inbox(
     conn: &Conn<'_>,
     limit: u32,
     within_accounts: Option<&[i64]>,
+    assigned: Assigned<'_>,
 ) -> anyhow::Result<Vec<InboxRow>> {
-    let scope = within_accounts
+    let mut scope = within_accounts
         .map(|accounts| {
             format!(
                 "AND {}",
@@ -245,13 +275,28 @@ pub fn inbox(
             )
         })
         .unwrap_or_default();
+    // One statement per kind of filter, each binding ?2 (an empty name: no one's).
+    let assignee = match assigned {
+        Assigned::Anyone | Assigned::To(_) => {
+            scope.push_str(" AND (?2 = '' OR l.assigned_to = ?2)");
+            match assigned {
+                Assigned::To(name) => name,
+                _ => "",
+            }
+        }
+        Assigned::Nobody => {
+            scope.push_str(" AND l.assigned_to IS NULL AND ?2 = ''");
+            ""
+        }
+    };
     let last = conn.greatest(
         "coalesce(l.last_inbound_at, 0)",
         "coalesce(l.last_outbound_at, 0)",
     );
     let columns = format!(
         "l.handle, l.name, l.status, {last},
-        (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1)"
+        (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1),
+        l.assigned_to"
     );
     let waiting = conn
         .prepare_cached(&format!(
@@ -261,7 +306,7 @@ pub fn inbox(
          LIMIT ?1",
             conn.indexed_by("leads_needing_a_person")
         ))?
-        .query_map([limit], inbox_row)?
+        .query_map(params![limit, assignee], inbox_row)?
         .collect::<Result<Vec<_>, _>>()?;
     let rest = limit.saturating_sub(waiting.len() as u32);
     let recent = conn
@@ -272,7 +317,7 @@ pub fn inbox(
          ORDER BY {last} DESC
          LIMIT ?1"
         ))?
-        .query_map([rest], inbox_row)?
+        .query_map(params![rest, assignee], inbox_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(waiting.into_iter().chain(recent).collect())
 }
@@ -284,5 +329,6 @@ fn inbox_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<InboxRow> {
         status: r.get(2)?,
         last_at: r.get::<_, Option<Millis>>(3)?.filter(|&at| at > 0),
         last_text: r.get(4)?,
+        assigned_to: r.get(5)?,
     })
 }

@@ -70,6 +70,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0020_private_replies.sql"),
     include_str!("migrations/sqlite/0021_public_replies.sql"),
     include_str!("migrations/sqlite/0022_notifications.sql"),
+    include_str!("migrations/sqlite/0023_lead_assignment.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -89,6 +90,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0012_private_replies.sql"),
     include_str!("migrations/postgres/0013_public_replies.sql"),
     include_str!("migrations/postgres/0014_notifications.sql"),
+    include_str!("migrations/postgres/0015_lead_assignment.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -766,6 +768,7 @@ mod tests {
                  INSERT INTO leads (handle, name, created_at, updated_at)
                    VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
                  DELETE FROM leads WHERE handle = 'old-lead';
+                 ALTER TABLE leads DROP COLUMN assigned_to;
                  DROP TABLE notifications;
                  ALTER TABLE accounts DROP COLUMN notify_url_sealed;
                  DROP INDEX outbox_comment_reply;

@@ -3,7 +3,7 @@
 //! actions: reply, resume automation, mark converted, forget (after a confirmation).
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse as _, Response};
 use axum::routing::get;
 
@@ -12,10 +12,11 @@ use super::{Change, Console, Session, done, shown};
 use crate::clock::format;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::operator;
+use crate::store::console::{Assigned, InboxRow};
 use crate::store::events::{EventFilter, EventSummary};
 use crate::store::messages::{Direction, Message};
 use crate::store::outbox::OutboxRow;
-use crate::store::{self, console::InboxRow};
+use crate::store::{self};
 
 /// Conversations the inbox shows.
 const INBOX_SIZE: u32 = 200;
@@ -38,23 +39,50 @@ pub fn owner_routes() -> Router<Console> {
     )
 }
 
-async fn inbox(State(console): State<Console>, session: Session) -> Response {
-    let accounts = session.access.account_filter();
-    let rows = console
-        .db_for(&session)
-        .read(|c| store::console::inbox(c, INBOX_SIZE, accounts.as_deref()));
-    shown("inbox", rows.map(|rows| inbox_page(&session, &rows)))
+/// Whose conversations the inbox shows: `?show=mine`, `?show=unassigned`, else everyone's.
+#[derive(Debug, Default, serde::Deserialize)]
+struct InboxQuery {
+    #[serde(default)]
+    show: String,
 }
 
-fn inbox_page(session: &Session, rows: &[InboxRow]) -> Html<String> {
+/// The inbox's filters: query value and label.
+const SHOWS: [(&str, &str); 3] = [("", "All"), ("mine", "Mine"), ("unassigned", "Unassigned")];
+
+async fn inbox(
+    State(console): State<Console>,
+    session: Session,
+    Query(query): Query<InboxQuery>,
+) -> Response {
+    let accounts = session.access.account_filter();
+    let assigned = match query.show.as_str() {
+        "mine" => Assigned::To(&session.user),
+        "unassigned" => Assigned::Nobody,
+        _ => Assigned::Anyone,
+    };
+    let rows = console
+        .db_for(&session)
+        .read(|c| store::console::inbox(c, INBOX_SIZE, accounts.as_deref(), assigned));
+    shown(
+        "inbox",
+        rows.map(|rows| inbox_page(&session, &query.show, &rows)),
+    )
+}
+
+fn inbox_page(session: &Session, show: &str, rows: &[InboxRow]) -> Html<String> {
     let mut list = String::new();
     for row in rows {
         let waiting = match row.status == LeadStatus::NeedsHuman.as_str() {
             true => " <strong class=\"waiting\">needs a person</strong>",
             false => "",
         };
+        let with = match &row.assigned_to {
+            Some(user) if *user == session.user => " · <em>yours</em>".to_owned(),
+            Some(user) => format!(" · with {}", escape(user)),
+            None => String::new(),
+        };
         list.push_str(&format!(
-            "<li><b>{}</b> {}{waiting} <small>{} · {}</small><br>{}</li>\n",
+            "<li><b>{}</b> {}{waiting} <small>{} · {}{with}</small><br>{}</li>\n",
             lead_link(&row.handle),
             escape(row.name.as_deref().unwrap_or("")),
             escape(&row.status),
@@ -62,19 +90,30 @@ fn inbox_page(session: &Session, rows: &[InboxRow]) -> Html<String> {
             escape(row.last_text.as_deref().unwrap_or("")),
         ));
     }
+    let filters: Vec<String> = SHOWS
+        .iter()
+        .map(|(value, label)| match *value == show {
+            true => format!("<strong aria-current=\"page\">{label}</strong>"),
+            false if value.is_empty() => format!("<a href=\"/console\">{label}</a>"),
+            false => format!("<a href=\"/console?show={value}\">{label}</a>"),
+        })
+        .collect();
     pages::page(
         session,
         "Inbox",
         "Inbox",
         &format!(
             "<h1>Inbox</h1><p class=\"hint\">Leads waiting for a person first, then the newest conversations. New messages appear by themselves.</p>\
-             <ul id=\"inbox\" class=\"conversations\" data-live>\n{list}</ul>"
+             <nav class=\"filters\" aria-label=\"Whose conversations\">{}</nav>\
+             <ul id=\"inbox\" class=\"conversations\" data-live>\n{list}</ul>",
+            filters.join(" · ")
         ),
     )
 }
 
 struct LeadView {
     lead: Lead,
+    assigned_to: Option<String>,
     account: String,
     window: crate::channels::Window,
     messages: Vec<Message>,
@@ -108,6 +147,7 @@ async fn lead_page(
             messages: store::messages::recent(c, lead.id, HISTORY)?,
             outbox: store::outbox::for_lead(c, lead.id)?,
             events: store::events::list(c, &filter)?,
+            assigned_to: store::console::assignee(c, lead.id)?,
             account,
             lead,
         }))
@@ -158,8 +198,14 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
             window.describe()
         ),
     };
+    let with = match view.assigned_to.as_deref() {
+        Some(user) if user == session.user => "you".to_owned(),
+        Some(user) => escape(user),
+        None => "nobody yet".to_owned(),
+    };
     let mut details = vec![
         ("Account", escape(&view.account)),
+        ("With", with),
         ("Status", escape(lead.status.as_str())),
         (
             "Score",
@@ -249,6 +295,15 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
             "Send",
         ),
     };
+    let assignment = match view.assigned_to.as_deref() == Some(session.user.as_str()) {
+        true => form(
+            session,
+            &format!("{base}/release"),
+            "",
+            "Release to the team",
+        ),
+        false => form(session, &format!("{base}/take"), "", "Take it"),
+    };
     let resume = match lead.status == LeadStatus::NeedsHuman {
         true => form(session, &format!("{base}/resume"), "", "Resume automation"),
         false => String::new(),
@@ -269,7 +324,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
         &format!(
             "<h1>@{} <small>{}</small></h1><dl class=\"details\">{details}</dl>\
              <h2>Conversation</h2><ol id=\"thread\" class=\"thread\" data-live>\n{thread}</ol>\
-             {reply}<div class=\"actions\">{resume}{}{block}\
+             {reply}<div class=\"actions\">{assignment}{resume}{}{block}\
              <a class=\"danger\" href=\"{base}/forget\">Forget this lead…</a></div>\
              <h2>Outbox</h2><div id=\"outbox\" data-live>{}</div>\
              <h2>Events</h2>{}",
@@ -282,8 +337,8 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
     )
 }
 
-/// A person's action on a lead: `reply`, `resume`, `convert` or `block`, under the same rules as
-/// from the CLI.
+/// A person's action on a lead: `reply`, `resume`, `convert`, `block`, or `take` and
+/// `release` the conversation, under the same rules as from the CLI.
 async fn act(
     State(console): State<Console>,
     Path((handle, action)): Path<(String, String)>,
@@ -310,6 +365,8 @@ async fn act(
             .and_then(|queued| queued.map(|_| ()).map_err(anyhow::Error::msg)),
         "resume" => operator::resume(db, &actor, &handle, now).map(|_| ()),
         "convert" => operator::convert(db, &actor, &handle, now).map(|_| ()),
+        "take" => operator::assign(db, &actor, &handle, Some(&session.user), now),
+        "release" => operator::assign(db, &actor, &handle, None, now),
         "block" => match fields.get("reason").trim() {
             "" => Err(anyhow::anyhow!("say why the lead is blocked")),
             reason => operator::block(db, &actor, &handle, reason, now).map(|_| ()),

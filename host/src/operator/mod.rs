@@ -80,6 +80,26 @@ pub fn resume(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result
     })
 }
 
+/// Gives the lead's conversation to console user `to` (or to nobody), audited: a team's
+/// way of saying who answers whom. Any lead the actor may see, whatever its status.
+pub fn assign(
+    db: &Db,
+    actor: &str,
+    handle: &str,
+    to: Option<&str>,
+    now: Millis,
+) -> anyhow::Result<()> {
+    db.write(|tx| {
+        let lead = store::leads::require_handle(tx, handle)?;
+        let before = store::console::assignee(tx, lead.id)?;
+        store::console::assign(tx, lead.id, to)?;
+        let name = |who: Option<&str>| who.unwrap_or("nobody").to_owned();
+        let detail = format!("{} -> {}", name(before.as_deref()), name(to));
+        store::audit::record_action(tx, actor, "leads.assign", Some(lead.id), true, &detail, now)?;
+        Ok(())
+    })
+}
+
 /// The lead became a customer; their follow-ups stop. Returns how many were stopped.
 pub fn convert(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result<usize> {
     change_status(db, actor, handle, "leads.convert", now, |_| {
