@@ -369,7 +369,49 @@ async fn a_team_splits_the_inbox_mine_unassigned_and_everyones(backend: Backend)
     );
 }
 
+async fn notes_on_a_lead_are_for_the_team_never_sent_and_go_with_the_lead(backend: Backend) {
+    let (sandbox, served) = team(backend, "notes_on_a_lead_are_for_the_team_ne");
+    let adam = User::log_in(&served, "adam").await;
+    let olive = User::log_in(&served, "olive").await;
+    let note = "text=Prefers+mornings+%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+    assert_eq!(
+        adam.post("/console/leads/alice_a/note", note).await,
+        StatusCode::SEE_OTHER
+    );
+    // Not theirs to write on: another account's lead is not there.
+    assert_eq!(
+        adam.post("/console/leads/bob_b/note", "text=hi").await,
+        StatusCode::NOT_FOUND
+    );
+    let (_, page) = olive.get("/console/leads/alice_a").await;
+    assert!(
+        page.contains("Prefers mornings &lt;script&gt;alert(1)&lt;/script&gt;")
+            && page.contains("adam (a person)"),
+        "{page}"
+    );
+    // Never sent, never a message: the outbox and the conversation have none of it.
+    let lead = sandbox.lead("alice_a");
+    assert!(!lead["outbox"].to_string().contains("Prefers"), "{lead}");
+    assert!(!lead["messages"].to_string().contains("Prefers"), "{lead}");
+    // The person's export has it; the audit has that it was written, not what.
+    let export = sandbox.ok(&["leads", "export", "alice_a"]);
+    assert!(export.contains("Prefers mornings"), "{export}");
+    let audit = serde_json::to_string(&sandbox.audit()).unwrap();
+    assert!(
+        audit.contains("leads.note") && !audit.contains("Prefers"),
+        "{audit}"
+    );
+    assert!(sandbox.ok(&["export"]).contains("Prefers mornings"));
+    // Erased with the lead.
+    sandbox.ok(&["leads", "forget", "alice_a"]);
+    let (status, _) = olive.get("/console/leads/alice_a").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let left = sandbox.ok(&["export"]);
+    assert!(!left.contains("Prefers"), "{left}");
+}
+
 on_both_backends!(async:
+    notes_on_a_lead_are_for_the_team_never_sent_and_go_with_the_lead,
     a_team_splits_the_inbox_mine_unassigned_and_everyones,
     an_agent_reaches_only_the_leads_of_their_accounts,
     an_agent_opens_none_of_the_owners_sections,

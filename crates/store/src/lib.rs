@@ -21,6 +21,7 @@ pub mod conditions;
 pub mod console;
 pub mod copy;
 pub mod events;
+pub mod lead_notes;
 pub mod leads;
 pub mod messages;
 pub mod notifications;
@@ -71,6 +72,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0021_public_replies.sql"),
     include_str!("migrations/sqlite/0022_notifications.sql"),
     include_str!("migrations/sqlite/0023_lead_assignment.sql"),
+    include_str!("migrations/sqlite/0024_lead_notes.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -91,6 +93,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0013_public_replies.sql"),
     include_str!("migrations/postgres/0014_notifications.sql"),
     include_str!("migrations/postgres/0015_lead_assignment.sql"),
+    include_str!("migrations/postgres/0016_lead_notes.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -768,6 +771,7 @@ mod tests {
                  INSERT INTO leads (handle, name, created_at, updated_at)
                    VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
                  DELETE FROM leads WHERE handle = 'old-lead';
+                 DROP TABLE lead_notes;
                  ALTER TABLE leads DROP COLUMN assigned_to;
                  DROP TABLE notifications;
                  ALTER TABLE accounts DROP COLUMN notify_url_sealed;

@@ -1,7 +1,7 @@
 //! Everything the database holds about one person, for a data-subject access request
 //! (GDPR Art. 15): the lead with fields and tags, messages, events that named them and
 //! what plugins did with them, the outbox, follow-up sequences, consent, every plugin's
-//! storage under `lead/<id>/`, and the audit rows naming them.
+//! storage under `lead/<id>/`, the team's notes, and the audit rows naming them.
 //!
 //! Rows are copied column by column, so a column added by a later migration is in the
 //! record without anyone remembering to add it here.
@@ -24,6 +24,8 @@ pub struct PersonRecord {
     pub outbox: Vec<Value>,
     pub follow_ups: Vec<Value>,
     pub plugin_storage: Vec<Value>,
+    /// What the team wrote about them for itself.
+    pub notes: Vec<Value>,
     pub audit: Vec<Value>,
 }
 
@@ -88,6 +90,11 @@ pub fn record(conn: &Conn<'_>, lead: Lead) -> anyhow::Result<PersonRecord> {
              WHERE plugin IN (SELECT name FROM plugins) AND key >= ?1 AND key < ?2
              ORDER BY plugin, key",
             storage_range,
+        )?,
+        notes: rows(
+            conn,
+            "SELECT * FROM lead_notes WHERE lead_id = ?1 ORDER BY id",
+            [id],
         )?,
         audit: rows(
             conn,

@@ -114,6 +114,7 @@ fn inbox_page(session: &Session, show: &str, rows: &[InboxRow]) -> Html<String> 
 struct LeadView {
     lead: Lead,
     assigned_to: Option<String>,
+    notes: Vec<store::lead_notes::Note>,
     account: String,
     window: crate::channels::Window,
     messages: Vec<Message>,
@@ -148,6 +149,7 @@ async fn lead_page(
             outbox: store::outbox::for_lead(c, lead.id)?,
             events: store::events::list(c, &filter)?,
             assigned_to: store::console::assignee(c, lead.id)?,
+            notes: store::lead_notes::for_lead(c, lead.id)?,
             account,
             lead,
         }))
@@ -304,6 +306,27 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
         ),
         false => form(session, &format!("{base}/take"), "", "Take it"),
     };
+    let notes: String = view
+        .notes
+        .iter()
+        .map(|n| {
+            format!(
+                "<li><small>{} · {}</small><br>{}</li>\n",
+                format(n.created_at),
+                author(&n.author),
+                escape(&n.text)
+            )
+        })
+        .collect();
+    let add_note = form(
+        session,
+        &format!("{base}/note"),
+        &format!(
+            "<label>Note <textarea name=\"text\" required maxlength=\"{}\"></textarea></label>",
+            operator::NOTE_MAX_CHARS
+        ),
+        "Add note",
+    );
     let resume = match lead.status == LeadStatus::NeedsHuman {
         true => form(session, &format!("{base}/resume"), "", "Resume automation"),
         false => String::new(),
@@ -326,6 +349,8 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
              <h2>Conversation</h2><ol id=\"thread\" class=\"thread\" data-live>\n{thread}</ol>\
              {reply}<div class=\"actions\">{assignment}{resume}{}{block}\
              <a class=\"danger\" href=\"{base}/forget\">Forget this lead…</a></div>\
+             <h2>Notes <small>for the team, never sent</small></h2>\
+             <ol id=\"notes\" class=\"notes\">\n{notes}</ol>{add_note}\
              <h2>Outbox</h2><div id=\"outbox\" data-live>{}</div>\
              <h2>Events</h2>{}",
             escape(&lead.handle),
@@ -337,8 +362,8 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
     )
 }
 
-/// A person's action on a lead: `reply`, `resume`, `convert`, `block`, or `take` and
-/// `release` the conversation, under the same rules as from the CLI.
+/// A person's action on a lead: `reply`, `resume`, `convert`, `block`, `take` and `release`
+/// the conversation, or a `note` for the team, under the same rules as from the CLI.
 async fn act(
     State(console): State<Console>,
     Path((handle, action)): Path<(String, String)>,
@@ -367,6 +392,7 @@ async fn act(
         "convert" => operator::convert(db, &actor, &handle, now).map(|_| ()),
         "take" => operator::assign(db, &actor, &handle, Some(&session.user), now),
         "release" => operator::assign(db, &actor, &handle, None, now),
+        "note" => operator::add_note(db, &actor, &handle, fields.get("text"), now),
         "block" => match fields.get("reason").trim() {
             "" => Err(anyhow::anyhow!("say why the lead is blocked")),
             reason => operator::block(db, &actor, &handle, reason, now).map(|_| ()),

@@ -80,6 +80,29 @@ pub fn resume(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result
     })
 }
 
+/// The longest internal note, in characters.
+pub const NOTE_MAX_CHARS: usize = 2000;
+
+/// Adds an internal note to the lead: never sent, never shown to a plugin. Audited without
+/// its text.
+pub fn add_note(db: &Db, actor: &str, handle: &str, text: &str, now: Millis) -> anyhow::Result<()> {
+    let text = text.trim();
+    anyhow::ensure!(!text.is_empty(), "the note is empty");
+    let chars = text.chars().count();
+    anyhow::ensure!(
+        chars <= NOTE_MAX_CHARS,
+        "the note has {chars} characters; the limit is {NOTE_MAX_CHARS}"
+    );
+    policy::reject_unsafe(text, true).map_err(|why| anyhow::anyhow!("the note {why}"))?;
+    db.write(|tx| {
+        let lead = store::leads::require_handle(tx, handle)?;
+        store::lead_notes::add(tx, lead.id, actor, text, now)?;
+        let detail = format!("{chars} characters");
+        store::audit::record_action(tx, actor, "leads.note", Some(lead.id), true, &detail, now)?;
+        Ok(())
+    })
+}
+
 /// Gives the lead's conversation to console user `to` (or to nobody), audited: a team's
 /// way of saying who answers whom. Any lead the actor may see, whatever its status.
 pub fn assign(
