@@ -14,8 +14,8 @@ use crate::domain::lead::{Lead, valid_tag};
 use crate::runtime::HookOutput;
 use crate::runtime::hooks::{FilterDecision, FollowUpAction, Outgoing, ReplyAction};
 use crate::runtime::host::StagedSend;
-use crate::store::events::{Event, EventKind, OriginKind};
-use crate::store::outbox::{Answering, Message};
+use crate::store::events::{Event, EventKind};
+use crate::store::outbox::Message;
 use crate::store::{self};
 use crate::text;
 
@@ -85,7 +85,7 @@ pub fn queue_staged(
 
 /// Whether `permission`, which the call's `action` was allowed under as it ran, is no longer
 /// granted as its effect lands: then the effect is dropped, and the audit says so.
-fn revoked_while_running(
+pub(super) fn revoked_while_running(
     tx: &Conn<'_>,
     plugin: &str,
     action: &str,
@@ -106,64 +106,6 @@ fn revoked_while_running(
     };
     store::audit::record(tx, &entry, now)?;
     Ok(true)
-}
-
-/// Queues the public answer the hook gave its event's comment with
-/// `comments.reply-publicly`, keyed to the event: one per comment, whichever plugin gave
-/// it. `comments:reply` is asked again as it lands, like `messages:send`. Returns what to
-/// add to the summary.
-pub fn queue_public_reply(
-    tx: &Conn<'_>,
-    plugin: &str,
-    event: &Event,
-    text: Option<&str>,
-    now: Millis,
-) -> anyhow::Result<String> {
-    let (Some(text), Some(answering)) = (text, answering(event)) else {
-        return Ok(String::new());
-    };
-    let action = "comments.reply-publicly";
-    for permission in [Permission::CommentsRead, Permission::CommentsReply] {
-        if revoked_while_running(tx, plugin, action, permission, event, now)? {
-            return Ok(format!(
-                "; public answer not queued: {permission} was revoked"
-            ));
-        }
-    }
-    // Under the thread's top comment: Instagram puts answers to a reply there.
-    let answering = Answering {
-        comment_id: event
-            .payload
-            .comment_thread
-            .clone()
-            .unwrap_or(answering.comment_id),
-        public: true,
-        live_media_id: None,
-        ..answering
-    };
-    let key = format!("{plugin}:{}:public-reply", event.id);
-    let queued = store::outbox::comment_reply_key(tx, event.lead_id, &answering.comment_id, true)?;
-    if queued.is_some_and(|queued| queued != key) {
-        return Ok("; public answer not queued: the comment has one already".into());
-    }
-    let message = Message {
-        answering: Some(&answering),
-        ..Message::text(text)
-    };
-    Ok(
-        match store::outbox::enqueue(
-            tx,
-            &key,
-            event.lead_id,
-            plugin,
-            Some(event.id),
-            message,
-            now,
-        )? {
-            true => "; queued a public answer under the comment".into(),
-            false => String::new(),
-        },
-    )
 }
 
 fn apply_filter(
@@ -235,7 +177,7 @@ fn queue_returned_message(
         .and_then(|()| policy::conversation_open(lead.is_do_not_contact()));
     let key = format!("{plugin}:{}:{}", event.id, event.kind.as_str());
     // Answering a comment is a private reply, with windows and limits of its own.
-    let answering = answering(event);
+    let answering = super::comments::answering(event);
     let denial = match (rules, &answering) {
         (Err(Refusal::NotGranted(permission)), _) => {
             Some(format!("permission {permission} not granted"))
@@ -245,7 +187,7 @@ fn queue_returned_message(
             Some(Refusal::WindowClosed.message())
         }
         (Ok(()), Some(answering)) => {
-            private_reply_refused(tx, plugin, lead, answering, &key, message, now)?
+            super::comments::private_reply_refused(tx, plugin, lead, answering, &key, message, now)?
         }
         (Ok(()), None) => policy::message_text(&message.text)
             .and_then(|()| {
@@ -278,75 +220,8 @@ fn queue_returned_message(
     )?))
 }
 
-/// The comment a reply to `event` answers, when the event is a comment: the reply goes out
-/// as a private reply to it.
-fn answering(event: &Event) -> Option<Answering> {
-    let origin = event.payload.origin.as_ref()?;
-    let comment_id = event.payload.comment_id.clone()?;
-    origin.kind.is_comment().then(|| Answering {
-        comment_id,
-        comment_at: event.payload.at.unwrap_or(event.created_at),
-        live_media_id: match origin.kind {
-            OriginKind::LiveComment => origin.reference.clone(),
-            _ => None,
-        },
-        public: false,
-    })
-}
-
-/// Why a private reply may not be queued, if it may not: one per comment (whichever plugin
-/// answered it first; the same key is a replay), within 7 days of it, and all of it in one
-/// message: the account's disclosure, when due, cannot go in a message of its own.
-fn private_reply_refused(
-    tx: &Conn<'_>,
-    plugin: &str,
-    lead: &Lead,
-    answering: &Answering,
-    key: &str,
-    message: &Outgoing,
-    now: Millis,
-) -> anyhow::Result<Option<String>> {
-    // Like `messages:send`, asked again as the reply lands: revoked while the call ran, the
-    // comment is not answered.
-    if !store::plugins::is_granted(tx, plugin, Permission::CommentsRead)? {
-        return Ok(Some(format!(
-            "permission {} not granted",
-            Permission::CommentsRead
-        )));
-    }
-    if let Some(why) = crate::channels::private_reply_closed(answering.comment_at, now) {
-        return Ok(Some(why));
-    }
-    if store::outbox::comment_reply_key(tx, lead.id, &answering.comment_id, false)?
-        .is_some_and(|queued| queued != key)
-    {
-        return Ok(Some(
-            "the comment has its private reply already: Instagram allows one per comment".into(),
-        ));
-    }
-    let text = match store::leads::disclosure_due(tx, lead.id)? {
-        Some(disclosure) => with_disclosure(&disclosure, &message.text),
-        None => message.text.clone(),
-    };
-    let checked = policy::message_text(&text).and_then(|()| {
-        policy::quick_replies(
-            (message.quick_replies.iter()).map(|q| (q.title.as_str(), q.payload.as_str())),
-        )
-    });
-    Ok(checked.err().map(|refusal| {
-        let why = refusal.message();
-        match text.len() == message.text.len() {
-            true => format!("invalid: {why}"),
-            false => format!(
-                "invalid: with the account's disclosure in front, {why} (a private reply is one \
-                 message)"
-            ),
-        }
-    }))
-}
-
 /// The account's disclosure in front of a plugin's text, in one message.
-fn with_disclosure(disclosure: &str, text: &str) -> String {
+pub(super) fn with_disclosure(disclosure: &str, text: &str) -> String {
     format!("{}\n\n{text}", disclosure.trim())
 }
 

@@ -11,20 +11,17 @@ use std::time::Duration;
 
 use super::Engine;
 use crate::channels::safety::{Decision, SendingRules};
-use crate::channels::{
-    Attempt, Channel, Delivery, PRIVATE_REPLIES_PER_HOUR, SendError, Window, private_reply_closed,
-    window,
-};
-use crate::clock::{HOUR, MINUTE, Millis};
+use crate::channels::{Attempt, Channel, Delivery, SendError, Window, window};
+use crate::clock::{MINUTE, Millis};
 use crate::consent::Permission;
 use crate::domain::account::Account;
 use crate::domain::lead::Lead;
 use crate::store::messages::Direction;
-use crate::store::outbox::{Answering, OutboxRow};
+use crate::store::outbox::OutboxRow;
 use crate::store::{self};
 
 /// Waits after a channel failure; never a tight loop.
-const TRANSIENT_WAIT: Millis = MINUTE;
+pub(super) const TRANSIENT_WAIT: Millis = MINUTE;
 const RATE_LIMIT_WAIT: Millis = 15 * MINUTE;
 
 /// What reconciling a row's earlier send decided.
@@ -38,10 +35,10 @@ enum Reconciled {
 }
 
 /// An account as one delivery pass sees it.
-struct Sender {
-    account: Account,
+pub(super) struct Sender {
+    pub(super) account: Account,
     rules: SendingRules,
-    channel: Channel,
+    pub(super) channel: Channel,
     /// Nothing more goes out for this account in this pass (deferred, paused or failing).
     done: bool,
     /// The sends that count toward the daily cap on the day starting at `.0`, read from the
@@ -195,69 +192,6 @@ impl Engine {
             }
         }
         Ok(sent)
-    }
-
-    /// Whether a private reply may go out now: within 7 days of its comment (else it is set
-    /// aside, saying why), and under the account's hourly limit of private replies (else it
-    /// waits, alone: other messages still go).
-    async fn private_reply_may_go(
-        &self,
-        sender: &Sender,
-        row: &OutboxRow,
-        answering: &Answering,
-        now: Millis,
-    ) -> anyhow::Result<bool> {
-        if let Some(why) = private_reply_closed(answering.comment_at, now) {
-            self.set_aside(row, &why, now)?;
-            return Ok(false);
-        }
-        let hour_ago = now - HOUR;
-        let (sent, earliest) = self
-            .db()
-            .read(|c| store::outbox::private_replies_since(c, sender.account.id, hour_ago))?;
-        if sent >= PRIVATE_REPLIES_PER_HOUR {
-            let until = earliest.unwrap_or(now) + HOUR;
-            let reason =
-                format!("Instagram's limit of {PRIVATE_REPLIES_PER_HOUR} private replies an hour");
-            self.db()
-                .write(|c| store::outbox::defer(c, row.id, until, &reason))?;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    /// Whether a private reply to a live comment may go now: while the broadcast lasts.
-    /// Asked last, just before sending, so the gap and quiet hours are not waited out with
-    /// an answer that is stale by then.
-    async fn broadcast_still_on(
-        &self,
-        sender: &Sender,
-        row: &OutboxRow,
-        now: Millis,
-    ) -> anyhow::Result<bool> {
-        let Some(media_id) = row
-            .answering
-            .as_ref()
-            .and_then(|a| a.live_media_id.as_ref())
-        else {
-            return Ok(true);
-        };
-        match sender.channel.broadcast_live(media_id).await {
-            Ok(true) => Ok(true),
-            Ok(false) => {
-                let why = "the live video has ended: a live comment gets its private reply only \
-                           while the broadcast lasts";
-                self.set_aside(row, why, now)?;
-                Ok(false)
-            }
-            Err(e) => {
-                // Not known: asked again in a while; nothing was sent.
-                let reason = format!("cannot tell whether the live video is still on: {e}");
-                self.db()
-                    .write(|c| store::outbox::defer(c, row.id, now + TRANSIENT_WAIT, &reason))?;
-                Ok(false)
-            }
-        }
     }
 
     /// A row whose last send had no answer: once it can no longer be in flight, asks the
@@ -455,7 +389,12 @@ impl Engine {
     }
 
     /// Blocks a message for good, with the reason.
-    fn set_aside(&self, row: &OutboxRow, reason: &str, now: Millis) -> anyhow::Result<()> {
+    pub(super) fn set_aside(
+        &self,
+        row: &OutboxRow,
+        reason: &str,
+        now: Millis,
+    ) -> anyhow::Result<()> {
         self.db().write(|tx| {
             store::outbox::block(tx, row.id, reason)?;
             audit_delivery(tx, row, false, Some(reason), now)

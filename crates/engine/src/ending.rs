@@ -249,7 +249,8 @@ impl Engine {
                         // newest.
                         let sent = apply::queue_staged(tx, plugin, event, &staged, now)?;
                         let public = public_reply.as_deref();
-                        let answered = apply::queue_public_reply(tx, plugin, event, public, now)?;
+                        let answered =
+                            super::comments::queue_public_reply(tx, plugin, event, public, now)?;
                         apply::apply(tx, plugin, event, &current, output, limits, now)?
                             + &sent
                             + &answered

@@ -18,6 +18,7 @@ use outreach_store as store;
 
 mod apply;
 mod claims;
+mod comments;
 #[cfg(test)]
 mod concurrent_tests;
 mod deliver;
