@@ -349,12 +349,35 @@ async fn a_team_splits_the_inbox_mine_unassigned_and_everyones(backend: Backend)
         amy.post("/console/leads/bob_b/take", "").await,
         StatusCode::NOT_FOUND
     );
+    // Nor is adam's taken from him, or released for him, by another agent.
+    for action in ["take", "release"] {
+        let path = format!("/console/leads/alice_a/{action}");
+        assert_eq!(
+            amy.post(&path, "").await,
+            StatusCode::BAD_REQUEST,
+            "{action}"
+        );
+    }
+    let (_, page) = amy.get("/console/leads/alice_a").await;
+    assert!(page.contains("<dt>With</dt><dd>adam</dd>"), "{page}");
 
     assert_eq!(
         adam.post("/console/leads/alice_a/release", "").await,
         StatusCode::SEE_OTHER
     );
     let (_, unassigned) = amy.get("/console?show=unassigned").await;
+    assert!(lists(&unassigned, "alice_a"), "{unassigned}");
+    // An owner may take one over; a user who is removed gives theirs back to the team.
+    let olive = User::log_in(&served, "olive").await;
+    let take = "/console/leads/alice_a/take";
+    let release = "/console/leads/alice_a/release";
+    assert_eq!(adam.post(take, "").await, StatusCode::SEE_OTHER);
+    assert_eq!(olive.post(take, "").await, StatusCode::SEE_OTHER);
+    assert_eq!(amy.post(release, "").await, StatusCode::BAD_REQUEST);
+    assert_eq!(olive.post(release, "").await, StatusCode::SEE_OTHER);
+    assert_eq!(amy.post(take, "").await, StatusCode::SEE_OTHER);
+    sandbox.ok(&["console", "user", "remove", "amy"]);
+    let (_, unassigned) = adam.get("/console?show=unassigned").await;
     assert!(lists(&unassigned, "alice_a"), "{unassigned}");
     let assigned: Vec<String> = (sandbox.audit().iter())
         .filter(|row| row["action"] == "leads.assign")
@@ -364,7 +387,11 @@ async fn a_team_splits_the_inbox_mine_unassigned_and_everyones(backend: Backend)
         assigned,
         [
             r#""console:adam" "nobody -> adam""#,
-            r#""console:adam" "adam -> nobody""#
+            r#""console:adam" "adam -> nobody""#,
+            r#""console:adam" "nobody -> adam""#,
+            r#""console:olive" "adam -> olive""#,
+            r#""console:olive" "olive -> nobody""#,
+            r#""console:amy" "nobody -> amy""#,
         ]
     );
 }
@@ -373,7 +400,7 @@ async fn notes_on_a_lead_are_for_the_team_never_sent_and_go_with_the_lead(backen
     let (sandbox, served) = team(backend, "notes_on_a_lead_are_for_the_team_ne");
     let adam = User::log_in(&served, "adam").await;
     let olive = User::log_in(&served, "olive").await;
-    let note = "text=Prefers+mornings+%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+    let note = "text=Prefers+mornings%0D%0A%3Cscript%3Ealert(1)%3C%2Fscript%3E";
     assert_eq!(
         adam.post("/console/leads/alice_a/note", note).await,
         StatusCode::SEE_OTHER
@@ -385,7 +412,7 @@ async fn notes_on_a_lead_are_for_the_team_never_sent_and_go_with_the_lead(backen
     );
     let (_, page) = olive.get("/console/leads/alice_a").await;
     assert!(
-        page.contains("Prefers mornings &lt;script&gt;alert(1)&lt;/script&gt;")
+        page.contains("Prefers mornings\n&lt;script&gt;alert(1)&lt;/script&gt;")
             && page.contains("adam (a person)"),
         "{page}"
     );

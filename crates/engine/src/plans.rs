@@ -29,6 +29,7 @@ use crate::store::{self, Db};
 /// Tables that grow with leads, messages and time.
 const GROWING: &[&str] = &[
     "leads",
+    "lead_notes",
     "lead_tags",
     "lead_fields",
     "messages",
@@ -271,6 +272,9 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
         store::console::inbox(c, 200, None, Assigned::Nobody)?;
         let lead = store::leads::by_handle(c, "old7")?.unwrap();
         store::messages::recent(c, lead.id, 500)?;
+        store::lead_notes::for_lead(c, lead.id)?;
+        store::lead_notes::count(c, lead.id)?;
+        store::console::assignee(c, lead.id)?;
         store::outbox::for_lead(c, lead.id)?;
         let by_lead = store::events::EventFilter {
             lead_id: Some(lead.id),

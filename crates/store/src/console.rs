@@ -201,12 +201,23 @@ pub fn set_access(conn: &Conn<'_>, user: &str, role: Role, accounts: &[i64]) -> 
                 params![user, account],
             )?;
         }
+        // The conversations of accounts they no longer have go back to the team.
+        conn.execute(
+            "UPDATE leads SET assigned_to = NULL WHERE assigned_to = ?1 AND account_id NOT IN
+               (SELECT account_id FROM console_user_accounts WHERE \"user\" = ?1)",
+            [user],
+        )?;
     }
     Ok(())
 }
 
 /// Removes a console user; their sessions end with them. Returns `false` when there was none.
 pub fn remove_user(conn: &Conn<'_>, user: &str) -> anyhow::Result<bool> {
+    // Their conversations go back to the team: no one else inherits them by the name.
+    conn.execute(
+        "UPDATE leads SET assigned_to = NULL WHERE assigned_to = ?1",
+        [user],
+    )?;
     Ok(conn.execute("DELETE FROM console_users WHERE name = ?1", [user])? == 1)
 }
 
@@ -275,19 +286,26 @@ pub fn inbox(
             )
         })
         .unwrap_or_default();
-    // One statement per kind of filter, each binding ?2 (an empty name: no one's).
+    // One statement per filter, so each is planned for what it asks: a user's own reads the
+    // index of assignees, not every lead's last contact.
     let assignee = match assigned {
-        Assigned::Anyone | Assigned::To(_) => {
-            scope.push_str(" AND (?2 = '' OR l.assigned_to = ?2)");
-            match assigned {
-                Assigned::To(name) => name,
-                _ => "",
-            }
+        Assigned::Anyone => None,
+        Assigned::To(name) => {
+            scope.push_str(" AND l.assigned_to = ?2");
+            Some(name)
         }
         Assigned::Nobody => {
-            scope.push_str(" AND l.assigned_to IS NULL AND ?2 = ''");
-            ""
+            scope.push_str(" AND l.assigned_to IS NULL");
+            None
         }
+    };
+    let rows = |sql: &str, limit: u32| -> anyhow::Result<Vec<InboxRow>> {
+        let mut statement = conn.prepare_cached(sql)?;
+        let rows = match assignee {
+            Some(name) => statement.query_map(params![limit, name], inbox_row)?,
+            None => statement.query_map(params![limit], inbox_row)?,
+        };
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     };
     let last = conn.greatest(
         "coalesce(l.last_inbound_at, 0)",
@@ -298,27 +316,27 @@ pub fn inbox(
         (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1),
         l.assigned_to"
     );
-    let waiting = conn
-        .prepare_cached(&format!(
+    let waiting = rows(
+        &format!(
             "SELECT {columns} FROM leads l {}
          WHERE l.status = 'needs-human' {scope}
          ORDER BY {last} DESC
          LIMIT ?1",
             conn.indexed_by("leads_needing_a_person")
-        ))?
-        .query_map(params![limit, assignee], inbox_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+        ),
+        limit,
+    )?;
     let rest = limit.saturating_sub(waiting.len() as u32);
-    let recent = conn
-        .prepare_cached(&format!(
+    let recent = rows(
+        &format!(
             "SELECT {columns} FROM leads l
          WHERE {last} > 0
            AND l.status != 'needs-human' {scope}
          ORDER BY {last} DESC
          LIMIT ?1"
-        ))?
-        .query_map(params![rest, assignee], inbox_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+        ),
+        rest,
+    )?;
     Ok(waiting.into_iter().chain(recent).collect())
 }
 

@@ -28,6 +28,13 @@ pub fn add(
     Ok(())
 }
 
+/// How many notes the lead has.
+pub fn count(conn: &Conn<'_>, lead_id: i64) -> anyhow::Result<u32> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM lead_notes WHERE lead_id = ?1")?
+        .query_row([lead_id], |r| r.get(0))?)
+}
+
 /// The lead's notes, oldest first.
 pub fn for_lead(conn: &Conn<'_>, lead_id: i64) -> anyhow::Result<Vec<Note>> {
     let mut stmt = conn.prepare_cached(

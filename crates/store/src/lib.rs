@@ -73,6 +73,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0022_notifications.sql"),
     include_str!("migrations/sqlite/0023_lead_assignment.sql"),
     include_str!("migrations/sqlite/0024_lead_notes.sql"),
+    include_str!("migrations/sqlite/0025_lead_assignee_index.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -94,6 +95,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0014_notifications.sql"),
     include_str!("migrations/postgres/0015_lead_assignment.sql"),
     include_str!("migrations/postgres/0016_lead_notes.sql"),
+    include_str!("migrations/postgres/0017_lead_assignee_index.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -771,6 +773,7 @@ mod tests {
                  INSERT INTO leads (handle, name, created_at, updated_at)
                    VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
                  DELETE FROM leads WHERE handle = 'old-lead';
+                 DROP INDEX leads_by_assignee;
                  DROP TABLE lead_notes;
                  ALTER TABLE leads DROP COLUMN assigned_to;
                  DROP TABLE notifications;

@@ -24,8 +24,8 @@ pub struct PersonRecord {
     pub outbox: Vec<Value>,
     pub follow_ups: Vec<Value>,
     pub plugin_storage: Vec<Value>,
-    /// What the team wrote about them for itself.
-    pub notes: Vec<Value>,
+    /// What the team wrote about them for itself (`lead.notes` is the imported field).
+    pub team_notes: Vec<Value>,
     pub audit: Vec<Value>,
 }
 
@@ -91,7 +91,7 @@ pub fn record(conn: &Conn<'_>, lead: Lead) -> anyhow::Result<PersonRecord> {
              ORDER BY plugin, key",
             storage_range,
         )?,
-        notes: rows(
+        team_notes: rows(
             conn,
             "SELECT * FROM lead_notes WHERE lead_id = ?1 ORDER BY id",
             [id],

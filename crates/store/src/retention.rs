@@ -29,11 +29,18 @@ pub struct Purged {
     pub events: u64,
     pub audit: u64,
     pub leads: u64,
+    pub team_notes: u64,
 }
 
 impl Purged {
     pub fn total(&self) -> u64 {
-        self.messages + self.outbox + self.unrouted_webhooks + self.events + self.audit + self.leads
+        self.messages
+            + self.outbox
+            + self.unrouted_webhooks
+            + self.events
+            + self.audit
+            + self.leads
+            + self.team_notes
     }
 
     /// "3 messages, 1 lead": the counts that are not zero.
@@ -41,6 +48,7 @@ impl Purged {
         let parts: Vec<String> = [
             (self.leads, "leads"),
             (self.messages, "messages"),
+            (self.team_notes, "team notes"),
             (self.outbox, "outbox rows"),
             (self.unrouted_webhooks, "unrouted webhook messages"),
             (self.events, "events"),
@@ -89,6 +97,11 @@ const EVENTS: AgedTable = AgedTable {
     keep: "status <> 'done' OR EXISTS (SELECT 1 FROM outbox
             WHERE outbox.event_id = events.id AND outbox.status = 'queued')",
 };
+const TEAM_NOTES: AgedTable = AgedTable {
+    table: "lead_notes",
+    at: "created_at",
+    keep: "0",
+};
 const AUDIT: AgedTable = AgedTable {
     table: "audit",
     at: "at",
@@ -103,6 +116,8 @@ pub fn apply(db: &Db, settings: &RetentionConfig, now: Millis) -> anyhow::Result
         purged.messages = delete_older(db, &MESSAGES, cutoff(days))?;
         purged.outbox = delete_older(db, &OUTBOX, cutoff(days))?;
         purged.unrouted_webhooks = delete_older(db, &UNROUTED, cutoff(days))?;
+        // A team's notes often quote the messages: they go with them.
+        purged.team_notes = delete_older(db, &TEAM_NOTES, cutoff(days))?;
     }
     // Inbound events hold the message text: they go with the messages at the latest.
     let events_days = match (settings.events_days, settings.messages_days) {
@@ -220,6 +235,7 @@ pub fn purge_all(db: &Db, now: Millis) -> anyhow::Result<Purged> {
             events: count("events")?,
             audit: count("audit")?,
             leads: count("leads")?,
+            team_notes: count("lead_notes")?,
         };
         let opted_out = tx
             .prepare("SELECT handle FROM leads WHERE status = 'do-not-contact'")?

@@ -200,8 +200,8 @@ struct ExportedLead {
     #[serde(flatten)]
     lead: crate::domain::lead::Lead,
     messages: Vec<store::messages::Message>,
-    /// The team's internal notes on them.
-    notes: Vec<store::lead_notes::Note>,
+    /// The team's internal notes on them (`notes` is the lead's own imported field).
+    team_notes: Vec<store::lead_notes::Note>,
 }
 
 #[derive(Serialize)]
@@ -220,7 +220,7 @@ pub fn export(app: &App, args: ExportArgs) -> anyhow::Result<()> {
             .map(|lead| {
                 Ok(ExportedLead {
                     messages: store::messages::recent(c, lead.id, u32::MAX)?,
-                    notes: store::lead_notes::for_lead(c, lead.id)?,
+                    team_notes: store::lead_notes::for_lead(c, lead.id)?,
                     lead,
                 })
             })

@@ -10,6 +10,7 @@ use axum::routing::get;
 use super::pages::{self, destructive_form, escape, form, lead_link, path_segment, table};
 use super::{Change, Console, Session, done, shown};
 use crate::clock::format;
+use crate::domain::console_access::Role;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::operator;
 use crate::store::console::{Assigned, InboxRow};
@@ -322,10 +323,10 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
         session,
         &format!("{base}/note"),
         &format!(
-            "<label>Note <textarea name=\"text\" required maxlength=\"{}\"></textarea></label>",
+            "<label>Team note <textarea name=\"text\" required maxlength=\"{}\"></textarea></label>",
             operator::NOTE_MAX_CHARS
         ),
-        "Add note",
+        "Add team note",
     );
     let resume = match lead.status == LeadStatus::NeedsHuman {
         true => form(session, &format!("{base}/resume"), "", "Resume automation"),
@@ -349,7 +350,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
              <h2>Conversation</h2><ol id=\"thread\" class=\"thread\" data-live>\n{thread}</ol>\
              {reply}<div class=\"actions\">{assignment}{resume}{}{block}\
              <a class=\"danger\" href=\"{base}/forget\">Forget this lead…</a></div>\
-             <h2>Notes <small>for the team, never sent</small></h2>\
+             <h2>Team notes <small>for the team, never sent</small></h2>\
              <ol id=\"notes\" class=\"notes\">\n{notes}</ol>{add_note}\
              <h2>Outbox</h2><div id=\"outbox\" data-live>{}</div>\
              <h2>Events</h2>{}",
@@ -390,8 +391,16 @@ async fn act(
             .and_then(|queued| queued.map(|_| ()).map_err(anyhow::Error::msg)),
         "resume" => operator::resume(db, &actor, &handle, now).map(|_| ()),
         "convert" => operator::convert(db, &actor, &handle, now).map(|_| ()),
-        "take" => operator::assign(db, &actor, &handle, Some(&session.user), now),
-        "release" => operator::assign(db, &actor, &handle, None, now),
+        "take" | "release" => {
+            // An owner may take a conversation over, or release it for someone; an agent
+            // only takes one nobody has and releases their own.
+            let holder_must_be = match session.access.role {
+                Role::Owner => None,
+                Role::Agent => Some(session.user.as_str()),
+            };
+            let to = (action == "take").then_some(session.user.as_str());
+            operator::assign(db, &actor, &handle, to, holder_must_be, now)
+        }
         "note" => operator::add_note(db, &actor, &handle, fields.get("text"), now),
         "block" => match fields.get("reason").trim() {
             "" => Err(anyhow::anyhow!("say why the lead is blocked")),

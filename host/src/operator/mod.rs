@@ -82,10 +82,14 @@ pub fn resume(db: &Db, actor: &str, handle: &str, now: Millis) -> anyhow::Result
 
 /// The longest internal note, in characters.
 pub const NOTE_MAX_CHARS: usize = 2000;
+/// The most notes a lead keeps: a lead's page stays a page.
+const NOTES_PER_LEAD: u32 = 200;
 
 /// Adds an internal note to the lead: never sent, never shown to a plugin. Audited without
 /// its text.
 pub fn add_note(db: &Db, actor: &str, handle: &str, text: &str, now: Millis) -> anyhow::Result<()> {
+    // A browser's textarea sends CRLF line breaks: kept as the line breaks they are.
+    let text = text.replace("\r\n", "\n");
     let text = text.trim();
     anyhow::ensure!(!text.is_empty(), "the note is empty");
     let chars = text.chars().count();
@@ -96,6 +100,12 @@ pub fn add_note(db: &Db, actor: &str, handle: &str, text: &str, now: Millis) -> 
     policy::reject_unsafe(text, true).map_err(|why| anyhow::anyhow!("the note {why}"))?;
     db.write(|tx| {
         let lead = store::leads::require_handle(tx, handle)?;
+        let kept = store::lead_notes::count(tx, lead.id)?;
+        anyhow::ensure!(
+            kept < NOTES_PER_LEAD,
+            "@{} has {kept} notes, the most a lead keeps",
+            safe(&lead.handle)
+        );
         store::lead_notes::add(tx, lead.id, actor, text, now)?;
         let detail = format!("{chars} characters");
         store::audit::record_action(tx, actor, "leads.note", Some(lead.id), true, &detail, now)?;
@@ -103,18 +113,31 @@ pub fn add_note(db: &Db, actor: &str, handle: &str, text: &str, now: Millis) -> 
     })
 }
 
-/// Gives the lead's conversation to console user `to` (or to nobody), audited: a team's
-/// way of saying who answers whom. Any lead the actor may see, whatever its status.
+/// Gives the lead's conversation to console user `to` (or back to nobody), audited: a
+/// team's way of saying who answers whom. Unless `overriding` (an owner may), a
+/// conversation someone else has is neither taken from them nor released for them.
 pub fn assign(
     db: &Db,
     actor: &str,
     handle: &str,
     to: Option<&str>,
+    overriding: Option<&str>,
     now: Millis,
 ) -> anyhow::Result<()> {
     db.write(|tx| {
         let lead = store::leads::require_handle(tx, handle)?;
         let before = store::console::assignee(tx, lead.id)?;
+        if before.as_deref() == to {
+            return Ok(());
+        }
+        if let (Some(holder), Some(me)) = (before.as_deref(), overriding) {
+            anyhow::ensure!(
+                holder == me,
+                "@{} is with {}: they release it, or an owner does",
+                safe(&lead.handle),
+                safe(holder)
+            );
+        }
         store::console::assign(tx, lead.id, to)?;
         let name = |who: Option<&str>| who.unwrap_or("nobody").to_owned();
         let detail = format!("{} -> {}", name(before.as_deref()), name(to));
