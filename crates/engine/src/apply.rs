@@ -160,6 +160,16 @@ fn apply_filter(
     Ok(summary)
 }
 
+/// Why `text` (the message's, or it with the disclosure in front) with `message`'s quick
+/// replies cannot be sent, if it cannot: the channel's limits, as the shared policy says.
+pub(super) fn content_refused(text: &str, message: &Outgoing) -> Option<Refusal> {
+    let quick_replies =
+        (message.quick_replies.iter()).map(|q| (q.title.as_str(), q.payload.as_str()));
+    policy::message_text(text)
+        .and_then(|()| policy::quick_replies(quick_replies))
+        .err()
+}
+
 /// Checks that a message returned by a hook may be queued, and queues it. `Ok(false)`: it
 /// was queued before (the event is being replayed).
 fn queue_returned_message(
@@ -189,13 +199,7 @@ fn queue_returned_message(
         (Ok(()), Some(answering)) => {
             super::comments::private_reply_refused(tx, plugin, lead, answering, &key, message, now)?
         }
-        (Ok(()), None) => policy::message_text(&message.text)
-            .and_then(|()| {
-                policy::quick_replies(
-                    (message.quick_replies.iter()).map(|q| (q.title.as_str(), q.payload.as_str())),
-                )
-            })
-            .err()
+        (Ok(()), None) => content_refused(&message.text, message)
             .map(|refusal| format!("invalid: {}", refusal.message())),
     };
     let entry = store::audit::Entry {

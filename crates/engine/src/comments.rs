@@ -4,12 +4,11 @@
 //! under a live video). Checked as they are queued here, and again as they go out.
 
 use super::Engine;
-use super::apply::{revoked_while_running, with_disclosure};
+use super::apply::{content_refused, revoked_while_running, with_disclosure};
 use super::deliver::{Sender, TRANSIENT_WAIT};
 use crate::channels::{PRIVATE_REPLIES_PER_HOUR, private_reply_closed};
 use crate::clock::{HOUR, Millis};
 use crate::consent::Permission;
-use crate::consent::policy;
 use crate::domain::lead::Lead;
 use crate::runtime::hooks::Outgoing;
 use crate::store::events::{Event, OriginKind};
@@ -66,12 +65,7 @@ pub(super) fn private_reply_refused(
         Some(disclosure) => with_disclosure(&disclosure, &message.text),
         None => message.text.clone(),
     };
-    let checked = policy::message_text(&text).and_then(|()| {
-        policy::quick_replies(
-            (message.quick_replies.iter()).map(|q| (q.title.as_str(), q.payload.as_str())),
-        )
-    });
-    Ok(checked.err().map(|refusal| {
+    Ok(content_refused(&text, message).map(|refusal| {
         let why = refusal.message();
         match text.len() == message.text.len() {
             true => format!("invalid: {why}"),

@@ -161,30 +161,43 @@ impl InstagramClient {
             body["messaging_type"] = json!("MESSAGE_TAG");
             body["tag"] = json!("HUMAN_AGENT");
         }
+        let url = format!("{}/me/messages", self.base);
+        self.post_delivery(&url, &body, "message_id")
+            .await
+            .map_err(|(error, _)| error)
+    }
+
+    /// POSTs a message (or an answer to a comment) whose answer names the new object under
+    /// `id_field`. A server error can come after Meta took it, so it is an unknown outcome,
+    /// to be reconciled before any resend. On an error, the answer's body comes along.
+    async fn post_delivery(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        id_field: &str,
+    ) -> Result<Delivery, (SendError, String)> {
         let response = self
             .http
-            .post(format!("{}/me/messages", self.base))
+            .post(url)
             .bearer_auth(&self.token)
-            .json(&body)
+            .json(body)
             .send()
             .await
-            .map_err(request_failure)?;
+            .map_err(|e| (request_failure(e), String::new()))?;
         let status = response.status().as_u16();
-        if response.status().is_success() {
-            // Meta took it; an unreadable answer only costs us its id.
-            let body = response.text().await.unwrap_or_default();
+        // Meta took it; an unreadable answer only costs us its id.
+        let body = response.text().await.unwrap_or_default();
+        if (200..300).contains(&status) {
             let message_id = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|answer| answer["message_id"].as_str().map(str::to_owned));
+                .and_then(|answer| answer[id_field].as_str().map(str::to_owned));
             return Ok(Delivery { message_id });
         }
-        let body = response.text().await.unwrap_or_default();
-        // A server error on a send can come after Meta took the message: find out before
-        // sending it again.
-        Err(match classify(status, &body) {
+        let error = match classify(status, &body) {
             SendError::Transient(why) => SendError::Unknown(why),
             other => other,
-        })
+        };
+        Err((error, body))
     }
 
     /// Sets the account's ice breakers (the questions someone opening a conversation with
@@ -259,32 +272,19 @@ impl InstagramClient {
     /// Posts `text` under comment `comment_id`, as the account; Meta answers `{"id": "..."}`,
     /// the id of the new comment.
     async fn reply_publicly(&self, comment_id: &str, text: &str) -> Result<Delivery, SendError> {
-        let response = self
-            .http
-            .post(format!("{}/{comment_id}/replies", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({ "message": text }))
-            .send()
+        let url = format!("{}/{comment_id}/replies", self.base);
+        let body = json!({ "message": text });
+        self.post_delivery(&url, &body, "id")
             .await
-            .map_err(request_failure)?;
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        if (200..300).contains(&status) {
-            let message_id = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|answer| answer["id"].as_str().map(str::to_owned));
-            return Ok(Delivery { message_id });
-        }
-        Err(match classify(status, &body) {
-            SendError::Transient(why) => SendError::Unknown(why),
-            // No messaging window applies under a comment: Meta refused the answer itself
-            // (a token without the comments permission, say).
-            SendError::WindowClosed => SendError::Permanent(format!(
-                "Meta refused the public answer: {}",
-                meta_message(&body).unwrap_or_else(|| format!("HTTP {status}"))
-            )),
-            other => other,
-        })
+            .map_err(|(error, answer)| match error {
+                // No messaging window applies under a comment: Meta refused the answer
+                // itself (a token without the comments permission, say).
+                SendError::WindowClosed => SendError::Permanent(format!(
+                    "Meta refused the public answer: {}",
+                    meta_message(&answer).unwrap_or_else(|| "no reason given".into())
+                )),
+                other => other,
+            })
     }
 
     /// Whether the account's live video `media_id` is being broadcast now (a live comment
