@@ -2,6 +2,18 @@
 
 use crate::Lead;
 
+impl crate::template::Variables for Lead {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn handle(&self) -> &str {
+        &self.handle
+    }
+    fn field(&self, key: &str) -> Option<&str> {
+        Lead::field(self, key)
+    }
+}
+
 impl Lead {
     /// The first word of the lead's name, if it has a name.
     pub fn first_name(&self) -> Option<&str> {

@@ -1,6 +1,18 @@
 //! Message templates filled from a lead: `{var}` and `{var|fallback}`.
+//!
+//! One source file for plugins and the host: the SDK renders a plugin's templates with it,
+//! and the host's domain crate compiles it too (for the console's saved replies), so a
+//! template reads the same wherever it is written.
 
-use crate::Lead;
+/// What a template can name about a lead.
+pub trait Variables {
+    /// The lead's display name, if any.
+    fn name(&self) -> Option<&str>;
+    /// The lead's handle, without `@`.
+    fn handle(&self) -> &str;
+    /// An imported column (custom field) by key, matched ignoring ASCII case.
+    fn field(&self, key: &str) -> Option<&str>;
+}
 
 /// Renders `template` for `lead`.
 ///
@@ -8,7 +20,7 @@ use crate::Lead;
 /// lead's custom field of that key. `{var|fallback}` uses `fallback` when the variable is
 /// missing or blank; without a fallback such a variable renders as nothing. `{{` is a
 /// literal `{`, and a `{` that is never closed is kept as it is.
-pub fn render(template: &str, lead: &Lead) -> String {
+pub fn render(template: &str, lead: &impl Variables) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -36,29 +48,52 @@ pub fn render(template: &str, lead: &Lead) -> String {
     out
 }
 
-fn variable<'a>(lead: &'a Lead, name: &str) -> Option<&'a str> {
+fn variable<'a>(lead: &'a impl Variables, name: &str) -> Option<&'a str> {
     match name {
-        "first_name" => lead.first_name(),
-        "name" => lead.name.as_deref(),
-        "handle" => Some(&lead.handle),
+        "first_name" => lead.name()?.split_whitespace().next(),
+        "name" => lead.name(),
+        "handle" => Some(lead.handle()),
         key => lead.field(key),
     }
 }
 
-#[cfg(all(test, feature = "testing"))]
+#[cfg(test)]
 mod tests {
-    use super::render;
-    use crate::testing::lead;
+    use super::{Variables, render};
+
+    struct Someone {
+        name: Option<&'static str>,
+        fields: Vec<(&'static str, &'static str)>,
+    }
+
+    impl Variables for Someone {
+        fn name(&self) -> Option<&str> {
+            self.name
+        }
+        fn handle(&self) -> &str {
+            "ana.fit"
+        }
+        fn field(&self, key: &str) -> Option<&str> {
+            let found = self
+                .fields
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key));
+            found.map(|(_, v)| *v)
+        }
+    }
 
     #[test]
     fn fills_variables_and_fallbacks() {
-        let mut ana = lead(1, "ana.fit");
+        let mut ana = Someone {
+            name: None,
+            fields: Vec::new(),
+        };
         assert_eq!(
             render("Hi {first_name|there}, {name}!", &ana),
             "Hi there, !"
         );
-        ana.name = Some("  Ana Lima ".into());
-        ana.custom_fields = vec![("City".into(), "Porto".into()), ("bio".into(), " ".into())];
+        ana.name = Some("  Ana Lima ");
+        ana.fields = vec![("City", "Porto"), ("bio", " ")];
         assert_eq!(
             render(
                 "Hi {first_name|there} ({ name }, @{handle}) from {city}{bio|!}",
@@ -70,7 +105,10 @@ mod tests {
 
     #[test]
     fn escapes_and_unclosed_braces_stay_literal() {
-        let ana = lead(1, "ana.fit");
+        let ana = Someone {
+            name: None,
+            fields: Vec::new(),
+        };
         assert_eq!(render("{{handle} {{{handle}}", &ana), "{handle} {ana.fit}");
         assert_eq!(render("50% off {handle", &ana), "50% off {handle");
         assert_eq!(render("{unknown|a|b}", &ana), "a|b");

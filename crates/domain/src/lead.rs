@@ -96,6 +96,21 @@ pub struct Lead {
     pub last_outbound_at: Option<Millis>,
 }
 
+impl crate::template::Variables for Lead {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn handle(&self) -> &str {
+        &self.handle
+    }
+    fn field(&self, key: &str) -> Option<&str> {
+        self.custom
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 impl Lead {
     pub fn is_do_not_contact(&self) -> bool {
         self.status == LeadStatus::DoNotContact

@@ -23,6 +23,10 @@ pub mod policy;
 pub mod quick_reply;
 pub mod secrets;
 pub mod sending;
+/// Message templates (`{first_name|there}`): the SDK's own renderer, one source file, so
+/// a saved reply in the console fills in as a plugin's template does.
+#[path = "../../../sdk/src/template.rs"]
+pub mod template;
 pub mod text;
 
 // What the shared policy calls `super::Permission`.
