@@ -199,8 +199,9 @@ async fn a_login_gives_a_strict_cookie_and_the_inbox_shows_markup_as_text() {
     // The lead waiting for a person comes first.
     let first = html.find("<li>").unwrap();
     assert!(
-        html[first..]
-            .starts_with("<li><b><a href=\"/console/leads/lena.studio\">@lena.studio</a></b>"),
+        html[first..].starts_with(
+            "<li><a class=\"open\" href=\"/console?open=lena.studio\"><b>@lena.studio</b>"
+        ),
         "{html}"
     );
 }
@@ -537,8 +538,11 @@ async fn serve_offers_the_console_without_an_instagram_app() {
     assert_eq!(webhook.status(), StatusCode::NOT_FOUND);
 }
 
-const PAGES: [&str; 10] = [
+const PAGES: [&str; 13] = [
     "/console",
+    "/console?open=lena.studio&q=refund",
+    "/console/waiting",
+    "/console/replies",
     "/console/leads?q=lena",
     "/console/leads/lena.studio",
     "/console/leads/lena.studio/forget",
@@ -550,7 +554,7 @@ const PAGES: [&str; 10] = [
     "/console/accounts",
 ];
 
-const CHANGES: [(&str, &[(&str, &str)]); 15] = [
+const CHANGES: [(&str, &[(&str, &str)]); 18] = [
     ("/console/leads/lena.studio/block", &[("reason", "forged")]),
     ("/console/leads/lena.studio/reply", &[("text", "hello")]),
     ("/console/leads/lena.studio/resume", &[]),
@@ -577,6 +581,9 @@ const CHANGES: [(&str, &[(&str, &str)]); 15] = [
     ("/console/events/1/replay", &[]),
     ("/console/accounts/default/pause", &[("reason", "forged")]),
     ("/console/accounts/default/resume", &[]),
+    ("/console/leads/lena.studio/take", &[]),
+    ("/console/replies", &[("name", "forged"), ("text", "hi")]),
+    ("/console/replies/1/remove", &[]),
     ("/console/logout", &[]),
 ];
 

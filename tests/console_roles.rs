@@ -96,15 +96,25 @@ impl User {
     }
 
     async fn post(&self, path: &str, fields: &str) -> StatusCode {
-        client()
+        self.post_to(path, fields).await.0
+    }
+
+    /// [`User::post`], with where it sends the browser next.
+    async fn post_to(&self, path: &str, fields: &str) -> (StatusCode, String) {
+        let response = client()
             .post(format!("{}{path}", self.base))
             .header(COOKIE, &self.cookie)
             .header(CONTENT_TYPE, FORM)
             .body(format!("csrf={}&{fields}", self.csrf))
             .send()
             .await
-            .unwrap()
-            .status()
+            .unwrap();
+        let next = response
+            .headers()
+            .get(LOCATION)
+            .map(|to| to.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (response.status(), next)
     }
 }
 
@@ -117,6 +127,7 @@ const OWNER_PAGES: &[&str] = &[
     "/console/accounts",
     "/console/import",
     "/console/leads/alice_a/forget",
+    "/console/replies",
 ];
 const OWNER_CHANGES: &[&str] = &[
     "/console/plugins/anything/disable",
@@ -125,6 +136,8 @@ const OWNER_CHANGES: &[&str] = &[
     "/console/accounts/shop2/pause",
     "/console/leads/alice_a/forget",
     "/console/import",
+    "/console/replies",
+    "/console/replies/1/remove",
 ];
 
 async fn an_agent_reaches_only_the_leads_of_their_accounts(backend: Backend) {
@@ -437,7 +450,153 @@ async fn notes_on_a_lead_are_for_the_team_never_sent_and_go_with_the_lead(backen
     assert!(!left.contains("Prefers"), "{left}");
 }
 
+/// The unread badge `page` (an inbox) shows on `handle`'s line, if any.
+fn unread_on(page: &str, handle: &str) -> Option<String> {
+    let line = page
+        .split("<li")
+        .find(|line| line.contains(&format!("/console/leads/{handle}\"")))?;
+    let badge = line
+        .split("<span class=\"unread\" title=\"unread messages\">")
+        .nth(1)?;
+    Some(badge.split('<').next()?.to_owned())
+}
+
+async fn each_person_has_their_own_unread_and_the_team_its_saved_replies(backend: Backend) {
+    let (sandbox, served) = team(backend, "each_person_has_their_own_unread_and");
+    add_console_user_as(
+        &sandbox,
+        "amy",
+        PASSWORD,
+        &["--role", "agent", "--accounts", "default"],
+    );
+    let adam = User::log_in(&served, "adam").await;
+    let amy = User::log_in(&served, "amy").await;
+    let olive = User::log_in(&served, "olive").await;
+
+    // Alice's message is new to each of them until they open it, whoever else did.
+    sandbox.ok(&["inbox", "push", "alice_a", "second question"]);
+    for user in [&adam, &amy] {
+        let (_, inbox) = user.get("/console").await;
+        assert_eq!(
+            unread_on(&inbox, "alice_a").as_deref(),
+            Some("2"),
+            "{inbox}"
+        );
+    }
+    let (status, pane) = adam.get("/console?open=alice_a").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        pane.contains("second question") && pane.contains("messaging window"),
+        "{pane}"
+    );
+    assert_eq!(unread_on(&pane, "alice_a"), None, "{pane}");
+    let (_, amys) = amy.get("/console").await;
+    assert_eq!(unread_on(&amys, "alice_a").as_deref(), Some("2"), "{amys}");
+    sandbox.ok(&["inbox", "push", "alice_a", "third question"]);
+    let (_, adams) = adam.get("/console").await;
+    assert_eq!(
+        unread_on(&adams, "alice_a").as_deref(),
+        Some("1"),
+        "{adams}"
+    );
+    // An agent cannot open another account's conversation by its handle either.
+    let (_, other) = adam.get("/console?open=bob_b").await;
+    assert!(!other.contains("hello from the second shop"), "{other}");
+
+    // A search finds conversations by handle, name or any message, in any case; `%` is
+    // a character like any other, not "anything".
+    for (query, found) in [("ALICE", true), ("SECOND+question", true), ("%25", false)] {
+        let (_, results) = olive.get(&format!("/console?q={query}")).await;
+        assert_eq!(
+            results.contains("/console/leads/alice_a\""),
+            found,
+            "{query}: {results}"
+        );
+        assert!(
+            !results.contains("/console/leads/bob_b\""),
+            "{query}: {results}"
+        );
+    }
+
+    // The owner saves a reply; an agent sends it, filled in for the lead, and lands back
+    // where they were, told it is queued.
+    assert_eq!(
+        olive
+            .post(
+                "/console/replies",
+                "name=hello&text=Hi+%7Bfirst_name%7Cthere%7D%2C+thanks+for+%7Bcity%7Cwriting%7D%21"
+            )
+            .await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, saved) = olive.get("/console/replies").await;
+    let id = saved
+        .split("/console/replies/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the saved reply's remove form")
+        .to_owned();
+    let (_, pane) = adam.get("/console?show=mine&open=alice_a").await;
+    assert!(
+        pane.contains("hello: Hi Alice, thanks for writing!"),
+        "{pane}"
+    );
+    let (status, next) = adam
+        .post_to(
+            "/console/leads/alice_a/reply",
+            &format!("saved={id}&back=%2Fconsole%3Fshow%3Dmine%26open%3Dalice_a"),
+        )
+        .await;
+    assert_eq!(
+        (status, next.as_str()),
+        (
+            StatusCode::SEE_OTHER,
+            "/console?show=mine&open=alice_a&sent=1"
+        )
+    );
+    let (_, confirmed) = adam.get(&next).await;
+    assert!(confirmed.contains("Reply queued"), "{confirmed}");
+    let lead = sandbox.lead("alice_a");
+    assert!(
+        lead["outbox"]
+            .to_string()
+            .contains("Hi Alice, thanks for writing!"),
+        "{lead}"
+    );
+    // Back to another site is never where a form leads.
+    let (_, next) = adam
+        .post_to(
+            "/console/leads/alice_a/take",
+            "back=%2F%2Fevil.example%2Fconsole",
+        )
+        .await;
+    assert_eq!(next, "/console/leads/alice_a");
+    // A saved reply that is gone is said so, and nothing is queued.
+    assert_eq!(
+        olive
+            .post(&format!("/console/replies/{id}/remove"), "")
+            .await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        adam.post("/console/leads/alice_a/reply", &format!("saved={id}"))
+            .await,
+        StatusCode::BAD_REQUEST
+    );
+    let outbox = sandbox.lead("alice_a")["outbox"].as_array().unwrap().len();
+    assert_eq!(outbox, 1);
+    // Saved and removed by name in the audit, never by text.
+    let audit = serde_json::to_string(&sandbox.audit()).unwrap();
+    assert!(
+        audit.contains("replies.save")
+            && audit.contains("replies.remove")
+            && !audit.contains("thanks for"),
+        "{audit}"
+    );
+}
+
 on_both_backends!(async:
+    each_person_has_their_own_unread_and_the_team_its_saved_replies,
     notes_on_a_lead_are_for_the_team_never_sent_and_go_with_the_lead,
     a_team_splits_the_inbox_mine_unassigned_and_everyones,
     an_agent_reaches_only_the_leads_of_their_accounts,

@@ -208,8 +208,18 @@ pub async fn bench() -> anyhow::Result<()> {
         })?;
         old.push(ms(started.elapsed()));
         let started = Instant::now();
-        let rows =
-            db.read(|c| store::console::inbox(c, 200, None, store::console::Assigned::Anyone))?;
+        let rows = db.read(|c| {
+            store::console::inbox(
+                c,
+                &store::console::InboxQuery {
+                    reader: "sam",
+                    limit: 200,
+                    within_accounts: None,
+                    assigned: store::console::Assigned::Anyone,
+                    search: None,
+                },
+            )
+        })?;
         anyhow::ensure!(rows.len() == 200);
         new.push(ms(started.elapsed()));
     }

@@ -1,6 +1,6 @@
 //! A real headless Chromium driven over WebDriver (W3C, through Debian's `chromedriver`),
 //! with just the commands the console's tests need: open a page, find, type, click, read,
-//! take a screenshot. `.ci/run` installs `chromium` and `chromium-driver`.
+//! run a script, resize the window, take a screenshot. `.ci/run` installs `chromium` and `chromium-driver`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -193,6 +193,26 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Makes the window `width` × `height` CSS pixels (a phone's, say).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// Runs `script` (a function body; `return` gives its value) in the page.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
     }
 
     /// A PNG of the viewport, written to `path`.

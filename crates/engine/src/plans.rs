@@ -30,6 +30,7 @@ use crate::store::{self, Db};
 const GROWING: &[&str] = &[
     "leads",
     "lead_notes",
+    "lead_reads",
     "lead_tags",
     "lead_fields",
     "messages",
@@ -265,11 +266,37 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
     });
     db.read(|c| {
         use store::console::Assigned;
-        store::console::inbox(c, 200, None, Assigned::Anyone)?;
-        // An agent's inbox, narrowed to their accounts; theirs; nobody's.
-        store::console::inbox(c, 200, Some(&[1, 2]), Assigned::Anyone)?;
-        store::console::inbox(c, 200, Some(&[1, 2]), Assigned::To("ana"))?;
-        store::console::inbox(c, 200, None, Assigned::Nobody)?;
+        let everyone = store::console::InboxQuery {
+            reader: "ana",
+            limit: 200,
+            within_accounts: None,
+            assigned: Assigned::Anyone,
+            search: None,
+        };
+        // Everyone's; an agent's, narrowed to their accounts; theirs; nobody's; a search.
+        for query in [
+            everyone,
+            store::console::InboxQuery {
+                within_accounts: Some(&[1, 2]),
+                ..everyone
+            },
+            store::console::InboxQuery {
+                within_accounts: Some(&[1, 2]),
+                assigned: Assigned::To("ana"),
+                ..everyone
+            },
+            store::console::InboxQuery {
+                assigned: Assigned::Nobody,
+                ..everyone
+            },
+            store::console::InboxQuery {
+                search: Some("refund"),
+                ..everyone
+            },
+        ] {
+            store::console::inbox(c, &query)?;
+        }
+        store::saved_replies::all(c)?;
         let lead = store::leads::by_handle(c, "old7")?.unwrap();
         store::messages::recent(c, lead.id, 500)?;
         store::lead_notes::for_lead(c, lead.id)?;
@@ -327,6 +354,11 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
             )?;
         }
         Ok(())
+    })
+    .unwrap();
+    db.write(|tx| {
+        let lead = store::leads::by_handle(tx, "old7")?.unwrap();
+        store::console::mark_read(tx, "ana", lead.id, START)
     })
     .unwrap();
     db.stop_tracing();

@@ -42,6 +42,16 @@ impl<'a> Conditions<'a> {
     }
 }
 
+/// A `LIKE … ESCAPE '\'` pattern matching text that holds `text` anywhere, its own `%`,
+/// `_` and `\` taken literally.
+pub fn containing(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// The condition that `column` is one of `ids` (none: nothing matches). The ids are numbers,
 /// written into the SQL as they are.
 pub fn one_of(column: &str, ids: &[i64]) -> String {

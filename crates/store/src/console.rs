@@ -218,6 +218,8 @@ pub fn remove_user(conn: &Conn<'_>, user: &str) -> anyhow::Result<bool> {
         "UPDATE leads SET assigned_to = NULL WHERE assigned_to = ?1",
         [user],
     )?;
+    // What they had read is theirs alone; someone added later by the name starts afresh.
+    conn.execute("DELETE FROM lead_reads WHERE user_name = ?1", [user])?;
     Ok(conn.execute("DELETE FROM console_users WHERE name = ?1", [user])? == 1)
 }
 
@@ -231,6 +233,7 @@ pub fn end_session(conn: &Conn<'_>, token_sha256: &str, now: Millis) -> anyhow::
 
 /// One line of the inbox: a lead with their newest message.
 pub struct InboxRow {
+    pub lead_id: i64,
     pub handle: String,
     pub name: Option<String>,
     pub status: String,
@@ -238,7 +241,13 @@ pub struct InboxRow {
     pub last_text: Option<String>,
     /// The console user the conversation is with.
     pub assigned_to: Option<String>,
+    /// Messages from the lead the reader has not seen, up to [`UNREAD_COUNTED`].
+    pub unread: u32,
 }
+
+/// Unread messages are counted up to this many per conversation ("99+"), so a lead who
+/// wrote a thousand times costs no more than one who wrote a hundred.
+pub const UNREAD_COUNTED: u32 = 100;
 
 /// Whose conversations the inbox shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +258,19 @@ pub enum Assigned<'a> {
     To(&'a str),
     /// Those with nobody yet.
     Nobody,
+}
+
+/// What the inbox shows, and to whom.
+#[derive(Debug, Clone, Copy)]
+pub struct InboxQuery<'a> {
+    /// The console user reading it: the unread counts are theirs.
+    pub reader: &'a str,
+    pub limit: u32,
+    /// Only these accounts' leads (an agent's); `None`: all.
+    pub within_accounts: Option<&'a [i64]>,
+    pub assigned: Assigned<'a>,
+    /// Only conversations whose handle, name or any message holds this text (any case).
+    pub search: Option<&'a str>,
 }
 
 /// The console user lead `lead_id`'s conversation is with, if anyone.
@@ -267,86 +289,95 @@ pub fn assign(conn: &Conn<'_>, lead_id: i64, to: Option<&str>) -> anyhow::Result
     Ok(())
 }
 
+/// Console user `user` has seen lead `lead_id`'s conversation up to `at`.
+pub fn mark_read(conn: &Conn<'_>, user: &str, lead_id: i64, at: Millis) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO lead_reads (user_name, lead_id, read_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_name, lead_id) DO UPDATE SET read_at = excluded.read_at
+         WHERE excluded.read_at > lead_reads.read_at",
+    )?
+    .execute(params![user, lead_id, at])?;
+    Ok(())
+}
+
 /// Conversations newest first, the leads waiting for a person on top. Two index walks
 /// (the partial index of leads waiting for a person, then last contact), so its cost
-/// follows `limit`, not the number of leads. (`INDEXED BY`: SQLite's statistics would
-/// rather sort every waiting lead, and this fails loudly if the index goes missing.)
-/// `within_accounts` narrows it to those accounts' leads (an agent's); `None`: all.
-pub fn inbox(
-    conn: &Conn<'_>,
-    limit: u32,
-    within_accounts: Option<&[i64]>,
-    assigned: Assigned<'_>,
-) -> anyhow::Result<Vec<InboxRow>> {
-    let mut scope = within_accounts
-        .map(|accounts| {
-            format!(
-                "AND {}",
-                crate::conditions::one_of("l.account_id", accounts)
-            )
-        })
-        .unwrap_or_default();
+/// follows `limit`, not the number of leads; a search walks the same way, testing each
+/// conversation until `limit` match. (`INDEXED BY`: SQLite's statistics would rather sort
+/// every waiting lead, and this fails loudly if the index goes missing.)
+pub fn inbox(conn: &Conn<'_>, query: &InboxQuery<'_>) -> anyhow::Result<Vec<InboxRow>> {
+    let mut conditions = crate::conditions::Conditions::default();
+    let reader = conditions.then(&query.reader);
+    if let Some(accounts) = query.within_accounts {
+        conditions.fixed(&crate::conditions::one_of("l.account_id", accounts));
+    }
     // One statement per filter, so each is planned for what it asks: a user's own reads the
     // index of assignees, not every lead's last contact.
-    let assignee = match assigned {
-        Assigned::Anyone => None,
-        Assigned::To(name) => {
-            scope.push_str(" AND l.assigned_to = ?2");
-            Some(name)
-        }
-        Assigned::Nobody => {
-            scope.push_str(" AND l.assigned_to IS NULL");
-            None
-        }
-    };
-    let rows = |sql: &str, limit: u32| -> anyhow::Result<Vec<InboxRow>> {
-        let mut statement = conn.prepare_cached(sql)?;
-        let rows = match assignee {
-            Some(name) => statement.query_map(params![limit, name], inbox_row)?,
-            None => statement.query_map(params![limit], inbox_row)?,
-        };
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    };
+    match &query.assigned {
+        Assigned::Anyone => {}
+        Assigned::To(name) => conditions.bind("l.assigned_to = ?", name),
+        Assigned::Nobody => conditions.fixed("l.assigned_to IS NULL"),
+    }
+    let pattern = query.search.map(crate::conditions::containing);
+    if let Some(pattern) = &pattern {
+        let like = conn.like_ignoring_case();
+        conditions.bind(
+            &format!(
+                "(l.handle {like} ? ESCAPE '\\' OR l.name {like} ? ESCAPE '\\'
+                  OR EXISTS (SELECT 1 FROM messages m WHERE m.lead_id = l.id AND m.text {like} ? ESCAPE '\\'))"
+            ),
+            pattern,
+        );
+    }
     let last = conn.greatest(
         "coalesce(l.last_inbound_at, 0)",
         "coalesce(l.last_outbound_at, 0)",
     );
     let columns = format!(
-        "l.handle, l.name, l.status, {last},
+        "l.id, l.handle, l.name, l.status, {last},
         (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1),
-        l.assigned_to"
+        l.assigned_to,
+        (SELECT count(*) FROM (
+            SELECT 1 FROM messages m
+            WHERE m.lead_id = l.id AND m.direction = 'inbound'
+              AND m.at > coalesce((SELECT r.read_at FROM lead_reads r WHERE r.user_name = {reader} AND r.lead_id = l.id), 0)
+            LIMIT {UNREAD_COUNTED}) AS unread)"
     );
-    let waiting = rows(
-        &format!(
-            "SELECT {columns} FROM leads l {}
-         WHERE l.status = 'needs-human' {scope}
+    let filters = conditions.where_clause().replacen("WHERE", "AND", 1);
+    let limit = conditions.then(&query.limit);
+    let rows = |sql: &str| -> anyhow::Result<Vec<InboxRow>> {
+        let mut statement = conn.prepare_cached(sql)?;
+        let rows = statement.query_map(conditions.values(), inbox_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    };
+    let mut shown = rows(&format!(
+        "SELECT {columns} FROM leads l {}
+         WHERE l.status = 'needs-human' {filters}
          ORDER BY {last} DESC
-         LIMIT ?1",
-            conn.indexed_by("leads_needing_a_person")
-        ),
-        limit,
-    )?;
-    let rest = limit.saturating_sub(waiting.len() as u32);
-    let recent = rows(
-        &format!(
-            "SELECT {columns} FROM leads l
+         LIMIT {limit}",
+        conn.indexed_by("leads_needing_a_person")
+    ))?;
+    let recent = rows(&format!(
+        "SELECT {columns} FROM leads l
          WHERE {last} > 0
-           AND l.status != 'needs-human' {scope}
+           AND l.status != 'needs-human' {filters}
          ORDER BY {last} DESC
-         LIMIT ?1"
-        ),
-        rest,
-    )?;
-    Ok(waiting.into_iter().chain(recent).collect())
+         LIMIT {limit}"
+    ))?;
+    shown.extend(recent);
+    shown.truncate(query.limit as usize);
+    Ok(shown)
 }
 
 fn inbox_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<InboxRow> {
     Ok(InboxRow {
-        handle: r.get(0)?,
-        name: r.get(1)?,
-        status: r.get(2)?,
-        last_at: r.get::<_, Option<Millis>>(3)?.filter(|&at| at > 0),
-        last_text: r.get(4)?,
-        assigned_to: r.get(5)?,
+        lead_id: r.get(0)?,
+        handle: r.get(1)?,
+        name: r.get(2)?,
+        status: r.get(3)?,
+        last_at: r.get::<_, Option<Millis>>(4)?.filter(|&at| at > 0),
+        last_text: r.get(5)?,
+        assigned_to: r.get(6)?,
+        unread: r.get(7)?,
     })
 }

@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod person;
 pub mod plugins;
 pub mod retention;
+pub mod saved_replies;
 pub mod schedules;
 pub mod sql;
 pub mod stats;
@@ -74,6 +75,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0023_lead_assignment.sql"),
     include_str!("migrations/sqlite/0024_lead_notes.sql"),
     include_str!("migrations/sqlite/0025_lead_assignee_index.sql"),
+    include_str!("migrations/sqlite/0026_reads_and_saved_replies.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -96,6 +98,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0015_lead_assignment.sql"),
     include_str!("migrations/postgres/0016_lead_notes.sql"),
     include_str!("migrations/postgres/0017_lead_assignee_index.sql"),
+    include_str!("migrations/postgres/0018_reads_and_saved_replies.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -773,6 +776,8 @@ mod tests {
                  INSERT INTO leads (handle, name, created_at, updated_at)
                    VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
                  DELETE FROM leads WHERE handle = 'old-lead';
+                 DROP TABLE saved_replies;
+                 DROP TABLE lead_reads;
                  DROP INDEX leads_by_assignee;
                  DROP TABLE lead_notes;
                  ALTER TABLE leads DROP COLUMN assigned_to;

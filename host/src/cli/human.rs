@@ -7,8 +7,14 @@ use super::output::safe;
 use crate::operator;
 
 pub fn reply(app: &App, handle: &str, text: &str) -> anyhow::Result<()> {
-    let lead =
-        operator::reply(&app.db, OPERATOR, handle, text, app.now())?.map_err(anyhow::Error::msg)?;
+    let lead = operator::reply(
+        &app.db,
+        OPERATOR,
+        handle,
+        operator::Reply::Typed(text),
+        app.now(),
+    )?
+    .map_err(anyhow::Error::msg)?;
     println!(
         "queued a reply to @{} (sent by the next `outreach run` under the account's safety rules)",
         safe(&lead.handle)

@@ -233,24 +233,28 @@ impl FromRequestParts<Console> for Session {
 /// inbox. Never another site (`//evil.example`, `/\\evil.example`, `https://…`), never the
 /// login or logout itself.
 pub fn after_login(next: Option<&str>) -> &str {
-    next.filter(|next| {
-        let path = next.split(['?', '#']).next().unwrap_or("");
-        // Dot segments, plain or encoded, would leave /console once the browser
-        // normalises the path.
-        let dot_segment = path
-            .to_ascii_lowercase()
-            .replace("%2e", ".")
-            .split(['/', '\\'])
-            .any(|segment| segment == "." || segment == "..");
-        (path == "/console" || path.starts_with("/console/"))
-            && !path.contains("//")
-            && !dot_segment
-            && !next.contains('\\')
-            && !next.chars().any(|c| c.is_control() || c == ' ')
-            && !path.starts_with("/console/login")
-            && path != "/console/logout"
-    })
-    .unwrap_or("/console")
+    next.filter(|next| is_console_page(next))
+        .unwrap_or("/console")
+}
+
+/// Whether `next` is a console page of this site to send the browser to: after a login,
+/// or back where a change was made.
+pub fn is_console_page(next: &str) -> bool {
+    let path = next.split(['?', '#']).next().unwrap_or("");
+    // Dot segments, plain or encoded, would leave /console once the browser
+    // normalises the path.
+    let dot_segment = path
+        .to_ascii_lowercase()
+        .replace("%2e", ".")
+        .split(['/', '\\'])
+        .any(|segment| segment == "." || segment == "..");
+    (path == "/console" || path.starts_with("/console/"))
+        && !path.contains("//")
+        && !dot_segment
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c == ' ')
+        && !path.starts_with("/console/login")
+        && path != "/console/logout"
 }
 
 #[cfg(test)]

@@ -1,33 +1,32 @@
-//! The inbox (needs-human first, newest first) and a lead's page: their details and consent
-//! state, the conversation, the outbox and the events about them, with the person's
-//! actions: reply, resume automation, mark converted, forget (after a confirmation).
+//! A lead's page: their details and consent state, the conversation, the team's notes, the
+//! outbox and the events about them, with the person's actions: reply (typed or saved),
+//! take or release the conversation, resume automation, mark converted, block, forget
+//! (after a confirmation). The inbox's conversation pane ([`super::inbox`]) shows the same
+//! thread and reply form.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse as _, Response};
 use axum::routing::get;
 
-use super::pages::{self, destructive_form, escape, form, lead_link, path_segment, table};
+use super::pages::{self, destructive_form, escape, form, path_segment, table};
 use super::{Change, Console, Session, done, shown};
 use crate::clock::format;
 use crate::domain::console_access::Role;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::operator;
-use crate::store::console::{Assigned, InboxRow};
 use crate::store::events::{EventFilter, EventSummary};
 use crate::store::messages::{Direction, Message};
 use crate::store::outbox::OutboxRow;
+use crate::store::saved_replies::SavedReply;
 use crate::store::{self};
 
-/// Conversations the inbox shows.
-const INBOX_SIZE: u32 = 200;
 /// Messages, events and outbox rows a lead's page shows.
 const HISTORY: u32 = 500;
 
 /// What an owner or an agent may open; an agent's only for the leads of their accounts.
 pub fn routes() -> Router<Console> {
     Router::new()
-        .route("/console", get(inbox))
         .route("/console/leads/{handle}", get(lead_page))
         .route("/console/leads/{handle}/{action}", axum::routing::post(act))
 }
@@ -40,97 +39,31 @@ pub fn owner_routes() -> Router<Console> {
     )
 }
 
-/// Whose conversations the inbox shows: `?show=mine`, `?show=unassigned`, else everyone's.
-#[derive(Debug, Default, serde::Deserialize)]
-struct InboxQuery {
-    #[serde(default)]
-    show: String,
+/// A lead as a page shows them.
+pub(super) struct LeadView {
+    pub lead: Lead,
+    pub assigned_to: Option<String>,
+    pub notes: Vec<store::lead_notes::Note>,
+    pub account: String,
+    pub window: crate::channels::Window,
+    pub messages: Vec<Message>,
+    pub outbox: Vec<OutboxRow>,
+    pub events: Vec<EventSummary>,
+    /// The team's saved replies, to answer with.
+    pub saved_replies: Vec<SavedReply>,
 }
 
-/// The inbox's filters: query value and label.
-const SHOWS: [(&str, &str); 3] = [("", "All"), ("mine", "Mine"), ("unassigned", "Unassigned")];
-
-async fn inbox(
-    State(console): State<Console>,
-    session: Session,
-    Query(query): Query<InboxQuery>,
-) -> Response {
-    let accounts = session.access.account_filter();
-    let assigned = match query.show.as_str() {
-        "mine" => Assigned::To(&session.user),
-        "unassigned" => Assigned::Nobody,
-        _ => Assigned::Anyone,
-    };
-    let rows = console
-        .db_for(&session)
-        .read(|c| store::console::inbox(c, INBOX_SIZE, accounts.as_deref(), assigned));
-    shown(
-        "inbox",
-        rows.map(|rows| inbox_page(&session, &query.show, &rows)),
-    )
-}
-
-fn inbox_page(session: &Session, show: &str, rows: &[InboxRow]) -> Html<String> {
-    let mut list = String::new();
-    for row in rows {
-        let waiting = match row.status == LeadStatus::NeedsHuman.as_str() {
-            true => " <strong class=\"waiting\">needs a person</strong>",
-            false => "",
-        };
-        let with = match &row.assigned_to {
-            Some(user) if *user == session.user => " · <em>yours</em>".to_owned(),
-            Some(user) => format!(" · with {}", escape(user)),
-            None => String::new(),
-        };
-        list.push_str(&format!(
-            "<li><b>{}</b> {}{waiting} <small>{} · {}{with}</small><br>{}</li>\n",
-            lead_link(&row.handle),
-            escape(row.name.as_deref().unwrap_or("")),
-            escape(&row.status),
-            row.last_at.map(format).unwrap_or_default(),
-            escape(row.last_text.as_deref().unwrap_or("")),
-        ));
-    }
-    let filters: Vec<String> = SHOWS
-        .iter()
-        .map(|(value, label)| match *value == show {
-            true => format!("<strong aria-current=\"page\">{label}</strong>"),
-            false if value.is_empty() => format!("<a href=\"/console\">{label}</a>"),
-            false => format!("<a href=\"/console?show={value}\">{label}</a>"),
-        })
-        .collect();
-    pages::page(
-        session,
-        "Inbox",
-        "Inbox",
-        &format!(
-            "<h1>Inbox</h1><p class=\"hint\">Leads waiting for a person first, then the newest conversations. New messages appear by themselves.</p>\
-             <nav class=\"filters\" aria-label=\"Whose conversations\">{}</nav>\
-             <ul id=\"inbox\" class=\"conversations\" data-live>\n{list}</ul>",
-            filters.join(" · ")
-        ),
-    )
-}
-
-struct LeadView {
-    lead: Lead,
-    assigned_to: Option<String>,
-    notes: Vec<store::lead_notes::Note>,
-    account: String,
-    window: crate::channels::Window,
-    messages: Vec<Message>,
-    outbox: Vec<OutboxRow>,
-    events: Vec<EventSummary>,
-}
-
-async fn lead_page(
-    State(console): State<Console>,
-    session: Session,
-    Path(handle): Path<String>,
-) -> Response {
+/// The lead `handle` as `session`'s user may see them (`None`: no such lead, or another
+/// account's), their conversation marked read for that user: opening it is reading it.
+pub(super) fn open_lead(
+    console: &Console,
+    session: &Session,
+    handle: &str,
+) -> anyhow::Result<Option<LeadView>> {
     let now = console.clock.now();
-    let view = console.db_for(&session).read(|c| {
-        let Some(lead) = store::leads::find_handle(c, &handle)? else {
+    let db = console.db_for(session);
+    let view = db.read(|c| {
+        let Some(lead) = store::leads::find_handle(c, handle)? else {
             return Ok(None);
         };
         if !session.access.sees_account(lead.account_id) {
@@ -151,19 +84,39 @@ async fn lead_page(
             events: store::events::list(c, &filter)?,
             assigned_to: store::console::assignee(c, lead.id)?,
             notes: store::lead_notes::for_lead(c, lead.id)?,
+            saved_replies: store::saved_replies::all(c)?,
             account,
             lead,
         }))
-    });
-    match view {
-        Ok(Some(view)) => render_lead(&session, &view).into_response(),
+    })?;
+    if let Some(view) = &view {
+        db.write(|tx| store::console::mark_read(tx, &session.user, view.lead.id, now))?;
+    }
+    Ok(view)
+}
+
+/// `?sent=1`: a reply was just queued, and the page says so.
+#[derive(Debug, Default, serde::Deserialize)]
+struct LeadQuery {
+    #[serde(default)]
+    sent: Option<u8>,
+}
+
+async fn lead_page(
+    State(console): State<Console>,
+    session: Session,
+    Path(handle): Path<String>,
+    Query(query): Query<LeadQuery>,
+) -> Response {
+    match open_lead(&console, &session, &handle) {
+        Ok(Some(view)) => render_lead(&session, &view, query.sent.is_some()).into_response(),
         Ok(None) => no_lead(&session, &handle),
         Err(e) => shown("lead", Err(e)),
     }
 }
 
 /// The answer for a lead that does not exist, and for another account's lead alike.
-fn no_lead(session: &Session, handle: &str) -> Response {
+pub(super) fn no_lead(session: &Session, handle: &str) -> Response {
     (
         axum::http::StatusCode::NOT_FOUND,
         pages::refused(session, &format!("no lead @{handle}"), "/console/leads"),
@@ -185,9 +138,118 @@ fn author(source: &str) -> String {
     }
 }
 
-fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
+/// The conversation, oldest first, refreshing itself (`data-live`).
+pub(super) fn thread(view: &LeadView) -> String {
+    let lead = &view.lead;
+    let items: String = view
+        .messages
+        .iter()
+        .map(|m| {
+            let (class, who) = match m.direction {
+                Direction::Inbound if m.source == store::messages::INSTAGRAM_COMMENT => (
+                    "in",
+                    format!("@{}, a comment on a post", escape(&lead.handle)),
+                ),
+                Direction::Inbound => ("in", format!("@{}", escape(&lead.handle))),
+                Direction::Outbound => ("out", author(&m.source)),
+            };
+            format!(
+                "<li class=\"{class}\"><small>{} · {who}</small><br>{}</li>\n",
+                format(m.at),
+                escape(&m.text)
+            )
+        })
+        .collect();
+    format!("<ol id=\"thread\" class=\"thread\" data-live>\n{items}</ol>")
+}
+
+/// Where a form goes back to once done: `back` (a console page), else the lead's page.
+fn back_field(back: Option<&str>) -> String {
+    back.map(|back| {
+        format!(
+            "<input type=\"hidden\" name=\"back\" value=\"{}\">",
+            escape(back)
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// The reply forms: typed, or one of the team's saved replies filled in for the lead (each
+/// shown as it will read). None for a lead on do-not-contact.
+pub(super) fn reply_forms(session: &Session, view: &LeadView, back: Option<&str>) -> String {
+    let lead = &view.lead;
+    if lead.is_do_not_contact() {
+        return String::new();
+    }
+    let action = format!("/console/leads/{}/reply", path_segment(&lead.handle));
+    let back = back_field(back);
+    let typed = form(
+        session,
+        &action,
+        &format!(
+            "{back}<label>Reply <textarea name=\"text\" required maxlength=\"1000\"></textarea></label>"
+        ),
+        "Send",
+    );
+    if view.saved_replies.is_empty() {
+        return typed;
+    }
+    let options: String = view
+        .saved_replies
+        .iter()
+        .map(|saved| {
+            let text = crate::domain::template::render(&saved.text, lead);
+            format!(
+                "<option value=\"{}\" title=\"{}\">{}: {}</option>",
+                saved.id,
+                escape(&text),
+                escape(&saved.name),
+                escape(&crate::text::ellipsize(&text, 60))
+            )
+        })
+        .collect();
+    let saved = form(
+        session,
+        &action,
+        &format!(
+            "{back}<label>Saved reply <select name=\"saved\" required>\
+             <option value=\"\">choose…</option>{options}</select></label>"
+        ),
+        "Send saved reply",
+    );
+    format!("{typed}<div class=\"saved-replies\">{saved}</div>")
+}
+
+/// Who the conversation is with, for the page's reader.
+pub(super) fn with_whom(session: &Session, view: &LeadView) -> String {
+    match view.assigned_to.as_deref() {
+        Some(user) if user == session.user => "you".to_owned(),
+        Some(user) => escape(user),
+        None => "nobody yet".to_owned(),
+    }
+}
+
+/// "Take it", or "Release to the team" when the conversation is the user's.
+pub(super) fn assignment_form(session: &Session, view: &LeadView, back: Option<&str>) -> String {
+    let base = format!("/console/leads/{}", path_segment(&view.lead.handle));
+    let back = back_field(back);
+    match view.assigned_to.as_deref() == Some(session.user.as_str()) {
+        true => form(
+            session,
+            &format!("{base}/release"),
+            &back,
+            "Release to the team",
+        ),
+        false => form(session, &format!("{base}/take"), &back, "Take it"),
+    }
+}
+
+fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
     let lead = &view.lead;
     let base = format!("/console/leads/{}", path_segment(&lead.handle));
+    let thread = thread(view);
+    let reply = reply_forms(session, view, None);
+    let sent = sent_confirmation(sent);
     let consent = match (&lead.status, view.window) {
         (LeadStatus::DoNotContact, _) => format!(
             "<strong>do-not-contact</strong>{}: nothing can be sent",
@@ -201,11 +263,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
             window.describe()
         ),
     };
-    let with = match view.assigned_to.as_deref() {
-        Some(user) if user == session.user => "you".to_owned(),
-        Some(user) => escape(user),
-        None => "nobody yet".to_owned(),
-    };
+    let with = with_whom(session, view);
     let mut details = vec![
         ("Account", escape(&view.account)),
         ("With", with),
@@ -229,25 +287,6 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
     let details: String = details
         .iter()
         .map(|(k, v)| format!("<dt>{k}</dt><dd>{v}</dd>"))
-        .collect();
-    let thread: String = view
-        .messages
-        .iter()
-        .map(|m| {
-            let (class, who) = match m.direction {
-                Direction::Inbound if m.source == store::messages::INSTAGRAM_COMMENT => (
-                    "in",
-                    format!("@{}, a comment on a post", escape(&lead.handle)),
-                ),
-                Direction::Inbound => ("in", format!("@{}", escape(&lead.handle))),
-                Direction::Outbound => ("out", author(&m.source)),
-            };
-            format!(
-                "<li class=\"{class}\"><small>{} · {who}</small><br>{}</li>\n",
-                format(m.at),
-                escape(&m.text)
-            )
-        })
         .collect();
     let outbox: Vec<Vec<String>> = view
         .outbox
@@ -289,24 +328,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
             ]
         })
         .collect();
-    let reply = match lead.is_do_not_contact() {
-        true => String::new(),
-        false => form(
-            session,
-            &format!("{base}/reply"),
-            "<label>Reply <textarea name=\"text\" required maxlength=\"1000\"></textarea></label>",
-            "Send",
-        ),
-    };
-    let assignment = match view.assigned_to.as_deref() == Some(session.user.as_str()) {
-        true => form(
-            session,
-            &format!("{base}/release"),
-            "",
-            "Release to the team",
-        ),
-        false => form(session, &format!("{base}/take"), "", "Take it"),
-    };
+    let assignment = assignment_form(session, view, None);
     let notes: String = view
         .notes
         .iter()
@@ -347,7 +369,7 @@ fn render_lead(session: &Session, view: &LeadView) -> Html<String> {
         &format!("@{}", lead.handle),
         &format!(
             "<h1>@{} <small>{}</small></h1><dl class=\"details\">{details}</dl>\
-             <h2>Conversation</h2><ol id=\"thread\" class=\"thread\" data-live>\n{thread}</ol>\
+             <h2>Conversation</h2>{thread}{sent}\
              {reply}<div class=\"actions\">{assignment}{resume}{}{block}\
              <a class=\"danger\" href=\"{base}/forget\">Forget this lead…</a></div>\
              <h2>Team notes <small>for the team, never sent</small></h2>\
@@ -387,8 +409,18 @@ async fn act(
         Err(e) => return shown("lead", Err(e)),
     }
     let result = match action.as_str() {
-        "reply" => operator::reply(db, &actor, &handle, fields.get("text"), now)
-            .and_then(|queued| queued.map(|_| ()).map_err(anyhow::Error::msg)),
+        "reply" => {
+            let reply = match fields.get("saved") {
+                "" => Ok(operator::Reply::Typed(fields.get("text"))),
+                id => id
+                    .parse()
+                    .map(operator::Reply::Saved)
+                    .map_err(|_| anyhow::anyhow!("no saved reply {id:?}")),
+            };
+            reply
+                .and_then(|reply| operator::reply(db, &actor, &handle, reply, now))
+                .and_then(|queued| queued.map(|_| ()).map_err(anyhow::Error::msg))
+        }
         "resume" => operator::resume(db, &actor, &handle, now).map(|_| ()),
         "convert" => operator::convert(db, &actor, &handle, now).map(|_| ()),
         "take" | "release" => {
@@ -408,11 +440,30 @@ async fn act(
         },
         _ => return axum::http::StatusCode::NOT_FOUND.into_response(),
     };
-    done(
-        &session,
-        result,
-        &format!("/console/leads/{}", path_segment(&handle)),
-    )
+    // Back where the person was (the inbox's pane, or the lead's page), saying a reply
+    // was queued.
+    let back = match fields.get("back") {
+        back if super::auth::is_console_page(back) => back.to_owned(),
+        _ => format!("/console/leads/{}", path_segment(&handle)),
+    };
+    match (result, action.as_str()) {
+        (Ok(()), "reply") => {
+            let separator = if back.contains('?') { '&' } else { '?' };
+            done(&session, Ok(()), &format!("{back}{separator}sent=1"))
+        }
+        (result, _) => done(&session, result, &back),
+    }
+}
+
+/// What a person reads once their reply is queued: where it is and when it goes.
+pub(super) fn sent_confirmation(sent: bool) -> &'static str {
+    match sent {
+        true => {
+            "<p role=\"status\" class=\"confirmation\">Reply queued: it goes out in turn, within the \
+             account's limits, and shows in the conversation once sent.</p>"
+        }
+        false => "",
+    }
 }
 
 async fn confirm_forget(session: Session, Path(handle): Path<String>) -> Response {

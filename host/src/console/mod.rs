@@ -13,9 +13,11 @@ mod auth;
 mod conversations;
 mod html;
 mod imports;
+mod inbox;
 mod leads;
 mod pages;
 mod plugins;
+mod replies;
 mod throttle;
 
 use std::sync::Arc;
@@ -80,6 +82,7 @@ pub fn router(
         .route("/console/logout", post(logout))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/console.js", get(script))
+        .merge(inbox::routes())
         .merge(conversations::routes())
         .merge(leads::routes())
         .merge(
@@ -90,6 +93,7 @@ pub fn router(
                 .merge(audit::routes())
                 .merge(analytics::routes())
                 .merge(accounts::routes())
+                .merge(replies::routes())
                 .route_layer(axum::middleware::from_fn_with_state(
                     console.clone(),
                     owners_only,

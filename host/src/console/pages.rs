@@ -17,13 +17,14 @@ pub fn lead_link(handle: &str) -> String {
 }
 
 /// The sections, and whether only an owner may open them.
-const SECTIONS: [(&str, &str, bool); 6] = [
+const SECTIONS: [(&str, &str, bool); 7] = [
     ("/console", "Inbox", false),
     ("/console/leads", "Leads", false),
     ("/console/plugins", "Plugins", true),
     ("/console/audit", "Audit", true),
     ("/console/analytics", "Analytics", true),
     ("/console/accounts", "Accounts", true),
+    ("/console/replies", "Replies", true),
 ];
 
 fn frame(title: &str, nav: &str, body: &str) -> Html<String> {

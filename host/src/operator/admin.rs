@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::clock::Millis;
+use crate::consent::policy;
 use crate::domain::account::ChannelKind;
 use crate::domain::permission::Permission;
 use crate::store::{self, Db};
@@ -258,6 +259,51 @@ pub fn set_notify(
             (Some(_), false) => format!("{name}: on, without message text"),
         };
         audit(tx, actor, "account.notify", None, &detail, now)
+    })
+}
+
+/// The longest saved reply's name, in characters.
+pub const SAVED_REPLY_NAME_MAX: usize = 60;
+/// The most replies a team saves: the list stays one a person reads.
+const SAVED_REPLIES_MAX: u32 = 200;
+
+/// Saves a reply for the team under `name` (or changes the one saved under it). Its text
+/// is a template (`{first_name|there}`); filled in, it still meets the message rules when
+/// sent. Audited with its name, not its text.
+pub fn save_reply(db: &Db, actor: &str, name: &str, text: &str, now: Millis) -> anyhow::Result<()> {
+    let name = name.trim();
+    // A browser's textarea sends CRLF line breaks: kept as the line breaks they are.
+    let text = text.replace("\r\n", "\n");
+    let text = text.trim();
+    anyhow::ensure!(!name.is_empty(), "give the saved reply a name");
+    anyhow::ensure!(
+        name.chars().count() <= SAVED_REPLY_NAME_MAX,
+        "the name is longer than {SAVED_REPLY_NAME_MAX} characters"
+    );
+    policy::reject_unsafe(name, false).map_err(|why| anyhow::anyhow!("the name {why}"))?;
+    policy::message_text(text)
+        .map_err(|refusal| anyhow::anyhow!("the saved reply is invalid: {}", refusal.message()))?;
+    db.write(|tx| {
+        let known = store::saved_replies::all(tx)?
+            .iter()
+            .any(|r| r.name == name);
+        anyhow::ensure!(
+            known || store::saved_replies::count(tx)? < SAVED_REPLIES_MAX,
+            "{SAVED_REPLIES_MAX} replies are saved already, the most a team keeps: remove one first"
+        );
+        store::saved_replies::save(tx, name, text, actor, now)?;
+        audit(tx, actor, "replies.save", None, &format!("{name:?}"), now)
+    })
+}
+
+/// Removes the saved reply `id`; whether there was one.
+pub fn remove_saved_reply(db: &Db, actor: &str, id: i64, now: Millis) -> anyhow::Result<bool> {
+    db.write(|tx| match store::saved_replies::remove(tx, id)? {
+        Some(name) => {
+            audit(tx, actor, "replies.remove", None, &format!("{name:?}"), now)?;
+            Ok(true)
+        }
+        None => Ok(false),
     })
 }
 

@@ -15,17 +15,36 @@ use crate::store::outbox::Message;
 use crate::store::{self, Db};
 use crate::text::terminal_safe as safe;
 
-/// Queues `text` for the lead through the outbox; `Ok(Err(why))` when the rules refuse it
-/// (the refusal is audited too).
+/// What a person answers with.
+#[derive(Debug, Clone, Copy)]
+pub enum Reply<'a> {
+    /// Their own words, as typed.
+    Typed(&'a str),
+    /// The team's saved reply of this id, its variables filled in for the lead.
+    Saved(i64),
+}
+
+/// Queues the reply for the lead through the outbox; `Ok(Err(why))` when the rules refuse
+/// it (the refusal is audited too).
 pub fn reply(
     db: &Db,
     actor: &str,
     handle: &str,
-    text: &str,
+    reply: Reply<'_>,
     now: Millis,
 ) -> anyhow::Result<Result<Lead, String>> {
     db.write(|tx| {
         let lead = store::leads::require_handle(tx, handle)?;
+        let (text, queued) = match reply {
+            Reply::Typed(text) => (text.to_owned(), "queued".to_owned()),
+            Reply::Saved(id) => {
+                let saved = store::saved_replies::get(tx, id)?
+                    .ok_or_else(|| anyhow::anyhow!("no saved reply #{id}: it was removed"))?;
+                let text = crate::domain::template::render(&saved.text, &lead);
+                (text, format!("queued, saved reply {:?}", saved.name))
+            }
+        };
+        let text = text.as_str();
         // A person may answer where a plugin may not (Instagram's 7-day HUMAN_AGENT window).
         let open = crate::channels::window(tx, &lead, now)?.allows(true);
         let refusal = policy::conversation_open(lead.is_do_not_contact())
@@ -62,7 +81,7 @@ pub fn reply(
             &sha256_hex(text.as_bytes())[..16]
         );
         store::outbox::enqueue(tx, &key, lead.id, actor, None, Message::text(text), now)?;
-        audit(true, "queued")?;
+        audit(true, &queued)?;
         Ok(Ok(lead))
     })
 }

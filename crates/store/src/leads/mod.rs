@@ -198,13 +198,7 @@ pub fn search(conn: &Conn<'_>, search: &LeadSearch) -> anyhow::Result<Vec<Lead>>
 
 fn search_one_account_or_all(conn: &Conn<'_>, search: &LeadSearch) -> anyhow::Result<Vec<Lead>> {
     let mut conditions = Conditions::default();
-    let pattern = search.text.as_ref().map(|text| {
-        let escaped = text
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
+    let pattern = search.text.as_deref().map(crate::conditions::containing);
     if let Some(pattern) = &pattern {
         let like = conn.like_ignoring_case();
         conditions.bind(

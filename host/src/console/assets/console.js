@@ -2,6 +2,8 @@
 // 1. Parts marked data-live refresh every few seconds (new messages appear without a
 //    reload), by fetching the same page and swapping those parts in.
 // 2. A CSV upload shows its upload progress, then the import's own page follows it.
+// 3. Once the user allows it, a browser notification when a lead starts waiting for a
+//    person (handed over by a plugin, or taken over from the Instagram app), from any page.
 "use strict";
 
 const REFRESH_MS = 3000;
@@ -75,7 +77,63 @@ function showUploadProgress(form) {
   });
 }
 
+// The leads this tab knew to be waiting, kept for the tab's life: a lead is notified of when
+// it starts waiting, not on every page load, and again if it waits again later.
+const WAITING_KEY = "outreach.waiting";
+
+function notificationsAllowed() {
+  return "Notification" in window && Notification.permission === "granted";
+}
+
+async function notifyWaiting() {
+  if (!notificationsAllowed()) return;
+  let response;
+  try {
+    response = await fetch("/console/waiting", { credentials: "same-origin" });
+  } catch (_) {
+    return;
+  }
+  if (!response.ok || response.redirected) return;
+  const waiting = await response.json();
+  const known = sessionStorage.getItem(WAITING_KEY);
+  const before = new Set(known === null ? waiting.map((lead) => lead.handle) : JSON.parse(known));
+  for (const lead of waiting) {
+    if (before.has(lead.handle)) continue;
+    const shown = new Notification("@" + lead.handle + " needs a person", {
+      body: lead.name || "Handed over: open the inbox to answer.",
+      tag: "outreach-" + lead.handle,
+    });
+    shown.addEventListener("click", () => {
+      window.focus();
+      location.assign("/console?open=" + encodeURIComponent(lead.handle));
+    });
+  }
+  sessionStorage.setItem(WAITING_KEY, JSON.stringify(waiting.map((lead) => lead.handle)));
+}
+
+function offerNotifications(button) {
+  if (!("Notification" in window) || Notification.permission !== "default") return;
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    await Notification.requestPermission();
+    button.hidden = true;
+    notifyWaiting();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form[data-upload]")) showUploadProgress(form);
-  setInterval(refreshLive, REFRESH_MS);
+  const offer = document.getElementById("notify-me");
+  if (offer) offerNotifications(offer);
+  // "Reply queued" is said once: a reload does not say it again.
+  const here = new URL(location.href);
+  if (here.searchParams.has("sent")) {
+    here.searchParams.delete("sent");
+    history.replaceState(null, "", here);
+  }
+  notifyWaiting();
+  setInterval(() => {
+    refreshLive();
+    notifyWaiting();
+  }, REFRESH_MS);
 });
