@@ -266,6 +266,8 @@ async fn a_team_shares_the_inbox_in_a_real_browser() {
             &["--role", "agent", "--accounts", "default"],
         );
     }
+    // What came before they joined is not new to them; Lena writing again is.
+    sandbox.ok(&["inbox", "push", "lena.studio", "Is anyone there?"]);
     let served = support::serve(&sandbox);
     let root = served.base();
     let shots = screenshot_dir();
@@ -289,7 +291,7 @@ async fn a_team_shares_the_inbox_in_a_real_browser() {
     let ben = Browser::start().await;
     log_in(&ana, root, "ana").await;
     log_in(&ben, root, "ben").await;
-    // Lena's message is new to both.
+    // Lena's new message is new to both.
     for agent in [&ana, &ben] {
         assert!(line(agent, "lena.studio").await.contains("needs a person"));
         assert_eq!(unread(agent, "lena.studio").await, "1");
@@ -352,8 +354,11 @@ async fn a_team_shares_the_inbox_in_a_real_browser() {
         "{:?}",
         sandbox.conversation("lena.studio")
     );
+    // Mara writes meanwhile: new to Ana, beside Lena's conversation.
+    sandbox.ok(&["inbox", "push", "mara.fit", "Do you have a price list?"]);
     ana.goto(&format!("{root}/console?open=lena.studio")).await;
     ana.wait_for_text("#thread", sent).await;
+    assert_eq!(unread(&ana, "mara.fit").await, "1");
     ana.screenshot(&shots.join("inbox-team.png")).await;
     // On a phone the open conversation takes the screen, with the way back to the list,
     // and nothing is wider than the screen.

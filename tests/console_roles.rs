@@ -15,6 +15,15 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// Two accounts, a lead with a message in each, an owner (olive) and an agent of the
 /// first account (adam), and `serve`.
 fn team(backend: Backend, label: &str) -> (Sandbox, Served) {
+    team_with(backend, label, |_| {})
+}
+
+/// [`team`], with `before_serve` done to the sandbox before `serve` starts.
+fn team_with(
+    backend: Backend,
+    label: &str,
+    before_serve: impl FnOnce(&Sandbox),
+) -> (Sandbox, Served) {
     let sandbox = Sandbox::on(backend, label, "");
     sandbox.ok(&["account", "add", "shop2", "--channel", "sandbox"]);
     let first = sandbox.write("a.csv", "handle,name\nalice_a,Alice\n");
@@ -36,6 +45,7 @@ fn team(backend: Backend, label: &str) -> (Sandbox, Served) {
         PASSWORD,
         &["--role", "agent", "--accounts", "default"],
     );
+    before_serve(&sandbox);
     let served = support::serve(&sandbox);
     (sandbox, served)
 }
@@ -97,6 +107,21 @@ impl User {
 
     async fn post(&self, path: &str, fields: &str) -> StatusCode {
         self.post_to(path, fields).await.0
+    }
+
+    /// The handles `/console/waiting` names for this user, sorted.
+    async fn waiting(&self) -> Vec<String> {
+        let (status, body) = self.get("/console/waiting").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut handles: Vec<String> = serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|lead| lead["handle"].as_str().unwrap().to_owned())
+            .collect();
+        handles.sort();
+        handles
     }
 
     /// [`User::post`], with where it sends the browser next.
@@ -473,13 +498,16 @@ async fn each_person_has_their_own_unread_and_the_team_its_saved_replies(backend
     let amy = User::log_in(&served, "amy").await;
     let olive = User::log_in(&served, "olive").await;
 
-    // Alice's message is new to each of them until they open it, whoever else did.
+    // What was there before they were added is not new to them; Alice's next message is,
+    // to each of them until they open it, whoever else did.
+    let (_, inbox) = amy.get("/console").await;
+    assert_eq!(unread_on(&inbox, "alice_a"), None, "{inbox}");
     sandbox.ok(&["inbox", "push", "alice_a", "second question"]);
     for user in [&adam, &amy] {
         let (_, inbox) = user.get("/console").await;
         assert_eq!(
             unread_on(&inbox, "alice_a").as_deref(),
-            Some("2"),
+            Some("1"),
             "{inbox}"
         );
     }
@@ -490,8 +518,6 @@ async fn each_person_has_their_own_unread_and_the_team_its_saved_replies(backend
         "{pane}"
     );
     assert_eq!(unread_on(&pane, "alice_a"), None, "{pane}");
-    let (_, amys) = amy.get("/console").await;
-    assert_eq!(unread_on(&amys, "alice_a").as_deref(), Some("2"), "{amys}");
     sandbox.ok(&["inbox", "push", "alice_a", "third question"]);
     let (_, adams) = adam.get("/console").await;
     assert_eq!(
@@ -499,9 +525,14 @@ async fn each_person_has_their_own_unread_and_the_team_its_saved_replies(backend
         Some("1"),
         "{adams}"
     );
-    // An agent cannot open another account's conversation by its handle either.
+    let (_, amys) = amy.get("/console").await;
+    assert_eq!(unread_on(&amys, "alice_a").as_deref(), Some("2"), "{amys}");
+    // Another account's conversation does not open by its handle, and reads as absent.
     let (_, other) = adam.get("/console?open=bob_b").await;
-    assert!(!other.contains("hello from the second shop"), "{other}");
+    assert!(
+        other.contains("No lead @bob_b here") && !other.contains("hello from the second shop"),
+        "{other}"
+    );
 
     // A search finds conversations by handle, name or any message, in any case; `%` is
     // a character like any other, not "anything".
@@ -517,6 +548,14 @@ async fn each_person_has_their_own_unread_and_the_team_its_saved_replies(backend
             "{query}: {results}"
         );
     }
+    // Both shops' leads wrote "shop": an agent finds only their account's.
+    let (_, found) = olive.get("/console?q=shop").await;
+    assert!(found.contains("/console/leads/bob_b\""), "{found}");
+    let (_, found) = adam.get("/console?q=shop").await;
+    assert!(
+        found.contains("/console/leads/alice_a\"") && !found.contains("bob_b"),
+        "{found}"
+    );
 
     // The owner saves a reply; an agent sends it, filled in for the lead, and lands back
     // where they were, told it is queued.
@@ -595,7 +634,29 @@ async fn each_person_has_their_own_unread_and_the_team_its_saved_replies(backend
     );
 }
 
+/// The browser's notifications ask who is waiting for a person: an agent hears only of
+/// their accounts' leads.
+async fn an_agent_is_told_only_of_their_accounts_leads_waiting(backend: Backend) {
+    let (_sandbox, served) =
+        team_with(backend, "an_agent_is_told_only_of_their_accou", |sandbox| {
+            sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
+            for lead in ["alice_a", "bob_b"] {
+                sandbox.ok(&["inbox", "push", lead, "can a human help me?"]);
+            }
+        });
+    let olive = User::log_in(&served, "olive").await;
+    let adam = User::log_in(&served, "adam").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while olive.waiting().await.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "nobody handed over");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(olive.waiting().await, ["alice_a", "bob_b"]);
+    assert_eq!(adam.waiting().await, ["alice_a"]);
+}
+
 on_both_backends!(async:
+    an_agent_is_told_only_of_their_accounts_leads_waiting,
     each_person_has_their_own_unread_and_the_team_its_saved_replies,
     notes_on_a_lead_are_for_the_team_never_sent_and_go_with_the_lead,
     a_team_splits_the_inbox_mine_unassigned_and_everyones,

@@ -157,6 +157,10 @@ pub async fn bench() -> anyhow::Result<()> {
     );
     let pages = [
         ("inbox", "/console"),
+        ("inbox, a conversation open", "/console?open=lead_50000"),
+        ("inbox, search (a handle)", "/console?q=lead_99999"),
+        ("inbox, search (no message)", "/console?q=no+such+words"),
+        ("waiting (notifications)", "/console/waiting"),
         ("leads list", "/console/leads"),
         ("leads, status filter", "/console/leads?status=needs-human"),
         ("leads, tag filter", "/console/leads?tag=hot"),
@@ -213,6 +217,7 @@ pub async fn bench() -> anyhow::Result<()> {
                 c,
                 &store::console::InboxQuery {
                     reader: "sam",
+                    unread_after: 0,
                     limit: 200,
                     within_accounts: None,
                     assigned: store::console::Assigned::Anyone,

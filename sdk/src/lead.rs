@@ -17,7 +17,7 @@ impl crate::template::Variables for Lead {
 impl Lead {
     /// The first word of the lead's name, if it has a name.
     pub fn first_name(&self) -> Option<&str> {
-        self.name.as_deref()?.split_whitespace().next()
+        crate::template::Variables::first_name(self)
     }
 
     /// The imported column `key` (matched ignoring ASCII case, as CSV headers vary).

@@ -12,6 +12,11 @@ pub trait Variables {
     fn handle(&self) -> &str;
     /// An imported column (custom field) by key, matched ignoring ASCII case.
     fn field(&self, key: &str) -> Option<&str>;
+
+    /// The first word of the lead's name, if they have a name.
+    fn first_name(&self) -> Option<&str> {
+        self.name()?.split_whitespace().next()
+    }
 }
 
 /// Renders `template` for `lead`.
@@ -50,7 +55,7 @@ pub fn render(template: &str, lead: &impl Variables) -> String {
 
 fn variable<'a>(lead: &'a impl Variables, name: &str) -> Option<&'a str> {
     match name {
-        "first_name" => lead.name()?.split_whitespace().next(),
+        "first_name" => lead.first_name(),
         "name" => lead.name(),
         "handle" => Some(lead.handle()),
         key => lead.field(key),

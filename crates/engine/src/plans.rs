@@ -268,6 +268,7 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
         use store::console::Assigned;
         let everyone = store::console::InboxQuery {
             reader: "ana",
+            unread_after: 0,
             limit: 200,
             within_accounts: None,
             assigned: Assigned::Anyone,
@@ -297,7 +298,10 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
             store::console::inbox(c, &query)?;
         }
         store::saved_replies::all(c)?;
+        store::console::waiting(c, 50, None)?;
+        store::console::waiting(c, 50, Some(&[1, 2]))?;
         let lead = store::leads::by_handle(c, "old7")?.unwrap();
+        store::console::last_read(c, "ana", lead.id)?;
         store::messages::recent(c, lead.id, 500)?;
         store::lead_notes::for_lead(c, lead.id)?;
         store::lead_notes::count(c, lead.id)?;
@@ -358,7 +362,8 @@ fn console_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
     .unwrap();
     db.write(|tx| {
         let lead = store::leads::by_handle(tx, "old7")?.unwrap();
-        store::console::mark_read(tx, "ana", lead.id, START)
+        store::console::add_user(tx, "ana", "", START)?;
+        store::console::mark_read(tx, "ana", lead.id, 1)
     })
     .unwrap();
     db.stop_tracing();

@@ -31,6 +31,14 @@ impl<'a> Conditions<'a> {
         }
     }
 
+    /// `AND …` to follow a `WHERE` of the statement's own, or nothing.
+    pub fn and_clause(&self) -> String {
+        self.sql
+            .iter()
+            .map(|condition| format!(" AND {condition}"))
+            .collect()
+    }
+
     /// Binds one more value after the conditions (a `LIMIT`); returns its placeholder.
     pub fn then(&mut self, value: &'a dyn Param) -> String {
         self.values.push(value);

@@ -13,7 +13,8 @@ pub fn add_user(
     now: Millis,
 ) -> anyhow::Result<()> {
     conn.execute(
-        "INSERT INTO console_users (name, password_hash, created_at) VALUES (?1, ?2, ?3)
+        "INSERT INTO console_users (name, password_hash, created_at, unread_after)
+         VALUES (?1, ?2, ?3, (SELECT coalesce(max(id), 0) FROM messages))
          ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
         params![name, password_hash, now],
     )?;
@@ -53,7 +54,8 @@ pub fn add_login_link(
     expires_at: Millis,
 ) -> anyhow::Result<()> {
     conn.execute(
-        "INSERT INTO console_users (name, password_hash, created_at) VALUES (?1, '', ?2)
+        "INSERT INTO console_users (name, password_hash, created_at, unread_after)
+         VALUES (?1, '', ?2, (SELECT coalesce(max(id), 0) FROM messages))
          ON CONFLICT DO NOTHING",
         params![user, now],
     )?;
@@ -102,6 +104,8 @@ pub struct SessionRow {
     pub user: String,
     pub csrf: String,
     pub access: Access,
+    /// Messages up to this id were there before the user was: none is new to them.
+    pub unread_after: i64,
 }
 
 /// The session of `token_sha256` if it is still valid at `now`, with its user's access as
@@ -113,19 +117,29 @@ pub fn session(
 ) -> anyhow::Result<Option<SessionRow>> {
     let found = conn
         .prepare_cached(
-            "SELECT s.\"user\", s.csrf, u.role FROM console_sessions s
+            "SELECT s.\"user\", s.csrf, u.role, u.unread_after FROM console_sessions s
              JOIN console_users u ON u.name = s.\"user\"
              WHERE s.token_sha256 = ?1 AND s.expires_at > ?2",
         )?
         .query_row(params![token_sha256, now], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get::<_, String>(2)?,
+                r.get(3)?,
+            ))
         })
         .optional()?;
-    let Some((user, csrf, role)) = found else {
+    let Some((user, csrf, role, unread_after)) = found else {
         return Ok(None);
     };
     let access = access(conn, &user, &role)?;
-    Ok(Some(SessionRow { user, csrf, access }))
+    Ok(Some(SessionRow {
+        user,
+        csrf,
+        access,
+        unread_after,
+    }))
 }
 
 /// What `user` may reach; `None` when there is no such user.
@@ -218,8 +232,6 @@ pub fn remove_user(conn: &Conn<'_>, user: &str) -> anyhow::Result<bool> {
         "UPDATE leads SET assigned_to = NULL WHERE assigned_to = ?1",
         [user],
     )?;
-    // What they had read is theirs alone; someone added later by the name starts afresh.
-    conn.execute("DELETE FROM lead_reads WHERE user_name = ?1", [user])?;
     Ok(conn.execute("DELETE FROM console_users WHERE name = ?1", [user])? == 1)
 }
 
@@ -233,7 +245,6 @@ pub fn end_session(conn: &Conn<'_>, token_sha256: &str, now: Millis) -> anyhow::
 
 /// One line of the inbox: a lead with their newest message.
 pub struct InboxRow {
-    pub lead_id: i64,
     pub handle: String,
     pub name: Option<String>,
     pub status: String,
@@ -265,6 +276,8 @@ pub enum Assigned<'a> {
 pub struct InboxQuery<'a> {
     /// The console user reading it: the unread counts are theirs.
     pub reader: &'a str,
+    /// Messages up to this id are not new to the reader (they were added after them).
+    pub unread_after: i64,
     pub limit: u32,
     /// Only these accounts' leads (an agent's); `None`: all.
     pub within_accounts: Option<&'a [i64]>,
@@ -289,25 +302,68 @@ pub fn assign(conn: &Conn<'_>, lead_id: i64, to: Option<&str>) -> anyhow::Result
     Ok(())
 }
 
-/// Console user `user` has seen lead `lead_id`'s conversation up to `at`.
-pub fn mark_read(conn: &Conn<'_>, user: &str, lead_id: i64, at: Millis) -> anyhow::Result<()> {
+/// The newest message of lead `lead_id` console user `user` has been shown, if any.
+pub fn last_read(conn: &Conn<'_>, user: &str, lead_id: i64) -> anyhow::Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT last_read_id FROM lead_reads WHERE user_name = ?1 AND lead_id = ?2",
+        )?
+        .query_row(params![user, lead_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Console user `user` has been shown lead `lead_id`'s conversation up to message
+/// `message_id` (never back: an older page open in another tab unreads nothing).
+pub fn mark_read(conn: &Conn<'_>, user: &str, lead_id: i64, message_id: i64) -> anyhow::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO lead_reads (user_name, lead_id, read_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (user_name, lead_id) DO UPDATE SET read_at = excluded.read_at
-         WHERE excluded.read_at > lead_reads.read_at",
+        "INSERT INTO lead_reads (user_name, lead_id, last_read_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_name, lead_id) DO UPDATE SET last_read_id = excluded.last_read_id
+         WHERE excluded.last_read_id > lead_reads.last_read_id",
     )?
-    .execute(params![user, lead_id, at])?;
+    .execute(params![user, lead_id, message_id])?;
     Ok(())
+}
+
+/// The leads waiting for a person (within `within_accounts`, `None`: all), newest first:
+/// handle and name. A walk of the partial index of waiting leads.
+pub fn waiting(
+    conn: &Conn<'_>,
+    limit: u32,
+    within_accounts: Option<&[i64]>,
+) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let scope = within_accounts
+        .map(|accounts| {
+            format!(
+                "AND {}",
+                crate::conditions::one_of("l.account_id", accounts)
+            )
+        })
+        .unwrap_or_default();
+    let last = conn.greatest(
+        "coalesce(l.last_inbound_at, 0)",
+        "coalesce(l.last_outbound_at, 0)",
+    );
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT l.handle, l.name FROM leads l {}
+         WHERE l.status = 'needs-human' {scope}
+         ORDER BY {last} DESC
+         LIMIT ?1",
+        conn.indexed_by("leads_needing_a_person")
+    ))?;
+    let rows = statement.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Conversations newest first, the leads waiting for a person on top. Two index walks
 /// (the partial index of leads waiting for a person, then last contact), so its cost
-/// follows `limit`, not the number of leads; a search walks the same way, testing each
-/// conversation until `limit` match. (`INDEXED BY`: SQLite's statistics would rather sort
-/// every waiting lead, and this fails loudly if the index goes missing.)
+/// follows `limit`, not the number of leads. A search walks the same way, testing each
+/// conversation's messages until `limit` match: one that few match reads every message
+/// once. (`INDEXED BY`: SQLite's statistics would rather sort every waiting lead, and this
+/// fails loudly if the index goes missing.)
 pub fn inbox(conn: &Conn<'_>, query: &InboxQuery<'_>) -> anyhow::Result<Vec<InboxRow>> {
     let mut conditions = crate::conditions::Conditions::default();
     let reader = conditions.then(&query.reader);
+    let unread_after = conditions.then(&query.unread_after);
     if let Some(accounts) = query.within_accounts {
         conditions.fixed(&crate::conditions::one_of("l.account_id", accounts));
     }
@@ -334,50 +390,59 @@ pub fn inbox(conn: &Conn<'_>, query: &InboxQuery<'_>) -> anyhow::Result<Vec<Inbo
         "coalesce(l.last_outbound_at, 0)",
     );
     let columns = format!(
-        "l.id, l.handle, l.name, l.status, {last},
+        "l.handle, l.name, l.status, {last},
         (SELECT text FROM messages m WHERE m.lead_id = l.id ORDER BY m.at DESC, m.id DESC LIMIT 1),
         l.assigned_to,
         (SELECT count(*) FROM (
             SELECT 1 FROM messages m
             WHERE m.lead_id = l.id AND m.direction = 'inbound'
-              AND m.at > coalesce((SELECT r.read_at FROM lead_reads r WHERE r.user_name = {reader} AND r.lead_id = l.id), 0)
+              AND m.id > coalesce((SELECT r.last_read_id FROM lead_reads r WHERE r.user_name = {reader} AND r.lead_id = l.id), {unread_after})
             LIMIT {UNREAD_COUNTED}) AS unread)"
     );
-    let filters = conditions.where_clause().replacen("WHERE", "AND", 1);
+    let filters = conditions.and_clause();
+    // The limit is the last value: the second walk asks only for what the first left.
     let limit = conditions.then(&query.limit);
-    let rows = |sql: &str| -> anyhow::Result<Vec<InboxRow>> {
+    let rows = |sql: &str, limit: &u32| -> anyhow::Result<Vec<InboxRow>> {
+        let mut values = conditions.values().to_vec();
+        *values.last_mut().expect("the limit") = limit;
         let mut statement = conn.prepare_cached(sql)?;
-        let rows = statement.query_map(conditions.values(), inbox_row)?;
+        let rows = statement.query_map(values.as_slice(), inbox_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     };
-    let mut shown = rows(&format!(
-        "SELECT {columns} FROM leads l {}
-         WHERE l.status = 'needs-human' {filters}
-         ORDER BY {last} DESC
-         LIMIT {limit}",
-        conn.indexed_by("leads_needing_a_person")
-    ))?;
-    let recent = rows(&format!(
-        "SELECT {columns} FROM leads l
-         WHERE {last} > 0
-           AND l.status != 'needs-human' {filters}
-         ORDER BY {last} DESC
-         LIMIT {limit}"
-    ))?;
-    shown.extend(recent);
-    shown.truncate(query.limit as usize);
+    let mut shown = rows(
+        &format!(
+            "SELECT {columns} FROM leads l {}
+             WHERE l.status = 'needs-human' {filters}
+             ORDER BY {last} DESC
+             LIMIT {limit}",
+            conn.indexed_by("leads_needing_a_person")
+        ),
+        &query.limit,
+    )?;
+    let rest = query.limit.saturating_sub(shown.len() as u32);
+    if rest > 0 {
+        shown.extend(rows(
+            &format!(
+                "SELECT {columns} FROM leads l
+                 WHERE {last} > 0
+                   AND l.status != 'needs-human' {filters}
+                 ORDER BY {last} DESC
+                 LIMIT {limit}"
+            ),
+            &rest,
+        )?);
+    }
     Ok(shown)
 }
 
 fn inbox_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<InboxRow> {
     Ok(InboxRow {
-        lead_id: r.get(0)?,
-        handle: r.get(1)?,
-        name: r.get(2)?,
-        status: r.get(3)?,
-        last_at: r.get::<_, Option<Millis>>(4)?.filter(|&at| at > 0),
-        last_text: r.get(5)?,
-        assigned_to: r.get(6)?,
-        unread: r.get(7)?,
+        handle: r.get(0)?,
+        name: r.get(1)?,
+        status: r.get(2)?,
+        last_at: r.get::<_, Option<Millis>>(3)?.filter(|&at| at > 0),
+        last_text: r.get(4)?,
+        assigned_to: r.get(5)?,
+        unread: r.get(6)?,
     })
 }

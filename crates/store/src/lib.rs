@@ -251,12 +251,12 @@ impl Db {
         })
     }
 
-    /// The database as console user `access` may see it. For an agent on PostgreSQL every
-    /// transaction runs as the role `outreach_agent` with the agent's accounts set
-    /// (`SET LOCAL`, so they end with it), and row-level security hides every other
-    /// account's leads, messages, events and sends, even from a query that forgets to
-    /// filter. On SQLite, and for an owner, the same database.
-    pub fn for_user(&self, access: &domain::console_access::Access) -> Db {
+    /// The database as console user `user` with `access` may see it. For an agent on
+    /// PostgreSQL every transaction runs as the role `outreach_agent` with the agent's
+    /// accounts and name set (`SET LOCAL`, so they end with it), and row-level security
+    /// hides every other account's leads, messages, events and sends, and every other
+    /// user's read marks, even from a query that forgets to filter. On SQLite, and for an owner, the same database.
+    pub fn for_user(&self, user: &str, access: &domain::console_access::Access) -> Db {
         let Some(accounts) = access.account_filter() else {
             return self.clone();
         };
@@ -264,10 +264,14 @@ impl Db {
             return self.clone();
         };
         let accounts: Vec<String> = accounts.iter().map(i64::to_string).collect();
+        // The name as a string literal: console user names are letters, digits and `._-`,
+        // but a quote is doubled all the same.
+        let user = user.replace('\'', "''");
         Db {
             place: self.place.clone(),
             agent_scope: Some(Arc::from(format!(
-                "SET LOCAL ROLE outreach_agent; SET LOCAL outreach.accounts = '{}'",
+                "SET LOCAL ROLE outreach_agent; SET LOCAL outreach.accounts = '{}'; \
+                 SET LOCAL outreach.console_user = '{user}'",
                 accounts.join(",")
             ))),
         }

@@ -23,6 +23,9 @@ impl Direction {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
+    /// Its order of arrival (what a reader has seen up to), not part of exports.
+    #[serde(skip)]
+    pub id: i64,
     pub direction: Direction,
     pub text: String,
     pub at: Millis,
@@ -108,7 +111,7 @@ pub fn last_inbound_via(
 /// The last `limit` messages with a lead, oldest first.
 pub fn recent(conn: &Conn<'_>, lead_id: i64, limit: u32) -> anyhow::Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT direction, text, at, source FROM
+        "SELECT direction, text, at, source, id FROM
            (SELECT * FROM messages WHERE lead_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2) AS newest
          ORDER BY at, id",
     )?;
@@ -123,6 +126,7 @@ pub fn recent(conn: &Conn<'_>, lead_id: i64, limit: u32) -> anyhow::Result<Vec<M
             text: r.get(1)?,
             at: r.get(2)?,
             source: r.get(3)?,
+            id: r.get(4)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -88,9 +88,9 @@ fn an_unfiltered_query_of_an_agent_reads_only_their_accounts_leads() {
     let (_scratch, db) = two_teams("rls_read");
     // The owner and the engine see both teams.
     assert_eq!(visible(&db), each(2));
-    assert_eq!(visible(&db.for_user(&Access::owner())), each(2));
+    assert_eq!(visible(&db.for_user("ana", &Access::owner())), each(2));
     // An agent of account 1 sees one row per table: lead 1's.
-    let scoped = db.for_user(&agent(&[1]));
+    let scoped = db.for_user("ana", &agent(&[1]));
     assert_eq!(visible(&scoped), each(1));
     let texts: Vec<String> = scoped
         .read(|c| {
@@ -112,8 +112,8 @@ fn an_unfiltered_query_of_an_agent_reads_only_their_accounts_leads() {
         .unwrap();
     assert_eq!(theirs, None);
     // An agent given no account sees nothing; one given both, both.
-    assert_eq!(visible(&db.for_user(&agent(&[]))), each(0));
-    assert_eq!(visible(&db.for_user(&agent(&[1, 2]))), each(2));
+    assert_eq!(visible(&db.for_user("ana", &agent(&[]))), each(0));
+    assert_eq!(visible(&db.for_user("ana", &agent(&[1, 2]))), each(2));
     // The scope ends with the transaction: the pooled connection serves the engine next.
     assert_eq!(visible(&db), each(2));
 }
@@ -121,7 +121,7 @@ fn an_unfiltered_query_of_an_agent_reads_only_their_accounts_leads() {
 #[test]
 fn an_agent_cannot_change_or_add_to_another_accounts_leads() {
     let (_scratch, db) = two_teams("rls_write");
-    let scoped = db.for_user(&agent(&[1]));
+    let scoped = db.for_user("ana", &agent(&[1]));
     // An update and a delete with no filter touch only the agent's own rows.
     let changed = scoped
         .write(|c| Ok(c.execute("UPDATE leads SET status = 'converted'", [])?))
@@ -217,7 +217,7 @@ fn the_agent_role_reaches_no_table_of_lead_data_without_row_level_security() {
     assert_eq!(sequences, 0);
     // Plugin storage (which keeps data under lead/<id>/), webhooks kept aside, sessions:
     // refused outright.
-    let scoped = db.for_user(&agent(&[1]));
+    let scoped = db.for_user("ana", &agent(&[1]));
     for table in [
         "plugin_kv",
         "unrouted_webhooks",
@@ -248,5 +248,57 @@ fn doctor_says_row_level_security_is_on() {
     assert!(
         description.contains("row-level security on"),
         "{description}"
+    );
+}
+
+/// Unread counts are each person's: an agent's transactions see and mark only their own
+/// read marks, on their accounts' leads, whatever the query says.
+#[test]
+fn an_agent_reads_and_marks_only_their_own_read_marks() {
+    let (_scratch, db) = two_teams("rls_reads");
+    db.write(|c| {
+        for user in ["ana", "ben"] {
+            outreach_store::console::add_user(c, user, "", 0)?;
+        }
+        outreach_store::console::mark_read(c, "ben", 1, 5)?;
+        outreach_store::console::mark_read(c, "ana", 2, 5)
+    })
+    .unwrap();
+    let marks = |db: &Db| -> Vec<(String, i64, i64)> {
+        db.read(|c| {
+            let mut statement = c.prepare(
+                "SELECT user_name, lead_id, last_read_id FROM lead_reads ORDER BY user_name, lead_id",
+            )?;
+            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .unwrap()
+    };
+    let ana = db.for_user("ana", &agent(&[1]));
+    // Ben's mark on her account's lead, and her own on another account's: neither seen.
+    assert_eq!(marks(&ana), []);
+    ana.write(|c| outreach_store::console::mark_read(c, "ana", 1, 7))
+        .unwrap();
+    assert_eq!(marks(&ana), [("ana".to_owned(), 1, 7)]);
+    // Writing Ben's is refused, naming the policy.
+    let forged = ana
+        .write(|c| {
+            Ok(c.execute(
+                "INSERT INTO lead_reads (user_name, lead_id, last_read_id) VALUES ('ben', 1, 99)",
+                [],
+            )?)
+        })
+        .unwrap_err();
+    assert!(
+        format!("{forged:#}").contains("row-level security"),
+        "{forged:#}"
+    );
+    assert_eq!(
+        marks(&db),
+        [
+            ("ana".to_owned(), 1, 7),
+            ("ana".to_owned(), 2, 5),
+            ("ben".to_owned(), 1, 5)
+        ]
     );
 }

@@ -151,6 +151,8 @@ pub struct Session {
     pub token_sha256: String,
     /// What the user may reach, as it is at this request.
     pub access: Access,
+    /// Messages up to this id were there before the user was: none is new to them.
+    pub unread_after: i64,
 }
 
 impl Session {
@@ -205,6 +207,7 @@ impl FromRequestParts<Console> for Session {
                         user: row.user,
                         csrf: row.csrf,
                         access: row.access,
+                        unread_after: row.unread_after,
                         token_sha256,
                     })
             }

@@ -43,26 +43,44 @@ pub fn owner_routes() -> Router<Console> {
 pub(super) struct LeadView {
     pub lead: Lead,
     pub assigned_to: Option<String>,
-    pub notes: Vec<store::lead_notes::Note>,
     pub account: String,
     pub window: crate::channels::Window,
     pub messages: Vec<Message>,
-    pub outbox: Vec<OutboxRow>,
-    pub events: Vec<EventSummary>,
     /// The team's saved replies, to answer with.
     pub saved_replies: Vec<SavedReply>,
+    /// What only the lead's own page shows (empty in the inbox's pane).
+    pub more: MoreAboutTheLead,
+}
+
+/// The team's notes, the outbox and the events about a lead.
+#[derive(Default)]
+pub(super) struct MoreAboutTheLead {
+    pub notes: Vec<store::lead_notes::Note>,
+    pub outbox: Vec<OutboxRow>,
+    pub events: Vec<EventSummary>,
+}
+
+/// How much of a lead a page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shown {
+    /// The conversation, to answer it (the inbox's pane, refreshed every few seconds).
+    Conversation,
+    /// Everything (the lead's page).
+    Everything,
 }
 
 /// The lead `handle` as `session`'s user may see them (`None`: no such lead, or another
-/// account's), their conversation marked read for that user: opening it is reading it.
+/// account's), their conversation marked read for that user up to the newest message
+/// shown: opening it is reading it.
 pub(super) fn open_lead(
     console: &Console,
     session: &Session,
     handle: &str,
+    shown: Shown,
 ) -> anyhow::Result<Option<LeadView>> {
     let now = console.clock.now();
     let db = console.db_for(session);
-    let view = db.read(|c| {
+    let read = db.read(|c| {
         let Some(lead) = store::leads::find_handle(c, handle)? else {
             return Ok(None);
         };
@@ -72,34 +90,59 @@ pub(super) fn open_lead(
         let account = store::accounts::get(c, lead.account_id)?
             .map(|a| a.name)
             .unwrap_or_default();
-        let filter = EventFilter {
-            lead_id: Some(lead.id),
-            limit: HISTORY,
-            ..Default::default()
+        let more = match shown {
+            Shown::Conversation => MoreAboutTheLead::default(),
+            Shown::Everything => MoreAboutTheLead {
+                notes: store::lead_notes::for_lead(c, lead.id)?,
+                outbox: store::outbox::for_lead(c, lead.id)?,
+                events: store::events::list(
+                    c,
+                    &EventFilter {
+                        lead_id: Some(lead.id),
+                        limit: HISTORY,
+                        ..Default::default()
+                    },
+                )?,
+            },
         };
-        Ok(Some(LeadView {
+        let last_read = store::console::last_read(c, &session.user, lead.id)?;
+        let view = LeadView {
             window: crate::channels::window(c, &lead, now)?,
             messages: store::messages::recent(c, lead.id, HISTORY)?,
-            outbox: store::outbox::for_lead(c, lead.id)?,
-            events: store::events::list(c, &filter)?,
             assigned_to: store::console::assignee(c, lead.id)?,
-            notes: store::lead_notes::for_lead(c, lead.id)?,
             saved_replies: store::saved_replies::all(c)?,
             account,
             lead,
-        }))
+            more,
+        };
+        Ok(Some((view, last_read)))
     })?;
-    if let Some(view) = &view {
-        db.write(|tx| store::console::mark_read(tx, &session.user, view.lead.id, now))?;
+    let Some((view, last_read)) = read else {
+        return Ok(None);
+    };
+    // Written only when something new was shown: a page refreshing itself writes nothing.
+    // A read mark lost is a badge shown again, so a failure only goes to the log.
+    let newest = view.messages.iter().map(|m| m.id).max();
+    if let Some(newest) = newest.filter(|&newest| last_read.is_none_or(|read| newest > read)) {
+        let marked = db.write_flushed_later(|tx| {
+            store::console::mark_read(tx, &session.user, view.lead.id, newest)
+        });
+        if let Err(e) = marked {
+            tracing::warn!(
+                "console: marking @{} read for {}: {e:#}",
+                view.lead.handle,
+                session.user
+            );
+        }
     }
-    Ok(view)
+    Ok(Some(view))
 }
 
 /// `?sent=1`: a reply was just queued, and the page says so.
 #[derive(Debug, Default, serde::Deserialize)]
 struct LeadQuery {
     #[serde(default)]
-    sent: Option<u8>,
+    sent: Option<String>,
 }
 
 async fn lead_page(
@@ -108,7 +151,7 @@ async fn lead_page(
     Path(handle): Path<String>,
     Query(query): Query<LeadQuery>,
 ) -> Response {
-    match open_lead(&console, &session, &handle) {
+    match open_lead(&console, &session, &handle, Shown::Everything) {
         Ok(Some(view)) => render_lead(&session, &view, query.sent.is_some()).into_response(),
         Ok(None) => no_lead(&session, &handle),
         Err(e) => shown("lead", Err(e)),
@@ -289,6 +332,7 @@ fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
         .map(|(k, v)| format!("<dt>{k}</dt><dd>{v}</dd>"))
         .collect();
     let outbox: Vec<Vec<String>> = view
+        .more
         .outbox
         .iter()
         .rev()
@@ -304,6 +348,7 @@ fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
         })
         .collect();
     let events: Vec<Vec<String>> = view
+        .more
         .events
         .iter()
         .map(|e| {
@@ -330,6 +375,7 @@ fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
         .collect();
     let assignment = assignment_form(session, view, None);
     let notes: String = view
+        .more
         .notes
         .iter()
         .map(|n| {
@@ -442,7 +488,7 @@ async fn act(
     };
     // Back where the person was (the inbox's pane, or the lead's page), saying a reply
     // was queued.
-    let back = match fields.get("back") {
+    let back = match fields.get("back").split('#').next().unwrap_or("") {
         back if super::auth::is_console_page(back) => back.to_owned(),
         _ => format!("/console/leads/{}", path_segment(&handle)),
     };

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse as _, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::conversations::{self, LeadView};
+use super::conversations::{self, LeadView, Shown};
 use super::pages::{self, escape, path_segment};
 use super::{Console, Session, shown};
 use crate::clock::format;
@@ -41,7 +41,7 @@ struct InboxParams {
     #[serde(default)]
     open: String,
     #[serde(default)]
-    sent: Option<u8>,
+    sent: Option<String>,
 }
 
 impl InboxParams {
@@ -83,6 +83,7 @@ async fn inbox(
     let accounts = session.access.account_filter();
     let query = InboxQuery {
         reader: &session.user,
+        unread_after: session.unread_after,
         limit: INBOX_SIZE,
         within_accounts: accounts.as_deref(),
         assigned: match params.show.as_str() {
@@ -95,7 +96,7 @@ async fn inbox(
     // The open conversation first: opening it marks it read, which the list then shows.
     let open = match params.open.as_str() {
         "" => Ok(None),
-        handle => conversations::open_lead(&console, &session, handle),
+        handle => conversations::open_lead(&console, &session, handle, Shown::Conversation),
     };
     let page = open.and_then(|open| {
         let rows = console
@@ -112,9 +113,10 @@ fn inbox_page(
     rows: &[InboxRow],
     open: Option<&LeadView>,
 ) -> Html<String> {
+    let open_handle = open.map(|view| view.lead.handle.as_str());
     let list: String = rows
         .iter()
-        .map(|row| list_item(session, params, row))
+        .map(|row| list_item(session, params, row, open_handle))
         .collect();
     let unread = rows.iter().filter(|row| row.unread > 0).count();
     let filters: Vec<String> = SHOWS
@@ -163,6 +165,11 @@ fn inbox_page(
             escape(&params.open)
         ),
     };
+    // A search reads messages: run once when asked, not again every few seconds.
+    let live = match params.search() {
+        "" => " data-live",
+        _ => "",
+    };
     let layout = match open {
         Some(_) => "inbox open",
         None => "inbox",
@@ -178,7 +185,7 @@ fn inbox_page(
              <nav class=\"filters\" aria-label=\"Whose conversations\">{}</nav>{search}\
              <p class=\"hint\">Leads waiting for a person first, then the newest. New messages appear by themselves. \
              <button type=\"button\" id=\"notify-me\" hidden>Notify me when someone needs a person</button></p>\
-             {empty}<ul id=\"inbox\" class=\"conversations\" data-live>\n{list}</ul></section>\
+             {empty}<ul id=\"inbox\" class=\"conversations\"{live}>\n{list}</ul></section>\
              <section class=\"pane\" id=\"conversation\" aria-label=\"Conversation\">{pane}</section></div>",
             match unread {
                 0 => String::new(),
@@ -190,7 +197,12 @@ fn inbox_page(
     )
 }
 
-fn list_item(session: &Session, params: &InboxParams, row: &InboxRow) -> String {
+fn list_item(
+    session: &Session,
+    params: &InboxParams,
+    row: &InboxRow,
+    open: Option<&str>,
+) -> String {
     let waiting = match row.status == LeadStatus::NeedsHuman.as_str() {
         true => " <strong class=\"waiting\">needs a person</strong>",
         false => "",
@@ -210,7 +222,7 @@ fn list_item(session: &Session, params: &InboxParams, row: &InboxRow) -> String 
         Some(user) => format!(" · with {}", escape(user)),
         None => String::new(),
     };
-    let selected = match row.handle == params.open {
+    let selected = match open == Some(row.handle.as_str()) {
         true => " class=\"selected\" aria-current=\"true\"",
         false => "",
     };
@@ -271,24 +283,15 @@ struct Waiting {
 /// formatting characters neutralised as everywhere.
 async fn waiting(State(console): State<Console>, session: Session) -> Response {
     let accounts = session.access.account_filter();
-    let query = InboxQuery {
-        reader: &session.user,
-        limit: WAITING_NAMED,
-        within_accounts: accounts.as_deref(),
-        assigned: Assigned::Anyone,
-        search: None,
-    };
     let rows = console
         .db_for(&session)
-        .read(|c| store::console::inbox(c, &query));
+        .read(|c| store::console::waiting(c, WAITING_NAMED, accounts.as_deref()));
     match rows {
         Ok(rows) => Json(
-            rows.iter()
-                .filter(|row| row.status == LeadStatus::NeedsHuman.as_str())
-                .map(|row| Waiting {
-                    handle: row.handle.clone(),
-                    name: crate::text::terminal_safe(row.name.as_deref().unwrap_or(""))
-                        .into_owned(),
+            rows.into_iter()
+                .map(|(handle, name)| Waiting {
+                    handle,
+                    name: crate::text::terminal_safe(name.as_deref().unwrap_or("")).into_owned(),
                 })
                 .collect::<Vec<_>>(),
         )

@@ -212,7 +212,7 @@ impl Console {
     /// The database as `session`'s user may see it: on PostgreSQL an agent's transactions
     /// are narrowed to their accounts by row-level security, beneath the pages' own filter.
     fn db_for(&self, session: &Session) -> Db {
-        self.db.for_user(&session.access)
+        self.db.for_user(&session.user, &session.access)
     }
 
     /// Runs a read that may take a while (a report, an export) on a blocking thread, so

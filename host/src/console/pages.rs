@@ -1,6 +1,7 @@
 //! The console's page frame and the pieces every page uses: the navigation, forms that
-//! carry the CSRF token, escaping (from [`super::html`]). Pages are plain HTML rendered on the server; the one
-//! script (`/console/assets/console.js`) only adds live refresh and upload progress.
+//! carry the CSRF token, escaping (from [`super::html`]). Pages are plain HTML rendered on
+//! the server; the one script (`/console/assets/console.js`) only adds live refresh, upload
+//! progress and browser notifications.
 
 use axum::response::Html;
 

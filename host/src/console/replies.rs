@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse as _, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 
 use super::pages::{self, destructive_form, escape, form, table};
@@ -29,7 +29,7 @@ async fn list(State(console): State<Console>, session: Session) -> Response {
                     vec![
                         escape(&reply.name),
                         format!("<pre>{}</pre>", escape(&reply.text)),
-                        escape(&reply.created_by),
+                        escape(&reply.saved_by),
                         destructive_form(
                             &session,
                             &format!("/console/replies/{}/remove", reply.id),
@@ -92,9 +92,11 @@ async fn remove(
     Path(id): Path<i64>,
     Change { session, actor, .. }: Change,
 ) -> Response {
-    match admin::remove_saved_reply(&console.db, &actor, id, console.clock.now()) {
-        Ok(true) => done(&session, Ok(()), "/console/replies"),
-        Ok(false) => axum::http::StatusCode::NOT_FOUND.into_response(),
-        Err(e) => done(&session, Err(e), "/console/replies"),
-    }
+    let removed = admin::remove_saved_reply(&console.db, &actor, id, console.clock.now()).and_then(
+        |removed| match removed {
+            true => Ok(()),
+            false => Err(anyhow::anyhow!("no saved reply #{id}: removed already")),
+        },
+    );
+    done(&session, removed, "/console/replies")
 }
