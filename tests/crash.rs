@@ -657,3 +657,96 @@ async fn a_second_identical_reply_that_arrived_is_found_by_its_own_id() {
     );
     assert_eq!(graph.sends(), 2, "and not sent again");
 }
+
+/// One system call of a strace trace: its name, what it acted on (`-yy`: a file's path or a
+/// socket's addresses) and its first bytes.
+#[derive(Debug)]
+struct Syscall {
+    name: String,
+    target: String,
+    data: String,
+}
+
+/// The calls of a `strace -f -yy` trace in the order they finished: a call another thread
+/// interrupted ("<unfinished ...>") counts where it resumed.
+fn finished_calls(trace: &str) -> Vec<Syscall> {
+    let mut pending: BTreeMap<String, Syscall> = BTreeMap::new();
+    let mut calls = Vec::new();
+    let parse = |call: &str| -> Option<Syscall> {
+        let (name, rest) = call.split_once('(')?;
+        // `fd<what>` then `,` or `)`; a socket's `what` holds "->" itself.
+        let target = rest.split_once('<').map_or("", |(_, after)| {
+            let end = [after.find(">,"), after.find(">)")]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(after.len());
+            &after[..end]
+        });
+        Some(Syscall {
+            name: name.to_owned(),
+            target: target.to_owned(),
+            data: rest.to_owned(),
+        })
+    };
+    for line in trace.lines() {
+        let Some((pid, call)) = line.split_once(' ') else {
+            continue;
+        };
+        let call = call.trim_start();
+        if let Some(begun) = call.strip_suffix("<unfinished ...>") {
+            if let Some(syscall) = parse(begun) {
+                pending.insert(pid.to_owned(), syscall);
+            }
+        } else if call.starts_with("<...") {
+            calls.extend(pending.remove(pid));
+        } else {
+            calls.extend(parse(call));
+        }
+    }
+    calls
+}
+
+/// The record that a send began is on disk before the request leaves, even across a power
+/// cut: between the last write to the write-ahead log and each POST to the Graph API, the
+/// log is synced. (Without it, a power cut could lose the record after the message went
+/// out, and the next run would send it again.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sends_attempt_is_synced_to_disk_before_the_request_leaves() {
+    let graph = Graph::start(3, 0, Duration::from_millis(50));
+    let (sandbox, _now) = two_identical_replies_queued(&graph, "8803").await;
+    let port = graph.base.rsplit(':').next().unwrap().to_owned();
+    let trace = support::traced(
+        &sandbox,
+        &["run", "--until-idle"],
+        "pwrite64,fsync,fdatasync,write,writev,sendto,sendmsg",
+    );
+    assert_eq!(graph.delivered().len(), 2, "both replies went out");
+    let calls = finished_calls(&trace);
+    let to_the_graph = |c: &Syscall| {
+        ["write", "writev", "sendto", "sendmsg"].contains(&c.name.as_str())
+            && c.target.starts_with("TCP:")
+            && c.target.ends_with(&format!(":{port}]"))
+            && c.data.contains("POST ")
+    };
+    let sends: Vec<usize> = (0..calls.len())
+        .filter(|&i| to_the_graph(&calls[i]))
+        .collect();
+    let network: Vec<&str> = trace.lines().filter(|l| l.contains("TCP:")).collect();
+    assert_eq!(sends.len(), 2, "two POSTs in {network:#?}");
+    for send in sends {
+        let logged = (0..send)
+            .rev()
+            .find(|&i| calls[i].name == "pwrite64" && calls[i].target.ends_with("-wal"))
+            .expect("the attempt was written to the log before its request");
+        let synced = (logged..send).any(|i| {
+            ["fsync", "fdatasync"].contains(&calls[i].name.as_str())
+                && calls[i].target.ends_with("-wal")
+        });
+        assert!(
+            synced,
+            "the log was not synced between its last write and the request: {:#?}",
+            &calls[logged..=send]
+        );
+    }
+}

@@ -456,30 +456,7 @@ fn without_retention_settings_nothing_is_deleted_by_age() {
 
 /// The connect() calls of `outreach ARGS` in `sandbox`, as strace reports them.
 fn connections(sandbox: &Sandbox, args: &[&str]) -> Vec<String> {
-    let trace = sandbox.path("connect.trace");
-    let mut cmd = std::process::Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=connect", "-o"])
-        .arg(&trace)
-        .arg(support::BIN)
-        .args(args)
-        .current_dir(sandbox.dir.path());
-    let command = sandbox.command(args);
-    for (name, value) in command.get_envs() {
-        match value {
-            Some(value) => cmd.env(name, value),
-            None => cmd.env_remove(name),
-        };
-    }
-    let out = cmd
-        .output()
-        .expect("strace runs (.ci/run installs it): it observes the connections");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(&trace)
-        .unwrap()
+    support::traced(sandbox, args, "connect")
         .lines()
         .filter(|line| line.contains("AF_INET"))
         .map(String::from)

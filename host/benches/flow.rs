@@ -23,15 +23,18 @@
 //!     ai-reply answers each through an OpenAI-compatible endpoint on 127.0.0.1 that takes
 //!     1 s a request; the wall time until every reply is sent, at the default concurrency
 //!     and at `engine.concurrency = 1` ([`latency`]); (b) and (d) also run at concurrency 1
-//!     as the baseline of the CPU-bound flow.
+//!     as the baseline of the CPU-bound flow;
+//! (l) what a send's attempt record costs synced to disk before the request
+//!     ([`durability`]).
 //!
 //! Environment, for a quicker run (defaults are the real sizes):
-//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h,i,j`: the sections to run (default all);
+//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h,i,j,l`: the sections to run (default all);
 //! - `OUTREACH_BENCH_LEADS=10000,100000`: the lead counts of (d);
 //! - `OUTREACH_BENCH_INSTANCES=1000`: the live instances of (e);
 //! - `OUTREACH_BENCH_IMPORT_ROWS=1000000`: the rows of (f)'s file.
 
 mod console;
+mod durability;
 mod encryption;
 mod import;
 mod languages;
@@ -114,6 +117,9 @@ fn main() -> anyhow::Result<()> {
     drop(rt);
     if section("f") {
         import::bench()?;
+    }
+    if section("l") {
+        durability::bench()?;
     }
     if section("h") {
         encryption::bench_import()?;

@@ -496,3 +496,34 @@ pub fn answer_to_last_message(request: &Value) -> Value {
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
     })
 }
+
+/// The system calls `syscalls` (strace's `trace=` list) that `outreach ARGS` makes in
+/// `sandbox`, as strace reports them from every thread, with file and socket names
+/// (`-yy`) and the first 64 bytes of each buffer. `.ci/run` installs strace.
+pub fn traced(sandbox: &Sandbox, args: &[&str], syscalls: &str) -> String {
+    let trace = sandbox.path("strace.out");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-yy", "-s", "64", "-e"])
+        .arg(format!("trace={syscalls}"))
+        .arg("-o")
+        .arg(&trace)
+        .arg(BIN)
+        .args(args)
+        .current_dir(sandbox.dir.path());
+    let command = sandbox.command(args);
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    let out = cmd
+        .output()
+        .expect("strace runs (.ci/run installs it): it observes the system calls");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&trace).unwrap()
+}

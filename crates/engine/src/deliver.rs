@@ -171,13 +171,14 @@ impl Engine {
             if !self.broadcast_still_on(sender, &row, now).await? {
                 continue;
             }
-            // Durably before the request: if the engine dies while it is in flight, the next
-            // run knows the outcome is unknown and reconciles before any resend (and the
-            // daily cap counts it meanwhile). A sandbox delivery is only that record.
+            // On disk before the request, power cut included: if the engine or the machine
+            // dies while it is in flight, the next run knows the outcome is unknown and
+            // reconciles before any resend (and the daily cap counts it meanwhile). A
+            // sandbox delivery is only that record.
             if sender.channel.sends_remotely()
                 && !self
                     .db()
-                    .write(|tx| store::outbox::begin_attempt(tx, &row, now))?
+                    .write_durable(|tx| store::outbox::begin_attempt(tx, &row, now))?
             {
                 // Changed since this pass read it (blocked, or another engine has it).
                 continue;

@@ -446,8 +446,9 @@ impl Db {
     /// never a part of one, and never one that a later flushed commit (one that wrote
     /// something) follows, the log being written in order: nothing leaves the machine on
     /// their strength before such a commit,
-    /// since a send's attempt record ([`outbox::begin_attempt`]), an AI request's audit and
-    /// an accepted webhook are plain [`Db::write`]s. A worker killed half-way loses nothing:
+    /// since a send's attempt record ([`outbox::begin_attempt`], through
+    /// [`Db::write_durable`]), an AI request's audit and an accepted webhook are flushed
+    /// writes. A worker killed half-way loses nothing:
     /// the server has what it committed. Close to what SQLite's WAL gives with
     /// `synchronous = NORMAL`, which this store uses (it loses commits only when the machine
     /// itself goes down); on SQLite this is [`Db::write`].
@@ -459,6 +460,34 @@ impl Db {
             Place::Sqlite { .. } => in_write_transaction(&mut self.lock(), f),
             Place::Postgres(_) => self.in_postgres_transaction(Commit::FlushedLater, f),
         }
+    }
+
+    /// Like [`Db::write`], on disk when it returns even if the machine then loses power: for
+    /// the record that something is about to leave the machine and must not leave twice (a
+    /// send's attempt, [`outbox::begin_attempt`]). On SQLite this commit syncs the
+    /// write-ahead log (`synchronous = FULL` for this transaction only; the store's other
+    /// commits are `NORMAL`, which a power cut may lose, never half-done). On PostgreSQL
+    /// every [`Db::write`] is flushed already.
+    pub fn write_durable<R>(
+        &self,
+        f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        /// Puts the connection back to `NORMAL` whatever `f` did, a panic included.
+        struct Restore<'c>(MutexGuard<'c, Connection>);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                // Outside any transaction by now (committed or rolled back).
+                let _ = end_left_transaction(&self.0);
+                let _ = self.0.pragma_update(None, "synchronous", "NORMAL");
+            }
+        }
+        let Place::Sqlite { .. } = &self.place else {
+            return self.write(f);
+        };
+        let mut conn = Restore(self.lock());
+        end_left_transaction(&conn.0)?;
+        conn.0.pragma_update(None, "synchronous", "FULL")?;
+        in_write_transaction(&mut conn.0, f)
     }
 
     /// Like [`Db::write`] without checking foreign keys, for bulk writes whose every
