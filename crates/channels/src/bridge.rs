@@ -201,18 +201,17 @@ fn accept(
     if !signing::verify(&secret, body, &claimed) {
         return Err(refused());
     }
-    let message: BridgeMessage = serde_json::from_slice(body).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("not a bridge message: {e}"),
-        )
-    })?;
-    if let Err(reason) = crate::domain::handle::normalize_handle(&message.handle) {
-        // Redelivering would not fix it: refuse for good.
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!("message {}: invalid handle: {reason}", message.id),
-        ));
-    }
+    // Redelivering would not fix a message that does not read: refused for good.
+    let message = read_message(body).map_err(|reason| (StatusCode::BAD_REQUEST, reason))?;
     inbox.receive(account, message).map_err(internal)
+}
+
+/// The message in a bridge delivery's (signed) body, or why it is not one.
+pub fn read_message(body: &[u8]) -> Result<BridgeMessage, String> {
+    let message: BridgeMessage =
+        serde_json::from_slice(body).map_err(|e| format!("not a bridge message: {e}"))?;
+    if let Err(reason) = crate::domain::handle::normalize_handle(&message.handle) {
+        return Err(format!("message {}: invalid handle: {reason}", message.id));
+    }
+    Ok(message)
 }

@@ -280,11 +280,14 @@ impl Config {
                 return Err(e).with_context(|| format!("cannot read config {}", path.display()));
             }
         };
-        let config: Config =
-            toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
-        config
-            .validate()
-            .with_context(|| format!("invalid config {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    /// Reads the text of a config file: the settings it names, checked, and the defaults
+    /// for the rest.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
         Ok(config)
     }
 

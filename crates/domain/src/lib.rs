@@ -1,5 +1,6 @@
 //! The bottom layer of the outreach host: the vocabulary every other crate shares — a lead
-//! and its handle, a permission, a plugin's manifest, a sending account and its send-safety
+//! and its handle, a permission, a plugin's manifest and the contract versions it may be
+//! built for ([`contract`]), a sending account and its send-safety
 //! rules, who may reach what in the console ([`console_access`]) — and the leaves everything
 //! uses: the user's settings ([`config`]), time ([`clock`]), text checks ([`text`]) and
 //! sealed credentials ([`secrets`]).
@@ -12,6 +13,7 @@ pub mod account;
 pub mod clock;
 pub mod config;
 pub mod console_access;
+pub mod contract;
 pub mod handle;
 pub mod lead;
 pub mod manifest;

@@ -1,8 +1,9 @@
-//! Leads as the host knows them, and getting them in: CSV parsing ([`csv_import`]) and
-//! merging parsed records into the store ([`import`]). The lead itself is a domain type
+//! Leads as the host knows them, and getting them in: CSV parsing ([`csv_import`], the
+//! `outreach-csv` crate, where it can be fuzzed without the rest) and merging parsed
+//! records into the store ([`import`]). The lead itself is a domain type
 //! ([`crate::domain::lead`]).
 
-pub mod csv_import;
+pub use outreach_csv as csv_import;
 pub mod import;
 
 pub use crate::domain::lead::*;

@@ -1,6 +1,6 @@
 //! Turns the bytes of a leads CSV file into validated lead records.
 //!
-//! This module owns the file format: header matching, value normalisation
+//! This crate owns the file format: header matching, value normalisation
 //! (handles, emails, phones, tags), per-row validation with line-numbered
 //! rejects, and merging of rows that name the same handle. It never touches
 //! a database: [`Reader`] hands out one row at a time, for an import that
@@ -22,8 +22,8 @@ use self::header::{Layout, layout_from_header, quoted_list};
 use self::merge::Collector;
 use self::reader::{READ_BUFFER_BYTES, Rows};
 
-pub use crate::domain::handle::normalize_handle;
-pub use crate::domain::lead::LeadRecord;
+pub use outreach_domain::handle::normalize_handle;
+pub use outreach_domain::lead::LeadRecord;
 
 /// A row that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
