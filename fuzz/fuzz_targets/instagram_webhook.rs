@@ -30,9 +30,16 @@ fuzz_target!(|body: &[u8]| {
     }
     if let Some(again) = redelivered(body) {
         let ids = |messages: &[outreach_channels::inbound::InboundMessage]| {
-            messages.iter().map(|m| m.message_id.clone()).collect::<Vec<_>>()
+            messages
+                .iter()
+                .map(|m| m.message_id.clone())
+                .collect::<Vec<_>>()
         };
         let again = parse_payload(&again).expect("it read once");
-        assert_eq!(ids(&messages), ids(&again), "a redelivery reads differently");
+        assert_eq!(
+            ids(&messages),
+            ids(&again),
+            "a redelivery reads differently"
+        );
     }
 });
