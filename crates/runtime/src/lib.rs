@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod host;
 mod limits;
 pub mod manifest;
+mod slots;
 mod trap;
 
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ use self::host::{CallContext, HostServices, HostState};
 pub use self::limits::Limits;
 use self::limits::check_output;
 use self::manifest::Manifest;
+pub use self::slots::SlotReset;
 pub use self::trap::HookFailure;
 use self::trap::classify_trap;
 use crate::config::LimitsConfig;
@@ -68,11 +70,13 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
     /// Prepared components by content hash, with the contract version each was built for.
     prepared: Mutex<HashMap<String, (Prepared<HostState>, String)>>,
+    /// How memory slots are put back between calls.
+    slot_reset: SlotReset,
 }
 
-/// Fuel, epochs and the pooling allocator sized from `limits`; `page_scan` resets slots
-/// with PAGEMAP_SCAN (refused by `Engine::new` where the kernel lacks it).
-fn engine_config(limits: &LimitsConfig, page_scan: bool) -> Config {
+/// Fuel, epochs and the pooling allocator sized from `limits`, its slots put back as
+/// `reset` says (PAGEMAP_SCAN is refused by `Engine::new` where the kernel lacks it).
+fn engine_config(limits: &LimitsConfig, reset: SlotReset) -> Config {
     let mut config = Config::new();
     config.consume_fuel(true);
     config.epoch_interruption(true);
@@ -85,11 +89,11 @@ fn engine_config(limits: &LimitsConfig, page_scan: bool) -> Config {
         .total_tables(instances * 2)
         .total_stacks(instances)
         .table_keep_resident(64 << 10);
-    match page_scan {
-        true => pool
+    match reset {
+        SlotReset::WrittenPages => pool
             .pagemap_scan(wasmtime::Enabled::Yes)
             .linear_memory_keep_resident(16 << 20),
-        false => pool
+        SlotReset::WholeSlot => pool
             .pagemap_scan(wasmtime::Enabled::No)
             .linear_memory_keep_resident(2 << 20),
     };
@@ -99,16 +103,34 @@ fn engine_config(limits: &LimitsConfig, page_scan: bool) -> Config {
 
 impl Runtime {
     /// `cache_dir` keeps compiled components across runs; `None` compiles in memory only.
+    /// Slots are reset as this machine allows ([`SlotReset::for_this_machine`]).
     pub fn new(limits: &LimitsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
-        // Where Linux can say which pages a call wrote (PAGEMAP_SCAN, 6.7+), a reused slot
-        // puts back only those, in place, up to 16 MiB: a Python or JavaScript plugin's
-        // heap image stays mapped instead of being unmapped and faulted in again on every
-        // call (bench (a): JavaScript 2.0 -> 1.1 ms, Python ~2.8 -> ~2.2 ms, Rust the
-        // same; and -> 0.6 / 1.6 ms with the vendored wasmtime's longer scan, see
-        // vendor/README.md). Without it, zeroing that much in place would cost more than it
-        // saves: the first 2 MiB are zeroed in place, the rest unmapped.
-        let engine = Engine::new(&engine_config(limits, true))
-            .or_else(|_| Engine::new(&engine_config(limits, false)))
+        Self::with_slot_reset(limits, cache_dir, SlotReset::for_this_machine())
+    }
+
+    /// [`Runtime::new`] resetting slots as `reset` says where the kernel allows it (a test
+    /// or a bench comparing the two).
+    pub fn with_slot_reset(
+        limits: &LimitsConfig,
+        cache_dir: Option<PathBuf>,
+        reset: SlotReset,
+    ) -> anyhow::Result<Self> {
+        // Where Linux can say which pages a call wrote (PAGEMAP_SCAN, 6.7+) and nothing is
+        // swapped, a reused slot puts back only those, in place, up to 16 MiB: a Python or
+        // JavaScript plugin's heap image stays mapped instead of being unmapped and faulted
+        // in again on every call (bench (a): JavaScript 2.0 -> 1.1 ms, Python ~2.8 -> ~2.2
+        // ms, Rust the same; and -> 0.6 / 1.6 ms with the vendored wasmtime's longer scan,
+        // see vendor/README.md). Otherwise zeroing that much in place would cost more than
+        // it saves: the first 2 MiB are zeroed in place, the rest unmapped.
+        let built = match Engine::new(&engine_config(limits, reset)) {
+            Ok(engine) => Ok((engine, reset)),
+            Err(_) if reset == SlotReset::WrittenPages => {
+                Engine::new(&engine_config(limits, SlotReset::WholeSlot))
+                    .map(|engine| (engine, SlotReset::WholeSlot))
+            }
+            Err(e) => Err(e),
+        };
+        let (engine, slot_reset) = built
             .map_err(anyhow::Error::from)
             .context("cannot start the wasm engine")?;
         let mut linker = Linker::new(&engine);
@@ -127,6 +149,7 @@ impl Runtime {
             limits: limits.clone(),
             cache_dir,
             prepared: Mutex::new(HashMap::new()),
+            slot_reset,
         })
     }
 
@@ -279,6 +302,11 @@ impl Runtime {
             CallHook::CallingWasm | CallHook::ReturningFromWasm => Ok(()),
         });
         Ok(store)
+    }
+
+    /// How this runtime puts memory slots back between calls.
+    pub fn slot_reset(&self) -> SlotReset {
+        self.slot_reset
     }
 
     /// Runs one hook in a fresh instance.

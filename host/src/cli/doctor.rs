@@ -74,6 +74,15 @@ pub async fn run(app: &App, _args: DoctorArgs) -> anyhow::Result<()> {
             "no [retention] settings: messages, events and audit rows are kept for good"
         },
     );
+    // Whether one hook call's memory is cleaned from a slot by the pages it wrote or whole.
+    report.line(
+        Verdict::Ok,
+        "sandbox",
+        format!(
+            "a fresh instance per hook call; between calls {}",
+            app.runtime()?.slot_reset().describe()
+        ),
+    );
 
     let timeout = Duration::from_secs(app.config.instagram.request_timeout_seconds);
     for account in app.db.read(store::accounts::list)? {
