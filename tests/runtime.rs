@@ -374,9 +374,10 @@ fn plugins_run_where_the_kernel_refuses_to_seal_their_memory_image() {
     });
     assert_eq!(seal_errno, (-1, Some(libc::EBUSY)));
 
-    // Under it, the real binary compiles a plugin, instantiates it (its memory image no
-    // longer backed by a sealed memfd) and calls its hook: CI met this as "cannot add
-    // seals to the memfd", failing every call of a freshly compiled plugin.
+    // Under it, the real binary compiles a plugin, instantiates it (from its `.cwasm`
+    // file, whose mapping is its memory image: no memfd to seal) and calls its hook: CI met
+    // this as "cannot add seals to the memfd", failing every call of a freshly compiled
+    // plugin.
     let sandbox = Sandbox::new("");
     let lead = sandbox.write(
         "lead.json",

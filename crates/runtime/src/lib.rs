@@ -67,7 +67,9 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     limits: LimitsConfig,
-    cache_dir: Option<PathBuf>,
+    /// Where compiled components are kept (`.cwasm` files), and every component is loaded
+    /// from: the given cache, or a folder of this runtime's own.
+    cache: CompileCache,
     /// Prepared components by content hash, with the contract version each was built for.
     prepared: Mutex<HashMap<String, (Prepared<HostState>, String)>>,
     /// How memory slots are put back between calls.
@@ -102,7 +104,8 @@ fn engine_config(limits: &LimitsConfig, reset: SlotReset) -> Config {
 }
 
 impl Runtime {
-    /// `cache_dir` keeps compiled components across runs; `None` compiles in memory only.
+    /// `cache_dir` keeps compiled components across runs; with `None` they are kept in a
+    /// temporary folder of this runtime's, removed with it.
     /// Slots are reset as this machine allows ([`SlotReset::for_this_machine`]).
     pub fn new(limits: &LimitsConfig, cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
         Self::with_slot_reset(limits, cache_dir, SlotReset::for_this_machine())
@@ -147,7 +150,7 @@ impl Runtime {
             engine,
             linker,
             limits: limits.clone(),
-            cache_dir,
+            cache: CompileCache::new(cache_dir)?,
             prepared: Mutex::new(HashMap::new()),
             slot_reset,
         })
@@ -213,20 +216,25 @@ impl Runtime {
         Ok((pre, contract))
     }
 
+    /// The component of `wasm`, compiled once and always loaded from its `.cwasm` file:
+    /// its memory image is then the mapped file. (Compiled in memory, wasmtime keeps the
+    /// image in a memfd that it seals read-only, and Linux refuses the seal with EBUSY
+    /// while pages just written to it are still referenced, failing the plugin's every
+    /// instantiation: CI met it once.)
     fn compile(&self, wasm: &[u8], sha: &str) -> anyhow::Result<Component> {
-        let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, wasm)
-                .map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"));
-        };
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        let path = dir.join(format!("{sha}-{:016x}.cwasm", hasher.finish()));
+        let path = self
+            .cache
+            .dir()
+            .join(format!("{sha}-{:016x}.cwasm", hasher.finish()));
+        // SAFETY: the cache holds only artifacts this host serialized itself, named by the
+        // wasm's hash and the engine's compatibility hash.
+        let load = || unsafe { Component::deserialize_file(&self.engine, &path) };
         if path.exists() {
-            // SAFETY: the cache holds only artifacts this host serialized itself, named by the
-            // wasm's hash and the engine's compatibility hash.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            match load() {
                 Ok(component) => return Ok(component),
                 Err(e) => {
                     tracing::warn!("ignoring unreadable compile cache {}: {e}", path.display())
@@ -236,16 +244,23 @@ impl Runtime {
         let component = Component::new(&self.engine, wasm)
             .map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"))?;
         let write = || -> anyhow::Result<()> {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(self.cache.dir())?;
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
             std::fs::write(&tmp, component.serialize()?)?;
             std::fs::rename(&tmp, &path)?;
             Ok(())
         };
-        if let Err(e) = write() {
-            tracing::warn!("cannot write compile cache {}: {e}", path.display());
+        match write().and_then(|()| load().map_err(anyhow::Error::from)) {
+            Ok(from_file) => Ok(from_file),
+            Err(e) => {
+                // Still runs where the kernel seals memfds, as almost all do.
+                tracing::warn!(
+                    "cannot keep the compiled plugin in {}: {e}; it runs compiled in memory",
+                    path.display()
+                );
+                Ok(component)
+            }
         }
-        Ok(component)
     }
 
     /// Reads a component's manifest without granting it anything.
@@ -356,6 +371,34 @@ fn start_epoch_ticker(engine: &Engine) {
     if let Err(e) = ticker {
         // Without it no deadline would ever fire: better not to run plugins at all.
         panic!("cannot start the epoch ticker thread: {e}");
+    }
+}
+
+/// Where a runtime keeps compiled components: a folder that outlives it, or one of its
+/// own that goes with it.
+enum CompileCache {
+    Kept(PathBuf),
+    Own(tempfile::TempDir),
+}
+
+impl CompileCache {
+    fn new(kept: Option<PathBuf>) -> anyhow::Result<Self> {
+        Ok(match kept {
+            Some(dir) => Self::Kept(dir),
+            None => Self::Own(
+                tempfile::Builder::new()
+                    .prefix("outreach-compiled-")
+                    .tempdir()
+                    .context("cannot make a folder for compiled plugins")?,
+            ),
+        })
+    }
+
+    fn dir(&self) -> &std::path::Path {
+        match self {
+            Self::Kept(dir) => dir,
+            Self::Own(dir) => dir.path(),
+        }
     }
 }
 

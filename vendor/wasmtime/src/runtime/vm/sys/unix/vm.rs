@@ -162,21 +162,12 @@ impl MemoryImageSource {
         // extra-super-sure that it never changes, and because
         // this costs very little, we use the kernel's "seal" API
         // to make the memfd image permanently read-only.
-        //
-        // outreach patch: the kernel may refuse the write seal with EBUSY
-        // while pages just written to the memfd still hold an extra
-        // reference (seen on CI). Rather than failing every instantiation
-        // of this module, skip the memfd optimization, as on a kernel
-        // without memfd: memories are then initialized by copying.
-        let sealed = memfd.add_seals(&[
+        memfd.add_seals(&[
             memfd::FileSeal::SealGrow,
             memfd::FileSeal::SealShrink,
             memfd::FileSeal::SealWrite,
             memfd::FileSeal::SealSeal,
-        ]);
-        if sealed.is_err() {
-            return Ok(None);
-        }
+        ])?;
 
         Ok(Some(MemoryImageSource::Memfd(memfd)))
     }
