@@ -39,15 +39,20 @@ fn team_with(
     sandbox.ok(&["inbox", "push", "alice_a", "hello from the first shop"]);
     sandbox.ok(&["inbox", "push", "bob_b", "hello from the second shop"]);
     add_console_user_as(&sandbox, "olive", PASSWORD, &[]);
-    add_console_user_as(
-        &sandbox,
-        "adam",
-        PASSWORD,
-        &["--role", "agent", "--accounts", "default"],
-    );
+    add_agent_of_default(&sandbox, "adam");
     before_serve(&sandbox);
     let served = support::serve(&sandbox);
     (sandbox, served)
+}
+
+/// Console user `name`, an agent of the default account.
+fn add_agent_of_default(sandbox: &Sandbox, name: &str) {
+    add_console_user_as(
+        sandbox,
+        name,
+        PASSWORD,
+        &["--role", "agent", "--accounts", "default"],
+    );
 }
 
 fn client() -> reqwest::Client {
@@ -354,12 +359,7 @@ async fn roles_and_users_change_from_the_command_line_from_the_next_request(back
 
 async fn a_team_splits_the_inbox_mine_unassigned_and_everyones(backend: Backend) {
     let (sandbox, served) = team(backend, "a_team_splits_the_inbox_mine_unassi");
-    add_console_user_as(
-        &sandbox,
-        "amy",
-        PASSWORD,
-        &["--role", "agent", "--accounts", "default"],
-    );
+    add_agent_of_default(&sandbox, "amy");
     let adam = User::log_in(&served, "adam").await;
     let amy = User::log_in(&served, "amy").await;
     let lists = |page: &str, handle: &str| page.contains(&format!("/console/leads/{handle}\""));
@@ -488,12 +488,7 @@ fn unread_on(page: &str, handle: &str) -> Option<String> {
 
 async fn each_person_has_their_own_unread_and_the_team_its_saved_replies(backend: Backend) {
     let (sandbox, served) = team(backend, "each_person_has_their_own_unread_and");
-    add_console_user_as(
-        &sandbox,
-        "amy",
-        PASSWORD,
-        &["--role", "agent", "--accounts", "default"],
-    );
+    add_agent_of_default(&sandbox, "amy");
     let adam = User::log_in(&served, "adam").await;
     let amy = User::log_in(&served, "amy").await;
     let olive = User::log_in(&served, "olive").await;

@@ -19,17 +19,7 @@ pub fn bench() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = Db::open(&dir.path().join("durability.db"), None)?;
     let rows = db.write(|tx| {
-        let record = LeadRecord {
-            line: 1,
-            handle: "durable".into(),
-            name: None,
-            email: None,
-            phone: None,
-            tags: vec![],
-            notes: None,
-            custom: Default::default(),
-        };
-        let lead = store::leads::upsert(tx, &record, 1, 0)?.id();
+        let lead = store::leads::upsert(tx, &LeadRecord::handle_only("durable"), 1, 0)?.id();
         for i in 0..2 * SENDS {
             store::outbox::enqueue(
                 tx,

@@ -275,14 +275,8 @@ fn median(mut samples: Vec<f64>) -> f64 {
 fn bench_lead(services: &HostServices) -> anyhow::Result<(i64, Lead)> {
     let lead_id = services.db.write(|tx| {
         let record = LeadRecord {
-            line: 1,
-            handle: "bench".into(),
             name: Some("Ben Ch".into()),
-            email: None,
-            phone: None,
-            tags: vec![],
-            notes: None,
-            custom: Default::default(),
+            ..LeadRecord::handle_only("bench")
         };
         Ok(store::leads::upsert(tx, &record, 1, 0)?.id())
     })?;

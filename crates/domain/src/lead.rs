@@ -133,3 +133,19 @@ pub struct LeadRecord {
     /// Keyed by the header as written (trimmed); values are never empty.
     pub custom: BTreeMap<String, String>,
 }
+
+impl LeadRecord {
+    /// A lead known by its handle alone (already normal), as if from line 2 of a file.
+    pub fn handle_only(handle: &str) -> Self {
+        Self {
+            line: 2,
+            handle: handle.to_owned(),
+            name: None,
+            email: None,
+            phone: None,
+            tags: Vec::new(),
+            notes: None,
+            custom: BTreeMap::new(),
+        }
+    }
+}

@@ -97,14 +97,9 @@ impl NativeHooks for Flow {
 
 fn record(handle: &str) -> LeadRecord {
     LeadRecord {
-        line: 2,
-        handle: handle.into(),
         name: Some("Someone".into()),
-        email: None,
-        phone: None,
         tags: vec!["vip".into()],
-        notes: None,
-        custom: Default::default(),
+        ..LeadRecord::handle_only(handle)
     }
 }
 
