@@ -19,6 +19,8 @@ use crate::store::outbox::Message;
 use crate::store::{self};
 use crate::text;
 
+use super::outgoing::{content_refused, revoked_while_running, with_disclosure};
+
 /// The tag a lead gets when a filter drops it.
 pub const FILTERED_OUT: &str = "filtered-out";
 
@@ -83,31 +85,6 @@ pub fn queue_staged(
     })
 }
 
-/// Whether `permission`, which the call's `action` was allowed under as it ran, is no longer
-/// granted as its effect lands: then the effect is dropped, and the audit says so.
-pub(super) fn revoked_while_running(
-    tx: &Conn<'_>,
-    plugin: &str,
-    action: &str,
-    permission: Permission,
-    event: &Event,
-    now: Millis,
-) -> anyhow::Result<bool> {
-    if store::plugins::is_granted(tx, plugin, permission)? {
-        return Ok(false);
-    }
-    let entry = store::audit::Entry {
-        plugin,
-        action,
-        permission: Some(permission),
-        lead_id: Some(event.lead_id),
-        allowed: false,
-        detail: Some("revoked while the call ran: not queued"),
-    };
-    store::audit::record(tx, &entry, now)?;
-    Ok(true)
-}
-
 fn apply_filter(
     tx: &Conn<'_>,
     plugin: &str,
@@ -158,16 +135,6 @@ fn apply_filter(
         summary.push_str(&format!("; {} tag(s) not added: {first}", refused.len()));
     }
     Ok(summary)
-}
-
-/// Why `text` (the message's, or it with the disclosure in front) with `message`'s quick
-/// replies cannot be sent, if it cannot: the channel's limits, as the shared policy says.
-pub(super) fn content_refused(text: &str, message: &Outgoing) -> Option<Refusal> {
-    let quick_replies =
-        (message.quick_replies.iter()).map(|q| (q.title.as_str(), q.payload.as_str()));
-    policy::message_text(text)
-        .and_then(|()| policy::quick_replies(quick_replies))
-        .err()
 }
 
 /// Checks that a message returned by a hook may be queued, and queues it. `Ok(false)`: it
@@ -222,11 +189,6 @@ fn queue_returned_message(
     Ok(Ok(queue_automated(
         tx, &key, lead.id, plugin, event.id, message, now,
     )?))
-}
-
-/// The account's disclosure in front of a plugin's text, in one message.
-pub(super) fn with_disclosure(disclosure: &str, text: &str) -> String {
-    format!("{}\n\n{text}", disclosure.trim())
 }
 
 /// Queues a plugin's message; the first automated message to a lead (and the first after

@@ -4,8 +4,8 @@
 //! under a live video). Checked as they are queued here, and again as they go out.
 
 use super::Engine;
-use super::apply::{content_refused, revoked_while_running, with_disclosure};
 use super::deliver::{Sender, TRANSIENT_WAIT};
+use super::outgoing::{content_refused, revoked_while_running, with_disclosure};
 use crate::channels::{PRIVATE_REPLIES_PER_HOUR, private_reply_closed};
 use crate::clock::{HOUR, Millis};
 use crate::consent::Permission;

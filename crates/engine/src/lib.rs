@@ -28,6 +28,7 @@ mod flight;
 mod followups;
 pub mod ingest;
 mod notify;
+mod outgoing;
 #[cfg(test)]
 mod plans;
 mod profiles;
