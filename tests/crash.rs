@@ -659,20 +659,22 @@ async fn a_second_identical_reply_that_arrived_is_found_by_its_own_id() {
 }
 
 /// One system call of a strace trace: its name, what it acted on (`-yy`: a file's path or a
-/// socket's addresses) and its first bytes.
+/// socket's addresses), its first bytes, and the trace lines where it started and ended
+/// (the same, unless another thread's call came between: "<unfinished ...>").
 #[derive(Debug)]
 struct Syscall {
     name: String,
     target: String,
     data: String,
+    started: usize,
+    finished: usize,
 }
 
-/// The calls of a `strace -f -yy` trace in the order they finished: a call another thread
-/// interrupted ("<unfinished ...>") counts where it resumed.
-fn finished_calls(trace: &str) -> Vec<Syscall> {
+/// The calls of a `strace -f -yy` trace.
+fn syscalls(trace: &str) -> Vec<Syscall> {
     let mut pending: BTreeMap<String, Syscall> = BTreeMap::new();
     let mut calls = Vec::new();
-    let parse = |call: &str| -> Option<Syscall> {
+    let parse = |call: &str, at: usize| -> Option<Syscall> {
         let (name, rest) = call.split_once('(')?;
         // `fd<what>` then `,` or `)`; a socket's `what` holds "->" itself.
         let target = rest.split_once('<').map_or("", |(_, after)| {
@@ -687,21 +689,26 @@ fn finished_calls(trace: &str) -> Vec<Syscall> {
             name: name.to_owned(),
             target: target.to_owned(),
             data: rest.to_owned(),
+            started: at,
+            finished: at,
         })
     };
-    for line in trace.lines() {
+    for (at, line) in trace.lines().enumerate() {
         let Some((pid, call)) = line.split_once(' ') else {
             continue;
         };
         let call = call.trim_start();
         if let Some(begun) = call.strip_suffix("<unfinished ...>") {
-            if let Some(syscall) = parse(begun) {
+            if let Some(syscall) = parse(begun, at) {
                 pending.insert(pid.to_owned(), syscall);
             }
         } else if call.starts_with("<...") {
-            calls.extend(pending.remove(pid));
+            if let Some(mut syscall) = pending.remove(pid) {
+                syscall.finished = at;
+                calls.push(syscall);
+            }
         } else {
-            calls.extend(parse(call));
+            calls.extend(parse(call, at));
         }
     }
     calls
@@ -722,31 +729,42 @@ async fn a_sends_attempt_is_synced_to_disk_before_the_request_leaves() {
         "pwrite64,fsync,fdatasync,write,writev,sendto,sendmsg",
     );
     assert_eq!(graph.delivered().len(), 2, "both replies went out");
-    let calls = finished_calls(&trace);
+    let calls = syscalls(&trace);
     let to_the_graph = |c: &Syscall| {
         ["write", "writev", "sendto", "sendmsg"].contains(&c.name.as_str())
             && c.target.starts_with("TCP:")
             && c.target.ends_with(&format!(":{port}]"))
             && c.data.contains("POST ")
     };
-    let sends: Vec<usize> = (0..calls.len())
-        .filter(|&i| to_the_graph(&calls[i]))
-        .collect();
+    let on_the_log = |c: &Syscall, names: &[&str]| {
+        names.contains(&c.name.as_str()) && c.target.ends_with("-wal")
+    };
+    let mut posts: Vec<&Syscall> = calls.iter().filter(|c| to_the_graph(c)).collect();
+    posts.sort_by_key(|c| c.started);
     let network: Vec<&str> = trace.lines().filter(|l| l.contains("TCP:")).collect();
-    assert_eq!(sends.len(), 2, "two POSTs in {network:#?}");
-    for send in sends {
-        let logged = (0..send)
-            .rev()
-            .find(|&i| calls[i].name == "pwrite64" && calls[i].target.ends_with("-wal"))
-            .expect("the attempt was written to the log before its request");
-        let synced = (logged..send).any(|i| {
-            ["fsync", "fdatasync"].contains(&calls[i].name.as_str())
-                && calls[i].target.ends_with("-wal")
+    assert_eq!(posts.len(), 2, "two POSTs in {network:#?}");
+    // Since the last request began: a write to the log, then a sync of the log that ended
+    // before this request began.
+    let mut since = 0;
+    for post in posts {
+        let synced = calls.iter().any(|sync| {
+            on_the_log(sync, &["fsync", "fdatasync"])
+                && sync.finished < post.started
+                && calls.iter().any(|write| {
+                    on_the_log(write, &["pwrite64"])
+                        && write.finished > since
+                        && write.finished < sync.started
+                })
         });
+        let between: Vec<&Syscall> = calls
+            .iter()
+            .filter(|c| c.finished > since && c.started <= post.started)
+            .filter(|c| on_the_log(c, &["pwrite64", "fsync", "fdatasync"]) || to_the_graph(c))
+            .collect();
         assert!(
             synced,
-            "the log was not synced between its last write and the request: {:#?}",
-            &calls[logged..=send]
+            "the log was not synced between its write and the request: {between:#?}"
         );
+        since = post.started;
     }
 }

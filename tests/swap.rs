@@ -6,8 +6,8 @@
 //! Resetting only the pages a call wrote (PAGEMAP_SCAN) cannot see a written page that is
 //! swapped out (wasmtime PR #14357), so where swap is on the runtime resets whole slots
 //! (`SlotReset::for_this_machine`). The test turns swap on for itself, with a swap file in
-//! the temporary directory (root, or passwordless sudo: `./test.sh` runs as root in CI),
-//! and off again at the end; nothing else runs in this test binary meanwhile.
+//! the target directory (root, or passwordless sudo: `./test.sh` runs as root in CI), and
+//! off again at the end; nothing else runs in this test binary meanwhile.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,6 +26,8 @@ use outreach::store::{self, Db};
 /// Leave-then-scan rounds per runtime.
 const ROUNDS: usize = 3;
 const SWAP_MIB: u32 = 256;
+/// The swap file's name, before the process id.
+const SWAP_FILE: &str = "outreach-test-swap-";
 
 /// A swap file, on while this lives.
 struct Swap {
@@ -48,8 +50,19 @@ fn as_root(command: &[&str]) -> std::process::Output {
 }
 
 impl Swap {
+    /// Turns a swap file on, in the target directory (a real disk: swap on tmpfs or
+    /// overlayfs is refused), after turning off and removing any an earlier run left on
+    /// (killed before it could).
     fn on() -> Swap {
-        let file = std::env::temp_dir().join(format!("outreach-test-swap-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        for left in std::fs::read_dir(&dir).unwrap().flatten() {
+            if left.file_name().to_string_lossy().starts_with(SWAP_FILE) {
+                let path = left.path();
+                as_root(&["swapoff", path.to_str().unwrap()]);
+                as_root(&["rm", "-f", path.to_str().unwrap()]);
+            }
+        }
+        let file = dir.join(format!("{SWAP_FILE}{}", std::process::id()));
         let path = file.to_str().unwrap();
         for step in [
             &[
@@ -67,8 +80,9 @@ impl Swap {
             let done = as_root(step);
             assert!(
                 done.status.success(),
-                "this test turns swap on for itself and needs root or passwordless sudo for it \
-                 (`./test.sh` in CI runs as root): {step:?}: {}",
+                "this test turns a swap file on for itself, which takes root or passwordless \
+                 sudo (`./test.sh` in CI runs as root) and a file system that takes swap files \
+                 (ext4, xfs): {step:?}: {}",
                 String::from_utf8_lossy(&done.stderr)
             );
         }
@@ -89,8 +103,12 @@ impl Swap {
 impl Drop for Swap {
     fn drop(&mut self) {
         let path = self.file.to_str().unwrap();
-        as_root(&["swapoff", path]);
-        as_root(&["rm", "-f", path]);
+        // A swap file still in use is not removed (the next run turns it off first).
+        if as_root(&["swapoff", path]).status.success() {
+            as_root(&["rm", "-f", path]);
+        } else {
+            eprintln!("swap file {path} is still on: `swapoff {path}`");
+        }
     }
 }
 

@@ -28,7 +28,7 @@
 //!     ([`durability`]).
 //!
 //! Environment, for a quicker run (defaults are the real sizes):
-//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h,i,j,l`: the sections to run (default all);
+//! - `OUTREACH_BENCH_ONLY=a,e,bc,d,f,h,i,j,k,l`: the sections to run (default all);
 //! - `OUTREACH_BENCH_LEADS=10000,100000`: the lead counts of (d);
 //! - `OUTREACH_BENCH_INSTANCES=1000`: the live instances of (e);
 //! - `OUTREACH_BENCH_IMPORT_ROWS=1000000`: the rows of (f)'s file.

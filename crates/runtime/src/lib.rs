@@ -27,7 +27,7 @@ mod trap;
 
 use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,7 +150,7 @@ impl Runtime {
             engine,
             linker,
             limits: limits.clone(),
-            cache: CompileCache::new(cache_dir)?,
+            cache: CompileCache::new(cache_dir),
             prepared: Mutex::new(HashMap::new()),
             slot_reset,
         })
@@ -226,41 +226,46 @@ impl Runtime {
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        let path = self
-            .cache
-            .dir()
-            .join(format!("{sha}-{:016x}.cwasm", hasher.finish()));
-        // SAFETY: the cache holds only artifacts this host serialized itself, named by the
-        // wasm's hash and the engine's compatibility hash.
-        let load = || unsafe { Component::deserialize_file(&self.engine, &path) };
-        if path.exists() {
-            match load() {
-                Ok(component) => return Ok(component),
-                Err(e) => {
-                    tracing::warn!("ignoring unreadable compile cache {}: {e}", path.display())
+        let name = format!("{sha}-{:016x}.cwasm", hasher.finish());
+        // SAFETY: the folders hold only artifacts this host serialized itself, named by the
+        // wasm's hash and the engine's compatibility hash, and each is written whole under
+        // a name of its own before it takes this one.
+        let load = |path: &Path| unsafe { Component::deserialize_file(&self.engine, path) };
+        if let Some(kept) = &self.cache.kept {
+            let path = kept.join(&name);
+            if path.exists() {
+                match load(&path) {
+                    Ok(component) => return Ok(component),
+                    Err(e) => {
+                        tracing::warn!("ignoring unreadable compile cache {}: {e}", path.display())
+                    }
                 }
             }
         }
         let component = Component::new(&self.engine, wasm)
             .map_err(|e| anyhow::anyhow!("not a valid plugin component: {e}"))?;
-        let write = || -> anyhow::Result<()> {
-            std::fs::create_dir_all(self.cache.dir())?;
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, component.serialize()?)?;
-            std::fs::rename(&tmp, &path)?;
-            Ok(())
-        };
-        match write().and_then(|()| load().map_err(anyhow::Error::from)) {
-            Ok(from_file) => Ok(from_file),
-            Err(e) => {
-                // Still runs where the kernel seals memfds, as almost all do.
-                tracing::warn!(
-                    "cannot keep the compiled plugin in {}: {e}; it runs compiled in memory",
-                    path.display()
-                );
-                Ok(component)
+        let serialized = component.serialize()?;
+        // The given cache, else (not writable, or mounted noexec) a folder of this runtime's.
+        for dir in self
+            .cache
+            .kept
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(self.cache.own())
+        {
+            let kept = keep(dir, &name, &serialized)
+                .and_then(|path| load(&path).map_err(anyhow::Error::from));
+            match kept {
+                Ok(from_file) => return Ok(from_file),
+                Err(e) => tracing::warn!(
+                    "cannot run the compiled plugin from {}: {e:#}",
+                    dir.display()
+                ),
             }
         }
+        // Still runs where the kernel seals memfds, as almost all do.
+        tracing::warn!("plugin {sha} runs compiled in memory");
+        Ok(component)
     }
 
     /// Reads a component's manifest without granting it anything.
@@ -374,31 +379,43 @@ fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
-/// Where a runtime keeps compiled components: a folder that outlives it, or one of its
-/// own that goes with it.
-enum CompileCache {
-    Kept(PathBuf),
-    Own(tempfile::TempDir),
+/// Writes `serialized` to `dir/name` whole: under a name of its own first, so that a
+/// reader (another task compiling the same plugin, another process) never sees a part.
+fn keep(dir: &Path, name: &str, serialized: &[u8]) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(serialized)?;
+    let path = dir.join(name);
+    file.persist(&path)?;
+    Ok(path)
+}
+
+/// Where a runtime keeps the compiled components it loads (`.cwasm` files): the folder it
+/// was given, which outlives it, and a folder of its own, made when first needed (no
+/// folder was given, or it cannot be written or run from) and removed with the runtime.
+struct CompileCache {
+    kept: Option<PathBuf>,
+    own: std::sync::OnceLock<Option<tempfile::TempDir>>,
 }
 
 impl CompileCache {
-    fn new(kept: Option<PathBuf>) -> anyhow::Result<Self> {
-        Ok(match kept {
-            Some(dir) => Self::Kept(dir),
-            None => Self::Own(
-                tempfile::Builder::new()
-                    .prefix("outreach-compiled-")
-                    .tempdir()
-                    .context("cannot make a folder for compiled plugins")?,
-            ),
-        })
+    fn new(kept: Option<PathBuf>) -> Self {
+        Self {
+            kept,
+            own: std::sync::OnceLock::new(),
+        }
     }
 
-    fn dir(&self) -> &std::path::Path {
-        match self {
-            Self::Kept(dir) => dir,
-            Self::Own(dir) => dir.path(),
-        }
+    fn own(&self) -> Option<&Path> {
+        let own = self.own.get_or_init(|| {
+            let made = tempfile::Builder::new()
+                .prefix("outreach-compiled-")
+                .tempdir();
+            made.inspect_err(|e| tracing::warn!("cannot make a folder for compiled plugins: {e}"))
+                .ok()
+        });
+        own.as_ref().map(tempfile::TempDir::path)
     }
 }
 

@@ -19,8 +19,9 @@ pub enum SlotReset {
 impl SlotReset {
     /// What this machine allows: [`SlotReset::WrittenPages`] where `/proc/swaps` lists no
     /// swap (the kernel may still refuse it: see `Runtime::new`), else
-    /// [`SlotReset::WholeSlot`]. Read once, when the runtime starts: swap turned on later
-    /// is not seen until the next start.
+    /// [`SlotReset::WholeSlot`]. Read once, when the runtime starts: swap turned on while
+    /// `outreach serve` or `run` is running is not seen until it is started again (the
+    /// README says so where it tells how to run the engine).
     pub fn for_this_machine() -> Self {
         let swap_on = std::fs::read_to_string("/proc/swaps")
             .map(|swaps| swaps_listed(&swaps))
