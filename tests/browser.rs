@@ -94,16 +94,24 @@ async fn an_operator_works_the_demo_in_a_real_browser() {
 
     // Her page has the rest: the outbox with Sam's reply as his.
     browser
-        .click("#conversation a[href='/console/leads/lena.studio']")
+        .click("#conversation a[href^='/console/leads/lena.studio?']")
         .await;
     browser.wait_for_text("h1", "@lena.studio").await;
+    // Opened from the inbox, the navigation stays there.
+    assert_eq!(browser.text("nav a[aria-current=page]").await, "Inbox");
     let outbox = browser.wait_for_text("#outbox", reply).await;
     assert!(outbox.contains("sam (a person)"), "{outbox}");
     browser.screenshot(&shots.join("thread.png")).await;
 
-    // Hand her back to automation.
+    // Hand her back to automation: the page comes back as it was opened.
     browser.click("form[action$='/resume'] button").await;
     browser.wait_for_text("dl.details", "replied").await;
+    assert!(
+        browser
+            .url()
+            .await
+            .ends_with("/console/leads/lena.studio?from=inbox")
+    );
     assert_eq!(sandbox.lead("lena.studio")["lead"]["status"], "replied");
 
     // Take conversation history away from ai-reply; its next reply is refused that call.
@@ -187,7 +195,7 @@ async fn log_in(browser: &Browser, root: &str, user: &str) {
 async fn line(browser: &Browser, handle: &str) -> String {
     browser
         .text(&format!(
-            "#inbox li:has(a.page[href='/console/leads/{handle}'])"
+            "#inbox li:has(a.page[href^='/console/leads/{handle}?'])"
         ))
         .await
 }
@@ -210,7 +218,7 @@ async fn record_notifications(browser: &Browser) {
 /// The unread count `browser`'s inbox shows for `handle` (`""`: none).
 async fn unread(browser: &Browser, handle: &str) -> String {
     let script = format!(
-        "const badge = document.querySelector(\"#inbox li:has(a.page[href='/console/leads/{handle}']) .unread\");
+        "const badge = document.querySelector(\"#inbox li:has(a.page[href^='/console/leads/{handle}?']) .unread\");
          return badge ? badge.textContent : '';"
     );
     browser.execute(&script).await.as_str().unwrap().to_owned()
@@ -314,7 +322,7 @@ async fn a_team_shares_the_inbox_in_a_real_browser() {
     }
 
     // Ana opens Lena's conversation beside the list and takes it.
-    ana.click("#inbox li:has(a.page[href='/console/leads/lena.studio']) a.open")
+    ana.click("#inbox li:has(a.page[href^='/console/leads/lena.studio?']) a.open")
         .await;
     ana.wait_for_text("#conversation h2", "@lena.studio").await;
     ana.wait_for_text("#conversation .window", "messaging window is open")
@@ -334,7 +342,7 @@ async fn a_team_shares_the_inbox_in_a_real_browser() {
     assert!(!ben.text("#inbox").await.contains("@lena.studio"));
     ana.click(".filters a[href*='show=mine']").await;
     ana.wait_for_text("#inbox", "@lena.studio").await;
-    ana.click("#inbox li:has(a.page[href='/console/leads/lena.studio']) a.open")
+    ana.click("#inbox li:has(a.page[href^='/console/leads/lena.studio?']) a.open")
         .await;
     ana.wait_for_text("#conversation h2", "@lena.studio").await;
 

@@ -362,7 +362,7 @@ async fn a_team_splits_the_inbox_mine_unassigned_and_everyones(backend: Backend)
     add_agent_of_default(&sandbox, "amy");
     let adam = User::log_in(&served, "adam").await;
     let amy = User::log_in(&served, "amy").await;
-    let lists = |page: &str, handle: &str| page.contains(&format!("/console/leads/{handle}\""));
+    let lists = |page: &str, handle: &str| page.contains(&inbox_link(handle));
 
     // Nobody has alice yet: in everyone's "unassigned", in nobody's "mine".
     let (_, unassigned) = amy.get("/console?show=unassigned").await;
@@ -475,11 +475,16 @@ async fn notes_on_a_lead_are_for_the_team_never_sent_and_go_with_the_lead(backen
     assert!(!left.contains("Prefers"), "{left}");
 }
 
+/// The link an inbox line has to `handle`'s page.
+fn inbox_link(handle: &str) -> String {
+    format!("/console/leads/{handle}?from=inbox\"")
+}
+
 /// The unread badge `page` (an inbox) shows on `handle`'s line, if any.
 fn unread_on(page: &str, handle: &str) -> Option<String> {
     let line = page
         .split("<li")
-        .find(|line| line.contains(&format!("/console/leads/{handle}\"")))?;
+        .find(|line| line.contains(&inbox_link(handle)))?;
     let badge = line
         .split("<span class=\"unread\" title=\"unread messages\">")
         .nth(1)?;
@@ -534,21 +539,21 @@ async fn each_person_has_their_own_unread_and_the_team_its_saved_replies(backend
     for (query, found) in [("ALICE", true), ("SECOND+question", true), ("%25", false)] {
         let (_, results) = olive.get(&format!("/console?q={query}")).await;
         assert_eq!(
-            results.contains("/console/leads/alice_a\""),
+            results.contains(&inbox_link("alice_a")),
             found,
             "{query}: {results}"
         );
         assert!(
-            !results.contains("/console/leads/bob_b\""),
+            !results.contains(&inbox_link("bob_b")),
             "{query}: {results}"
         );
     }
     // Both shops' leads wrote "shop": an agent finds only their account's.
     let (_, found) = olive.get("/console?q=shop").await;
-    assert!(found.contains("/console/leads/bob_b\""), "{found}");
+    assert!(found.contains(&inbox_link("bob_b")), "{found}");
     let (_, found) = adam.get("/console?q=shop").await;
     assert!(
-        found.contains("/console/leads/alice_a\"") && !found.contains("bob_b"),
+        found.contains(&inbox_link("alice_a")) && !found.contains("bob_b"),
         "{found}"
     );
 

@@ -143,6 +143,15 @@ pub(super) fn open_lead(
 struct LeadQuery {
     #[serde(default)]
     sent: Option<String>,
+    /// `inbox` when opened from the inbox: the navigation stays on it, and the page's
+    /// forms come back here so.
+    #[serde(default)]
+    from: String,
+}
+
+/// A lead's page as the inbox links to it.
+pub(super) fn from_the_inbox(handle: &str) -> String {
+    format!("/console/leads/{}?from=inbox", path_segment(handle))
 }
 
 async fn lead_page(
@@ -152,7 +161,10 @@ async fn lead_page(
     Query(query): Query<LeadQuery>,
 ) -> Response {
     match open_lead(&console, &session, &handle, Shown::Everything) {
-        Ok(Some(view)) => render_lead(&session, &view, query.sent.is_some()).into_response(),
+        Ok(Some(view)) => {
+            let from_inbox = query.from == "inbox";
+            render_lead(&session, &view, query.sent.is_some(), from_inbox).into_response()
+        }
         Ok(None) => no_lead(&session, &handle),
         Err(e) => shown("lead", Err(e)),
     }
@@ -287,11 +299,14 @@ pub(super) fn assignment_form(session: &Session, view: &LeadView, back: Option<&
     }
 }
 
-fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
+fn render_lead(session: &Session, view: &LeadView, sent: bool, from_inbox: bool) -> Html<String> {
     let lead = &view.lead;
     let base = format!("/console/leads/{}", path_segment(&lead.handle));
+    // Opened from the inbox: it stays the section, and a change comes back to this page so.
+    let here = from_inbox.then(|| from_the_inbox(&lead.handle));
+    let back = back_field(here.as_deref());
     let thread = thread(view);
-    let reply = reply_forms(session, view, None);
+    let reply = reply_forms(session, view, here.as_deref());
     let sent = sent_confirmation(sent);
     let consent = match (&lead.status, view.window) {
         (LeadStatus::DoNotContact, _) => format!(
@@ -373,7 +388,7 @@ fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
             ]
         })
         .collect();
-    let assignment = assignment_form(session, view, None);
+    let assignment = assignment_form(session, view, here.as_deref());
     let notes: String = view
         .more
         .notes
@@ -391,13 +406,18 @@ fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
         session,
         &format!("{base}/note"),
         &format!(
-            "<label>Team note <textarea name=\"text\" required maxlength=\"{}\"></textarea></label>",
+            "{back}<label>Team note <textarea name=\"text\" required maxlength=\"{}\"></textarea></label>",
             operator::NOTE_MAX_CHARS
         ),
         "Add team note",
     );
     let resume = match lead.status == LeadStatus::NeedsHuman {
-        true => form(session, &format!("{base}/resume"), "", "Resume automation"),
+        true => form(
+            session,
+            &format!("{base}/resume"),
+            &back,
+            "Resume automation",
+        ),
         false => String::new(),
     };
     let block = match lead.is_do_not_contact() {
@@ -405,16 +425,26 @@ fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
         false => destructive_form(
             session,
             &format!("{base}/block"),
-            "<input name=\"reason\" placeholder=\"why\" required size=\"14\">",
+            &format!("{back}<input name=\"reason\" placeholder=\"why\" required size=\"14\">"),
             "Block (do-not-contact)",
         ),
     };
+    let (section, way_back) = match &here {
+        Some(_) => (
+            "Inbox",
+            format!(
+                "<p class=\"back-link\"><a href=\"/console?open={}\">← The conversation in the inbox</a></p>",
+                path_segment(&lead.handle)
+            ),
+        ),
+        None => ("Leads", String::new()),
+    };
     pages::page(
         session,
-        "Leads",
+        section,
         &format!("@{}", lead.handle),
         &format!(
-            "<h1>@{} <small>{}</small></h1><dl class=\"details\">{details}</dl>\
+            "{way_back}<h1>@{} <small>{}</small></h1><dl class=\"details\">{details}</dl>\
              <h2>Conversation</h2>{thread}{sent}\
              {reply}<div class=\"actions\">{assignment}{resume}{}{block}\
              <a class=\"danger\" href=\"{base}/forget\">Forget this lead…</a></div>\
@@ -424,7 +454,7 @@ fn render_lead(session: &Session, view: &LeadView, sent: bool) -> Html<String> {
              <h2>Events</h2>{}",
             escape(&lead.handle),
             escape(lead.name.as_deref().unwrap_or("")),
-            form(session, &format!("{base}/convert"), "", "Mark converted"),
+            form(session, &format!("{base}/convert"), &back, "Mark converted"),
             table(&["#", "From", "Status", "Text", "Detail", "Sent"], &outbox),
             table(&["#", "At", "Kind", "Status", "Plugins"], &events),
         ),

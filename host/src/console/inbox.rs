@@ -229,7 +229,7 @@ fn list_item(
     format!(
         "<li{selected}><a class=\"open\" href=\"{}\"><b>@{}</b> {}{waiting}{unread}<br>\
          <small>{} · {}{with}</small><br>{}</a> \
-         <a class=\"page\" href=\"/console/leads/{}\">details</a></li>\n",
+         <a class=\"page\" href=\"{}\">details</a></li>\n",
         escape(&params.href(&row.handle)),
         escape(&row.handle),
         escape(row.name.as_deref().unwrap_or("")),
@@ -239,7 +239,7 @@ fn list_item(
             row.last_text.as_deref().unwrap_or(""),
             140
         )),
-        path_segment(&row.handle),
+        conversations::from_the_inbox(&row.handle),
     )
 }
 
@@ -254,7 +254,7 @@ fn pane(session: &Session, params: &InboxParams, view: &LeadView) -> String {
     format!(
         "<p class=\"back\"><a href=\"{}\">← All conversations</a></p>\
          <h2>@{} <small>{}</small></h2>\
-         <p class=\"about\">{} · {} · with {} · <a href=\"/console/leads/{}\">the lead's page</a></p>\
+         <p class=\"about\">{} · {} · with {} · <a href=\"{}\">the lead's page</a></p>\
          <p class=\"window\">{}</p>{}{}{}<div class=\"actions\">{}</div>",
         escape(&params.href("")),
         escape(&lead.handle),
@@ -262,7 +262,7 @@ fn pane(session: &Session, params: &InboxParams, view: &LeadView) -> String {
         escape(&view.account),
         escape(lead.status.as_str()),
         conversations::with_whom(session, view),
-        path_segment(&lead.handle),
+        conversations::from_the_inbox(&lead.handle),
         escape(&window),
         conversations::thread(view),
         conversations::sent_confirmation(params.sent.is_some()),
