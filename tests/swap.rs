@@ -145,7 +145,7 @@ async fn leave_then_scan(runtime: Arc<Runtime>, rounds: usize) -> Vec<String> {
     let config = Config::default();
     let db = Db::open_in_memory().unwrap();
     let lead_id = db
-        .write(|tx| Ok(store::leads::upsert(tx, &LeadRecord::handle_only("swapped"), 1, 0)?.id()))
+        .write(|tx| Ok(store::leads::upsert(tx, &LeadRecord::new(2, "swapped"), 1, 0)?.id()))
         .unwrap();
     let lead = db.read(|c| store::leads::get(c, lead_id)).unwrap().unwrap();
     let services = Arc::new(HostServices {

@@ -21,7 +21,7 @@ pub fn bench() -> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let db = Db::open(&dir.path().join("durability.db"), None)?;
     let rows = db.write(|tx| {
-        let lead = store::leads::upsert(tx, &LeadRecord::handle_only("durable"), 1, 0)?.id();
+        let lead = store::leads::upsert(tx, &LeadRecord::new(2, "durable"), 1, 0)?.id();
         for i in 0..2 * SENDS {
             store::outbox::enqueue(
                 tx,

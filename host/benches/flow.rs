@@ -276,7 +276,7 @@ fn bench_lead(services: &HostServices) -> anyhow::Result<(i64, Lead)> {
     let lead_id = services.db.write(|tx| {
         let record = LeadRecord {
             name: Some("Ben Ch".into()),
-            ..LeadRecord::handle_only("bench")
+            ..LeadRecord::new(2, "bench")
         };
         Ok(store::leads::upsert(tx, &record, 1, 0)?.id())
     })?;

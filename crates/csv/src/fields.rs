@@ -1,7 +1,7 @@
 //! One data row into a lead record: every field normalised (handle, email, phone, tags), every
 //! problem of the row reported together.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use csv::StringRecord;
 
@@ -24,16 +24,7 @@ pub(super) fn lead_from_row(
             layout.len()
         ));
     }
-    let mut lead = LeadRecord {
-        line,
-        handle: String::new(),
-        name: None,
-        email: None,
-        phone: None,
-        tags: Vec::new(),
-        notes: None,
-        custom: BTreeMap::new(),
-    };
+    let mut lead = LeadRecord::new(line, "");
     let mut problems = Vec::new();
     for (column, raw) in layout.iter().zip(row.iter()) {
         if let Some(column) = column

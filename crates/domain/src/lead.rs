@@ -135,10 +135,11 @@ pub struct LeadRecord {
 }
 
 impl LeadRecord {
-    /// A lead known by its handle alone (already normal), as if from line 2 of a file.
-    pub fn handle_only(handle: &str) -> Self {
+    /// A lead from `line` known by its handle alone (already normal); the other fields are
+    /// filled in as they are read.
+    pub fn new(line: u64, handle: &str) -> Self {
         Self {
-            line: 2,
+            line,
             handle: handle.to_owned(),
             name: None,
             email: None,

@@ -99,7 +99,7 @@ fn record(handle: &str) -> LeadRecord {
     LeadRecord {
         name: Some("Someone".into()),
         tags: vec!["vip".into()],
-        ..LeadRecord::handle_only(handle)
+        ..LeadRecord::new(2, handle)
     }
 }
 

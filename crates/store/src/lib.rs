@@ -472,22 +472,7 @@ impl Db {
         &self,
         f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
-        /// Puts the connection back to `NORMAL` whatever `f` did, a panic included.
-        struct Restore<'c>(MutexGuard<'c, Connection>);
-        impl Drop for Restore<'_> {
-            fn drop(&mut self) {
-                // Outside any transaction by now (committed or rolled back).
-                let _ = end_left_transaction(&self.0);
-                let _ = self.0.pragma_update(None, "synchronous", "NORMAL");
-            }
-        }
-        let Place::Sqlite { .. } = &self.place else {
-            return self.write(f);
-        };
-        let mut conn = Restore(self.lock());
-        end_left_transaction(&conn.0)?;
-        conn.0.pragma_update(None, "synchronous", "FULL")?;
-        in_write_transaction(&mut conn.0, f)
+        self.write_with_pragma(("synchronous", "FULL", "NORMAL"), f)
     }
 
     /// Like [`Db::write`] without checking foreign keys, for bulk writes whose every
@@ -499,22 +484,33 @@ impl Db {
         &self,
         f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
-        struct Recheck<'c>(MutexGuard<'c, Connection>);
-        impl Drop for Recheck<'_> {
+        self.write_with_pragma(("foreign_keys", "OFF", "ON"), f)
+    }
+
+    /// [`Db::write`] with SQLite's pragma `name` at `during` for this transaction and back
+    /// at `after` for whatever runs next, also after an error or a panic in `f`; on
+    /// PostgreSQL, [`Db::write`].
+    fn write_with_pragma<R>(
+        &self,
+        (name, during, after): (&'static str, &'static str, &'static str),
+        f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        struct Restore<'c>(MutexGuard<'c, Connection>, &'static str, &'static str);
+        impl Drop for Restore<'_> {
             fn drop(&mut self) {
                 // Outside any transaction (`f`'s was committed or rolled back by now), so
                 // the pragma takes effect.
                 let _ = end_left_transaction(&self.0);
-                let _ = self.0.pragma_update(None, "foreign_keys", "ON");
+                let _ = self.0.pragma_update(None, self.1, self.2);
             }
         }
         let Place::Sqlite { .. } = &self.place else {
             return self.write(f);
         };
-        let mut conn = Recheck(self.lock());
+        let mut conn = Restore(self.lock(), name, after);
         end_left_transaction(&conn.0)?;
         // Only outside a transaction does the pragma take effect.
-        conn.0.pragma_update(None, "foreign_keys", "OFF")?;
+        conn.0.pragma_update(None, name, during)?;
         in_write_transaction(&mut conn.0, f)
     }
 
