@@ -18,7 +18,7 @@ fn outbound(sandbox: &Sandbox, handle: &str) -> Vec<String> {
 fn a_plugin_without_messages_send_cannot_send_and_revocation_holds_from_the_next_call() {
     let sandbox = Sandbox::new("");
     let wasm = hostile_wasm();
-    let out = sandbox.ok(&["plugin", "install", &wasm]);
+    let out = sandbox.ok(&["plugin", "install", &wasm, "--allow-unsigned"]);
     assert!(
         out.contains("granted: nothing"),
         "no prompt, no flags: nothing granted\n{out}"
@@ -84,6 +84,7 @@ fn personal_fields_are_hidden_without_leads_read_pii() {
         "plugin",
         "install",
         &hostile_wasm(),
+        "--allow-unsigned",
         "--grant",
         "messages:send",
     ]);
@@ -106,7 +107,13 @@ fn personal_fields_are_hidden_without_leads_read_pii() {
 fn plugins_have_no_ambient_authority() {
     let mut sandbox = Sandbox::new("");
     sandbox.at("2026-11-26T10:00:00Z");
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        &hostile_wasm(),
+        "--allow-unsigned",
+        "--grant-requested",
+    ]);
     sandbox.ok(&["inbox", "push", "ada", "ambient"]);
     sandbox.ok(&["run", "--until-idle"]);
     assert_eq!(
@@ -118,7 +125,13 @@ fn plugins_have_no_ambient_authority() {
 #[test]
 fn forgetting_a_lead_erases_everything_keyed_to_them() {
     let sandbox = Sandbox::new("");
-    sandbox.ok(&["plugin", "install", &hostile_wasm(), "--grant-requested"]);
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        &hostile_wasm(),
+        "--allow-unsigned",
+        "--grant-requested",
+    ]);
     let leads = sandbox.write(
         "leads.csv",
         "handle,email,notes\nkim,kim@example.com,likes cats\nlou,lou@example.com,\n",
@@ -170,25 +183,9 @@ fn forgetting_a_lead_erases_everything_keyed_to_them() {
 
 #[test]
 fn install_on_a_terminal_asks_for_each_permission() {
-    // `script` gives the binary a pseudo-terminal, as a person at a shell would have.
     let sandbox = Sandbox::new("");
-    let install = format!("{} plugin install ai-reply", support::BIN);
-    let mut script = std::process::Command::new("script");
-    for var in support::LEAKY_ENV {
-        script.env_remove(var);
-    }
-    let mut child = script
-        .args(["-qec", &install, "/dev/null"])
-        .current_dir(sandbox.dir.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("`script` (util-linux) runs the install on a pseudo-terminal");
-    use std::io::Write as _;
     // messages:read yes, messages:send no, ai:generate yes.
-    child.stdin.take().unwrap().write_all(b"y\nn\ny\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let shown = sandbox.on_a_terminal("plugin install ai-reply", b"y\nn\ny\n");
     assert!(shown.contains("grant messages:send to ai-reply"), "{shown}");
     let plugins = sandbox.json(&["plugin", "list"]);
     assert_eq!(

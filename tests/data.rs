@@ -38,7 +38,13 @@ fn demo(key: Option<&str>) -> Sandbox {
     }
     sandbox.ok(&["demo"]);
     let attacker = plugin_wasm("outreach_fixture_attacker.wasm");
-    sandbox.ok(&["plugin", "install", &attacker, "--grant-requested"]);
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        &attacker,
+        "--allow-unsigned",
+        "--grant-requested",
+    ]);
     sandbox.ok(&[
         "inbox",
         "push",

@@ -58,7 +58,16 @@ fn calls_installs_and_filters(sandbox: &Sandbox, wasm: &Path, project: &Path, in
         "--grant-requested",
     ]);
     assert_eq!(called["result"]["keep"], true, "{called}");
-    sandbox.ok(&["plugin", "install", wasm, "--grant-requested"]);
+    // As the project's README says: a publisher key, the build signed, the key trusted.
+    let key = sandbox.path("publisher.key");
+    let key = key.to_str().unwrap();
+    sandbox.ok(&["plugin", "keys", "new", key]);
+    let signed = sandbox.path("signed.wasm");
+    let signed = signed.to_str().unwrap();
+    sandbox.ok(&["plugin", "sign", wasm, "--key", key, "--output", signed]);
+    sandbox.ok(&["plugin", "keys", "add", "me", &format!("{key}.pub")]);
+    let installed = sandbox.ok(&["plugin", "install", signed, "--grant-requested"]);
+    assert!(installed.contains("signed by me"), "{installed}");
     let csv = "handle,name,followers\nanna,Anna Berg,3.2k\nbo,Bo,200\n";
     sandbox.ok(&[
         "leads",

@@ -96,7 +96,13 @@ fn a_message_and_csv_fields_are_printed_escaped_everywhere() {
     // queued message or a refusal with its reason), it prints it escaped.
     inert_ok(
         &sandbox,
-        &["plugin", "install", &hostile_wasm(), "--grant-requested"],
+        &[
+            "plugin",
+            "install",
+            &hostile_wasm(),
+            "--allow-unsigned",
+            "--grant-requested",
+        ],
     );
     inert_ok(&sandbox, &["run", "--until-idle"]);
     inert_ok(&sandbox, &["plugin", "list"]);
@@ -121,7 +127,13 @@ fn a_plugin_reply_holding_escapes_is_shown_escaped() {
     sandbox.at("2026-11-26T10:00:00Z");
     inert_ok(
         &sandbox,
-        &["plugin", "install", &hostile_wasm(), "--grant-requested"],
+        &[
+            "plugin",
+            "install",
+            &hostile_wasm(),
+            "--allow-unsigned",
+            "--grant-requested",
+        ],
     );
     inert_ok(
         &sandbox,

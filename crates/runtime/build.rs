@@ -3,8 +3,25 @@
 //! no manual step. It runs a nested cargo with its own target directory, as wasmtime's
 //! test-programs do, so the two builds never wait on each other's lock.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+// The signature section's format, shared with the host's signing crate.
+#[allow(dead_code)]
+#[path = "../signing/src/section.rs"]
+mod section;
+
+/// The bundled plugins, as `src/bundled.rs` names their files.
+const BUNDLED_FILES: &[&str] = &[
+    "outreach_ai_reply.wasm",
+    "outreach_followup.wasm",
+    "outreach_comment_to_dm.wasm",
+    "lead_scorer.wasm",
+];
+
+/// A key pair file (wasmsign2's format) to sign the bundled plugins with, for a release;
+/// without it every build signs them with a key of its own, made up for the build.
+const SIGNING_KEY_VAR: &str = "OUTREACH_BUNDLED_SIGNING_KEY";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -15,6 +32,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "lead-scorer",
     "outreach-fixture-hostile",
     "outreach-fixture-attacker",
+    "outreach-fixture-scorer-v2",
 ];
 
 fn main() {
@@ -29,6 +47,7 @@ fn main() {
         "examples/lead-scorer",
         "tests/fixtures",
         "tests/attacker",
+        "tests/scorer-v2",
         ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
@@ -76,6 +95,66 @@ fn main() {
 
     let wasm_dir = target_dir.join(WASM_TARGET).join("release");
     println!("cargo:rustc-env=OUTREACH_WASM_DIR={}", wasm_dir.display());
+    sign_bundled(&wasm_dir);
+}
+
+/// Writes the bundled plugins signed into `OUT_DIR/bundled/`, and the public key that
+/// verifies them to `OUT_DIR/bundled.pub`, for the binary to embed both.
+fn sign_bundled(wasm_dir: &Path) {
+    use ed25519_dalek::Signer as _;
+    use sha2::Digest as _;
+    println!("cargo:rerun-if-env-changed={SIGNING_KEY_VAR}");
+    let seed: [u8; 32] = match std::env::var_os(SIGNING_KEY_VAR) {
+        Some(path) => {
+            let pair = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "cannot read {SIGNING_KEY_VAR} ({}): {e}",
+                    Path::new(&path).display()
+                )
+            });
+            assert!(
+                pair.len() == 65 && pair[0] == section::ED25519_KEY_PAIR,
+                "{SIGNING_KEY_VAR} must name an Ed25519 key pair file (65 bytes starting with 0x81)"
+            );
+            pair[1..33].try_into().unwrap()
+        }
+        None => {
+            // No release key: one for this build only, whose secret half is dropped here, so
+            // nothing but this build can sign as the bundled publisher.
+            let mut seed = [0u8; 32];
+            let mut random = std::fs::File::open("/dev/urandom").expect("no /dev/urandom");
+            std::io::Read::read_exact(&mut random, &mut seed).expect("cannot read /dev/urandom");
+            seed
+        }
+    };
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let public = key.verifying_key().to_bytes();
+    let mut public_file = vec![section::ED25519];
+    public_file.extend_from_slice(&public);
+    let key_id = sha2::Sha256::digest(&public_file)[..8].to_vec();
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let signed_dir = out.join("bundled");
+    std::fs::create_dir_all(&signed_dir).unwrap();
+    for file in BUNDLED_FILES {
+        let wasm = std::fs::read(wasm_dir.join(file)).unwrap();
+        let parts = section::split(&wasm).unwrap();
+        let mut hash = sha2::Sha256::new();
+        for part in parts.covered {
+            hash.update(part);
+        }
+        let hashes = vec![<[u8; 32]>::from(hash.finalize())];
+        let signature = key.sign(&section::message(&hashes)).to_bytes().to_vec();
+        let payload = section::encode(&[section::SignedHashes {
+            hashes,
+            signatures: vec![section::Signature {
+                key_id: key_id.clone(),
+                algorithm: section::ED25519,
+                bytes: signature,
+            }],
+        }]);
+        std::fs::write(signed_dir.join(file), section::embed(&parts, &payload)).unwrap();
+    }
+    std::fs::write(out.join("bundled.pub"), public_file).unwrap();
 }
 
 /// Installs the wasm target into the toolchain building this crate when it lacks it: rustup

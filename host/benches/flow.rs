@@ -214,7 +214,17 @@ async fn install(
     let manifest = runtime.read_manifest(wasm, services.clone()).await?;
     let contract = runtime.contract(wasm)?;
     services.db.write(|tx| {
-        store::plugins::install(tx, &manifest, &contract, wasm, &sha256_hex(wasm), 0)?;
+        store::plugins::install(
+            tx,
+            &store::plugins::Component {
+                manifest: &manifest,
+                contract: &contract,
+                wasm,
+                sha256: &sha256_hex(wasm),
+                publisher: None,
+            },
+            0,
+        )?;
         manifest
             .permissions
             .iter()

@@ -162,6 +162,28 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Runs `args` on a pseudo-terminal (`script`, from util-linux), as a person at a shell
+    /// would, typing `answers` at its prompts; returns what it showed.
+    pub fn on_a_terminal(&self, args: &str, answers: &[u8]) -> String {
+        use std::io::Write as _;
+        let command = format!("{BIN} {args}");
+        let mut script = Command::new("script");
+        for var in LEAKY_ENV {
+            script.env_remove(var);
+        }
+        script.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let mut child = script
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("`script` (util-linux) runs a command on a pseudo-terminal");
+        child.stdin.take().unwrap().write_all(answers).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs a `--json` command and parses its output.
     pub fn json(&self, args: &[&str]) -> Value {
         let mut args = args.to_vec();
@@ -357,7 +379,13 @@ pub fn filters_like_big_accounts(sandbox: &Sandbox, wasm: &str) {
     assert_eq!(called["result"]["keep"], true, "{called}");
     assert_eq!(called["contract"], "0.2.0");
 
-    sandbox.ok(&["plugin", "install", wasm, "--grant-requested"]);
+    sandbox.ok(&[
+        "plugin",
+        "install",
+        wasm,
+        "--allow-unsigned",
+        "--grant-requested",
+    ]);
     let csv = "handle,followers\nanna,\"12,400\"\nbo,200\n";
     sandbox.ok(&[
         "leads",

@@ -26,7 +26,7 @@ pub(super) struct Turn {
     pub burst: Vec<Event>,
 }
 
-fn hook_of(kind: EventKind) -> Hook {
+pub(super) fn hook_of(kind: EventKind) -> Hook {
     match kind {
         EventKind::LeadImported => Hook::Filter,
         EventKind::Inbound => Hook::Reply,
@@ -271,26 +271,13 @@ impl Engine {
             pii,
             at: self.now(),
         };
-        let input = HookInput::new(
-            hook_of(event.kind),
-            project_lead(lead, pii),
-            HookEvent {
-                id: event.id,
-                text: event.payload.text.as_deref().unwrap_or_default(),
-                at: event.payload.at.unwrap_or(event.created_at),
-                step: event.payload.step.unwrap_or(0),
-                started_at: schedule.map_or(event.created_at, |s| s.started_at),
-                origin: event.payload.origin.as_ref(),
-            },
-        );
-        let mut call = CallContext::new(name, event.id, Some(lead.id)).started(grants, settings);
-        // Instagram takes no public answers under a live video.
-        call.answering_comment = event.payload.comment_id.is_some()
-            && (event.payload.origin.as_ref()).is_some_and(|o| o.kind == OriginKind::Comment);
+        let input = hook_input(event, lead, pii, schedule);
+        let call = call_context(name, event, lead, grants, settings);
         let invocation = match &self.executor {
             Executor::Wasm(runtime) => {
+                // The version this turn read, even if an upgrade landed since.
                 let pre = runtime.prepare_installed(&plugin.sha256, || {
-                    db.read(|c| store::plugins::wasm(c, name))
+                    db.read(|c| store::plugins::wasm_of_version(c, name, &plugin.sha256))
                 })?;
                 runtime
                     .invoke(&pre, self.services.clone(), call, limits, input)
@@ -315,9 +302,47 @@ impl Engine {
     }
 }
 
+/// Who calls about what, for plugin `name`'s call about `event`, answered from the grants
+/// and settings read as it started.
+pub(super) fn call_context(
+    name: &str,
+    event: &Event,
+    lead: &Lead,
+    grants: Vec<Permission>,
+    settings: Vec<(String, String)>,
+) -> CallContext {
+    let mut call = CallContext::new(name, event.id, Some(lead.id)).started(grants, settings);
+    // Instagram takes no public answers under a live video.
+    call.answering_comment = event.payload.comment_id.is_some()
+        && (event.payload.origin.as_ref()).is_some_and(|o| o.kind == OriginKind::Comment);
+    call
+}
+
+/// What the hook that handles `event` about `lead` is handed (with personal fields when
+/// `pii` is granted).
+pub(super) fn hook_input(
+    event: &Event,
+    lead: &Lead,
+    pii: bool,
+    schedule: Option<&Schedule>,
+) -> HookInput {
+    HookInput::new(
+        hook_of(event.kind),
+        project_lead(lead, pii),
+        HookEvent {
+            id: event.id,
+            text: event.payload.text.as_deref().unwrap_or_default(),
+            at: event.payload.at.unwrap_or(event.created_at),
+            step: event.payload.step.unwrap_or(0),
+            started_at: schedule.map_or(event.created_at, |s| s.started_at),
+            origin: event.payload.origin.as_ref(),
+        },
+    )
+}
+
 /// The kind of message an event is, by its contract name (`message` when it is no
 /// particular kind, or no message).
-fn shown_kind(event: &Event) -> &'static str {
+pub(super) fn shown_kind(event: &Event) -> &'static str {
     event
         .payload
         .origin

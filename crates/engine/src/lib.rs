@@ -33,6 +33,7 @@ mod outgoing;
 mod plans;
 mod profiles;
 mod retention;
+pub mod shadow;
 #[cfg(test)]
 mod tests;
 

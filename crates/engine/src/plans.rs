@@ -150,7 +150,7 @@ async fn hot_path_statements() -> (tempfile::TempDir, Db, BTreeSet<String>) {
         permissions: Permission::ALL.to_vec(),
     };
     db.write(|tx| {
-        store::plugins::install(tx, &manifest, "0.1.0", b"native", "native", START)?;
+        store::plugins::install(tx, &super::tests::native_component(&manifest), START)?;
         Permission::ALL
             .iter()
             .try_for_each(|p| store::plugins::grant(tx, "flow", *p, START))

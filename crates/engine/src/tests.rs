@@ -105,11 +105,22 @@ pub(super) fn reply_engine(
         permissions: vec![permission],
     };
     db.write(|tx| {
-        store::plugins::install(tx, &manifest, "0.1.0", b"native", "native", NOW)?;
+        store::plugins::install(tx, &native_component(&manifest), NOW)?;
         store::plugins::grant(tx, plugin, permission, NOW)
     })
     .unwrap();
     Engine::new(services, Executor::Native(hooks)).unwrap()
+}
+
+/// Plugin `manifest` as installed for native hooks: no component, no signature.
+pub(crate) fn native_component(manifest: &Manifest) -> store::plugins::Component<'_> {
+    store::plugins::Component {
+        manifest,
+        contract: "0.1.0",
+        wasm: b"native",
+        sha256: "native",
+        publisher: None,
+    }
 }
 
 /// A message from `handle` on the sandbox account, received at [`NOW`].

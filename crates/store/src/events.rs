@@ -225,6 +225,26 @@ pub fn get(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<Event>> {
         .optional()?)
 }
 
+/// The last `limit` events created at or after `since` that `plugin` handled (it has a
+/// result for them), oldest first: the past traffic a shadow run of a new version replays.
+pub fn handled_by(
+    conn: &Conn<'_>,
+    plugin: &str,
+    since: Millis,
+    limit: u32,
+) -> anyhow::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.id, e.kind, e.lead_id, e.plugin, e.payload, e.created_at
+         FROM events e JOIN event_results r ON r.event_id = e.id AND r.plugin = ?1
+         WHERE e.created_at >= ?2 ORDER BY e.id DESC LIMIT ?3",
+    )?;
+    let mut events: Vec<Event> = stmt
+        .query_map(params![plugin, since, limit], event_from_row)?
+        .collect::<Result<_, _>>()?;
+    events.reverse();
+    Ok(events)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResultStatus {

@@ -28,6 +28,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod person;
 pub mod plugins;
+pub mod publishers;
 pub mod retention;
 pub mod saved_replies;
 pub mod schedules;
@@ -76,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0024_lead_notes.sql"),
     include_str!("migrations/sqlite/0025_lead_assignee_index.sql"),
     include_str!("migrations/sqlite/0026_reads_and_saved_replies.sql"),
+    include_str!("migrations/sqlite/0027_plugin_lifecycle.sql"),
 ];
 
 /// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
@@ -99,6 +101,7 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0016_lead_notes.sql"),
     include_str!("migrations/postgres/0017_lead_assignee_index.sql"),
     include_str!("migrations/postgres/0018_reads_and_saved_replies.sql"),
+    include_str!("migrations/postgres/0019_plugin_lifecycle.sql"),
 ];
 
 /// The first schema version whose deletions were all zeroed (`secure_delete`).
@@ -121,6 +124,8 @@ pub struct Db {
     /// On PostgreSQL, what a console agent's transactions begin with: the agent's role and
     /// accounts, which row-level security narrows every lead's data to ([`Db::for_user`]).
     agent_scope: Option<Arc<str>>,
+    /// Every write is rolled back at its end ([`Db::discarding_writes`]).
+    discard_writes: bool,
 }
 
 #[derive(Clone)]
@@ -236,6 +241,7 @@ impl Db {
                 encrypted,
             },
             agent_scope: None,
+            discard_writes: false,
         }
     }
 
@@ -248,6 +254,7 @@ impl Db {
         Ok(Self {
             place: Place::Postgres(Arc::new(pool)),
             agent_scope: None,
+            discard_writes: false,
         })
     }
 
@@ -274,6 +281,7 @@ impl Db {
                  SET LOCAL outreach.console_user = '{user}'",
                 accounts.join(",")
             ))),
+            discard_writes: self.discard_writes,
         }
     }
 
@@ -432,6 +440,9 @@ impl Db {
     /// SQLite (`BEGIN IMMEDIATE`) another process writing to the file makes it wait, up to
     /// the busy timeout, rather than fail halfway with "database is locked".
     pub fn write<R>(&self, f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>) -> anyhow::Result<R> {
+        if self.discard_writes {
+            return self.discarded(f);
+        }
         match &self.place {
             Place::Sqlite { .. } => in_write_transaction(&mut self.lock(), f),
             Place::Postgres(_) => self.in_postgres_transaction(Commit::Flushed, f),
@@ -456,6 +467,9 @@ impl Db {
         &self,
         f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
+        if self.discard_writes {
+            return self.discarded(f);
+        }
         match &self.place {
             Place::Sqlite { .. } => in_write_transaction(&mut self.lock(), f),
             Place::Postgres(_) => self.in_postgres_transaction(Commit::FlushedLater, f),
@@ -504,7 +518,7 @@ impl Db {
                 let _ = self.0.pragma_update(None, self.1, self.2);
             }
         }
-        let Place::Sqlite { .. } = &self.place else {
+        let (Place::Sqlite { .. }, false) = (&self.place, self.discard_writes) else {
             return self.write(f);
         };
         let mut conn = Restore(self.lock(), name, after);
@@ -512,6 +526,34 @@ impl Db {
         // Only outside a transaction does the pragma take effect.
         conn.0.pragma_update(None, name, during)?;
         in_write_transaction(&mut conn.0, f)
+    }
+
+    /// The same data, where every write transaction is rolled back at its end instead of
+    /// committed: what is written is seen by the rest of that transaction and by nothing
+    /// else, and the database is left as it was (a shadow run of a plugin's new version).
+    pub fn discarding_writes(&self) -> Db {
+        Db {
+            discard_writes: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether every write through this handle is rolled back.
+    pub fn discards_writes(&self) -> bool {
+        self.discard_writes
+    }
+
+    /// Runs `f` in a transaction that is rolled back whatever it did.
+    fn discarded<R>(&self, f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>) -> anyhow::Result<R> {
+        let Place::Sqlite { .. } = &self.place else {
+            return self.in_postgres_transaction(Commit::Discarded, f);
+        };
+        let conn = self.lock();
+        end_left_transaction(&conn)?;
+        conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        let result = f(&Conn::sqlite(&conn));
+        conn.prepare_cached("ROLLBACK")?.execute([])?;
+        result
     }
 
     fn in_postgres_transaction<R>(
@@ -525,13 +567,14 @@ impl Db {
         let pooled = pool.take()?;
         let cell = pooled.conn();
         let read_only = commit == Commit::ReadOnly;
-        let lock = (!read_only).then(|| format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
+        let lock = matches!(commit, Commit::Flushed | Commit::FlushedLater)
+            .then(|| format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
         // Said either way: a server, database or role whose default is `off` must not make
         // the commits that something leaving the machine relies on lazy.
         let flush = match commit {
             Commit::FlushedLater => Some("SET LOCAL synchronous_commit = off"),
             Commit::Flushed => Some("SET LOCAL synchronous_commit = on"),
-            Commit::ReadOnly => None,
+            Commit::ReadOnly | Commit::Discarded => None,
         };
         let first: Vec<&str> = lock
             .iter()
@@ -542,7 +585,9 @@ impl Db {
         cell.borrow_mut().begin(read_only, &first.join("; "));
         let conn = Conn::postgres(cell);
         let result = f(&conn);
-        let ended = cell.borrow_mut().finish(result.is_ok());
+        let ended = cell
+            .borrow_mut()
+            .finish(result.is_ok() && commit != Commit::Discarded);
         let value = result?;
         ended?;
         Ok(value)
@@ -558,6 +603,8 @@ enum Commit {
     Flushed,
     /// The commit returns before that ([`Db::write_flushed_later`]).
     FlushedLater,
+    /// Rolled back at its end ([`Db::discarding_writes`]).
+    Discarded,
 }
 
 /// Held while this process runs the engine, so that a second engine keeps off the same
@@ -805,6 +852,9 @@ mod tests {
                  INSERT INTO leads (handle, name, created_at, updated_at)
                    VALUES ('old-lead', 'Erased-Long-Ago Name', 0, 0);
                  DELETE FROM leads WHERE handle = 'old-lead';
+                 DROP TABLE plugin_previous;
+                 ALTER TABLE plugins DROP COLUMN publisher;
+                 DROP TABLE publisher_keys;
                  DROP TABLE saved_replies;
                  DROP TABLE lead_reads;
                  DROP INDEX leads_by_assignee;

@@ -18,6 +18,29 @@ pub struct InstalledPlugin {
     pub position: i64,
     pub installed_at: Millis,
     pub granted: Vec<Permission>,
+    /// The trusted publisher who signed it; `None` when installed unsigned.
+    pub publisher: Option<String>,
+}
+
+/// A component to install: what `plugin install` and `plugin upgrade` read and checked.
+pub struct Component<'a> {
+    pub manifest: &'a Manifest,
+    /// The version of the outreach:plugin contract it was built for.
+    pub contract: &'a str,
+    pub wasm: &'a [u8],
+    pub sha256: &'a str,
+    pub publisher: Option<&'a str>,
+}
+
+/// The version an upgrade replaced, kept for `plugin rollback`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviousVersion {
+    pub manifest: Manifest,
+    pub sha256: String,
+    pub publisher: Option<String>,
+    /// What it was granted when it was replaced.
+    pub granted: Vec<Permission>,
+    pub replaced_at: Millis,
 }
 
 impl InstalledPlugin {
@@ -26,18 +49,22 @@ impl InstalledPlugin {
     }
 }
 
-/// Stores a plugin, replacing an earlier version with the same name. Grants of a replaced
-/// version are dropped when the new one requests more, so an upgrade never widens access
-/// without the user agreeing again.
-pub fn install(
-    conn: &Conn<'_>,
-    manifest: &Manifest,
-    contract: &str,
-    wasm: &[u8],
-    sha256: &str,
-    now: Millis,
-) -> anyhow::Result<()> {
+/// Stores a plugin. An earlier version with the same name is kept as the previous one
+/// (what [`rollback`] returns to, with the grants it held); the new version keeps the grants
+/// it still requests and nothing more: a permission it newly requests is granted only by
+/// the caller, when the user agreed to it.
+pub fn install(conn: &Conn<'_>, component: &Component<'_>, now: Millis) -> anyhow::Result<()> {
+    let Component {
+        manifest,
+        contract,
+        wasm,
+        sha256,
+        publisher,
+    } = *component;
     let previous = get(conn, &manifest.name)?;
+    if let Some(previous) = &previous {
+        keep_as_previous(conn, previous, now)?;
+    }
     let position: i64 = match &previous {
         Some(p) => p.position,
         None => conn.query_row(
@@ -48,10 +75,11 @@ pub fn install(
     };
     conn.execute(
         "INSERT INTO plugins
-           (name, version, description, manifest, wasm, sha256, enabled, position, installed_at, contract)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9)
+           (name, version, description, manifest, wasm, sha256, enabled, position, installed_at,
+            contract, publisher)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10)
          ON CONFLICT (name) DO UPDATE SET version = ?2, description = ?3, manifest = ?4, wasm = ?5,
-           sha256 = ?6, installed_at = ?8, contract = ?9",
+           sha256 = ?6, installed_at = ?8, contract = ?9, publisher = ?10",
         params![
             manifest.name,
             manifest.version,
@@ -61,28 +89,103 @@ pub fn install(
             sha256,
             position,
             now,
-            contract
+            contract,
+            publisher
         ],
     )?;
     if let Some(previous) = previous {
-        let widened = manifest
-            .permissions
+        // Grants the new version no longer asks for are dropped.
+        for p in previous
+            .granted
             .iter()
-            .any(|p| !previous.manifest.permissions.contains(p));
-        if widened {
-            conn.execute("DELETE FROM grants WHERE plugin = ?1", [&manifest.name])?;
-        } else {
-            // Grants the new version no longer asks for are dropped.
-            for p in previous
-                .granted
-                .iter()
-                .filter(|p| !manifest.permissions.contains(p))
-            {
-                revoke(conn, &manifest.name, *p)?;
-            }
+            .filter(|p| !manifest.permissions.contains(p))
+        {
+            revoke(conn, &manifest.name, *p)?;
         }
     }
     Ok(())
+}
+
+/// Keeps the installed version `current` (its component and grants) as the previous one,
+/// replacing what was kept before.
+fn keep_as_previous(conn: &Conn<'_>, current: &InstalledPlugin, now: Millis) -> anyhow::Result<()> {
+    let granted: Vec<&str> = current.granted.iter().map(|p| p.as_str()).collect();
+    conn.execute(
+        "INSERT INTO plugin_previous
+           (name, manifest, wasm, sha256, contract, publisher, grants, replaced_at)
+         SELECT name, manifest, wasm, sha256, contract, publisher, ?2, ?3 FROM plugins WHERE name = ?1
+         ON CONFLICT (name) DO UPDATE SET manifest = excluded.manifest, wasm = excluded.wasm,
+           sha256 = excluded.sha256, contract = excluded.contract, publisher = excluded.publisher,
+           grants = excluded.grants, replaced_at = excluded.replaced_at",
+        params![current.name(), granted.join(","), now],
+    )?;
+    Ok(())
+}
+
+/// The version the last upgrade of `name` replaced, if one is kept.
+pub fn previous(conn: &Conn<'_>, name: &str) -> anyhow::Result<Option<PreviousVersion>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT manifest, sha256, publisher, grants, replaced_at FROM plugin_previous
+             WHERE name = ?1",
+        )?
+        .query_row([name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Millis>(4)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(manifest, sha256, publisher, grants, replaced_at)| {
+        Ok(PreviousVersion {
+            manifest: serde_json::from_str(&manifest)
+                .context("stored manifest of the previous version is unreadable")?,
+            sha256,
+            publisher,
+            granted: grants.split(',').filter_map(|p| p.parse().ok()).collect(),
+            replaced_at,
+        })
+    })
+    .transpose()
+}
+
+/// Returns plugin `name` to the version its last upgrade replaced, with the grants that
+/// version held; the version it replaces becomes the previous one (so a second rollback
+/// goes forward again). Its settings, storage and place in the order stay.
+pub fn rollback(conn: &Conn<'_>, name: &str, now: Millis) -> anyhow::Result<PreviousVersion> {
+    let current = require(conn, name)?;
+    let back = previous(conn, name)?.with_context(|| {
+        format!("plugin {name:?} has no earlier version to return to (only an upgrade keeps one)")
+    })?;
+    let (wasm, contract): (Vec<u8>, String) = conn.query_row(
+        "SELECT wasm, contract FROM plugin_previous WHERE name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let component = Component {
+        manifest: &back.manifest,
+        contract: &contract,
+        wasm: &wasm,
+        sha256: &back.sha256,
+        publisher: back.publisher.as_deref(),
+    };
+    install(conn, &component, now)?;
+    conn.execute("DELETE FROM grants WHERE plugin = ?1", [name])?;
+    for p in back
+        .granted
+        .iter()
+        .filter(|p| back.manifest.permissions.contains(p))
+    {
+        grant(conn, name, *p, now)?;
+    }
+    debug_assert_eq!(
+        previous(conn, name)?.map(|p| p.sha256),
+        Some(current.sha256)
+    );
+    Ok(back)
 }
 
 /// Every permission granted to plugin `name`, in order.
@@ -96,7 +199,7 @@ pub fn granted(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<Permission>> {
     Ok(perms)
 }
 
-type PluginRow = (String, String, bool, i64, Millis, String);
+type PluginRow = (String, String, bool, i64, Millis, String, Option<String>);
 
 fn read_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<PluginRow> {
     Ok((
@@ -106,11 +209,12 @@ fn read_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<PluginRow> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
 fn plugin_from_row(conn: &Conn<'_>, r: PluginRow) -> anyhow::Result<InstalledPlugin> {
-    let (manifest, sha256, enabled, position, installed_at, contract) = r;
+    let (manifest, sha256, enabled, position, installed_at, contract, publisher) = r;
     let manifest: Manifest =
         serde_json::from_str(&manifest).context("stored manifest is unreadable")?;
     let granted = granted(conn, &manifest.name)?;
@@ -122,10 +226,11 @@ fn plugin_from_row(conn: &Conn<'_>, r: PluginRow) -> anyhow::Result<InstalledPlu
         position,
         installed_at,
         granted,
+        publisher,
     })
 }
 
-const COLUMNS: &str = "manifest, sha256, enabled, position, installed_at, contract";
+const COLUMNS: &str = "manifest, sha256, enabled, position, installed_at, contract, publisher";
 
 pub fn get(conn: &Conn<'_>, name: &str) -> anyhow::Result<Option<InstalledPlugin>> {
     let row = conn
@@ -164,6 +269,21 @@ pub fn wasm(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<u8>> {
             r.get(0)
         })?,
     )
+}
+
+/// The component of plugin `name` whose hash is `sha256`: the installed version or the one
+/// an upgrade replaced. A call that read the plugin list before an upgrade committed thus
+/// runs the version it started with, never the new bytes under the old hash.
+pub fn wasm_of_version(conn: &Conn<'_>, name: &str, sha256: &str) -> anyhow::Result<Vec<u8>> {
+    conn.prepare_cached(
+        "SELECT wasm FROM plugins WHERE name = ?1 AND sha256 = ?2
+         UNION ALL SELECT wasm FROM plugin_previous WHERE name = ?1 AND sha256 = ?2",
+    )?
+    .query_row([name, sha256], |r| r.get(0))
+    .optional()?
+    .with_context(|| {
+        format!("plugin {name:?} no longer has the version {sha256} (upgraded twice meanwhile)")
+    })
 }
 
 pub fn set_enabled(conn: &Conn<'_>, name: &str, enabled: bool) -> anyhow::Result<()> {
@@ -300,4 +420,76 @@ pub fn kv_delete(conn: &Conn<'_>, plugin: &str, key: &str) -> anyhow::Result<()>
     conn.prepare_cached("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2")?
         .execute([plugin, key])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Db;
+
+    fn manifest(version: &str, permissions: Vec<Permission>) -> Manifest {
+        Manifest {
+            name: "scorer".into(),
+            version: version.into(),
+            description: String::new(),
+            hooks: vec![Hook::Filter],
+            permissions,
+        }
+    }
+
+    fn install_version(db: &Db, m: &Manifest, wasm: &[u8]) -> String {
+        let sha = format!("sha-{}", m.version);
+        let component = Component {
+            manifest: m,
+            contract: "0.2.0",
+            wasm,
+            sha256: &sha,
+            publisher: None,
+        };
+        db.write(|tx| install(tx, &component, 1)).unwrap();
+        sha
+    }
+
+    #[test]
+    fn a_call_that_read_the_old_version_gets_its_bytes_after_an_upgrade() {
+        let db = Db::open_in_memory().unwrap();
+        let old = install_version(&db, &manifest("1", vec![]), b"old bytes");
+        let new = install_version(&db, &manifest("2", vec![]), b"new bytes");
+        let bytes = |sha: &str| db.read(|c| wasm_of_version(c, "scorer", sha)).unwrap();
+        assert_eq!(bytes(&old), b"old bytes");
+        assert_eq!(bytes(&new), b"new bytes");
+        install_version(&db, &manifest("3", vec![]), b"newest");
+        let gone = db.read(|c| wasm_of_version(c, "scorer", &old)).unwrap_err();
+        assert!(
+            gone.to_string().contains("no longer has the version"),
+            "{gone}"
+        );
+    }
+
+    #[test]
+    fn an_upgrade_keeps_only_grants_still_requested_and_a_rollback_brings_back_its_own() {
+        let db = Db::open_in_memory().unwrap();
+        let (pii, storage, read) = (
+            Permission::LeadsReadPii,
+            Permission::Storage,
+            Permission::LeadsRead,
+        );
+        install_version(&db, &manifest("1", vec![pii, read]), b"v1");
+        db.write(|tx| {
+            grant(tx, "scorer", pii, 1)?;
+            grant(tx, "scorer", read, 1)
+        })
+        .unwrap();
+        install_version(&db, &manifest("2", vec![pii, storage]), b"v2");
+        let now = db.read(|c| require(c, "scorer")).unwrap();
+        assert_eq!(now.granted, vec![pii], "kept what v2 requests, nothing new");
+        let back = db.write(|tx| rollback(tx, "scorer", 2)).unwrap();
+        assert_eq!(back.manifest.version, "1");
+        let now = db.read(|c| require(c, "scorer")).unwrap();
+        assert_eq!(
+            (now.manifest.version.as_str(), now.granted),
+            ("1", vec![read, pii])
+        );
+        assert_eq!(db.read(|c| wasm(c, "scorer")).unwrap(), b"v1");
+    }
 }

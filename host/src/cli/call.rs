@@ -104,7 +104,7 @@ struct Report {
 }
 
 pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
-    let wasm = load_source(&args.source)?;
+    let wasm = load_source(&args.source).await?;
     let record = lead_record(&args)?;
     // Nothing of the user's database is touched: the call gets one of its own.
     let db = Db::open_in_memory()?;
@@ -148,7 +148,17 @@ pub async fn call(app: &App, args: CallArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let now = app.now();
     let lead_id = db.write(|tx| {
-        store::plugins::install(tx, &manifest, &contract, &wasm, "", now)?;
+        store::plugins::install(
+            tx,
+            &store::plugins::Component {
+                manifest: &manifest,
+                contract: &contract,
+                wasm: &wasm,
+                sha256: "",
+                publisher: None,
+            },
+            now,
+        )?;
         for p in &granted {
             store::plugins::grant(tx, &name, *p, now)?;
         }

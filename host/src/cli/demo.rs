@@ -82,7 +82,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
 
     println!("\n== installing plugins, granting what each requests");
     for name in ["lead-scorer", "followup", "ai-reply"] {
-        install(&app, name, GrantChoice::Requested).await?;
+        install(&app, name, GrantChoice::Requested, false, None).await?;
     }
     app.db.write(|c| {
         store::plugins::set_setting(c, "lead-scorer", "min_score", Some(DEMO_MIN_SCORE))

@@ -10,11 +10,13 @@ mod demo;
 mod doctor;
 mod human;
 mod leads;
+mod lifecycle;
 mod output;
 mod plugin_args;
 mod plugins;
 mod scaffold;
 mod serve;
+mod shadow;
 mod stats;
 mod work;
 

@@ -41,7 +41,7 @@ pub(super) fn names(perms: &[Permission]) -> String {
 }
 
 /// The component bytes of a .wasm path or a bundled plugin's name.
-pub(super) fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
+pub(super) async fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
     let path = Path::new(source);
     if path.exists() {
         return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));

@@ -11,7 +11,7 @@ use super::data::OPERATOR;
 use super::output::{self, json, safe, table};
 use super::plugin_args::{check_requested, load_source, names, parse_permissions};
 use crate::consent::Permission;
-use crate::operator::admin;
+use crate::operator::{admin, lifecycle};
 use crate::runtime::manifest::Manifest;
 use crate::runtime::sha256_hex;
 use crate::store;
@@ -20,17 +20,37 @@ use crate::store::usage::PluginUsage;
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Install a plugin from a .wasm file or by bundled name (ai-reply, followup, comment-to-dm,
-    /// lead-scorer).
-    /// Nothing is granted unless you confirm at the prompt or pass --grant / --grant-requested.
+    /// lead-scorer). It must be signed by a trusted publisher (`plugin keys`), unless
+    /// --allow-unsigned. Nothing is granted unless you confirm at the prompt or pass
+    /// --grant / --grant-requested. Installing a plugin that is installed already upgrades it
+    /// (see `plugin upgrade`).
     Install {
         source: String,
-        /// Grant this permission (repeatable); it must be one the plugin requests.
-        #[arg(long = "grant", value_name = "PERMISSION")]
-        grants: Vec<String>,
-        /// Grant every permission the plugin requests.
-        #[arg(long, conflicts_with = "grants")]
-        grant_requested: bool,
+        #[command(flatten)]
+        consent: InstallConsent,
     },
+    /// Replace installed plugin NAME by a new version: it keeps the grants the new version
+    /// still requests, asks for each permission it newly requests (granting none silently),
+    /// and keeps the version it replaces for `plugin rollback`. Calls already running finish
+    /// on the version they started with.
+    Upgrade {
+        name: String,
+        source: String,
+        #[command(flatten)]
+        consent: InstallConsent,
+    },
+    /// Return plugin NAME to the version its last upgrade replaced, with that version's grants.
+    Rollback { name: String },
+    /// Sign a component with your publisher key (from `plugin keys new`), in place or into
+    /// --output.
+    Sign(super::lifecycle::SignArgs),
+    /// The publisher keys whose signatures `plugin install` trusts.
+    #[command(subcommand)]
+    Keys(super::lifecycle::KeysCommand),
+    /// Run a new version of an installed plugin over its past events in the sandbox,
+    /// beside the installed one, and show where their decisions differ. Nothing is sent,
+    /// nothing is written and (without --with-ai) no AI is asked.
+    Shadow(super::shadow::ShadowArgs),
     /// List installed plugins.
     List {
         #[arg(long)]
@@ -83,20 +103,26 @@ pub enum PluginCommand {
 
 pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
-        PluginCommand::Install {
-            source,
-            grants,
-            grant_requested,
-        } => {
-            let choice = if grant_requested {
-                GrantChoice::Requested
-            } else if grants.is_empty() {
-                GrantChoice::Ask
-            } else {
-                GrantChoice::These(grants)
-            };
-            install(app, &source, choice).await.map(|_| ())
+        PluginCommand::Install { source, consent } => {
+            let allow_unsigned = consent.allow_unsigned;
+            install(app, &source, consent.choice(), allow_unsigned, None)
+                .await
+                .map(|_| ())
         }
+        PluginCommand::Upgrade {
+            name,
+            source,
+            consent,
+        } => {
+            let allow_unsigned = consent.allow_unsigned;
+            install(app, &source, consent.choice(), allow_unsigned, Some(&name))
+                .await
+                .map(|_| ())
+        }
+        PluginCommand::Rollback { name } => super::lifecycle::rollback(app, &name),
+        PluginCommand::Sign(args) => super::lifecycle::sign(args),
+        PluginCommand::Keys(cmd) => super::lifecycle::keys(app, cmd),
+        PluginCommand::Shadow(args) => super::shadow::shadow(app, args).await,
         PluginCommand::List { json: as_json } => list(app, as_json),
         PluginCommand::Call(args) => super::call::call(app, args).await,
         PluginCommand::New(args) => super::scaffold::new(args),
@@ -136,6 +162,33 @@ pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
     }
 }
 
+/// What the user agreed to at install or upgrade.
+#[derive(Debug, clap::Args)]
+pub struct InstallConsent {
+    /// Grant this permission (repeatable); it must be one the plugin requests.
+    #[arg(long = "grant", value_name = "PERMISSION")]
+    grants: Vec<String>,
+    /// Grant every permission the plugin requests.
+    #[arg(long, conflicts_with = "grants")]
+    grant_requested: bool,
+    /// Install a plugin no trusted publisher signed (one whose signature does not hold is
+    /// refused all the same).
+    #[arg(long)]
+    allow_unsigned: bool,
+}
+
+impl InstallConsent {
+    fn choice(self) -> GrantChoice {
+        if self.grant_requested {
+            GrantChoice::Requested
+        } else if self.grants.is_empty() {
+            GrantChoice::Ask
+        } else {
+            GrantChoice::These(self.grants)
+        }
+    }
+}
+
 pub enum GrantChoice {
     Requested,
     These(Vec<String>),
@@ -168,36 +221,64 @@ fn print_manifest(m: &Manifest) {
     }
 }
 
-/// Installs a plugin and returns its manifest and the permissions granted.
+/// Installs a plugin (upgrading it when installed; `upgrading`: it must be, under that
+/// name) and returns its manifest and the permissions it holds.
 pub async fn install(
     app: &App,
     source: &str,
     choice: GrantChoice,
+    allow_unsigned: bool,
+    upgrading: Option<&str>,
 ) -> anyhow::Result<(Manifest, Vec<Permission>)> {
-    let wasm = load_source(source)?;
+    let wasm = load_source(source).await?;
     let manifest = app
         .runtime()?
         .read_manifest(&wasm, app.services())
         .await
         .with_context(|| format!("cannot install {source}"))?;
+    if let Some(name) = upgrading {
+        app.db.read(|c| store::plugins::require(c, name))?;
+        anyhow::ensure!(
+            manifest.name == name,
+            "{source} is plugin {:?}, not {name:?}: an upgrade replaces a plugin by a version of itself",
+            manifest.name
+        );
+    }
+    let publisher = lifecycle::check_signature(&app.db, &wasm, source, allow_unsigned)?;
     print_manifest(&manifest);
+    match &publisher {
+        Some(p) => println!("  signed by {}", safe(p)),
+        None => println!("  not signed by a trusted publisher (--allow-unsigned)"),
+    }
+    // An upgrade keeps the grants the new version still requests; only what it newly
+    // requests is asked for.
+    let new = lifecycle::newly_requested(&app.db, &manifest)?;
     let granted: Vec<Permission> = match choice {
         GrantChoice::Requested => manifest.permissions.clone(),
         GrantChoice::These(names) => parse_permissions(&names)?,
-        GrantChoice::Ask if std::io::stdin().is_terminal() => ask(&manifest)?,
+        GrantChoice::Ask if std::io::stdin().is_terminal() => ask(&manifest, &new)?,
         GrantChoice::Ask => Vec::new(),
     };
     check_requested(&manifest, &granted)?;
     let sha = sha256_hex(&wasm);
     let contract = app.runtime()?.contract(&wasm)?;
-    // An upgrade keeps earlier grants the new version still requests: report what holds.
-    let granted = app.db.write(|tx| {
-        store::plugins::install(tx, &manifest, &contract, &wasm, &sha, app.now())?;
-        for p in &granted {
-            store::plugins::grant(tx, &manifest.name, *p, app.now())?;
-        }
-        Ok(store::plugins::require(tx, &manifest.name)?.granted)
-    })?;
+    let component = store::plugins::Component {
+        manifest: &manifest,
+        contract: &contract,
+        wasm: &wasm,
+        sha256: &sha,
+        publisher: publisher.as_deref(),
+    };
+    let installed = lifecycle::install(&app.db, OPERATOR, &component, &granted, app.now())?;
+    let granted = installed.granted;
+    if let Some(old) = &installed.replaced {
+        println!(
+            "upgraded {} from {} (kept for `outreach plugin rollback {}`)",
+            safe(&manifest.name),
+            safe(old),
+            safe(&manifest.name)
+        );
+    }
     let missing: Vec<Permission> = manifest
         .permissions
         .iter()
@@ -220,10 +301,11 @@ pub async fn install(
     Ok((manifest, granted))
 }
 
-fn ask(manifest: &Manifest) -> anyhow::Result<Vec<Permission>> {
+/// Asks for each of `asked` (what the plugin newly requests) on the terminal.
+fn ask(manifest: &Manifest, asked: &[Permission]) -> anyhow::Result<Vec<Permission>> {
     let mut granted = Vec::new();
     let stdin = std::io::stdin();
-    for p in &manifest.permissions {
+    for p in asked {
         print!(
             "grant {} to {} ({})? [y/N] ",
             p.as_str(),
@@ -350,7 +432,7 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
     let installed = app.db.read(|c| store::plugins::get(c, source))?;
     let wasm = match &installed {
         Some(p) => app.db.read(|c| store::plugins::wasm(c, p.name()))?,
-        None => load_source(source)?,
+        None => load_source(source).await?,
     };
     let manifest = app.runtime()?.read_manifest(&wasm, app.services()).await?;
     let (settings, usage) = match &installed {

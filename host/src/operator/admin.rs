@@ -14,7 +14,7 @@ use crate::store::{self, Db};
 /// How long an erasure waits for another process's read to let go of the write-ahead log.
 pub const ERASURE_PATIENCE: Duration = Duration::from_secs(10);
 
-fn audit(
+pub(super) fn audit(
     tx: &crate::store::Conn<'_>,
     actor: &str,
     action: &str,
@@ -25,7 +25,7 @@ fn audit(
     store::audit::record_action(tx, actor, action, lead_id, true, detail, now)
 }
 
-fn permission_names(perms: &[Permission]) -> String {
+pub(super) fn permission_names(perms: &[Permission]) -> String {
     perms
         .iter()
         .map(|p| p.as_str())

@@ -5,6 +5,7 @@
 //! which holds a colon so it can never be a plugin's).
 
 pub mod admin;
+pub mod lifecycle;
 pub mod report;
 
 use crate::clock::Millis;

@@ -42,7 +42,17 @@ fn fixture() -> Fixture {
     };
     let (anna, ben) = db
         .write(|tx| {
-            store::plugins::install(tx, &manifest, "0.1.0", b"", "sha", 0)?;
+            store::plugins::install(
+                tx,
+                &store::plugins::Component {
+                    manifest: &manifest,
+                    contract: "0.1.0",
+                    wasm: b"",
+                    sha256: "sha",
+                    publisher: None,
+                },
+                0,
+            )?;
             let mut ids = Vec::new();
             for handle in ["anna", "ben"] {
                 let record = LeadRecord {

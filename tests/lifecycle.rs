@@ -1,0 +1,293 @@
+//! The plugin lifecycle on the real binary: signing and trusted publishers, upgrades that
+//! ask for what is new, rollbacks, and shadow runs of a new version over past events.
+
+mod support;
+
+use support::{Sandbox, plugin_wasm};
+
+/// lead-scorer 0.2.0 (tests/scorer-v2): keeps leads scoring 40 or more where 0.1.0 keeps
+/// those scoring 20 or more, and newly requests `storage`.
+fn scorer_v2() -> String {
+    plugin_wasm("outreach_fixture_scorer_v2.wasm")
+}
+
+/// A publisher key pair made in the sandbox: (secret file, public file).
+fn publisher_key(sandbox: &Sandbox, name: &str) -> (String, String) {
+    let key = sandbox.path(name).display().to_string();
+    sandbox.ok(&["plugin", "keys", "new", &key]);
+    let public = format!("{key}.pub");
+    (key, public)
+}
+
+/// `wasm` signed with `key` into the sandbox as `file`.
+fn signed(sandbox: &Sandbox, wasm: &str, key: &str, file: &str) -> String {
+    let out = sandbox.path(file).display().to_string();
+    sandbox.ok(&["plugin", "sign", wasm, "--key", key, "--output", &out]);
+    out
+}
+
+#[test]
+fn only_plugins_signed_by_a_trusted_publisher_install_and_refusals_say_why() {
+    let sandbox = Sandbox::new("");
+    let bundled = sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
+    assert!(
+        bundled.contains("signed by outreach (bundled)"),
+        "{bundled}"
+    );
+
+    let unsigned = scorer_v2();
+    let err = sandbox.fails(&["plugin", "install", &unsigned]);
+    assert!(
+        err.contains("it is not signed") && err.contains("--allow-unsigned"),
+        "{err}"
+    );
+
+    let (key, public) = publisher_key(&sandbox, "acme.key");
+    let by_acme = signed(&sandbox, &unsigned, &key, "scorer.wasm");
+    let err = sandbox.fails(&["plugin", "install", &by_acme]);
+    assert!(
+        err.contains("signed by a key this host does not trust") && err.contains("plugin keys add"),
+        "{err}"
+    );
+    assert!(sandbox.json(&["plugin", "list"]).as_array().unwrap().len() == 1);
+
+    // Changed after signing: one byte flipped in its last section.
+    let mut bytes = std::fs::read(&by_acme).unwrap();
+    *bytes.last_mut().unwrap() ^= 0x01;
+    let tampered = sandbox.path("tampered.wasm");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let tampered = tampered.display().to_string();
+
+    sandbox.ok(&["plugin", "keys", "add", "acme", &public]);
+    let keys = sandbox.json(&["plugin", "keys", "list"]);
+    assert_eq!(keys[0]["publisher"], "outreach (bundled)", "{keys}");
+    assert_eq!(keys[1]["publisher"], "acme", "{keys}");
+    let err = sandbox.fails(&["plugin", "install", &public]);
+    assert!(
+        err.contains("not a valid plugin component") || err.contains("cannot install"),
+        "{err}"
+    );
+
+    for args in [
+        vec!["plugin", "install", tampered.as_str()],
+        vec!["plugin", "install", tampered.as_str(), "--allow-unsigned"],
+    ] {
+        let err = sandbox.fails(&args);
+        assert!(
+            err.contains("it was changed after acme signed it"),
+            "a broken signature is refused even with --allow-unsigned: {err}"
+        );
+    }
+
+    let out = sandbox.ok(&["plugin", "install", &by_acme, "--grant", "leads:read-pii"]);
+    assert!(out.contains("signed by acme"), "{out}");
+    let listed = sandbox.json(&["plugin", "list"]);
+    let scorer = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["manifest"]["name"] == "lead-scorer")
+        .unwrap();
+    assert_eq!(scorer["publisher"], "acme", "{scorer}");
+
+    // The same component signed by a key nobody trusted.
+    let (other, _) = publisher_key(&sandbox, "mallory.key");
+    let by_mallory = signed(&sandbox, &unsigned, &other, "mallory.wasm");
+    let err = sandbox.fails(&["plugin", "install", &by_mallory]);
+    assert!(err.contains("does not trust"), "{err}");
+
+    sandbox.ok(&["plugin", "keys", "remove", "acme"]);
+    let err = sandbox.fails(&["plugin", "install", &by_acme]);
+    assert!(err.contains("does not trust"), "{err}");
+    let err = sandbox.fails(&["plugin", "keys", "remove", "outreach (bundled)"]);
+    assert!(err.contains("cannot be removed"), "{err}");
+    let audit = sandbox.ok(&["audit"]);
+    for action in ["publishers.add", "publishers.remove", "plugins.install"] {
+        assert!(audit.contains(action), "{action} is audited:\n{audit}");
+    }
+    let secret = hex::encode(&std::fs::read(&key).unwrap()[1..33]);
+    assert!(!audit.contains(&secret), "no secret in the audit log");
+}
+
+#[test]
+fn an_upgrade_asks_only_for_what_is_new_and_a_rollback_restores_version_and_grants() {
+    let sandbox = Sandbox::new("");
+    sandbox.ok(&["plugin", "install", "lead-scorer", "--grant-requested"]);
+    let (key, public) = publisher_key(&sandbox, "acme.key");
+    sandbox.ok(&["plugin", "keys", "add", "acme", &public]);
+    let v2 = signed(&sandbox, &scorer_v2(), &key, "v2.wasm");
+
+    let err = sandbox.fails(&["plugin", "upgrade", "followup", &v2]);
+    assert!(err.contains("no plugin named \"followup\""), "{err}");
+
+    // On a terminal: asked for `storage` (new in 0.2.0), not for `leads:read-pii` (kept).
+    let shown = sandbox.on_a_terminal(&format!("plugin upgrade lead-scorer {v2}"), b"n\n");
+    assert!(shown.contains("grant storage to lead-scorer"), "{shown}");
+    assert!(!shown.contains("grant leads:read-pii"), "{shown}");
+    assert!(shown.contains("upgraded lead-scorer from 0.1.0"), "{shown}");
+    let plugin = |sandbox: &Sandbox| sandbox.json(&["plugin", "list"])[0].clone();
+    let now = plugin(&sandbox);
+    assert_eq!(now["manifest"]["version"], "0.2.0");
+    assert_eq!(
+        now["granted"],
+        serde_json::json!(["leads:read-pii"]),
+        "{now}"
+    );
+    assert_eq!(now["publisher"], "acme");
+
+    sandbox.ok(&["plugin", "grant", "lead-scorer", "storage"]);
+    let back = sandbox.ok(&["plugin", "rollback", "lead-scorer"]);
+    assert!(back.contains("back at 0.1.0"), "{back}");
+    let now = plugin(&sandbox);
+    assert_eq!(now["manifest"]["version"], "0.1.0");
+    assert_eq!(
+        now["granted"],
+        serde_json::json!(["leads:read-pii"]),
+        "{now}"
+    );
+    assert_eq!(now["publisher"], "outreach (bundled)");
+    // The filter runs the old version again: a lead scoring 20–39 is kept.
+    let csv = "handle,name,bio,followers\nmid,Mid Range,yoga coach,10\n";
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("l.csv", csv).to_str().unwrap(),
+    ]);
+    sandbox.ok(&["run", "--until-idle"]);
+    let lead = sandbox.json(&["leads", "show", "mid"])["lead"].clone();
+    let score = lead["score"].as_u64().unwrap();
+    assert!(
+        (20..40).contains(&score),
+        "a lead between the two minimums: {lead}"
+    );
+    assert!(
+        !lead["tags"].to_string().contains("filtered-out"),
+        "0.1.0 keeps it: {lead}"
+    );
+
+    // Rolling back again goes forward, with what 0.2.0 held.
+    sandbox.ok(&["plugin", "rollback", "lead-scorer"]);
+    let now = plugin(&sandbox);
+    assert_eq!(now["manifest"]["version"], "0.2.0");
+    assert_eq!(
+        now["granted"],
+        serde_json::json!(["leads:read-pii", "storage"]),
+        "{now}"
+    );
+    let audit = sandbox.ok(&["audit"]);
+    assert!(
+        audit.contains("plugins.upgrade") && audit.contains("lead-scorer 0.1.0 → 0.2.0"),
+        "{audit}"
+    );
+    assert_eq!(audit.matches("plugins.rollback").count(), 2, "{audit}");
+
+    sandbox.ok(&["plugin", "remove", "lead-scorer"]);
+    sandbox.ok(&["plugin", "install", "lead-scorer"]);
+    let err = sandbox.fails(&["plugin", "rollback", "lead-scorer"]);
+    assert!(err.contains("no earlier version"), "{err}");
+}
+
+#[test]
+fn a_shadow_run_counts_every_changed_decision_over_a_thousand_events_and_writes_nothing() {
+    let sandbox = Sandbox::new("");
+    // 1,000 leads whose scores spread over 0–100: bios with 0–3 keywords, any following.
+    let mut csv = String::from("handle,name,bio,followers\n");
+    let words = [
+        "coach", "founder", "shop", "studio", "baker", "dj", "agency",
+    ];
+    for i in 0..1000u32 {
+        let bio: Vec<&str> = (0..(i % 4))
+            .map(|k| words[((i / 4 + k * 3) % 7) as usize])
+            .collect();
+        let name = if i % 3 == 0 { "" } else { "Lead Person" };
+        csv.push_str(&format!(
+            "lead{i},{name},{},{}\n",
+            bio.join(" "),
+            (i * 7919) % 20000
+        ));
+    }
+    sandbox.ok(&[
+        "leads",
+        "import",
+        sandbox.write("leads.csv", &csv).to_str().unwrap(),
+    ]);
+    sandbox.ok(&["plugin", "install", "lead-scorer", "--grant-requested"]);
+    sandbox.ok(&["run", "--until-idle"]);
+
+    // Independently of the shadow run: 0.2.0 drops what 0.1.0 kept with a score of 20–39,
+    // and decides the same about every other lead.
+    let db = sandbox.path("outreach.db");
+    let expected: i64 = {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM leads WHERE score >= 20 AND score < 40",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert!(
+        expected > 50 && expected < 950,
+        "the test needs both kinds: {expected}"
+    );
+    let files = || {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            let path = format!("{}{suffix}", db.display());
+            bytes.push(std::fs::read(&path).ok().filter(|b| !b.is_empty()));
+        }
+        bytes
+    };
+    let before = files();
+
+    let report = sandbox.json(&["plugin", "shadow", "lead-scorer", &scorer_v2()]);
+    assert_eq!(report["events"], 1000, "{}", report["changes"]);
+    assert_eq!(report["changed"], expected, "{}", report["changes"]);
+    assert_eq!(
+        report["changes"],
+        serde_json::json!({"kept → dropped": expected})
+    );
+    assert_eq!(report["not_granted"], serde_json::json!(["storage"]));
+    let first = &report["differences"][0];
+    assert_eq!(first["installed"]["decision"], "kept", "{first}");
+    assert_eq!(first["new"]["decision"], "dropped", "{first}");
+    assert_eq!(
+        first["installed"]["score"], first["new"]["score"],
+        "{first}"
+    );
+
+    let text = sandbox.ok(&[
+        "plugin",
+        "shadow",
+        "lead-scorer",
+        &scorer_v2(),
+        "--events",
+        "10",
+    ]);
+    assert!(text.contains("10 event(s)"), "{text}");
+    assert!(text.contains("nothing was sent or written"), "{text}");
+    assert!(
+        files() == before,
+        "the database files are byte for byte as they were"
+    );
+    let err = sandbox.fails(&[
+        "plugin",
+        "shadow",
+        "lead-scorer",
+        &scorer_v2(),
+        "--since",
+        "yesterday",
+    ]);
+    assert!(err.contains("--since \"yesterday\" is not a date"), "{err}");
+    let none = sandbox.json(&[
+        "plugin",
+        "shadow",
+        "lead-scorer",
+        &scorer_v2(),
+        "--since",
+        "2999-01-01",
+    ]);
+    assert_eq!(none["events"], 0);
+}
