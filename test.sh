@@ -5,7 +5,8 @@
 #   - Debian packages: a C compiler, perl and make (SQLCipher and aws-lc), strace
 #     (tests/data.rs watches for network connections), Chromium and its WebDriver
 #     (tests/browser.rs), Node.js with npm, PostgreSQL (the store's PostgreSQL tests),
-#     openssl (the test server's TLS certificates);
+#     openssl (the test server's TLS certificates), docker-registry (the OCI registry
+#     tests/lifecycle.rs publishes plugins to);
 #   - componentize-py 0.25.1, in a virtualenv under target/tools (tests/python.rs);
 #   - the JavaScript example's pinned componentize-js (`npm ci`, tests/javascript.rs).
 # Then it starts a throwaway PostgreSQL cluster for the run (stopped and deleted at the end).
@@ -28,6 +29,7 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v perl >/dev/null 2>&1 || missing+=(perl)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)

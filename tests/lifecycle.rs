@@ -3,6 +3,7 @@
 
 mod support;
 
+use support::registry::Registry;
 use support::{Sandbox, plugin_wasm};
 
 /// lead-scorer 0.2.0 (tests/scorer-v2): keeps leads scoring 40 or more where 0.1.0 keeps
@@ -290,4 +291,72 @@ fn a_shadow_run_counts_every_changed_decision_over_a_thousand_events_and_writes_
         "2999-01-01",
     ]);
     assert_eq!(none["events"], 0);
+}
+
+#[test]
+fn a_plugin_published_to_a_registry_installs_from_it_byte_for_byte_with_its_signature() {
+    let registry = Registry::start();
+    let publisher = Sandbox::new("");
+    let (key, public) = publisher_key(&publisher, "acme.key");
+    let v2 = signed(&publisher, &scorer_v2(), &key, "v2.wasm");
+    let reference = registry.reference("team/lead-scorer:0.2.0");
+    let out = publisher.ok(&["plugin", "publish", &v2, &reference]);
+    assert!(out.contains("published lead-scorer 0.2.0"), "{out}");
+
+    // As the CNCF Wasm OCI artifact layout has it.
+    let url = format!(
+        "http://{}/v2/team/lead-scorer/manifests/0.2.0",
+        registry.address
+    );
+    let manifest: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let asked = reqwest::Client::new()
+            .get(url)
+            .header("Accept", "application/vnd.oci.image.manifest.v1+json");
+        asked.send().await.unwrap().json().await.unwrap()
+    });
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{manifest}");
+    assert_eq!(layers[0]["mediaType"], "application/wasm");
+    let bytes = std::fs::read(&v2).unwrap();
+    let sha = outreach::runtime::sha256_hex(&bytes);
+    assert_eq!(layers[0]["digest"], format!("sha256:{sha}"));
+
+    // Another machine: refused until it trusts acme, then installed, the same bytes.
+    let team = Sandbox::new("");
+    let err = team.fails(&["plugin", "install", &reference]);
+    assert!(err.contains("does not trust"), "{err}");
+    team.ok(&["plugin", "keys", "add", "acme", &public]);
+    let out = team.ok(&["plugin", "install", &reference, "--grant-requested"]);
+    assert!(out.contains("signed by acme"), "{out}");
+    let inspected = team.json(&["plugin", "inspect", "lead-scorer"]);
+    assert_eq!(inspected["sha256"], sha, "byte for byte what was published");
+
+    // A component changed after signing is not published; an unsigned one is, and then
+    // installs only with --allow-unsigned.
+    let mut changed = bytes.clone();
+    *changed.last_mut().unwrap() ^= 1;
+    let changed_path = publisher.path("changed.wasm");
+    std::fs::write(&changed_path, changed).unwrap();
+    let err = publisher.fails(&[
+        "plugin",
+        "publish",
+        changed_path.to_str().unwrap(),
+        &registry.reference("team/lead-scorer:bad"),
+    ]);
+    assert!(err.contains("it was changed after its publisher signed it"), "{err}");
+    let unsigned = registry.reference("team/hostile:dev");
+    publisher.ok(&["plugin", "publish", &support::hostile_wasm(), &unsigned]);
+    let err = team.fails(&["plugin", "install", &unsigned]);
+    assert!(err.contains("not signed"), "{err}");
+    team.ok(&["plugin", "install", &unsigned, "--allow-unsigned"]);
+
+    let err = team.fails(&["plugin", "install", &registry.reference("team/nothing:1")]);
+    assert!(
+        err.contains("404") && err.contains("manifest unknown"),
+        "{err}"
+    );
 }

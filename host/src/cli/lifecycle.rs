@@ -1,10 +1,12 @@
-//! `outreach plugin sign | keys | rollback`: signing a component as its publisher, the
-//! publishers this host trusts, and returning to the version an upgrade replaced.
+//! `outreach plugin sign | keys | publish | rollback`: signing a component as its
+//! publisher, the publishers this host trusts, pushing a component to an OCI registry, and
+//! returning to the version an upgrade replaced.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Subcommand;
+use outreach_registry::{self as registry, Reference};
 use outreach_signing::{KeyPair, PublicKey};
 
 use super::App;
@@ -130,6 +132,49 @@ fn new_key(file: &Path) -> anyhow::Result<()> {
         pair.public().fingerprint(),
         file.display(),
         public_file.display()
+    );
+    Ok(())
+}
+
+pub async fn publish(app: &App, file: &str, reference: &str) -> anyhow::Result<()> {
+    let reference: Reference = reference.parse()?;
+    let wasm = std::fs::read(file).with_context(|| format!("cannot read {file}"))?;
+    let manifest = app
+        .runtime()?
+        .read_manifest(&wasm, app.services())
+        .await
+        .with_context(|| format!("cannot publish {file}"))?;
+    // Refuses a component whose signature no longer holds; an unsigned one (or one signed
+    // by a key this host does not know) may go, and is said to be.
+    let publisher = lifecycle::check_signature(&app.db, &wasm, file, true)?;
+    let mut client = registry::Client::new(reference.clone(), registry::Credentials::from_env())?;
+    let pushed = client
+        .push(
+            &wasm,
+            &[
+                ("org.opencontainers.image.title", &manifest.name),
+                ("org.opencontainers.image.version", &manifest.version),
+                (
+                    "org.opencontainers.image.description",
+                    &manifest.description,
+                ),
+            ],
+        )
+        .await
+        .with_context(|| format!("cannot publish {file} to {reference}"))?;
+    println!(
+        "published {} {} to {reference} ({}); the component is {}",
+        safe(&manifest.name),
+        safe(&manifest.version),
+        match &publisher {
+            Some(p) => format!("signed by {}", safe(p)),
+            None => "not signed by a publisher this host trusts".into(),
+        },
+        pushed.layer_digest
+    );
+    println!(
+        "  this push exactly: oci://{}/{}@{}",
+        reference.registry, reference.repository, pushed.manifest_digest
     );
     Ok(())
 }

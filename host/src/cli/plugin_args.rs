@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use outreach_registry::{self as registry, Reference};
 
 use crate::consent::Permission;
 use crate::runtime::bundled;
@@ -40,8 +41,17 @@ pub(super) fn names(perms: &[Permission]) -> String {
         .join(", ")
 }
 
-/// The component bytes of a .wasm path or a bundled plugin's name.
+/// The component bytes of a .wasm path, a bundled plugin's name or an OCI reference
+/// (`oci://HOST/REPOSITORY:TAG`).
 pub(super) async fn load_source(source: &str) -> anyhow::Result<Vec<u8>> {
+    if source.starts_with("oci://") {
+        let reference: Reference = source.parse()?;
+        let mut client = registry::Client::new(reference, registry::Credentials::from_env())?;
+        return client
+            .pull()
+            .await
+            .with_context(|| format!("cannot fetch {source}"));
+    }
     let path = Path::new(source);
     if path.exists() {
         return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));

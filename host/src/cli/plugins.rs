@@ -19,8 +19,8 @@ use crate::store::usage::PluginUsage;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Install a plugin from a .wasm file or by bundled name (ai-reply, followup, comment-to-dm,
-    /// lead-scorer). It must be signed by a trusted publisher (`plugin keys`), unless
+    /// Install a plugin from a .wasm file, an OCI registry (oci://HOST/REPOSITORY:TAG) or by
+    /// bundled name (ai-reply, followup, comment-to-dm, lead-scorer). It must be signed by a trusted publisher (`plugin keys`), unless
     /// --allow-unsigned. Nothing is granted unless you confirm at the prompt or pass
     /// --grant / --grant-requested. Installing a plugin that is installed already upgrades it
     /// (see `plugin upgrade`).
@@ -41,6 +41,11 @@ pub enum PluginCommand {
     },
     /// Return plugin NAME to the version its last upgrade replaced, with that version's grants.
     Rollback { name: String },
+    /// Push a component to an OCI registry (oci://HOST/REPOSITORY:TAG) as a Wasm artifact,
+    /// its signature inside it; `plugin install oci://…` fetches it back. A login, if the
+    /// registry asks for one, comes from OUTREACH_REGISTRY_USERNAME and
+    /// OUTREACH_REGISTRY_PASSWORD.
+    Publish { file: String, reference: String },
     /// Sign a component with your publisher key (from `plugin keys new`), in place or into
     /// --output.
     Sign(super::lifecycle::SignArgs),
@@ -121,6 +126,9 @@ pub async fn run(app: &App, cmd: PluginCommand) -> anyhow::Result<()> {
         }
         PluginCommand::Rollback { name } => super::lifecycle::rollback(app, &name),
         PluginCommand::Sign(args) => super::lifecycle::sign(args),
+        PluginCommand::Publish { file, reference } => {
+            super::lifecycle::publish(app, &file, &reference).await
+        }
         PluginCommand::Keys(cmd) => super::lifecycle::keys(app, cmd),
         PluginCommand::Shadow(args) => super::shadow::shadow(app, args).await,
         PluginCommand::List { json: as_json } => list(app, as_json),
