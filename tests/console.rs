@@ -1131,3 +1131,61 @@ on_both_backends!(async:
     an_upload_imports_in_the_background_and_its_page_follows_it_to_the_end,
     a_blocked_lead_gets_nothing_more_and_the_block_is_the_persons,
 );
+
+/// A component uploaded as the plugin page's form sends it: the token, then the file.
+fn component_upload(boundary: &str, csrf: Option<&str>, wasm: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    if let Some(csrf) = csrf {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v2.wasm\"\r\n\
+             Content-Type: application/wasm\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend(wasm);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
+}
+
+#[tokio::test]
+async fn the_plugin_page_shadow_runs_a_new_version_as_the_cli_does() {
+    let (sandbox, served) = console();
+    let base = root(&served);
+    let session = session(&served).await;
+    let v2 = support::plugin_wasm("outreach_fixture_scorer_v2.wasm");
+    let from_cli = sandbox.json(&["plugin", "shadow", "lead-scorer", &v2]);
+    let plugins = page_text(format!("{base}/console/plugins"), &session).await;
+    assert!(
+        plugins.contains("/console/plugins/lead-scorer/shadow"),
+        "{plugins}"
+    );
+    let csrf = csrf_of(&plugins);
+    let wasm = std::fs::read(&v2).unwrap();
+    let post = |csrf: Option<String>| {
+        client()
+            .post(format!("{base}/console/plugins/lead-scorer/shadow"))
+            .header(COOKIE, &session)
+            .header(CONTENT_TYPE, "multipart/form-data; boundary=b0undary")
+            .body(component_upload("b0undary", csrf.as_deref(), &wasm))
+            .send()
+    };
+    let forged = post(None).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let shown = post(Some(csrf)).await.unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    let page = shown.text().await.unwrap();
+    let changed = format!("id=\"shadow-changed\">{}<", from_cli["changed"]);
+    assert!(page.contains(&changed), "{changed} in\n{page}");
+    assert!(page.contains("Nothing was sent or written"), "{page}");
+    assert!(from_cli["events"].as_u64().unwrap() > 0, "{from_cli}");
+    let events = format!("over the last {} event(s)", from_cli["events"]);
+    assert!(page.contains(&events), "{events} in\n{page}");
+}

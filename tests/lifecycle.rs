@@ -347,7 +347,10 @@ fn a_plugin_published_to_a_registry_installs_from_it_byte_for_byte_with_its_sign
         changed_path.to_str().unwrap(),
         &registry.reference("team/lead-scorer:bad"),
     ]);
-    assert!(err.contains("it was changed after its publisher signed it"), "{err}");
+    assert!(
+        err.contains("it was changed after its publisher signed it"),
+        "{err}"
+    );
     let unsigned = registry.reference("team/hostile:dev");
     publisher.ok(&["plugin", "publish", &support::hostile_wasm(), &unsigned]);
     let err = team.fails(&["plugin", "install", &unsigned]);

@@ -148,6 +148,7 @@ pub async fn bench() -> anyhow::Result<()> {
         clock,
         Config::default().sending,
         Arc::default(),
+        None,
     );
     let first = get(&router, "/console").await?;
     println!(

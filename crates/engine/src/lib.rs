@@ -7,7 +7,6 @@
 //! deletes what the retention settings say is old ([`retention`]).
 
 // The layers below under the names the module paths use.
-#[cfg(test)]
 use outreach_ai as ai;
 use outreach_channels as channels;
 use outreach_domain as domain;

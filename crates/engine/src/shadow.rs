@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use super::apply::FILTERED_OUT;
 use super::dispatch::{call_context, hook_input, hook_of, shown_kind};
-use crate::clock::Millis;
+use crate::ai::AiProvider;
+use crate::clock::{Clock, Millis};
+use crate::config::Config;
 use crate::consent::{Permission, policy};
 use crate::runtime::hooks::{FilterDecision, FollowUpAction, ReplyAction};
 use crate::runtime::host::HostServices;
@@ -108,6 +110,68 @@ pub struct ShadowReport {
     /// in the shadow run (an upgrade would ask for them).
     pub not_granted: Vec<Permission>,
     pub differences: Vec<Difference>,
+}
+
+/// What a shadow run needs besides the database: the sandbox, and the services its calls
+/// get (their database discarding writes).
+pub struct ShadowRunner {
+    pub runtime: Arc<Runtime>,
+    pub services: Arc<HostServices>,
+}
+
+/// The answer AI calls get in a shadow run unless the user lets them ask the provider:
+/// the same for both versions, so it is never a difference between them.
+pub const PLACEHOLDER_AI_ANSWER: &str = "(AI answer: not asked in a shadow run)";
+
+impl ShadowRunner {
+    /// Shadow runs in `runtime` on `db`, whose writes this runner discards, with no AI
+    /// request (`ai`: the provider to ask instead, when the user said so).
+    pub fn new(
+        runtime: Arc<Runtime>,
+        db: &Db,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+        ai: Option<AiProvider>,
+    ) -> Self {
+        let ai = ai.unwrap_or_else(|| AiProvider::Offline {
+            reply: PLACEHOLDER_AI_ANSWER.into(),
+        });
+        let services = Arc::new(HostServices {
+            db: db.discarding_writes(),
+            clock,
+            ai,
+            config,
+        });
+        Self { runtime, services }
+    }
+
+    /// [`shadow`] of `new` beside the installed plugin `name`.
+    pub async fn run(
+        &self,
+        name: &str,
+        new: (&Manifest, &[u8]),
+        selection: Selection,
+    ) -> anyhow::Result<ShadowReport> {
+        let installed = self
+            .services
+            .db
+            .read(|c| store::plugins::require(c, name))?;
+        shadow(
+            &self.runtime,
+            self.services.clone(),
+            &installed,
+            new,
+            selection,
+        )
+        .await
+    }
+
+    /// The manifest of a component, read in the sandbox.
+    pub async fn manifest(&self, wasm: &[u8]) -> anyhow::Result<Manifest> {
+        self.runtime
+            .read_manifest(wasm, self.services.clone())
+            .await
+    }
 }
 
 /// Which past events a shadow run replays: the last `limit` created at or after `since`.
@@ -234,6 +298,36 @@ pub async fn shadow(
         }
     }
     Ok(report)
+}
+
+impl std::fmt::Display for Decided {
+    /// The decision in a few words, unescaped: each front end escapes it its own way.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let score = |s: &Option<u8>| s.map(|s| format!(", score {s}")).unwrap_or_default();
+        let tags = |t: &[String]| match t.is_empty() {
+            true => String::new(),
+            false => format!(", tags {}", t.join(" ")),
+        };
+        match &self.decision {
+            Decision::Kept { score: s, tags: t } => write!(f, "kept{}{}", score(s), tags(t))?,
+            Decision::Dropped { score: s, tags: t } => write!(f, "dropped{}{}", score(s), tags(t))?,
+            Decision::Reply { text } => write!(f, "reply {text:?}")?,
+            Decision::NoReply => write!(f, "no reply")?,
+            Decision::HandOver { reason } => write!(f, "hand over ({reason})")?,
+            Decision::FollowUp { text, .. } => write!(f, "follow up {text:?}")?,
+            Decision::WaitUntil { at } => write!(f, "wait until {}", crate::clock::format(*at))?,
+            Decision::Stop { reason } => write!(f, "stop ({reason})")?,
+            Decision::Failed { why } => write!(f, "failed: {why}")?,
+            Decision::NotCalled => write!(f, "not called")?,
+        }
+        for send in &self.sends {
+            write!(f, " + send {send:?}")?;
+        }
+        if let Some(public) = &self.public_reply {
+            write!(f, " + public reply {public:?}")?;
+        }
+        Ok(())
+    }
 }
 
 fn not_called() -> Decided {

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+
+use crate::engine::shadow::ShadowRunner;
 use clap::Args;
 
 use super::App;
@@ -167,6 +169,14 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot open the database for the console")
     };
     let engine = app.engine()?;
+    // Shadow runs from the plugin page: the engine's sandbox, a connection of their own.
+    let shadow = ShadowRunner::new(
+        app.runtime()?,
+        &console_db()?,
+        app.clock.clone(),
+        app.config.clone(),
+        None,
+    );
     let mut router =
         bridge::router(inbound.clone(), instagram.max_body_bytes).merge(crate::console::router(
             console_db()?,
@@ -174,6 +184,7 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
             app.clock.clone(),
             app.config.sending.clone(),
             engine.calls_in_flight(),
+            Some(shadow),
         ));
     let webhook_on = webhook.is_some();
     if let Some(config) = webhook {

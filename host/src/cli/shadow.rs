@@ -2,8 +2,6 @@
 //! events the installed one handled, run in the sandbox beside it with nothing sent or
 //! written, and where the two differ.
 
-use std::sync::Arc;
-
 use anyhow::Context as _;
 
 use super::App;
@@ -11,8 +9,7 @@ use super::output::{json, safe};
 use super::plugin_args::{load_source, names};
 use crate::ai::AiProvider;
 use crate::clock::Millis;
-use crate::engine::shadow::{self, Decided, Decision, Selection, ShadowReport};
-use crate::runtime::host::HostServices;
+use crate::engine::shadow::{Selection, ShadowReport, ShadowRunner};
 use crate::store;
 
 /// How many differences the text report lists (`--json` has them all).
@@ -38,10 +35,6 @@ pub struct ShadowArgs {
     json: bool,
 }
 
-/// The answer AI calls get in a shadow run without `--with-ai`: the same for both
-/// versions, so it is never a difference between them.
-const PLACEHOLDER_AI_ANSWER: &str = "(AI answer: not asked in a shadow run)";
-
 fn day_start(date: &str) -> anyhow::Result<Millis> {
     let day = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
         .with_context(|| format!("--since {date:?} is not a date like 2026-11-30"))?;
@@ -53,45 +46,30 @@ fn day_start(date: &str) -> anyhow::Result<Millis> {
 }
 
 pub async fn shadow(app: &App, args: ShadowArgs) -> anyhow::Result<()> {
-    let installed = app.db.read(|c| store::plugins::require(c, &args.name))?;
-    let since = args
-        .since
-        .as_deref()
-        .map(day_start)
-        .transpose()?
-        .unwrap_or(0);
+    app.db.read(|c| store::plugins::require(c, &args.name))?;
+    let since = args.since.as_deref().map(day_start).transpose()?;
     let wasm = load_source(&args.source).await?;
-    let runtime = app.runtime()?;
-    let services = app.services();
-    let manifest = runtime
-        .read_manifest(&wasm, services.clone())
+    let ai = args
+        .with_ai
+        .then(|| AiProvider::from_config(&app.config.ai, |name| std::env::var(name).ok()));
+    let runner = ShadowRunner::new(
+        app.runtime()?,
+        &app.db,
+        app.clock.clone(),
+        app.config.clone(),
+        ai,
+    );
+    let manifest = runner
+        .manifest(&wasm)
         .await
         .with_context(|| format!("cannot read {}", args.source))?;
-    let ai = if args.with_ai {
-        AiProvider::from_config(&app.config.ai, |name| std::env::var(name).ok())
-    } else {
-        AiProvider::Offline {
-            reply: PLACEHOLDER_AI_ANSWER.into(),
-        }
-    };
-    let shadow_services = Arc::new(HostServices {
-        db: app.db.discarding_writes(),
-        clock: services.clock.clone(),
-        ai,
-        config: services.config.clone(),
-    });
     let selection = Selection {
-        since,
+        since: since.unwrap_or(0),
         limit: args.events,
     };
-    let report = shadow::shadow(
-        &runtime,
-        shadow_services,
-        &installed,
-        (&manifest, &wasm),
-        selection,
-    )
-    .await?;
+    let report = runner
+        .run(&args.name, (&manifest, &wasm), selection)
+        .await?;
     if args.json {
         return json(&report);
     }
@@ -123,8 +101,8 @@ fn print_report(report: &ShadowReport) {
             d.event_id,
             safe(&d.handle),
             d.hook,
-            describe(&d.installed),
-            describe(&d.new)
+            safe(&d.installed.to_string()),
+            safe(&d.new.to_string())
         );
     }
     if report.differences.len() > LISTED {
@@ -134,32 +112,4 @@ fn print_report(report: &ShadowReport) {
         );
     }
     println!("nothing was sent or written");
-}
-
-/// One decision in a few words.
-pub fn describe(decided: &Decided) -> String {
-    let score = |s: &Option<u8>| s.map(|s| format!(", score {s}")).unwrap_or_default();
-    let tags = |t: &[String]| match t.is_empty() {
-        true => String::new(),
-        false => format!(", tags {}", t.join(" ")),
-    };
-    let mut said = match &decided.decision {
-        Decision::Kept { score: s, tags: t } => format!("kept{}{}", score(s), tags(t)),
-        Decision::Dropped { score: s, tags: t } => format!("dropped{}{}", score(s), tags(t)),
-        Decision::Reply { text } => format!("reply {:?}", safe(text)),
-        Decision::NoReply => "no reply".into(),
-        Decision::HandOver { reason } => format!("hand over ({})", safe(reason)),
-        Decision::FollowUp { text, .. } => format!("follow up {:?}", safe(text)),
-        Decision::WaitUntil { at } => format!("wait until {at}"),
-        Decision::Stop { reason } => format!("stop ({})", safe(reason)),
-        Decision::Failed { why } => format!("failed: {}", safe(why)),
-        Decision::NotCalled => "not called".into(),
-    };
-    for send in &decided.sends {
-        said.push_str(&format!(" + send {:?}", safe(send)));
-    }
-    if let Some(public) = &decided.public_reply {
-        said.push_str(&format!(" + public reply {:?}", safe(public)));
-    }
-    said
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::imports::{REJECTS_KEPT, Watch};
 use super::pages::{self, escape, form, lead_link, path_segment, select, table};
-use super::{Console, Session, given as some, shown};
+use super::{Console, Session, given as some, shown, upload};
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::leads::import::{ImportOptions, Phase, import_bytes};
 use crate::store::{self, leads::LeadSearch};
@@ -191,64 +191,28 @@ async fn upload(
     State(console): State<Console>,
     session: Session,
     headers: HeaderMap,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Response {
-    let mut csrf = String::new();
-    let mut account = String::new();
-    let mut file: Option<(String, Vec<u8>)> = None;
-    // What went wrong reading the upload, as a page that says so (the page's script shows
-    // its message; without script the browser shows the page).
-    let unreadable = |e: axum::extract::multipart::MultipartError| {
-        let why = match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => format!(
-                "the file is over {} MiB: split it, or import it with `outreach leads import FILE`, which has no size limit",
-                MAX_UPLOAD / (1024 * 1024)
-            ),
-            _ => format!("the upload could not be read: {e}"),
+    let too_large = format!(
+        "the file is over {} MiB: split it, or import it with `outreach leads import FILE`, which has no size limit",
+        MAX_UPLOAD / (1024 * 1024)
+    );
+    let upload =
+        match upload::read(multipart, &session, &headers, "/console/import", &too_large).await {
+            Ok(upload) => upload,
+            Err(refused) => return refused,
         };
-        (
-            e.status(),
-            pages::refused(&session, &why, "/console/import"),
-        )
-            .into_response()
-    };
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return unreadable(e),
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        // The form sends its token first: a file is not even read without it.
-        if name == "file" && !session.allows(&headers, &csrf) {
-            return super::auth::forbidden();
-        }
-        let bytes = match field.bytes().await {
-            Ok(bytes) => bytes,
-            Err(e) => return unreadable(e),
-        };
-        match name.as_str() {
-            "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
-            "account" => account = String::from_utf8_lossy(&bytes).into_owned(),
-            "file" => {
-                file = Some((
-                    file_name.unwrap_or_else(|| "upload.csv".into()),
-                    bytes.to_vec(),
-                ))
-            }
-            _ => {}
-        }
-    }
-    if !session.allows(&headers, &csrf) {
-        return super::auth::forbidden();
-    }
-    let Some((file_name, bytes)) = file else {
+    let account = upload.fields.get("account").cloned().unwrap_or_default();
+    let Some((file_name, bytes)) = upload.file else {
         return super::done(
             &session,
             Err(anyhow::anyhow!("no file was uploaded")),
             "/console/import",
         );
+    };
+    let file_name = match file_name.is_empty() {
+        true => "upload.csv".to_owned(),
+        false => file_name,
     };
     let now = console.clock.now();
     let (id, state) = console.imports.start(&session.user, &file_name, now);

@@ -18,7 +18,9 @@ mod leads;
 mod pages;
 mod plugins;
 mod replies;
+mod shadow;
 mod throttle;
+mod upload;
 
 use std::sync::Arc;
 
@@ -36,6 +38,7 @@ use throttle::{Throttle, Wait};
 use crate::clock::Clock;
 use crate::config::SendingConfig;
 use crate::engine::CallsInFlight;
+use crate::engine::shadow::ShadowRunner;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -54,20 +57,25 @@ struct Console {
     password_checks: Arc<tokio::sync::Semaphore>,
     /// The engine's hook calls running now, by plugin.
     calls_in_flight: Arc<CallsInFlight>,
+    /// The sandbox for shadow runs of a plugin's new version (none where plugins do not
+    /// run, as in a benchmark of the pages).
+    shadow: Option<Arc<ShadowRunner>>,
 }
 
 /// The console's routes, all under `/console`. `db` serves the pages and changes,
 /// `background` (another connection to the same file) reports, exports and imports;
-/// `calls_in_flight` is the engine's running beside it.
+/// `calls_in_flight` is the engine's running beside it; `shadow` runs new plugin versions.
 pub fn router(
     db: Db,
     background: Db,
     clock: Arc<dyn Clock>,
     sending: SendingConfig,
     calls_in_flight: Arc<CallsInFlight>,
+    shadow: Option<ShadowRunner>,
 ) -> Router {
     let console = Console {
         calls_in_flight,
+        shadow: shadow.map(Arc::new),
         db,
         background,
         imports: Arc::default(),
@@ -90,6 +98,7 @@ pub fn router(
                 .merge(conversations::owner_routes())
                 .merge(leads::owner_routes())
                 .merge(plugins::routes())
+                .merge(shadow::routes())
                 .merge(audit::routes())
                 .merge(analytics::routes())
                 .merge(accounts::routes())

@@ -193,7 +193,9 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
          <p class=\"figures\">{usage}</p><div class=\"actions\">{toggle}</div>\
          <h3>Permissions</h3>{permissions}\
          <h3>Settings</h3>{settings}{set}\
-         <h3>Failed events</h3>{failed}</section>",
+         <h3>Failed events</h3>{failed}\
+         <h3>Try a new version</h3><p>What it would decide about the last events this one \
+         handled, beside this one: nothing is sent or written.</p>{shadow}</section>",
         id = path_segment(&m.name),
         name = escape(&m.name),
         version = escape(&m.version),
@@ -217,6 +219,7 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
              <label>Value <textarea name=\"value\" rows=\"2\"></textarea></label>",
             "Set",
         ),
+        shadow = super::shadow::form(session, &m.name),
         failed = match failed.is_empty() {
             true => "<p>None.</p>".into(),
             false => table(&["#", "At", "Kind", "Lead", "Why", ""], &failed),
