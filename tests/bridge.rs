@@ -40,13 +40,7 @@ async fn messages_go_out_signed_and_come_in_verified_through_the_bridge() {
         "--bridge-url",
         &url,
     ]);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     let served = serve(&sandbox);
 
     let hello = json!({"id": "wamid.1", "handle": "nora", "text": "hello"});

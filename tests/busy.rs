@@ -34,13 +34,7 @@ fn run_engine(sandbox: &Sandbox, db: &str) -> Running {
 #[test]
 fn commands_typed_while_the_engine_runs_wait_their_turn_and_the_engine_goes_on() {
     let sandbox = Sandbox::new(CONFIG);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     let mut engine = run_engine(&sandbox, "outreach.db");
     sandbox.write(
         "more.csv",

@@ -107,13 +107,7 @@ fn personal_fields_are_hidden_without_leads_read_pii() {
 fn plugins_have_no_ambient_authority() {
     let mut sandbox = Sandbox::new("");
     sandbox.at("2026-11-26T10:00:00Z");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     sandbox.ok(&["inbox", "push", "ada", "ambient"]);
     sandbox.ok(&["run", "--until-idle"]);
     assert_eq!(
@@ -125,13 +119,7 @@ fn plugins_have_no_ambient_authority() {
 #[test]
 fn forgetting_a_lead_erases_everything_keyed_to_them() {
     let sandbox = Sandbox::new("");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     let leads = sandbox.write(
         "leads.csv",
         "handle,email,notes\nkim,kim@example.com,likes cats\nlou,lou@example.com,\n",

@@ -380,13 +380,7 @@ async fn killing_the_engine_mid_send_neither_duplicates_nor_loses_a_message() {
     let graph = Graph::start(seed, 45, Duration::from_millis(600));
     let sandbox = sandbox("");
     add_account(&sandbox, &graph);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     // Nothing goes out while the replies are queued.
     sandbox.ok(&["account", "pause", "shop"]);
 
@@ -564,13 +558,7 @@ async fn two_identical_replies_queued(
 ) -> (Sandbox, chrono::DateTime<chrono::Utc>) {
     let mut sandbox = sandbox("");
     add_account(&sandbox, graph);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     sandbox.ok(&["account", "pause", "shop"]);
     // A pinned clock: both sends begin in the same second as the first reply's creation.
     let now = chrono::Utc::now();

@@ -38,13 +38,7 @@ fn demo(key: Option<&str>) -> Sandbox {
     }
     sandbox.ok(&["demo"]);
     let attacker = plugin_wasm("outreach_fixture_attacker.wasm");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &attacker,
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&attacker);
     sandbox.ok(&[
         "inbox",
         "push",

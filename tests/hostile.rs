@@ -37,13 +37,7 @@ fn result_for<'a>(results: &'a [(String, Value)], handle: &str) -> &'a Value {
 fn runaway_plugins_are_stopped_retried_and_parked_while_the_host_goes_on() {
     let mut sandbox = Sandbox::new(CONFIG);
     sandbox.at("2026-11-26T10:00:00Z");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     for (handle, text) in [
         ("looper", "loop"),
         ("grower", "grow"),
@@ -122,13 +116,7 @@ fn runaway_plugins_are_stopped_retried_and_parked_while_the_host_goes_on() {
 #[test]
 fn a_plugin_that_outlives_its_wall_clock_budget_is_cancelled() {
     let sandbox = Sandbox::new("");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     sandbox.ok(&[
         "plugin",
         "config",
@@ -180,13 +168,7 @@ const REMEMBERING: usize = 12;
 fn remembering_sandbox() -> Sandbox {
     let mut sandbox = Sandbox::new(CONFIG);
     sandbox.at("2026-11-26T10:00:00Z");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     for i in 0..REMEMBERING {
         sandbox.ok(&["inbox", "push", &format!("remember{i}"), "remember"]);
     }

@@ -116,13 +116,7 @@ async fn echoing_shop(answer: ResponseTemplate) -> (MockServer, Sandbox) {
     let graph = graph_answering_sends(answer).await;
     let sandbox = sandbox("");
     add_account(&sandbox, &graph);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     (graph, sandbox)
 }
 
@@ -137,13 +131,7 @@ async fn webhooks_are_verified_stored_once_and_answered_through_the_graph_api() 
         .await;
     let sandbox = sandbox("");
     add_account(&sandbox, &graph);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     let served = serve(&sandbox);
 
     // The subscription handshake.
@@ -696,13 +684,7 @@ async fn ice_breakers_are_set_through_the_graph_api_and_a_tap_is_answered() {
         .await;
     let sandbox = sandbox("");
     add_account(&sandbox, &graph);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
 
     // Refused before Meta is asked: too many, too long, or with a right-to-left override.
     let five = ["a", "b", "c", "d", "e"];
@@ -904,13 +886,7 @@ async fn rate_limits_are_retried_later_and_never_in_a_tight_loop() {
         .await;
     let mut sandbox = sandbox("");
     add_account(&sandbox, &graph);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     receive_and_answer(&sandbox, &graph, "6601", "hello", NOW_MS).await;
     assert_eq!(
         sends(&graph).await.len(),
@@ -966,13 +942,7 @@ async fn a_closed_window_an_invalid_token_and_an_oversized_text_are_handled_with
         .await;
     let sandbox = sandbox("");
     add_account(&sandbox, &graph);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
 
     // Our own rule: the lead's last message is 25 hours old, so no automated send is tried.
     receive_and_answer(&sandbox, &graph, "4401", "hello", NOW_MS - 25 * 3_600_000).await;
@@ -1168,13 +1138,7 @@ async fn doctor_checks_tokens_the_ai_key_and_the_webhook_secrets() {
 async fn a_delivery_for_an_account_not_set_up_is_kept_until_the_account_is_added() {
     let graph = graph_answering_sends(sent_ok()).await;
     let sandbox = sandbox("");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
 
     // Meta delivers (and redelivers) a message for an account id nobody added: answered,
     // so Meta will not send it again, and kept once.
@@ -1396,13 +1360,7 @@ async fn a_keyword_comment_gets_exactly_one_private_reply_and_an_old_one_none() 
     sandbox.fails(&["leads", "show", "ig_8800"]);
     sandbox.ok(&["plugin", "grant", "comment-to-dm", "comments:read"]);
     // A plugin that did not ask for comments (it echoes every message) is not called.
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
 
     // A keyword comment, delivered twice, then the same person again under the same post.
     let first = comment(

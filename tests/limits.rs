@@ -20,13 +20,7 @@ fn sandbox(limits: &str) -> Sandbox {
     let config = format!("[engine]\nmax_attempts = 1\n\n[limits]\n{limits}\n");
     let mut sandbox = Sandbox::new(&config);
     sandbox.at("2026-11-26T10:00:00Z");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &attacker_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&attacker_wasm());
     sandbox
 }
 

@@ -27,13 +27,7 @@ fn plugins_built_for_contract_0_1_run_every_hook_on_this_host(backend: Backend) 
         let path = fixture(file);
         let shown = sandbox.ok(&["plugin", "inspect", &path]);
         assert!(shown.contains("built for outreach:plugin@0.1.0"), "{shown}");
-        sandbox.ok(&[
-            "plugin",
-            "install",
-            &path,
-            "--allow-unsigned",
-            "--grant-requested",
-        ]);
+        sandbox.install_unsigned(&path);
     }
     // As the demo sets it: the weakest of the example's leads are dropped.
     sandbox.ok(&["plugin", "config", "lead-scorer", "min_score=30"]);

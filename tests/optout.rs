@@ -15,13 +15,7 @@ fn no_automated_message_reaches_an_opted_out_or_blocked_lead(backend: Backend) {
         "handle,name\nfirst_one,First\nsecond_one,Second\nthird_one,Third\n",
     );
     sandbox.ok(&["plugin", "install", "followup", "--grant-requested"]);
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     sandbox.ok(&["leads", "import", leads.to_str().unwrap()]);
     // The cap lets one first message out today; the other two wait in the outbox.
     sandbox.ok(&["run", "--until-idle"]);

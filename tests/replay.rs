@@ -7,13 +7,7 @@ use support::{Sandbox, hostile_wasm};
 #[test]
 fn replaying_an_event_sends_once() {
     let sandbox = Sandbox::new("");
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        &hostile_wasm(),
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(&hostile_wasm());
     sandbox.ok(&["plugin", "install", "ai-reply", "--grant-requested"]);
     sandbox.ok(&["inbox", "push", "rita", "hello"]);
     sandbox.ok(&["run", "--until-idle"]);

@@ -164,6 +164,18 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Installs the plugin component at `wasm` (a fixture or an example build, unsigned)
+    /// with everything it requests granted; returns what `plugin install` printed.
+    pub fn install_unsigned(&self, wasm: &str) -> String {
+        self.ok(&[
+            "plugin",
+            "install",
+            wasm,
+            "--allow-unsigned",
+            "--grant-requested",
+        ])
+    }
+
     /// Runs `args` on a pseudo-terminal (`script`, from util-linux), as a person at a shell
     /// would, typing `answers` at its prompts; returns what it showed.
     pub fn on_a_terminal(&self, args: &str, answers: &[u8]) -> String {
@@ -381,13 +393,7 @@ pub fn filters_like_big_accounts(sandbox: &Sandbox, wasm: &str) {
     assert_eq!(called["result"]["keep"], true, "{called}");
     assert_eq!(called["contract"], "0.2.0");
 
-    sandbox.ok(&[
-        "plugin",
-        "install",
-        wasm,
-        "--allow-unsigned",
-        "--grant-requested",
-    ]);
+    sandbox.install_unsigned(wasm);
     let csv = "handle,followers\nanna,\"12,400\"\nbo,200\n";
     sandbox.ok(&[
         "leads",
