@@ -64,10 +64,7 @@ fn only_plugins_signed_by_a_trusted_publisher_install_and_refusals_say_why() {
     assert_eq!(keys[0]["publisher"], "outreach (bundled)", "{keys}");
     assert_eq!(keys[1]["publisher"], "acme", "{keys}");
     let err = sandbox.fails(&["plugin", "install", &public]);
-    assert!(
-        err.contains("not a valid plugin component") || err.contains("cannot install"),
-        "{err}"
-    );
+    assert!(err.contains("not a WebAssembly component"), "{err}");
 
     for args in [
         vec!["plugin", "install", tampered.as_str()],
@@ -113,10 +110,13 @@ fn only_plugins_signed_by_a_trusted_publisher_install_and_refusals_say_why() {
 #[test]
 fn an_upgrade_asks_only_for_what_is_new_and_a_rollback_restores_version_and_grants() {
     let sandbox = Sandbox::new("");
-    sandbox.ok(&["plugin", "install", "lead-scorer", "--grant-requested"]);
-    let (key, public) = publisher_key(&sandbox, "acme.key");
-    sandbox.ok(&["plugin", "keys", "add", "acme", &public]);
-    let v2 = signed(&sandbox, &scorer_v2(), &key, "v2.wasm");
+    let (acme, acme_public) = publisher_key(&sandbox, "acme.key");
+    let (beta, beta_public) = publisher_key(&sandbox, "beta.key");
+    sandbox.ok(&["plugin", "keys", "add", "acme", &acme_public]);
+    sandbox.ok(&["plugin", "keys", "add", "beta", &beta_public]);
+    let v1 = signed(&sandbox, &plugin_wasm("lead_scorer.wasm"), &acme, "v1.wasm");
+    let v2 = signed(&sandbox, &scorer_v2(), &acme, "v2.wasm");
+    sandbox.ok(&["plugin", "install", &v1, "--grant-requested"]);
 
     let err = sandbox.fails(&["plugin", "upgrade", "followup", &v2]);
     assert!(err.contains("no plugin named \"followup\""), "{err}");
@@ -146,14 +146,10 @@ fn an_upgrade_asks_only_for_what_is_new_and_a_rollback_restores_version_and_gran
         serde_json::json!(["leads:read-pii"]),
         "{now}"
     );
-    assert_eq!(now["publisher"], "outreach (bundled)");
     // The filter runs the old version again: a lead scoring 20–39 is kept.
     let csv = "handle,name,bio,followers\nmid,Mid Range,yoga coach,10\n";
-    sandbox.ok(&[
-        "leads",
-        "import",
-        sandbox.write("l.csv", csv).to_str().unwrap(),
-    ]);
+    let csv = sandbox.write("l.csv", csv);
+    sandbox.ok(&["leads", "import", csv.to_str().unwrap()]);
     sandbox.ok(&["run", "--until-idle"]);
     let lead = sandbox.json(&["leads", "show", "mid"])["lead"].clone();
     let score = lead["score"].as_u64().unwrap();
@@ -175,6 +171,25 @@ fn an_upgrade_asks_only_for_what_is_new_and_a_rollback_restores_version_and_gran
         serde_json::json!(["leads:read-pii", "storage"]),
         "{now}"
     );
+
+    // The same plugin's name, built by another publisher: none of acme's grants pass.
+    let by_beta = signed(&sandbox, &scorer_v2(), &beta, "v2-beta.wasm");
+    let out = sandbox.ok(&["plugin", "upgrade", "lead-scorer", &by_beta]);
+    assert!(out.contains("its grants do not pass to this one"), "{out}");
+    let now = plugin(&sandbox);
+    assert_eq!(
+        (&now["publisher"], &now["granted"]),
+        (&serde_json::json!("beta"), &serde_json::json!([]))
+    );
+
+    // Back to acme's version only while acme is trusted.
+    sandbox.ok(&["plugin", "keys", "remove", "acme"]);
+    let err = sandbox.fails(&["plugin", "rollback", "lead-scorer"]);
+    assert!(
+        err.contains("signed by acme, whom this host no longer trusts"),
+        "{err}"
+    );
+
     let audit = sandbox.ok(&["audit"]);
     assert!(
         audit.contains("plugins.upgrade") && audit.contains("lead-scorer 0.1.0 → 0.2.0"),

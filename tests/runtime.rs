@@ -68,7 +68,7 @@ fn inspect_reads_the_manifest_from_the_file_alone() {
     let bogus = sandbox.write("bogus.wasm", "not wasm");
     let err = sandbox.fails(&["plugin", "install", bogus.to_str().unwrap()]);
     assert!(
-        err.contains("bogus.wasm") && err.contains("not a valid plugin component"),
+        err.contains("bogus.wasm") && err.contains("not a WebAssembly component"),
         "{err}"
     );
     sandbox.ok(&["plugin", "install", "followup"]);
@@ -196,7 +196,12 @@ fn a_plugin_built_for_another_contract_is_refused_in_one_sentence() {
 
     let newer = sandbox.path("scorer-0.3.wasm");
     std::fs::write(&newer, built_for(&original, "0.3.0")).unwrap();
-    let err = sandbox.fails(&["plugin", "install", newer.to_str().unwrap()]);
+    let err = sandbox.fails(&[
+        "plugin",
+        "install",
+        newer.to_str().unwrap(),
+        "--allow-unsigned",
+    ]);
     assert!(
         err.contains(
             "built for outreach:plugin@0.3.0, newer than this host's 0.2.0: upgrade outreach \
@@ -218,14 +223,24 @@ fn a_plugin_built_for_another_contract_is_refused_in_one_sentence() {
 
     let patch = sandbox.path("scorer-0.2.9.wasm");
     std::fs::write(&patch, built_for(&original, "0.2.9")).unwrap();
-    let err = sandbox.fails(&["plugin", "install", patch.to_str().unwrap()]);
+    let err = sandbox.fails(&[
+        "plugin",
+        "install",
+        patch.to_str().unwrap(),
+        "--allow-unsigned",
+    ]);
     assert!(err.contains("newer than this host's 0.2.0"), "{err}");
 
     // A name says 0.1 but the types are 0.2's: bound as 0.1 (tests/old_plugins.rs runs real
     // 0.1 builds through every hook), the mismatch is refused, naming the field.
     let older = sandbox.path("scorer-0.1.wasm");
     std::fs::write(&older, built_for(&original, "0.1.0")).unwrap();
-    let err = sandbox.fails(&["plugin", "install", older.to_str().unwrap()]);
+    let err = sandbox.fails(&[
+        "plugin",
+        "install",
+        older.to_str().unwrap(),
+        "--allow-unsigned",
+    ]);
     assert!(
         err.contains("type mismatch for field hooks"),
         "a 0.2 binary renamed to 0.1 is checked against 0.1's types: {err}"

@@ -106,6 +106,7 @@ fn sign_bundled(wasm_dir: &Path) {
     println!("cargo:rerun-if-env-changed={SIGNING_KEY_VAR}");
     let seed: [u8; 32] = match std::env::var_os(SIGNING_KEY_VAR) {
         Some(path) => {
+            println!("cargo:rerun-if-changed={}", Path::new(&path).display());
             let pair = std::fs::read(&path).unwrap_or_else(|e| {
                 panic!(
                     "cannot read {SIGNING_KEY_VAR} ({}): {e}",
@@ -142,17 +143,10 @@ fn sign_bundled(wasm_dir: &Path) {
         for part in parts.covered {
             hash.update(part);
         }
-        let hashes = vec![<[u8; 32]>::from(hash.finalize())];
-        let signature = key.sign(&section::message(&hashes)).to_bytes().to_vec();
-        let payload = section::encode(&[section::SignedHashes {
-            hashes,
-            signatures: vec![section::Signature {
-                key_id: key_id.clone(),
-                algorithm: section::ED25519,
-                bytes: signature,
-            }],
-        }]);
-        std::fs::write(signed_dir.join(file), section::embed(&parts, &payload)).unwrap();
+        let signed = section::signed(&parts, hash.finalize().into(), key_id.clone(), |m| {
+            key.sign(m).to_bytes().to_vec()
+        });
+        std::fs::write(signed_dir.join(file), signed).unwrap();
     }
     std::fs::write(out.join("bundled.pub"), public_file).unwrap();
 }

@@ -17,8 +17,9 @@ use crate::ai::AiProvider;
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::consent::{Permission, policy};
+use crate::runtime::bindings::Prepared;
 use crate::runtime::hooks::{FilterDecision, FollowUpAction, ReplyAction};
-use crate::runtime::host::HostServices;
+use crate::runtime::host::{HostServices, HostState};
 use crate::runtime::manifest::Manifest;
 use crate::runtime::{HookOutput, Limits, Runtime};
 use crate::store::plugins::InstalledPlugin;
@@ -117,6 +118,9 @@ pub struct ShadowReport {
 pub struct ShadowRunner {
     pub runtime: Arc<Runtime>,
     pub services: Arc<HostServices>,
+    /// With a real AI provider: the database (keeping writes) where a run records, before it
+    /// starts, each lead whose data it may send to the provider.
+    ai_audit: Option<Db>,
 }
 
 /// The answer AI calls get in a shadow run unless the user lets them ask the provider:
@@ -133,6 +137,7 @@ impl ShadowRunner {
         config: Arc<Config>,
         ai: Option<AiProvider>,
     ) -> Self {
+        let ai_audit = ai.is_some().then(|| db.clone());
         let ai = ai.unwrap_or_else(|| AiProvider::Offline {
             reply: PLACEHOLDER_AI_ANSWER.into(),
         });
@@ -142,7 +147,11 @@ impl ShadowRunner {
             ai,
             config,
         });
-        Self { runtime, services }
+        Self {
+            runtime,
+            services,
+            ai_audit,
+        }
     }
 
     /// [`shadow`] of `new` beside the installed plugin `name`.
@@ -162,6 +171,7 @@ impl ShadowRunner {
             &installed,
             new,
             selection,
+            self.ai_audit.as_ref(),
         )
         .await
     }
@@ -181,10 +191,10 @@ pub struct Selection {
     pub limit: u32,
 }
 
-/// A version of the plugin: its manifest, component and the grants it runs with.
+/// A version of the plugin: its manifest, component (compiled) and the grants it runs with.
 struct Version<'a> {
     manifest: &'a Manifest,
-    wasm: &'a [u8],
+    prepared: Prepared<HostState>,
     grants: Vec<Permission>,
 }
 
@@ -197,6 +207,7 @@ pub async fn shadow(
     installed: &InstalledPlugin,
     new: (&Manifest, &[u8]),
     selection: Selection,
+    ai_audit: Option<&Db>,
 ) -> anyhow::Result<ShadowReport> {
     let db: Db = services.db.clone();
     anyhow::ensure!(
@@ -225,16 +236,23 @@ pub async fn shadow(
     let versions = [
         Version {
             manifest: &installed.manifest,
-            wasm: &installed_wasm,
+            prepared: runtime.prepare(&installed_wasm)?,
             grants: installed.granted.clone(),
         },
         Version {
             manifest: new_manifest,
-            wasm: new_wasm,
+            prepared: runtime.prepare(new_wasm)?,
             grants: kept,
         },
     ];
     let limits = Limits::for_plugin(&services.config.limits, &settings);
+    if let Some(audit) = ai_audit
+        && versions
+            .iter()
+            .any(|v| v.grants.contains(&Permission::AiGenerate))
+    {
+        record_possible_ai_requests(audit, name, &events, services.clock.now())?;
+    }
     let mut report = ShadowReport {
         plugin: name.to_owned(),
         installed_version: installed.manifest.version.clone(),
@@ -272,9 +290,8 @@ pub async fn shadow(
             let pii = version.grants.contains(&Permission::LeadsReadPii);
             let input = hook_input(event, &lead, pii, schedule.as_ref());
             let call = call_context(name, event, &lead, version.grants.clone(), settings.clone());
-            let pre = runtime.prepare(version.wasm)?;
             let invocation = runtime
-                .invoke(&pre, services.clone(), call, limits, input)
+                .invoke(&version.prepared, services.clone(), call, limits, input)
                 .await?;
             decided.push(Decided::from_call(
                 invocation.result.map_err(|f| f.to_string()),
@@ -330,6 +347,31 @@ impl std::fmt::Display for Decided {
     }
 }
 
+/// What leaves the machine is on record before it leaves, also in a shadow run whose own
+/// writes are all undone: each lead of `events`, whose data an `ai.generate` call may send.
+fn record_possible_ai_requests(
+    db: &Db,
+    plugin: &str,
+    events: &[crate::store::events::Event],
+    now: Millis,
+) -> anyhow::Result<()> {
+    let leads: std::collections::BTreeSet<i64> = events.iter().map(|e| e.lead_id).collect();
+    db.write(|tx| {
+        for lead in leads {
+            let entry = store::audit::Entry {
+                plugin,
+                action: "ai.generate",
+                permission: Some(Permission::AiGenerate),
+                lead_id: Some(lead),
+                allowed: true,
+                detail: Some("shadow run: its data may go to the AI provider"),
+            };
+            store::audit::record(tx, &entry, now)?;
+        }
+        Ok(())
+    })
+}
+
 fn not_called() -> Decided {
     Decided {
         decision: Decision::NotCalled,
@@ -382,6 +424,7 @@ impl Decided {
 fn change_of(old: &Decision, new: &Decision) -> &'static str {
     use Decision::*;
     match (old, new) {
+        _ if old == new => "messages sent",
         (Kept { .. }, Dropped { .. }) => "kept → dropped",
         (Dropped { .. }, Kept { .. }) => "dropped → kept",
         (Kept { .. }, Kept { .. }) | (Dropped { .. }, Dropped { .. }) => "score or tags",
@@ -390,7 +433,6 @@ fn change_of(old: &Decision, new: &Decision) -> &'static str {
         (HandOver { .. }, _) | (_, HandOver { .. }) => "hand-over",
         (Reply { .. } | NoReply, Reply { .. } | NoReply) => "reply",
         (FollowUp { .. } | WaitUntil { .. } | Stop { .. }, _) => "follow-up",
-        _ if old == new => "messages sent",
         _ => "other",
     }
 }

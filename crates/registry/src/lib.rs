@@ -43,6 +43,11 @@ impl FromStr for Reference {
         let rest = s.strip_prefix("oci://").with_context(|| {
             format!("{s:?} is not an OCI reference (oci://HOST/REPOSITORY:TAG)")
         })?;
+        // A login written into the reference is not echoed back in any message.
+        anyhow::ensure!(
+            !rest.split('/').next().unwrap_or_default().contains('@'),
+            "an oci:// reference takes no login (HOST/REPOSITORY:TAG); give it in OUTREACH_REGISTRY_USERNAME and OUTREACH_REGISTRY_PASSWORD"
+        );
         let (registry, path) = rest
             .split_once('/')
             .with_context(|| format!("{s:?} names no repository (oci://HOST/REPOSITORY:TAG)"))?;
@@ -69,10 +74,26 @@ impl FromStr for Reference {
             && reference
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
+        anyhow::ensure!(valid_ref, "{s:?} is not a valid OCI reference");
+        let valid_registry = !registry.is_empty()
+            && registry
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
         anyhow::ensure!(
-            !registry.is_empty() && valid_ref,
-            "{s:?} is not a valid OCI reference"
+            valid_registry,
+            "{s:?}: the registry is HOST or HOST:PORT (no login in the reference: OUTREACH_REGISTRY_USERNAME and OUTREACH_REGISTRY_PASSWORD)"
         );
+        if let Some(digest) = reference.strip_prefix("sha256:") {
+            anyhow::ensure!(
+                digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+                "{s:?}: a pinned version is @sha256: and 64 hex digits"
+            );
+        } else {
+            anyhow::ensure!(
+                !path.contains('@'),
+                "{s:?}: a pinned version is @sha256: and 64 hex digits"
+            );
+        }
         Ok(Self {
             registry: registry.to_owned(),
             repository: repository.to_owned(),
@@ -99,18 +120,10 @@ impl fmt::Display for Reference {
 impl Reference {
     /// The registry's base URL: plain HTTP only on this machine's own addresses.
     fn base(&self) -> String {
-        let host = self
-            .registry
-            .rsplit_once(':')
-            .map_or(self.registry.as_str(), |(h, port)| {
-                if port.chars().all(|c| c.is_ascii_digit()) {
-                    h
-                } else {
-                    self.registry.as_str()
-                }
-            });
-        let local = matches!(host, "localhost" | "[::1]") || host.starts_with("127.");
-        let scheme = if local { "http" } else { "https" };
+        let scheme = match is_this_machine(&format!("http://{}", self.registry)) {
+            true => "http",
+            false => "https",
+        };
         format!("{scheme}://{}/v2/{}", self.registry, self.repository)
     }
 }
@@ -289,7 +302,14 @@ impl Client {
             .get(LOCATION)
             .and_then(|l| l.to_str().ok())
             .context("the registry started an upload without saying where to send it")?;
-        let mut url = reqwest::Url::parse(&start)?.join(location)?;
+        let registry = reqwest::Url::parse(&start)?;
+        let mut url = registry.join(location)?;
+        // The upload goes where the registry is, with whatever login it has: never elsewhere.
+        anyhow::ensure!(
+            url.origin() == registry.origin(),
+            "the registry sent the upload to another place ({}); refusing",
+            url.origin().ascii_serialization()
+        );
         url.query_pairs_mut().append_pair("digest", digest);
         let response = self
             .send(|http| {
@@ -362,6 +382,10 @@ impl Client {
         let mut url = reqwest::Url::parse(&realm).with_context(|| {
             format!("the registry {registry} names a token realm that is no URL")
         })?;
+        anyhow::ensure!(
+            safe_for_a_login(&url),
+            "the registry {registry} sends logins to {realm}, which is not https; refusing"
+        );
         for name in ["service", "scope"] {
             if let Some(value) = param(name) {
                 url.query_pairs_mut().append_pair(name, &value);
@@ -385,6 +409,25 @@ impl Client {
             .context("the token service answered no token")?;
         Ok(format!("Bearer {token}"))
     }
+}
+
+/// Whether `url` names this machine (`localhost` or a loopback address): the only place
+/// plain HTTP is spoken, and a login sent over it stays here.
+fn is_this_machine(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a login may travel to `url`: encrypted, or to this machine.
+fn safe_for_a_login(url: &reqwest::Url) -> bool {
+    url.scheme() == "https" || is_this_machine(url.as_str())
 }
 
 /// Parameter `name` of a `WWW-Authenticate` challenge (`realm="…",service="…"`).

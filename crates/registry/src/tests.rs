@@ -24,7 +24,20 @@ fn references_are_read_as_registries_write_them() {
         .unwrap();
     assert_eq!(r.reference, digest);
     assert_eq!(r.base(), "https://ghcr.io/v2/acme/scorer");
+    let evil: Reference = "oci://127.evil.example/acme/scorer:1".parse().unwrap();
+    assert_eq!(
+        evil.base(),
+        "https://127.evil.example/v2/acme/scorer",
+        "not this machine"
+    );
+    let v6: Reference = "oci://[::1]:5000/acme/scorer:1".parse().unwrap();
+    assert_eq!(v6.base(), "http://[::1]:5000/v2/acme/scorer");
+    let login = "oci://user:secret@ghcr.io/acme/scorer:1".parse::<Reference>();
+    assert!(!login.unwrap_err().to_string().contains("secret"));
     for bad in [
+        "oci://user:secret@ghcr.io/acme/scorer:1",
+        "oci://ghcr.io/acme/scorer@sha512:abcd",
+        "oci://ghcr.io/acme/scorer@sha256:abcd",
         "https://ghcr.io/acme/scorer:1",
         "oci://ghcr.io/acme/scorer",
         "oci://ghcr.io/Acme/scorer:1",

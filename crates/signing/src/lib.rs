@@ -13,11 +13,13 @@ pub mod section;
 use aws_lc_rs::digest::{Context, SHA256};
 use aws_lc_rs::signature::{self as ed25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 
-use self::section::{ED25519, ED25519_KEY_PAIR, Parts, Signature, SignedHashes};
+use self::section::{ED25519, ED25519_KEY_PAIR, Parts, Signature};
 
 /// Why a component is not accepted as signed by a trusted publisher.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Refusal {
+    #[error("it is not a WebAssembly component")]
+    NotWasm,
     #[error("it is not signed")]
     Unsigned,
     #[error("its signature section is unreadable: {0}")]
@@ -26,7 +28,7 @@ pub enum Refusal {
         "it is signed by a key this host does not trust (key {0}); trust the publisher with `outreach plugin keys add NAME KEY.pub`"
     )]
     UnknownKey(String),
-    #[error("its signature by {0} does not verify: the signature was altered")]
+    #[error("its signature by {0} does not verify: the signature was altered or forged")]
     BadSignature(String),
     #[error("it was changed after {0} signed it")]
     Changed(String),
@@ -156,29 +158,38 @@ fn covered_hash(parts: &Parts<'_>) -> [u8; 32] {
 /// `wasm` signed by `key`, replacing any signature it had.
 pub fn sign(wasm: &[u8], key: &KeyPair) -> Result<Vec<u8>, String> {
     let parts = section::split(wasm)?;
-    let hashes = vec![covered_hash(&parts)];
-    let signature = Signature {
-        key_id: key.public().key_id(),
-        algorithm: ED25519,
-        bytes: key.pair.sign(&section::message(&hashes)).as_ref().to_vec(),
-    };
-    let payload = section::encode(&[SignedHashes {
-        hashes,
-        signatures: vec![signature],
-    }]);
-    Ok(section::embed(&parts, &payload))
+    let hash = covered_hash(&parts);
+    Ok(section::signed(&parts, hash, key.public().key_id(), |m| {
+        key.pair.sign(m).as_ref().to_vec()
+    }))
 }
+
+/// Unknown keys named in a refusal at most.
+const UNKNOWN_KEYS_NAMED: usize = 3;
 
 /// Who among `trusted` signed `wasm`, if its signature holds for the whole of it.
 pub fn verify<'k>(wasm: &[u8], trusted: &'k [TrustedKey]) -> Result<&'k TrustedKey, Refusal> {
+    if !section::is_wasm(wasm) {
+        return Err(Refusal::NotWasm);
+    }
     let parts = section::split(wasm).map_err(Refusal::Malformed)?;
     let payload = parts.signature.ok_or(Refusal::Unsigned)?;
     let sets = section::decode(payload).map_err(Refusal::Malformed)?;
+    // The whole binary is hashed once, however many signatures there are.
+    let covered = [covered_hash(&parts)];
     let mut unknown = Vec::new();
     let mut refusal = None;
     for set in &sets {
         let message = set.message();
         for signature in &set.signatures {
+            if signature.algorithm != ED25519 {
+                let why = format!(
+                    "signature algorithm {} is not Ed25519 (1)",
+                    signature.algorithm
+                );
+                refusal.get_or_insert(Refusal::Malformed(why));
+                continue;
+            }
             let candidates: Vec<&TrustedKey> = trusted
                 .iter()
                 .filter(|t| signature.key_id.is_empty() || t.key.key_id() == signature.key_id)
@@ -191,12 +202,16 @@ pub fn verify<'k>(wasm: &[u8], trusted: &'k [TrustedKey]) -> Result<&'k TrustedK
                 .iter()
                 .find(|t| t.key.verifies(&message, signature))
             else {
-                refusal.get_or_insert(Refusal::BadSignature(candidates[0].publisher.clone()));
+                let claimed = match candidates.as_slice() {
+                    [one] => one.publisher.clone(),
+                    _ => "a trusted publisher".to_owned(),
+                };
+                refusal.get_or_insert(Refusal::BadSignature(claimed));
                 continue;
             };
             // A signature over hashes of parts (a partial signature) is not accepted: the
             // whole component must be what was signed.
-            if set.hashes.as_slice() != [covered_hash(&parts)] {
+            if set.hashes.as_slice() != covered {
                 refusal = Some(Refusal::Changed(signer.publisher.clone()));
                 continue;
             }
@@ -205,14 +220,20 @@ pub fn verify<'k>(wasm: &[u8], trusted: &'k [TrustedKey]) -> Result<&'k TrustedK
     }
     // Without a trusted key the signer is unknown, but a component that no longer matches
     // the hashes it carries was changed after signing, whoever signed it.
-    let intact = sets
-        .iter()
-        .any(|set| set.hashes.as_slice() == [covered_hash(&parts)]);
+    let intact = sets.iter().any(|set| set.hashes.as_slice() == covered);
+    let named = match unknown.len() > UNKNOWN_KEYS_NAMED {
+        true => format!(
+            "{} and {} more",
+            unknown[..UNKNOWN_KEYS_NAMED].join(", "),
+            unknown.len() - UNKNOWN_KEYS_NAMED
+        ),
+        false => unknown.join(", "),
+    };
     Err(
         refusal.unwrap_or_else(|| match (unknown.is_empty(), intact) {
             (true, _) => Refusal::Unsigned,
             (false, false) => Refusal::Changed("its publisher".into()),
-            (false, true) => Refusal::UnknownKey(unknown.join(", ")),
+            (false, true) => Refusal::UnknownKey(named),
         }),
     )
 }

@@ -24,6 +24,10 @@ pub const ED25519: u8 = 0x01;
 pub const ED25519_KEY_PAIR: u8 = 0x81;
 
 const PREAMBLE_LEN: usize = 8;
+/// Sets of hashes, and signatures in a set, read at most: more is refused unread, so a
+/// crafted section cannot make verification work for long.
+const MAX_SETS: u32 = 8;
+const MAX_SIGNATURES: u32 = 16;
 const MAGIC: &[u8] = b"\0asm";
 
 /// A binary split around its leading signature section.
@@ -66,9 +70,36 @@ pub fn message(hashes: &[[u8; 32]]) -> Vec<u8> {
     m
 }
 
+/// Whether `bytes` start as a WebAssembly module or component does.
+pub fn is_wasm(bytes: &[u8]) -> bool {
+    bytes.len() >= PREAMBLE_LEN && &bytes[..4] == MAGIC
+}
+
+/// `parts` as a binary signed by one signature: `hash` is the SHA-256 of what `parts`
+/// covers, `sign` makes an Ed25519 signature of the bytes it is given with the key whose
+/// identifier is `key_id`.
+pub fn signed(
+    parts: &Parts<'_>,
+    hash: [u8; 32],
+    key_id: Vec<u8>,
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    let hashes = vec![hash];
+    let bytes = sign(&message(&hashes));
+    let payload = encode(&[SignedHashes {
+        hashes,
+        signatures: vec![Signature {
+            key_id,
+            algorithm: ED25519,
+            bytes,
+        }],
+    }]);
+    embed(parts, &payload)
+}
+
 /// Splits `wasm` into its signature section (if it starts with one) and what is covered.
 pub fn split(wasm: &[u8]) -> Result<Parts<'_>, String> {
-    if wasm.len() < PREAMBLE_LEN || &wasm[..4] != MAGIC {
+    if !is_wasm(wasm) {
         return Err("not a WebAssembly binary (no `\\0asm` preamble)".into());
     }
     let (preamble, sections) = wasm.split_at(PREAMBLE_LEN);
@@ -107,13 +138,13 @@ pub fn decode(payload: &[u8]) -> Result<Vec<SignedHashes>, String> {
         ));
     }
     let mut sets = Vec::new();
-    for _ in 0..r.count()? {
+    for _ in 0..r.count_up_to(MAX_SETS, "sets of hashes")? {
         let mut hashes = Vec::new();
         for _ in 0..r.count()? {
             hashes.push(r.take(32)?.try_into().expect("32 bytes"));
         }
         let mut signatures = Vec::new();
-        for _ in 0..r.count()? {
+        for _ in 0..r.count_up_to(MAX_SIGNATURES, "signatures")? {
             let key_id = r.vec()?;
             let algorithm = r.byte()?;
             let bytes = r.vec()?;
@@ -217,6 +248,16 @@ impl<'a> Reader<'a> {
             return Err("a count in the signature section is larger than the section".into());
         }
         Ok(value)
+    }
+
+    fn count_up_to(&mut self, max: u32, what: &str) -> Result<u32, String> {
+        let n = self.count()?;
+        match n <= max {
+            true => Ok(n),
+            false => Err(format!(
+                "the signature section holds {n} {what}; at most {max} are read"
+            )),
+        }
     }
 
     fn vec(&mut self) -> Result<Vec<u8>, String> {

@@ -102,14 +102,24 @@ fn key_files_round_trip_and_are_told_apart() {
 
 #[test]
 fn garbage_is_refused_without_panicking() {
-    assert!(matches!(
-        verify(b"MZ\x90\x00", &[]),
-        Err(Refusal::Malformed(_))
-    ));
+    assert_eq!(verify(b"MZ\x90\x00", &[]), Err(Refusal::NotWasm));
     let mut lying = b"\0asm\x0d\x00\x01\x00".to_vec();
     // A signature section claiming a billion signatures.
     lying.extend([0, 16, 9]);
     lying.extend(b"signature");
     lying.extend([1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x03]);
     assert!(matches!(verify(&lying, &[]), Err(Refusal::Malformed(_))));
+}
+
+#[test]
+fn a_section_of_many_empty_sets_is_refused_before_any_work() {
+    let mut payload = vec![1, 1, 1];
+    payload.extend([0x80, 0x80, 0x04]); // 65,536 sets
+    payload.extend(std::iter::repeat_n([0u8, 0u8], 65_536).flatten());
+    let unsigned = component();
+    let wasm = section::embed(&section::split(&unsigned).unwrap(), &payload);
+    match verify(&wasm, &[]) {
+        Err(Refusal::Malformed(why)) => assert!(why.contains("at most 8"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -228,7 +228,10 @@ impl Db {
     /// behind this handle's (the console beside the engine). PostgreSQL's pool serves both.
     pub fn another(&self, key: Option<&DbKey>) -> anyhow::Result<Self> {
         match &self.place {
-            Place::Sqlite { path, .. } => Self::open(path, key),
+            Place::Sqlite { path, .. } => Ok(Db {
+                discard_writes: self.discard_writes,
+                ..Self::open(path, key)?
+            }),
             Place::Postgres(_) => Ok(self.clone()),
         }
     }
@@ -550,7 +553,9 @@ impl Db {
         };
         let conn = self.lock();
         end_left_transaction(&conn)?;
-        conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        // Immediate, as a write would be: on a file other connections write to, a write
+        // after a read in a deferred transaction fails at once instead of waiting its turn.
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
         let result = f(&Conn::sqlite(&conn));
         conn.prepare_cached("ROLLBACK")?.execute([])?;
         result

@@ -51,8 +51,8 @@ impl InstalledPlugin {
 
 /// Stores a plugin. An earlier version with the same name is kept as the previous one
 /// (what [`rollback`] returns to, with the grants it held); the new version keeps the grants
-/// it still requests and nothing more: a permission it newly requests is granted only by
-/// the caller, when the user agreed to it.
+/// it still requests, if the same publisher signed both ([`keeps_grants`]), and nothing
+/// more: a permission it newly requests is granted only by the caller, when the user agreed.
 pub fn install(conn: &Conn<'_>, component: &Component<'_>, now: Millis) -> anyhow::Result<()> {
     let Component {
         manifest,
@@ -62,7 +62,8 @@ pub fn install(conn: &Conn<'_>, component: &Component<'_>, now: Millis) -> anyho
         publisher,
     } = *component;
     let previous = get(conn, &manifest.name)?;
-    if let Some(previous) = &previous {
+    // The same bytes again replace nothing: the version to roll back to stays.
+    if let Some(previous) = previous.as_ref().filter(|p| p.sha256 != sha256) {
         keep_as_previous(conn, previous, now)?;
     }
     let position: i64 = match &previous {
@@ -94,16 +95,24 @@ pub fn install(conn: &Conn<'_>, component: &Component<'_>, now: Millis) -> anyho
         ],
     )?;
     if let Some(previous) = previous {
-        // Grants the new version no longer asks for are dropped.
+        // Grants the new version no longer asks for are dropped; all of them, when someone
+        // else built it.
         for p in previous
             .granted
             .iter()
-            .filter(|p| !manifest.permissions.contains(p))
+            .filter(|p| !manifest.permissions.contains(p) || !keeps_grants(&previous, publisher))
         {
             revoke(conn, &manifest.name, *p)?;
         }
     }
     Ok(())
+}
+
+/// Whether a new version signed by `publisher` inherits the grants of `installed`: only if
+/// one trusted publisher signed both. Grants were given to what that publisher built, not
+/// to the plugin's name, which anyone may put in a manifest.
+pub fn keeps_grants(installed: &InstalledPlugin, publisher: Option<&str>) -> bool {
+    installed.publisher.is_some() && installed.publisher.as_deref() == publisher
 }
 
 /// Keeps the installed version `current` (its component and grants) as the previous one,
@@ -174,17 +183,22 @@ pub fn rollback(conn: &Conn<'_>, name: &str, now: Millis) -> anyhow::Result<Prev
     };
     install(conn, &component, now)?;
     conn.execute("DELETE FROM grants WHERE plugin = ?1", [name])?;
-    for p in back
-        .granted
-        .iter()
-        .filter(|p| back.manifest.permissions.contains(p))
-    {
+    // What both versions request stays as the user left it since; what only the old one
+    // requests is as it was then.
+    let restored: Vec<Permission> = (back.manifest.permissions.iter())
+        .filter(|p| match current.manifest.permissions.contains(p) {
+            true => current.granted.contains(p),
+            false => back.granted.contains(p),
+        })
+        .copied()
+        .collect();
+    for p in &restored {
         grant(conn, name, *p, now)?;
     }
-    debug_assert_eq!(
-        previous(conn, name)?.map(|p| p.sha256),
-        Some(current.sha256)
-    );
+    let back = PreviousVersion {
+        granted: restored,
+        ..back
+    };
     Ok(back)
 }
 
@@ -277,7 +291,8 @@ pub fn wasm(conn: &Conn<'_>, name: &str) -> anyhow::Result<Vec<u8>> {
 pub fn wasm_of_version(conn: &Conn<'_>, name: &str, sha256: &str) -> anyhow::Result<Vec<u8>> {
     conn.prepare_cached(
         "SELECT wasm FROM plugins WHERE name = ?1 AND sha256 = ?2
-         UNION ALL SELECT wasm FROM plugin_previous WHERE name = ?1 AND sha256 = ?2",
+         UNION ALL SELECT wasm FROM plugin_previous WHERE name = ?1 AND sha256 = ?2
+         LIMIT 1",
     )?
     .query_row([name, sha256], |r| r.get(0))
     .optional()?
@@ -438,13 +453,17 @@ mod tests {
     }
 
     fn install_version(db: &Db, m: &Manifest, wasm: &[u8]) -> String {
+        install_signed(db, m, wasm, Some("acme"))
+    }
+
+    fn install_signed(db: &Db, m: &Manifest, wasm: &[u8], publisher: Option<&str>) -> String {
         let sha = format!("sha-{}", m.version);
         let component = Component {
             manifest: m,
             contract: "0.2.0",
             wasm,
             sha256: &sha,
-            publisher: None,
+            publisher,
         };
         db.write(|tx| install(tx, &component, 1)).unwrap();
         sha
@@ -486,10 +505,44 @@ mod tests {
         let back = db.write(|tx| rollback(tx, "scorer", 2)).unwrap();
         assert_eq!(back.manifest.version, "1");
         let now = db.read(|c| require(c, "scorer")).unwrap();
+        // (v1 had both; pii stayed granted under v2, `leads:read` only v1 requests.)
         assert_eq!(
             (now.manifest.version.as_str(), now.granted),
             ("1", vec![read, pii])
         );
         assert_eq!(db.read(|c| wasm(c, "scorer")).unwrap(), b"v1");
+    }
+
+    #[test]
+    fn another_publishers_version_inherits_no_grant_and_revoking_before_a_rollback_holds() {
+        let db = Db::open_in_memory().unwrap();
+        let pii = Permission::LeadsReadPii;
+        install_version(&db, &manifest("1", vec![pii]), b"v1");
+        db.write(|tx| grant(tx, "scorer", pii, 1)).unwrap();
+        install_signed(&db, &manifest("2", vec![pii]), b"v2", Some("mallory"));
+        let now = db.read(|c| require(c, "scorer")).unwrap();
+        assert!(now.granted.is_empty(), "a name is not a publisher");
+        install_signed(&db, &manifest("3", vec![pii]), b"v3", None);
+        db.write(|tx| grant(tx, "scorer", pii, 1)).unwrap();
+        install_signed(&db, &manifest("4", vec![pii]), b"v4", None);
+        let now = db.read(|c| require(c, "scorer")).unwrap();
+        assert!(
+            now.granted.is_empty(),
+            "unsigned to unsigned keeps nothing either"
+        );
+
+        // The same bytes again leave the version to return to as it was.
+        install_version(&db, &manifest("5", vec![pii]), b"v5");
+        install_version(&db, &manifest("5", vec![pii]), b"v5");
+        let kept = db.read(|c| previous(c, "scorer")).unwrap().unwrap();
+        assert_eq!(kept.manifest.version, "4");
+
+        // Granted under 4, revoked under 5: a rollback to 4 does not grant it back.
+        db.write(|tx| revoke(tx, "scorer", pii)).unwrap();
+        let back = db.write(|tx| rollback(tx, "scorer", 2)).unwrap();
+        assert_eq!(
+            (back.manifest.version.as_str(), back.granted),
+            ("4", vec![])
+        );
     }
 }

@@ -239,11 +239,14 @@ pub async fn install(
     upgrading: Option<&str>,
 ) -> anyhow::Result<(Manifest, Vec<Permission>)> {
     let wasm = load_source(source).await?;
+    // Who built it is settled before any of it runs, even in the sandbox.
+    let publisher = lifecycle::check_signature(&app.db, &wasm, source, allow_unsigned)?;
     let manifest = app
         .runtime()?
         .read_manifest(&wasm, app.services())
         .await
         .with_context(|| format!("cannot install {source}"))?;
+    let installed = app.db.read(|c| store::plugins::get(c, &manifest.name))?;
     if let Some(name) = upgrading {
         app.db.read(|c| store::plugins::require(c, name))?;
         anyhow::ensure!(
@@ -252,15 +255,24 @@ pub async fn install(
             manifest.name
         );
     }
-    let publisher = lifecycle::check_signature(&app.db, &wasm, source, allow_unsigned)?;
     print_manifest(&manifest);
     match &publisher {
         Some(p) => println!("  signed by {}", safe(p)),
         None => println!("  not signed by a trusted publisher (--allow-unsigned)"),
     }
-    // An upgrade keeps the grants the new version still requests; only what it newly
-    // requests is asked for.
-    let new = lifecycle::newly_requested(&app.db, &manifest)?;
+    if let Some(i) = installed.filter(|i| !store::plugins::keeps_grants(i, publisher.as_deref())) {
+        println!(
+            "  the installed {} was {}: its grants do not pass to this one",
+            safe(&i.manifest.version),
+            i.publisher.map_or("not signed".to_owned(), |p| format!(
+                "signed by {}",
+                safe(&p)
+            ))
+        );
+    }
+    // An upgrade by the same publisher keeps the grants the new version still requests;
+    // only what it newly requests is asked for.
+    let new = lifecycle::to_ask_for(&app.db, &manifest, publisher.as_deref())?;
     let granted: Vec<Permission> = match choice {
         GrantChoice::Requested => manifest.permissions.clone(),
         GrantChoice::These(names) => parse_permissions(&names)?,

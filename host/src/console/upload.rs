@@ -9,6 +9,9 @@ use axum::response::{IntoResponse as _, Response};
 
 use super::{Session, pages};
 
+/// The longest a form field other than the file may be.
+const MAX_FIELD_BYTES: usize = 4096;
+
 /// A form's fields and its one file (name and bytes), once its token was checked.
 pub(super) struct Upload {
     pub fields: HashMap<String, String>,
@@ -50,15 +53,27 @@ pub(super) async fn read(
         if name == "file" && !session.allows(headers, token) {
             return Err(super::auth::forbidden());
         }
-        let bytes = field.bytes().await.map_err(unreadable)?;
-        match name.as_str() {
-            "file" => upload.file = Some((file_name.unwrap_or_default(), bytes.to_vec())),
-            _ => {
-                upload
-                    .fields
-                    .insert(name, String::from_utf8_lossy(&bytes).into_owned());
+        if name == "file" {
+            let bytes = field.bytes().await.map_err(unreadable)?;
+            upload.file = Some((file_name.unwrap_or_default(), bytes.to_vec()));
+            continue;
+        }
+        // Any other field is short (a token, an account's name): read no more of it than
+        // that before the token is checked.
+        let mut value = Vec::new();
+        let mut field = field;
+        while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+            value.extend_from_slice(&chunk);
+            if value.len() > MAX_FIELD_BYTES {
+                let why = format!("the form's field {name:?} is too long");
+                return Err(
+                    (StatusCode::BAD_REQUEST, pages::refused(session, &why, back)).into_response(),
+                );
             }
         }
+        upload
+            .fields
+            .insert(name, String::from_utf8_lossy(&value).into_owned());
     }
     let token = upload.fields.get("csrf").map_or("", String::as_str);
     if !session.allows(headers, token) {

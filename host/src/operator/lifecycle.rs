@@ -61,10 +61,16 @@ pub struct Installed {
     pub granted: Vec<Permission>,
 }
 
-/// The permissions `manifest` requests that the installed version `name` did not: what an
-/// upgrade must ask for again. Everything it requests for a first install.
-pub fn newly_requested(db: &Db, manifest: &Manifest) -> anyhow::Result<Vec<Permission>> {
+/// What an install of `manifest`, signed by `publisher`, must ask the user for: on an
+/// upgrade by the installed version's publisher, the permissions it newly requests (the
+/// rest stay granted as they are); otherwise everything it requests.
+pub fn to_ask_for(
+    db: &Db,
+    manifest: &Manifest,
+    publisher: Option<&str>,
+) -> anyhow::Result<Vec<Permission>> {
     let installed = db.read(|c| store::plugins::get(c, &manifest.name))?;
+    let installed = installed.filter(|i| store::plugins::keeps_grants(i, publisher));
     Ok(manifest
         .permissions
         .iter()
@@ -113,8 +119,27 @@ pub fn install(
 }
 
 /// Returns plugin `name` to the version its last upgrade replaced, with that version's
-/// grants; audited.
+/// grants; audited. A version signed by a publisher this host no longer trusts is not
+/// returned to.
 pub fn rollback(db: &Db, actor: &str, name: &str, now: Millis) -> anyhow::Result<PreviousVersion> {
+    let kept = db.read(|c| {
+        let Some(back) = store::plugins::previous(c, name)? else {
+            return Ok(None);
+        };
+        let wasm = store::plugins::wasm_of_version(c, name, &back.sha256)?;
+        Ok(Some((back, wasm)))
+    })?;
+    if let Some((back, wasm)) = kept
+        && let Some(publisher) = &back.publisher
+    {
+        let keys = trusted_keys(db)?;
+        let still = signing::verify(&wasm, &keys).is_ok_and(|s| &s.publisher == publisher);
+        anyhow::ensure!(
+            still,
+            "{name} {} was signed by {publisher}, whom this host no longer trusts: not returning to it",
+            back.manifest.version
+        );
+    }
     db.write(|tx| {
         let from = store::plugins::require(tx, name)?.manifest.version;
         let back = store::plugins::rollback(tx, name, now)?;
