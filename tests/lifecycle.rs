@@ -87,6 +87,13 @@ fn only_plugins_signed_by_a_trusted_publisher_install_and_refusals_say_why() {
         .find(|p| p["manifest"]["name"] == "lead-scorer")
         .unwrap();
     assert_eq!(scorer["publisher"], "acme", "{scorer}");
+    let inspected = sandbox.ok(&["plugin", "inspect", "lead-scorer"]);
+    assert!(inspected.contains("signed by acme"), "{inspected}");
+    let table = sandbox.ok(&["plugin", "list"]);
+    assert!(
+        table.contains("SIGNED BY") && table.contains("acme"),
+        "{table}"
+    );
 
     // The same component signed by a key nobody trusted.
     let (other, _) = publisher_key(&sandbox, "mallory.key");

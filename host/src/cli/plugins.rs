@@ -369,6 +369,7 @@ fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
             let mut row = vec![
                 p.manifest.name.clone(),
                 p.manifest.version.clone(),
+                p.publisher.clone().unwrap_or_else(|| "unsigned".into()),
                 p.contract.clone(),
                 if p.enabled { "enabled" } else { "disabled" }.into(),
                 p.manifest
@@ -403,6 +404,7 @@ fn list(app: &App, as_json: bool) -> anyhow::Result<()> {
         &[
             "NAME",
             "VERSION",
+            "SIGNED BY",
             "CONTRACT",
             "STATE",
             "HOOKS",
@@ -492,8 +494,14 @@ async fn inspect(app: &App, source: &str, as_json: bool) -> anyhow::Result<()> {
     match &inspection.installed {
         Some(p) => {
             println!(
-                "  installed, {}; granted: {}",
+                "  installed, {}, {}; granted: {}",
                 if p.enabled { "enabled" } else { "disabled" },
+                p.publisher
+                    .as_deref()
+                    .map_or("unsigned".to_owned(), |who| format!(
+                        "signed by {}",
+                        safe(who)
+                    )),
                 names(&p.granted)
             );
             for (k, v) in &inspection.settings {

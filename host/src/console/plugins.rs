@@ -189,7 +189,7 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
     };
     format!(
         "<section class=\"plugin\" id=\"plugin-{id}\"><h2>{name} <small>{version} · {state}</small></h2>\
-         <p>{description}</p><p>Hooks: {hooks} · installed {installed} · sha256 <code>{sha}</code></p>\
+         <p>{description}</p><p>Hooks: {hooks} · {signed} · installed {installed} · sha256 <code>{sha}</code></p>\
          <p class=\"figures\">{usage}</p><div class=\"actions\">{toggle}</div>\
          <h3>Permissions</h3>{permissions}\
          <h3>Settings</h3>{settings}{set}\
@@ -202,6 +202,10 @@ fn render_plugin(session: &Session, view: &PluginView) -> String {
         description = escape(&m.description),
         hooks = escape(&hooks.join(", ")),
         installed = format(p.installed_at),
+        signed = match &p.publisher {
+            Some(publisher) => format!("signed by {}", escape(publisher)),
+            None => "not signed by a trusted publisher".into(),
+        },
         sha = escape(&p.sha256[..p.sha256.len().min(12)]),
         usage = usage_line(view.usage.as_ref(), view.in_flight),
         permissions = match permissions.is_empty() {
