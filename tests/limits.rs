@@ -190,7 +190,13 @@ fn a_manifest_cannot_reach_the_host_or_forge_what_is_shown() {
     assert!(sandbox.audit().is_empty(), "inspect wrote to the audit log");
 
     sandbox.at("2002-06-01T00:00:00Z");
-    let error = sandbox.fails(&["plugin", "install", &attacker_wasm(), "--grant-requested"]);
+    let error = sandbox.fails(&[
+        "plugin",
+        "install",
+        &attacker_wasm(),
+        "--allow-unsigned",
+        "--grant-requested",
+    ]);
     assert!(
         error.contains("manifest field `description` has"),
         "{error}"
