@@ -11,14 +11,6 @@ use std::process::Command;
 #[path = "../signing/src/section.rs"]
 mod section;
 
-/// The bundled plugins, as `src/bundled.rs` names their files.
-const BUNDLED_FILES: &[&str] = &[
-    "outreach_ai_reply.wasm",
-    "outreach_followup.wasm",
-    "outreach_comment_to_dm.wasm",
-    "lead_scorer.wasm",
-];
-
 /// A key pair file (wasmsign2's format) to sign the bundled plugins with, for a release;
 /// without it every build signs them with a key of its own, made up for the build.
 const SIGNING_KEY_VAR: &str = "OUTREACH_BUNDLED_SIGNING_KEY";
@@ -95,12 +87,13 @@ fn main() {
 
     let wasm_dir = target_dir.join(WASM_TARGET).join("release");
     println!("cargo:rustc-env=OUTREACH_WASM_DIR={}", wasm_dir.display());
-    sign_bundled(&wasm_dir);
+    sign_built(&wasm_dir);
 }
 
-/// Writes the bundled plugins signed into `OUT_DIR/bundled/`, and the public key that
-/// verifies them to `OUT_DIR/bundled.pub`, for the binary to embed both.
-fn sign_bundled(wasm_dir: &Path) {
+/// Writes every plugin it built signed into `OUT_DIR/bundled/` (`src/bundled.rs` embeds
+/// the bundled ones from there), and the public key that verifies them to
+/// `OUT_DIR/bundled.pub`, for the binary to embed too.
+fn sign_built(wasm_dir: &Path) {
     use ed25519_dalek::Signer as _;
     use sha2::Digest as _;
     println!("cargo:rerun-if-env-changed={SIGNING_KEY_VAR}");
@@ -136,8 +129,9 @@ fn sign_bundled(wasm_dir: &Path) {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let signed_dir = out.join("bundled");
     std::fs::create_dir_all(&signed_dir).unwrap();
-    for file in BUNDLED_FILES {
-        let wasm = std::fs::read(wasm_dir.join(file)).unwrap();
+    for package in PLUGIN_PACKAGES {
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        let wasm = std::fs::read(wasm_dir.join(&file)).unwrap();
         let parts = section::split(&wasm).unwrap();
         let mut hash = sha2::Sha256::new();
         for part in parts.covered {

@@ -423,17 +423,28 @@ impl Db {
         let Place::Sqlite { .. } = &self.place else {
             return self.in_postgres_transaction(Commit::ReadOnly, f);
         };
-        let conn = self.lock();
-        end_left_transaction(&conn)?;
-        conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
-        let result = f(&Conn::sqlite(&conn));
-        let wrote = conn.transaction_state(None::<&str>)? == TransactionState::Write;
-        conn.prepare_cached("ROLLBACK")?.execute([])?;
+        let (result, wrote) = self.sqlite_rolled_back("BEGIN DEFERRED", f)?;
         anyhow::ensure!(
             !wrote,
             "a write was attempted inside a read of the database"
         );
         result
+    }
+
+    /// Runs `f` on SQLite in a transaction begun by `begin` and rolled back whatever `f`
+    /// did; says whether it wrote.
+    fn sqlite_rolled_back<R>(
+        &self,
+        begin: &str,
+        f: impl FnOnce(&Conn<'_>) -> anyhow::Result<R>,
+    ) -> anyhow::Result<(anyhow::Result<R>, bool)> {
+        let conn = self.lock();
+        end_left_transaction(&conn)?;
+        conn.prepare_cached(begin)?.execute([])?;
+        let result = f(&Conn::sqlite(&conn));
+        let wrote = conn.transaction_state(None::<&str>)? == TransactionState::Write;
+        conn.prepare_cached("ROLLBACK")?.execute([])?;
+        Ok((result, wrote))
     }
 
     /// Runs `f` in one transaction: all of it lands, or none of it. The transaction takes
@@ -551,14 +562,9 @@ impl Db {
         let Place::Sqlite { .. } = &self.place else {
             return self.in_postgres_transaction(Commit::Discarded, f);
         };
-        let conn = self.lock();
-        end_left_transaction(&conn)?;
         // Immediate, as a write would be: on a file other connections write to, a write
         // after a read in a deferred transaction fails at once instead of waiting its turn.
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let result = f(&Conn::sqlite(&conn));
-        conn.prepare_cached("ROLLBACK")?.execute([])?;
-        result
+        self.sqlite_rolled_back("BEGIN IMMEDIATE", f)?.0
     }
 
     fn in_postgres_transaction<R>(

@@ -2,7 +2,7 @@
 //! their files' bytes; what they mean is the signing crate's business.
 
 use crate::clock::Millis;
-use crate::sql::{Conn, params};
+use crate::sql::{Conn, OptionalExtension, params};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -15,8 +15,15 @@ pub struct PublisherKey {
 
 /// Trusts `public_key` as `name`'s; refuses a name or a key already trusted.
 pub fn add(conn: &Conn<'_>, name: &str, public_key: &[u8], now: Millis) -> anyhow::Result<()> {
-    if let Some(known) = list(conn)?.into_iter().find(|k| k.public_key == public_key) {
-        anyhow::bail!("this key is already trusted as {:?}", known.name);
+    let known: Option<String> = conn
+        .query_row(
+            "SELECT name FROM publisher_keys WHERE public_key = ?1",
+            params![public_key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(known) = known {
+        anyhow::bail!("this key is already trusted as {known:?}");
     }
     let added = conn.execute(
         "INSERT INTO publisher_keys (name, public_key, added_at) VALUES (?1, ?2, ?3)

@@ -260,6 +260,9 @@ pub async fn install(
         Some(p) => println!("  signed by {}", safe(p)),
         None => println!("  not signed by a trusted publisher (--allow-unsigned)"),
     }
+    // An upgrade by the same publisher keeps the grants the new version still requests;
+    // only what it newly requests is asked for.
+    let new = lifecycle::to_ask_for(installed.as_ref(), &manifest, publisher.as_deref());
     if let Some(i) = installed.filter(|i| !store::plugins::keeps_grants(i, publisher.as_deref())) {
         println!(
             "  the installed {} was {}: its grants do not pass to this one",
@@ -270,9 +273,6 @@ pub async fn install(
             ))
         );
     }
-    // An upgrade by the same publisher keeps the grants the new version still requests;
-    // only what it newly requests is asked for.
-    let new = lifecycle::to_ask_for(&app.db, &manifest, publisher.as_deref())?;
     let granted: Vec<Permission> = match choice {
         GrantChoice::Requested => manifest.permissions.clone(),
         GrantChoice::These(names) => parse_permissions(&names)?,

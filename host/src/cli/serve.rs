@@ -169,10 +169,12 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot open the database for the console")
     };
     let engine = app.engine()?;
-    // Shadow runs from the plugin page: the engine's sandbox, a connection of their own.
+    // Shadow runs from the plugin page: the engine's sandbox, on the console's connection
+    // for long work (where nothing they write is kept).
+    let background = console_db()?;
     let shadow = ShadowRunner::new(
         app.runtime()?,
-        &console_db()?,
+        &background,
         app.clock.clone(),
         app.config.clone(),
         None,
@@ -180,7 +182,7 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let mut router =
         bridge::router(inbound.clone(), instagram.max_body_bytes).merge(crate::console::router(
             console_db()?,
-            console_db()?,
+            background,
             app.clock.clone(),
             app.config.sending.clone(),
             engine.calls_in_flight(),

@@ -9,7 +9,7 @@ use crate::clock::Millis;
 use crate::domain::permission::Permission;
 use crate::runtime::bundled;
 use crate::runtime::manifest::Manifest;
-use crate::store::plugins::{Component, PreviousVersion};
+use crate::store::plugins::{Component, InstalledPlugin, PreviousVersion};
 use crate::store::{self, Db};
 
 /// The keys this host trusts: the bundled plugins' own, then those the user added.
@@ -61,26 +61,20 @@ pub struct Installed {
     pub granted: Vec<Permission>,
 }
 
-/// What an install of `manifest`, signed by `publisher`, must ask the user for: on an
-/// upgrade by the installed version's publisher, the permissions it newly requests (the
-/// rest stay granted as they are); otherwise everything it requests.
+/// What an install of `manifest`, signed by `publisher`, over `installed` (the version
+/// installed now, if any) must ask the user for: on an upgrade by the installed version's
+/// publisher, the permissions it newly requests (the rest stay granted as they are);
+/// otherwise everything it requests.
 pub fn to_ask_for(
-    db: &Db,
+    installed: Option<&InstalledPlugin>,
     manifest: &Manifest,
     publisher: Option<&str>,
-) -> anyhow::Result<Vec<Permission>> {
-    let installed = db.read(|c| store::plugins::get(c, &manifest.name))?;
-    let installed = installed.filter(|i| store::plugins::keeps_grants(i, publisher));
-    Ok(manifest
-        .permissions
-        .iter()
-        .filter(|p| {
-            installed
-                .as_ref()
-                .is_none_or(|i| !i.manifest.permissions.contains(p))
-        })
+) -> Vec<Permission> {
+    let kept_from = installed.filter(|i| store::plugins::keeps_grants(i, publisher));
+    (manifest.permissions.iter())
+        .filter(|p| kept_from.is_none_or(|i| !i.manifest.permissions.contains(p)))
         .copied()
-        .collect())
+        .collect()
 }
 
 /// Installs `component` (an upgrade when a version is installed: that one is kept for a
