@@ -82,6 +82,10 @@ trap stop_postgres EXIT
 "${as_postgres[@]}" "$(pg_bin)/initdb" -D "$pg/data" -A trust -U postgres >"$pg/initdb.log" 2>&1 || {
     say "initdb failed:"; cat "$pg/initdb.log" >&2; exit 1
 }
+# One role logs in over TLS by password only (SCRAM), for the channel binding test; the
+# first matching line of pg_hba.conf wins, so it goes above initdb's trust lines.
+{ echo "hostssl all outreach_scram 127.0.0.1/32 scram-sha-256"; cat "$pg/data/pg_hba.conf"; } >"$pg/hba"
+cat "$pg/hba" >"$pg/data/pg_hba.conf"
 tls="$pg/tls"
 mkdir "$tls"
 certificate_authority() {

@@ -137,6 +137,47 @@ fn require_encrypts_checking_only_what_it_is_given_and_disable_does_not_encrypt(
 }
 
 #[test]
+fn a_password_login_over_tls_is_bound_to_the_certificate_of_the_server() {
+    let (server, dir) = tls_server();
+    let scratch = PostgresScratch::empty("tls_channel_binding");
+    // test.sh lets this role in over TLS by a SCRAM password exchange only (pg_hba.conf).
+    scratch.run("DROP ROLE IF EXISTS outreach_scram");
+    scratch.run("CREATE ROLE outreach_scram LOGIN SUPERUSER PASSWORD 'channel-binding-test'");
+    let as_role = |password: &str| {
+        server.replace(
+            "user=postgres",
+            &format!("user=outreach_scram password={password}"),
+        )
+    };
+    let verified = format!("sslmode=verify-full sslrootcert={dir}/ca.pem");
+    // channel_binding=require: SCRAM-SHA-256-PLUS or no connection. The server checks the
+    // hash of its certificate the client sends, so this holds only if that hash is right.
+    let db = open(
+        &scratch,
+        &as_role("channel-binding-test"),
+        &format!("{verified} channel_binding=require"),
+    )
+    .expect("a login bound to the TLS channel");
+    assert!(encrypted(&db));
+    // A password login indeed: the wrong one is refused.
+    let refused = open(&scratch, &as_role("wrong"), &verified)
+        .err()
+        .expect("a wrong password");
+    assert!(
+        format!("{refused:#}").contains("password authentication failed"),
+        "{refused:#}"
+    );
+    // And a login with nothing to bind (trust) is refused when binding is required.
+    let refused = open(&scratch, &server, &format!("{verified} channel_binding=require"))
+        .err()
+        .expect("no channel binding with trust");
+    assert!(
+        format!("{refused:#}").contains("channel binding"),
+        "{refused:#}"
+    );
+}
+
+#[test]
 fn a_wrong_sslmode_is_named_before_connecting() {
     let (server, _) = tls_server();
     let scratch = PostgresScratch::empty("tls_wrong_mode");

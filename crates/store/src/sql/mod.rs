@@ -10,6 +10,7 @@
 
 mod postgres;
 mod postgres_tls;
+mod postgres_tls_stream;
 
 use std::cell::RefCell;
 

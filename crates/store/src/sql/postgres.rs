@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use bytes::{BufMut as _, BytesMut};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use super::{Error, Owned, Result, Value, postgres_tls};
+use super::{Error, Owned, Result, Value, postgres_tls, postgres_tls_stream};
 
 /// Statements kept prepared per connection. A statement whose text varies (a list of ids
 /// written into it) would otherwise make the cache, and the server's memory, grow forever.
@@ -164,7 +164,7 @@ fn wait<T>(
 pub struct PgPool {
     config: tokio_postgres::Config,
     /// TLS as the connection string's `sslmode` asks; `None` for none.
-    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    tls: Option<postgres_tls_stream::MakeRustlsConnect>,
     runtime: tokio::runtime::Handle,
     stop: Option<std::sync::mpsc::Sender<()>>,
     idle: Mutex<Vec<PgConn>>,
@@ -190,7 +190,7 @@ impl PgPool {
             true => {
                 config.ssl_mode(tls.ssl_mode());
                 tls.client_config()?
-                    .map(tokio_postgres_rustls::MakeRustlsConnect::new)
+                    .map(postgres_tls_stream::MakeRustlsConnect::new)
             }
             false => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Disable);
