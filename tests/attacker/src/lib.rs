@@ -1,5 +1,7 @@
 //! Test fixture, not a real plugin: `attacker` is written against `wit/plugin.wit` alone, as
-//! someone probing the host would write it, and tries to outrun every per-call limit.
+//! someone probing the host would write it, and tries to outrun every per-call limit. It
+//! uses only the SDK's raw bindings of the contract (what wit-bindgen generates), none of
+//! the SDK's API or checks.
 //!
 //! The reply hook acts on the inbound text:
 //! - `storage-flood N`: stores N tiny keys, then rewrites one key forever;
@@ -19,13 +21,11 @@
 //! function (which the contract forbids), in 2002 its description is 1 MB of text with
 //! escape sequences; otherwise it is an ordinary manifest.
 
-wit_bindgen::generate!({ world: "plugin", path: "../../wit" });
-
-use exports::outreach::plugin::hooks::{
+use outreach_sdk::bindings::exports::outreach::plugin::hooks::{
     FilterDecision, FollowUpAction, FollowUpDue, Guest, Inbound, ReplyAction,
 };
-use outreach::plugin::types::{Error, Lead, PluginManifest};
-use outreach::plugin::{clock, leads, log, storage};
+use outreach_sdk::bindings::outreach::plugin::types::{Error, Lead, PluginManifest};
+use outreach_sdk::bindings::outreach::plugin::{clock, leads, log, storage};
 
 const YEAR_MS: i64 = 31_556_952_000;
 
@@ -132,4 +132,4 @@ impl Guest for Attacker {
 // Only in the component: a native `cdylib` (`cargo build --workspace`) cannot link these
 // symbol names (`outreach:plugin/hooks@0.2.0#reply`).
 #[cfg(target_arch = "wasm32")]
-export!(Attacker);
+outreach_sdk::bindings::__export_outreach_plugin!(Attacker);
