@@ -168,9 +168,13 @@ fn a_password_login_over_tls_is_bound_to_the_certificate_of_the_server() {
         "{refused:#}"
     );
     // And a login with nothing to bind (trust) is refused when binding is required.
-    let refused = open(&scratch, &server, &format!("{verified} channel_binding=require"))
-        .err()
-        .expect("no channel binding with trust");
+    let refused = open(
+        &scratch,
+        &server,
+        &format!("{verified} channel_binding=require"),
+    )
+    .err()
+    .expect("no channel binding with trust");
     assert!(
         format!("{refused:#}").contains("channel binding"),
         "{refused:#}"

@@ -21,6 +21,9 @@
 //! function (which the contract forbids), in 2002 its description is 1 MB of text with
 //! escape sequences; otherwise it is an ordinary manifest.
 
+// Natively (`cargo build --workspace`) nothing exports the hooks, so all of it is unused.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 use outreach_sdk::bindings::exports::outreach::plugin::hooks::{
     FilterDecision, FollowUpAction, FollowUpDue, Guest, Inbound, ReplyAction,
 };
@@ -29,7 +32,6 @@ use outreach_sdk::bindings::outreach::plugin::{clock, leads, log, storage};
 
 const YEAR_MS: i64 = 31_556_952_000;
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Attacker;
 
 fn year_of(ms: i64) -> i64 {
