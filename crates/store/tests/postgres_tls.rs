@@ -182,6 +182,26 @@ fn a_password_login_over_tls_is_bound_to_the_certificate_of_the_server() {
 }
 
 #[test]
+fn a_unix_socket_listed_before_a_tls_host_is_used_as_libpq_would() {
+    let (server, _) = tls_server();
+    let socket = std::env::var("OUTREACH_TEST_POSTGRES").expect("set by ./test.sh");
+    let socket_dir = socket
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("host="))
+        .expect("the socket's folder");
+    let scratch = PostgresScratch::empty("tls_socket_first");
+    // TLS is on (a TCP host is named), so the socket is asked for it too, says no, and is
+    // used unencrypted, as `prefer` allows: the first host answers.
+    let both = server.replace("host=localhost", &format!("host={socket_dir},localhost"));
+    let db = open(&scratch, &both, "").expect("the socket, then the TLS host");
+    assert!(!encrypted(&db));
+    let over_socket: bool = db
+        .read(|c| Ok(c.query_row("SELECT inet_server_addr() IS NULL", [], |r| r.get(0))?))
+        .unwrap();
+    assert!(over_socket, "the socket, listed first, was skipped");
+}
+
+#[test]
 fn a_wrong_sslmode_is_named_before_connecting() {
     let (server, _) = tls_server();
     let scratch = PostgresScratch::empty("tls_wrong_mode");

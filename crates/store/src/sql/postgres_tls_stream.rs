@@ -41,19 +41,17 @@ where
     type Error = io::Error;
 
     fn make_tls_connect(&mut self, host: &str) -> io::Result<RustlsConnect> {
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Ok(RustlsConnect {
             connector: self.connector.clone(),
-            name,
+            host: host.to_owned(),
         })
     }
 }
 
-/// The TLS side of one connection, to the server named.
+/// The TLS side of one connection, to the host named.
 pub(super) struct RustlsConnect {
     connector: TlsConnector,
-    name: ServerName<'static>,
+    host: String,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -66,7 +64,12 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
-            let stream = self.connector.connect(self.name, stream).await?;
+            // Read here rather than when made: tokio-postgres makes one for every host of the
+            // connection string, a Unix socket's too (named ""), and connects it only where the
+            // server said yes to TLS, which it never does on a socket.
+            let name = ServerName::try_from(self.host)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let stream = self.connector.connect(name, stream).await?;
             Ok(RustlsStream(stream))
         })
     }
@@ -106,6 +109,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
