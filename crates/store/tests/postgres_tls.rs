@@ -127,7 +127,7 @@ fn require_encrypts_checking_only_what_it_is_given_and_disable_does_not_encrypt(
     let url = |ca: &str| {
         format!(
             "postgres://postgres@localhost:{}/{}?sslmode=verify-full&sslrootcert={}",
-            port(&server),
+            setting(&server, "port"),
             scratch.conninfo().rsplit("dbname=").next().unwrap(),
             format!("{dir}/{ca}").replace('/', "%2F"),
         )
@@ -185,10 +185,7 @@ fn a_password_login_over_tls_is_bound_to_the_certificate_of_the_server() {
 fn a_unix_socket_listed_before_a_tls_host_is_used_as_libpq_would() {
     let (server, _) = tls_server();
     let socket = std::env::var("OUTREACH_TEST_POSTGRES").expect("set by ./test.sh");
-    let socket_dir = socket
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("host="))
-        .expect("the socket's folder");
+    let socket_dir = setting(&socket, "host");
     let scratch = PostgresScratch::empty("tls_socket_first");
     // TLS is on (a TCP host is named), so the socket is asked for it too, says no, and is
     // used unencrypted, as `prefer` allows: the first host answers.
@@ -214,9 +211,10 @@ fn a_wrong_sslmode_is_named_before_connecting() {
     );
 }
 
-fn port(server: &str) -> &str {
-    server
+/// The value of `key` in a libpq `key=value` connection string.
+fn setting<'a>(conninfo: &'a str, key: &str) -> &'a str {
+    conninfo
         .split_whitespace()
-        .find_map(|word| word.strip_prefix("port="))
-        .expect("a port")
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key}= in {conninfo}"))
 }
