@@ -40,80 +40,20 @@ mod trace;
 pub mod unrouted;
 pub mod usage;
 
+mod engine_lock;
+mod migrations;
+mod open;
+
+pub use engine_lock::{EngineLock, engine_file_lock};
+pub use migrations::POSTGRES_MIGRATIONS;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
-use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, TransactionState};
+use rusqlite::{Connection, TransactionBehavior, TransactionState};
 
 pub use sql::{Backend, Conn};
-
-use cipher::DbKey;
-
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/sqlite/0001_initial.sql"),
-    include_str!("migrations/sqlite/0002_suppressed_handles.sql"),
-    include_str!("migrations/sqlite/0003_accounts.sql"),
-    include_str!("migrations/sqlite/0004_profile_lookup.sql"),
-    include_str!("migrations/sqlite/0005_kv_usage.sql"),
-    include_str!("migrations/sqlite/0006_unrouted_webhooks.sql"),
-    include_str!("migrations/sqlite/0007_send_attempts.sql"),
-    include_str!("migrations/sqlite/0008_hot_path_indexes.sql"),
-    include_str!("migrations/sqlite/0009_call_costs.sql"),
-    include_str!("migrations/sqlite/0010_plugin_contract.sql"),
-    include_str!("migrations/sqlite/0011_retention_and_vacuum.sql"),
-    include_str!("migrations/sqlite/0012_console.sql"),
-    include_str!("migrations/sqlite/0013_console_queue_and_links.sql"),
-    include_str!("migrations/sqlite/0014_lean_import_tables.sql"),
-    include_str!("migrations/sqlite/0015_console_roles.sql"),
-    include_str!("migrations/sqlite/0016_lead_claims.sql"),
-    include_str!("migrations/sqlite/0017_message_channel_ids.sql"),
-    include_str!("migrations/sqlite/0018_automation_disclosure.sql"),
-    include_str!("migrations/sqlite/0019_outbox_quick_replies.sql"),
-    include_str!("migrations/sqlite/0020_private_replies.sql"),
-    include_str!("migrations/sqlite/0021_public_replies.sql"),
-    include_str!("migrations/sqlite/0022_notifications.sql"),
-    include_str!("migrations/sqlite/0023_lead_assignment.sql"),
-    include_str!("migrations/sqlite/0024_lead_notes.sql"),
-    include_str!("migrations/sqlite/0025_lead_assignee_index.sql"),
-    include_str!("migrations/sqlite/0026_reads_and_saved_replies.sql"),
-    include_str!("migrations/sqlite/0027_plugin_lifecycle.sql"),
-];
-
-/// PostgreSQL's migrations, in order: its history starts at SQLite's version 14 with one
-/// script of the whole schema (`tests/postgres_schema.rs` holds the two equal).
-pub const POSTGRES_MIGRATIONS: &[&str] = &[
-    include_str!("migrations/postgres/0001_schema.sql"),
-    include_str!("migrations/postgres/0002_console_roles.sql"),
-    include_str!("migrations/postgres/0003_default_account.sql"),
-    include_str!("migrations/postgres/0004_event_results_order.sql"),
-    include_str!("migrations/postgres/0005_lead_claims.sql"),
-    include_str!("migrations/postgres/0006_row_level_security.sql"),
-    include_str!("migrations/postgres/0007_message_channel_ids.sql"),
-    include_str!("migrations/postgres/0008_automation_disclosure.sql"),
-    include_str!("migrations/postgres/0009_agent_privileges.sql"),
-    include_str!("migrations/postgres/0010_agent_privileges_narrower.sql"),
-    include_str!("migrations/postgres/0011_outbox_quick_replies.sql"),
-    include_str!("migrations/postgres/0012_private_replies.sql"),
-    include_str!("migrations/postgres/0013_public_replies.sql"),
-    include_str!("migrations/postgres/0014_notifications.sql"),
-    include_str!("migrations/postgres/0015_lead_assignment.sql"),
-    include_str!("migrations/postgres/0016_lead_notes.sql"),
-    include_str!("migrations/postgres/0017_lead_assignee_index.sql"),
-    include_str!("migrations/postgres/0018_reads_and_saved_replies.sql"),
-    include_str!("migrations/postgres/0019_plugin_lifecycle.sql"),
-];
-
-/// The first schema version whose deletions were all zeroed (`secure_delete`).
-const SECURE_DELETE_SINCE: usize = 11;
-
-/// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than the
-/// engine's hot path uses: statements pushed each other out and every event parsed its SQL
-/// again (a fifth of the engine's time).
-const STATEMENT_CACHE: usize = 256;
-
-/// The page cache of the connection, in KiB (an upper bound: pages are taken as needed).
-const PAGE_CACHE_KIB: i64 = 64 * 1024;
 
 /// A handle to the open database, cheap to clone: the SQLite file (one connection behind a
 /// mutex: every statement is short, and a single writer is what SQLite wants anyway) or a
@@ -138,129 +78,10 @@ enum Place {
     Postgres(Arc<sql::PgPool>),
 }
 
-/// Connections a worker opens to PostgreSQL at most: the engine's loop, the console and
-/// webhooks each hold one for a transaction at a time.
-const POSTGRES_CONNECTIONS: usize = 8;
-
-/// Held while migrating PostgreSQL, so that workers starting together migrate once; and,
-/// per transaction, by every write (see [`Db::write`]).
-const MIGRATION_LOCK: i64 = 0x6f75_7472_6561_6368; // "outreach"
+/// Taken per transaction by every write on PostgreSQL (see [`Db::write`]).
 const WRITE_LOCK: i64 = 0x6f75_7472_6561_6377;
-const DUTIES_LOCK: i64 = 0x6f75_7472_6561_6364;
 
 impl Db {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    /// With a key, a new file is created encrypted and an existing one must be encrypted
-    /// with that key.
-    pub fn open(path: &Path, key: Option<&DbKey>) -> anyhow::Result<Self> {
-        let mut conn = Connection::open(path)
-            .with_context(|| format!("cannot open database {}", path.display()))?;
-        cipher::unlock(&conn, path, key)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // Deleted rows are overwritten with zeros, not left in free space for `strings`
-        // to find; [`Db::clear_log`] then takes their old copies out of the WAL.
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // SQLite's default page cache is 2 MiB; the hot path's indexes over 100k leads'
-        // history are larger, and a page not cached is a system call and a WAL lookup.
-        conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        reuse_statements(&conn)?;
-        let from = migrate(&mut conn)
-            .with_context(|| format!("cannot migrate database {}", path.display()))?;
-        if (1..SECURE_DELETE_SINCE).contains(&from) {
-            // Once: rewrite the file without what earlier versions left in free pages.
-            conn.execute_batch("VACUUM")
-                .with_context(|| format!("cannot vacuum database {}", path.display()))?;
-        }
-        Ok(Self::sqlite(conn, path.to_owned(), key.is_some()))
-    }
-
-    /// Opens an existing database the user may only read (a file or folder without write
-    /// permission, a read-only mount), for the commands that only look. Any write then
-    /// fails with SQLite's "attempt to write a readonly database". In WAL mode SQLite needs
-    /// to create the `-shm` file even to read; where it cannot, the file is read as
-    /// immutable (fine for a listing; a writer elsewhere could make such a read fail).
-    pub fn open_read_only(path: &Path, key: Option<&DbKey>) -> anyhow::Result<Self> {
-        use rusqlite::OpenFlags;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let readable = |conn: Connection| -> anyhow::Result<Connection> {
-            cipher::unlock(&conn, path, key)?;
-            Ok(conn)
-        };
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(anyhow::Error::from)
-            .and_then(readable)
-            .or_else(|_| {
-                let uri = format!("file:{}?immutable=1", uri_escape(path));
-                Connection::open_with_flags(uri, flags)
-                    .map_err(anyhow::Error::from)
-                    .and_then(readable)
-            })
-            .with_context(|| format!("cannot open database {} to read it", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        reuse_statements(&conn)?;
-        let version =
-            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-        anyhow::ensure!(
-            version == MIGRATIONS.len(),
-            "database {} has schema version {version} and this outreach needs {}; it is read-only here, so run `outreach init` where it can be written",
-            path.display(),
-            MIGRATIONS.len()
-        );
-        Ok(Self::sqlite(conn, path.to_owned(), key.is_some()))
-    }
-
-    /// An in-memory database, for unit tests.
-    pub fn open_in_memory() -> anyhow::Result<Self> {
-        let mut conn = Connection::open_in_memory()?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        reuse_statements(&conn)?;
-        migrate(&mut conn)?;
-        Ok(Self::sqlite(conn, PathBuf::from(":memory:"), false))
-    }
-
-    /// A handle with a connection of its own to the same data, for work that must not wait
-    /// behind this handle's (the console beside the engine). PostgreSQL's pool serves both.
-    pub fn another(&self, key: Option<&DbKey>) -> anyhow::Result<Self> {
-        match &self.place {
-            Place::Sqlite { path, .. } => Ok(Db {
-                discard_writes: self.discard_writes,
-                ..Self::open(path, key)?
-            }),
-            Place::Postgres(_) => Ok(self.clone()),
-        }
-    }
-
-    fn sqlite(conn: Connection, path: PathBuf, encrypted: bool) -> Self {
-        Self {
-            place: Place::Sqlite {
-                conn: Arc::new(Mutex::new(conn)),
-                path,
-                encrypted,
-            },
-            agent_scope: None,
-            discard_writes: false,
-        }
-    }
-
-    /// Connects to the PostgreSQL database at `url` (a `postgres://` URL or a libpq
-    /// `key=value` string) and brings its schema up to date.
-    pub fn open_postgres(url: &str) -> anyhow::Result<Self> {
-        let pool = sql::PgPool::connect(url, POSTGRES_CONNECTIONS)?;
-        migrate_postgres(&pool)
-            .with_context(|| format!("cannot migrate the PostgreSQL database {}", pool.name))?;
-        Ok(Self {
-            place: Place::Postgres(Arc::new(pool)),
-            agent_scope: None,
-            discard_writes: false,
-        })
-    }
-
     /// The database as console user `user` with `access` may see it. For an agent on
     /// PostgreSQL every transaction runs as the role `outreach_agent` with the agent's
     /// accounts and name set (`SET LOCAL`, so they end with it), and row-level security
@@ -618,82 +439,6 @@ enum Commit {
     Discarded,
 }
 
-/// Held while this process runs the engine, so that a second engine keeps off the same
-/// data. Released when dropped or when the process ends, however it ends.
-pub struct EngineLock {
-    _held: HeldLock,
-}
-
-/// Held for what dropping it releases, never read.
-#[allow(dead_code)]
-enum HeldLock {
-    File(std::fs::File),
-    /// Nothing: any number of engines share a PostgreSQL database.
-    Shared,
-}
-
-impl Db {
-    /// The engine's lock: on SQLite a lock file beside the database
-    /// ([`engine_file_lock`]), so one engine works on a file; on PostgreSQL none, since
-    /// workers share the work there (claims on leads, [`Db::holds_duties`] for the rest).
-    pub fn hold_engine_lock(&self) -> anyhow::Result<EngineLock> {
-        let held = match &self.place {
-            Place::Sqlite { path, .. } => HeldLock::File(engine_file_lock(path)?),
-            Place::Postgres(_) => HeldLock::Shared,
-        };
-        Ok(EngineLock { _held: held })
-    }
-
-    /// Whether several engines may work on this database at once (PostgreSQL): they then
-    /// claim leads before handing out their events ([`claims`]).
-    pub fn is_shared(&self) -> bool {
-        self.backend() == Backend::Postgres
-    }
-
-    /// Whether this process does the work done once for all workers: delivering the
-    /// outbox (so that caps, gaps and quiet hours hold exactly), queueing due follow-ups,
-    /// profile look-ups and retention. Always on SQLite; on PostgreSQL one worker at a time
-    /// holds it (an advisory lock), and another takes over once that worker is gone.
-    pub fn holds_duties(&self) -> anyhow::Result<bool> {
-        match &self.place {
-            Place::Sqlite { .. } => Ok(true),
-            Place::Postgres(pool) => pool.hold_session_lock(DUTIES_LOCK),
-        }
-    }
-}
-
-/// The lock only one engine on the SQLite database at `db` holds; also taken by commands
-/// that replace the file. Keyed on the file itself, so a symlink or another spelling of
-/// the path finds the same lock. Released when the file is dropped or the process exits.
-pub fn engine_file_lock(db: &Path) -> anyhow::Result<std::fs::File> {
-    let db_file =
-        std::fs::canonicalize(db).with_context(|| format!("cannot resolve {}", db.display()))?;
-    let path = db_file.with_extension("db-engine.lock");
-    let lock = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    lock.try_lock().map_err(|_| {
-        anyhow::anyhow!(
-            "another outreach process is running the engine on {}; wait for it to finish or stop it",
-            db.display()
-        )
-    })?;
-    Ok(lock)
-}
-
-/// Keeps prepared statements for reuse, and reuses them whatever is bound to them. By
-/// default SQLite prepares a statement again whenever a new value is bound to a parameter
-/// the plan might depend on: `status = ?` on leads (a partial index covers one status)
-/// was parsed and planned anew on every call. With the query planner stability guarantee
-/// the plan is chosen once, without looking at the values.
-fn reuse_statements(conn: &Connection) -> anyhow::Result<()> {
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )?;
-    Ok(())
-}
-
 /// Rolls back a transaction an earlier read or write left open by panicking.
 fn end_left_transaction(conn: &Connection) -> anyhow::Result<()> {
     if !conn.is_autocommit() {
@@ -712,18 +457,6 @@ fn in_write_transaction<R>(
     let result = f(&Conn::sqlite(&tx))?;
     tx.commit()?;
     Ok(result)
-}
-
-/// `path` as the path part of a `file:` URI.
-fn uri_escape(path: &Path) -> String {
-    let mut out = String::new();
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Whether `error` is the database saying another connection is in the way (SQLite's
@@ -755,84 +488,10 @@ pub fn is_busy(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Brings PostgreSQL's schema up to date, one worker at a time; the version is kept in
-/// `outreach_schema` (SQLite keeps it in `user_version`).
-fn migrate_postgres(pool: &sql::PgPool) -> anyhow::Result<()> {
-    let pooled = pool.take()?;
-    let cell = pooled.conn();
-    let conn = Conn::postgres(cell);
-    conn.execute("SELECT pg_advisory_lock(?1)", [MIGRATION_LOCK])?;
-    let migrated = (|| -> anyhow::Result<()> {
-        conn.execute_batch(
-            "SET client_min_messages = warning;
-             CREATE TABLE IF NOT EXISTS outreach_schema (version BIGINT NOT NULL);
-             INSERT INTO outreach_schema (version)
-               SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM outreach_schema)",
-        )?;
-        let current: i64 =
-            conn.query_row("SELECT version FROM outreach_schema", [], |r| r.get(0))?;
-        let current = current as usize;
-        anyhow::ensure!(
-            current <= POSTGRES_MIGRATIONS.len(),
-            "the database has schema version {current}, newer than this outreach ({}); upgrade outreach",
-            POSTGRES_MIGRATIONS.len()
-        );
-        for (index, migration) in POSTGRES_MIGRATIONS.iter().enumerate().skip(current) {
-            cell.borrow_mut().begin(false, "");
-            let applied = conn.execute_batch(migration).and_then(|()| {
-                conn.execute(
-                    "UPDATE outreach_schema SET version = ?1",
-                    [index as i64 + 1],
-                )
-            });
-            cell.borrow_mut().finish(applied.is_ok())?;
-            applied.with_context(|| format!("PostgreSQL migration {}", index + 1))?;
-        }
-        Ok(())
-    })();
-    conn.execute("SELECT pg_advisory_unlock(?1)", [MIGRATION_LOCK])?;
-    migrated
-}
-
-/// Brings the schema up to date; returns the version it found.
-fn migrate(conn: &mut Connection) -> anyhow::Result<usize> {
-    let current = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    anyhow::ensure!(
-        current <= MIGRATIONS.len(),
-        "the database has schema version {current}, newer than this outreach ({}); upgrade outreach",
-        MIGRATIONS.len()
-    );
-    if current == MIGRATIONS.len() {
-        return Ok(current);
-    }
-    // A migration rebuilds a table by copying it and dropping the old one, which with
-    // foreign keys enforced would delete every row referencing it (ON DELETE CASCADE).
-    // So they are off while migrating, and each migration must leave no reference broken.
-    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
-    conn.pragma_update(None, "foreign_keys", "OFF")?;
-    let migrated = (|| {
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(sql)
-                .with_context(|| format!("migration {}", index + 1))?;
-            let broken: Option<String> = tx
-                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-                .optional()?;
-            if let Some(table) = broken {
-                anyhow::bail!("migration {} left a broken reference in {table}", index + 1);
-            }
-            tx.pragma_update(None, "user_version", (index + 1) as i64)?;
-            tx.commit()?;
-        }
-        Ok(current)
-    })();
-    conn.pragma_update(None, "foreign_keys", enforced)?;
-    migrated
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::migrations::MIGRATIONS;
 
     #[test]
     fn migrations_apply_once_and_reopen_cleanly() {
