@@ -4,7 +4,7 @@
 //! The API follows rusqlite's, which the store was written against: `prepare_cached`, then
 //! `execute`, `query_row` or `query_map` with [`params!`], rows read by column index with
 //! [`Row::get`], `.optional()` for a row that may be missing. A statement is written once,
-//! with SQLite's `?1` placeholders; on PostgreSQL they become `$1` (`postgres.rs`), and a
+//! with SQLite's `?1` placeholders; on PostgreSQL they become `$1` (`postgres_types.rs`), and a
 //! bound value takes the type the server expects for it (a flag bound as `true` lands in a
 //! BIGINT column as 1, as on SQLite).
 
@@ -12,6 +12,7 @@ mod params;
 mod postgres;
 mod postgres_tls;
 mod postgres_tls_stream;
+mod postgres_types;
 mod row;
 
 use std::cell::RefCell;

@@ -1,7 +1,7 @@
 //! Reading a result: a [`Row`] of either database, its columns read by position as any
 //! [`FromColumn`] type with SQLite's conversions on both.
 
-use super::{Error, Result, postgres};
+use super::{Error, Result, postgres_types};
 
 /// One row of a result.
 pub enum Row<'r> {
@@ -17,7 +17,7 @@ impl Row<'_> {
         match self {
             Self::Sqlite(row) => T::from_sqlite(row, index),
             Self::Postgres(row) => {
-                let value = postgres::column(row, index)?;
+                let value = postgres_types::column(row, index)?;
                 T::from_owned(value).map_err(|problem| Error::Column { index, problem })
             }
         }
