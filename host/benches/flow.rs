@@ -4,11 +4,12 @@
 //! (a) a fresh instance plus one hook call of a bundled plugin (and of a plugin that makes
 //!     no host calls, the runtime's floor), and one filter call of the same filter in Rust
 //!     in Python and in JavaScript (`examples/big-accounts-py`, `-js`, built when their
-//!     tools are installed);
+//!     tools are installed) ([`instances`]);
 //! (b) events per second through inbound → filter → reply → outbox → delivery on a real
 //!     SQLite file, with the real plugin components;
 //! (c) the same flow with the same logic written as native Rust hooks — same engine, same
-//!     host calls, same database work, no sandbox — in the same run, and the ratio (b)/(c);
+//!     host calls, same database work, no sandbox ([`native`]) — in the same run, and the
+//!     ratio (b)/(c);
 //! (d) the (b)/(c) flow at size ([`scale`]): events/s at 10k and 100k leads, wasm and
 //!     native, the per-event cost ratio between the sizes and the wasm/native ratio;
 //! (e) the resident memory of 1,000 live instances of a bundled plugin ([`live`]);
@@ -37,15 +38,15 @@ mod console;
 mod durability;
 mod encryption;
 mod import;
+mod instances;
 mod languages;
 mod latency;
 mod live;
+mod native;
 mod scale;
 mod webhooks;
 mod workers;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,11 +57,8 @@ use outreach::config::Config;
 use outreach::domain::lead::Lead;
 use outreach::domain::lead::LeadRecord;
 use outreach::engine::{Engine, Executor, NativeHooks, RunStats, ingest};
-use outreach::runtime::bindings::outreach::plugin::{ai, messaging, settings};
-use outreach::runtime::bindings::wit;
-use outreach::runtime::hooks;
-use outreach::runtime::host::{CallContext, HostServices, HostState};
-use outreach::runtime::{HookFailure, HookInput, HookOutput, Limits, Runtime, bundled, sha256_hex};
+use outreach::runtime::host::HostServices;
+use outreach::runtime::{Runtime, bundled, sha256_hex};
 use outreach::store::cipher::DbKey;
 use outreach::store::{self, Db};
 
@@ -88,7 +86,7 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         let runtime = Arc::new(Runtime::new(&Config::default().limits, None)?);
         if section("a") {
-            bench_instances(&runtime).await?;
+            instances::bench_instances(&runtime).await?;
         }
         // Before the flows, whose freed heap would hide part of what the instances take.
         if section("e") {
@@ -297,230 +295,6 @@ fn bench_lead(services: &HostServices) -> anyhow::Result<(i64, Lead)> {
     Ok((lead_id, lead))
 }
 
-/// (a): median over rounds of the mean time of one fresh instance + one hook call.
-async fn bench_instances(runtime: &Runtime) -> anyhow::Result<()> {
-    let services = services(Db::open_in_memory()?);
-    let followup = bundled::find("followup").unwrap().wasm;
-    let echo = std::fs::read(format!(
-        "{}/outreach_fixture_hostile.wasm",
-        bundled::WASM_DIR
-    ))?;
-    install(runtime, &services, followup).await?;
-    install(runtime, &services, &echo).await?;
-    let (lead_id, lead) = bench_lead(&services)?;
-    let limits = Limits::for_plugin(&services.config.limits, &[]);
-    let big_lead = Lead {
-        custom: [("followers".to_string(), "3.2k".to_string())].into(),
-        ..lead.clone()
-    };
-    let mut cases: Vec<(String, Vec<u8>, HookInput)> = vec![
-        (
-            "followup (follow-up hook: 1 settings read, clock, template)".into(),
-            followup.to_vec(),
-            HookInput::FollowUp(hooks::FollowUpDue {
-                event_id: 1,
-                lead: lead.clone(),
-                step: 0,
-                started_at: 0,
-            }),
-        ),
-        (
-            "hostile fixture (reply hook: echo, no host calls; imports more of WASI: files, sockets)"
-                .into(),
-            echo.clone(),
-            HookInput::Reply(hooks::Inbound {
-                event_id: 1,
-                lead: lead.clone(),
-                text: "hi".into(),
-                at: 0,
-                origin: None,
-            }),
-        ),
-        (
-            "lead-scorer, Rust (filter hook: 2 settings reads)".into(),
-            bundled::find("lead-scorer").unwrap().wasm.to_vec(),
-            HookInput::Filter(big_lead.clone()),
-        ),
-    ];
-    for (name, build) in [
-        (
-            "big-accounts-py, Python (filter hook: 1 settings read)",
-            languages::python_example as fn() -> Result<Vec<u8>, String>,
-        ),
-        (
-            "big-accounts-js, JavaScript (filter hook: 1 settings read)",
-            languages::javascript_example,
-        ),
-    ] {
-        match build() {
-            Ok(wasm) => cases.push((name.into(), wasm, HookInput::Filter(big_lead.clone()))),
-            Err(why) => println!("    ({name} is not measured: {why})"),
-        }
-    }
-    println!(
-        "(a) fresh instance + one hook call, median of {INSTANCE_ROUNDS} rounds x {INSTANCE_CALLS} calls"
-    );
-    let mut medians = Vec::new();
-    for (name, wasm, input) in &cases {
-        let pre = runtime.prepare(wasm)?;
-        let mut rounds = Vec::new();
-        for _ in 0..INSTANCE_ROUNDS {
-            let start = Instant::now();
-            for _ in 0..INSTANCE_CALLS {
-                let call = CallContext::new("followup", 1, Some(lead_id));
-                let input = match input {
-                    HookInput::FollowUp(e) => HookInput::FollowUp(e.clone()),
-                    HookInput::Reply(e) => HookInput::Reply(e.clone()),
-                    HookInput::Filter(l) => HookInput::Filter(l.clone()),
-                };
-                let done = runtime
-                    .invoke(&pre, services.clone(), call, limits, input)
-                    .await?;
-                assert!(done.result.is_ok(), "{name}: {:?}", done.result.err());
-            }
-            rounds.push(start.elapsed().as_secs_f64() * 1e6 / INSTANCE_CALLS as f64);
-        }
-        let median = median(rounds);
-        println!("    {name}: {median:.1} µs");
-        medians.push(median);
-    }
-    // Rust's filter is the third case; the other languages' filters follow it.
-    if let Some((&rust, others)) = medians.get(2..).and_then(|m| m.split_first()) {
-        for (case, other) in cases[3..].iter().zip(others) {
-            let language = case.0.split(", ").nth(1).unwrap_or("").split(' ').next();
-            println!(
-                "    {} / Rust filter call: {:.1}x ({:.2} ms vs {:.3} ms; goal for Python: <= 2 ms)",
-                language.unwrap_or("other"),
-                other / rust,
-                other / 1e3,
-                rust / 1e3
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The native twins of lead-scorer and ai-reply: the same decisions through the same host
-/// calls, in the same order, so (c) and (d) measure what the sandbox costs and nothing else.
-struct NativeFlow;
-
-const KEYWORDS: &str = "coach,founder,shop,studio,agency,fitness";
-const HANDOVER_WORDS: &str = "human,agent,person,refund,complaint,lawyer,manager";
-
-/// ai-reply's trigger-word match: the first trigger found in `text` as whole words.
-fn handover_word<'a>(text: &str, triggers: &'a str) -> Option<&'a str> {
-    let words = |t: &str| {
-        t.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect::<Vec<_>>()
-    };
-    let text = words(text);
-    triggers.split(',').map(str::trim).find(|trigger| {
-        let phrase = words(trigger);
-        !phrase.is_empty() && text.windows(phrase.len()).any(|w| w == phrase)
-    })
-}
-
-fn native_score(lead: &Lead, keywords: &str) -> u8 {
-    let field = |k: &str| lead.custom.get(k).map(String::as_str);
-    let text = [field("bio"), lead.notes.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n")
-        .to_lowercase();
-    let matched = keywords
-        .split(',')
-        .filter(|k| !k.is_empty() && text.contains(k.trim()))
-        .count() as u32;
-    let followers: f64 = field("followers")
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(0.0);
-    let follower_points = ((followers.max(1.0).log10() - 2.0) * 15.0)
-        .clamp(0.0, 45.0)
-        .round() as u32;
-    let name_points = if lead.name.is_some() { 10 } else { 0 };
-    ((matched * 15).min(45) + follower_points + name_points).min(100) as u8
-}
-
-impl NativeHooks for NativeFlow {
-    fn call<'a>(
-        &'a self,
-        _plugin: &'a str,
-        host: &'a mut HostState,
-        input: HookInput,
-    ) -> Pin<Box<dyn Future<Output = Result<HookOutput, HookFailure>> + Send + 'a>> {
-        Box::pin(async move {
-            match input {
-                HookInput::Filter(lead) => {
-                    let keywords = settings::Host::get(host, "keywords".into())
-                        .await
-                        .unwrap_or_else(|| KEYWORDS.into());
-                    let min: u8 = settings::Host::get(host, "min_score".into())
-                        .await
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(20);
-                    let score = native_score(&lead, &keywords);
-                    Ok(HookOutput::Filter(hooks::FilterDecision {
-                        keep: score >= min,
-                        reason: Some(format!("score {score}")),
-                        tags: vec![],
-                        score: Some(score),
-                    }))
-                }
-                HookInput::Reply(event) => {
-                    // ai-reply's host calls, in its order: three settings, the history, the
-                    // model.
-                    let words = settings::Host::get(host, "handover_words".into())
-                        .await
-                        .unwrap_or_else(|| HANDOVER_WORDS.into());
-                    if let Some(word) = handover_word(&event.text, &words) {
-                        return Ok(HookOutput::Reply(hooks::ReplyAction::HandOver(format!(
-                            "trigger word '{word}'"
-                        ))));
-                    }
-                    let system_prompt = settings::Host::get(host, "system_prompt".into())
-                        .await
-                        .unwrap_or_else(|| "You are helpful.".into());
-                    let limit = settings::Host::get(host, "history".into())
-                        .await
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(10);
-                    let mut conversation =
-                        messaging::Host::history(host, event.lead.id as u64, limit)
-                            .await
-                            .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
-                    let has_event = conversation.last().is_some_and(|m| {
-                        m.direction == wit::Direction::Inbound && m.text == event.text
-                    });
-                    if !has_event {
-                        conversation.push(wit::Message {
-                            direction: wit::Direction::Inbound,
-                            text: event.text,
-                            at: event.at,
-                        });
-                    }
-                    let request = ai::GenerateRequest {
-                        system_prompt,
-                        conversation,
-                        max_tokens: Some(300),
-                    };
-                    let reply = ai::Host::generate(host, request)
-                        .await
-                        .map_err(|e| HookFailure::Plugin(format!("{e:?}")))?;
-                    Ok(HookOutput::Reply(hooks::ReplyAction::Send(
-                        reply.text.trim().into(),
-                    )))
-                }
-                HookInput::FollowUp(_) => Ok(HookOutput::FollowUp(hooks::FollowUpAction::Stop(
-                    "not part of this flow".into(),
-                ))),
-            }
-        })
-    }
-}
-
 /// One run of the flow: what the engine did and how long it took (populating the database
 /// is timed apart and not part of the rate).
 struct FlowRun {
@@ -606,7 +380,7 @@ async fn run_flow(
 
 async fn bench_flow(runtime: &Arc<Runtime>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let native: Arc<dyn NativeHooks> = Arc::new(NativeFlow);
+    let native: Arc<dyn NativeHooks> = Arc::new(native::NativeFlow);
     let (mut wasm, mut rust, mut one_at_a_time) = (Vec::new(), Vec::new(), Vec::new());
     // Alternate the runs so machine noise falls on all alike.
     for round in 0..FLOW_ROUNDS {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use outreach::engine::{Executor, NativeHooks};
 use outreach::runtime::Runtime;
 
-use super::{FLOW_PLUGINS, FlowRun, NativeFlow, env_counts, run_flow, thousands, webhooks};
+use super::native::NativeFlow;
+use super::{FLOW_PLUGINS, FlowRun, env_counts, run_flow, thousands, webhooks};
 
 const DEFAULT_LEADS: &[usize] = &[10_000, 100_000];
 
