@@ -13,6 +13,7 @@ mod leads;
 mod lifecycle;
 mod output;
 mod plugin_args;
+mod plugin_list;
 mod plugins;
 mod scaffold;
 mod serve;
