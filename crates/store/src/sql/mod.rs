@@ -19,7 +19,8 @@ use std::cell::RefCell;
 
 pub use self::params::{Param, Params, Value};
 pub use self::postgres::{PgConn, PgPool, has_password};
-pub use self::row::{ColumnIndex, FromColumn, Owned, Row};
+pub use self::postgres_types::Owned;
+pub use self::row::{ColumnIndex, FromColumn, Row};
 
 /// Which database a connection talks to, for the few places that differ (SQLite's pragmas
 /// and write-ahead log; PostgreSQL's locks).

@@ -5,7 +5,17 @@
 use bytes::{BufMut as _, BytesMut};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use super::{Error, Owned, Result, Value};
+use super::{Error, Result, Value};
+
+/// A column's value read from PostgreSQL, in SQLite's types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owned {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
 
 /// SQLite's placeholders as PostgreSQL's: `?3` → `$3`, a bare `?` → the next number.
 /// Quoted strings, quoted names and comments are left as they are.

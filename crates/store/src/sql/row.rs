@@ -1,7 +1,7 @@
 //! Reading a result: a [`Row`] of either database, its columns read by position as any
 //! [`FromColumn`] type with SQLite's conversions on both.
 
-use super::{Error, Result, postgres_types};
+use super::{Error, Owned, Result, postgres_types};
 
 /// One row of a result.
 pub enum Row<'r> {
@@ -33,16 +33,6 @@ impl ColumnIndex for usize {
     fn position(self) -> usize {
         self
     }
-}
-
-/// A column's value read from PostgreSQL, in SQLite's types.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Owned {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text(String),
-    Blob(Vec<u8>),
 }
 
 /// What a column can be read as.
