@@ -159,7 +159,7 @@ pub fn set_settings(conn: &Conn<'_>, id: i64, settings: &ChannelSettings) -> any
 /// When the gap after the account's last send ends.
 pub fn set_next_send_at(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE accounts SET next_send_at = ?2 WHERE id = ?1")?
-        .execute(params![id, at])?;
+        .run(params![id, at])?;
     Ok(())
 }
 

@@ -24,7 +24,7 @@ pub fn record(conn: &Conn<'_>, entry: &Entry<'_>, now: Millis) -> anyhow::Result
         "INSERT INTO audit (at, plugin, action, permission, lead_id, allowed, detail)
          VALUES (?1, ?2, ?3, ?4, (SELECT id FROM leads WHERE id = ?5), ?6, ?7)",
     )?
-    .execute(params![
+    .run(params![
         now,
         entry.plugin,
         entry.action,

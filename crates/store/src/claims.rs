@@ -31,7 +31,7 @@ pub fn claim(
 /// Moves every claim of `worker` on to `until`.
 pub fn renew(conn: &Conn<'_>, worker: &str, until: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE lead_claims SET until = ?2 WHERE worker = ?1")?
-        .execute(params![worker, until])?;
+        .run(params![worker, until])?;
     Ok(())
 }
 

@@ -374,7 +374,7 @@ pub fn record_result(conn: &Conn<'_>, event_id: i64, result: &PluginResult) -> a
          ON CONFLICT (event_id, plugin) DO UPDATE SET status = ?3, attempts = ?4, outcome = ?5,
            error = ?6, updated_at = ?7, wall_us = ?8, fuel = ?9, peak_memory = ?10",
     )?
-    .execute(params![
+    .run(params![
         event_id,
         plugin,
         status.as_str(),
@@ -399,13 +399,13 @@ pub fn park_unfinished(conn: &Conn<'_>, event_id: i64, now: Millis) -> anyhow::R
            error = coalesce(error || '; ', '') || 'not retried: the event ended'
          WHERE event_id = ?1 AND status = 'retry'",
     )?
-    .execute(params![event_id, now])?;
+    .run(params![event_id, now])?;
     Ok(())
 }
 
 pub fn finish(conn: &Conn<'_>, event_id: i64, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE events SET status = 'done', finished_at = ?2 WHERE id = ?1")?
-        .execute(params![event_id, now])?;
+        .run(params![event_id, now])?;
     super::schedules::clear_pending(conn, event_id)
 }
 
@@ -413,14 +413,14 @@ pub fn retry_at(conn: &Conn<'_>, event_id: i64, at: Millis) -> anyhow::Result<()
     conn.prepare_cached(
         "UPDATE events SET status = 'pending', next_attempt_at = ?2 WHERE id = ?1",
     )?
-    .execute(params![event_id, at])?;
+    .run(params![event_id, at])?;
     Ok(())
 }
 
 /// Puts an event back in the queue with its results cleared, as after a crash. Sends stay
 /// idempotent: outbox rows are keyed to the event.
 pub fn replay(conn: &Conn<'_>, event_id: i64, now: Millis) -> anyhow::Result<bool> {
-    conn.execute("DELETE FROM event_results WHERE event_id = ?1", [event_id])?;
+    conn.run("DELETE FROM event_results WHERE event_id = ?1", [event_id])?;
     let changed = conn.execute(
         "UPDATE events SET status = 'pending', next_attempt_at = ?2, finished_at = NULL WHERE id = ?1",
         params![event_id, now],

@@ -44,7 +44,7 @@ pub fn queue_if_wanted(
             "INSERT INTO notifications (account_id, lead_id, reason, next_attempt_at, created_at)
              VALUES (?1, ?2, ?3, ?4, ?4)",
         )?
-        .execute(params![lead.account_id, lead_id, reason, now])?;
+        .run(params![lead.account_id, lead_id, reason, now])?;
     }
     Ok(wanted)
 }
@@ -73,7 +73,7 @@ pub fn due(conn: &Conn<'_>, now: Millis, limit: u32) -> anyhow::Result<Vec<Notif
 /// may quote the lead).
 pub fn done(conn: &Conn<'_>, id: i64) -> anyhow::Result<()> {
     conn.prepare_cached("DELETE FROM notifications WHERE id = ?1")?
-        .execute([id])?;
+        .run([id])?;
     Ok(())
 }
 
@@ -83,6 +83,6 @@ pub fn retry_at(conn: &Conn<'_>, id: i64, retry_at: Millis, detail: &str) -> any
         "UPDATE notifications SET attempts = attempts + 1, detail = ?3, next_attempt_at = ?2
          WHERE id = ?1",
     )?
-    .execute(params![id, retry_at, detail])?;
+    .run(params![id, retry_at, detail])?;
     Ok(())
 }

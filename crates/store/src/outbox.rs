@@ -271,7 +271,7 @@ pub fn block(conn: &Conn<'_>, id: i64, reason: &str) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE outbox SET status = 'blocked', detail = ?2 WHERE id = ?1 AND status <> 'sent'",
     )?
-    .execute(params![id, reason])?;
+    .run(params![id, reason])?;
     Ok(())
 }
 
@@ -286,7 +286,7 @@ pub fn defer_account(
         "UPDATE outbox SET not_before = ?2, detail = ?3
          WHERE account_id = ?1 AND status = 'queued' AND not_before < ?2",
     )?
-    .execute(params![account, until, reason])?;
+    .run(params![account, until, reason])?;
     Ok(())
 }
 
@@ -295,7 +295,7 @@ pub fn defer(conn: &Conn<'_>, id: i64, until: Millis, reason: &str) -> anyhow::R
     conn.prepare_cached(
         "UPDATE outbox SET not_before = ?2, detail = ?3 WHERE id = ?1 AND status <> 'sent'",
     )?
-    .execute(params![id, until, reason])?;
+    .run(params![id, until, reason])?;
     Ok(())
 }
 
@@ -325,7 +325,7 @@ pub fn clear_attempt(conn: &Conn<'_>, id: i64) -> anyhow::Result<()> {
     conn.prepare_cached(
         "UPDATE outbox SET attempted_at = NULL WHERE id = ?1 AND status <> 'sent'",
     )?
-    .execute([id])?;
+    .run([id])?;
     Ok(())
 }
 
@@ -366,7 +366,7 @@ pub fn last_unidentified_send(
 /// message is ever sent again.
 pub fn mark_attempted(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE outbox SET attempted_at = coalesce(attempted_at, ?2), detail = 'outcome unknown, to be reconciled' WHERE id = ?1 AND status <> 'sent'")?
-        .execute(params![id, at])?;
+        .run(params![id, at])?;
     Ok(())
 }
 

@@ -38,7 +38,7 @@ pub fn start(conn: &Conn<'_>, plugin: &str, lead_id: i64, now: Millis) -> anyhow
         "INSERT INTO schedules (plugin, lead_id, started_at, due_at) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT DO NOTHING",
     )?
-    .execute(params![plugin, lead_id, now])?;
+    .run(params![plugin, lead_id, now])?;
     Ok(())
 }
 
@@ -57,7 +57,7 @@ pub fn due(conn: &Conn<'_>, now: Millis, limit: u32) -> anyhow::Result<Vec<Sched
 /// Records that the step due now waits in `event`, so it is not offered again.
 pub fn mark_pending(conn: &Conn<'_>, id: i64, event: i64) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE schedules SET pending_event = ?2 WHERE id = ?1")?
-        .execute(params![id, event])?;
+        .run(params![id, event])?;
     Ok(())
 }
 
@@ -65,7 +65,7 @@ pub fn mark_pending(conn: &Conn<'_>, id: i64, event: i64) -> anyhow::Result<()> 
 /// the mark too).
 pub fn clear_pending(conn: &Conn<'_>, event: i64) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE schedules SET pending_event = NULL WHERE pending_event = ?1")?
-        .execute([event])?;
+        .run([event])?;
     Ok(())
 }
 
@@ -92,12 +92,12 @@ pub fn advance(conn: &Conn<'_>, id: i64, from: u32, next: Option<Millis>) -> any
            reason = CASE WHEN ?3 IS NULL THEN 'sequence complete' ELSE reason END
          WHERE id = ?1 AND step = ?2 AND state = 'active'",
     )?
-    .execute(params![id, from, next])?;
+    .run(params![id, from, next])?;
     Ok(())
 }
 
 pub fn postpone(conn: &Conn<'_>, id: i64, due: Millis) -> anyhow::Result<()> {
-    conn.execute(
+    conn.run(
         "UPDATE schedules SET due_at = ?2, pending_event = NULL WHERE id = ?1",
         params![id, due],
     )?;
@@ -105,7 +105,7 @@ pub fn postpone(conn: &Conn<'_>, id: i64, due: Millis) -> anyhow::Result<()> {
 }
 
 pub fn stop(conn: &Conn<'_>, id: i64, reason: &str) -> anyhow::Result<()> {
-    conn.execute(
+    conn.run(
         "UPDATE schedules SET state = 'stopped', reason = ?2 WHERE id = ?1 AND state = 'active'",
         params![id, reason],
     )?;

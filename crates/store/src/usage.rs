@@ -54,7 +54,7 @@ pub fn record(conn: &Conn<'_>, plugin: &str, cost: &CallCost, failed: bool) -> a
            fuel = plugin_usage.fuel + ?4,
            max_memory = CASE WHEN plugin_usage.max_memory > ?5 THEN plugin_usage.max_memory ELSE ?5 END",
     )?
-    .execute(params![
+    .run(params![
         plugin,
         i64::from(failed),
         cost.wall_us as i64,
@@ -65,7 +65,7 @@ pub fn record(conn: &Conn<'_>, plugin: &str, cost: &CallCost, failed: bool) -> a
         "INSERT INTO plugin_usage_buckets (plugin, bucket, calls) VALUES (?1, ?2, 1)
          ON CONFLICT (plugin, bucket) DO UPDATE SET calls = plugin_usage_buckets.calls + 1",
     )?
-    .execute(params![plugin, bucket(cost.wall_us)])?;
+    .run(params![plugin, bucket(cost.wall_us)])?;
     Ok(())
 }
 

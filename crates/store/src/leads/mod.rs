@@ -237,13 +237,13 @@ pub fn set_status(conn: &Conn<'_>, id: i64, status: LeadStatus, now: Millis) -> 
                                THEN NULL ELSE disclosed_at END
          WHERE id = ?1 AND status != 'do-not-contact'",
     )?
-    .execute(params![id, status.as_str(), now])?;
+    .run(params![id, status.as_str(), now])?;
     Ok(())
 }
 
 pub fn set_score(conn: &Conn<'_>, id: i64, score: u8, now: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE leads SET score = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![id, score, now])?;
+        .run(params![id, score, now])?;
     Ok(())
 }
 
@@ -251,13 +251,13 @@ pub fn add_tag(conn: &Conn<'_>, id: i64, tag: &str) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO lead_tags (lead_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )?
-    .execute(params![id, tag])?;
+    .run(params![id, tag])?;
     Ok(())
 }
 
 pub fn remove_tag(conn: &Conn<'_>, id: i64, tag: &str) -> anyhow::Result<()> {
     conn.prepare_cached("DELETE FROM lead_tags WHERE lead_id = ?1 AND tag = ?2")?
-        .execute(params![id, tag])?;
+        .run(params![id, tag])?;
     Ok(())
 }
 
@@ -267,7 +267,7 @@ pub fn record_contact(conn: &Conn<'_>, id: i64, inbound: bool, at: Millis) -> an
     } else {
         "last_outbound_at"
     };
-    conn.execute(
+    conn.run(
         &format!(
             "UPDATE leads SET {column} = CASE WHEN {column} > ?2 THEN {column} ELSE ?2 END,
              updated_at = ?2 WHERE id = ?1"
@@ -296,7 +296,7 @@ pub fn disclosure_due(conn: &Conn<'_>, id: i64) -> anyhow::Result<Option<String>
 /// Records that the lead was told, at `at`.
 pub fn mark_automation_disclosed(conn: &Conn<'_>, id: i64, at: Millis) -> anyhow::Result<()> {
     conn.prepare_cached("UPDATE leads SET disclosed_at = ?2 WHERE id = ?1")?
-        .execute(params![id, at])?;
+        .run(params![id, at])?;
     Ok(())
 }
 
@@ -304,7 +304,7 @@ pub fn mark_contacted(conn: &Conn<'_>, id: i64, now: Millis) -> anyhow::Result<(
     conn.prepare_cached(
         "UPDATE leads SET status = 'contacted', updated_at = ?2 WHERE id = ?1 AND status = 'new'",
     )?
-    .execute(params![id, now])?;
+    .run(params![id, now])?;
     Ok(())
 }
 

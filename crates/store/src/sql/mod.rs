@@ -236,6 +236,11 @@ impl<'c> Conn<'c> {
         self.prepare_cached(sql)?.execute(params)
     }
 
+    /// [`Statement::run`] of a cached statement.
+    pub fn run(&self, sql: &str, params: impl Params) -> Result<()> {
+        self.prepare_cached(sql)?.run(params)
+    }
+
     pub fn query_row<T>(
         &self,
         sql: &str,
@@ -276,6 +281,23 @@ impl<'c> Statement<'c> {
                 conn.borrow_mut().execute(statement, &values)
             }
         }
+    }
+
+    /// Runs a statement whose count of changed rows nobody reads. On PostgreSQL it is sent
+    /// without waiting for its answer, which comes with the answer to the transaction's
+    /// next statement or commit, in the same round trip; an error in it is then theirs
+    /// (and the commit rolls back). On SQLite it runs at once, as [`Statement::execute`].
+    pub fn run(&mut self, params: impl Params) -> Result<()> {
+        let values = params.values();
+        match &mut self.inner {
+            StatementInner::Sqlite(s) => s.execute(rusqlite::params_from_iter(values))?,
+            StatementInner::SqliteOnce(s) => s.execute(rusqlite::params_from_iter(values))?,
+            StatementInner::Postgres(conn, statement) => {
+                conn.borrow_mut().run(statement, &values);
+                return Ok(());
+            }
+        };
+        Ok(())
     }
 
     /// The first row, mapped by `f`; [`Error::NoRows`] when there is none.

@@ -17,6 +17,31 @@ pub enum Owned {
     Blob(Vec<u8>),
 }
 
+impl Owned {
+    /// `value`, kept past the borrow it was bound from: for a statement sent now and
+    /// answered later ([`super::Conn::run`]).
+    pub(super) fn of(value: &Value<'_>) -> Self {
+        match *value {
+            Value::Null => Self::Null,
+            Value::Integer(i) => Self::Integer(i),
+            Value::Real(f) => Self::Real(f),
+            Value::Text(s) => Self::Text(s.to_owned()),
+            Value::Blob(b) => Self::Blob(b.to_vec()),
+        }
+    }
+
+    /// The value to bind.
+    pub(super) fn as_value(&self) -> Value<'_> {
+        match self {
+            Self::Null => Value::Null,
+            Self::Integer(i) => Value::Integer(*i),
+            Self::Real(f) => Value::Real(*f),
+            Self::Text(s) => Value::Text(s),
+            Self::Blob(b) => Value::Blob(b),
+        }
+    }
+}
+
 /// SQLite's placeholders as PostgreSQL's: `?3` → `$3`, a bare `?` → the next number.
 /// Quoted strings, quoted names and comments are left as they are.
 pub(crate) fn placeholders(sql: &str) -> String {

@@ -1,0 +1,166 @@
+//! `Conn::run`: a statement whose count nobody reads. On PostgreSQL it is sent without
+//! waiting and answered with the transaction's next statement or its commit; these tests
+//! try to make that lose an error or a row, on both databases (on SQLite it runs at once).
+//!
+//! PostgreSQL's half runs against a real server: `./test.sh` starts one
+//! (`outreach_store::testing`).
+
+use outreach_store::testing::PostgresScratch;
+use outreach_store::{Conn, Db};
+
+/// The same table on each database, with one row committed: `(1, 'first')`.
+struct Both {
+    sqlite: Db,
+    postgres: Db,
+    _file: tempfile::TempDir,
+    _scratch: PostgresScratch,
+}
+
+fn both(label: &str) -> Both {
+    let file = tempfile::tempdir().unwrap();
+    let sqlite = Db::open(&file.path().join("store.db"), None).unwrap();
+    let scratch = PostgresScratch::empty(label);
+    let postgres = Db::open_postgres(&scratch.conninfo()).unwrap();
+    for db in [&sqlite, &postgres] {
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT NOT NULL)")?;
+            c.run("INSERT INTO t (id, v) VALUES (1, 'first')", [])?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    Both {
+        sqlite,
+        postgres,
+        _file: file,
+        _scratch: scratch,
+    }
+}
+
+impl Both {
+    fn each(&self) -> [(&'static str, &Db); 2] {
+        [("SQLite", &self.sqlite), ("PostgreSQL", &self.postgres)]
+    }
+}
+
+fn rows(c: &Conn<'_>) -> anyhow::Result<Vec<(i64, String)>> {
+    let mut stmt = c.prepare_cached("SELECT id, v FROM t ORDER BY id")?;
+    Ok(stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+fn committed(db: &Db) -> Vec<(i64, String)> {
+    db.read(rows).unwrap()
+}
+
+fn is_constraint_violation(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<outreach_store::sql::Error>()
+        .is_some_and(|e| e.is_constraint_violation())
+}
+
+#[test]
+fn what_was_run_is_seen_by_the_next_statement_and_committed() {
+    let both = both("unanswered_seen");
+    for (name, db) in both.each() {
+        let seen = db
+            .write(|c| {
+                for id in 2..=50 {
+                    c.run(
+                        "INSERT INTO t (id, v) VALUES (?1, ?2)",
+                        outreach_store::params![id, format!("row {id}")],
+                    )?;
+                }
+                c.run("UPDATE t SET v = 'changed' WHERE id = 1", [])?;
+                rows(c)
+            })
+            .unwrap();
+        assert_eq!(seen.len(), 50, "{name}");
+        assert_eq!(seen[0], (1, "changed".to_string()), "{name}");
+        assert_eq!(committed(db), seen, "{name}");
+    }
+}
+
+#[test]
+fn a_failed_run_is_the_next_statements_error_with_its_own_cause() {
+    let both = both("unanswered_next");
+    for (name, db) in both.each() {
+        let error = db
+            .write(|c| {
+                c.run("INSERT INTO t (id, v) VALUES (2, 'second')", [])?;
+                // The same key again: refused.
+                c.run("INSERT INTO t (id, v) VALUES (1, 'again')", [])?;
+                c.run("INSERT INTO t (id, v) VALUES (3, 'third')", [])?;
+                rows(c)
+            })
+            .unwrap_err();
+        // The duplicate's own error, not PostgreSQL's "current transaction is aborted"
+        // that every statement after it gets.
+        assert!(is_constraint_violation(&error), "{name}: {error:#}");
+        assert_eq!(
+            committed(db),
+            [(1, "first".to_string())],
+            "{name}: nothing landed"
+        );
+    }
+}
+
+#[test]
+fn a_failed_run_as_the_last_statement_fails_the_commit() {
+    let both = both("unanswered_commit");
+    for (name, db) in both.each() {
+        let error = db
+            .write(|c| {
+                c.run("INSERT INTO t (id, v) VALUES (2, 'second')", [])?;
+                c.run("INSERT INTO t (id, v) VALUES (3, NULL)", [])?;
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(is_constraint_violation(&error), "{name}: {error:#}");
+        assert_eq!(
+            committed(db),
+            [(1, "first".to_string())],
+            "{name}: nothing landed"
+        );
+        // The pooled connection is clean again: the next write lands.
+        db.write(|c| {
+            c.run("INSERT INTO t (id, v) VALUES (4, 'fourth')", [])
+                .map_err(Into::into)
+        })
+        .unwrap();
+        assert_eq!(committed(db).len(), 2, "{name}");
+    }
+}
+
+#[test]
+fn the_callers_own_error_comes_before_a_failed_run_and_nothing_lands() {
+    let both = both("unanswered_caller");
+    for (name, db) in both.each() {
+        let error = db
+            .write(|c| -> anyhow::Result<()> {
+                c.run("INSERT INTO t (id, v) VALUES (2, 'second')", [])?;
+                if c.backend() == outreach_store::Backend::Postgres {
+                    // Unanswered yet on PostgreSQL; SQLite would have refused it here.
+                    c.run("INSERT INTO t (id, v) VALUES (1, 'again')", [])?;
+                }
+                anyhow::bail!("the caller changed its mind")
+            })
+            .unwrap_err();
+        assert_eq!(error.to_string(), "the caller changed its mind", "{name}");
+        assert_eq!(committed(db), [(1, "first".to_string())], "{name}");
+    }
+}
+
+#[test]
+fn a_run_in_a_read_is_refused_at_the_latest_when_the_read_ends() {
+    let both = both("unanswered_read");
+    for (name, db) in both.each() {
+        let result = db.read(|c| {
+            c.run("INSERT INTO t (id, v) VALUES (2, 'second')", [])?;
+            Ok(())
+        });
+        assert!(result.is_err(), "{name}: a write inside a read must fail");
+        assert_eq!(committed(db), [(1, "first".to_string())], "{name}");
+    }
+}
