@@ -164,3 +164,32 @@ fn a_run_in_a_read_is_refused_at_the_latest_when_the_read_ends() {
         assert_eq!(committed(db), [(1, "first".to_string())], "{name}");
     }
 }
+
+#[test]
+fn a_panic_after_a_failed_run_leaves_the_pool_usable() {
+    let both = both("unanswered_panic");
+    for (name, db) in both.each() {
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.write(|c| -> anyhow::Result<()> {
+                if c.backend() == outreach_store::Backend::Postgres {
+                    c.run("INSERT INTO t (id, v) VALUES (1, 'again')", [])?;
+                }
+                panic!("a bug in the caller")
+            })
+        }));
+        assert!(panicked.is_err(), "{name}");
+        // Every connection the pool hands out next works, and nothing of the panicked
+        // transaction landed.
+        for id in 2..6 {
+            db.write(|c| {
+                c.run(
+                    "INSERT INTO t (id, v) VALUES (?1, 'after')",
+                    outreach_store::params![id],
+                )?;
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+        assert_eq!(committed(db).len(), 5, "{name}");
+    }
+}

@@ -329,9 +329,11 @@ impl PgPool {
                     *self.open() -= 1;
                     continue;
                 }
-                if conn.in_transaction {
-                    // A panic left it inside a transaction.
-                    conn.finish(false)?;
+                // A panic left it inside a transaction: rolled back, or, where that fails
+                // (or a statement sent before the panic failed), closed and replaced.
+                if conn.in_transaction && conn.finish(false).is_err() {
+                    *self.open() -= 1;
+                    continue;
                 }
                 return Ok(Pooled {
                     pool: self,
