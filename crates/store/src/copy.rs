@@ -141,19 +141,9 @@ fn copy_table(source: &Conn<'_>, target: &Conn<'_>, table: &str) -> anyhow::Resu
     })?;
     for row in rows {
         let row = row?;
-        let values: Vec<Value<'_>> = row.iter().map(as_value).collect();
+        let values: Vec<Value<'_>> = row.iter().map(Owned::as_value).collect();
         let params: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
         target.execute(&insert, params.as_slice())?;
     }
     Ok(())
-}
-
-fn as_value(owned: &Owned) -> Value<'_> {
-    match owned {
-        Owned::Null => Value::Null,
-        Owned::Integer(i) => Value::Integer(*i),
-        Owned::Real(f) => Value::Real(*f),
-        Owned::Text(s) => Value::Text(s),
-        Owned::Blob(b) => Value::Blob(b),
-    }
 }

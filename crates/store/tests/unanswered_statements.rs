@@ -54,6 +54,15 @@ fn committed(db: &Db) -> Vec<(i64, String)> {
     db.read(rows).unwrap()
 }
 
+/// Only the row [`both`] committed is there.
+fn assert_nothing_landed(db: &Db, name: &str) {
+    assert_eq!(
+        committed(db),
+        [(1, "first".to_string())],
+        "{name}: nothing landed"
+    );
+}
+
 fn is_constraint_violation(error: &anyhow::Error) -> bool {
     error
         .downcast_ref::<outreach_store::sql::Error>()
@@ -98,11 +107,7 @@ fn a_failed_run_is_the_next_statements_error_with_its_own_cause() {
         // The duplicate's own error, not PostgreSQL's "current transaction is aborted"
         // that every statement after it gets.
         assert!(is_constraint_violation(&error), "{name}: {error:#}");
-        assert_eq!(
-            committed(db),
-            [(1, "first".to_string())],
-            "{name}: nothing landed"
-        );
+        assert_nothing_landed(db, name);
     }
 }
 
@@ -118,11 +123,7 @@ fn a_failed_run_as_the_last_statement_fails_the_commit() {
             })
             .unwrap_err();
         assert!(is_constraint_violation(&error), "{name}: {error:#}");
-        assert_eq!(
-            committed(db),
-            [(1, "first".to_string())],
-            "{name}: nothing landed"
-        );
+        assert_nothing_landed(db, name);
         // The pooled connection is clean again: the next write lands.
         db.write(|c| {
             c.run("INSERT INTO t (id, v) VALUES (4, 'fourth')", [])
@@ -148,7 +149,7 @@ fn the_callers_own_error_comes_before_a_failed_run_and_nothing_lands() {
             })
             .unwrap_err();
         assert_eq!(error.to_string(), "the caller changed its mind", "{name}");
-        assert_eq!(committed(db), [(1, "first".to_string())], "{name}");
+        assert_nothing_landed(db, name);
     }
 }
 
@@ -161,7 +162,7 @@ fn a_run_in_a_read_is_refused_at_the_latest_when_the_read_ends() {
             Ok(())
         });
         assert!(result.is_err(), "{name}: a write inside a read must fail");
-        assert_eq!(committed(db), [(1, "first".to_string())], "{name}");
+        assert_nothing_landed(db, name);
     }
 }
 

@@ -31,7 +31,7 @@ impl Owned {
     }
 
     /// The value to bind.
-    pub(super) fn as_value(&self) -> Value<'_> {
+    pub fn as_value(&self) -> Value<'_> {
         match self {
             Self::Null => Value::Null,
             Self::Integer(i) => Value::Integer(*i),
