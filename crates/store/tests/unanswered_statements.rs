@@ -23,7 +23,9 @@ fn both(label: &str) -> Both {
     let postgres = Db::open_postgres(&scratch.conninfo()).unwrap();
     for db in [&sqlite, &postgres] {
         db.write(|c| {
-            c.execute_batch("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT NOT NULL)")?;
+            c.execute_batch(
+                "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT NOT NULL, small INTEGER)",
+            )?;
             c.run("INSERT INTO t (id, v) VALUES (1, 'first')", [])?;
             Ok(())
         })
@@ -89,6 +91,63 @@ fn what_was_run_is_seen_by_the_next_statement_and_committed() {
         assert_eq!(seen[0], (1, "changed".to_string()), "{name}");
         assert_eq!(committed(db), seen, "{name}");
     }
+}
+
+#[test]
+fn statements_go_out_without_waiting_and_run_in_the_order_they_were_sent() {
+    let both = both("unanswered_order");
+    for (name, db) in both.each() {
+        // Several rounds, so that every statement is prepared already and nothing waits
+        // between them.
+        for id in 2..6_i64 {
+            let (unanswered, seen) = db
+                .write(|c| {
+                    let params = outreach_store::params![id];
+                    c.run("INSERT INTO t (id, v) VALUES (?1, 'inserted')", params)?;
+                    c.run(
+                        "UPDATE t SET v = v || ' then updated' WHERE id = ?1",
+                        params,
+                    )?;
+                    c.run("UPDATE t SET v = v || ' twice' WHERE id = ?1", params)?;
+                    let unanswered = c.unanswered();
+                    let seen: String =
+                        c.query_row("SELECT v FROM t WHERE id = ?1", params, |r| r.get(0))?;
+                    Ok((unanswered, seen))
+                })
+                .unwrap();
+            assert_eq!(seen, "inserted then updated twice", "{name}, row {id}");
+            match name {
+                // The transaction's start and the three statements went out without
+                // waiting. One may be answered already by the time it is counted (the
+                // connection's thread is quicker now and then); all of them only if the
+                // server answered each in the moment between sending it and the next line.
+                "PostgreSQL" if id > 2 => assert!(unanswered > 0, "row {id}: {unanswered}"),
+                "PostgreSQL" => {}
+                _ => assert_eq!(unanswered, 0, "{name}"),
+            }
+        }
+        assert_eq!(committed(db).len(), 5, "{name}");
+    }
+}
+
+#[test]
+fn a_value_refused_before_it_is_sent_fails_the_run_and_nothing_lands() {
+    let both = both("unanswered_unsent");
+    // SQLite keeps any integer in an INTEGER column; PostgreSQL's takes 32 bits, and the
+    // client refuses the value before sending anything.
+    let db = &both.postgres;
+    let error = db
+        .write(|c| {
+            c.run("INSERT INTO t (id, v) VALUES (2, 'second')", [])?;
+            c.run(
+                "INSERT INTO t (id, v, small) VALUES (3, 'third', ?1)",
+                [i64::from(i32::MAX) + 1],
+            )?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("out of range"), "{error:#}");
+    assert_nothing_landed(db, "PostgreSQL");
 }
 
 #[test]

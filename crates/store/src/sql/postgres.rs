@@ -67,7 +67,7 @@ impl PgConn {
             return Ok(statement.clone());
         }
         let text = placeholders(sql);
-        let earlier = self.sent_so_far();
+        let earlier = self.sent_so_far()?;
         let statement = after(earlier, self.client.prepare(&text))?;
         if self.statements.len() >= STATEMENT_CACHE {
             // Dropped statements are closed on the server.
@@ -83,14 +83,24 @@ impl PgConn {
         values: &[Value<'_>],
     ) -> Result<usize> {
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        let earlier = self.sent_so_far();
+        let earlier = self.sent_so_far()?;
         Ok(after(earlier, self.client.execute(statement, &params))? as usize)
     }
 
     /// Sends the statement and returns without its answer: an error in it is the error of
-    /// the transaction's next statement or of its commit (which then rolls back).
-    pub(super) fn run(&mut self, statement: &tokio_postgres::Statement, values: &[Value<'_>]) {
-        self.send_begin();
+    /// the transaction's next statement or of its commit (which then rolls back). One
+    /// refused before it went out (a value its parameter's type cannot take) is returned
+    /// here, as SQLite would.
+    pub(super) fn run(
+        &mut self,
+        statement: &tokio_postgres::Statement,
+        values: &[Value<'_>],
+    ) -> Result<()> {
+        debug_assert!(
+            self.in_transaction,
+            "a statement sent outside a transaction"
+        );
+        self.send_begin()?;
         let client = self.client.clone();
         let statement = statement.clone();
         let values: Vec<Owned> = values.iter().map(Owned::of).collect();
@@ -98,7 +108,13 @@ impl PgConn {
             let values: Vec<Value<'_>> = values.iter().map(Owned::as_value).collect();
             let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
             client.execute(&statement, &params).await
-        }));
+        }))
+    }
+
+    /// Statements sent and not answered yet.
+    #[cfg(feature = "testing")]
+    pub(super) fn unanswered(&self) -> usize {
+        self.unanswered.len()
     }
 
     pub(super) fn query(
@@ -107,12 +123,12 @@ impl PgConn {
         values: &[Value<'_>],
     ) -> Result<Vec<tokio_postgres::Row>> {
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        let earlier = self.sent_so_far();
+        let earlier = self.sent_so_far()?;
         after(earlier, self.client.query(statement, &params))
     }
 
     pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
-        let earlier = self.sent_so_far();
+        let earlier = self.sent_so_far()?;
         after(earlier, self.client.batch_execute(sql))
     }
 
@@ -154,28 +170,44 @@ impl PgConn {
 
     /// The transaction's start, if it has not gone out yet, and what was sent after it
     /// without waiting: to be answered before the next request.
-    fn sent_so_far(&mut self) -> Vec<Unanswered> {
-        self.send_begin();
-        std::mem::take(&mut self.unanswered)
+    fn sent_so_far(&mut self) -> Result<Vec<Unanswered>> {
+        self.send_begin()?;
+        Ok(std::mem::take(&mut self.unanswered))
     }
 
-    fn send_begin(&mut self) {
-        if let Some(begin) = self.unsent_begin.take() {
-            let client = self.client.clone();
-            self.send(Box::pin(async move {
-                client.batch_execute(&begin).await.map(|()| 0)
-            }));
+    /// Sends the transaction's start if it has not gone out yet. Refused, it stays unsent,
+    /// so that no statement of the transaction ever runs outside it (without its lock or
+    /// a console agent's scope): each one fails the same way.
+    fn send_begin(&mut self) -> Result<()> {
+        let Some(begin) = self.unsent_begin.take() else {
+            return Ok(());
+        };
+        let client = self.client.clone();
+        let text = begin.clone();
+        let sent = self.send(Box::pin(async move {
+            client.batch_execute(&text).await.map(|()| 0)
+        }));
+        if sent.is_err() {
+            self.unsent_begin = Some(begin);
         }
+        sent
     }
 
     /// Queues `request` on the connection (its first poll sends it) and keeps it for its
     /// answer.
-    fn send(&mut self, mut request: Unanswered) {
-        if let std::task::Poll::Ready(answer) = first_poll(request.as_mut()) {
-            // A finished future must not be polled again.
-            request = Box::pin(std::future::ready(answer));
+    fn send(&mut self, mut request: Unanswered) -> Result<()> {
+        match first_poll(request.as_mut()) {
+            std::task::Poll::Pending => self.unanswered.push(request),
+            // Answered already: the connection's thread was quicker than this one.
+            std::task::Poll::Ready(Ok(_)) => {}
+            // Refused before it went out, or answered already with an error: the caller
+            // hears it now. An earlier statement's error, if there is one, is the cause.
+            std::task::Poll::Ready(Err(error)) => {
+                let earlier = std::mem::take(&mut self.unanswered);
+                after(earlier, std::future::ready(Err::<u64, _>(error)))?;
+            }
         }
-        self.unanswered.push(request);
+        Ok(())
     }
 }
 
