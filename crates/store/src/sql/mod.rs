@@ -250,16 +250,6 @@ impl<'c> Conn<'c> {
         self.prepare_cached(sql)?.query_row(params, f)
     }
 
-    /// Statements sent and not answered yet ([`Statement::run`] on PostgreSQL; none on
-    /// SQLite): for tests that check what goes out without waiting.
-    #[cfg(feature = "testing")]
-    pub fn unanswered(&self) -> usize {
-        match self.inner {
-            Inner::Sqlite(_) => 0,
-            Inner::Postgres(conn) => conn.borrow().unanswered(),
-        }
-    }
-
     /// Runs several statements separated by `;`, with nothing bound.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match self.inner {

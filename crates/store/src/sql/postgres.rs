@@ -111,12 +111,6 @@ impl PgConn {
         }))
     }
 
-    /// Statements sent and not answered yet.
-    #[cfg(feature = "testing")]
-    pub(super) fn unanswered(&self) -> usize {
-        self.unanswered.len()
-    }
-
     pub(super) fn query(
         &mut self,
         statement: &tokio_postgres::Statement,
