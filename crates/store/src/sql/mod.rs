@@ -288,15 +288,12 @@ impl<'c> Statement<'c> {
     /// next statement or commit, in the same round trip; an error in it is then theirs
     /// (and the commit rolls back). On SQLite it runs at once, as [`Statement::execute`].
     pub fn run(&mut self, params: impl Params) -> Result<()> {
-        let values = params.values();
         match &mut self.inner {
-            StatementInner::Sqlite(s) => s.execute(rusqlite::params_from_iter(values))?,
-            StatementInner::SqliteOnce(s) => s.execute(rusqlite::params_from_iter(values))?,
             StatementInner::Postgres(conn, statement) => {
-                return conn.borrow_mut().run(statement, &values);
+                conn.borrow_mut().run(statement, &params.values())
             }
-        };
-        Ok(())
+            _ => self.execute(params).map(|_| ()),
+        }
     }
 
     /// The first row, mapped by `f`; [`Error::NoRows`] when there is none.

@@ -82,9 +82,8 @@ impl PgConn {
         statement: &tokio_postgres::Statement,
         values: &[Value<'_>],
     ) -> Result<usize> {
-        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
         let earlier = self.sent_so_far()?;
-        Ok(after(earlier, self.client.execute(statement, &params))? as usize)
+        Ok(after(earlier, self.client.execute(statement, &bound(values)))? as usize)
     }
 
     /// Sends the statement and returns without its answer: an error in it is the error of
@@ -106,8 +105,7 @@ impl PgConn {
         let values: Vec<Owned> = values.iter().map(Owned::of).collect();
         self.send(Box::pin(async move {
             let values: Vec<Value<'_>> = values.iter().map(Owned::as_value).collect();
-            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-            client.execute(&statement, &params).await
+            client.execute(&statement, &bound(&values)).await
         }))
     }
 
@@ -116,9 +114,8 @@ impl PgConn {
         statement: &tokio_postgres::Statement,
         values: &[Value<'_>],
     ) -> Result<Vec<tokio_postgres::Row>> {
-        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
         let earlier = self.sent_so_far()?;
-        after(earlier, self.client.query(statement, &params))
+        after(earlier, self.client.query(statement, &bound(values)))
     }
 
     pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
@@ -203,6 +200,11 @@ impl PgConn {
         }
         Ok(())
     }
+}
+
+/// The values as tokio-postgres binds them.
+fn bound<'v>(values: &'v [Value<'_>]) -> Vec<&'v (dyn ToSql + Sync)> {
+    values.iter().map(|v| v as _).collect()
 }
 
 /// Waits for `request` after the answers to `earlier` (sent before it, so answered before
