@@ -7,9 +7,12 @@
 //! extensions working. [`Prepared`] is a component ready to run, whichever version it was
 //! built for: the engine and the CLI see only [`crate::hooks`] types.
 
+use std::sync::Arc;
+
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
+use self::hook_exports::Hooks;
 use crate::consent::Permission;
 use crate::contract::Version;
 use crate::domain::lead::{Lead, LeadStatus};
@@ -18,6 +21,7 @@ use crate::hooks::{self, HookInput, HookOutput};
 use crate::manifest::Declared;
 use crate::store::messages::{Direction, Message};
 
+mod hook_exports;
 pub mod since_v0_1;
 
 wasmtime::component::bindgen!({
@@ -33,53 +37,71 @@ pub use self::exports::outreach::plugin::hooks as wit_hooks;
 pub use self::outreach::plugin as latest;
 pub use self::outreach::plugin::types as wit;
 
-/// A component compiled and linked, ready to instantiate for one call, with the bindings of
+/// A component compiled and linked, ready to instantiate for one call, with the hooks of
 /// the contract version it was built for.
-pub enum Prepared<T: 'static> {
-    V0_1(since_v0_1::PluginPre<T>),
-    Latest(PluginPre<T>),
+pub struct Prepared<T: 'static> {
+    pre: InstancePre<T>,
+    hooks: Arc<VersionedHooks>,
+}
+
+enum VersionedHooks {
+    V0_1(Hooks<since_v0_1::Contract>),
+    Latest(Hooks<Latest>),
 }
 
 // Not derived: a derive would ask `T: Clone` of the store's data, which the handles need not.
 impl<T: 'static> Clone for Prepared<T> {
     fn clone(&self) -> Self {
-        match self {
-            Self::V0_1(pre) => Self::V0_1(pre.clone()),
-            Self::Latest(pre) => Self::Latest(pre.clone()),
+        Self {
+            pre: self.pre.clone(),
+            hooks: self.hooks.clone(),
         }
     }
+}
+
+/// The newest contract's hook types.
+pub enum Latest {}
+
+impl hook_exports::Contract for Latest {
+    type Manifest = wit::PluginManifest;
+    type Lead = wit::Lead;
+    type Inbound = wit_hooks::Inbound;
+    type FollowUpDue = wit_hooks::FollowUpDue;
+    type Filtered = Result<wit_hooks::FilterDecision, wit::Error>;
+    type Replied = Result<wit_hooks::ReplyAction, wit::Error>;
+    type FollowedUp = Result<wit_hooks::FollowUpAction, wit::Error>;
 }
 
 impl<T: Send + 'static> Prepared<T> {
     /// Binds `pre` as a component built for `contract` (one this host speaks).
     pub fn new(pre: InstancePre<T>, contract: Version) -> wasmtime::Result<Self> {
-        Ok(match contract {
-            Version(0, 1, _) => Self::V0_1(since_v0_1::PluginPre::new(pre)?),
-            _ => Self::Latest(PluginPre::new(pre)?),
+        let hooks = match contract {
+            Version(0, 1, _) => VersionedHooks::V0_1(Hooks::find(pre.component(), contract)?),
+            _ => VersionedHooks::Latest(Hooks::find(pre.component(), contract)?),
+        };
+        Ok(Self {
+            pre,
+            hooks: Arc::new(hooks),
         })
     }
 
     /// The engine the component was compiled for.
     pub fn engine(&self) -> &wasmtime::Engine {
-        match self {
-            Self::V0_1(pre) => pre.engine(),
-            Self::Latest(pre) => pre.engine(),
-        }
+        self.pre.engine()
     }
 
     /// Instantiates the component in `store` and reads its manifest, as the newest
     /// contract spells it.
     pub async fn manifest(&self, store: &mut Store<T>) -> wasmtime::Result<Declared> {
-        Ok(match self {
-            Self::V0_1(pre) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let hooks = plugin.outreach_plugin_hooks();
-                hooks.call_manifest(store).await?.into()
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        Ok(match &*self.hooks {
+            VersionedHooks::V0_1(hooks) => {
+                let (manifest,) = hooks.manifest.call(store, &instance, ()).await?;
+                manifest.into()
             }
-            Self::Latest(pre) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let hooks = plugin.outreach_plugin_hooks();
-                hooks.call_manifest(store).await?.into()
+            VersionedHooks::Latest(hooks) => {
+                let (manifest,) = hooks.manifest.call(store, &instance, ()).await?;
+                manifest.into()
             }
         })
     }
@@ -91,31 +113,30 @@ impl<T: Send + 'static> Prepared<T> {
         store: &mut Store<T>,
         input: HookInput,
     ) -> wasmtime::Result<Result<HookOutput, String>> {
-        match self {
-            Self::V0_1(pre) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                since_v0_1::call(plugin.outreach_plugin_hooks(), store, input).await
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        let hooks = match &*self.hooks {
+            VersionedHooks::V0_1(hooks) => {
+                return since_v0_1::call(hooks, store, &instance, input).await;
             }
-            Self::Latest(pre) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let hooks = plugin.outreach_plugin_hooks();
-                let returned = match input {
-                    HookInput::Filter(lead) => hooks
-                        .call_filter(store, &lead.into())
-                        .await?
-                        .map(|d| HookOutput::Filter(d.into())),
-                    HookInput::Reply(event) => hooks
-                        .call_reply(store, &event.into())
-                        .await?
-                        .map(|a| HookOutput::Reply(a.into())),
-                    HookInput::FollowUp(event) => hooks
-                        .call_follow_up(store, &event.into())
-                        .await?
-                        .map(|a| HookOutput::FollowUp(a.into())),
-                };
-                Ok(returned.map_err(|e| describe(&e)))
+            VersionedHooks::Latest(hooks) => hooks,
+        };
+        let returned = match input {
+            HookInput::Filter(lead) => {
+                let (returned,) = hooks.filter.call(store, &instance, (lead.into(),)).await?;
+                returned.map(|d| HookOutput::Filter(d.into()))
             }
-        }
+            HookInput::Reply(event) => {
+                let (returned,) = hooks.reply.call(store, &instance, (event.into(),)).await?;
+                returned.map(|a| HookOutput::Reply(a.into()))
+            }
+            HookInput::FollowUp(event) => {
+                let (returned,) = (hooks.follow_up)
+                    .call(store, &instance, (event.into(),))
+                    .await?;
+                returned.map(|a| HookOutput::FollowUp(a.into()))
+            }
+        };
+        Ok(returned.map_err(|e| describe(&e)))
     }
 }
 

@@ -7,6 +7,9 @@
 //! no kind (a 0.1 plugin sees a story mention or reply as its text, as it always did).
 
 use wasmtime::Store;
+use wasmtime::component::Instance;
+
+use super::hook_exports::Hooks;
 
 use super::wit as new;
 use crate::consent::Permission;
@@ -23,24 +26,40 @@ wasmtime::component::bindgen!({
 use self::exports::outreach::plugin::hooks as old_hooks;
 use self::outreach::plugin::types as old;
 
-/// Runs one hook of a 0.1 plugin: the input in 0.1's shapes, the decision in the host's.
+/// 0.1's hook types.
+pub enum Contract {}
+
+impl super::hook_exports::Contract for Contract {
+    type Manifest = old::PluginManifest;
+    type Lead = old::Lead;
+    type Inbound = old_hooks::Inbound;
+    type FollowUpDue = old_hooks::FollowUpDue;
+    type Filtered = Result<old_hooks::FilterDecision, old::Error>;
+    type Replied = Result<old_hooks::ReplyAction, old::Error>;
+    type FollowedUp = Result<old_hooks::FollowUpAction, old::Error>;
+}
+
+/// Runs one hook of a 0.1 plugin in `instance`: the input in 0.1's shapes, the decision in
+/// the host's.
 pub(super) async fn call<T: Send>(
-    hooks: &old_hooks::Guest,
+    exports: &Hooks<Contract>,
     store: &mut Store<T>,
+    instance: &Instance,
     input: HookInput,
 ) -> wasmtime::Result<Result<HookOutput, String>> {
     let returned = match input {
-        HookInput::Filter(lead) => hooks
-            .call_filter(&mut *store, &to_old_lead(lead.into()))
-            .await?
-            .map(|d| {
+        HookInput::Filter(lead) => {
+            let lead = to_old_lead(lead.into());
+            let (returned,) = exports.filter.call(store, instance, (lead,)).await?;
+            returned.map(|d| {
                 HookOutput::Filter(hooks::FilterDecision {
                     keep: d.keep,
                     reason: d.reason,
                     tags: d.tags,
                     score: d.score,
                 })
-            }),
+            })
+        }
         HookInput::Reply(event) => {
             let event = old_hooks::Inbound {
                 event_id: event.event_id as u64,
@@ -48,7 +67,8 @@ pub(super) async fn call<T: Send>(
                 text: event.text,
                 at: event.at,
             };
-            hooks.call_reply(&mut *store, &event).await?.map(|action| {
+            let (returned,) = exports.reply.call(store, instance, (event,)).await?;
+            returned.map(|action| {
                 HookOutput::Reply(match action {
                     old_hooks::ReplyAction::NoReply => hooks::ReplyAction::NoReply,
                     old_hooks::ReplyAction::Send(text) => hooks::ReplyAction::Send(text.into()),
@@ -63,23 +83,21 @@ pub(super) async fn call<T: Send>(
                 step: event.step,
                 started_at: event.started_at,
             };
-            hooks
-                .call_follow_up(&mut *store, &event)
-                .await?
-                .map(|action| {
-                    HookOutput::FollowUp(match action {
-                        old_hooks::FollowUpAction::Send(send) => {
-                            hooks::FollowUpAction::Send(hooks::FollowUpSend {
-                                message: send.text.into(),
-                                next_at: send.next_at,
-                            })
-                        }
-                        old_hooks::FollowUpAction::WaitUntil(at) => {
-                            hooks::FollowUpAction::WaitUntil(at)
-                        }
-                        old_hooks::FollowUpAction::Stop(why) => hooks::FollowUpAction::Stop(why),
-                    })
+            let (returned,) = exports.follow_up.call(store, instance, (event,)).await?;
+            returned.map(|action| {
+                HookOutput::FollowUp(match action {
+                    old_hooks::FollowUpAction::Send(send) => {
+                        hooks::FollowUpAction::Send(hooks::FollowUpSend {
+                            message: send.text.into(),
+                            next_at: send.next_at,
+                        })
+                    }
+                    old_hooks::FollowUpAction::WaitUntil(at) => {
+                        hooks::FollowUpAction::WaitUntil(at)
+                    }
+                    old_hooks::FollowUpAction::Stop(why) => hooks::FollowUpAction::Stop(why),
                 })
+            })
         }
     };
     Ok(returned.map_err(|e| super::describe(&to_new_error(e))))
