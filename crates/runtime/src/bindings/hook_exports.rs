@@ -51,6 +51,17 @@ impl<C: Contract> Hooks<C> {
             follow_up: Export::find(component, &hooks, "follow-up")?,
         })
     }
+
+    /// Checks every hook's type in `instance`: done when a plugin is installed (its
+    /// manifest read), so one whose hooks do not match the contract is refused then rather
+    /// than at its first call of each.
+    pub fn check_all<T>(&self, store: &mut Store<T>, instance: &Instance) -> wasmtime::Result<()> {
+        self.manifest.typed(store, instance)?;
+        self.filter.typed(store, instance)?;
+        self.reply.typed(store, instance)?;
+        self.follow_up.typed(store, instance)?;
+        Ok(())
+    }
 }
 
 /// One function of a component's `hooks` interface, taking `P` and returning `R`.
@@ -84,6 +95,34 @@ where
         })
     }
 
+    /// The function in `instance`, an instance of the component it was found in, its type
+    /// checked against `P` and `R` if no call has checked it yet.
+    fn typed<T>(
+        &self,
+        store: &mut Store<T>,
+        instance: &Instance,
+    ) -> wasmtime::Result<TypedFunc<P, R>> {
+        if self.checked.load(Ordering::Acquire) {
+            let func = instance.get_func(&mut *store, self.index).ok_or_else(|| {
+                wasmtime::format_err!("the plugin's `{}` export is gone", self.name)
+            })?;
+            // SAFETY: an earlier call checked this export of the same component against
+            // `P` and `R` (below), and a component's export types are fixed: none of these
+            // signatures holds a resource, whose type would be the instance's own.
+            return Ok(unsafe { TypedFunc::<P, R>::new_unchecked(func) });
+        }
+        let func = instance
+            .get_typed_func::<P, R>(&mut *store, self.index)
+            .map_err(|e| {
+                wasmtime::format_err!(
+                    "the plugin's `{}` export does not have the contract's type: {e:#}",
+                    self.name
+                )
+            })?;
+        self.checked.store(true, Ordering::Release);
+        Ok(func)
+    }
+
     /// Calls the function in `instance`, an instance of the component it was found in.
     pub async fn call<T: Send>(
         &self,
@@ -91,20 +130,105 @@ where
         instance: &Instance,
         params: P,
     ) -> wasmtime::Result<R> {
-        let func = if self.checked.load(Ordering::Acquire) {
-            let func = instance.get_func(&mut *store, self.index).ok_or_else(|| {
-                wasmtime::format_err!("the plugin's `{}` export is gone", self.name)
-            })?;
-            // SAFETY: an earlier call checked this export of the same component against
-            // `P` and `R` (`get_typed_func` below), and a component's export types are
-            // fixed: none of these signatures holds a resource, whose type would be the
-            // instance's own.
-            unsafe { TypedFunc::<P, R>::new_unchecked(func) }
-        } else {
-            let func = instance.get_typed_func::<P, R>(&mut *store, self.index)?;
-            self.checked.store(true, Ordering::Release);
-            func
-        };
+        let func = self.typed(store, instance)?;
         func.call_async(&mut *store, params).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ai::AiProvider;
+    use crate::bindings::{Latest, wit, wit_hooks};
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+    use crate::host::{CallContext, HostServices};
+    use crate::store::Db;
+    use crate::{Limits, Runtime, bundled};
+
+    /// The newest contract's hook types, but a filter that takes a number.
+    enum FilterTakesANumber {}
+
+    impl Contract for FilterTakesANumber {
+        type Manifest = <Latest as Contract>::Manifest;
+        type Lead = u32;
+        type Inbound = <Latest as Contract>::Inbound;
+        type FollowUpDue = <Latest as Contract>::FollowUpDue;
+        type Filtered = <Latest as Contract>::Filtered;
+        type Replied = <Latest as Contract>::Replied;
+        type FollowedUp = <Latest as Contract>::FollowedUp;
+    }
+
+    #[tokio::test]
+    async fn a_hook_whose_type_differs_is_refused_on_every_call_and_never_trusted() {
+        let config = Config::default();
+        let runtime = Runtime::new(&config.limits, None).unwrap();
+        let services = Arc::new(HostServices {
+            db: Db::open_in_memory().unwrap(),
+            clock: Arc::new(ManualClock::new(1_000)),
+            ai: AiProvider::from_config(&config.ai, |_| None),
+            config: Arc::new(config.clone()),
+        });
+        let prepared = runtime
+            .prepare(bundled::find("lead-scorer").unwrap().wasm)
+            .unwrap();
+        let component = prepared.pre.component();
+        let contract = crate::contract::HOST;
+        let mislabelled = Hooks::<FilterTakesANumber>::find(component, contract).unwrap();
+        let limits = Limits::from_config(&config.limits);
+        let mut store = runtime
+            .new_store(services.clone(), CallContext::for_manifest(), limits)
+            .unwrap();
+        let instance = prepared.pre.instantiate_async(&mut store).await.unwrap();
+
+        let refused = mislabelled.check_all(&mut store, &instance).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("the plugin's `filter` export does not have the contract's type"),
+            "{refused}"
+        );
+        for _ in 0..2 {
+            let refused = mislabelled.filter.call(&mut store, &instance, (7,)).await;
+            assert!(
+                refused.is_err(),
+                "a failed check is not remembered as passed"
+            );
+        }
+        assert!(!mislabelled.filter.checked.load(Ordering::Acquire));
+        assert!(mislabelled.manifest.checked.load(Ordering::Acquire));
+
+        // The real types: checked once, then called unchecked in fresh instances.
+        let hooks = Hooks::<Latest>::find(component, contract).unwrap();
+        hooks.check_all(&mut store, &instance).unwrap();
+        for _ in 0..2 {
+            let mut store = runtime
+                .new_store(services.clone(), CallContext::for_manifest(), limits)
+                .unwrap();
+            let instance = prepared.pre.instantiate_async(&mut store).await.unwrap();
+            let lead = wit::Lead {
+                id: 1,
+                handle: "anna".into(),
+                name: None,
+                email: None,
+                phone: None,
+                tags: vec![],
+                status: wit::LeadStatus::New,
+                score: None,
+                notes: None,
+                custom_fields: vec![],
+                created_at: 0,
+                last_inbound_at: None,
+                last_outbound_at: None,
+            };
+            let (decided,) = hooks
+                .filter
+                .call(&mut store, &instance, (lead,))
+                .await
+                .unwrap();
+            let _: wit_hooks::FilterDecision = decided.unwrap();
+        }
     }
 }

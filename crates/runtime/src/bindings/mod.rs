@@ -90,16 +90,18 @@ impl<T: Send + 'static> Prepared<T> {
         self.pre.engine()
     }
 
-    /// Instantiates the component in `store` and reads its manifest, as the newest
-    /// contract spells it.
+    /// Instantiates the component in `store`, checks its hooks' types and reads its
+    /// manifest, as the newest contract spells it.
     pub async fn manifest(&self, store: &mut Store<T>) -> wasmtime::Result<Declared> {
         let instance = self.pre.instantiate_async(&mut *store).await?;
         Ok(match &*self.hooks {
             VersionedHooks::V0_1(hooks) => {
+                hooks.check_all(store, &instance)?;
                 let (manifest,) = hooks.manifest.call(store, &instance, ()).await?;
                 manifest.into()
             }
             VersionedHooks::Latest(hooks) => {
+                hooks.check_all(store, &instance)?;
                 let (manifest,) = hooks.manifest.call(store, &instance, ()).await?;
                 manifest.into()
             }
