@@ -1,11 +1,13 @@
 //! A plugin's hook exports, found by name once per component and called without checking
 //! their types again on every call.
 //!
-//! wasmtime's generated bindings look up and type-check every export of the `hooks`
-//! interface each time a component is instantiated, and a hook call instantiates a fresh
-//! one: checking the four signatures (a lead's record, field by field, in three of them)
-//! was a tenth of a Rust plugin's whole call. An export's type cannot change while its
-//! component lives, so each is checked on its first call and trusted from then on.
+//! wasmtime's generated bindings load and type-check every export of the `hooks` interface
+//! each time a component is instantiated, and a hook call instantiates a fresh one:
+//! checking the four signatures (a lead's record, field by field, in three of them) was a
+//! tenth of a Rust plugin's whole call. An export's type cannot change while its component
+//! lives, so each is checked on its first call and trusted from then on. None of the hook
+//! signatures holds a resource (whose type would be each instance's own): a contract that
+//! adds one must check that hook on every call.
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,7 @@ use wasmtime::Store;
 use wasmtime::component::{
     Component, ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, TypedFunc,
 };
+use wasmtime::error::Context as _;
 
 use crate::contract::Version;
 
@@ -43,7 +46,7 @@ impl<C: Contract> Hooks<C> {
         let name = format!("outreach:plugin/hooks@{contract}");
         let hooks = component
             .get_export_index(None, &name)
-            .ok_or_else(|| wasmtime::format_err!("the component does not export {name}"))?;
+            .ok_or_else(|| wasmtime::format_err!("no `{name}` export"))?;
         Ok(Self {
             manifest: Export::find(component, &hooks, "manifest")?,
             filter: Export::find(component, &hooks, "filter")?,
@@ -86,7 +89,7 @@ where
     ) -> wasmtime::Result<Self> {
         let index = component
             .get_export_index(Some(hooks), name)
-            .ok_or_else(|| wasmtime::format_err!("its hooks interface has no `{name}`"))?;
+            .ok_or_else(|| wasmtime::format_err!("its hooks interface has no `{name}` function"))?;
         Ok(Self {
             name,
             index,
@@ -103,19 +106,21 @@ where
         instance: &Instance,
     ) -> wasmtime::Result<TypedFunc<P, R>> {
         if self.checked.load(Ordering::Acquire) {
+            // `Prepared` keeps these exports beside the one `InstancePre` they were found in,
+            // so `instance` is of that component; an index of another would find nothing.
             let func = instance.get_func(&mut *store, self.index).ok_or_else(|| {
-                wasmtime::format_err!("the plugin's `{}` export is gone", self.name)
+                wasmtime::format_err!("`{}` is not an export of this instance", self.name)
             })?;
             // SAFETY: an earlier call checked this export of the same component against
-            // `P` and `R` (below), and a component's export types are fixed: none of these
-            // signatures holds a resource, whose type would be the instance's own.
+            // `P` and `R` (below), and a component's export types are fixed: none of the
+            // hook signatures holds a resource, whose type would be the instance's own.
             return Ok(unsafe { TypedFunc::<P, R>::new_unchecked(func) });
         }
         let func = instance
             .get_typed_func::<P, R>(&mut *store, self.index)
-            .map_err(|e| {
-                wasmtime::format_err!(
-                    "the plugin's `{}` export does not have the contract's type: {e:#}",
+            .with_context(|| {
+                format!(
+                    "the plugin's `{}` export does not have the contract's type",
                     self.name
                 )
             })?;
@@ -141,7 +146,7 @@ mod tests {
 
     use super::*;
     use crate::ai::AiProvider;
-    use crate::bindings::{Latest, wit, wit_hooks};
+    use crate::bindings::{Newest, wit, wit_hooks};
     use crate::clock::ManualClock;
     use crate::config::Config;
     use crate::host::{CallContext, HostServices};
@@ -152,13 +157,13 @@ mod tests {
     enum FilterTakesANumber {}
 
     impl Contract for FilterTakesANumber {
-        type Manifest = <Latest as Contract>::Manifest;
+        type Manifest = <Newest as Contract>::Manifest;
         type Lead = u32;
-        type Inbound = <Latest as Contract>::Inbound;
-        type FollowUpDue = <Latest as Contract>::FollowUpDue;
-        type Filtered = <Latest as Contract>::Filtered;
-        type Replied = <Latest as Contract>::Replied;
-        type FollowedUp = <Latest as Contract>::FollowedUp;
+        type Inbound = <Newest as Contract>::Inbound;
+        type FollowUpDue = <Newest as Contract>::FollowUpDue;
+        type Filtered = <Newest as Contract>::Filtered;
+        type Replied = <Newest as Contract>::Replied;
+        type FollowedUp = <Newest as Contract>::FollowedUp;
     }
 
     #[tokio::test]
@@ -201,7 +206,7 @@ mod tests {
         assert!(mislabelled.manifest.checked.load(Ordering::Acquire));
 
         // The real types: checked once, then called unchecked in fresh instances.
-        let hooks = Hooks::<Latest>::find(component, contract).unwrap();
+        let hooks = Hooks::<Newest>::find(component, contract).unwrap();
         hooks.check_all(&mut store, &instance).unwrap();
         for _ in 0..2 {
             let mut store = runtime

@@ -46,7 +46,7 @@ pub struct Prepared<T: 'static> {
 
 enum VersionedHooks {
     V0_1(Hooks<since_v0_1::Contract>),
-    Latest(Hooks<Latest>),
+    Newest(Hooks<Newest>),
 }
 
 // Not derived: a derive would ask `T: Clone` of the store's data, which the handles need not.
@@ -60,9 +60,9 @@ impl<T: 'static> Clone for Prepared<T> {
 }
 
 /// The newest contract's hook types.
-pub enum Latest {}
+pub(crate) enum Newest {}
 
-impl hook_exports::Contract for Latest {
+impl hook_exports::Contract for Newest {
     type Manifest = wit::PluginManifest;
     type Lead = wit::Lead;
     type Inbound = wit_hooks::Inbound;
@@ -77,7 +77,7 @@ impl<T: Send + 'static> Prepared<T> {
     pub fn new(pre: InstancePre<T>, contract: Version) -> wasmtime::Result<Self> {
         let hooks = match contract {
             Version(0, 1, _) => VersionedHooks::V0_1(Hooks::find(pre.component(), contract)?),
-            _ => VersionedHooks::Latest(Hooks::find(pre.component(), contract)?),
+            _ => VersionedHooks::Newest(Hooks::find(pre.component(), contract)?),
         };
         Ok(Self {
             pre,
@@ -95,14 +95,14 @@ impl<T: Send + 'static> Prepared<T> {
     pub async fn manifest(&self, store: &mut Store<T>) -> wasmtime::Result<Declared> {
         let instance = self.pre.instantiate_async(&mut *store).await?;
         Ok(match &*self.hooks {
-            VersionedHooks::V0_1(hooks) => {
-                hooks.check_all(store, &instance)?;
-                let (manifest,) = hooks.manifest.call(store, &instance, ()).await?;
+            VersionedHooks::V0_1(exports) => {
+                exports.check_all(store, &instance)?;
+                let (manifest,) = exports.manifest.call(store, &instance, ()).await?;
                 manifest.into()
             }
-            VersionedHooks::Latest(hooks) => {
-                hooks.check_all(store, &instance)?;
-                let (manifest,) = hooks.manifest.call(store, &instance, ()).await?;
+            VersionedHooks::Newest(exports) => {
+                exports.check_all(store, &instance)?;
+                let (manifest,) = exports.manifest.call(store, &instance, ()).await?;
                 manifest.into()
             }
         })
@@ -116,25 +116,30 @@ impl<T: Send + 'static> Prepared<T> {
         input: HookInput,
     ) -> wasmtime::Result<Result<HookOutput, String>> {
         let instance = self.pre.instantiate_async(&mut *store).await?;
-        let hooks = match &*self.hooks {
-            VersionedHooks::V0_1(hooks) => {
-                return since_v0_1::call(hooks, store, &instance, input).await;
+        let exports = match &*self.hooks {
+            VersionedHooks::V0_1(exports) => {
+                return since_v0_1::call(exports, store, &instance, input).await;
             }
-            VersionedHooks::Latest(hooks) => hooks,
+            VersionedHooks::Newest(exports) => exports,
         };
         let returned = match input {
             HookInput::Filter(lead) => {
-                let (returned,) = hooks.filter.call(store, &instance, (lead.into(),)).await?;
+                let (returned,) = exports
+                    .filter
+                    .call(store, &instance, (lead.into(),))
+                    .await?;
                 returned.map(|d| HookOutput::Filter(d.into()))
             }
             HookInput::Reply(event) => {
-                let (returned,) = hooks.reply.call(store, &instance, (event.into(),)).await?;
+                let (returned,) = exports
+                    .reply
+                    .call(store, &instance, (event.into(),))
+                    .await?;
                 returned.map(|a| HookOutput::Reply(a.into()))
             }
             HookInput::FollowUp(event) => {
-                let (returned,) = (hooks.follow_up)
-                    .call(store, &instance, (event.into(),))
-                    .await?;
+                let follow_up = &exports.follow_up;
+                let (returned,) = follow_up.call(store, &instance, (event.into(),)).await?;
                 returned.map(|a| HookOutput::FollowUp(a.into()))
             }
         };

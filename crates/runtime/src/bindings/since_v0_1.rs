@@ -27,7 +27,7 @@ use self::exports::outreach::plugin::hooks as old_hooks;
 use self::outreach::plugin::types as old;
 
 /// 0.1's hook types.
-pub enum Contract {}
+pub(crate) enum Contract {}
 
 impl super::hook_exports::Contract for Contract {
     type Manifest = old::PluginManifest;
