@@ -19,10 +19,11 @@ use wasmtime::component::{
 use wasmtime::error::Context as _;
 
 use crate::contract::Version;
+use crate::manifest::Declared;
 
 /// The types a version of the contract gives the hooks' parameters and results.
 pub trait Contract: 'static {
-    type Manifest: Lift + Send + Sync + 'static;
+    type Manifest: Lift + Send + Sync + Into<Declared> + 'static;
     type Lead: Lower + Send + Sync;
     type Inbound: Lower + Send + Sync;
     type FollowUpDue: Lower + Send + Sync;
@@ -55,10 +56,22 @@ impl<C: Contract> Hooks<C> {
         })
     }
 
+    /// Checks every hook's type in `instance`, then reads its manifest, as the newest
+    /// contract spells it.
+    pub async fn read_manifest<T: Send>(
+        &self,
+        store: &mut Store<T>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Declared> {
+        self.check_all(store, instance)?;
+        let (manifest,) = self.manifest.call(store, instance, ()).await?;
+        Ok(manifest.into())
+    }
+
     /// Checks every hook's type in `instance`: done when a plugin is installed (its
     /// manifest read), so one whose hooks do not match the contract is refused then rather
     /// than at its first call of each.
-    pub fn check_all<T>(&self, store: &mut Store<T>, instance: &Instance) -> wasmtime::Result<()> {
+    fn check_all<T>(&self, store: &mut Store<T>, instance: &Instance) -> wasmtime::Result<()> {
         self.manifest.typed(store, instance)?;
         self.filter.typed(store, instance)?;
         self.reply.typed(store, instance)?;

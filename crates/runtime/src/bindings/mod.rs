@@ -94,18 +94,10 @@ impl<T: Send + 'static> Prepared<T> {
     /// manifest, as the newest contract spells it.
     pub async fn manifest(&self, store: &mut Store<T>) -> wasmtime::Result<Declared> {
         let instance = self.pre.instantiate_async(&mut *store).await?;
-        Ok(match &*self.hooks {
-            VersionedHooks::V0_1(exports) => {
-                exports.check_all(store, &instance)?;
-                let (manifest,) = exports.manifest.call(store, &instance, ()).await?;
-                manifest.into()
-            }
-            VersionedHooks::Newest(exports) => {
-                exports.check_all(store, &instance)?;
-                let (manifest,) = exports.manifest.call(store, &instance, ()).await?;
-                manifest.into()
-            }
-        })
+        match &*self.hooks {
+            VersionedHooks::V0_1(exports) => exports.read_manifest(store, &instance).await,
+            VersionedHooks::Newest(exports) => exports.read_manifest(store, &instance).await,
+        }
     }
 
     /// Instantiates the component in `store` and runs one hook. The inner error is the

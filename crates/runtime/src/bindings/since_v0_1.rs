@@ -10,7 +10,6 @@ use wasmtime::Store;
 use wasmtime::component::Instance;
 
 use super::hook_exports::Hooks;
-
 use super::wit as new;
 use crate::consent::Permission;
 use crate::hooks::{self, HookInput, HookOutput};
